@@ -1,0 +1,163 @@
+// green_core.h — the C core of Green: context switch, fiber stacks, the
+// scheduler's mechanics (ready queue, park/wake, wait queues), libev waits
+// and the hub ABI. The Swift runtime (module Green) builds on these; the
+// interposition shim reaches the hub through green_hub_abi.h only.
+//
+// Everything here is per thread: a scheduler ("hub") belongs to the thread
+// that created it, and its fibers never migrate.
+#ifndef GREEN_CORE_H
+#define GREEN_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct green_fiber green_fiber;
+typedef struct green_sched green_sched;
+typedef struct green_timeout green_timeout;
+
+/// No deadline: wait forever.
+#define GREEN_NO_DEADLINE INT64_MAX
+
+/// Why a park returned.
+typedef enum green_wake_reason {
+    GREEN_WAKE_NORMAL = 0,        ///< woken by what it waited for
+    GREEN_WAKE_DEADLINE = 1,      ///< the wait's own deadline passed
+    GREEN_WAKE_CANCELLED = 2,     ///< green_fiber_cancel() was called
+    GREEN_WAKE_TIMEOUT_SCOPE = 3, ///< an enclosing timeout scope expired
+    GREEN_WAKE_DEADLOCK = 4,      ///< nothing left could ever wake it (gevent's LoopExit)
+} green_wake_reason;
+
+/// Park flags.
+enum { GREEN_PARK_UNINTERRUPTIBLE = 1 }; ///< cancellation and timeout scopes wait for the next park
+
+typedef enum green_fiber_state {
+    GREEN_FIBER_READY = 0,   ///< in the ready queue (or never started)
+    GREEN_FIBER_RUNNING = 1,
+    GREEN_FIBER_PARKED = 2,
+    GREEN_FIBER_DONE = 3,
+} green_fiber_state;
+
+/// A FIFO of parked fibers, linked through the fibers themselves (no allocation).
+/// A fiber is in at most one wait queue at a time.
+typedef struct green_waitq {
+    green_fiber *head;
+    green_fiber *tail;
+} green_waitq;
+
+// ---- time ---------------------------------------------------------------
+
+/// CLOCK_MONOTONIC in nanoseconds (vDSO, no syscall).
+int64_t green_now_ns(void);
+
+// ---- scheduler ----------------------------------------------------------
+
+/// This thread's scheduler, or NULL if it has none yet.
+green_sched *green_sched_current(void);
+/// Create this thread's scheduler (a libev loop, the hub fiber, the root
+/// context). Returns the existing one if there is one; NULL with errno on failure.
+green_sched *green_sched_create(void);
+/// The Swift Hub object and the function the hub calls (on the hub fiber)
+/// after another thread called green_sched_notify().
+void green_sched_set_owner(green_sched *s, void *owner, void (*on_notify)(void *owner));
+void *green_sched_owner(green_sched *s);
+/// Thread-safe: wake the hub so it calls on_notify soon (ev_async).
+void green_sched_notify(green_sched *s);
+/// Hub thread only: while the count is above zero the hub's wake-up counts as
+/// something that can still happen, so waits are not reported as deadlocks.
+void green_sched_retain_external(green_sched *s);
+void green_sched_release_external(green_sched *s);
+/// The fiber standing for the thread's original context (e.g. `main`).
+green_fiber *green_sched_root(green_sched *s);
+/// Statistics: context switches and I/O polls made by this scheduler.
+uint64_t green_sched_switch_count(green_sched *s);
+uint64_t green_sched_poll_count(green_sched *s);
+/// Live fibers (spawned, not yet finished).
+uint64_t green_sched_live_fibers(green_sched *s);
+
+// ---- fibers -------------------------------------------------------------
+
+/// Default usable stack size of a fiber (256 KiB).
+#define GREEN_DEFAULT_STACK_SIZE (256u * 1024u)
+
+/// Create a fiber on the current thread's scheduler and put it in the ready
+/// queue. `entry(arg)` runs on the fiber; when it returns the fiber is done.
+/// Returns NULL with errno set when no stack could be had.
+green_fiber *green_fiber_spawn(size_t stack_size, void (*entry)(void *arg), void *arg);
+
+/// The running fiber (the root context counts), or NULL when this thread
+/// has no scheduler or the hub itself is running.
+green_fiber *green_fiber_current(void);
+
+uint64_t green_fiber_id(const green_fiber *f);
+green_fiber_state green_fiber_state_of(const green_fiber *f);
+void green_fiber_set_owner(green_fiber *f, void *owner);
+void *green_fiber_owner(const green_fiber *f);
+/// The name is copied (truncated to 47 bytes); the overflow report prints it.
+void green_fiber_set_name(green_fiber *f, const char *name);
+const char *green_fiber_name(const green_fiber *f);
+size_t green_fiber_stack_size(const green_fiber *f);
+
+/// Ask a fiber to stop: its current park (if interruptible) or its next one
+/// returns GREEN_WAKE_CANCELLED. Delivered once.
+void green_fiber_cancel(green_fiber *f);
+bool green_fiber_cancel_requested(const green_fiber *f);
+
+/// Wait until `f` is done (returns immediately if it is).
+int green_fiber_join(green_fiber *f, int64_t deadline, int flags);
+
+// ---- parking ------------------------------------------------------------
+
+/// Let every other ready fiber run once, then continue. Returns a wake
+/// reason: non-zero if a cancellation or timeout scope was pending.
+int green_yield(void);
+/// Park the current fiber until green_wake(), its deadline, or (unless
+/// uninterruptible) cancellation / a timeout scope. The caller arranges who
+/// wakes it.
+int green_park_until(int64_t deadline, int flags);
+/// Make a parked fiber ready again. No-op if it is not parked.
+void green_wake(green_fiber *f, int reason);
+
+/// Park on a wait queue; on any non-normal return the fiber has left it.
+int green_waitq_park(green_waitq *q, int64_t deadline, int flags);
+/// Wake the first fiber still parked on q; false if there was none.
+bool green_waitq_wake_one(green_waitq *q);
+/// Wake every fiber on q; returns how many.
+size_t green_waitq_wake_all(green_waitq *q);
+bool green_waitq_is_empty(const green_waitq *q);
+
+// ---- waits on libev -----------------------------------------------------
+
+enum { GREEN_READ = 1, GREEN_WRITE = 2 }; ///< same values as EV_READ / EV_WRITE
+
+/// Park until fd is readable/writable (events), the deadline passes, or an
+/// interruption. *revents receives the events that fired.
+int green_wait_fd(int fd, int events, int64_t deadline, int flags, int *revents);
+/// Park until the monotonic deadline (never returns early). 0 when slept.
+int green_sleep_until(int64_t deadline, int flags);
+
+// ---- timeout scopes -----------------------------------------------------
+
+/// Start a timeout scope for the current fiber. Scopes nest; stop them in
+/// reverse order. When one expires while the fiber is parked (or at its next
+/// park) the park returns GREEN_WAKE_TIMEOUT_SCOPE.
+green_timeout *green_timeout_start(int64_t deadline);
+/// Stop the scope and free it. Returns true if it had expired.
+bool green_timeout_stop(green_timeout *t);
+/// The scope whose expiry the last GREEN_WAKE_TIMEOUT_SCOPE reported.
+green_timeout *green_fiber_expired_timeout(const green_fiber *f);
+
+// ---- Swift exclusivity --------------------------------------------------
+
+/// Whether the Swift runtime's per-task exclusivity hooks were found (they are
+/// called on every switch so each fiber has its own access set).
+bool green_exclusivity_hooks_available(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,50 @@
+// green_hub_abi.h — the hub ABI: the small table through which C code (the
+// interposition shim) parks the current fiber. The Swift runtime fills it in
+// when a hub starts on a thread; C code never imports Swift.
+#ifndef GREEN_HUB_ABI_H
+#define GREEN_HUB_ABI_H
+
+#include <stdint.h>
+#include "green_core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GREEN_HUB_ABI_VERSION 1
+
+typedef struct green_hub_abi {
+    int version; ///< GREEN_HUB_ABI_VERSION
+    /// Park until fd is ready for `events` (GREEN_READ/GREEN_WRITE) or the
+    /// monotonic deadline; returns a green_wake_reason, *revents the events.
+    int (*wait_fd)(int fd, int events, int64_t deadline, int *revents);
+    /// Park until the monotonic deadline; returns a green_wake_reason (0: slept).
+    int (*sleep_until)(int64_t deadline);
+    /// Run fn(arg) on the hub's thread pool, parking (uninterruptibly) until
+    /// it has returned. Returns 0, or -1 if no thread could run it.
+    int (*run_blocking)(void (*fn)(void *arg), void *arg);
+} green_hub_abi;
+
+/// The installed table, or NULL before any hub started.
+const green_hub_abi *green_hub_abi_get(void);
+/// Called by the runtime; the table must stay valid for the process' life.
+void green_hub_abi_install(const green_hub_abi *abi);
+/// The core's table: its own fd and sleep waits plus the runtime's thread
+/// pool entry. Static storage; call once.
+const green_hub_abi *green_hub_abi_make(int (*run_blocking)(void (*fn)(void *arg), void *arg));
+
+/// "Am I on a fiber that may park?" — the shim's fast check. Non-NULL when
+/// this thread has a hub and the running context is a fiber (or the root
+/// context), not the hub itself.
+green_fiber *green_parkable_fiber(void);
+
+#if !defined(__swift__)
+/// The same check as an inline thread-local load, for C callers.
+extern __thread green_fiber *green_tls_parkable __attribute__((tls_model("initial-exec")));
+static inline int green_on_fiber(void) { return green_tls_parkable != 0; }
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,115 @@
+// internal.h — the core's private structures. Not visible to Swift.
+#ifndef GREEN_INTERNAL_H
+#define GREEN_INTERNAL_H
+
+#include <ev.h>
+#include "green_core.h"
+#include "green_hub_abi.h"
+
+// ---- context switch (switch_*.S, context.c) ----
+
+/// Save callee-saved registers and FP control words on the current stack,
+/// store the stack pointer in *save_sp, load load_sp and resume there.
+void green_ctx_switch(void **save_sp, void *load_sp);
+/// Prepare a fresh stack whose first switch-in calls fn(arg). Returns its sp.
+void *green_ctx_make(void *stack_top, void (*fn)(void *), void *arg);
+
+// ---- stacks (stack.c) ----
+
+typedef struct green_stack {
+    char *guard;   ///< lowest address of the guard region
+    char *lo;      ///< lowest usable address (just above the guard)
+    char *hi;      ///< one past the highest usable address
+    unsigned cls;  ///< size class index in the pool, or ~0u if mapped alone
+} green_stack;
+
+#define GREEN_GUARD_SIZE (64u * 1024u)
+
+typedef struct green_stack_class {
+    size_t size;        ///< usable bytes
+    green_stack *dirty; ///< free stacks whose pages may be resident
+    size_t ndirty, capdirty;
+    green_stack *clean; ///< free stacks already returned to the kernel
+    size_t nclean, capclean;
+    char *slab_next;    ///< next uncarved stack in the current slab
+    size_t slab_left;   ///< stacks left to carve in it
+} green_stack_class;
+
+#define GREEN_STACK_CLASSES 8
+
+typedef struct green_stack_pool {
+    green_stack_class cls[GREEN_STACK_CLASSES];
+    unsigned nclasses;
+} green_stack_pool;
+
+int green_stack_alloc(green_stack_pool *p, size_t size, green_stack *out);
+void green_stack_free(green_stack_pool *p, const green_stack *st);
+/// Give the pages of up to `budget` surplus free stacks back to the kernel.
+void green_stack_trim(green_stack_pool *p, size_t keep, size_t budget);
+
+// ---- fibers and scheduler (scheduler.c) ----
+
+enum {
+    FIBER_CANCEL_REQUESTED = 1, ///< sticky: cancel() was called
+    FIBER_CANCEL_PENDING = 2,   ///< not yet delivered by a park
+};
+
+struct green_fiber {
+    void *sp;                    ///< saved stack pointer while switched out
+    uintptr_t exclusivity[2];    ///< Swift's per-task access-set context
+    green_fiber *run_next;       ///< ready-queue link
+    green_fiber *wq_next, *wq_prev; ///< wait-queue links
+    green_waitq *waitq;          ///< the wait queue it is parked on, if any
+    green_sched *sched;
+    void *owner;                 ///< the Swift Fiber object (unretained)
+    void (*entry)(void *);
+    void *entry_arg;
+    green_timeout *timeouts;     ///< innermost active timeout scope
+    green_timeout *expired;      ///< the scope last reported by a park
+    green_waitq joiners;
+    green_stack stack;
+    uint64_t id;
+    int saved_errno;
+    uint8_t state;               ///< green_fiber_state
+    uint8_t park_flags;
+    uint8_t flags;               ///< FIBER_CANCEL_*
+    int8_t wake_reason;
+    uint32_t timeouts_fired;     ///< expired scopes not yet reported
+    char name[48];
+};
+
+struct green_sched {
+    struct ev_loop *loop;
+    green_fiber *current;
+    green_fiber *root;
+    green_fiber *hub;
+    green_fiber *ready_head, *ready_tail;
+    green_fiber *dead;           ///< finished fiber whose stack is released after the switch
+    unsigned budget;             ///< direct switches left before the hub polls I/O
+    ev_async notify;
+    void *owner;
+    void (*on_notify)(void *owner);
+    int external;                ///< green_sched_retain_external count
+    uint64_t next_id, switches, polls, live;
+    green_stack_pool stacks;
+};
+
+struct green_timeout {
+    ev_timer timer;
+    green_fiber *fiber;
+    green_timeout *outer;
+    bool fired, reported;
+};
+
+extern __thread green_sched *green_tls_sched __attribute__((tls_model("initial-exec")));
+
+/// Park the current fiber (state set by caller's protocol) and switch away.
+int green_park(int flags);
+
+// ---- exclusivity (exclusivity.c) ----
+void green_exclusivity_switch(green_fiber *from, green_fiber *to);
+
+// ---- stack overflow reporting (overflow.c) ----
+void green_overflow_install_for_thread(void);
+
+#endif

@@ -1,0 +1,514 @@
+// scheduler.c — the hub's mechanics: ready queue, switching, park/wake,
+// wait queues, fiber lifecycle and the hub fiber's loop over libev.
+//
+// A parking fiber switches straight to the next ready fiber; only every
+// SWITCH_BUDGET switches, or when nothing is ready, does it switch to the hub
+// fiber, which polls libev (without blocking if fibers are ready) and then
+// resumes dispatching. Nothing here allocates or makes a syscall on the
+// switch path.
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "internal.h"
+
+#define SWITCH_BUDGET 256
+#define HUB_STACK_SIZE (256u * 1024u)
+#define HOT_FREE_STACKS 256     // free stacks kept resident per size class
+#define TRIM_PER_IDLE 256       // stacks given back to the kernel per idle pass
+
+__thread green_sched *green_tls_sched __attribute__((tls_model("initial-exec")));
+__thread green_fiber *green_tls_parkable __attribute__((tls_model("initial-exec")));
+
+int64_t green_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+// ---- ready queue -----------------------------------------------------------
+
+static inline void push_ready(green_sched *s, green_fiber *f) {
+    f->run_next = NULL;
+    if (s->ready_tail) s->ready_tail->run_next = f;
+    else s->ready_head = f;
+    s->ready_tail = f;
+}
+
+static inline green_fiber *pop_ready(green_sched *s) {
+    green_fiber *f = s->ready_head;
+    if (f) {
+        s->ready_head = f->run_next;
+        if (!s->ready_head) s->ready_tail = NULL;
+    }
+    return f;
+}
+
+// ---- switching -------------------------------------------------------------
+
+static void release_dead(green_sched *s) {
+    green_fiber *d = s->dead;
+    s->dead = NULL;
+    green_stack st = d->stack;
+    green_stack_free(&s->stacks, &st);
+}
+
+static inline void after_switch(green_sched *s) {
+    if (s->dead) release_dead(s);
+}
+
+static inline void switch_to(green_sched *s, green_fiber *to) {
+    green_fiber *from = s->current;
+    if (from == to) return;
+    s->current = to;
+    s->switches++;
+    if (to != s->hub) {
+        to->state = GREEN_FIBER_RUNNING;
+        green_tls_parkable = to;
+    } else {
+        green_tls_parkable = NULL;
+    }
+    from->saved_errno = errno;
+    green_exclusivity_switch(from, to);
+    green_ctx_switch(&from->sp, to->sp);
+    // Back on `from`.
+    errno = from->saved_errno;
+    after_switch(s);
+}
+
+/// Give the CPU to the next ready fiber, or to the hub when the budget is
+/// spent or nothing is ready.
+static inline void schedule_next(green_sched *s) {
+    green_fiber *next = NULL;
+    if (s->budget) {
+        next = pop_ready(s);
+        if (next) s->budget--;
+    }
+    switch_to(s, next ? next : s->hub);
+}
+
+// ---- interruptions ---------------------------------------------------------
+
+/// A cancellation or expired timeout scope not yet delivered, or 0.
+static int take_interrupt(green_fiber *f) {
+    if (f->flags & FIBER_CANCEL_PENDING) {
+        f->flags &= ~FIBER_CANCEL_PENDING;
+        return GREEN_WAKE_CANCELLED;
+    }
+    if (f->timeouts_fired) {
+        green_timeout *outermost = NULL;
+        for (green_timeout *t = f->timeouts; t; t = t->outer)
+            if (t->fired && !t->reported) outermost = t;
+        if (outermost) {
+            outermost->reported = true;
+            f->timeouts_fired--;
+            f->expired = outermost;
+            return GREEN_WAKE_TIMEOUT_SCOPE;
+        }
+    }
+    return 0;
+}
+
+int green_park(int flags) {
+    green_sched *s = green_tls_sched;
+    green_fiber *self = s->current;
+    if (!(flags & GREEN_PARK_UNINTERRUPTIBLE) && (self->flags & FIBER_CANCEL_PENDING || self->timeouts_fired)) {
+        int r = take_interrupt(self);
+        if (r) return r;
+    }
+    self->state = GREEN_FIBER_PARKED;
+    self->park_flags = (uint8_t)flags;
+    self->wake_reason = GREEN_WAKE_NORMAL;
+    schedule_next(s);
+    return self->wake_reason;
+}
+
+void green_wake(green_fiber *f, int reason) {
+    if (f->state != GREEN_FIBER_PARKED) return;
+    f->state = GREEN_FIBER_READY;
+    f->wake_reason = (int8_t)reason;
+    push_ready(f->sched, f);
+}
+
+int green_yield(void) {
+    green_sched *s = green_tls_sched;
+    if (!s) return 0;
+    green_fiber *self = s->current;
+    if (self->flags & FIBER_CANCEL_PENDING || self->timeouts_fired) {
+        int r = take_interrupt(self);
+        if (r) return r;
+    }
+    self->state = GREEN_FIBER_READY;
+    push_ready(s, self);
+    schedule_next(s);
+    return 0;
+}
+
+// ---- deadlines ---------------------------------------------------------------
+
+typedef struct timer_wait {
+    ev_timer timer;
+    green_fiber *fiber;
+} timer_wait;
+
+static void timer_wait_cb(struct ev_loop *loop, ev_timer *w, int revents) {
+    (void)loop; (void)revents;
+    green_wake(((timer_wait *)w)->fiber, GREEN_WAKE_DEADLINE);
+}
+
+/// Seconds from libev's notion of "now" until the monotonic deadline.
+/// libev caches its time per loop iteration; correct for the staleness so a
+/// timer never fires before the deadline.
+static ev_tstamp seconds_until(struct ev_loop *loop, int64_t deadline) {
+    int64_t left = deadline - green_now_ns();
+    if (left < 0) left = 0;
+    ev_tstamp stale = ev_time() - ev_now(loop);
+    if (stale < 0) stale = 0;
+    return (ev_tstamp)left / 1e9 + stale;
+}
+
+int green_park_until(int64_t deadline, int flags) {
+    if (deadline == GREEN_NO_DEADLINE) return green_park(flags);
+    green_sched *s = green_tls_sched;
+    green_fiber *self = s->current;
+    if (green_now_ns() >= deadline) {
+        int r = (flags & GREEN_PARK_UNINTERRUPTIBLE) ? 0 : take_interrupt(self);
+        return r ? r : GREEN_WAKE_DEADLINE;
+    }
+    timer_wait tw;
+    ev_timer_init(&tw.timer, timer_wait_cb, seconds_until(s->loop, deadline), 0.);
+    tw.fiber = self;
+    ev_timer_start(s->loop, &tw.timer);
+    int r = green_park(flags);
+    ev_timer_stop(s->loop, &tw.timer);
+    return r;
+}
+
+int green_sleep_until(int64_t deadline, int flags) {
+    for (;;) {
+        int r = green_park_until(deadline, flags);
+        if (r == GREEN_WAKE_DEADLINE || r == GREEN_WAKE_NORMAL) {
+            if (green_now_ns() >= deadline) return 0;
+            continue; // early or spurious: sleep the rest
+        }
+        return r;
+    }
+}
+
+// ---- fd waits ----------------------------------------------------------------
+
+typedef struct fd_wait {
+    ev_io io;
+    green_fiber *fiber;
+    int revents;
+} fd_wait;
+
+static void fd_wait_cb(struct ev_loop *loop, ev_io *w, int revents) {
+    (void)loop;
+    fd_wait *fw = (fd_wait *)w;
+    fw->revents |= revents;
+    green_wake(fw->fiber, GREEN_WAKE_NORMAL);
+}
+
+int green_wait_fd(int fd, int events, int64_t deadline, int flags, int *revents) {
+    green_sched *s = green_tls_sched;
+    fd_wait fw;
+    ev_io_init(&fw.io, fd_wait_cb, fd, events & (EV_READ | EV_WRITE));
+    fw.fiber = s->current;
+    fw.revents = 0;
+    ev_io_start(s->loop, &fw.io);
+    int r = green_park_until(deadline, flags);
+    ev_io_stop(s->loop, &fw.io);
+    if (revents) *revents = fw.revents & (EV_READ | EV_WRITE);
+    return r;
+}
+
+// ---- wait queues ---------------------------------------------------------------
+
+static void waitq_remove(green_waitq *q, green_fiber *f) {
+    if (f->wq_prev) f->wq_prev->wq_next = f->wq_next;
+    else q->head = f->wq_next;
+    if (f->wq_next) f->wq_next->wq_prev = f->wq_prev;
+    else q->tail = f->wq_prev;
+    f->wq_next = f->wq_prev = NULL;
+    f->waitq = NULL;
+}
+
+int green_waitq_park(green_waitq *q, int64_t deadline, int flags) {
+    green_fiber *self = green_tls_sched->current;
+    self->waitq = q;
+    self->wq_next = NULL;
+    self->wq_prev = q->tail;
+    if (q->tail) q->tail->wq_next = self;
+    else q->head = self;
+    q->tail = self;
+    int r = green_park_until(deadline, flags);
+    if (self->waitq) waitq_remove(self->waitq, self);
+    return r;
+}
+
+bool green_waitq_wake_one(green_waitq *q) {
+    while (q->head) {
+        green_fiber *f = q->head;
+        waitq_remove(q, f);
+        if (f->state == GREEN_FIBER_PARKED) {
+            green_wake(f, GREEN_WAKE_NORMAL);
+            return true;
+        }
+        // Already woken by its deadline or a cancellation: it will not take this.
+    }
+    return false;
+}
+
+size_t green_waitq_wake_all(green_waitq *q) {
+    size_t n = 0;
+    while (q->head) {
+        green_fiber *f = q->head;
+        waitq_remove(q, f);
+        if (f->state == GREEN_FIBER_PARKED) {
+            green_wake(f, GREEN_WAKE_NORMAL);
+            n++;
+        }
+    }
+    return n;
+}
+
+bool green_waitq_is_empty(const green_waitq *q) { return q->head == NULL; }
+
+// ---- timeout scopes ------------------------------------------------------------
+
+static void timeout_cb(struct ev_loop *loop, ev_timer *w, int revents) {
+    (void)loop; (void)revents;
+    green_timeout *t = (green_timeout *)w;
+    green_fiber *f = t->fiber;
+    t->fired = true;
+    f->timeouts_fired++;
+    if (f->state == GREEN_FIBER_PARKED && !(f->park_flags & GREEN_PARK_UNINTERRUPTIBLE)) {
+        int r = take_interrupt(f);
+        if (r) green_wake(f, r);
+    }
+}
+
+green_timeout *green_timeout_start(int64_t deadline) {
+    green_sched *s = green_tls_sched;
+    if (!s) return NULL;
+    green_timeout *t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    green_fiber *f = s->current;
+    t->fiber = f;
+    t->outer = f->timeouts;
+    f->timeouts = t;
+    ev_timer_init(&t->timer, timeout_cb, seconds_until(s->loop, deadline), 0.);
+    ev_timer_start(s->loop, &t->timer);
+    return t;
+}
+
+bool green_timeout_stop(green_timeout *t) {
+    if (!t) return false;
+    green_fiber *f = t->fiber;
+    ev_timer_stop(f->sched->loop, &t->timer);
+    if (t->fired && !t->reported) f->timeouts_fired--;
+    // Scopes nest, so t is normally the innermost; unlink it wherever it is.
+    for (green_timeout **pp = &f->timeouts; *pp; pp = &(*pp)->outer)
+        if (*pp == t) { *pp = t->outer; break; }
+    if (f->expired == t) f->expired = NULL;
+    bool fired = t->fired;
+    free(t);
+    return fired;
+}
+
+green_timeout *green_fiber_expired_timeout(const green_fiber *f) { return f->expired; }
+
+// ---- fibers ----------------------------------------------------------------------
+
+static void fiber_main(void *arg) {
+    green_fiber *f = arg;
+    green_sched *s = f->sched;
+    after_switch(s);
+    errno = 0;
+    f->entry(f->entry_arg);
+    // Done: wake joiners, hand the stack to whoever runs next, never return.
+    f->state = GREEN_FIBER_DONE;
+    green_waitq_wake_all(&f->joiners);
+    s->live--;
+    s->dead = f;
+    schedule_next(s);
+    __builtin_unreachable();
+}
+
+green_fiber *green_fiber_spawn(size_t stack_size, void (*entry)(void *), void *arg) {
+    green_sched *s = green_sched_create();
+    if (!s) return NULL;
+    if (!stack_size) stack_size = GREEN_DEFAULT_STACK_SIZE;
+    green_stack st;
+    // Room for the fiber's own record at the top of its stack.
+    size_t record = (sizeof(green_fiber) + 63) & ~(size_t)63;
+    if (green_stack_alloc(&s->stacks, stack_size + record, &st) != 0) return NULL;
+    green_fiber *f = (green_fiber *)(st.hi - record);
+    memset(f, 0, sizeof *f);
+    f->stack = st;
+    f->sched = s;
+    f->entry = entry;
+    f->entry_arg = arg;
+    f->id = ++s->next_id;
+    f->sp = green_ctx_make(f, fiber_main, f);
+    f->state = GREEN_FIBER_READY;
+    s->live++;
+    push_ready(s, f);
+    return f;
+}
+
+green_fiber *green_fiber_current(void) {
+    green_sched *s = green_tls_sched;
+    return (s && s->current != s->hub) ? s->current : NULL;
+}
+
+green_fiber *green_parkable_fiber(void) { return green_tls_parkable; }
+
+uint64_t green_fiber_id(const green_fiber *f) { return f->id; }
+green_fiber_state green_fiber_state_of(const green_fiber *f) { return (green_fiber_state)f->state; }
+void green_fiber_set_owner(green_fiber *f, void *owner) { f->owner = owner; }
+void *green_fiber_owner(const green_fiber *f) { return f->owner; }
+size_t green_fiber_stack_size(const green_fiber *f) { return (size_t)((const char *)f - f->stack.lo); }
+
+void green_fiber_set_name(green_fiber *f, const char *name) {
+    if (!name) { f->name[0] = 0; return; }
+    strncpy(f->name, name, sizeof f->name - 1);
+    f->name[sizeof f->name - 1] = 0;
+}
+
+const char *green_fiber_name(const green_fiber *f) { return f->name; }
+
+void green_fiber_cancel(green_fiber *f) {
+    if (f->state == GREEN_FIBER_DONE) return;
+    f->flags |= FIBER_CANCEL_REQUESTED | FIBER_CANCEL_PENDING;
+    if (f->state == GREEN_FIBER_PARKED && !(f->park_flags & GREEN_PARK_UNINTERRUPTIBLE)) {
+        f->flags &= ~FIBER_CANCEL_PENDING;
+        green_wake(f, GREEN_WAKE_CANCELLED);
+    }
+}
+
+bool green_fiber_cancel_requested(const green_fiber *f) { return f->flags & FIBER_CANCEL_REQUESTED; }
+
+int green_fiber_join(green_fiber *f, int64_t deadline, int flags) {
+    if (f->state == GREEN_FIBER_DONE) return 0;
+    return green_waitq_park(&f->joiners, deadline, flags);
+}
+
+// ---- the hub ---------------------------------------------------------------------
+
+static void notify_cb(struct ev_loop *loop, ev_async *w, int revents) {
+    (void)loop; (void)w; (void)revents;
+    green_sched *s = green_tls_sched;
+    if (s->on_notify) s->on_notify(s->owner);
+}
+
+static void hub_main(void *arg) {
+    green_sched *s = arg;
+    after_switch(s);
+    for (;;) {
+        int block = s->ready_head == NULL;
+        if (block) green_stack_trim(&s->stacks, HOT_FREE_STACKS, TRIM_PER_IDLE);
+        s->polls++;
+        int active = ev_run(s->loop, block ? EVRUN_ONCE : EVRUN_NOWAIT);
+        if (!s->ready_head && !active && s->root->state == GREEN_FIBER_PARKED) {
+            // No ready fiber and no watcher left: nothing can ever wake the
+            // root context. Fail its wait instead of hanging (gevent's LoopExit).
+            green_wake(s->root, GREEN_WAKE_DEADLOCK);
+        }
+        green_fiber *next = pop_ready(s);
+        if (next) {
+            s->budget = SWITCH_BUDGET;
+            switch_to(s, next);
+        }
+    }
+}
+
+green_sched *green_sched_current(void) { return green_tls_sched; }
+
+green_sched *green_sched_create(void) {
+    if (green_tls_sched) return green_tls_sched;
+    green_sched *s = calloc(1, sizeof *s);
+    green_fiber *root = calloc(1, sizeof *root);
+    if (!s || !root) goto fail;
+    // ev_loop_new everywhere, never the default loop: the default loop reaps
+    // every child process on SIGCHLD, which would break the program's own
+    // waitpid/posix_spawn users.
+    s->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+    if (!s->loop) goto fail;
+    root->sched = s;
+    root->state = GREEN_FIBER_RUNNING;
+    strcpy(root->name, "root");
+    s->root = s->current = root;
+    ev_async_init(&s->notify, notify_cb);
+    ev_async_start(s->loop, &s->notify);
+    ev_unref(s->loop); // the wake-up alone does not keep waits alive
+    green_tls_sched = s;
+    green_tls_parkable = root;
+
+    green_stack st;
+    size_t record = (sizeof(green_fiber) + 63) & ~(size_t)63;
+    if (green_stack_alloc(&s->stacks, HUB_STACK_SIZE + record, &st) != 0) goto fail_tls;
+    green_fiber *hub = (green_fiber *)(st.hi - record);
+    memset(hub, 0, sizeof *hub);
+    hub->stack = st;
+    hub->sched = s;
+    strcpy(hub->name, "hub");
+    hub->sp = green_ctx_make(hub, hub_main, s);
+    s->hub = hub;
+    green_overflow_install_for_thread();
+    return s;
+
+fail_tls:
+    green_tls_sched = NULL;
+    green_tls_parkable = NULL;
+    ev_loop_destroy(s->loop);
+fail:
+    free(s);
+    free(root);
+    errno = ENOMEM;
+    return NULL;
+}
+
+void green_sched_set_owner(green_sched *s, void *owner, void (*on_notify)(void *)) {
+    s->owner = owner;
+    s->on_notify = on_notify;
+}
+
+void *green_sched_owner(green_sched *s) { return s->owner; }
+void green_sched_notify(green_sched *s) { ev_async_send(s->loop, &s->notify); }
+
+void green_sched_retain_external(green_sched *s) {
+    if (s->external++ == 0) ev_ref(s->loop);
+}
+
+void green_sched_release_external(green_sched *s) {
+    if (--s->external == 0) ev_unref(s->loop);
+}
+
+green_fiber *green_sched_root(green_sched *s) { return s->root; }
+uint64_t green_sched_switch_count(green_sched *s) { return s->switches; }
+uint64_t green_sched_poll_count(green_sched *s) { return s->polls; }
+uint64_t green_sched_live_fibers(green_sched *s) { return s->live; }
+
+// ---- hub ABI -----------------------------------------------------------------------
+
+static const green_hub_abi *_Atomic installed_abi;
+
+const green_hub_abi *green_hub_abi_get(void) { return installed_abi; }
+void green_hub_abi_install(const green_hub_abi *abi) { installed_abi = abi; }
+
+static int abi_wait_fd(int fd, int events, int64_t deadline, int *revents) {
+    return green_wait_fd(fd, events, deadline, 0, revents);
+}
+
+static int abi_sleep_until(int64_t deadline) { return green_sleep_until(deadline, 0); }
+
+const green_hub_abi *green_hub_abi_make(int (*run_blocking)(void (*)(void *), void *)) {
+    static green_hub_abi table;
+    table.version = GREEN_HUB_ABI_VERSION;
+    table.wait_fd = abi_wait_fd;
+    table.sleep_until = abi_sleep_until;
+    table.run_blocking = run_blocking;
+    return &table;
+}

@@ -1,0 +1,160 @@
+// stack.c — fiber stacks: carved many at a time out of one mapping, each with
+// a guard region below it, and recycled through a per-thread pool.
+//
+// Guard regions use madvise(MADV_GUARD_INSTALL) (Linux 6.13+), which costs no
+// VMA: an mprotect'ed guard splits the mapping into two VMAs per stack, and
+// the default vm.max_map_count (65,530) would stop us near 32,000 fibers. On
+// older kernels we fall back to mprotect while the map budget lasts, then to
+// unguarded stacks, saying so once on stderr.
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include "internal.h"
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+
+#define STACKS_PER_SLAB 64
+#define STACK_GRANULE (16u * 1024u)
+
+enum guard_mode { GUARD_UNKNOWN, GUARD_MADVISE, GUARD_MPROTECT, GUARD_NONE };
+static _Atomic int guard_mode = GUARD_UNKNOWN;
+static _Atomic long mprotect_budget = -1;
+
+static long read_max_map_count(void) {
+    long v = 65530;
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    if (f) {
+        if (fscanf(f, "%ld", &v) != 1) v = 65530;
+        fclose(f);
+    }
+    return v;
+}
+
+static void install_guard(char *guard) {
+    int mode = guard_mode;
+    if (mode == GUARD_UNKNOWN || mode == GUARD_MADVISE) {
+        if (madvise(guard, GREEN_GUARD_SIZE, MADV_GUARD_INSTALL) == 0) {
+            guard_mode = GUARD_MADVISE;
+            return;
+        }
+        if (mode == GUARD_MADVISE) return; // worked before: transient failure, leave unguarded
+        guard_mode = mode = GUARD_MPROTECT;
+        // Each mprotect'ed guard costs two map entries; keep a third of the
+        // kernel's limit for everything else in the process.
+        mprotect_budget = (read_max_map_count() * 2 / 3) / 2;
+    }
+    if (mode == GUARD_MPROTECT) {
+        if (mprotect_budget-- > 0 && mprotect(guard, GREEN_GUARD_SIZE, PROT_NONE) == 0) return;
+        guard_mode = GUARD_NONE;
+        static const char msg[] =
+            "green: this kernel lacks MADV_GUARD_INSTALL (Linux 6.13+) and the "
+            "vm.max_map_count budget for mprotect guard pages is spent; new fiber "
+            "stacks have no guard page, so a stack overflow may corrupt memory "
+            "instead of being reported. Raise vm.max_map_count to keep guards.\n";
+        ssize_t unused = write(2, msg, sizeof msg - 1);
+        (void)unused;
+    }
+}
+
+static size_t page_size(void) {
+    static size_t ps;
+    if (!ps) ps = (size_t)sysconf(_SC_PAGESIZE);
+    return ps;
+}
+
+static size_t round_size(size_t size) {
+    if (size < STACK_GRANULE) size = STACK_GRANULE;
+    return (size + STACK_GRANULE - 1) & ~(size_t)(STACK_GRANULE - 1);
+}
+
+static int push(green_stack **v, size_t *n, size_t *cap, const green_stack *st) {
+    if (*n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 64;
+        green_stack *nv = realloc(*v, ncap * sizeof **v);
+        if (!nv) return -1;
+        *v = nv;
+        *cap = ncap;
+    }
+    (*v)[(*n)++] = *st;
+    return 0;
+}
+
+static int map_alone(size_t size, green_stack *out) {
+    size_t total = size + GREEN_GUARD_SIZE;
+    char *m = mmap(NULL, total, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (m == MAP_FAILED) return -1;
+    install_guard(m);
+    out->guard = m;
+    out->lo = m + GREEN_GUARD_SIZE;
+    out->hi = m + total;
+    out->cls = ~0u;
+    return 0;
+}
+
+static green_stack_class *find_class(green_stack_pool *p, size_t size, unsigned *index) {
+    for (unsigned i = 0; i < p->nclasses; i++)
+        if (p->cls[i].size == size) { *index = i; return &p->cls[i]; }
+    if (p->nclasses == GREEN_STACK_CLASSES) return NULL;
+    *index = p->nclasses;
+    green_stack_class *c = &p->cls[p->nclasses++];
+    memset(c, 0, sizeof *c);
+    c->size = size;
+    return c;
+}
+
+int green_stack_alloc(green_stack_pool *p, size_t size, green_stack *out) {
+    size = round_size(size);
+    (void)page_size();
+    unsigned idx;
+    green_stack_class *c = find_class(p, size, &idx);
+    if (!c) return map_alone(size, out); // too many distinct sizes: no pooling
+    if (c->ndirty) { *out = c->dirty[--c->ndirty]; return 0; }
+    if (c->nclean) { *out = c->clean[--c->nclean]; return 0; }
+    size_t stride = size + GREEN_GUARD_SIZE;
+    if (!c->slab_left) {
+        char *m = mmap(NULL, stride * STACKS_PER_SLAB, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+        if (m == MAP_FAILED) return -1;
+        c->slab_next = m;
+        c->slab_left = STACKS_PER_SLAB;
+    }
+    char *g = c->slab_next;
+    c->slab_next += stride;
+    c->slab_left--;
+    install_guard(g);
+    out->guard = g;
+    out->lo = g + GREEN_GUARD_SIZE;
+    out->hi = g + stride;
+    out->cls = idx;
+    return 0;
+}
+
+void green_stack_free(green_stack_pool *p, const green_stack *st) {
+    if (st->cls == ~0u) {
+        munmap(st->guard, (size_t)(st->hi - st->guard));
+        return;
+    }
+    green_stack_class *c = &p->cls[st->cls];
+    if (push(&c->dirty, &c->ndirty, &c->capdirty, st) != 0) {
+        // Out of memory for the free list: drop the pages, leak the address range.
+        madvise(st->lo, (size_t)(st->hi - st->lo), MADV_DONTNEED);
+    }
+}
+
+void green_stack_trim(green_stack_pool *p, size_t keep, size_t budget) {
+    for (unsigned i = 0; i < p->nclasses && budget; i++) {
+        green_stack_class *c = &p->cls[i];
+        while (c->ndirty > keep && budget) {
+            green_stack st = c->dirty[--c->ndirty];
+            madvise(st.lo, (size_t)(st.hi - st.lo), MADV_DONTNEED);
+            if (push(&c->clean, &c->nclean, &c->capclean, &st) != 0) break;
+            budget--;
+        }
+    }
+}

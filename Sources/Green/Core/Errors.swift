@@ -1,0 +1,52 @@
+import CGreenCore
+
+/// Thrown when a wait's deadline, or an enclosing `Green.withTimeout` scope, expires.
+public struct TimeoutError: Error, CustomStringConvertible {
+    public init() {}
+    public var description: String { "green: the wait timed out" }
+}
+
+/// Errors of the runtime itself.
+public enum GreenError: Error, Equatable, CustomStringConvertible {
+    /// The wait can never finish: no fiber is ready and no timer, fd watch or
+    /// thread-pool job is left that could wake one (gevent's `LoopExit`).
+    case deadlock
+    /// `unlock()` by a fiber that does not hold the lock, or a second `lock()` by its owner.
+    case notLockOwner
+    case alreadyLocked
+    /// A `BoundedSemaphore` was released more often than acquired.
+    case semaphoreOverReleased
+    /// The channel was closed.
+    case channelClosed
+    /// No stack could be allocated for a new fiber (errno attached).
+    case outOfStacks(errno: Int32)
+
+    public var description: String {
+        switch self {
+        case .deadlock:
+            return "green: this wait can never finish: no fiber is ready and nothing (timer, I/O, thread-pool job) is left to wake one"
+        case .notLockOwner: return "green: unlock by a fiber that does not own the lock"
+        case .alreadyLocked: return "green: lock() by the fiber that already holds it (Lock is not recursive)"
+        case .semaphoreOverReleased: return "green: BoundedSemaphore released more times than acquired"
+        case .channelClosed: return "green: the channel is closed"
+        case .outOfStacks(let e): return "green: cannot allocate a fiber stack (errno \(e))"
+        }
+    }
+}
+
+/// Turn a park's wake reason into the error the Swift API throws.
+@inline(__always)
+func throwIfInterrupted(_ reason: Int32) throws {
+    if reason == 0 { return }
+    try throwWake(reason)
+}
+
+@inline(never)
+func throwWake(_ reason: Int32) throws -> Never {
+    switch UInt32(reason) {
+    case GREEN_WAKE_DEADLINE.rawValue, GREEN_WAKE_TIMEOUT_SCOPE.rawValue: throw TimeoutError()
+    case GREEN_WAKE_CANCELLED.rawValue: throw CancellationError()
+    case GREEN_WAKE_DEADLOCK.rawValue: throw GreenError.deadlock
+    default: fatalError("green: unknown wake reason \(reason)")
+    }
+}

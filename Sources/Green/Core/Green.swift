@@ -1,0 +1,94 @@
+import CGreenCore
+import Glibc
+
+/// The entry points of the runtime: spawning, yielding, sleeping, timeouts.
+///
+/// ```swift
+/// let a = Green.spawn { try fetch("a") }
+/// let b = Green.spawn { try fetch("b") }
+/// print(try a.value, try b.value)   // both fetched concurrently
+/// ```
+public enum Green {
+    /// Start `body` on a new fiber of this thread's hub. It runs when the
+    /// current context next waits (joins, sleeps, does I/O) or yields.
+    /// - Parameters:
+    ///   - name: shown in fiber dumps and stack-overflow reports.
+    ///   - stackSize: usable stack bytes (default 256 KiB; rounded up to 16 KiB).
+    @discardableResult
+    public static func spawn<Value>(
+        name: String = "fiber", stackSize: Int = 0, _ body: @escaping () throws -> Value
+    ) -> Fiber<Value> {
+        let hub = Hub.current
+        // The C core calls fiberEntry(arg) on the new stack; arg carries a
+        // retained reference to the Fiber object, released when it ends.
+        let box = FiberBox()
+        let arg = Unmanaged.passRetained(box).toOpaque()
+        guard let core = green_fiber_spawn(stackSize < 0 ? 0 : stackSize, boxedFiberEntry, arg) else {
+            let err = errno
+            Unmanaged<FiberBox>.fromOpaque(arg).release()
+            return Fiber(hub: hub, failed: GreenError.outOfStacks(errno: err), name: name)
+        }
+        let fiber = Fiber(hub: hub, core: core, name: name, body: body)
+        box.fiber = fiber
+        green_fiber_set_owner(core, Unmanaged.passUnretained(fiber).toOpaque())
+        if name != "fiber" { name.withCString { green_fiber_set_name(core, $0) } }
+        return fiber
+    }
+
+    /// Let the other ready fibers run, then continue (gevent's `sleep(0)`).
+    /// Throws if this fiber was cancelled or its timeout scope expired.
+    public static func yield() throws {
+        try throwIfInterrupted(green_yield())
+    }
+
+    /// Park this fiber for `duration`; other fibers run meanwhile.
+    public static func sleep(for duration: Duration) throws {
+        try sleep(until: .after(duration))
+    }
+
+    /// Park this fiber until `deadline` (never returns early).
+    public static func sleep(until deadline: Deadline) throws {
+        Hub.ensureParkable()
+        try throwIfInterrupted(green_sleep_until(deadline.nanoseconds, 0))
+    }
+
+    /// Wait until every fiber is done. Their errors are not rethrown (read
+    /// each `value` for that); throws only if this wait itself is
+    /// cancelled or times out.
+    public static func joinAll(_ fibers: [AnyFiber], until deadline: Deadline = .never) throws {
+        for f in fibers { try f.join(until: deadline) }
+    }
+
+    /// The fiber running now.
+    public static var currentFiber: AnyFiber { AnyFiber.current }
+
+    /// Run `body`; if it is still waiting when `duration` has passed, its
+    /// wait throws `TimeoutError` (which propagates out of this call unless
+    /// `body` catches it). Scopes nest: the outermost expired scope wins.
+    public static func withTimeout<T>(_ duration: Duration, _ body: () throws -> T) throws -> T {
+        try withDeadline(.after(duration), body)
+    }
+
+    /// `withTimeout` with an absolute deadline.
+    public static func withDeadline<T>(_ deadline: Deadline, _ body: () throws -> T) throws -> T {
+        Hub.ensureParkable()
+        guard deadline != .never, let scope = green_timeout_start(deadline.nanoseconds) else {
+            return try body()
+        }
+        defer { green_timeout_stop(scope) }
+        return try body()
+    }
+}
+
+/// Holds the fiber object until its body starts (the C record needs an
+/// argument before the Swift object exists).
+final class FiberBox {
+    var fiber: AnyFiber?
+}
+
+let boxedFiberEntry: @convention(c) (UnsafeMutableRawPointer?) -> Void = { arg in
+    let box = Unmanaged<FiberBox>.fromOpaque(arg!).takeRetainedValue()
+    let fiber = box.fiber!
+    box.fiber = nil
+    fiber.runBody()
+}

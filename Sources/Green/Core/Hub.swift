@@ -1,0 +1,125 @@
+import CGreenCore
+import Glibc
+
+/// The per-thread scheduler: a libev loop running in its own fiber, the
+/// ready queue, and the thread's root context (the code that was running
+/// before Green was used, e.g. `main`). Created lazily on first use; a hub
+/// belongs to its thread for the thread's lifetime.
+///
+/// Fibers and sync primitives belong to one hub. The only ways in from other
+/// threads are `post(_:)`, `Fiber.cancel()` and `Green.offload`'s completions.
+public final class Hub: @unchecked Sendable {
+    let sched: OpaquePointer
+    let thread: pthread_t
+    /// The fiber object standing for the thread's root context.
+    let rootFiber: AnyFiber
+
+    private var inboxLock = pthread_mutex_t()
+    private var inbox: [() -> Void] = []
+
+    private init(sched: OpaquePointer) {
+        self.sched = sched
+        self.thread = pthread_self()
+        self.rootFiber = AnyFiber(root: green_sched_root(sched))
+        pthread_mutex_init(&inboxLock, nil)
+    }
+
+    /// This thread's hub, created on first use.
+    public static var current: Hub {
+        if let s = green_sched_current(), let owner = green_sched_owner(s) {
+            return Unmanaged<Hub>.fromOpaque(owner).takeUnretainedValue()
+        }
+        return create()
+    }
+
+    @inline(never)
+    private static func create() -> Hub {
+        guard let s = green_sched_create() else {
+            fatalError("green: cannot create a hub on this thread (errno \(errno))")
+        }
+        let hub = Hub(sched: s)
+        // The hub lives as long as its thread; the scheduler holds it.
+        green_sched_set_owner(s, Unmanaged.passRetained(hub).toOpaque(), hubNotified)
+        installHubABIOnce
+        return hub
+    }
+
+    /// Make sure the running context may park: creates the hub if needed, and
+    /// refuses (clearly) a blocking call made on the hub fiber itself.
+    @inline(__always)
+    static func ensureParkable() {
+        if green_parkable_fiber() == nil { ensureParkableSlow() }
+    }
+
+    @inline(never)
+    private static func ensureParkableSlow() {
+        if green_sched_current() == nil { _ = create(); return }
+        fatalError("green: a blocking call was made on the hub itself (inside a hub callback); spawn a fiber for it")
+    }
+
+    /// Whether the caller runs on this hub's thread.
+    var isCurrentThread: Bool { pthread_equal(pthread_self(), thread) != 0 }
+
+    /// Thread-safe: run `body` in a new fiber on this hub. The hub wakes up
+    /// even if it is blocked in its loop. If the hub's thread waits for
+    /// nothing else, wrap that wait in `beginExternalWork()` /
+    /// `endExternalWork()` so it is not reported as a deadlock.
+    public func post(_ body: @escaping @Sendable () -> Void) {
+        postInternal { _ = Green.spawn(name: "posted", body) }
+    }
+
+    /// Thread-safe: run `work` on the hub fiber itself; it must not park.
+    func postInternal(_ work: @escaping () -> Void) {
+        pthread_mutex_lock(&inboxLock)
+        inbox.append(work)
+        pthread_mutex_unlock(&inboxLock)
+        green_sched_notify(sched)
+    }
+
+    fileprivate func drainInbox() {
+        pthread_mutex_lock(&inboxLock)
+        let work = inbox
+        inbox.removeAll(keepingCapacity: true)
+        pthread_mutex_unlock(&inboxLock)
+        for w in work { w() }
+    }
+
+    /// Hub thread only: declare that something outside the hub (another
+    /// thread, a `post`) will wake a fiber, so waits meanwhile are not
+    /// reported as `GreenError.deadlock`. Balance with `endExternalWork()`.
+    public func beginExternalWork() { green_sched_retain_external(sched) }
+    /// Hub thread only: the end of `beginExternalWork()`.
+    public func endExternalWork() { green_sched_release_external(sched) }
+
+    /// Number of context switches this hub has made.
+    public var switchCount: UInt64 { green_sched_switch_count(sched) }
+    /// Number of times the hub polled libev.
+    public var pollCount: UInt64 { green_sched_poll_count(sched) }
+    /// Fibers spawned on this hub and not yet finished.
+    public var liveFibers: Int { Int(green_sched_live_fibers(sched)) }
+}
+
+private let hubNotified: @convention(c) (UnsafeMutableRawPointer?) -> Void = { owner in
+    Unmanaged<Hub>.fromOpaque(owner!).takeUnretainedValue().drainInbox()
+}
+
+/// Fill in the hub ABI the interposition shim uses, once per process.
+private let installHubABIOnce: Void = {
+    green_hub_abi_install(green_hub_abi_make(runBlockingForC))
+}()
+
+private let runBlockingForC: @convention(c) (
+    (@convention(c) (UnsafeMutableRawPointer?) -> Void)?, UnsafeMutableRawPointer?
+) -> Int32 = { fn, arg in
+    guard let fn else { return -1 }
+    let box = UncheckedSendable((fn, arg))
+    Green.offloadUninterruptibly { box.value.0(box.value.1) }
+    return 0
+}
+
+/// Wraps values the compiler cannot prove Sendable but which we hand over
+/// between threads exactly once.
+struct UncheckedSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}

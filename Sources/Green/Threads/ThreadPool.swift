@@ -1,0 +1,132 @@
+import CGreenCore
+import Glibc
+
+/// A pool of OS threads for work that cannot be made cooperative (CPU-bound
+/// code, regular-file I/O, a C call the shim cannot see). Shared by every hub
+/// of the process; threads start on demand up to `maxThreads` and then wait
+/// for more work. Size: `GREEN_THREADPOOL_SIZE` (default 16).
+final class ThreadPool: @unchecked Sendable {
+    static let shared = ThreadPool(maxThreads: {
+        if let s = getenv("GREEN_THREADPOOL_SIZE"), let n = Int(String(cString: s)), n > 0 { return n }
+        return 16
+    }())
+
+    let maxThreads: Int
+    private var mutex = pthread_mutex_t()
+    private var wakeup = pthread_cond_t()
+    private var jobs: [() -> Void] = []
+    private var head = 0
+    private var threads = 0
+    private var idle = 0
+
+    init(maxThreads: Int) {
+        self.maxThreads = maxThreads
+        pthread_mutex_init(&mutex, nil)
+        pthread_cond_init(&wakeup, nil)
+    }
+
+    /// Queue `job` to run on a pool thread.
+    func submit(_ job: @escaping () -> Void) {
+        pthread_mutex_lock(&mutex)
+        jobs.append(job)
+        let startThread = idle == 0 && threads < maxThreads
+        if startThread { threads += 1 }
+        pthread_cond_signal(&wakeup)
+        pthread_mutex_unlock(&mutex)
+        if startThread { startWorker() }
+    }
+
+    private func startWorker() {
+        var tid = pthread_t()
+        var attr = pthread_attr_t()
+        pthread_attr_init(&attr)
+        pthread_attr_setdetachstate(&attr, Int32(PTHREAD_CREATE_DETACHED))
+        pthread_attr_setstacksize(&attr, 1 << 20)
+        let arg = Unmanaged.passRetained(self).toOpaque()
+        let rc = pthread_create(&tid, &attr, { arg in
+            Unmanaged<ThreadPool>.fromOpaque(arg!).takeRetainedValue().work()
+            return nil
+        }, arg)
+        pthread_attr_destroy(&attr)
+        if rc != 0 {
+            Unmanaged<ThreadPool>.fromOpaque(arg).release()
+            pthread_mutex_lock(&mutex)
+            threads -= 1
+            let stranded = threads == 0 && head < jobs.count
+            pthread_mutex_unlock(&mutex)
+            if stranded { fatalError("green: cannot start a thread-pool thread (error \(rc))") }
+        }
+    }
+
+    private func work() {
+        pthread_mutex_lock(&mutex)
+        while true {
+            while head == jobs.count {
+                idle += 1
+                pthread_cond_wait(&wakeup, &mutex)
+                idle -= 1
+            }
+            let job = jobs[head]
+            head += 1
+            if head == jobs.count { jobs.removeAll(keepingCapacity: true); head = 0 }
+            pthread_mutex_unlock(&mutex)
+            job()
+            pthread_mutex_lock(&mutex)
+        }
+    }
+}
+
+/// One `Green.offload` call in flight. `delivered` and `waiter` are touched
+/// on the hub's thread only; `outcome` is written by the pool thread before
+/// the completion is posted (the hub's inbox lock orders the two).
+final class OffloadJob<T> {
+    let body: () throws -> T
+    var outcome: Result<T, Error>?
+    var delivered = false
+    var waiter: OpaquePointer?
+
+    init(_ body: @escaping () throws -> T) { self.body = body }
+}
+
+extension Green {
+    /// Run `body` on a thread-pool thread while this fiber parks; the hub
+    /// keeps running other fibers. Returns `body`'s value or rethrows its error.
+    /// If this fiber is cancelled (or its timeout scope expires) while waiting,
+    /// the wait throws at once and `body`'s eventual result is discarded.
+    public static func offload<T>(_ body: @escaping @Sendable () throws -> T) throws -> T {
+        try offload(interruptible: true, body)
+    }
+
+    /// `offload` whose wait cannot be interrupted (used by the hub ABI).
+    static func offloadUninterruptibly<T>(_ body: @escaping () throws -> T) rethrows -> T {
+        // Interrupts cannot happen, so the only errors are body's own.
+        return try! offload(interruptible: false, body)
+    }
+
+    private static func offload<T>(interruptible: Bool, _ body: @escaping () throws -> T) throws -> T {
+        Hub.ensureParkable()
+        let hub = Hub.current
+        let job = OffloadJob(body)
+        job.waiter = green_fiber_current()
+        hub.beginExternalWork()
+        let sendableJob = UncheckedSendable(job)
+        ThreadPool.shared.submit {
+            let job = sendableJob.value
+            do { job.outcome = .success(try job.body()) } catch { job.outcome = .failure(error) }
+            hub.postInternal {
+                hub.endExternalWork()
+                job.delivered = true
+                if let waiter = job.waiter { green_wake(waiter, 0) }
+            }
+        }
+        let flags: Int32 = interruptible ? 0 : Int32(GREEN_PARK_UNINTERRUPTIBLE)
+        while !job.delivered {
+            let reason = green_park_until(Int64.max, flags)
+            if !job.delivered && reason != 0 {
+                job.waiter = nil // abandon: the result is dropped when it arrives
+                try throwWake(reason)
+            }
+        }
+        return try job.outcome!.get()
+    }
+}
