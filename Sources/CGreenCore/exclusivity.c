@@ -11,13 +11,27 @@
 //
 // They are weak references: a C program preloading Green without the Swift
 // runtime simply skips them.
+#include <stdlib.h>
 #include "internal.h"
 
 extern void swift_task_enterThreadLocalContext(char *state) __attribute__((weak));
 extern void swift_task_exitThreadLocalContext(char *state) __attribute__((weak));
 
+/// GREEN_EXCLUSIVITY_HOOKS=0 turns the hooks off, to demonstrate (in tests)
+/// the trap they prevent.
+static int hooks_enabled = -1;
+
+static int hooks_on(void) {
+    if (hooks_enabled < 0) {
+        const char *v = getenv("GREEN_EXCLUSIVITY_HOOKS");
+        hooks_enabled = swift_task_exitThreadLocalContext && swift_task_enterThreadLocalContext &&
+                        !(v && v[0] == '0');
+    }
+    return hooks_enabled;
+}
+
 void green_exclusivity_switch(green_fiber *from, green_fiber *to) {
-    if (swift_task_exitThreadLocalContext) {
+    if (hooks_enabled > 0 || (hooks_enabled < 0 && hooks_on())) {
         // Move the access set of `from` off the thread, then put `to`'s on.
         // Every context, the root one included, starts with an empty saved set,
         // so the thread-wide list is empty between the two calls.

@@ -1,0 +1,17 @@
+/// A value each fiber sees its own copy of (like a thread-local, per fiber).
+///
+/// ```swift
+/// let requestID = FiberLocal<Int>(default: 0)
+/// Green.spawn { requestID.value = 7; handle() }   // handle() reads 7
+/// ```
+public final class FiberLocal<Value> {
+    private let defaultValue: Value
+
+    public init(default defaultValue: Value) { self.defaultValue = defaultValue }
+
+    /// The running fiber's value (the default until it sets one).
+    public var value: Value {
+        get { AnyFiber.current.locals[ObjectIdentifier(self)] as? Value ?? defaultValue }
+        set { AnyFiber.current.locals[ObjectIdentifier(self)] = newValue }
+    }
+}

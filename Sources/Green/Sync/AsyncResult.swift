@@ -1,0 +1,34 @@
+/// A value that arrives later, set once by one fiber and awaited by any
+/// number of others (gevent's `AsyncResult`, a future/promise).
+public final class AsyncResult<Value> {
+    private let waiters = WaitQueue()
+    /// The outcome once set, nil before.
+    public private(set) var result: Result<Value, Error>?
+
+    public init() {}
+
+    /// Whether a value or an error has been set.
+    public var isReady: Bool { result != nil }
+
+    /// Deliver the value and wake every waiter. Only the first set/fail counts;
+    /// returns false for later ones.
+    @discardableResult
+    public func set(_ value: Value) -> Bool { complete(.success(value)) }
+
+    /// Deliver an error that `get()` rethrows. Only the first set/fail counts.
+    @discardableResult
+    public func fail(_ error: Error) -> Bool { complete(.failure(error)) }
+
+    private func complete(_ outcome: Result<Value, Error>) -> Bool {
+        guard result == nil else { return false }
+        result = outcome
+        waiters.wakeAll()
+        return true
+    }
+
+    /// Park until the result is ready, then return the value or rethrow the error.
+    public func get(until deadline: Deadline = .never) throws -> Value {
+        while result == nil { try waiters.park(until: deadline) }
+        return try result!.get()
+    }
+}

@@ -1,0 +1,30 @@
+/// A flag fibers can wait for (gevent's `Event`): `wait()` parks until
+/// someone calls `set()`; once set, waits return at once until `clear()`.
+public final class Event {
+    private let waiters = WaitQueue()
+    var selectors = SelectWaiters()
+    /// Whether the event is set.
+    public private(set) var isSet = false
+
+    public init() {}
+
+    /// Set the flag and wake every waiter.
+    public func set() {
+        guard !isSet else { return }
+        isSet = true
+        waiters.wakeAll()
+        selectors.notifyAll()
+    }
+
+    /// Reset the flag; later waits park again.
+    public func clear() { isSet = false }
+
+    /// Park until the event is set (returns at once if it is).
+    /// Throws `TimeoutError` past `deadline`, `CancellationError` if cancelled.
+    public func wait(until deadline: Deadline = .never) throws {
+        while !isSet { try waiters.park(until: deadline) }
+    }
+
+    /// `wait(until:)` with a relative timeout.
+    public func wait(timeout: Duration) throws { try wait(until: .after(timeout)) }
+}
