@@ -139,9 +139,13 @@ int green_yield(void) {
         if (r) return r;
     }
     self->state = GREEN_FIBER_READY;
+    // Alone in the ready queue: go through the hub so timers and I/O still
+    // get polled while this fiber loops on yield().
+    if (!s->ready_head) s->budget = 0;
     push_ready(s, self);
     schedule_next(s);
-    return 0;
+    // A timeout scope that expired meanwhile is reported now, not later.
+    return take_interrupt(self);
 }
 
 // ---- deadlines ---------------------------------------------------------------
