@@ -36,7 +36,9 @@ void green_exclusivity_switch(green_fiber *from, green_fiber *to) {
         // Every context, the root one included, starts with an empty saved set,
         // so the thread-wide list is empty between the two calls.
         swift_task_exitThreadLocalContext((char *)from->exclusivity);
-        swift_task_enterThreadLocalContext((char *)to->exclusivity);
+        // With the thread's list now empty, entering a context that saved no
+        // accesses changes nothing: skip the call (the common case).
+        if (to->exclusivity[0]) swift_task_enterThreadLocalContext((char *)to->exclusivity);
     }
 }
 

@@ -1,1 +1,53 @@
-print("x")
+// green-bench — Green fibers side by side with Swift concurrency tasks and
+// pthreads, all measured in the same run.
+//
+//   swift run -c release green-bench                  # all sections
+//   swift run -c release green-bench pingpong spawn    # some sections
+//   green-bench --mem fibers|tasks|threads             # (internal) memory child
+import Glibc
+
+let sections = ["pingpong", "spawn", "memory"]
+
+func usage() -> Never {
+    print("usage: green-bench [\(sections.joined(separator: "] ["))]   (default: all)")
+    exit(2)
+}
+
+var args = Array(CommandLine.arguments.dropFirst())
+if args.first == "--mem" {
+    guard args.count == 2 else { usage() }
+    Memory.child(args[1])
+}
+if args.contains("-h") || args.contains("--help") { usage() }
+for a in args where !sections.contains(a) {
+    fputs("green-bench: unknown section '\(a)'\n", stderr)
+    usage()
+}
+if args.isEmpty { args = sections }
+
+#if arch(x86_64)
+let arch = "x86_64"
+#elseif arch(arm64)
+let arch = "aarch64"
+#else
+let arch = "unknown arch"
+#endif
+
+print("Green benchmarks — fibers vs Swift Tasks vs pthreads")
+print("machine: nproc=\(ProcessInfoLite.cpus), kernel \(kernelRelease()), \(arch)")
+print("command: swift run -c release green-bench   (this run: green-bench \(args.joined(separator: " ")))")
+#if DEBUG
+print("WARNING: this is a debug build; numbers are meaningless. Use -c release.")
+#endif
+fflush(stdout)
+
+let started = ContinuousClock.now
+do {
+    if args.contains("pingpong") { try PingPong.run() }
+    if args.contains("spawn") { try SpawnJoin.run() }
+    if args.contains("memory") { Memory.run() }
+} catch {
+    fputs("green-bench: \(error)\n", stderr)
+    exit(1)
+}
+print("\ntotal benchmark time: \(fixed(seconds(ContinuousClock.now - started), 1)) s")

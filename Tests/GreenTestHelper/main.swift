@@ -37,7 +37,9 @@ case "exclusivity":
     let b = Green.spawn { incrementAcrossPark(&counter.value) }
     try a.value
     try b.value
-    print("counter=\(counter.value)")
+    // The value itself is unspecified (the two modifications overlap); what
+    // matters is that the overlapping accesses, one per fiber, did not trap.
+    print("overlapping accesses finished: \(counter.value > 0)")
 default:
     fputs("usage: GreenTestHelper overflow|exclusivity\n", stderr)
     exit(2)

@@ -1,0 +1,106 @@
+// SpawnJoin.swift — section 2: create many units with a trivial body, then
+// wait for all of them. Reported per unit, split into the create phase and
+// the join phase. Each contender runs a cold round (first use in this
+// process) and then a warm round; the ratio uses the warm figures.
+import Glibc
+import Green
+
+enum SpawnJoin {
+    static let fibers = 100_000
+    static let tasks = 100_000
+    static let threads = 10_000
+
+    struct Round {
+        var units: Int
+        var create: Double // seconds
+        var join: Double
+        var total: Double { create + join }
+        var nsPerUnit: Double { total * 1e9 / Double(units) }
+    }
+
+    static func run() throws {
+        let greenCold = try greenFibers(fibers)
+        let greenWarm = try greenFibers(fibers)
+        let taskCold = swiftTasks(tasks)
+        let taskWarm = swiftTasks(tasks)
+        let threadCold = pthreads(threads)
+        let threadWarm = pthreads(threads)
+
+        let base = greenWarm.nsPerUnit
+        var t = Table("2. Spawn + join (trivial body; create all, then join all)",
+                      ["contender", "units", "round", "create / unit", "join / unit", "total / unit", "vs Green (warm)"])
+        for (name, label, cold, warm) in [
+            ("Green", "Green fibers: Green.spawn + join", greenCold, greenWarm),
+            ("Task", "Swift Tasks: Task {} + await .value", taskCold, taskWarm),
+            ("Thread", "pthreads: pthread_create + join", threadCold, threadWarm),
+        ] {
+            for (round, r) in [("cold", cold), ("warm", warm)] {
+                t.add([round == "cold" ? label : "", grouped(r.units), round,
+                       perOp(ns: r.create * 1e9 / Double(r.units)),
+                       perOp(ns: r.join * 1e9 / Double(r.units)),
+                       perOp(ns: r.nsPerUnit),
+                       round == "warm" ? ratio(name, r.nsPerUnit, baseline: base) : ""])
+            }
+        }
+        t.note("Fibers start running only when main joins, so their bodies run in the join phase; tasks and "
+               + "threads start running on other CPUs during the create phase.")
+        t.note("cold = first round in this process (earlier sections may already have warmed shared runtime state).")
+        t.note("Fiber stacks are default size (256 KiB, pooled); threads use the default pthread attributes "
+               + "(stack \(defaultThreadStackKiB()) KiB).")
+        t.print()
+    }
+
+    static func greenFibers(_ n: Int) throws -> Round {
+        var handles: [Fiber<Void>] = []
+        handles.reserveCapacity(n)
+        let clock = ContinuousClock()
+        let t0 = clock.now
+        for _ in 0..<n { handles.append(Green.spawn {}) }
+        let t1 = clock.now
+        for f in handles { try f.join() }
+        let t2 = clock.now
+        precondition(handles.allSatisfy { $0.state == .done })
+        return Round(units: n, create: seconds(t1 - t0), join: seconds(t2 - t1))
+    }
+
+    static func swiftTasks(_ n: Int) -> Round {
+        runAsyncBlocking {
+            var handles: [Task<Void, Never>] = []
+            handles.reserveCapacity(n)
+            let clock = ContinuousClock()
+            let t0 = clock.now
+            for _ in 0..<n { handles.append(Task {}) }
+            let t1 = clock.now
+            for h in handles { await h.value }
+            let t2 = clock.now
+            return Round(units: n, create: seconds(t1 - t0), join: seconds(t2 - t1))
+        }
+    }
+
+    static func pthreads(_ n: Int) -> Round {
+        var handles: [pthread_t] = []
+        handles.reserveCapacity(n)
+        let clock = ContinuousClock()
+        let t0 = clock.now
+        for _ in 0..<n {
+            var err: Int32 = 0
+            guard let t = startThread(error: &err, {}) else {
+                fatalError("pthread_create failed after \(handles.count) threads: \(String(cString: strerror(err)))")
+            }
+            handles.append(t)
+        }
+        let t1 = clock.now
+        for t in handles { joinThread(t) }
+        let t2 = clock.now
+        return Round(units: n, create: seconds(t1 - t0), join: seconds(t2 - t1))
+    }
+
+    static func defaultThreadStackKiB() -> Int {
+        var attr = pthread_attr_t()
+        pthread_attr_init(&attr)
+        defer { pthread_attr_destroy(&attr) }
+        var size = 0
+        pthread_attr_getstacksize(&attr, &size)
+        return size / 1024
+    }
+}
