@@ -1,4 +1,5 @@
 import CGreenCore
+import Glibc
 
 /// Where a fiber is in its life.
 public enum FiberState: Sendable, Equatable {
@@ -13,40 +14,56 @@ public enum FiberState: Sendable, Equatable {
 /// A fiber, whatever its result type: identity, name, state, cancellation
 /// and joining. `Fiber<Value>` adds the typed result.
 public class AnyFiber: @unchecked Sendable, CustomStringConvertible {
-    /// The C record; nil once the fiber is done (its stack is recycled).
+    /// The C record; nil before the fiber starts and once it is done (its
+    /// stack is recycled).
     var core: OpaquePointer?
     /// The hub the fiber belongs to.
     public let hub: Hub?
-    /// A number unique within the hub.
-    public let id: UInt64
+    /// A number unique within the hub (0 for a root context).
+    public private(set) var id: UInt64 = 0
     /// The name given at spawn (used in stack-overflow reports).
     public let name: String
+    /// Runs the body and stores its outcome; set by `Green.spawn` in the
+    /// caller's (specialized) code, so the fiber's hot path does no generic
+    /// type lookups.
+    @usableFromInline var runner: (() -> Void)?
     var locals: [ObjectIdentifier: Any] = [:]
     var completionHandlers: [() -> Void] = []
-    var finished = false
+    @usableFromInline var finished = false
+    var cancelledBeforeEnd = false
 
     init(root: OpaquePointer) {
         core = root
         hub = nil
-        id = 0
         name = "root"
         green_fiber_set_owner(root, Unmanaged.passUnretained(self).toOpaque())
     }
 
-    init(hub: Hub, core: OpaquePointer, name: String) {
-        self.hub = hub
-        self.core = core
-        self.id = green_fiber_id(core)
+    @usableFromInline
+    init(name: String) {
+        self.hub = Hub.current
         self.name = name
     }
 
-    /// A fiber that ended before it could start.
-    init(hub: Hub, endedBeforeStart name: String) {
-        self.hub = hub
-        self.core = nil
-        self.id = 0
-        self.name = name
-        self.finished = true
+    /// Give the fiber a stack and put it in the ready queue. On failure the
+    /// fiber ends at once with `GreenError.outOfStacks`.
+    @usableFromInline
+    func start(stackSize: Int) -> Error? {
+        // The C core calls fiberEntry(arg) on the new stack; arg is a
+        // retained reference, released when the body has run.
+        let arg = Unmanaged.passRetained(self).toOpaque()
+        guard let core = green_fiber_spawn(stackSize < 0 ? 0 : stackSize, fiberEntry, arg) else {
+            let err = errno
+            Unmanaged<AnyFiber>.fromOpaque(arg).release()
+            runner = nil
+            finished = true
+            return GreenError.outOfStacks(errno: err)
+        }
+        self.core = core
+        self.id = green_fiber_id(core)
+        green_fiber_set_owner(core, arg)
+        if name != "fiber" { name.withCString { green_fiber_set_name(core, $0) } }
+        return nil
     }
 
     /// The fiber running now. On a thread that never used Green, this is the
@@ -59,7 +76,7 @@ public class AnyFiber: @unchecked Sendable, CustomStringConvertible {
     }
 
     public var state: FiberState {
-        guard let core else { return .done }
+        guard let core else { return finished ? .done : .ready }
         switch green_fiber_state_of(core) {
         case GREEN_FIBER_READY: return .ready
         case GREEN_FIBER_RUNNING: return .running
@@ -73,7 +90,6 @@ public class AnyFiber: @unchecked Sendable, CustomStringConvertible {
         guard let core else { return cancelledBeforeEnd }
         return green_fiber_cancel_requested(core)
     }
-    var cancelledBeforeEnd = false
 
     /// Ask the fiber to stop: its current wait (or its next one) throws
     /// `CancellationError`, once. A fiber not yet started never runs its body.
@@ -87,7 +103,13 @@ public class AnyFiber: @unchecked Sendable, CustomStringConvertible {
     }
 
     /// Wait until the fiber is done (without its result or error).
+    @inlinable
     public func join(until deadline: Deadline = .never) throws {
+        if !finished { try joinSlow(until: deadline) }
+    }
+
+    @usableFromInline
+    func joinSlow(until deadline: Deadline) throws {
         while let core, !finished {
             Hub.ensureParkable()
             try throwIfInterrupted(green_fiber_join(core, deadline.nanoseconds, 0))
@@ -99,44 +121,46 @@ public class AnyFiber: @unchecked Sendable, CustomStringConvertible {
         if finished { handler() } else { completionHandlers.append(handler) }
     }
 
-    /// Overridden by `Fiber<Value>`: run the body and store its result.
-    func runBody() {}
-
-    func finish() {
+    /// Called on the fiber's own stack by the C core.
+    fileprivate func run() {
+        if let core, green_fiber_cancel_requested(core) {
+            cancelBeforeStart() // cancelled before it started: the body never runs
+        } else {
+            runner!()
+        }
+        runner = nil
         if let core { cancelledBeforeEnd = green_fiber_cancel_requested(core) }
         finished = true
-        let handlers = completionHandlers
-        completionHandlers = []
-        for h in handlers { h() }
-        locals = [:]
+        if !completionHandlers.isEmpty {
+            let handlers = completionHandlers
+            completionHandlers = []
+            for h in handlers { h() }
+        }
+        if !locals.isEmpty { locals = [:] }
         core = nil
     }
+
+    /// Store a CancellationError as the outcome (overridden by Fiber<Value>).
+    func cancelBeforeStart() {}
 
     public var description: String { "Fiber #\(id) \(name) (\(state))" }
 }
 
 /// A fiber whose body returns `Value`. Create one with `Green.spawn`.
 public final class Fiber<Value>: AnyFiber, @unchecked Sendable {
-    private var body: (() throws -> Value)?
-    private var outcome: Result<Value, Error>?
+    @usableFromInline var outcome: Result<Value, Error>?
 
-    init(hub: Hub, core: OpaquePointer, name: String, body: @escaping () throws -> Value) {
-        self.body = body
-        super.init(hub: hub, core: core, name: name)
-    }
-
-    /// A fiber that failed before it could start (no stack).
-    init(hub: Hub, failed error: Error, name: String) {
-        self.outcome = .failure(error)
-        super.init(hub: hub, endedBeforeStart: name)
-    }
+    @usableFromInline
+    override init(name: String) { super.init(name: name) }
 
     /// Wait for the fiber and return its value, or rethrow its error.
+    @inlinable
     public var value: Value {
         get throws { try value(until: .never) }
     }
 
     /// Like `value`, with a deadline (throws `TimeoutError`).
+    @inlinable
     public func value(until deadline: Deadline) throws -> Value {
         try join(until: deadline)
         return try outcome!.get()
@@ -145,15 +169,7 @@ public final class Fiber<Value>: AnyFiber, @unchecked Sendable {
     /// The result if the fiber is done, nil while it runs.
     public var result: Result<Value, Error>? { outcome }
 
-    override func runBody() {
-        if let core, green_fiber_cancel_requested(core) {
-            outcome = .failure(CancellationError()) // cancelled before it started
-        } else {
-            do { outcome = .success(try body!()) } catch { outcome = .failure(error) }
-        }
-        body = nil
-        finish()
-    }
+    override func cancelBeforeStart() { outcome = .failure(CancellationError()) }
 }
 
 extension Fiber where Value == Void {
@@ -162,3 +178,7 @@ extension Fiber where Value == Void {
     public static var current: AnyFiber { AnyFiber.current }
 }
 
+/// Entry point of every fiber, called by the C core on the new stack.
+let fiberEntry: @convention(c) (UnsafeMutableRawPointer?) -> Void = { arg in
+    Unmanaged<AnyFiber>.fromOpaque(arg!).takeRetainedValue().run()
+}

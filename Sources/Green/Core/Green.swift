@@ -14,24 +14,16 @@ public enum Green {
     /// - Parameters:
     ///   - name: shown in fiber dumps and stack-overflow reports.
     ///   - stackSize: usable stack bytes (default 256 KiB; rounded up to 16 KiB).
-    @discardableResult
+    @inlinable @discardableResult
     public static func spawn<Value>(
         name: String = "fiber", stackSize: Int = 0, _ body: @escaping () throws -> Value
     ) -> Fiber<Value> {
-        let hub = Hub.current
-        // The C core calls fiberEntry(arg) on the new stack; arg carries a
-        // retained reference to the Fiber object, released when it ends.
-        let box = FiberBox()
-        let arg = Unmanaged.passRetained(box).toOpaque()
-        guard let core = green_fiber_spawn(stackSize < 0 ? 0 : stackSize, boxedFiberEntry, arg) else {
-            let err = errno
-            Unmanaged<FiberBox>.fromOpaque(arg).release()
-            return Fiber(hub: hub, failed: GreenError.outOfStacks(errno: err), name: name)
+        // Built here, in the caller's module, so it is specialized for Value.
+        let fiber = Fiber<Value>(name: name)
+        fiber.runner = { [unowned(unsafe) fiber] in
+            do { fiber.outcome = .success(try body()) } catch { fiber.outcome = .failure(error) }
         }
-        let fiber = Fiber(hub: hub, core: core, name: name, body: body)
-        box.fiber = fiber
-        green_fiber_set_owner(core, Unmanaged.passUnretained(fiber).toOpaque())
-        if name != "fiber" { name.withCString { green_fiber_set_name(core, $0) } }
+        if let failure = fiber.start(stackSize: stackSize) { fiber.outcome = .failure(failure) }
         return fiber
     }
 
@@ -80,15 +72,3 @@ public enum Green {
     }
 }
 
-/// Holds the fiber object until its body starts (the C record needs an
-/// argument before the Swift object exists).
-final class FiberBox {
-    var fiber: AnyFiber?
-}
-
-let boxedFiberEntry: @convention(c) (UnsafeMutableRawPointer?) -> Void = { arg in
-    let box = Unmanaged<FiberBox>.fromOpaque(arg!).takeRetainedValue()
-    let fiber = box.fiber!
-    box.fiber = nil
-    fiber.runBody()
-}
