@@ -33,14 +33,29 @@ case "overflow-neighbour-survives":
     print(try f.value)
 case "exclusivity":
     let counter = Counter()
-    let a = Green.spawn { incrementAcrossPark(&counter.value) }
-    let b = Green.spawn { incrementAcrossPark(&counter.value) }
-    try a.value
-    try b.value
+    let rootOwned = Counter()
+    // The root context holds an access of its own while the fibers run.
+    func whileHolding(_ x: inout Int) throws {
+        let a = Green.spawn { incrementAcrossPark(&counter.value) }
+        let b = Green.spawn { incrementAcrossPark(&counter.value) }
+        let c = Green.spawn { for _ in 0..<3 { incrementAcrossPark(&Counter().value) } }
+        try a.value
+        try b.value
+        try c.value
+        x += 1
+    }
+    try whileHolding(&rootOwned.value)
     // The value itself is unspecified (the two modifications overlap); what
     // matters is that the overlapping accesses, one per fiber, did not trap.
     print("overlapping accesses finished: \(counter.value > 0)")
+case "exclusivity-still-checked":
+    // A real conflict inside one fiber must still trap.
+    let counter = Counter()
+    func twice(_ a: inout Int, _ b: () -> Void) { a += 1; b() }
+    let f = Green.spawn { twice(&counter.value) { counter.value += 1 } }
+    try f.value
+    print("not trapped")
 default:
-    fputs("usage: GreenTestHelper overflow|exclusivity\n", stderr)
+    fputs("usage: GreenTestHelper overflow|exclusivity|exclusivity-still-checked\n", stderr)
     exit(2)
 }

@@ -217,6 +217,13 @@ final class FiberTests: XCTestCase {
         let ok = try runHelper(["exclusivity"])
         XCTAssertEqual(ok.status, 0, ok.stderr)
         XCTAssertTrue(ok.stdout.contains("overlapping accesses finished: true"), ok.stdout)
+        XCTAssertTrue(green_exclusivity_fast_path(), "the TLS probe should find the access-set head")
+        let slow = try runHelper(["exclusivity"], environment: ["GREEN_EXCLUSIVITY_SLOW_PATH": "1"])
+        XCTAssertEqual(slow.status, 0, slow.stderr)
+        // A conflict within one fiber is still caught.
+        let conflict = try runHelper(["exclusivity-still-checked"])
+        XCTAssertNotEqual(conflict.status, 0)
+        XCTAssertTrue(conflict.stderr.contains("Simultaneous accesses"), conflict.stderr)
         // Without the per-fiber contexts the same program traps: the test is real.
         let broken = try runHelper(["exclusivity"], environment: ["GREEN_EXCLUSIVITY_HOOKS": "0"])
         XCTAssertNotEqual(broken.status, 0)

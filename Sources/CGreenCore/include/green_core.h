@@ -156,6 +156,9 @@ green_timeout *green_fiber_expired_timeout(const green_fiber *f);
 /// Whether the Swift runtime's per-task exclusivity hooks were found (they are
 /// called on every switch so each fiber has its own access set).
 bool green_exclusivity_hooks_available(void);
+/// Whether this thread switches access sets through the probed TLS slot
+/// (true) or through the runtime's two calls (false).
+bool green_exclusivity_fast_path(void);
 
 #ifdef __cplusplus
 }
