@@ -12,7 +12,7 @@
 #include <time.h>
 #include "internal.h"
 
-#define SWITCH_BUDGET 256
+#define SWITCH_BUDGET 1024
 #define HUB_STACK_SIZE (256u * 1024u)
 #define HOT_FREE_STACKS 256     // free stacks kept resident per size class
 #define TRIM_PER_IDLE 256       // stacks given back to the kernel per idle pass

@@ -42,6 +42,14 @@ enum SpawnJoin {
                        round == "warm" ? ratio(name, r.nsPerUnit, baseline: base) : ""])
             }
         }
+        // One unit alive at a time: the pooled stack stays hot in cache.
+        let greenOne = try greenOneAtATime(fibers)
+        let taskOne = tasksOneAtATime(tasks)
+        t.add(["Green fibers, one at a time", grouped(greenOne.units), "warm", "", "", perOp(ns: greenOne.nsPerUnit), "baseline"])
+        t.add(["Swift Tasks, one at a time", grouped(taskOne.units), "warm", "", "", perOp(ns: taskOne.nsPerUnit),
+               ratio("Task", taskOne.nsPerUnit, baseline: greenOne.nsPerUnit)])
+        t.note("'one at a time' spawns a unit and joins it before the next (a reused, cache-hot stack); "
+               + "'create all, then join all' keeps 100,000 alive, so every fiber touches its own stack page.")
         t.note("Fibers start running only when main joins, so their bodies run in the join phase; tasks and "
                + "threads start running on other CPUs during the create phase.")
         t.note("cold = first round in this process (earlier sections may already have warmed shared runtime state).")
@@ -61,6 +69,23 @@ enum SpawnJoin {
         let t2 = clock.now
         precondition(handles.allSatisfy { $0.state == .done })
         return Round(units: n, create: seconds(t1 - t0), join: seconds(t2 - t1))
+    }
+
+    static func greenOneAtATime(_ n: Int) throws -> Round {
+        for _ in 0..<1_000 { try Green.spawn {}.join() } // warm-up
+        let clock = ContinuousClock()
+        let t0 = clock.now
+        for _ in 0..<n { try Green.spawn {}.join() }
+        return Round(units: n, create: 0, join: seconds(clock.now - t0))
+    }
+
+    static func tasksOneAtATime(_ n: Int) -> Round {
+        runAsyncBlocking {
+            let clock = ContinuousClock()
+            let t0 = clock.now
+            for _ in 0..<n { await Task {}.value }
+            return Round(units: n, create: 0, join: seconds(clock.now - t0))
+        }
     }
 
     static func swiftTasks(_ n: Int) -> Round {

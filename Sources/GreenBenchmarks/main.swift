@@ -14,6 +14,12 @@ func usage() -> Never {
 }
 
 var args = Array(CommandLine.arguments.dropFirst())
+if args.first == "--profile-spawn-one" {
+    // Hidden: a tight spawn+join loop to run under perf.
+    let r = try SpawnJoin.greenOneAtATime(2_000_000)
+    print("\(r.nsPerUnit) ns per spawn+join")
+    exit(0)
+}
 if args.first == "--mem" {
     guard args.count == 2 else { usage() }
     Memory.child(args[1])

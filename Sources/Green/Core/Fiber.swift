@@ -13,24 +13,30 @@ public enum FiberState: Sendable, Equatable {
 
 /// A fiber, whatever its result type: identity, name, state, cancellation
 /// and joining. `Fiber<Value>` adds the typed result.
+///
+/// Fibers live on one thread and switch only at explicit parks, so their
+/// bookkeeping fields skip Swift's dynamic exclusivity checks
+/// (`@exclusivity(unchecked)`): each check is a thread-local lookup, and they
+/// dominated the cost of a spawn.
 public class AnyFiber: @unchecked Sendable, CustomStringConvertible {
     /// The C record; nil before the fiber starts and once it is done (its
     /// stack is recycled).
-    var core: OpaquePointer?
+    @exclusivity(unchecked) var core: OpaquePointer?
     /// The hub the fiber belongs to.
     public let hub: Hub?
     /// A number unique within the hub (0 for a root context).
-    public private(set) var id: UInt64 = 0
+    @exclusivity(unchecked) public private(set) var id: UInt64 = 0
     /// The name given at spawn (used in stack-overflow reports).
     public let name: String
-    /// Runs the body and stores its outcome; set by `Green.spawn` in the
-    /// caller's (specialized) code, so the fiber's hot path does no generic
-    /// type lookups.
-    @usableFromInline var runner: (() -> Void)?
-    var locals: [ObjectIdentifier: Any] = [:]
-    var completionHandlers: [() -> Void] = []
-    @usableFromInline var finished = false
-    var cancelledBeforeEnd = false
+    /// The body's outcome, type-erased so that nothing on a fiber's life
+    /// path needs a generic type lookup (a `Result<Value, Error>?` field
+    /// would cost one in every deinit).
+    @exclusivity(unchecked) var outcomeValue: Any?
+    @exclusivity(unchecked) var outcomeError: Error?
+    @exclusivity(unchecked) var locals: [ObjectIdentifier: Any] = [:]
+    @exclusivity(unchecked) var completionHandlers: [() -> Void] = []
+    @exclusivity(unchecked) var finished = false
+    @exclusivity(unchecked) var cancelledBeforeEnd = false
 
     init(root: OpaquePointer) {
         core = root
@@ -48,22 +54,22 @@ public class AnyFiber: @unchecked Sendable, CustomStringConvertible {
     /// Give the fiber a stack and put it in the ready queue. On failure the
     /// fiber ends at once with `GreenError.outOfStacks`.
     @usableFromInline
-    func start(stackSize: Int) -> Error? {
+    func start(stackSize: Int) {
         // The C core calls fiberEntry(arg) on the new stack; arg is a
         // retained reference, released when the body has run.
         let arg = Unmanaged.passRetained(self).toOpaque()
         guard let core = green_fiber_spawn(stackSize < 0 ? 0 : stackSize, fiberEntry, arg) else {
             let err = errno
             Unmanaged<AnyFiber>.fromOpaque(arg).release()
-            runner = nil
+            dropBody()
+            outcomeError = GreenError.outOfStacks(errno: err)
             finished = true
-            return GreenError.outOfStacks(errno: err)
+            return
         }
         self.core = core
         self.id = green_fiber_id(core)
         green_fiber_set_owner(core, arg)
         if name != "fiber" { name.withCString { green_fiber_set_name(core, $0) } }
-        return nil
     }
 
     /// The fiber running now. On a thread that never used Green, this is the
@@ -103,13 +109,7 @@ public class AnyFiber: @unchecked Sendable, CustomStringConvertible {
     }
 
     /// Wait until the fiber is done (without its result or error).
-    @inlinable
     public func join(until deadline: Deadline = .never) throws {
-        if !finished { try joinSlow(until: deadline) }
-    }
-
-    @usableFromInline
-    func joinSlow(until deadline: Deadline) throws {
         while let core, !finished {
             Hub.ensureParkable()
             try throwIfInterrupted(green_fiber_join(core, deadline.nanoseconds, 0))
@@ -124,11 +124,11 @@ public class AnyFiber: @unchecked Sendable, CustomStringConvertible {
     /// Called on the fiber's own stack by the C core.
     fileprivate func run() {
         if let core, green_fiber_cancel_requested(core) {
-            cancelBeforeStart() // cancelled before it started: the body never runs
+            outcomeError = CancellationError() // cancelled before it started: the body never runs
         } else {
-            runner!()
+            runBody()
         }
-        runner = nil
+        dropBody()
         if let core { cancelledBeforeEnd = green_fiber_cancel_requested(core) }
         finished = true
         if !completionHandlers.isEmpty {
@@ -140,36 +140,48 @@ public class AnyFiber: @unchecked Sendable, CustomStringConvertible {
         core = nil
     }
 
-    /// Store a CancellationError as the outcome (overridden by Fiber<Value>).
-    func cancelBeforeStart() {}
+    /// Run the body and store its outcome (overridden by `Fiber<Value>`).
+    func runBody() {}
+    /// Release the body and what it captured (overridden by `Fiber<Value>`).
+    func dropBody() {}
 
     public var description: String { "Fiber #\(id) \(name) (\(state))" }
 }
 
 /// A fiber whose body returns `Value`. Create one with `Green.spawn`.
 public final class Fiber<Value>: AnyFiber, @unchecked Sendable {
-    @usableFromInline var outcome: Result<Value, Error>?
+    @exclusivity(unchecked) private var body: (() throws -> Value)?
 
     @usableFromInline
-    override init(name: String) { super.init(name: name) }
+    init(name: String, body: @escaping () throws -> Value) {
+        self.body = body
+        super.init(name: name)
+    }
 
     /// Wait for the fiber and return its value, or rethrow its error.
-    @inlinable
     public var value: Value {
         get throws { try value(until: .never) }
     }
 
     /// Like `value`, with a deadline (throws `TimeoutError`).
-    @inlinable
     public func value(until deadline: Deadline) throws -> Value {
         try join(until: deadline)
-        return try outcome!.get()
+        if let error = outcomeError { throw error }
+        return outcomeValue as! Value
     }
 
     /// The result if the fiber is done, nil while it runs.
-    public var result: Result<Value, Error>? { outcome }
+    public var result: Result<Value, Error>? {
+        guard finished else { return nil }
+        if let error = outcomeError { return .failure(error) }
+        return .success(outcomeValue as! Value)
+    }
 
-    override func cancelBeforeStart() { outcome = .failure(CancellationError()) }
+    override func runBody() {
+        do { outcomeValue = try body!() } catch { outcomeError = error }
+    }
+
+    override func dropBody() { body = nil }
 }
 
 extension Fiber where Value == Void {

@@ -18,12 +18,10 @@ public enum Green {
     public static func spawn<Value>(
         name: String = "fiber", stackSize: Int = 0, _ body: @escaping () throws -> Value
     ) -> Fiber<Value> {
-        // Built here, in the caller's module, so it is specialized for Value.
-        let fiber = Fiber<Value>(name: name)
-        fiber.runner = { [unowned(unsafe) fiber] in
-            do { fiber.outcome = .success(try body()) } catch { fiber.outcome = .failure(error) }
-        }
-        if let failure = fiber.start(stackSize: stackSize) { fiber.outcome = .failure(failure) }
+        // Inlined into the caller so Fiber<Value>'s type is known there
+        // (no generic type lookup per spawn).
+        let fiber = Fiber<Value>(name: name, body: body)
+        fiber.start(stackSize: stackSize)
         return fiber
     }
 
