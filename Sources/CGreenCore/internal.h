@@ -78,6 +78,8 @@ struct green_fiber {
     char name[48];
 };
 
+typedef struct green_fd_wait green_fd_wait;
+
 struct green_sched {
     struct ev_loop *loop;
     green_fiber *current;
@@ -91,6 +93,8 @@ struct green_sched {
     void (*on_notify)(void *owner);
     int external;                ///< green_sched_retain_external count
     uint64_t next_id, switches, polls, live;
+    green_fd_wait **fd_waits;    ///< per fd: the fibers parked on it (records on their stacks)
+    size_t fd_waits_cap;
     green_stack_pool stacks;
 };
 

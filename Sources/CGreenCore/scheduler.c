@@ -201,30 +201,80 @@ int green_sleep_until(int64_t deadline, int flags) {
 
 // ---- fd waits ----------------------------------------------------------------
 
-typedef struct fd_wait {
+/// A fiber parked on an fd. Lives on the parked fiber's stack; indexed by fd
+/// so that green_fd_closing() can find and stop it.
+struct green_fd_wait {
     ev_io io;
     green_fiber *fiber;
+    green_fd_wait *next, *prev;
     int revents;
-} fd_wait;
+    bool closed; ///< set by green_fd_closing: the fd must not be touched again
+};
 
 static void fd_wait_cb(struct ev_loop *loop, ev_io *w, int revents) {
     (void)loop;
-    fd_wait *fw = (fd_wait *)w;
+    green_fd_wait *fw = (green_fd_wait *)w;
     fw->revents |= revents;
     green_wake(fw->fiber, GREEN_WAKE_NORMAL);
 }
 
+static int fd_index_reserve(green_sched *s, int fd) {
+    if ((size_t)fd < s->fd_waits_cap) return 0;
+    size_t cap = s->fd_waits_cap ? s->fd_waits_cap : 256;
+    while (cap <= (size_t)fd) cap *= 2;
+    green_fd_wait **n = realloc(s->fd_waits, cap * sizeof *n);
+    if (!n) return -1;
+    memset(n + s->fd_waits_cap, 0, (cap - s->fd_waits_cap) * sizeof *n);
+    s->fd_waits = n;
+    s->fd_waits_cap = cap;
+    return 0;
+}
+
+static void fd_index_remove(green_sched *s, int fd, green_fd_wait *fw) {
+    if (fw->prev) fw->prev->next = fw->next;
+    else if ((size_t)fd < s->fd_waits_cap && s->fd_waits[fd] == fw) s->fd_waits[fd] = fw->next;
+    if (fw->next) fw->next->prev = fw->prev;
+    fw->next = fw->prev = NULL;
+}
+
 int green_wait_fd(int fd, int events, int64_t deadline, int flags, int *revents) {
     green_sched *s = green_tls_sched;
-    fd_wait fw;
+    if (fd < 0 || fd_index_reserve(s, fd) != 0) {
+        if (revents) *revents = 0;
+        return GREEN_WAKE_FD_CLOSED;
+    }
+    green_fd_wait fw;
     ev_io_init(&fw.io, fd_wait_cb, fd, events & (EV_READ | EV_WRITE));
     fw.fiber = s->current;
     fw.revents = 0;
+    fw.closed = false;
+    fw.prev = NULL;
+    fw.next = s->fd_waits[fd];
+    if (fw.next) fw.next->prev = &fw;
+    s->fd_waits[fd] = &fw;
     ev_io_start(s->loop, &fw.io);
     int r = green_park_until(deadline, flags);
-    ev_io_stop(s->loop, &fw.io);
+    if (ev_is_active(&fw.io)) { // not already stopped by green_fd_closing
+        ev_io_stop(s->loop, &fw.io);
+        fd_index_remove(s, fd, &fw);
+    }
     if (revents) *revents = fw.revents & (EV_READ | EV_WRITE);
-    return r;
+    return fw.closed ? GREEN_WAKE_FD_CLOSED : r;
+}
+
+void green_fd_closing(int fd) {
+    green_sched *s = green_tls_sched;
+    if (!s || fd < 0 || (size_t)fd >= s->fd_waits_cap) return;
+    green_fd_wait *fw = s->fd_waits[fd];
+    s->fd_waits[fd] = NULL;
+    while (fw) {
+        green_fd_wait *next = fw->next;
+        ev_io_stop(s->loop, &fw->io);
+        fw->next = fw->prev = NULL;
+        fw->closed = true;
+        green_wake(fw->fiber, GREEN_WAKE_FD_CLOSED);
+        fw = next;
+    }
 }
 
 // ---- wait queues ---------------------------------------------------------------
@@ -514,5 +564,6 @@ const green_hub_abi *green_hub_abi_make(int (*run_blocking)(void (*)(void *), vo
     table.wait_fd = abi_wait_fd;
     table.sleep_until = abi_sleep_until;
     table.run_blocking = run_blocking;
+    table.fd_closing = green_fd_closing;
     return &table;
 }

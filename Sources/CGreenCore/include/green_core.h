@@ -30,6 +30,7 @@ typedef enum green_wake_reason {
     GREEN_WAKE_CANCELLED = 2,     ///< green_fiber_cancel() was called
     GREEN_WAKE_TIMEOUT_SCOPE = 3, ///< an enclosing timeout scope expired
     GREEN_WAKE_DEADLOCK = 4,      ///< nothing left could ever wake it (gevent's LoopExit)
+    GREEN_WAKE_FD_CLOSED = 5,     ///< the fd it waited on was closed (green_fd_closing)
 } green_wake_reason;
 
 /// Park flags.
@@ -137,6 +138,10 @@ enum { GREEN_READ = 1, GREEN_WRITE = 2 }; ///< same values as EV_READ / EV_WRITE
 /// Park until fd is readable/writable (events), the deadline passes, or an
 /// interruption. *revents receives the events that fired.
 int green_wait_fd(int fd, int events, int64_t deadline, int flags, int *revents);
+/// The fd is about to be closed: stop every watcher this hub has on it and
+/// wake the fibers waiting there with GREEN_WAKE_FD_CLOSED, so the number
+/// can be reused safely once close() returns.
+void green_fd_closing(int fd);
 /// Park until the monotonic deadline (never returns early). 0 when slept.
 int green_sleep_until(int64_t deadline, int flags);
 

@@ -23,6 +23,8 @@ typedef struct green_hub_abi {
     /// Run fn(arg) on the hub's thread pool, parking (uninterruptibly) until
     /// it has returned. Returns 0, or -1 if no thread could run it.
     int (*run_blocking)(void (*fn)(void *arg), void *arg);
+    /// Before closing fd: wake its waiters on this thread's hub (EBADF for them).
+    void (*fd_closing)(int fd);
 } green_hub_abi;
 
 /// The installed table, or NULL before any hub started.

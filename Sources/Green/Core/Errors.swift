@@ -20,6 +20,8 @@ public enum GreenError: Error, Equatable, CustomStringConvertible {
     case channelClosed
     /// No stack could be allocated for a new fiber (errno attached).
     case outOfStacks(errno: Int32)
+    /// The file descriptor being waited on was closed by another fiber.
+    case fdClosed
 
     public var description: String {
         switch self {
@@ -30,6 +32,7 @@ public enum GreenError: Error, Equatable, CustomStringConvertible {
         case .semaphoreOverReleased: return "green: BoundedSemaphore released more times than acquired"
         case .channelClosed: return "green: the channel is closed"
         case .outOfStacks(let e): return "green: cannot allocate a fiber stack (errno \(e))"
+        case .fdClosed: return "green: the file descriptor was closed while waiting on it"
         }
     }
 }
@@ -47,6 +50,7 @@ func throwWake(_ reason: Int32) throws -> Never {
     case GREEN_WAKE_DEADLINE.rawValue, GREEN_WAKE_TIMEOUT_SCOPE.rawValue: throw TimeoutError()
     case GREEN_WAKE_CANCELLED.rawValue: throw CancellationError()
     case GREEN_WAKE_DEADLOCK.rawValue: throw GreenError.deadlock
+    case GREEN_WAKE_FD_CLOSED.rawValue: throw GreenError.fdClosed
     default: fatalError("green: unknown wake reason \(reason)")
     }
 }
