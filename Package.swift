@@ -1,6 +1,10 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+/// Executables that link Green statically must export the shim's symbols so
+/// that shared libraries (libpq, Foundation, dlopen'ed code) call them.
+let exportInterposers: [LinkerSetting] = [.unsafeFlags(["-Xlinker", "--export-dynamic"])]
+
 let package = Package(
     name: "Green",
     products: [
@@ -18,13 +22,21 @@ let package = Package(
             dependencies: ["CLibev"],
             linkerSettings: [.linkedLibrary("ev")]
         ),
+        // The interposition shim: blocking libc calls park the current fiber.
+        .target(name: "CGreenShim", dependencies: ["CGreenCore"], path: "Shims",
+                linkerSettings: [.linkedLibrary("dl")]),
         // The Swift runtime: Hub, Fiber, timeouts, sync, channels, pools.
-        .target(name: "Green", dependencies: ["CGreenCore"]),
+        .target(name: "Green", dependencies: ["CGreenCore", "CGreenShim"]),
         .executableTarget(name: "GreenBenchmarks", dependencies: ["Green"]),
-        .executableTarget(name: "SequentialToFibers", dependencies: ["Green"], path: "Examples/SequentialToFibers"),
+        .executableTarget(name: "SequentialToFibers", dependencies: ["Green"], path: "Examples/SequentialToFibers",
+                          linkerSettings: exportInterposers),
         // A helper process for tests that must crash (stack overflow).
-        .executableTarget(name: "GreenTestHelper", dependencies: ["Green"], path: "Tests/GreenTestHelper"),
-        .testTarget(name: "GreenTests", dependencies: ["Green", "CGreenCore", "GreenTestHelper"]),
+        .executableTarget(name: "GreenTestHelper", dependencies: ["Green"], path: "Tests/GreenTestHelper",
+                          linkerSettings: exportInterposers),
+        // --export-dynamic: shared libraries in the test process (libpq,
+        // Foundation) must see the shim's interposers in the executable.
+        .testTarget(name: "GreenTests", dependencies: ["Green", "CGreenCore", "GreenTestHelper"],
+                    linkerSettings: exportInterposers),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -262,6 +262,39 @@ int green_wait_fd(int fd, int events, int64_t deadline, int flags, int *revents)
     return fw.closed ? GREEN_WAKE_FD_CLOSED : r;
 }
 
+int green_wait_fds(const int *fds, const int *events, int n, int64_t deadline, int flags) {
+    green_sched *s = green_tls_sched;
+    if (n == 1) return green_wait_fd(fds[0], events[0], deadline, flags, NULL);
+    green_fd_wait local[16];
+    green_fd_wait *w = n <= 16 ? local : malloc((size_t)n * sizeof *w);
+    if (!w) return green_park_until(deadline, flags); // degrade to a timed wait
+    int registered = 0;
+    for (int i = 0; i < n; i++) {
+        int fd = fds[i];
+        if (fd < 0 || fd_index_reserve(s, fd) != 0) continue;
+        green_fd_wait *fw = &w[registered++];
+        ev_io_init(&fw->io, fd_wait_cb, fd, events[i] & (EV_READ | EV_WRITE));
+        fw->fiber = s->current;
+        fw->revents = 0;
+        fw->closed = false;
+        fw->prev = NULL;
+        fw->next = s->fd_waits[fd];
+        if (fw->next) fw->next->prev = fw;
+        s->fd_waits[fd] = fw;
+        ev_io_start(s->loop, &fw->io);
+    }
+    int r = green_park_until(deadline, flags);
+    for (int i = 0; i < registered; i++) {
+        green_fd_wait *fw = &w[i];
+        if (ev_is_active(&fw->io)) {
+            ev_io_stop(s->loop, &fw->io);
+            fd_index_remove(s, fw->io.fd, fw);
+        }
+    }
+    if (w != local) free(w);
+    return r;
+}
+
 void green_fd_closing(int fd) {
     green_sched *s = green_tls_sched;
     if (!s || fd < 0 || (size_t)fd >= s->fd_waits_cap) return;
@@ -558,6 +591,10 @@ static int abi_wait_fd(int fd, int events, int64_t deadline, int *revents) {
 
 static int abi_sleep_until(int64_t deadline) { return green_sleep_until(deadline, 0); }
 
+static int abi_wait_fds(const int *fds, const int *events, int n, int64_t deadline) {
+    return green_wait_fds(fds, events, n, deadline, 0);
+}
+
 const green_hub_abi *green_hub_abi_make(int (*run_blocking)(void (*)(void *), void *)) {
     static green_hub_abi table;
     table.version = GREEN_HUB_ABI_VERSION;
@@ -565,5 +602,6 @@ const green_hub_abi *green_hub_abi_make(int (*run_blocking)(void (*)(void *), vo
     table.sleep_until = abi_sleep_until;
     table.run_blocking = run_blocking;
     table.fd_closing = green_fd_closing;
+    table.wait_fds = abi_wait_fds;
     return &table;
 }

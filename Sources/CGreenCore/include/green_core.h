@@ -138,6 +138,10 @@ enum { GREEN_READ = 1, GREEN_WRITE = 2 }; ///< same values as EV_READ / EV_WRITE
 /// Park until fd is readable/writable (events), the deadline passes, or an
 /// interruption. *revents receives the events that fired.
 int green_wait_fd(int fd, int events, int64_t deadline, int flags, int *revents);
+/// Park until any of `n` fds is ready for its events (GREEN_READ/WRITE),
+/// the deadline, or an interruption. The caller re-checks readiness itself
+/// (e.g. with a zero-timeout poll) to get the kernel's exact answer.
+int green_wait_fds(const int *fds, const int *events, int n, int64_t deadline, int flags);
 /// The fd is about to be closed: stop every watcher this hub has on it and
 /// wake the fibers waiting there with GREEN_WAKE_FD_CLOSED, so the number
 /// can be reused safely once close() returns.

@@ -25,6 +25,8 @@ typedef struct green_hub_abi {
     int (*run_blocking)(void (*fn)(void *arg), void *arg);
     /// Before closing fd: wake its waiters on this thread's hub (EBADF for them).
     void (*fd_closing)(int fd);
+    /// Park until any of n fds is ready (see green_wait_fds).
+    int (*wait_fds)(const int *fds, const int *events, int n, int64_t deadline);
 } green_hub_abi;
 
 /// The installed table, or NULL before any hub started.

@@ -1,4 +1,5 @@
 import CGreenCore
+import CGreenShim
 import Glibc
 
 /// The per-thread scheduler: a libev loop running in its own fiber, the
@@ -106,6 +107,7 @@ private let hubNotified: @convention(c) (UnsafeMutableRawPointer?) -> Void = { o
 /// Fill in the hub ABI the interposition shim uses, once per process.
 private let installHubABIOnce: Void = {
     green_hub_abi_install(green_hub_abi_make(runBlockingForC))
+    precondition(green_shim_ready() != 0, "green: the interposition shim did not load")
 }()
 
 private let runBlockingForC: @convention(c) (

@@ -1,0 +1,89 @@
+// fdtable.c — the per-fd records, in lazily allocated chunks so that lookups
+// are two loads and no lock. Records are written by the thread using the fd.
+#include "shim.h"
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CHUNK_BITS 12
+#define CHUNK_SIZE (1 << CHUNK_BITS)
+#define MAX_CHUNKS 1024 // 4 M fds
+
+static _Atomic(fd_info *) chunks[MAX_CHUNKS];
+
+fd_info *fd_get(int fd) {
+    if (fd < 0) return NULL;
+    unsigned c = (unsigned)fd >> CHUNK_BITS;
+    if (c >= MAX_CHUNKS) return NULL;
+    fd_info *chunk = atomic_load_explicit(&chunks[c], memory_order_acquire);
+    if (!chunk) {
+        fd_info *fresh = calloc(CHUNK_SIZE, sizeof *fresh);
+        if (!fresh) return NULL;
+        fd_info *expected = NULL;
+        if (atomic_compare_exchange_strong(&chunks[c], &expected, fresh)) chunk = fresh;
+        else { free(fresh); chunk = expected; }
+    }
+    return &chunk[fd & (CHUNK_SIZE - 1)];
+}
+
+fd_info *fd_classify(int fd) {
+    fd_info *e = fd_get(fd);
+    if (!e || e->kind != FD_UNKNOWN) return e;
+    struct stat st;
+    if (fstat(fd, &st) != 0) return NULL; // EBADF etc.: let libc answer
+    int fl = REAL(fcntl)(fd, F_GETFL);
+    e->user_nonblock = fl >= 0 && (fl & O_NONBLOCK);
+    if (S_ISSOCK(st.st_mode)) {
+        e->is_socket = 1;
+        e->kind = FD_SOCKET;
+    } else if (S_ISFIFO(st.st_mode) || (S_ISCHR(st.st_mode) && isatty(fd))) {
+        e->kind = FD_STREAM;
+    } else {
+        e->kind = FD_PASSTHROUGH;
+    }
+    return e;
+}
+
+void fd_forget(int fd) {
+    fd_info *e = fd_get(fd);
+    if (e) memset(e, 0, sizeof *e);
+}
+
+void fd_adopt(int fd, int is_socket, int user_nonblock) {
+    fd_info *e = fd_get(fd);
+    if (!e) return;
+    memset(e, 0, sizeof *e);
+    e->kind = FD_MANAGED;
+    e->is_socket = (uint8_t)is_socket;
+    e->user_nonblock = (uint8_t)user_nonblock;
+}
+
+void fd_copy(int from, int to) {
+    fd_info *a = fd_get(from), *b = fd_get(to);
+    if (a && b) *b = *a;
+}
+
+int64_t deadline_after(int64_t timeout_ns) {
+    return timeout_ns > 0 ? green_now_ns() + timeout_ns : GREEN_NO_DEADLINE;
+}
+
+int errno_for_wake(int reason) {
+    switch (reason) {
+    case GREEN_WAKE_DEADLINE: return EAGAIN;
+    case GREEN_WAKE_FD_CLOSED: return EBADF;
+    case GREEN_WAKE_CANCELLED: return ECANCELED;
+    case GREEN_WAKE_TIMEOUT_SCOPE: return ETIMEDOUT;
+    default: return EINTR;
+    }
+}
+
+int wait_ready(int fd, int events, int64_t deadline) {
+    int revents = 0;
+    int r = hub()->wait_fd(fd, events, deadline, &revents);
+    if (r == GREEN_WAKE_NORMAL) return 0;
+    errno = errno_for_wake(r);
+    return -1;
+}

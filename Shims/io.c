@@ -1,0 +1,553 @@
+// io.c — sockets and pipes: creation, reads, writes, connect, accept, close,
+// dup, and the flag/option calls that must keep the program's view intact.
+//
+// On a fiber, a call that would block parks the fiber until the fd is ready
+// (through the hub ABI) and then retries, so the caller sees exactly what a
+// blocking call returns: all bytes written, partial reads as the kernel gives
+// them, EOF, ECONNREFUSED, EPIPE (SIGPIPE as usual), EAGAIN after
+// SO_RCVTIMEO/SO_SNDTIMEO. A program that set O_NONBLOCK itself gets EAGAIN
+// as before and never parks.
+#include "shim.h"
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+// ---- how to perform a call on this fiber ---------------------------------------
+
+enum mode {
+    PASS,       ///< call libc as is (not on a fiber, user's O_NONBLOCK, regular file…)
+    NONBLOCK,   ///< the fd is ours and non-blocking: call, park on EAGAIN, retry
+    DONTWAIT,   ///< a socket we did not create: add MSG_DONTWAIT to each call
+    WAIT_FIRST, ///< a pipe or terminal we did not create: wait for readiness, then call
+};
+
+static inline int mode_for(int fd, fd_info **out) {
+    if (!green_on_fiber()) return PASS;
+    fd_info *e = fd_classify(fd);
+    *out = e;
+    if (!e || e->user_nonblock) return PASS;
+    switch (e->kind) {
+    case FD_MANAGED: return NONBLOCK;
+    case FD_SOCKET: return DONTWAIT;
+    case FD_STREAM: return WAIT_FIRST;
+    default: return PASS;
+    }
+}
+
+/// Ready right now? (a zero-timeout poll; 1 also for errors, so the call reports them)
+static int ready_now(int fd, short events) {
+    struct pollfd p = {.fd = fd, .events = events, .revents = 0};
+    return REAL(poll)(&p, 1, 0) != 0;
+}
+
+// ---- one operation, described so the loops below can retry it -----------------
+
+enum op_kind { OP_READ, OP_READV, OP_RECV, OP_RECVFROM, OP_RECVMSG,
+               OP_WRITE, OP_WRITEV, OP_SEND, OP_SENDTO, OP_SENDMSG };
+
+typedef struct io_op {
+    enum op_kind kind;
+    int fd;
+    void *buf;               ///< read/recv/write/send buffer
+    size_t len;
+    struct iovec *iov;       ///< readv/writev
+    int iovcnt;
+    int flags;               ///< recv/send flags
+    struct sockaddr *addr;   ///< recvfrom source
+    socklen_t *addrlen;
+    const struct sockaddr *dest; ///< sendto destination
+    socklen_t destlen;
+    struct msghdr *msg;      ///< recvmsg/sendmsg
+} io_op;
+
+/// Perform the operation once; `dontwait` turns read/write on a socket into
+/// recv/send with MSG_DONTWAIT (same semantics, per call).
+static ssize_t perform(io_op *op, int dontwait) {
+    int f = op->flags | (dontwait ? MSG_DONTWAIT : 0);
+    switch (op->kind) {
+    case OP_READ:
+        return dontwait ? REAL(recv)(op->fd, op->buf, op->len, MSG_DONTWAIT) : REAL(read)(op->fd, op->buf, op->len);
+    case OP_READV:
+        if (dontwait) {
+            struct msghdr m = {.msg_iov = op->iov, .msg_iovlen = (size_t)op->iovcnt};
+            return REAL(recvmsg)(op->fd, &m, MSG_DONTWAIT);
+        }
+        return REAL(readv)(op->fd, op->iov, op->iovcnt);
+    case OP_RECV: return REAL(recv)(op->fd, op->buf, op->len, f);
+    case OP_RECVFROM: return REAL(recvfrom)(op->fd, op->buf, op->len, f, op->addr, op->addrlen);
+    case OP_RECVMSG: return REAL(recvmsg)(op->fd, op->msg, f);
+    case OP_WRITE:
+        return dontwait ? REAL(send)(op->fd, op->buf, op->len, MSG_DONTWAIT) : REAL(write)(op->fd, op->buf, op->len);
+    case OP_WRITEV:
+        if (dontwait) {
+            struct msghdr m = {.msg_iov = op->iov, .msg_iovlen = (size_t)op->iovcnt};
+            return REAL(sendmsg)(op->fd, &m, MSG_DONTWAIT);
+        }
+        return REAL(writev)(op->fd, op->iov, op->iovcnt);
+    case OP_SEND: return REAL(send)(op->fd, op->buf, op->len, f);
+    case OP_SENDTO: return REAL(sendto)(op->fd, op->buf, op->len, f, op->dest, op->destlen);
+    case OP_SENDMSG: return REAL(sendmsg)(op->fd, op->msg, f);
+    }
+    errno = EINVAL;
+    return -1;
+}
+
+static inline int would_block(void) { return errno == EAGAIN || errno == EWOULDBLOCK; }
+
+// ---- input ---------------------------------------------------------------------------
+
+static ssize_t input(io_op *op) {
+    fd_info *e = NULL;
+    int m = (op->flags & MSG_DONTWAIT) ? PASS : mode_for(op->fd, &e);
+    if (m == PASS) return perform(op, 0);
+    int64_t deadline = deadline_after(e->rcv_timeout);
+    int waitall = (op->flags & MSG_WAITALL) && (op->kind == OP_RECV || op->kind == OP_RECVFROM);
+    size_t got = 0;
+    char *base = op->buf;
+    for (;;) {
+        ssize_t r;
+        if (m == WAIT_FIRST) {
+            if (!ready_now(op->fd, POLLIN) && wait_ready(op->fd, GREEN_READ, deadline) != 0) return -1;
+            r = perform(op, 0);
+        } else {
+            r = perform(op, m == DONTWAIT);
+        }
+        if (r < 0 && m != WAIT_FIRST && would_block()) {
+            if (wait_ready(op->fd, GREEN_READ, deadline) != 0) return got ? (ssize_t)got : -1;
+            continue;
+        }
+        if (!waitall || r <= 0) return r < 0 && got ? (ssize_t)got : (r < 0 ? r : (ssize_t)(got + (size_t)r));
+        // MSG_WAITALL: keep reading until the buffer is full or EOF.
+        got += (size_t)r;
+        if (got == op->len) return (ssize_t)got;
+        op->buf = base + got;
+        op->len -= (size_t)r;
+    }
+}
+
+// ---- output --------------------------------------------------------------------------
+
+/// Bytes in an iovec array.
+static size_t iov_total(const struct iovec *iov, int n) {
+    size_t t = 0;
+    for (int i = 0; i < n; i++) t += iov[i].iov_len;
+    return t;
+}
+
+/// Drop the first `n` bytes from an iovec array in place.
+static void iov_advance(struct iovec **iov, int *n, size_t bytes) {
+    while (*n > 0 && bytes >= (*iov)->iov_len) {
+        bytes -= (*iov)->iov_len;
+        (*iov)++;
+        (*n)--;
+    }
+    if (*n > 0 && bytes) {
+        (*iov)->iov_base = (char *)(*iov)->iov_base + bytes;
+        (*iov)->iov_len -= bytes;
+    }
+}
+
+/// A blocking write sends everything (or fails); non-blocking pieces are
+/// sent until done, parking when the buffer is full. If the wait fails after
+/// some bytes went out, the count so far is returned, as the kernel does.
+static ssize_t output(io_op *op) {
+    fd_info *e = NULL;
+    int m = (op->flags & MSG_DONTWAIT) ? PASS : mode_for(op->fd, &e);
+    if (m == PASS) return perform(op, 0);
+    int64_t deadline = deadline_after(e->snd_timeout);
+
+    // Work on a private copy of the iovec array, since we advance it.
+    struct iovec local[64];
+    struct iovec *iov_copy = NULL;
+    struct msghdr msg_copy;
+    struct iovec **iovp = NULL;
+    int *iovcntp = NULL;
+    if (op->kind == OP_WRITEV || op->kind == OP_SENDMSG) {
+        struct iovec *src = op->kind == OP_WRITEV ? op->iov : op->msg->msg_iov;
+        int cnt = op->kind == OP_WRITEV ? op->iovcnt : (int)op->msg->msg_iovlen;
+        if (cnt < 0 || cnt > IOV_MAX) return perform(op, 0); // let libc report EINVAL
+        iov_copy = cnt <= 64 ? local : malloc((size_t)cnt * sizeof *iov_copy);
+        if (!iov_copy) { errno = ENOMEM; return -1; }
+        if (cnt) memcpy(iov_copy, src, (size_t)cnt * sizeof *iov_copy);
+        if (op->kind == OP_SENDMSG) {
+            msg_copy = *op->msg;
+            msg_copy.msg_iov = iov_copy;
+            op->msg = &msg_copy;
+        } else {
+            op->iov = iov_copy;
+        }
+        op->iovcnt = cnt;
+        iovp = &iov_copy;
+        iovcntp = &op->iovcnt;
+    }
+    struct iovec *to_free = (iov_copy && iov_copy != local) ? iov_copy : NULL;
+    size_t total = iovp ? iov_total(*iovp, *iovcntp) : op->len;
+    size_t sent = 0;
+    ssize_t result;
+    for (;;) {
+        size_t chunk_limit = SIZE_MAX;
+        if (m == WAIT_FIRST) {
+            if (!ready_now(op->fd, POLLOUT) && wait_ready(op->fd, GREEN_WRITE, deadline) != 0) {
+                result = sent ? (ssize_t)sent : -1;
+                break;
+            }
+            chunk_limit = PIPE_BUF; // a write of at most PIPE_BUF to a writable pipe does not block
+        }
+        size_t saved_len = op->len;
+        if (!iovp && op->len > chunk_limit) op->len = chunk_limit;
+        ssize_t r = perform(op, m == DONTWAIT);
+        op->len = saved_len;
+        if (r < 0) {
+            if (m != WAIT_FIRST && would_block()) {
+                if (wait_ready(op->fd, GREEN_WRITE, deadline) != 0) {
+                    result = sent ? (ssize_t)sent : -1;
+                    break;
+                }
+                continue;
+            }
+            result = sent ? (ssize_t)sent : -1;
+            break;
+        }
+        sent += (size_t)r;
+        if (sent >= total) {
+            result = (ssize_t)sent;
+            break;
+        }
+        if (iovp) {
+            iov_advance(iovp, iovcntp, (size_t)r);
+            if (op->kind == OP_SENDMSG) { msg_copy.msg_iov = *iovp; msg_copy.msg_iovlen = (size_t)*iovcntp; }
+            else op->iov = *iovp;
+        } else {
+            op->buf = (char *)op->buf + r;
+            op->len -= (size_t)r;
+        }
+    }
+    free(to_free);
+    return result;
+}
+
+// ---- the interposers: input ----------------------------------------------------------
+
+ssize_t read(int fd, void *buf, size_t n) {
+    if (!green_on_fiber()) return REAL(read)(fd, buf, n);
+    io_op op = {.kind = OP_READ, .fd = fd, .buf = buf, .len = n};
+    return input(&op);
+}
+
+ssize_t readv(int fd, const struct iovec *iov, int n) {
+    if (!green_on_fiber()) return REAL(readv)(fd, iov, n);
+    io_op op = {.kind = OP_READV, .fd = fd, .iov = (struct iovec *)iov, .iovcnt = n};
+    return input(&op);
+}
+
+ssize_t recv(int fd, void *buf, size_t n, int flags) {
+    if (!green_on_fiber()) return REAL(recv)(fd, buf, n, flags);
+    io_op op = {.kind = OP_RECV, .fd = fd, .buf = buf, .len = n, .flags = flags};
+    return input(&op);
+}
+
+ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr, socklen_t *addrlen) {
+    if (!green_on_fiber()) return REAL(recvfrom)(fd, buf, n, flags, addr, addrlen);
+    io_op op = {.kind = OP_RECVFROM, .fd = fd, .buf = buf, .len = n, .flags = flags, .addr = addr, .addrlen = addrlen};
+    return input(&op);
+}
+
+ssize_t recvmsg(int fd, struct msghdr *msg, int flags) {
+    if (!green_on_fiber()) return REAL(recvmsg)(fd, msg, flags);
+    io_op op = {.kind = OP_RECVMSG, .fd = fd, .msg = msg, .flags = flags};
+    return input(&op);
+}
+
+// ---- the interposers: output ---------------------------------------------------------
+
+ssize_t write(int fd, const void *buf, size_t n) {
+    if (!green_on_fiber()) return REAL(write)(fd, buf, n);
+    io_op op = {.kind = OP_WRITE, .fd = fd, .buf = (void *)buf, .len = n};
+    return output(&op);
+}
+
+ssize_t writev(int fd, const struct iovec *iov, int n) {
+    if (!green_on_fiber()) return REAL(writev)(fd, iov, n);
+    io_op op = {.kind = OP_WRITEV, .fd = fd, .iov = (struct iovec *)iov, .iovcnt = n};
+    return output(&op);
+}
+
+ssize_t send(int fd, const void *buf, size_t n, int flags) {
+    if (!green_on_fiber()) return REAL(send)(fd, buf, n, flags);
+    io_op op = {.kind = OP_SEND, .fd = fd, .buf = (void *)buf, .len = n, .flags = flags};
+    return output(&op);
+}
+
+ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *dest, socklen_t destlen) {
+    if (!green_on_fiber()) return REAL(sendto)(fd, buf, n, flags, dest, destlen);
+    io_op op = {.kind = OP_SENDTO, .fd = fd, .buf = (void *)buf, .len = n, .flags = flags, .dest = dest, .destlen = destlen};
+    return output(&op);
+}
+
+ssize_t sendmsg(int fd, const struct msghdr *msg, int flags) {
+    if (!green_on_fiber()) return REAL(sendmsg)(fd, msg, flags);
+    if (!msg) return REAL(sendmsg)(fd, msg, flags); // EFAULT, as libc says
+    io_op op = {.kind = OP_SENDMSG, .fd = fd, .msg = (struct msghdr *)msg, .flags = flags};
+    return output(&op);
+}
+
+// Fortified variants (_FORTIFY_SOURCE builds of C libraries call these).
+extern void __chk_fail(void) __attribute__((noreturn));
+
+ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen) {
+    if (n > buflen) __chk_fail();
+    return read(fd, buf, n);
+}
+
+ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags) {
+    if (n > buflen) __chk_fail();
+    return recv(fd, buf, n, flags);
+}
+
+ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags, struct sockaddr *addr, socklen_t *addrlen) {
+    if (n > buflen) __chk_fail();
+    return recvfrom(fd, buf, n, flags, addr, addrlen);
+}
+
+// ---- creation ------------------------------------------------------------------------
+
+int socket(int domain, int type, int protocol) {
+    if (!green_on_fiber()) {
+        int fd = REAL(socket)(domain, type, protocol);
+        if (fd >= 0) fd_forget(fd);
+        return fd;
+    }
+    int fd = REAL(socket)(domain, type | SOCK_NONBLOCK, protocol);
+    if (fd >= 0) fd_adopt(fd, 1, (type & SOCK_NONBLOCK) != 0);
+    return fd;
+}
+
+int socketpair(int domain, int type, int protocol, int sv[2]) {
+    if (!green_on_fiber()) {
+        int r = REAL(socketpair)(domain, type, protocol, sv);
+        if (r == 0) { fd_forget(sv[0]); fd_forget(sv[1]); }
+        return r;
+    }
+    int r = REAL(socketpair)(domain, type | SOCK_NONBLOCK, protocol, sv);
+    if (r == 0) {
+        fd_adopt(sv[0], 1, (type & SOCK_NONBLOCK) != 0);
+        fd_adopt(sv[1], 1, (type & SOCK_NONBLOCK) != 0);
+    }
+    return r;
+}
+
+// Pipes stay blocking (a child process may inherit them); the shim waits for
+// readiness before each call on them instead.
+int pipe2(int fds[2], int flags) {
+    int r = REAL(pipe2)(fds, flags);
+    if (r == 0) { fd_forget(fds[0]); fd_forget(fds[1]); }
+    return r;
+}
+
+int pipe(int fds[2]) {
+    int r = REAL(pipe)(fds);
+    if (r == 0) { fd_forget(fds[0]); fd_forget(fds[1]); }
+    return r;
+}
+
+int accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags) {
+    fd_info *e = NULL;
+    int m = mode_for(fd, &e);
+    if (m == PASS) {
+        int c = REAL(accept4)(fd, addr, addrlen, flags);
+        if (c >= 0) fd_forget(c);
+        return c;
+    }
+    int64_t deadline = deadline_after(e->rcv_timeout);
+    for (;;) {
+        // A listening socket we did not create stays blocking: wait first.
+        if (m != NONBLOCK && !ready_now(fd, POLLIN) && wait_ready(fd, GREEN_READ, deadline) != 0) return -1;
+        int c = REAL(accept4)(fd, addr, addrlen, flags | SOCK_NONBLOCK);
+        if (c >= 0) {
+            fd_adopt(c, 1, (flags & SOCK_NONBLOCK) != 0);
+            return c;
+        }
+        if (!would_block()) return -1;
+        if (m == NONBLOCK && wait_ready(fd, GREEN_READ, deadline) != 0) return -1;
+    }
+}
+
+int accept(int fd, struct sockaddr *addr, socklen_t *addrlen) {
+    if (!green_on_fiber()) {
+        int c = REAL(accept)(fd, addr, addrlen);
+        if (c >= 0) fd_forget(c);
+        return c;
+    }
+    return accept4(fd, addr, addrlen, 0);
+}
+
+int connect(int fd, const struct sockaddr *addr, socklen_t len) {
+    fd_info *e = NULL;
+    int m = mode_for(fd, &e);
+    if (m == PASS || m == WAIT_FIRST) return REAL(connect)(fd, addr, len);
+    if (m == DONTWAIT) {
+        // A blocking socket made before the hub existed: adopt it now, so the
+        // connect and everything after it can park.
+        int fl = REAL(fcntl)(fd, F_GETFL);
+        if (fl < 0 || REAL(fcntl)(fd, F_SETFL, fl | O_NONBLOCK) != 0) return REAL(connect)(fd, addr, len);
+        int64_t rcv = e->rcv_timeout, snd = e->snd_timeout;
+        fd_adopt(fd, 1, 0);
+        e->rcv_timeout = rcv;
+        e->snd_timeout = snd;
+    }
+    int64_t deadline = deadline_after(e->snd_timeout);
+    for (;;) {
+        int r = REAL(connect)(fd, addr, len);
+        if (r == 0) return 0;
+        if (errno == EAGAIN) { // AF_UNIX with a full backlog: wait and try again
+            if (wait_ready(fd, GREEN_WRITE, deadline) != 0) return -1;
+            continue;
+        }
+        if (errno != EINPROGRESS) return -1;
+        if (wait_ready(fd, GREEN_WRITE, deadline) != 0) {
+            if (errno == EAGAIN) errno = EINPROGRESS; // SO_SNDTIMEO expired, as the kernel says it
+            return -1;
+        }
+        int err = 0;
+        socklen_t elen = sizeof err;
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0) return -1;
+        if (err) { errno = err; return -1; }
+        return 0;
+    }
+}
+
+// ---- close and dup ---------------------------------------------------------------------
+
+/// Wake this hub's fibers waiting on fd (they get EBADF) before the number is freed.
+static void closing(int fd) {
+    const green_hub_abi *abi = green_hub_abi_get();
+    if (abi) abi->fd_closing(fd);
+}
+
+int close(int fd) {
+    closing(fd);
+    fd_forget(fd);
+    return REAL(close)(fd);
+}
+
+int dup(int fd) {
+    int r = REAL(dup)(fd);
+    if (r >= 0) fd_copy(fd, r);
+    return r;
+}
+
+int dup2(int from, int to) {
+    if (from != to) closing(to);
+    int r = REAL(dup2)(from, to);
+    if (r >= 0 && from != to) fd_copy(from, to);
+    return r;
+}
+
+int dup3(int from, int to, int flags) {
+    if (from != to) closing(to);
+    int r = REAL(dup3)(from, to, flags);
+    if (r >= 0) fd_copy(from, to);
+    return r;
+}
+
+// ---- flags and options -----------------------------------------------------------------
+
+static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, uintptr_t arg) {
+    fd_info *e;
+    switch (cmd) {
+    case F_GETFL: {
+        int r = real(fd, F_GETFL);
+        e = fd_get(fd);
+        if (r >= 0 && e && e->kind == FD_MANAGED)
+            r = (r & ~O_NONBLOCK) | (e->user_nonblock ? O_NONBLOCK : 0);
+        return r;
+    }
+    case F_SETFL: {
+        int flags = (int)arg;
+        e = fd_get(fd);
+        int r;
+        if (e && e->kind == FD_MANAGED) r = real(fd, F_SETFL, flags | O_NONBLOCK);
+        else r = real(fd, F_SETFL, flags);
+        if (r == 0 && e && e->kind != FD_UNKNOWN) e->user_nonblock = (flags & O_NONBLOCK) != 0;
+        return r;
+    }
+    case F_DUPFD:
+    case F_DUPFD_CLOEXEC: {
+        int r = real(fd, cmd, (int)arg);
+        if (r >= 0) fd_copy(fd, r);
+        return r;
+    }
+    default:
+        return real(fd, cmd, arg);
+    }
+}
+
+int fcntl(int fd, int cmd, ...) {
+    va_list ap;
+    va_start(ap, cmd);
+    uintptr_t arg = va_arg(ap, uintptr_t);
+    va_end(ap);
+    return fcntl_common(REAL(fcntl), fd, cmd, arg);
+}
+
+int fcntl64(int fd, int cmd, ...) {
+    va_list ap;
+    va_start(ap, cmd);
+    uintptr_t arg = va_arg(ap, uintptr_t);
+    va_end(ap);
+    return fcntl_common(REAL(fcntl64) ? REAL(fcntl64) : REAL(fcntl), fd, cmd, arg);
+}
+
+int ioctl(int fd, unsigned long request, ...) {
+    va_list ap;
+    va_start(ap, request);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    if (request == FIONBIO && arg) {
+        fd_info *e = fd_get(fd);
+        if (e && e->kind == FD_MANAGED) {
+            if (REAL(fcntl)(fd, F_GETFL) < 0) return -1; // EBADF as libc would say
+            e->user_nonblock = *(int *)arg != 0;
+            return 0; // the fd stays non-blocking underneath
+        }
+        int r = REAL(ioctl)(fd, request, arg);
+        if (r == 0 && e && e->kind != FD_UNKNOWN) e->user_nonblock = *(int *)arg != 0;
+        return r;
+    }
+    return REAL(ioctl)(fd, request, arg);
+}
+
+#ifndef SO_RCVTIMEO_NEW
+#define SO_RCVTIMEO_NEW 66
+#define SO_SNDTIMEO_NEW 67
+#endif
+#ifndef SO_RCVTIMEO_OLD
+#define SO_RCVTIMEO_OLD 20
+#define SO_SNDTIMEO_OLD 21
+#endif
+
+int setsockopt(int fd, int level, int name, const void *value, socklen_t len) {
+    int r = REAL(setsockopt)(fd, level, name, value, len);
+    if (r != 0 || level != SOL_SOCKET || !value) return r;
+    int rcv = name == SO_RCVTIMEO_OLD || name == SO_RCVTIMEO_NEW;
+    int snd = name == SO_SNDTIMEO_OLD || name == SO_SNDTIMEO_NEW;
+    if (!rcv && !snd) return r;
+    int64_t ns;
+    if (name == SO_RCVTIMEO_NEW || name == SO_SNDTIMEO_NEW) {
+        const int64_t *tv = value; // struct __kernel_sock_timeval { s64 sec, usec }
+        ns = tv[0] * 1000000000 + tv[1] * 1000;
+    } else {
+        const struct timeval *tv = value;
+        ns = (int64_t)tv->tv_sec * 1000000000 + (int64_t)tv->tv_usec * 1000;
+    }
+    fd_info *e = fd_classify(fd);
+    if (e) {
+        if (rcv) e->rcv_timeout = ns;
+        else e->snd_timeout = ns;
+    }
+    return r;
+}

@@ -1,0 +1,170 @@
+// poll.c — poll, ppoll, select, pselect, epoll_wait and epoll_pwait park the
+// fiber on every listed fd at once, then let the kernel compute the answer
+// with a zero-timeout call, so revents, fd sets and counts are exactly the
+// kernel's.
+#include "shim.h"
+#include <stdlib.h>
+#include <string.h>
+
+#define POLL_READ_EVENTS (POLLIN | POLLPRI | POLLRDNORM | POLLRDBAND | POLLRDHUP)
+#define POLL_WRITE_EVENTS (POLLOUT | POLLWRNORM | POLLWRBAND)
+
+static int64_t deadline_ms(int timeout_ms) {
+    return timeout_ms < 0 ? GREEN_NO_DEADLINE : green_now_ns() + (int64_t)timeout_ms * 1000000;
+}
+
+/// -1 with EINVAL for a malformed timespec; otherwise 0 and *deadline.
+static int deadline_ts(const struct timespec *ts, int64_t *deadline) {
+    if (!ts) { *deadline = GREEN_NO_DEADLINE; return 0; }
+    if (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000) { errno = EINVAL; return -1; }
+    *deadline = green_now_ns() + (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
+    if (*deadline < 0) *deadline = GREEN_NO_DEADLINE;
+    return 0;
+}
+
+/// Park until one of fds is ready or the deadline passes; returns what a
+/// zero-timeout poll says then. `probe` makes that zero-timeout call.
+static int park_on_pollfds(struct pollfd *fds, nfds_t n, int64_t deadline,
+                           int (*probe)(struct pollfd *, nfds_t, void *), void *ctx) {
+    int lfds[32], lev[32];
+    int *wfds = lfds, *wev = lev;
+    if (n > 32) {
+        wfds = malloc(n * sizeof *wfds);
+        wev = malloc(n * sizeof *wev);
+        if (!wfds || !wev) { free(wfds); free(wev); errno = ENOMEM; return -1; }
+    }
+    int result;
+    for (;;) {
+        int r = probe(fds, n, ctx);
+        if (r != 0) { result = r; break; }
+        if (deadline != GREEN_NO_DEADLINE && green_now_ns() >= deadline) { result = 0; break; }
+        int k = 0;
+        for (nfds_t i = 0; i < n; i++) {
+            if (fds[i].fd < 0) continue;
+            int ev = 0;
+            if (fds[i].events & POLL_READ_EVENTS) ev |= GREEN_READ;
+            if (fds[i].events & POLL_WRITE_EVENTS) ev |= GREEN_WRITE;
+            wfds[k] = fds[i].fd;
+            wev[k] = ev ? ev : GREEN_READ; // errors and hang-ups show up as readable
+            k++;
+        }
+        int w = k ? hub()->wait_fds(wfds, wev, k, deadline) : hub()->sleep_until(deadline);
+        if (w == GREEN_WAKE_NORMAL || w == GREEN_WAKE_FD_CLOSED) continue; // re-probe
+        if (w == GREEN_WAKE_DEADLINE) { result = probe(fds, n, ctx); break; }
+        errno = errno_for_wake(w);
+        result = -1;
+        break;
+    }
+    if (wfds != lfds) { free(wfds); free(wev); }
+    return result;
+}
+
+static int probe_poll(struct pollfd *fds, nfds_t n, void *ctx) {
+    (void)ctx;
+    return REAL(poll)(fds, n, 0);
+}
+
+int poll(struct pollfd *fds, nfds_t n, int timeout) {
+    if (!green_on_fiber() || timeout == 0) return REAL(poll)(fds, n, timeout);
+    return park_on_pollfds(fds, n, deadline_ms(timeout), probe_poll, NULL);
+}
+
+int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *sigmask) {
+    if (!green_on_fiber() || (ts && ts->tv_sec == 0 && ts->tv_nsec == 0)) return REAL(ppoll)(fds, n, ts, sigmask);
+    int64_t deadline;
+    if (deadline_ts(ts, &deadline) != 0) return -1;
+    // A parked fiber cannot take the signal mask atomically as ppoll does:
+    // on a fiber the mask is ignored (documented limit).
+    return park_on_pollfds(fds, n, deadline, probe_poll, NULL);
+}
+
+extern void __chk_fail(void) __attribute__((noreturn));
+
+int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen) {
+    if (fdslen / sizeof *fds < n) __chk_fail();
+    return poll(fds, n, timeout);
+}
+
+// ---- select ---------------------------------------------------------------------
+
+/// select/pselect through poll: same readiness, same sets, same count.
+static int select_via_poll(int nfds, fd_set *r, fd_set *w, fd_set *x, int64_t deadline) {
+    if (nfds < 0 || nfds > FD_SETSIZE) { errno = EINVAL; return -1; }
+    struct pollfd local[64];
+    struct pollfd *p = nfds <= 64 ? local : malloc((size_t)nfds * sizeof *p);
+    if (!p) { errno = ENOMEM; return -1; }
+    nfds_t n = 0;
+    for (int fd = 0; fd < nfds; fd++) {
+        short ev = 0;
+        if (r && FD_ISSET(fd, r)) ev |= POLLIN;
+        if (w && FD_ISSET(fd, w)) ev |= POLLOUT;
+        if (x && FD_ISSET(fd, x)) ev |= POLLPRI;
+        if (ev) p[n++] = (struct pollfd){.fd = fd, .events = ev, .revents = 0};
+    }
+    int res = park_on_pollfds(p, n, deadline, probe_poll, NULL);
+    if (res < 0) { if (p != local) free(p); return -1; }
+    for (nfds_t i = 0; i < n; i++) {
+        if (p[i].revents & POLLNVAL) { if (p != local) free(p); errno = EBADF; return -1; }
+    }
+    int count = 0;
+    for (nfds_t i = 0; i < n; i++) {
+        int fd = p[i].fd;
+        short re = p[i].revents;
+        if (r && FD_ISSET(fd, r)) { if (re & (POLLIN | POLLHUP | POLLERR)) count++; else FD_CLR(fd, r); }
+        if (w && FD_ISSET(fd, w)) { if (re & (POLLOUT | POLLERR)) count++; else FD_CLR(fd, w); }
+        if (x && FD_ISSET(fd, x)) { if (re & POLLPRI) count++; else FD_CLR(fd, x); }
+    }
+    if (p != local) free(p);
+    return count;
+}
+
+int select(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeval *tv) {
+    if (!green_on_fiber() || (tv && tv->tv_sec == 0 && tv->tv_usec == 0)) return REAL(select)(nfds, r, w, x, tv);
+    int64_t deadline = GREEN_NO_DEADLINE;
+    if (tv) {
+        if (tv->tv_sec < 0 || tv->tv_usec < 0 || tv->tv_usec >= 1000000) { errno = EINVAL; return -1; }
+        deadline = green_now_ns() + (int64_t)tv->tv_sec * 1000000000 + (int64_t)tv->tv_usec * 1000;
+    }
+    int res = select_via_poll(nfds, r, w, x, deadline);
+    if (tv) { // Linux reports the time not slept
+        int64_t left = deadline - green_now_ns();
+        if (left < 0) left = 0;
+        tv->tv_sec = left / 1000000000;
+        tv->tv_usec = (left % 1000000000) / 1000;
+    }
+    return res;
+}
+
+int pselect(int nfds, fd_set *r, fd_set *w, fd_set *x, const struct timespec *ts, const sigset_t *sigmask) {
+    if (!green_on_fiber() || (ts && ts->tv_sec == 0 && ts->tv_nsec == 0)) return REAL(pselect)(nfds, r, w, x, ts, sigmask);
+    int64_t deadline;
+    if (deadline_ts(ts, &deadline) != 0) return -1;
+    return select_via_poll(nfds, r, w, x, deadline);
+}
+
+// ---- epoll ----------------------------------------------------------------------
+
+/// The epoll fd itself becomes readable when any of its fds is ready.
+static int epoll_park(int epfd, struct epoll_event *ev, int max, int64_t deadline, const sigset_t *mask, int pwait) {
+    for (;;) {
+        int r = pwait ? REAL(epoll_pwait)(epfd, ev, max, 0, mask) : REAL(epoll_wait)(epfd, ev, max, 0);
+        if (r != 0) return r;
+        if (deadline != GREEN_NO_DEADLINE && green_now_ns() >= deadline) return 0;
+        int revents;
+        int w = hub()->wait_fd(epfd, GREEN_READ, deadline, &revents);
+        if (w == GREEN_WAKE_NORMAL) continue;
+        if (w == GREEN_WAKE_DEADLINE) return 0;
+        errno = errno_for_wake(w);
+        return -1;
+    }
+}
+
+int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout) {
+    if (!green_on_fiber() || timeout == 0) return REAL(epoll_wait)(epfd, ev, max, timeout);
+    return epoll_park(epfd, ev, max, deadline_ms(timeout), NULL, 0);
+}
+
+int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout, const sigset_t *mask) {
+    if (!green_on_fiber() || timeout == 0) return REAL(epoll_pwait)(epfd, ev, max, timeout, mask);
+    return epoll_park(epfd, ev, max, deadline_ms(timeout), mask, 1);
+}

@@ -1,0 +1,69 @@
+// real.h — libc's own functions, found with dlsym(RTLD_NEXT, …) once.
+#ifndef GREEN_SHIM_REAL_H
+#define GREEN_SHIM_REAL_H
+
+#define _GNU_SOURCE
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#define GREEN_REAL_FUNCTIONS(X) \
+    X(int, socket, (int, int, int)) \
+    X(int, socketpair, (int, int, int, int *)) \
+    X(int, pipe, (int *)) \
+    X(int, pipe2, (int *, int)) \
+    X(int, accept, (int, struct sockaddr *, socklen_t *)) \
+    X(int, accept4, (int, struct sockaddr *, socklen_t *, int)) \
+    X(int, connect, (int, const struct sockaddr *, socklen_t)) \
+    X(ssize_t, read, (int, void *, size_t)) \
+    X(ssize_t, readv, (int, const struct iovec *, int)) \
+    X(ssize_t, recv, (int, void *, size_t, int)) \
+    X(ssize_t, recvfrom, (int, void *, size_t, int, struct sockaddr *, socklen_t *)) \
+    X(ssize_t, recvmsg, (int, struct msghdr *, int)) \
+    X(ssize_t, write, (int, const void *, size_t)) \
+    X(ssize_t, writev, (int, const struct iovec *, int)) \
+    X(ssize_t, send, (int, const void *, size_t, int)) \
+    X(ssize_t, sendto, (int, const void *, size_t, int, const struct sockaddr *, socklen_t)) \
+    X(ssize_t, sendmsg, (int, const struct msghdr *, int)) \
+    X(int, close, (int)) \
+    X(int, dup, (int)) \
+    X(int, dup2, (int, int)) \
+    X(int, dup3, (int, int, int)) \
+    X(int, fcntl, (int, int, ...)) \
+    X(int, fcntl64, (int, int, ...)) \
+    X(int, ioctl, (int, unsigned long, ...)) \
+    X(int, setsockopt, (int, int, int, const void *, socklen_t)) \
+    X(int, poll, (struct pollfd *, nfds_t, int)) \
+    X(int, ppoll, (struct pollfd *, nfds_t, const struct timespec *, const sigset_t *)) \
+    X(int, select, (int, fd_set *, fd_set *, fd_set *, struct timeval *)) \
+    X(int, pselect, (int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *)) \
+    X(int, epoll_wait, (int, struct epoll_event *, int, int)) \
+    X(int, epoll_pwait, (int, struct epoll_event *, int, int, const sigset_t *)) \
+    X(unsigned int, sleep, (unsigned int)) \
+    X(int, usleep, (useconds_t)) \
+    X(int, nanosleep, (const struct timespec *, struct timespec *)) \
+    X(int, clock_nanosleep, (clockid_t, int, const struct timespec *, struct timespec *)) \
+    X(int, getaddrinfo, (const char *, const char *, const struct addrinfo *, struct addrinfo **)) \
+    X(int, getnameinfo, (const struct sockaddr *, socklen_t, char *, socklen_t, char *, socklen_t, int)) \
+    X(int, gethostbyname_r, (const char *, struct hostent *, char *, size_t, struct hostent **, int *)) \
+    X(int, gethostbyname2_r, (const char *, int, struct hostent *, char *, size_t, struct hostent **, int *)) \
+    X(struct hostent *, gethostbyname, (const char *)) \
+    X(struct hostent *, gethostbyname2, (const char *, int))
+
+#define GREEN_DECLARE_REAL(ret, name, args) extern ret(*green_real_##name) args;
+GREEN_REAL_FUNCTIONS(GREEN_DECLARE_REAL)
+#undef GREEN_DECLARE_REAL
+
+/// Resolve every real function (idempotent, thread-safe).
+void green_shim_resolve(void);
+
+/// libc's `name`, resolved on first use.
+#define REAL(name) (__builtin_expect(green_real_##name != 0, 1) ? green_real_##name : (green_shim_resolve(), green_real_##name))
+
+#endif

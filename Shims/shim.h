@@ -1,0 +1,63 @@
+// shim.h — what the interposers share: the per-fd table and parking helpers.
+#ifndef GREEN_SHIM_INTERNAL_H
+#define GREEN_SHIM_INTERNAL_H
+
+#include "real.h"
+#include <errno.h>
+#include <stdint.h>
+#include "green_hub_abi.h"
+
+// ---- the fd table --------------------------------------------------------------
+//
+// What the shim knows about each fd number. "Managed" fds were created by
+// the shim on a fiber (socket, accept, pipe, …): the shim set O_NONBLOCK on
+// them itself and shows the program the flags it asked for. Other fds are
+// classified on first use on a fiber: sockets are driven with MSG_DONTWAIT,
+// pipes/FIFOs/terminals by waiting for readiness first; everything else
+// (regular files, …) passes straight through.
+
+enum fd_kind {
+    FD_UNKNOWN = 0,
+    FD_PASSTHROUGH,   ///< cannot be waited on (regular file, directory, …)
+    FD_SOCKET,        ///< a socket the shim did not create
+    FD_STREAM,        ///< a pipe, FIFO or terminal the shim did not create
+    FD_MANAGED,       ///< created by the shim: O_NONBLOCK set internally
+};
+
+typedef struct fd_info {
+    uint8_t kind;          ///< enum fd_kind
+    uint8_t is_socket;
+    uint8_t user_nonblock; ///< the program asked for O_NONBLOCK: never park
+    int64_t rcv_timeout;   ///< SO_RCVTIMEO in ns, 0 = none
+    int64_t snd_timeout;   ///< SO_SNDTIMEO in ns, 0 = none
+} fd_info;
+
+/// The record for fd (created zeroed), or NULL if fd is negative or huge.
+fd_info *fd_get(int fd);
+/// fd_get, classifying an unknown fd first (fstat / F_GETFL).
+fd_info *fd_classify(int fd);
+/// Forget fd (it was closed).
+void fd_forget(int fd);
+/// Record an fd the shim just created on a fiber and made non-blocking.
+void fd_adopt(int fd, int is_socket, int user_nonblock);
+/// Copy what is known about `from` to `to` (dup shares the open file description).
+void fd_copy(int from, int to);
+
+// ---- parking -------------------------------------------------------------------
+
+/// The hub ABI, valid whenever green_on_fiber() is true.
+static inline const green_hub_abi *hub(void) { return green_hub_abi_get(); }
+
+/// Deadline `timeout_ns` from now, or none for 0.
+int64_t deadline_after(int64_t timeout_ns);
+
+/// Park until fd is ready for `events`. 0 when ready; otherwise -1 with errno
+/// set the way the blocking call would report it: EAGAIN when the socket
+/// timeout (deadline) passed, EBADF when another fiber closed the fd,
+/// ECANCELED when the fiber was cancelled, ETIMEDOUT for a timeout scope.
+int wait_ready(int fd, int events, int64_t deadline);
+
+/// errno for a wake reason other than "ready".
+int errno_for_wake(int reason);
+
+#endif
