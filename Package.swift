@@ -35,7 +35,8 @@ let package = Package(
                           linkerSettings: exportInterposers),
         // --export-dynamic: shared libraries in the test process (libpq,
         // Foundation) must see the shim's interposers in the executable.
-        .testTarget(name: "GreenTests", dependencies: ["Green", "CGreenCore", "GreenTestHelper"],
+        .target(name: "CTestSupport", path: "Tests/CTestSupport"),
+        .testTarget(name: "GreenTests", dependencies: ["Green", "CGreenCore", "CTestSupport", "GreenTestHelper"],
                     linkerSettings: exportInterposers),
     ],
     swiftLanguageModes: [.v5]

@@ -1,0 +1,1 @@
+// Header-only: see include/test_support.h.

@@ -1,0 +1,473 @@
+import CTestSupport
+import Foundation
+import Glibc
+import XCTest
+@testable import Green
+
+/// The interposition shim seen from ordinary Glibc calls made on fibers.
+final class ShimTests: XCTestCase {
+    // MARK: helpers
+
+    func makeSocketPair(type: Int32 = Int32(SOCK_STREAM.rawValue)) -> (Int32, Int32) {
+        var fds: [Int32] = [0, 0]
+        XCTAssertEqual(socketpair(AF_UNIX, type, 0, &fds), 0)
+        return (fds[0], fds[1])
+    }
+
+    func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Int {
+        bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+    }
+
+    func readSome(_ fd: Int32, max: Int = 65536) -> (Int, [UInt8]) {
+        var buf = [UInt8](repeating: 0, count: max)
+        let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, max) }
+        return (n, n > 0 ? Array(buf[0..<n]) : [])
+    }
+
+    func loopbackListener() -> (fd: Int32, port: UInt16) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, 4)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { XCTAssertEqual(bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)), 0) } }
+        XCTAssertEqual(listen(fd, 1024), 0)
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { _ = getsockname(fd, $0, &len) } }
+        return (fd, UInt16(bigEndian: addr.sin_port))
+    }
+
+    func connectLoopback(_ port: UInt16) -> (fd: Int32, result: Int32, errno: Int32) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = port.bigEndian
+        let r = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        return (fd, r, errno)
+    }
+
+    // MARK: sleeps
+
+    func testSleepsOverlapOnFibers() throws {
+        let ms = try elapsedMilliseconds {
+            let fibers = (0..<100).map { i in
+                Green.spawn {
+                    switch i % 4 {
+                    case 0: usleep(200_000)
+                    case 1: var ts = timespec(tv_sec: 0, tv_nsec: 200_000_000); nanosleep(&ts, nil)
+                    case 2: var ts = timespec(tv_sec: 0, tv_nsec: 200_000_000); clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, nil)
+                    default: Thread.sleep(forTimeInterval: 0.2) // Foundation, in libFoundation.so
+                    }
+                }
+            }
+            try Green.joinAll(fibers)
+        }
+        XCTAssertGreaterThanOrEqual(ms, 200)
+        XCTAssertLessThan(ms, 5_000, "100 × 200 ms sleeps must overlap")
+    }
+
+    func testSleepSecondsAndAbsoluteClockNanosleep() throws {
+        let f = Green.spawn { () -> (UInt32, Int32) in
+            let s = sleep(0)
+            var now = timespec()
+            clock_gettime(CLOCK_REALTIME, &now)
+            var target = now
+            target.tv_nsec += 20_000_000
+            if target.tv_nsec >= 1_000_000_000 { target.tv_sec += 1; target.tv_nsec -= 1_000_000_000 }
+            let r = clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &target, nil)
+            var after = timespec()
+            clock_gettime(CLOCK_REALTIME, &after)
+            XCTAssertTrue(after.tv_sec > target.tv_sec || (after.tv_sec == target.tv_sec && after.tv_nsec >= target.tv_nsec))
+            return (s, r)
+        }
+        let (s, r) = try f.value
+        XCTAssertEqual(s, 0)
+        XCTAssertEqual(r, 0)
+    }
+
+    func testSleepBadArgumentsGiveLibcAnswers() throws {
+        let f = Green.spawn { () -> [Int32] in
+            var bad = timespec(tv_sec: 0, tv_nsec: 1_000_000_000)
+            let a = nanosleep(&bad, nil) == -1 ? errno : 0
+            let b = clock_nanosleep(CLOCK_MONOTONIC, 0, &bad, nil)
+            var neg = timespec(tv_sec: -1, tv_nsec: 0)
+            let c = nanosleep(&neg, nil) == -1 ? errno : 0
+            return [a, b, c]
+        }
+        XCTAssertEqual(try f.value, [EINVAL, EINVAL, EINVAL])
+        // The same calls off any fiber, straight to libc, agree.
+        var bad = timespec(tv_sec: 0, tv_nsec: 1_000_000_000)
+        XCTAssertEqual(clock_nanosleep(CLOCK_MONOTONIC, 0, &bad, nil), EINVAL)
+    }
+
+    func testCancelledSleepReportsEINTRWithRemaining() throws {
+        let f = Green.spawn { () -> (Int32, Int32, Int) in
+            var req = timespec(tv_sec: 3600, tv_nsec: 0)
+            var rem = timespec()
+            let r = nanosleep(&req, &rem)
+            return (r, errno, rem.tv_sec)
+        }
+        try Green.yield()
+        f.cancel()
+        let (r, e, remaining) = try f.value
+        XCTAssertEqual(r, -1)
+        XCTAssertEqual(e, EINTR)
+        XCTAssertGreaterThan(remaining, 3500)
+    }
+
+    // MARK: sockets and pipes
+
+    func testBlockingReadParksUntilWritten() throws {
+        let (a, b) = makeSocketPair()
+        defer { close(a); close(b) }
+        var log: [String] = []
+        let reader = Green.spawn { () -> [UInt8] in
+            log.append("reading")
+            let (n, bytes) = self.readSome(a)
+            log.append("read \(n)")
+            return bytes
+        }
+        let writer = Green.spawn {
+            log.append("writing")
+            _ = self.writeAll(b, Array("hello".utf8))
+        }
+        XCTAssertEqual(try reader.value, Array("hello".utf8))
+        try writer.value
+        XCTAssertEqual(log, ["reading", "writing", "read 5"])
+    }
+
+    func testUsersNonBlockIsHonoured() throws {
+        let f = Green.spawn { () -> (Int, Int32, Int32, Int32) in
+            let (a, b) = self.makeSocketPair()
+            defer { close(a); close(b) }
+            let flags = fcntl(a, F_GETFL)
+            let before = flags & O_NONBLOCK            // the shim's own O_NONBLOCK is hidden
+            _ = fcntl(a, F_SETFL, flags | O_NONBLOCK)
+            var buf = [UInt8](repeating: 0, count: 8)
+            let n = Glibc.read(a, &buf, 8)             // nothing to read: EAGAIN, no parking
+            let e = errno
+            return (n, e, before, fcntl(a, F_GETFL) & O_NONBLOCK)
+        }
+        let (n, e, before, after) = try f.value
+        XCTAssertEqual(before, 0)
+        XCTAssertEqual(n, -1)
+        XCTAssertEqual(e, EAGAIN)
+        XCTAssertEqual(after, O_NONBLOCK)
+    }
+
+    func testFIONBIOIsHonoured() throws {
+        let f = Green.spawn { () -> (Int, Int32) in
+            let (a, b) = self.makeSocketPair()
+            defer { close(a); close(b) }
+            var on: Int32 = 1
+            _ = ioctl(a, UInt(FIONBIO), &on)
+            var buf = [UInt8](repeating: 0, count: 8)
+            let n = Glibc.recv(a, &buf, 8, 0)
+            return (n, errno)
+        }
+        let (n, e) = try f.value
+        XCTAssertEqual(n, -1)
+        XCTAssertEqual(e, EAGAIN)
+    }
+
+    func testSocketReceiveTimeoutExpires() throws {
+        let f = Green.spawn { () -> (Int, Int32, Double) in
+            let (a, b) = self.makeSocketPair()
+            defer { close(a); close(b) }
+            var tv = timeval(tv_sec: 0, tv_usec: 50_000)
+            setsockopt(a, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+            var buf = [UInt8](repeating: 0, count: 8)
+            let start = Deadline.now
+            let n = Glibc.read(a, &buf, 8)
+            let e = errno
+            return (n, e, Double(Deadline.now.nanoseconds - start.nanoseconds) / 1e6)
+        }
+        var ticks = 0
+        let ticker = Green.spawn { for _ in 0..<5 { try Green.sleep(for: .milliseconds(1)); ticks += 1 } }
+        let (n, e, ms) = try f.value
+        try ticker.value
+        XCTAssertEqual(n, -1)
+        XCTAssertEqual(e, EAGAIN)
+        XCTAssertGreaterThanOrEqual(ms, 50)
+        XCTAssertEqual(ticks, 5, "other fibers ran while the read waited")
+    }
+
+    func testPartialWriteToFullBufferCompletesForBlockingCaller() throws {
+        let (a, b) = makeSocketPair()
+        defer { close(a); close(b) }
+        let size = 4 << 20 // far larger than the socket buffer
+        let payload = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        let writer = Green.spawn { self.writeAll(a, payload) }
+        let reader = Green.spawn { () -> [UInt8] in
+            var got: [UInt8] = []
+            while got.count < size {
+                let (n, bytes) = self.readSome(b)
+                if n <= 0 { break }
+                got += bytes
+            }
+            return got
+        }
+        XCTAssertEqual(try writer.value, size, "a blocking write returns the full count")
+        XCTAssertEqual(try reader.value, payload, "every byte arrives, in order")
+        // With the user's O_NONBLOCK, the same write is partial.
+        let partial = Green.spawn { () -> Int in
+            _ = fcntl(a, F_SETFL, fcntl(a, F_GETFL) | O_NONBLOCK)
+            return self.writeAll(a, payload)
+        }
+        let n = try partial.value
+        XCTAssertGreaterThan(n, 0)
+        XCTAssertLessThan(n, size)
+    }
+
+    func testEOFAndEPIPE() throws {
+        let f = Green.spawn { () -> (Int, Int, Int32) in
+            let (a, b) = self.makeSocketPair()
+            close(b)
+            let (n, _) = self.readSome(a)
+            signal(SIGPIPE, SIG_IGN)
+            let w = self.writeAll(a, [1, 2, 3])
+            let e = errno
+            close(a)
+            return (n, w, e)
+        }
+        let (n, w, e) = try f.value
+        XCTAssertEqual(n, 0, "EOF")
+        XCTAssertEqual(w, -1)
+        XCTAssertEqual(e, EPIPE)
+    }
+
+    func testConnectionRefused() throws {
+        let (listener, port) = loopbackListener()
+        close(listener) // nobody listens on the port now
+        let f = Green.spawn { () -> (Int32, Int32) in
+            let c = self.connectLoopback(port)
+            close(c.fd)
+            return (c.result, c.errno)
+        }
+        let (r, e) = try f.value
+        XCTAssertEqual(r, -1)
+        XCTAssertEqual(e, ECONNREFUSED)
+    }
+
+    func testTCPEchoWithManyClients() throws {
+        let (listener, port) = loopbackListener()
+        defer { close(listener) }
+        let clients = 50
+        let server = Green.spawn {
+            for _ in 0..<clients {
+                let c = accept(listener, nil, nil)
+                XCTAssertGreaterThanOrEqual(c, 0)
+                Green.spawn {
+                    defer { close(c) }
+                    while true {
+                        let (n, bytes) = self.readSome(c)
+                        if n <= 0 { break }
+                        XCTAssertEqual(self.writeAll(c, bytes), n)
+                    }
+                }
+            }
+        }
+        let results = (0..<clients).map { i in
+            Green.spawn { () -> Bool in
+                let conn = self.connectLoopback(port)
+                XCTAssertEqual(conn.result, 0)
+                defer { close(conn.fd) }
+                let msg = Array("client \(i) says hello".utf8)
+                for _ in 0..<10 {
+                    XCTAssertEqual(self.writeAll(conn.fd, msg), msg.count)
+                    var got: [UInt8] = []
+                    while got.count < msg.count {
+                        let (n, bytes) = self.readSome(conn.fd)
+                        if n <= 0 { return false }
+                        got += bytes
+                    }
+                    if got != msg { return false }
+                }
+                return true
+            }
+        }
+        XCTAssertEqual(try results.map { try $0.value }, Array(repeating: true, count: clients))
+        try server.value
+    }
+
+    func testErrnoPreservedAcrossSwitches() throws {
+        let f = Green.spawn { () -> Int32 in
+            _ = Glibc.read(-1, nil, 0)   // EBADF
+            let before = errno
+            usleep(5_000)                  // parks; others set errno meanwhile
+            _ = before
+            return errno == before ? before : -1
+        }
+        let g = Green.spawn { for _ in 0..<5 { errno = ENOENT; usleep(1_000) } }
+        XCTAssertEqual(try f.value, EBADF)
+        try g.value
+    }
+
+    func testCloseWhileAnotherFiberWaits() throws {
+        let (a, b) = makeSocketPair()
+        defer { close(b) }
+        let reader = Green.spawn { () -> (Int, Int32) in
+            var buf = [UInt8](repeating: 0, count: 8)
+            let n = Glibc.read(a, &buf, 8)
+            return (n, errno)
+        }
+        let closer = Green.spawn {
+            try Green.sleep(for: .milliseconds(5))
+            close(a)
+            // The number may be reused at once; the old waiter must not see it.
+            var fds: [Int32] = [0, 0]
+            socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds)
+            _ = fds.map { close($0) }
+        }
+        let (n, e) = try reader.value
+        try closer.value
+        XCTAssertEqual(n, -1)
+        XCTAssertEqual(e, EBADF)
+    }
+
+    func testBadArgumentsGiveLibcAnswers() throws {
+        let f = Green.spawn { () -> [Int32] in
+            var out: [Int32] = []
+            out.append(Glibc.read(-1, nil, 1) == -1 ? errno : 0)
+            out.append(Glibc.write(9999, nil, 1) == -1 ? errno : 0)
+            out.append(connect(-1, nil, 0) == -1 ? errno : 0)
+            out.append(accept(12345, nil, nil) == -1 ? errno : 0)
+            out.append(poll(nil, 0, 5))                    // no fds: sleeps 5 ms, returns 0
+            var p = pollfd(fd: 12345, events: Int16(POLLIN), revents: 0)
+            out.append(poll(&p, 1, -1))                    // invalid fd: POLLNVAL at once
+            out.append(Int32(p.revents) & Int32(POLLNVAL))
+            return out
+        }
+        XCTAssertEqual(try f.value, [EBADF, EBADF, EBADF, EBADF, 0, 1, Int32(POLLNVAL)])
+    }
+
+    // MARK: readiness
+
+    func testPollMixedReadyAndTimeout() throws {
+        let (a, b) = makeSocketPair()
+        let (c, d) = makeSocketPair()
+        defer { [a, b, c, d].forEach { close($0) } }
+        let f = Green.spawn { () -> (Int32, Int16, Int16, Int32) in
+            var fds = [pollfd(fd: a, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: c, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: b, events: Int16(POLLOUT), revents: 0)]
+            let r1 = poll(&fds, 3, 1000)       // b is writable right away
+            let ra = fds[0].revents, rb = fds[2].revents
+            var only = [pollfd(fd: a, events: Int16(POLLIN), revents: 0)]
+            let r2 = poll(&only, 1, 30)        // nothing arrives: times out
+            return (r1, ra, rb, r2)
+        }
+        let (r1, ra, rb, r2) = try f.value
+        XCTAssertEqual(r1, 1)
+        XCTAssertEqual(ra, 0)
+        XCTAssertEqual(rb, Int16(POLLOUT))
+        XCTAssertEqual(r2, 0)
+        // A poll parked on two fds wakes for the one that becomes readable.
+        let waiter = Green.spawn { () -> (Int32, Int16, Int16) in
+            var fds = [pollfd(fd: a, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: c, events: Int16(POLLIN), revents: 0)]
+            let r = poll(&fds, 2, -1)
+            return (r, fds[0].revents, fds[1].revents)
+        }
+        Green.spawn { usleep(5_000); _ = self.writeAll(d, [42]) }
+        let (r, x, y) = try waiter.value
+        XCTAssertEqual(r, 1)
+        XCTAssertEqual(x, 0)
+        XCTAssertEqual(y, Int16(POLLIN))
+    }
+
+    func testSelectAndEpoll() throws {
+        let (a, b) = makeSocketPair()
+        defer { close(a); close(b) }
+        let sel = Green.spawn { () -> (Int32, Bool) in
+            var set = fd_set()
+            withUnsafeMutableBytes(of: &set) { $0.initializeMemory(as: UInt8.self, repeating: 0) }
+            let idx = Int(a) / 64, bit = Int(a) % 64
+            withUnsafeMutablePointer(to: &set) { p in
+                p.withMemoryRebound(to: Int.self, capacity: 16) { $0[idx] |= (1 << bit) }
+            }
+            var tv = timeval(tv_sec: 5, tv_usec: 0)
+            let r = select(a + 1, &set, nil, nil, &tv)
+            let isSet = withUnsafePointer(to: &set) { p in p.withMemoryRebound(to: Int.self, capacity: 16) { ($0[idx] & (1 << bit)) != 0 } }
+            return (r, isSet)
+        }
+        let ep = Green.spawn { () -> Int32 in
+            let epfd = epoll_create1(0)
+            defer { close(epfd) }
+            var ev = epoll_event(events: EPOLLIN.rawValue, data: epoll_data_t(fd: a))
+            epoll_ctl(epfd, EPOLL_CTL_ADD, a, &ev)
+            var out = [epoll_event](repeating: epoll_event(), count: 4)
+            return epoll_wait(epfd, &out, 4, 5000)
+        }
+        Green.spawn { usleep(5_000); _ = self.writeAll(b, [1]) }
+        let (r, isSet) = try sel.value
+        XCTAssertEqual(r, 1)
+        XCTAssertTrue(isSet)
+        XCTAssertEqual(try ep.value, 1)
+        // select with a timeout and nothing ready returns 0 after the timeout.
+        let timeout = Green.spawn { () -> Int32 in
+            var tv = timeval(tv_sec: 0, tv_usec: 20_000)
+            return select(0, nil, nil, nil, &tv)
+        }
+        XCTAssertEqual(try timeout.value, 0)
+    }
+
+    // MARK: DNS
+
+    func testGetaddrinfoOnFiberMatchesLibc() throws {
+        func lookup(_ name: String) -> [String] {
+            var hints = addrinfo()
+            hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+            var res: UnsafeMutablePointer<addrinfo>?
+            guard getaddrinfo(name, "80", &hints, &res) == 0 else { return ["error"] }
+            defer { freeaddrinfo(res) }
+            var out: [String] = []
+            var p = res
+            while let ai = p {
+                var host = [CChar](repeating: 0, count: 256)
+                getnameinfo(ai.pointee.ai_addr, ai.pointee.ai_addrlen, &host, 256, nil, 0, NI_NUMERICHOST)
+                out.append("\(ai.pointee.ai_family) \(String(cString: host))")
+                p = ai.pointee.ai_next
+            }
+            return out
+        }
+        let onRoot = lookup("localhost")
+        let fromThread = ResultBox<[String]>()
+        let done = DispatchSemaphore(value: 0)
+        Thread { fromThread.value = lookup("localhost"); done.signal() }.start()
+        done.wait()
+        let threadResult = fromThread.value!
+        let offFiber = onRoot
+        let onFiber = try Green.spawn { lookup("localhost") }.value
+        XCTAssertEqual(onFiber, threadResult)
+        XCTAssertEqual(offFiber, threadResult)
+        XCTAssertFalse(onFiber.isEmpty)
+        XCTAssertEqual(try Green.spawn { lookup("no-such-host.invalid") }.value, ["error"])
+    }
+
+    final class ResultBox<T>: @unchecked Sendable { var value: T? }
+
+    // MARK: off a fiber
+
+    func testPassthroughOnAThreadWithoutHub() throws {
+        var result = (0, Int32(0))
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            var fds: [Int32] = [0, 0]
+            socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds)
+            let flags = fcntl(fds[0], F_GETFL)
+            _ = [UInt8](repeating: 7, count: 3).withUnsafeBytes { Glibc.write(fds[1], $0.baseAddress, 3) }
+            var buf = [UInt8](repeating: 0, count: 8)
+            result = (Glibc.read(fds[0], &buf, 8), flags & O_NONBLOCK)
+            usleep(1_000)
+            fds.forEach { close($0) }
+            done.signal()
+        }.start()
+        done.wait()
+        XCTAssertEqual(result.0, 3)
+        XCTAssertEqual(result.1, 0, "the shim leaves fds alone off a fiber")
+    }
+}
