@@ -36,7 +36,11 @@ let package = Package(
         // --export-dynamic: shared libraries in the test process (libpq,
         // Foundation) must see the shim's interposers in the executable.
         .target(name: "CTestSupport", path: "Tests/CTestSupport"),
-        .testTarget(name: "GreenTests", dependencies: ["Green", "CGreenCore", "CTestSupport", "GreenTestHelper"],
+        // Real C client libraries, unmodified, from Debian's packages.
+        .systemLibrary(name: "CLibpq", path: "Tests/CLibpq"),
+        .systemLibrary(name: "CHiredis", path: "Tests/CHiredis"),
+        .testTarget(name: "GreenTests",
+                    dependencies: ["Green", "CGreenCore", "CTestSupport", "CLibpq", "CHiredis", "GreenTestHelper"],
                     linkerSettings: exportInterposers),
     ],
     swiftLanguageModes: [.v5]
