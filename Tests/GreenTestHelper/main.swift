@@ -55,7 +55,75 @@ case "exclusivity-still-checked":
     let f = Green.spawn { twice(&counter.value) { counter.value += 1 } }
     try f.value
     print("not trapped")
+case "dns-slow":
+    // Run inside a mount namespace whose /etc/resolv.conf names 127.0.0.2
+    // (see ShimTests): a DNS server fiber answers after 500 ms, while a
+    // ticker fiber counts; getaddrinfo on a third fiber must not stall them.
+    try slowDNSLookup()
 default:
-    fputs("usage: GreenTestHelper overflow|exclusivity|exclusivity-still-checked\n", stderr)
+    fputs("usage: GreenTestHelper overflow|exclusivity|exclusivity-still-checked|dns-slow\n", stderr)
     exit(2)
+}
+
+/// A tiny DNS server on a fiber: answers every A query with 192.0.2.7 after
+/// `delay`, and other queries with no answer.
+func serveDNS(on fd: Int32, delay: Duration) throws {
+    while true {
+        var query = [UInt8](repeating: 0, count: 512)
+        var peer = sockaddr_storage()
+        var peerLen = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let n = withUnsafeMutablePointer(to: &peer) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(fd, &query, 512, 0, $0, &peerLen) }
+        }
+        guard n >= 12 else { continue }
+        try Green.sleep(for: delay) // a slow resolver
+        // The question ends after the name's labels, then type and class.
+        var end = 12
+        while end < n && query[end] != 0 { end += Int(query[end]) + 1 }
+        end += 5
+        guard end <= n else { continue }
+        let qtype = Int(query[end - 4]) << 8 | Int(query[end - 3])
+        var reply = Array(query[0..<end])
+        reply[2] = 0x81; reply[3] = 0x80                 // response, recursion available, NOERROR
+        reply[6] = 0; reply[7] = qtype == 1 ? 1 : 0     // answers
+        reply[8] = 0; reply[9] = 0; reply[10] = 0; reply[11] = 0
+        if qtype == 1 {
+            reply += [0xC0, 0x0C, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 7]
+        }
+        _ = withUnsafePointer(to: &peer) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, reply, reply.count, 0, $0, peerLen) }
+        }
+    }
+}
+
+func slowDNSLookup() throws {
+    let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = UInt16(53).bigEndian
+    addr.sin_addr.s_addr = inet_addr("127.0.0.2")
+    let bound = withUnsafePointer(to: &addr) { p in
+        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard bound == 0 else { fputs("bind 127.0.0.2:53 failed: errno \(errno)\n", stderr); exit(3) }
+    let server = Green.spawn { try serveDNS(on: fd, delay: .milliseconds(500)) }
+    var ticks = 0
+    let ticker = Green.spawn { while true { try Green.sleep(for: .milliseconds(10)); ticks += 1 } }
+    let lookup = Green.spawn { () -> String in
+        var hints = addrinfo()
+        hints.ai_family = AF_INET
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var res: UnsafeMutablePointer<addrinfo>?
+        let rc = getaddrinfo("slow.green.test", "80", &hints, &res)
+        guard rc == 0, let ai = res else { return "getaddrinfo failed: \(rc)" }
+        defer { freeaddrinfo(res) }
+        var host = [CChar](repeating: 0, count: 64)
+        getnameinfo(ai.pointee.ai_addr, ai.pointee.ai_addrlen, &host, 64, nil, 0, NI_NUMERICHOST)
+        return String(cString: host)
+    }
+    let address = try lookup.value
+    let ticksDuringLookup = ticks
+    server.cancel()
+    ticker.cancel()
+    print("resolved slow.green.test to \(address); ticks during the lookup: \(ticksDuringLookup)")
 }

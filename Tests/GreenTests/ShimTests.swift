@@ -448,6 +448,39 @@ final class ShimTests: XCTestCase {
         XCTAssertEqual(try Green.spawn { lookup("no-such-host.invalid") }.value, ["error"])
     }
 
+    func testDNSLookupIsCooperative() throws {
+        // A mount namespace with our own /etc/resolv.conf pointing at a slow
+        // DNS server that the helper runs on a fiber. Needs root (unshare).
+        guard getuid() == 0 else {
+            let message = "needs root for `unshare --mount` (a private /etc/resolv.conf)"
+            if ProcessInfo.processInfo.environment["CI"] == "true" { XCTFail(message); return }
+            print("SKIPPING \(name): \(message)")
+            throw XCTSkip(message)
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("green-dns-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let resolv = dir.appendingPathComponent("resolv.conf")
+        try "nameserver 127.0.0.2\noptions timeout:5 attempts:1\n".write(to: resolv, atomically: true, encoding: .utf8)
+        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        let helper = exe.deletingLastPathComponent().appendingPathComponent("GreenTestHelper").path
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
+        p.arguments = ["--mount", "sh", "-c", "mount --bind \(resolv.path) /etc/resolv.conf && exec \(helper) dns-slow"]
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let e = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0, e)
+        XCTAssertTrue(o.contains("resolved slow.green.test to 192.0.2.7"), o + e)
+        // 500 ms of resolver delay at 10 ms a tick: the hub kept running.
+        let ticks = Int(o.split(separator: ":").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+        XCTAssertGreaterThan(ticks, 20, o)
+    }
+
     final class ResultBox<T>: @unchecked Sendable { var value: T? }
 
     // MARK: off a fiber
