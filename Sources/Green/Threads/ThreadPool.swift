@@ -29,7 +29,9 @@ final class ThreadPool: @unchecked Sendable {
     func submit(_ job: @escaping () -> Void) {
         pthread_mutex_lock(&mutex)
         jobs.append(job)
-        let startThread = idle == 0 && threads < maxThreads
+        // Idle threads that were signalled but have not taken their job yet
+        // still count as idle: compare against the queue, not just `idle`.
+        let startThread = jobs.count - head > idle && threads < maxThreads
         if startThread { threads += 1 }
         pthread_cond_signal(&wakeup)
         pthread_mutex_unlock(&mutex)
