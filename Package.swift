@@ -9,8 +9,13 @@ let package = Package(
     name: "Green",
     products: [
         .library(name: "Green", targets: ["Green"]),
+        // The same as a shared library: its interposers are exported, so every
+        // shared library in the process (libpq, Foundation, dlopen'ed code)
+        // reaches them without extra linker flags.
+        .library(name: "GreenShared", type: .dynamic, targets: ["Green"]),
         .executable(name: "green-bench", targets: ["GreenBenchmarks"]),
         .executable(name: "sequential-to-fibers", targets: ["SequentialToFibers"]),
+        .executable(name: "postgres-queries", targets: ["PostgresQueries"]),
     ],
     targets: [
         // libev from Debian's libev-dev (it ships no pkg-config file, so the
@@ -30,6 +35,8 @@ let package = Package(
         .executableTarget(name: "GreenBenchmarks", dependencies: ["Green"]),
         .executableTarget(name: "SequentialToFibers", dependencies: ["Green"], path: "Examples/SequentialToFibers",
                           linkerSettings: exportInterposers),
+        .executableTarget(name: "PostgresQueries", dependencies: ["Green", "CLibpq"], path: "Examples/PostgresQueries",
+                          linkerSettings: exportInterposers),
         // A helper process for tests that must crash (stack overflow).
         .executableTarget(name: "GreenTestHelper", dependencies: ["Green"], path: "Tests/GreenTestHelper",
                           linkerSettings: exportInterposers),
@@ -37,7 +44,7 @@ let package = Package(
         // Foundation) must see the shim's interposers in the executable.
         .target(name: "CTestSupport", path: "Tests/CTestSupport"),
         // Real C client libraries, unmodified, from Debian's packages.
-        .systemLibrary(name: "CLibpq", path: "Tests/CLibpq"),
+        .systemLibrary(name: "CLibpq", path: "Examples/CLibpq"),
         .systemLibrary(name: "CHiredis", path: "Tests/CHiredis"),
         .testTarget(name: "GreenTests",
                     dependencies: ["Green", "CGreenCore", "CTestSupport", "CLibpq", "CHiredis", "GreenTestHelper"],
