@@ -32,7 +32,7 @@ let package = Package(
                 linkerSettings: [.linkedLibrary("dl")]),
         // The Swift runtime: Hub, Fiber, timeouts, sync, channels, pools.
         .target(name: "Green", dependencies: ["CGreenCore", "CGreenShim"]),
-        .executableTarget(name: "GreenBenchmarks", dependencies: ["Green"]),
+        .executableTarget(name: "GreenBenchmarks", dependencies: ["Green", "CLibpq"], linkerSettings: exportInterposers),
         .executableTarget(name: "SequentialToFibers", dependencies: ["Green"], path: "Examples/SequentialToFibers",
                           linkerSettings: exportInterposers),
         .executableTarget(name: "PostgresQueries", dependencies: ["Green", "CLibpq"], path: "Examples/PostgresQueries",

@@ -6,7 +6,7 @@
 //   green-bench --mem fibers|tasks|threads             # (internal) memory child
 import Glibc
 
-let sections = ["pingpong", "spawn", "memory"]
+let sections = ["pingpong", "spawn", "memory", "shim"]
 
 func usage() -> Never {
     print("usage: green-bench [\(sections.joined(separator: "] ["))]   (default: all)")
@@ -52,6 +52,7 @@ do {
     if args.contains("pingpong") { try PingPong.run() }
     if args.contains("spawn") { try SpawnJoin.run() }
     if args.contains("memory") { Memory.run() }
+    if args.contains("shim") { try ShimBench.run() }
 } catch {
     fputs("green-bench: \(error)\n", stderr)
     exit(1)
