@@ -7,6 +7,7 @@
 // resumes dispatching. Nothing here allocates or makes a syscall on the
 // switch path.
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -513,6 +514,17 @@ static void hub_main(void *arg) {
 
 green_sched *green_sched_current(void) { return green_tls_sched; }
 
+/// In a child after fork() only the forking thread lives on. Its hub gets a
+/// fresh epoll set (libev's ev_loop_fork); the fibers it had stay as they
+/// were, and the child's hub keeps working.
+static void after_fork_in_child(void) {
+    green_sched *s = green_tls_sched;
+    if (s) ev_loop_fork(s->loop);
+}
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static void register_atfork(void) { pthread_atfork(NULL, NULL, after_fork_in_child); }
+
 green_sched *green_sched_create(void) {
     if (green_tls_sched) return green_tls_sched;
     green_sched *s = calloc(1, sizeof *s);
@@ -532,6 +544,7 @@ green_sched *green_sched_create(void) {
     ev_unref(s->loop); // the wake-up alone does not keep waits alive
     green_tls_sched = s;
     green_tls_parkable = root;
+    pthread_once(&atfork_once, register_atfork);
 
     green_stack st;
     size_t record = (sizeof(green_fiber) + 63) & ~(size_t)63;

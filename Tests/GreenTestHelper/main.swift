@@ -55,6 +55,32 @@ case "exclusivity-still-checked":
     let f = Green.spawn { twice(&counter.value) { counter.value += 1 } }
     try f.value
     print("not trapped")
+case "fork":
+    // fork() from a fiber; the child's hub, timers, I/O and thread pool work.
+    let before = Green.spawn { try Green.sleep(for: .milliseconds(5)); return 1 }
+    _ = try before.value
+    let forker = Green.spawn { () -> Int32 in
+        let pid = fork()
+        if pid == 0 {
+            var ok = true
+            let sleepers = (0..<10).map { _ in Green.spawn { try Green.sleep(for: .milliseconds(20)) } }
+            for s in sleepers { do { try s.value } catch { ok = false } }
+            var fds: [Int32] = [0, 0]
+            socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds)
+            let reader = Green.spawn { () -> UInt8 in var b: UInt8 = 0; _ = read(fds[0], &b, 1); return b }
+            Green.spawn { usleep(5_000); var b: UInt8 = 42; _ = write(fds[1], &b, 1) }
+            ok = ok && (try? reader.value) == 42
+            ok = ok && (try? Green.offload { 6 * 7 }) == 42
+            _exit(ok ? 0 : 1)
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, WNOHANG) == 0 { try Green.sleep(for: .milliseconds(5)) }
+        return status
+    }
+    let status = try forker.value
+    // The parent's hub still works after the fork too.
+    try Green.sleep(for: .milliseconds(1))
+    print("child exit status: \((status >> 8) & 0xff), signalled: \(status & 0x7f)")
 case "dns-slow":
     // Run inside a mount namespace whose /etc/resolv.conf names 127.0.0.2
     // (see ShimTests): a DNS server fiber answers after 500 ms, while a

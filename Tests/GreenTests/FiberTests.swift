@@ -230,6 +230,12 @@ final class FiberTests: XCTestCase {
         XCTAssertTrue(broken.stderr.contains("Simultaneous accesses"), broken.stderr)
     }
 
+    func testForkLeavesAWorkingHubInTheChild() throws {
+        let r = try runHelper(["fork"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("child exit status: 0, signalled: 0"), r.stdout + r.stderr)
+    }
+
     func testHubABIIsInstalled() throws {
         _ = Hub.current
         let abi = try XCTUnwrap(green_hub_abi_get())

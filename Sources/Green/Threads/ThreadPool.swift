@@ -23,6 +23,19 @@ final class ThreadPool: @unchecked Sendable {
         self.maxThreads = maxThreads
         pthread_mutex_init(&mutex, nil)
         pthread_cond_init(&wakeup, nil)
+        pthread_atfork(nil, nil, threadPoolAfterForkInChild)
+    }
+
+    /// After fork() the child has none of the pool's threads (and the mutex
+    /// may have been held by one of them): start over empty. Jobs queued in
+    /// the parent are the parent's.
+    fileprivate func resetInChild() {
+        pthread_mutex_init(&mutex, nil)
+        pthread_cond_init(&wakeup, nil)
+        jobs = []
+        head = 0
+        threads = 0
+        idle = 0
     }
 
     /// Queue `job` to run on a pool thread.
@@ -76,6 +89,10 @@ final class ThreadPool: @unchecked Sendable {
             pthread_mutex_lock(&mutex)
         }
     }
+}
+
+private let threadPoolAfterForkInChild: @convention(c) () -> Void = {
+    ThreadPool.shared.resetInChild()
 }
 
 /// One `Green.offload` call in flight. `delivered` and `waiter` are touched
