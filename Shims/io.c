@@ -38,6 +38,14 @@ static inline int mode_for(int fd, fd_info **out) {
     }
 }
 
+/// The record said "socket" but the fd is not one: its number was closed by a
+/// path the shim cannot see and reused. Forget it and classify afresh.
+/// Returns the fd's mode now.
+static int reclassify(int fd, fd_info **e) {
+    fd_forget(fd);
+    return mode_for(fd, e);
+}
+
 /// Ready right now? (a zero-timeout poll; 1 also for errors, so the call reports them)
 static int ready_now(int fd, short events) {
     struct pollfd p = {.fd = fd, .events = events, .revents = 0};
@@ -120,6 +128,11 @@ static ssize_t input(io_op *op) {
             if (wait_ready(op->fd, GREEN_READ, deadline) != 0) return got ? (ssize_t)got : -1;
             continue;
         }
+        if (r < 0 && m == DONTWAIT && errno == ENOTSOCK) {
+            m = reclassify(op->fd, &e);
+            if (m == PASS) return perform(op, 0);
+            if (m != DONTWAIT) continue;
+        }
         if (!waitall || r <= 0) return r < 0 && got ? (ssize_t)got : (r < 0 ? r : (ssize_t)(got + (size_t)r));
         // MSG_WAITALL: keep reading until the buffer is full or EOF.
         got += (size_t)r;
@@ -201,6 +214,11 @@ static ssize_t output(io_op *op) {
         if (!iovp && op->len > chunk_limit) op->len = chunk_limit;
         ssize_t r = perform(op, m == DONTWAIT);
         op->len = saved_len;
+        if (r < 0 && m == DONTWAIT && errno == ENOTSOCK) {
+            m = reclassify(op->fd, &e);
+            if (m == PASS) { result = perform(op, 0); break; }
+            if (m != DONTWAIT) continue;
+        }
         if (r < 0) {
             if (m != WAIT_FIRST && would_block()) {
                 if (wait_ready(op->fd, GREEN_WRITE, deadline) != 0) {

@@ -344,6 +344,32 @@ final class ShimTests: XCTestCase {
         XCTAssertEqual(try f.value, [EBADF, EBADF, EBADF, EBADF, 0, 1, Int32(POLLNVAL)])
     }
 
+    func testFdNumberReusedBehindTheShimsBack() throws {
+        // A socket made off any fiber is classified as a socket on first use;
+        // then its number is closed by a path the shim cannot see and reused
+        // by open(): reads must still return the file's bytes.
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("green-reuse-\(getpid())").path
+        try "file contents".write(toFile: path, atomically: true, encoding: .utf8)
+        defer { unlink(path) }
+        let box = ResultBox<[Int32]>()
+        let done = DispatchSemaphore(value: 0)
+        Thread { var fds: [Int32] = [0, 0]; socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds); box.value = fds; done.signal() }.start()
+        done.wait()
+        let fds = box.value!
+        let f = Green.spawn { () -> String in
+            _ = self.writeAll(fds[1], [7])
+            _ = self.readSome(fds[0])                         // classified as a socket now
+            _ = test_close_behind_shim(fds[0])               // closed behind the shim's back
+            let file = open(path, O_RDONLY)                   // lowest free number: the same one
+            XCTAssertEqual(file, fds[0])
+            defer { close(file) }
+            let (n, bytes) = self.readSome(file)
+            return n > 0 ? String(decoding: bytes, as: UTF8.self) : "read failed: errno \(errno)"
+        }
+        XCTAssertEqual(try f.value, "file contents")
+        close(fds[1])
+    }
+
     // MARK: readiness
 
     func testPollMixedReadyAndTimeout() throws {
