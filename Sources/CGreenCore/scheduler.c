@@ -73,8 +73,8 @@ static inline void switch_to(green_sched *s, green_fiber *to) {
     green_exclusivity_switch(from, to);
     green_ctx_switch(&from->sp, to->sp);
     // Back on `from`.
-    errno = from->saved_errno;
     after_switch(s);
+    errno = from->saved_errno;
 }
 
 /// Give the CPU to the next ready fiber, or to the hub when the budget is
@@ -161,15 +161,14 @@ static void timer_wait_cb(struct ev_loop *loop, ev_timer *w, int revents) {
     green_wake(((timer_wait *)w)->fiber, GREEN_WAKE_DEADLINE);
 }
 
-/// Seconds from libev's notion of "now" until the monotonic deadline.
-/// libev caches its time per loop iteration; correct for the staleness so a
-/// timer never fires before the deadline.
+/// Seconds until the monotonic deadline, for a libev timer. libev caches its
+/// time per loop iteration and counts timers from that; refresh it first so
+/// a timer never fires before the deadline (green_sleep_until re-checks too).
 static ev_tstamp seconds_until(struct ev_loop *loop, int64_t deadline) {
+    ev_now_update(loop);
     int64_t left = deadline - green_now_ns();
     if (left < 0) left = 0;
-    ev_tstamp stale = ev_time() - ev_now(loop);
-    if (stale < 0) stale = 0;
-    return (ev_tstamp)left / 1e9 + stale;
+    return (ev_tstamp)left / 1e9;
 }
 
 int green_park_until(int64_t deadline, int flags) {
@@ -407,6 +406,8 @@ bool green_timeout_stop(green_timeout *t) {
 
 green_timeout *green_fiber_expired_timeout(const green_fiber *f) { return f->expired; }
 
+bool green_timeout_unreported(const green_timeout *t) { return t && t->fired && !t->reported; }
+
 // ---- fibers ----------------------------------------------------------------------
 
 static void fiber_main(void *arg) {
@@ -428,6 +429,7 @@ green_fiber *green_fiber_spawn(size_t stack_size, void (*entry)(void *), void *a
     green_sched *s = green_sched_create();
     if (!s) return NULL;
     if (!stack_size) stack_size = GREEN_DEFAULT_STACK_SIZE;
+    if (stack_size > GREEN_MAX_STACK_SIZE) { errno = EINVAL; return NULL; }
     green_stack st;
     // Room for the fiber's own record at the top of its stack.
     size_t record = (sizeof(green_fiber) + 63) & ~(size_t)63;
@@ -477,6 +479,18 @@ void green_fiber_cancel(green_fiber *f) {
 }
 
 bool green_fiber_cancel_requested(const green_fiber *f) { return f->flags & FIBER_CANCEL_REQUESTED; }
+
+void green_rearm_interrupt(int reason) {
+    green_sched *s = green_tls_sched;
+    if (!s) return;
+    green_fiber *self = s->current;
+    if (reason == GREEN_WAKE_CANCELLED) {
+        self->flags |= FIBER_CANCEL_PENDING;
+    } else if (reason == GREEN_WAKE_TIMEOUT_SCOPE && self->expired && self->expired->reported) {
+        self->expired->reported = false;
+        self->timeouts_fired++;
+    }
+}
 
 int green_fiber_join(green_fiber *f, int64_t deadline, int flags) {
     if (f->state == GREEN_FIBER_DONE) return 0;

@@ -67,9 +67,12 @@ static size_t page_size(void) {
     return ps;
 }
 
+/// Round up to the 16 KiB granule, or the page size if larger (so every
+/// stack and guard stays page-aligned on 16/64 KiB-page kernels too).
 static size_t round_size(size_t size) {
-    if (size < STACK_GRANULE) size = STACK_GRANULE;
-    return (size + STACK_GRANULE - 1) & ~(size_t)(STACK_GRANULE - 1);
+    size_t granule = page_size() > STACK_GRANULE ? page_size() : STACK_GRANULE;
+    if (size < granule) size = granule;
+    return (size + granule - 1) & ~(granule - 1);
 }
 
 static int push(green_stack **v, size_t *n, size_t *cap, const green_stack *st) {
@@ -110,7 +113,6 @@ static green_stack_class *find_class(green_stack_pool *p, size_t size, unsigned 
 
 int green_stack_alloc(green_stack_pool *p, size_t size, green_stack *out) {
     size = round_size(size);
-    (void)page_size();
     unsigned idx;
     green_stack_class *c = find_class(p, size, &idx);
     if (!c) return map_alone(size, out); // too many distinct sizes: no pooling

@@ -12,11 +12,13 @@ func incrementAcrossPark(_ x: inout Int) {
     x += 1
 }
 
-@inline(never)
+/// Recurses until the stack runs out. Not optimizable into a loop: each
+/// frame's buffer escapes to an opaque C call and is read after the return.
+@inline(never) @_optimize(none)
 func recurse(_ depth: Int) -> Int {
     var frame = (depth, depth &+ 1, depth &+ 2, depth &+ 3)
-    withUnsafeMutablePointer(to: &frame) { _ in }
-    return recurse(depth + 1) &+ frame.0
+    withUnsafeMutablePointer(to: &frame) { p in _ = memchr(p, 0x7f, 1) }
+    return recurse(depth + 1) &+ frame.0 &+ frame.3
 }
 
 let mode = CommandLine.arguments.dropFirst().first ?? ""

@@ -84,6 +84,8 @@ uint64_t green_sched_live_fibers(green_sched *s);
 
 /// Default usable stack size of a fiber (256 KiB).
 #define GREEN_DEFAULT_STACK_SIZE (256u * 1024u)
+/// Largest stack a fiber may ask for (1 GiB); more fails with EINVAL.
+#define GREEN_MAX_STACK_SIZE ((size_t)1 << 30)
 
 /// Create a fiber on the current thread's scheduler and put it in the ready
 /// queue. `entry(arg)` runs on the fiber; when it returns the fiber is done.
@@ -107,6 +109,11 @@ size_t green_fiber_stack_size(const green_fiber *f);
 /// returns GREEN_WAKE_CANCELLED. Delivered once.
 void green_fiber_cancel(green_fiber *f);
 bool green_fiber_cancel_requested(const green_fiber *f);
+
+/// The current fiber was woken by an interruption (cancellation or timeout
+/// scope) but its operation completed anyway: keep the interruption pending
+/// for its next park instead of losing it.
+void green_rearm_interrupt(int reason);
 
 /// Wait until `f` is done (returns immediately if it is).
 int green_fiber_join(green_fiber *f, int64_t deadline, int flags);
@@ -157,6 +164,9 @@ int green_sleep_until(int64_t deadline, int flags);
 green_timeout *green_timeout_start(int64_t deadline);
 /// Stop the scope and free it. Returns true if it had expired.
 bool green_timeout_stop(green_timeout *t);
+/// Whether the scope expired and no park has reported it yet (e.g. its
+/// interruption was swallowed and re-armed by a for-in over a channel).
+bool green_timeout_unreported(const green_timeout *t);
 /// The scope whose expiry the last GREEN_WAKE_TIMEOUT_SCOPE reported.
 green_timeout *green_fiber_expired_timeout(const green_fiber *f);
 

@@ -99,7 +99,10 @@ public final class Channel<Element>: Sequence {
         while !offer.taken {
             if isClosed { _ = offers.removeFirst { $0 === offer }; throw GreenError.channelClosed }
             let reason = green_park_until(deadline.nanoseconds, 0)
-            if reason != 0 && !offer.taken {
+            if reason == 0 { continue }
+            if offer.taken {
+                green_rearm_interrupt(reason) // delivered after all: keep the interruption
+            } else {
                 _ = offers.removeFirst { $0 === offer }
                 try throwWake(reason)
             }
@@ -114,6 +117,8 @@ public final class Channel<Element>: Sequence {
         while true {
             if let e = tryReceiveNow() { return e }
             if isClosed { throw GreenError.channelClosed }
+            // A select waiting to hand over to a rendezvous receiver re-checks now.
+            if limit == 0 { selectors.notifyAll() }
             try receivers.park(until: deadline)
         }
     }
@@ -173,18 +178,22 @@ public final class Channel<Element>: Sequence {
     }
 
     /// Iterates until the channel is closed and drained. If the iterating
-    /// fiber is cancelled or its timeout expires, iteration ends and the
-    /// interruption is delivered again at the fiber's next wait.
+    /// fiber is cancelled or its timeout scope expires, iteration ends and
+    /// the interruption is delivered again at the fiber's next wait (an
+    /// iterator cannot throw).
     public struct Iterator: IteratorProtocol {
         let channel: Channel
         public mutating func next() -> Element? {
             do {
                 return try channel.receive()
             } catch is CancellationError {
-                AnyFiber.current.cancel() // keep it pending for the next wait
+                green_rearm_interrupt(Int32(GREEN_WAKE_CANCELLED.rawValue))
+                return nil
+            } catch is TimeoutError {
+                green_rearm_interrupt(Int32(GREEN_WAKE_TIMEOUT_SCOPE.rawValue))
                 return nil
             } catch {
-                return nil
+                return nil // closed (or a deadlock, reported again by the next wait)
             }
         }
     }

@@ -69,9 +69,14 @@ extension Green {
             for c in cases { c.unregister(waiter) }
             if reason != 0 && !waiter.fired { try throwWake(reason) }
             if reason != 0 {
-                // Woken by a source and interrupted at once: honour the
-                // interruption only if no case can proceed now.
-                for c in cases { if let r = try c.attempt() { return r.value } }
+                // Woken by a source and interrupted at once: if a case can
+                // proceed, take it and keep the interruption for the next wait.
+                for c in cases {
+                    if let r = try c.attempt() {
+                        green_rearm_interrupt(reason)
+                        return r.value
+                    }
+                }
                 try throwWake(reason)
             }
         }

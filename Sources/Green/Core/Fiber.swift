@@ -23,7 +23,7 @@ public class AnyFiber: @unchecked Sendable, CustomStringConvertible {
     /// stack is recycled).
     @exclusivity(unchecked) var core: OpaquePointer?
     /// The hub the fiber belongs to.
-    public let hub: Hub?
+    public internal(set) weak var hub: Hub?
     /// A number unique within the hub (0 for a root context).
     @exclusivity(unchecked) public private(set) var id: UInt64 = 0
     /// The name given at spawn (used in stack-overflow reports).

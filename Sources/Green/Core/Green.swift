@@ -66,7 +66,11 @@ public enum Green {
             return try body()
         }
         defer { green_timeout_stop(scope) }
-        return try body()
+        let result = try body()
+        // Expired, but nothing reported it (e.g. a `for x in channel` ended
+        // on it): the scope still fails, as it would have at the next wait.
+        if green_timeout_unreported(scope) { throw TimeoutError() }
+        return result
     }
 }
 

@@ -23,6 +23,7 @@ public final class Hub: @unchecked Sendable {
         self.thread = pthread_self()
         self.rootFiber = AnyFiber(root: green_sched_root(sched))
         pthread_mutex_init(&inboxLock, nil)
+        rootFiber.hub = self // so cancel() from another thread posts to this hub
     }
 
     /// This thread's hub, created on first use.

@@ -5,6 +5,9 @@ public final class Event {
     var selectors = SelectWaiters()
     /// Whether the event is set.
     public private(set) var isSet = false
+    /// Counts set() calls, so waiters woken by a set() return even if the
+    /// event was cleared again before they ran (as gevent's Event does).
+    private var generation = 0
 
     public init() {}
 
@@ -12,6 +15,7 @@ public final class Event {
     public func set() {
         guard !isSet else { return }
         isSet = true
+        generation &+= 1
         waiters.wakeAll()
         selectors.notifyAll()
     }
@@ -22,7 +26,8 @@ public final class Event {
     /// Park until the event is set (returns at once if it is).
     /// Throws `TimeoutError` past `deadline`, `CancellationError` if cancelled.
     public func wait(until deadline: Deadline = .never) throws {
-        while !isSet { try waiters.park(until: deadline) }
+        let seen = generation
+        while !isSet && generation == seen { try waiters.park(until: deadline) }
     }
 
     /// `wait(until:)` with a relative timeout.

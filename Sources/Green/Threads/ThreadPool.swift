@@ -141,7 +141,10 @@ extension Green {
         let flags: Int32 = interruptible ? 0 : Int32(GREEN_PARK_UNINTERRUPTIBLE)
         while !job.delivered {
             let reason = green_park_until(Int64.max, flags)
-            if !job.delivered && reason != 0 {
+            if reason == 0 { continue }
+            if job.delivered {
+                green_rearm_interrupt(reason) // the result is here: interrupt the next wait instead
+            } else {
                 job.waiter = nil // abandon: the result is dropped when it arrives
                 try throwWake(reason)
             }
