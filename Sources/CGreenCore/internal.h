@@ -37,13 +37,22 @@ typedef struct green_stack_class {
 
 #define GREEN_STACK_CLASSES 8
 
+typedef struct green_slab {
+    char *base;
+    size_t size;
+} green_slab;
+
 typedef struct green_stack_pool {
     green_stack_class cls[GREEN_STACK_CLASSES];
     unsigned nclasses;
+    green_slab *slabs;  ///< every mapping carved into stacks, for green_stack_pool_destroy
+    size_t nslabs, capslabs;
 } green_stack_pool;
 
 int green_stack_alloc(green_stack_pool *p, size_t size, green_stack *out);
 void green_stack_free(green_stack_pool *p, const green_stack *st);
+/// Unmap every slab and free the lists (no stack of the pool may be in use).
+void green_stack_pool_destroy(green_stack_pool *p);
 /// Give the pages of up to `budget` surplus free stacks back to the kernel.
 void green_stack_trim(green_stack_pool *p, size_t keep, size_t budget);
 
@@ -91,6 +100,7 @@ struct green_sched {
     ev_async notify;
     void *owner;
     void (*on_notify)(void *owner);
+    void (*on_destroy)(void *owner);
     int external;                ///< green_sched_retain_external count
     uint64_t next_id, switches, polls, live;
     green_fd_wait **fd_waits;    ///< per fd: the fibers parked on it (records on their stacks)

@@ -536,8 +536,28 @@ static void after_fork_in_child(void) {
     if (s) ev_loop_fork(s->loop);
 }
 
+/// At thread exit: tear the hub down if no fiber is left alive on it (a
+/// parked fiber's stack must stay mapped, so then it is kept, leaked).
+static pthread_key_t exit_key;
+
+static void on_thread_exit(void *arg) {
+    green_sched *s = arg;
+    if (s->live != 0 || s->current != s->root) return;
+    if (s->on_destroy) s->on_destroy(s->owner);
+    ev_loop_destroy(s->loop);
+    green_stack_pool_destroy(&s->stacks); // the hub fiber's stack included
+    free(s->fd_waits);
+    free(s->root);
+    free(s);
+    green_tls_sched = NULL;
+    green_tls_parkable = NULL;
+}
+
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-static void register_atfork(void) { pthread_atfork(NULL, NULL, after_fork_in_child); }
+static void register_atfork(void) {
+    pthread_atfork(NULL, NULL, after_fork_in_child);
+    pthread_key_create(&exit_key, on_thread_exit);
+}
 
 green_sched *green_sched_create(void) {
     if (green_tls_sched) return green_tls_sched;
@@ -571,6 +591,7 @@ green_sched *green_sched_create(void) {
     hub->sp = green_ctx_make(hub, hub_main, s);
     s->hub = hub;
     green_overflow_install_for_thread();
+    pthread_setspecific(exit_key, s);
     return s;
 
 fail_tls:
@@ -584,9 +605,10 @@ fail:
     return NULL;
 }
 
-void green_sched_set_owner(green_sched *s, void *owner, void (*on_notify)(void *)) {
+void green_sched_set_owner(green_sched *s, void *owner, void (*on_notify)(void *), void (*on_destroy)(void *)) {
     s->owner = owner;
     s->on_notify = on_notify;
+    s->on_destroy = on_destroy;
 }
 
 void *green_sched_owner(green_sched *s) { return s->owner; }

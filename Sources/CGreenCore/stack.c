@@ -123,6 +123,14 @@ int green_stack_alloc(green_stack_pool *p, size_t size, green_stack *out) {
         char *m = mmap(NULL, stride * STACKS_PER_SLAB, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
         if (m == MAP_FAILED) return -1;
+        if (p->nslabs == p->capslabs) {
+            size_t ncap = p->capslabs ? p->capslabs * 2 : 16;
+            green_slab *ns = realloc(p->slabs, ncap * sizeof *ns);
+            if (!ns) { munmap(m, stride * STACKS_PER_SLAB); return -1; }
+            p->slabs = ns;
+            p->capslabs = ncap;
+        }
+        p->slabs[p->nslabs++] = (green_slab){m, stride * STACKS_PER_SLAB};
         c->slab_next = m;
         c->slab_left = STACKS_PER_SLAB;
     }
@@ -159,4 +167,14 @@ void green_stack_trim(green_stack_pool *p, size_t keep, size_t budget) {
             budget--;
         }
     }
+}
+
+void green_stack_pool_destroy(green_stack_pool *p) {
+    for (size_t i = 0; i < p->nslabs; i++) munmap(p->slabs[i].base, p->slabs[i].size);
+    for (unsigned i = 0; i < p->nclasses; i++) {
+        free(p->cls[i].dirty);
+        free(p->cls[i].clean);
+    }
+    free(p->slabs);
+    memset(p, 0, sizeof *p);
 }

@@ -230,6 +230,28 @@ final class FiberTests: XCTestCase {
         XCTAssertTrue(broken.stderr.contains("Simultaneous accesses"), broken.stderr)
     }
 
+    func testHubsOfExitedThreadsAreFreed() throws {
+        func openFds() -> Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? 0 }
+        func runThreads(_ n: Int) {
+            let done = DispatchGroup()
+            for _ in 0..<n {
+                done.enter()
+                Thread {
+                    let f = Green.spawn { try Green.sleep(for: .milliseconds(1)) }
+                    try? f.value
+                    done.leave()
+                }.start()
+            }
+            done.wait()
+            usleep(50_000) // let the threads finish exiting
+        }
+        runThreads(5) // warm-up: the thread pool, Foundation's own fds
+        let before = openFds()
+        runThreads(50)
+        // Each hub owns an epoll fd and an eventfd; 50 leaked hubs would leave 100 open.
+        XCTAssertLessThan(openFds() - before, 10)
+    }
+
     func testForkLeavesAWorkingHubInTheChild() throws {
         let r = try runHelper(["fork"])
         XCTAssertEqual(r.status, 0, r.stderr)

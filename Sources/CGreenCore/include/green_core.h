@@ -62,9 +62,11 @@ green_sched *green_sched_current(void);
 /// Create this thread's scheduler (a libev loop, the hub fiber, the root
 /// context). Returns the existing one if there is one; NULL with errno on failure.
 green_sched *green_sched_create(void);
-/// The Swift Hub object and the function the hub calls (on the hub fiber)
-/// after another thread called green_sched_notify().
-void green_sched_set_owner(green_sched *s, void *owner, void (*on_notify)(void *owner));
+/// The Swift Hub object, the function the hub calls (on the hub fiber) after
+/// another thread called green_sched_notify(), and the one called when the
+/// thread exits and the scheduler is torn down (no fiber left alive on it).
+void green_sched_set_owner(green_sched *s, void *owner, void (*on_notify)(void *owner),
+                           void (*on_destroy)(void *owner));
 void *green_sched_owner(green_sched *s);
 /// Thread-safe: wake the hub so it calls on_notify soon (ev_async).
 void green_sched_notify(green_sched *s);

@@ -41,7 +41,7 @@ public final class Hub: @unchecked Sendable {
         }
         let hub = Hub(sched: s)
         // The hub lives as long as its thread; the scheduler holds it.
-        green_sched_set_owner(s, Unmanaged.passRetained(hub).toOpaque(), hubNotified)
+        green_sched_set_owner(s, Unmanaged.passRetained(hub).toOpaque(), hubNotified, hubDestroyed)
         installHubABIOnce
         return hub
     }
@@ -63,7 +63,8 @@ public final class Hub: @unchecked Sendable {
     var isCurrentThread: Bool { pthread_equal(pthread_self(), thread) != 0 }
 
     /// Thread-safe: run `body` in a new fiber on this hub. The hub wakes up
-    /// even if it is blocked in its loop. If the hub's thread waits for
+    /// even if it is blocked in its loop. (Dropped if the hub's thread has
+    /// exited: a hub ends with its thread when no fiber is left on it.) If the hub's thread waits for
     /// nothing else, wrap that wait in `beginExternalWork()` /
     /// `endExternalWork()` so it is not reported as a deadlock.
     public func post(_ body: @escaping @Sendable () -> Void) {
@@ -71,11 +72,24 @@ public final class Hub: @unchecked Sendable {
     }
 
     /// Thread-safe: run `work` on the hub fiber itself; it must not park.
+    /// Dropped if the hub's thread has exited.
     func postInternal(_ work: @escaping () -> Void) {
         pthread_mutex_lock(&inboxLock)
+        defer { pthread_mutex_unlock(&inboxLock) }
+        guard !torndown else { return }
         inbox.append(work)
-        pthread_mutex_unlock(&inboxLock)
         green_sched_notify(sched)
+    }
+
+    /// Set (under the inbox lock) when the thread exits and the scheduler is freed.
+    private var torndown = false
+
+    fileprivate func tearDown() {
+        pthread_mutex_lock(&inboxLock)
+        torndown = true
+        inbox.removeAll()
+        pthread_mutex_unlock(&inboxLock)
+        rootFiber.core = nil
     }
 
     fileprivate func drainInbox() {
@@ -103,6 +117,13 @@ public final class Hub: @unchecked Sendable {
 
 private let hubNotified: @convention(c) (UnsafeMutableRawPointer?) -> Void = { owner in
     Unmanaged<Hub>.fromOpaque(owner!).takeUnretainedValue().drainInbox()
+}
+
+/// The hub's thread exited with no fiber alive: the scheduler is being freed.
+private let hubDestroyed: @convention(c) (UnsafeMutableRawPointer?) -> Void = { owner in
+    let hub = Unmanaged<Hub>.fromOpaque(owner!)
+    hub.takeUnretainedValue().tearDown()
+    hub.release()
 }
 
 /// Fill in the hub ABI the interposition shim uses, once per process.
