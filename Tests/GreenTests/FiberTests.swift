@@ -19,7 +19,7 @@ final class FiberTests: XCTestCase {
         let bad = Green.spawn { () throws -> Int in throw TestError(code: 7) }
         XCTAssertEqual(try ok.value, 42)
         XCTAssertThrowsError(try bad.value) { XCTAssertEqual($0 as? TestError, TestError(code: 7)) }
-        if case .failure(let e)? = bad.result { XCTAssertEqual(e as? TestError, TestError(code: 7)) } else { XCTFail() }
+        if case .failure(let e)? = bad.outcome { XCTAssertEqual(e as? TestError, TestError(code: 7)) } else { XCTFail() }
     }
 
     func testYieldInterleaves() throws {

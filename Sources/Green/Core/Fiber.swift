@@ -170,8 +170,8 @@ public final class Fiber<Value>: AnyFiber, @unchecked Sendable {
         return outcomeValue as! Value
     }
 
-    /// The result if the fiber is done, nil while it runs.
-    public var result: Result<Value, Error>? {
+    /// The outcome if the fiber is done, nil while it runs.
+    public var outcome: Result<Value, Error>? {
         guard finished else { return nil }
         if let error = outcomeError { return .failure(error) }
         return .success(outcomeValue as! Value)

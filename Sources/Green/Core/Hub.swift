@@ -72,13 +72,15 @@ public final class Hub: @unchecked Sendable {
     }
 
     /// Thread-safe: run `work` on the hub fiber itself; it must not park.
-    /// Dropped if the hub's thread has exited.
-    func postInternal(_ work: @escaping () -> Void) {
+    /// Returns false (and drops it) if the hub's thread has exited.
+    @discardableResult
+    func postInternal(_ work: @escaping () -> Void) -> Bool {
         pthread_mutex_lock(&inboxLock)
         defer { pthread_mutex_unlock(&inboxLock) }
-        guard !torndown else { return }
+        guard !torndown else { return false }
         inbox.append(work)
         green_sched_notify(sched)
+        return true
     }
 
     /// Set (under the inbox lock) when the thread exits and the scheduler is freed.
