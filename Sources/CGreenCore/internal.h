@@ -84,6 +84,10 @@ struct green_fiber {
     uint8_t flags;               ///< FIBER_CANCEL_*
     int8_t wake_reason;
     uint32_t timeouts_fired;     ///< expired scopes not yet reported
+    green_fiber *all_next, *all_prev; ///< the hub's list of live fibers (for dumps)
+    const char *wait_label;      ///< what the current/next park waits for
+    int wait_fd, wait_events;
+    ev_tstamp parked_at;         ///< libev's time when it parked
     char name[48];
 };
 
@@ -96,6 +100,7 @@ struct green_sched {
     green_fiber *hub;
     green_fiber *ready_head, *ready_tail;
     green_fiber *dead;           ///< finished fiber whose stack is released after the switch
+    green_fiber *all;            ///< every live fiber, newest first
     unsigned budget;             ///< direct switches left before the hub polls I/O
     ev_async notify;
     void *owner;

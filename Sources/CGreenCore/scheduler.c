@@ -120,7 +120,9 @@ int green_park(int flags) {
     self->state = GREEN_FIBER_PARKED;
     self->park_flags = (uint8_t)flags;
     self->wake_reason = GREEN_WAKE_NORMAL;
+    self->parked_at = ev_now(s->loop);
     schedule_next(s);
+    self->wait_label = NULL;
     return self->wake_reason;
 }
 
@@ -188,8 +190,14 @@ int green_park_until(int64_t deadline, int flags) {
     return r;
 }
 
+void green_set_wait_label(const char *label) {
+    green_sched *s = green_tls_sched;
+    if (s) s->current->wait_label = label;
+}
+
 int green_sleep_until(int64_t deadline, int flags) {
     for (;;) {
+        green_tls_sched->current->wait_label = "sleep";
         int r = green_park_until(deadline, flags);
         if (r == GREEN_WAKE_DEADLINE || r == GREEN_WAKE_NORMAL) {
             if (green_now_ns() >= deadline) return 0;
@@ -253,6 +261,9 @@ int green_wait_fd(int fd, int events, int64_t deadline, int flags, int *revents)
     if (fw.next) fw.next->prev = &fw;
     s->fd_waits[fd] = &fw;
     ev_io_start(s->loop, &fw.io);
+    s->current->wait_label = "fd";
+    s->current->wait_fd = fd;
+    s->current->wait_events = events;
     int r = green_park_until(deadline, flags);
     if (ev_is_active(&fw.io)) { // not already stopped by green_fd_closing
         ev_io_stop(s->loop, &fw.io);
@@ -283,6 +294,7 @@ int green_wait_fds(const int *fds, const int *events, int n, int64_t deadline, i
         s->fd_waits[fd] = fw;
         ev_io_start(s->loop, &fw->io);
     }
+    s->current->wait_label = "poll";
     int r = green_park_until(deadline, flags);
     for (int i = 0; i < registered; i++) {
         green_fd_wait *fw = &w[i];
@@ -329,6 +341,7 @@ int green_waitq_park(green_waitq *q, int64_t deadline, int flags) {
     if (q->tail) q->tail->wq_next = self;
     else q->head = self;
     q->tail = self;
+    self->wait_label = q->label ? q->label : "wait queue";
     int r = green_park_until(deadline, flags);
     if (self->waitq) waitq_remove(self->waitq, self);
     return r;
@@ -420,6 +433,9 @@ static void fiber_main(void *arg) {
     f->state = GREEN_FIBER_DONE;
     green_waitq_wake_all(&f->joiners);
     s->live--;
+    if (f->all_prev) f->all_prev->all_next = f->all_next;
+    else s->all = f->all_next;
+    if (f->all_next) f->all_next->all_prev = f->all_prev;
     s->dead = f;
     schedule_next(s);
     __builtin_unreachable();
@@ -443,6 +459,10 @@ green_fiber *green_fiber_spawn(size_t stack_size, void (*entry)(void *), void *a
     f->id = ++s->next_id;
     f->sp = green_ctx_make(f, fiber_main, f);
     f->state = GREEN_FIBER_READY;
+    f->joiners.label = "join";
+    f->all_next = s->all;
+    if (s->all) s->all->all_prev = f;
+    s->all = f;
     s->live++;
     push_ready(s, f);
     return f;
@@ -626,6 +646,29 @@ green_fiber *green_sched_root(green_sched *s) { return s->root; }
 uint64_t green_sched_switch_count(green_sched *s) { return s->switches; }
 uint64_t green_sched_poll_count(green_sched *s) { return s->polls; }
 uint64_t green_sched_live_fibers(green_sched *s) { return s->live; }
+
+static void describe(green_sched *s, const green_fiber *f, green_fiber_info *out) {
+    out->id = f->id;
+    memcpy(out->name, f->name, sizeof out->name);
+    out->state = (green_fiber_state)f->state;
+    int parked = f->state == GREEN_FIBER_PARKED;
+    out->waiting_on = parked && f->wait_label ? f->wait_label : "";
+    int is_fd = parked && f->wait_label && strcmp(f->wait_label, "fd") == 0;
+    out->fd = is_fd ? f->wait_fd : -1;
+    out->fd_events = is_fd ? f->wait_events : 0;
+    out->parked_seconds = parked ? ev_now(s->loop) - f->parked_at : 0;
+}
+
+size_t green_sched_snapshot(green_sched *s, green_fiber_info *out, size_t max) {
+    size_t n = 0;
+    if (n < max) describe(s, s->root, &out[n]);
+    n++;
+    for (green_fiber *f = s->all; f; f = f->all_next) {
+        if (n < max) describe(s, f, &out[n]);
+        n++;
+    }
+    return n;
+}
 
 // ---- hub ABI -----------------------------------------------------------------------
 

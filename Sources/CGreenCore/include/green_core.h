@@ -48,7 +48,19 @@ typedef enum green_fiber_state {
 typedef struct green_waitq {
     green_fiber *head;
     green_fiber *tail;
+    const char *label; ///< what a fiber parked here waits for, for fiber dumps ("Event", "Lock"…)
 } green_waitq;
+
+/// One fiber as a dump shows it.
+typedef struct green_fiber_info {
+    uint64_t id;
+    char name[48];
+    green_fiber_state state;
+    const char *waiting_on; ///< static label ("sleep", "fd", "Lock", "join"…), "" when not parked
+    int fd;                 ///< the fd for "fd" waits, else -1
+    int fd_events;          ///< GREEN_READ/GREEN_WRITE for "fd" waits
+    double parked_seconds;  ///< how long it has been parked (by the hub's clock)
+} green_fiber_info;
 
 // ---- time ---------------------------------------------------------------
 
@@ -81,6 +93,11 @@ uint64_t green_sched_switch_count(green_sched *s);
 uint64_t green_sched_poll_count(green_sched *s);
 /// Live fibers (spawned, not yet finished).
 uint64_t green_sched_live_fibers(green_sched *s);
+/// Fill `out` with up to `max` fibers of the hub (the root context first,
+/// then every live fiber); returns how many there are in all.
+size_t green_sched_snapshot(green_sched *s, green_fiber_info *out, size_t max);
+/// Label the current fiber's next park (for fiber dumps). Static strings only.
+void green_set_wait_label(const char *label);
 
 // ---- fibers -------------------------------------------------------------
 

@@ -30,6 +30,7 @@ extension Green {
             }
         }
         while !job.delivered {
+            labelWait("async task")
             let reason = green_park_until(Int64.max, 0)
             if reason == 0 { continue }
             if job.delivered {

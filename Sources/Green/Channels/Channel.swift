@@ -32,8 +32,8 @@ public final class Channel<Element>: Sequence {
     private var buffer = RingBuffer<Element>()
     private var offers = RingBuffer<Offer>()
     private let limit: Int
-    private let receivers = WaitQueue()
-    private let senders = WaitQueue()
+    private let receivers = WaitQueue(label: "channel receive")
+    private let senders = WaitQueue(label: "channel send")
     private var selectors = SelectWaiters()
     /// Whether `close()` was called.
     public private(set) var isClosed = false
@@ -98,6 +98,7 @@ public final class Channel<Element>: Sequence {
         selectors.notifyAll()
         while !offer.taken {
             if isClosed { _ = offers.removeFirst { $0 === offer }; throw GreenError.channelClosed }
+            labelWait("channel send")
             let reason = green_park_until(deadline.nanoseconds, 0)
             if reason == 0 { continue }
             if offer.taken {

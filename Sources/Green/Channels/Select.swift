@@ -65,6 +65,7 @@ extension Green {
             }
             let waiter = SelectWaiter(fiber: green_fiber_current()!)
             for c in cases { c.register(waiter) }
+            labelWait("select")
             let reason = green_park_until(deadline.nanoseconds, 0)
             for c in cases { c.unregister(waiter) }
             if reason != 0 && !waiter.fired { try throwWake(reason) }

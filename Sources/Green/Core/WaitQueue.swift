@@ -5,9 +5,10 @@ import CGreenCore
 final class WaitQueue {
     private let queue: UnsafeMutablePointer<green_waitq>
 
-    init() {
+    /// `label` says in fiber dumps what a fiber parked here waits for.
+    init(label: StaticString) {
         queue = .allocate(capacity: 1)
-        queue.initialize(to: green_waitq(head: nil, tail: nil))
+        queue.initialize(to: green_waitq(head: nil, tail: nil, label: label.cString))
     }
 
     deinit { queue.deallocate() }
@@ -29,3 +30,14 @@ final class WaitQueue {
     @discardableResult func wakeAll() -> Int { green_waitq_wake_all(queue) }
     var isEmpty: Bool { green_waitq_is_empty(queue) }
 }
+
+extension StaticString {
+    /// The literal's static, NUL-terminated bytes, for C labels.
+    var cString: UnsafePointer<CChar> {
+        UnsafeRawPointer(utf8Start).assumingMemoryBound(to: CChar.self)
+    }
+}
+
+/// Label the current fiber's next park, for fiber dumps.
+@inline(__always)
+func labelWait(_ label: StaticString) { green_set_wait_label(label.cString) }

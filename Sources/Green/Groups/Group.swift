@@ -2,7 +2,7 @@
 /// for all of them, or cancel them all. Finished fibers leave the group.
 public class Group {
     private var members: [ObjectIdentifier: AnyFiber] = [:]
-    private let emptied = WaitQueue()
+    private let emptied = WaitQueue(label: "Group.join")
 
     public init() {}
 

@@ -1,7 +1,7 @@
 /// A value that arrives later, set once by one fiber and awaited by any
 /// number of others (gevent's `AsyncResult`, a future/promise).
 public final class AsyncResult<Value> {
-    private let waiters = WaitQueue()
+    private let waiters = WaitQueue(label: "AsyncResult")
     /// The outcome once set, nil before.
     public private(set) var result: Result<Value, Error>?
 

@@ -2,7 +2,7 @@
 /// lock, parks until `signal`/`broadcast`, and reacquires it before
 /// returning — also when it throws, so the caller always holds the lock again.
 public final class Condition {
-    private let waiters = WaitQueue()
+    private let waiters = WaitQueue(label: "Condition")
     /// The lock this condition is used with.
     public let lock: Lock
 

@@ -1,7 +1,7 @@
 /// A flag fibers can wait for (gevent's `Event`): `wait()` parks until
 /// someone calls `set()`; once set, waits return at once until `clear()`.
 public final class Event {
-    private let waiters = WaitQueue()
+    private let waiters = WaitQueue(label: "Event")
     var selectors = SelectWaiters()
     /// Whether the event is set.
     public private(set) var isSet = false

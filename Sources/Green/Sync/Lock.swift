@@ -3,7 +3,7 @@
 /// keeps running others); a fiber that already holds it gets
 /// `GreenError.alreadyLocked` instead of deadlocking itself.
 public final class Lock {
-    private let waiters = WaitQueue()
+    private let waiters = WaitQueue(label: "Lock")
     private var owner: AnyFiber?
 
     public init() {}

@@ -1,7 +1,7 @@
 /// A counting semaphore for fibers: `acquire()` parks while the count is
 /// zero, `release()` adds one and wakes a waiter.
 public class Semaphore {
-    private let waiters = WaitQueue()
+    private let waiters = WaitQueue(label: "Semaphore")
     /// Permits available now.
     public private(set) var count: Int
 

@@ -140,6 +140,7 @@ extension Green {
         }
         let flags: Int32 = interruptible ? 0 : Int32(GREEN_PARK_UNINTERRUPTIBLE)
         while !job.delivered {
+            labelWait("offload")
             let reason = green_park_until(Int64.max, flags)
             if reason == 0 { continue }
             if job.delivered {
