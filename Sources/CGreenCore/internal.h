@@ -3,6 +3,7 @@
 #define GREEN_INTERNAL_H
 
 #include <ev.h>
+#include <pthread.h>
 #include "green_core.h"
 #include "green_hub_abi.h"
 
@@ -108,6 +109,9 @@ struct green_sched {
     void (*on_destroy)(void *owner);
     int external;                ///< green_sched_retain_external count
     uint64_t next_id, switches, polls, live;
+    pthread_t thread;            ///< the hub's own thread (for the blocking monitor)
+    int in_loop;                 ///< 1 while the hub waits in libev (read by the monitor)
+    green_sched *registry_next;  ///< all hubs of the process, for the blocking monitor
     green_fd_wait **fd_waits;    ///< per fd: the fibers parked on it (records on their stacks)
     size_t fd_waits_cap;
     green_stack_pool stacks;
@@ -127,6 +131,10 @@ int green_park(int flags);
 
 // ---- exclusivity (exclusivity.c) ----
 void green_exclusivity_switch(green_fiber *from, green_fiber *to);
+
+// ---- blocking monitor (monitor.c) ----
+void green_monitor_register(green_sched *s);
+void green_monitor_unregister(green_sched *s);
 
 // ---- stack overflow reporting (overflow.c) ----
 void green_overflow_install_for_thread(void);

@@ -62,7 +62,7 @@ static inline void switch_to(green_sched *s, green_fiber *to) {
     green_fiber *from = s->current;
     if (from == to) return;
     s->current = to;
-    s->switches++;
+    __atomic_store_n(&s->switches, s->switches + 1, __ATOMIC_RELAXED); // a plain store; the monitor reads it
     if (to != s->hub) {
         to->state = GREEN_FIBER_RUNNING;
         green_tls_parkable = to;
@@ -532,7 +532,9 @@ static void hub_main(void *arg) {
         int block = s->ready_head == NULL;
         if (block) green_stack_trim(&s->stacks, HOT_FREE_STACKS, TRIM_PER_IDLE);
         s->polls++;
+        __atomic_store_n(&s->in_loop, 1, __ATOMIC_RELAXED);
         int active = ev_run(s->loop, block ? EVRUN_ONCE : EVRUN_NOWAIT);
+        __atomic_store_n(&s->in_loop, 0, __ATOMIC_RELAXED);
         if (!s->ready_head && !active && s->root->state == GREEN_FIBER_PARKED) {
             // No ready fiber and no watcher left: nothing can ever wake the
             // root context. Fail its wait instead of hanging (gevent's LoopExit).
@@ -563,6 +565,7 @@ static pthread_key_t exit_key;
 static void on_thread_exit(void *arg) {
     green_sched *s = arg;
     if (s->live != 0 || s->current != s->root) return;
+    green_monitor_unregister(s);
     if (s->on_destroy) s->on_destroy(s->owner);
     ev_loop_destroy(s->loop);
     green_stack_pool_destroy(&s->stacks); // the hub fiber's stack included
@@ -612,6 +615,8 @@ green_sched *green_sched_create(void) {
     s->hub = hub;
     green_overflow_install_for_thread();
     pthread_setspecific(exit_key, s);
+    s->thread = pthread_self();
+    green_monitor_register(s);
     return s;
 
 fail_tls:

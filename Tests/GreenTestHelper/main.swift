@@ -83,6 +83,20 @@ case "fork":
     // The parent's hub still works after the fork too.
     try Green.sleep(for: .milliseconds(1))
     print("child exit status: \((status >> 8) & 0xff), signalled: \(status & 0x7f)")
+case "monitor":
+    // A fiber that computes for 400 ms without parking stalls the hub.
+    Green.startBlockingMonitor(threshold: .milliseconds(50))
+    let ticker = Green.spawn(name: "ticker") { for _ in 0..<3 { try Green.sleep(for: .milliseconds(5)) } }
+    let cruncher = Green.spawn(name: "cruncher") { crunchWithoutParking(milliseconds: 400) }
+    try cruncher.value
+    try ticker.value
+    print("reports: \(Green.blockingMonitorReports)")
+case "monitor-quiet":
+    // Fibers that park all the time never trip the monitor.
+    Green.startBlockingMonitor(threshold: .milliseconds(50))
+    let sleepers = (0..<10).map { _ in Green.spawn { try Green.sleep(for: .milliseconds(300)) } }
+    for f in sleepers { try f.value }
+    print("reports: \(Green.blockingMonitorReports)")
 case "dns-slow":
     // Run inside a mount namespace whose /etc/resolv.conf names 127.0.0.2
     // (see ShimTests): a DNS server fiber answers after 500 ms, while a
@@ -154,4 +168,13 @@ func slowDNSLookup() throws {
     server.cancel()
     ticker.cancel()
     print("resolved slow.green.test to \(address); ticks during the lookup: \(ticksDuringLookup)")
+}
+
+/// CPU-bound work that never parks (what the blocking monitor is for).
+@inline(never)
+func crunchWithoutParking(milliseconds: Int64) {
+    let end = Deadline.now.nanoseconds + milliseconds * 1_000_000
+    var x: UInt64 = 1
+    while Deadline.now.nanoseconds < end { x = x &* 6364136223846793005 &+ 1 }
+    if x == 42 { print("") }
 }

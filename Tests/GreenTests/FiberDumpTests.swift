@@ -38,4 +38,17 @@ final class FiberDumpTests: XCTestCase {
         for f in [sleeper, locker, waiter, reader] as [AnyFiber] { try? f.join() }
         XCTAssertNil(Hub.current.fiberDump().first { $0.name == "sleeper" })
     }
+
+    func testBlockingMonitorNamesTheStallingFiberAndItsBacktrace() throws {
+        let r = try runHelper(["monitor"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("has not switched fibers for"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("running: cruncher"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("backtrace of the stalled hub's thread"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("crunchWithoutParking"), r.stderr)
+        XCTAssertTrue(r.stdout.contains("reports: 1"), r.stdout + r.stderr)
+        let quiet = try runHelper(["monitor-quiet"])
+        XCTAssertEqual(quiet.status, 0, quiet.stderr)
+        XCTAssertTrue(quiet.stdout.contains("reports: 0"), quiet.stdout + quiet.stderr)
+    }
 }

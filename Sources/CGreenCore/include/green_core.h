@@ -189,6 +189,18 @@ bool green_timeout_unreported(const green_timeout *t);
 /// The scope whose expiry the last GREEN_WAKE_TIMEOUT_SCOPE reported.
 green_timeout *green_fiber_expired_timeout(const green_fiber *f);
 
+// ---- blocking monitor -----------------------------------------------------
+
+/// Start (or retune) the blocking monitor: a watchdog thread that notices a
+/// hub with live fibers that has not switched for `threshold_ns` while not
+/// waiting in its loop — a fiber is running without ever parking, or is
+/// stuck in a call the shim cannot see — and prints, to stderr, the hub's
+/// thread, the running fiber's name, and that thread's backtrace.
+/// Returns 0, or an errno value.
+int green_monitor_start(int64_t threshold_ns);
+/// How many stalls the monitor has reported so far.
+uint64_t green_monitor_reports(void);
+
 // ---- Swift exclusivity --------------------------------------------------
 
 /// Whether the Swift runtime's per-task exclusivity hooks were found (they are

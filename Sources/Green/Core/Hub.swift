@@ -43,6 +43,7 @@ public final class Hub: @unchecked Sendable {
         // The hub lives as long as its thread; the scheduler holds it.
         green_sched_set_owner(s, Unmanaged.passRetained(hub).toOpaque(), hubNotified, hubDestroyed)
         installHubABIOnce
+        startMonitorFromEnvironmentOnce
         return hub
     }
 
