@@ -10,6 +10,8 @@
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -54,6 +56,10 @@
     X(int, gethostbyname_r, (const char *, struct hostent *, char *, size_t, struct hostent **, int *)) \
     X(int, gethostbyname2_r, (const char *, int, struct hostent *, char *, size_t, struct hostent **, int *)) \
     X(struct hostent *, gethostbyname, (const char *)) \
+    X(pid_t, waitpid, (pid_t, int *, int)) \
+    X(pid_t, wait4, (pid_t, int *, int, struct rusage *)) \
+    X(pid_t, wait, (int *)) \
+    X(int, system, (const char *)) \
     X(struct hostent *, gethostbyname2, (const char *, int))
 
 #define GREEN_DECLARE_REAL(ret, name, args) extern ret(*green_real_##name) args;

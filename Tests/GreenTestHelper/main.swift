@@ -59,6 +59,8 @@ case "exclusivity-still-checked":
     print("not trapped")
 case "fork":
     // fork() from a fiber; the child's hub, timers, I/O and thread pool work.
+    var hooks: [String] = []
+    Green.onFork(prepare: { hooks.append("prepare") }, parent: { hooks.append("parent") }, child: { hooks.append("child") })
     let before = Green.spawn { try Green.sleep(for: .milliseconds(5)); return 1 }
     _ = try before.value
     let forker = Green.spawn { () -> Int32 in
@@ -73,6 +75,7 @@ case "fork":
             Green.spawn { usleep(5_000); var b: UInt8 = 42; _ = write(fds[1], &b, 1) }
             ok = ok && (try? reader.value) == 42
             ok = ok && (try? Green.offload { 6 * 7 }) == 42
+            ok = ok && hooks == ["prepare", "child"]
             _exit(ok ? 0 : 1)
         }
         var status: Int32 = 0
@@ -82,7 +85,7 @@ case "fork":
     let status = try forker.value
     // The parent's hub still works after the fork too.
     try Green.sleep(for: .milliseconds(1))
-    print("child exit status: \((status >> 8) & 0xff), signalled: \(status & 0x7f)")
+    print("child exit status: \((status >> 8) & 0xff), signalled: \(status & 0x7f); parent hooks: \(hooks)")
 case "monitor":
     // A fiber that computes for 400 ms without parking stalls the hub.
     Green.startBlockingMonitor(threshold: .milliseconds(50))

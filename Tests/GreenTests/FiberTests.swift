@@ -255,7 +255,7 @@ final class FiberTests: XCTestCase {
     func testForkLeavesAWorkingHubInTheChild() throws {
         let r = try runHelper(["fork"])
         XCTAssertEqual(r.status, 0, r.stderr)
-        XCTAssertTrue(r.stdout.contains("child exit status: 0, signalled: 0"), r.stdout + r.stderr)
+        XCTAssertTrue(r.stdout.contains("child exit status: 0, signalled: 0; parent hooks: [\"prepare\", \"parent\"]"), r.stdout + r.stderr)
     }
 
     func testHubABIIsInstalled() throws {

@@ -189,6 +189,16 @@ bool green_timeout_unreported(const green_timeout *t);
 /// The scope whose expiry the last GREEN_WAKE_TIMEOUT_SCOPE reported.
 green_timeout *green_fiber_expired_timeout(const green_fiber *f);
 
+// ---- signals --------------------------------------------------------------
+
+typedef struct green_signal_watch green_signal_watch;
+/// Call `cb(ctx)` on this thread's hub fiber each time `signum` arrives
+/// (libev's signal watcher: the handler itself only wakes the loop). The
+/// watch does not keep waits alive (no deadlock masking). NULL on error.
+green_signal_watch *green_signal_watch_start(int signum, void (*cb)(void *ctx), void *ctx);
+/// Stop watching and free the watch (hub thread only).
+void green_signal_watch_stop(green_signal_watch *w);
+
 // ---- blocking monitor -----------------------------------------------------
 
 /// Start (or retune) the blocking monitor: a watchdog thread that notices a

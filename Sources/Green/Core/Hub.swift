@@ -15,6 +15,8 @@ public final class Hub: @unchecked Sendable {
     /// The fiber object standing for the thread's root context.
     let rootFiber: AnyFiber
 
+    /// Installed `Green.onSignal` handlers (kept alive here).
+    var signalHandlers: [SignalHandler] = []
     private var inboxLock = pthread_mutex_t()
     private var inbox: [() -> Void] = []
 

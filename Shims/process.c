@@ -1,0 +1,67 @@
+// process.c — waiting for child processes without blocking the hub.
+// waitpid/wait4/wait on a fiber park until the child changes state: on a
+// pidfd (readable when the child exits) when waiting for one child, else by
+// polling with WNOHANG at a growing interval (1 to 50 ms). system() runs on
+// the thread pool, since glibc waits for its child internally.
+#include "shim.h"
+#include <signal.h>
+#include <sys/syscall.h>
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+static pid_t wait_cooperatively(pid_t pid, int *status, int options, struct rusage *ru) {
+    int pidfd = -1;
+    if (pid > 0 && !(options & (WUNTRACED | WCONTINUED))) pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    int64_t backoff = 1000000;
+    for (;;) {
+        pid_t r = REAL(wait4)(pid, status, options | WNOHANG, ru);
+        if (r != 0) { // the child changed state, or an error (ECHILD, EINVAL…)
+            if (pidfd >= 0) { int e = errno; REAL(close)(pidfd); errno = e; }
+            return r;
+        }
+        int w = pidfd >= 0 ? hub()->wait_fd(pidfd, GREEN_READ, green_now_ns() + 1000000000LL, &(int){0})
+                           : hub()->sleep_until(green_now_ns() + backoff);
+        if (backoff < 50000000) backoff *= 2;
+        if (w != GREEN_WAKE_NORMAL && w != GREEN_WAKE_DEADLINE && w != 0) {
+            if (pidfd >= 0) REAL(close)(pidfd);
+            errno = w == GREEN_WAKE_CANCELLED || w == GREEN_WAKE_TIMEOUT_SCOPE ? EINTR : errno_for_wake(w);
+            return -1;
+        }
+    }
+}
+
+pid_t wait4(pid_t pid, int *status, int options, struct rusage *ru) {
+    if (!green_on_fiber() || (options & WNOHANG)) return REAL(wait4)(pid, status, options, ru);
+    return wait_cooperatively(pid, status, options, ru);
+}
+
+pid_t waitpid(pid_t pid, int *status, int options) {
+    if (!green_on_fiber() || (options & WNOHANG)) return REAL(waitpid)(pid, status, options);
+    return wait_cooperatively(pid, status, options, NULL);
+}
+
+pid_t wait(int *status) {
+    if (!green_on_fiber()) return REAL(wait)(status);
+    return wait_cooperatively(-1, status, 0, NULL);
+}
+
+typedef struct system_call {
+    const char *command;
+    int result, err;
+} system_call;
+
+static void run_system(void *p) {
+    system_call *c = p;
+    c->result = REAL(system)(c->command);
+    c->err = errno;
+}
+
+int system(const char *command) {
+    if (!green_on_fiber()) return REAL(system)(command);
+    system_call c = {command, 0, 0};
+    if (hub()->run_blocking(run_system, &c) != 0) return REAL(system)(command);
+    errno = c.err;
+    return c.result;
+}

@@ -1,0 +1,71 @@
+import CGreenCore
+import Glibc
+
+/// A signal handler installed with `Green.onSignal`; `cancel()` removes it.
+public final class SignalHandler {
+    private var watch: OpaquePointer?
+    fileprivate let handler: () -> Void
+    fileprivate let hub: Hub
+
+    fileprivate init(signal: Int32, hub: Hub, handler: @escaping () -> Void) {
+        self.handler = handler
+        self.hub = hub
+        watch = green_signal_watch_start(signal, signalArrived, Unmanaged.passUnretained(self).toOpaque())
+    }
+
+    fileprivate var isInstalled: Bool { watch != nil }
+
+    /// Stop handling the signal (hub thread only). The previous disposition
+    /// is not restored: libev keeps its own handler installed.
+    public func cancel() {
+        if let watch { green_signal_watch_stop(watch) }
+        watch = nil
+        hub.signalHandlers.removeAll { $0 === self }
+    }
+}
+
+private let signalArrived: @convention(c) (UnsafeMutableRawPointer?) -> Void = { ctx in
+    let handler = Unmanaged<SignalHandler>.fromOpaque(ctx!).takeUnretainedValue()
+    // Runs on the hub fiber: hand the user's code its own fiber, so it may park.
+    let body = handler.handler
+    Green.spawn(name: "signal handler") { body() }
+}
+
+extension Green {
+    /// Run `handler` in a new fiber of this thread's hub each time `signal`
+    /// arrives (e.g. `SIGTERM` for a graceful stop). Unlike a raw signal
+    /// handler it may do anything a fiber may: park, lock, do I/O.
+    /// A handler does not keep waits alive on its own.
+    @discardableResult
+    public static func onSignal(_ signal: Int32, _ handler: @escaping () -> Void) -> SignalHandler {
+        let h = SignalHandler(signal: signal, hub: Hub.current, handler: handler)
+        precondition(h.isInstalled, "green: cannot watch signal \(signal)")
+        Hub.current.signalHandlers.append(h) // kept alive while installed
+        return h
+    }
+}
+
+// MARK: fork hooks
+
+private var forkHooksLock = pthread_mutex_t()
+private var forkHooks: [(prepare: (() -> Void)?, parent: (() -> Void)?, child: (() -> Void)?)] = []
+private let forkHooksInstalled: Void = {
+    pthread_mutex_init(&forkHooksLock, nil)
+    pthread_atfork(
+        { for h in forkHooks.reversed() { h.prepare?() } },  // prepare hooks run in reverse, as pthread_atfork's do
+        { for h in forkHooks { h.parent?() } },
+        { for h in forkHooks { h.child?() } })
+}()
+
+extension Green {
+    /// Run code around `fork()`: `prepare` in the parent before it, `parent`
+    /// in the parent after it, `child` in the child (whose hub already has a
+    /// fresh event loop and thread pool). Register at start-up; the hooks run
+    /// in the forking thread, in signal-unsafe but single-threaded context.
+    public static func onFork(prepare: (() -> Void)? = nil, parent: (() -> Void)? = nil, child: (() -> Void)? = nil) {
+        _ = forkHooksInstalled
+        pthread_mutex_lock(&forkHooksLock)
+        forkHooks.append((prepare, parent, child))
+        pthread_mutex_unlock(&forkHooksLock)
+    }
+}
