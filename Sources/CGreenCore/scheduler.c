@@ -441,23 +441,30 @@ static void fiber_main(void *arg) {
     __builtin_unreachable();
 }
 
-green_fiber *green_fiber_spawn(size_t stack_size, void (*entry)(void *), void *arg) {
-    green_sched *s = green_sched_create();
-    if (!s) return NULL;
-    if (!stack_size) stack_size = GREEN_DEFAULT_STACK_SIZE;
-    if (stack_size > GREEN_MAX_STACK_SIZE) { errno = EINVAL; return NULL; }
+/// A stack with the fiber's own record at its top, set to start in fn(arg)
+/// (fn(record) when arg is NULL).
+static green_fiber *new_fiber_record(green_sched *s, size_t stack_size, void (*fn)(void *), void *arg) {
     green_stack st;
-    // Room for the fiber's own record at the top of its stack.
     size_t record = (sizeof(green_fiber) + 63) & ~(size_t)63;
     if (green_stack_alloc(&s->stacks, stack_size + record, &st) != 0) return NULL;
     green_fiber *f = (green_fiber *)(st.hi - record);
     memset(f, 0, sizeof *f);
     f->stack = st;
     f->sched = s;
+    f->sp = green_ctx_make(f, fn, arg ? arg : f);
+    return f;
+}
+
+green_fiber *green_fiber_spawn(size_t stack_size, void (*entry)(void *), void *arg) {
+    green_sched *s = green_sched_create();
+    if (!s) return NULL;
+    if (!stack_size) stack_size = GREEN_DEFAULT_STACK_SIZE;
+    if (stack_size > GREEN_MAX_STACK_SIZE) { errno = EINVAL; return NULL; }
+    green_fiber *f = new_fiber_record(s, stack_size, fiber_main, NULL);
+    if (!f) return NULL;
     f->entry = entry;
     f->entry_arg = arg;
     f->id = ++s->next_id;
-    f->sp = green_ctx_make(f, fiber_main, f);
     f->state = GREEN_FIBER_READY;
     f->joiners.label = "join";
     f->all_next = s->all;
@@ -568,7 +575,9 @@ static void on_thread_exit(void *arg) {
     green_monitor_unregister(s);
     if (s->on_destroy) s->on_destroy(s->owner);
     ev_loop_destroy(s->loop);
-    green_stack_pool_destroy(&s->stacks); // the hub fiber's stack included
+    green_stack hub_stack = s->hub->stack;   // not running: we are on the thread's own stack
+    green_stack_free(&s->stacks, &hub_stack);
+    green_stack_pool_destroy(&s->stacks);
     free(s->fd_waits);
     free(s->root);
     free(s);
@@ -603,15 +612,9 @@ green_sched *green_sched_create(void) {
     green_tls_parkable = root;
     pthread_once(&atfork_once, register_atfork);
 
-    green_stack st;
-    size_t record = (sizeof(green_fiber) + 63) & ~(size_t)63;
-    if (green_stack_alloc(&s->stacks, HUB_STACK_SIZE + record, &st) != 0) goto fail_tls;
-    green_fiber *hub = (green_fiber *)(st.hi - record);
-    memset(hub, 0, sizeof *hub);
-    hub->stack = st;
-    hub->sched = s;
+    green_fiber *hub = new_fiber_record(s, HUB_STACK_SIZE, hub_main, s);
+    if (!hub) goto fail_tls;
     strcpy(hub->name, "hub");
-    hub->sp = green_ctx_make(hub, hub_main, s);
     s->hub = hub;
     green_overflow_install_for_thread();
     pthread_setspecific(exit_key, s);

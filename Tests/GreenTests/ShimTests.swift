@@ -24,31 +24,6 @@ final class ShimTests: XCTestCase {
         return (n, n > 0 ? Array(buf[0..<n]) : [])
     }
 
-    func loopbackListener() -> (fd: Int32, port: UInt16) {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var one: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, 4)
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = 0
-        withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { XCTAssertEqual(bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)), 0) } }
-        XCTAssertEqual(listen(fd, 1024), 0)
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { _ = getsockname(fd, $0, &len) } }
-        return (fd, UInt16(bigEndian: addr.sin_port))
-    }
-
-    func connectLoopback(_ port: UInt16) -> (fd: Int32, result: Int32, errno: Int32) {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = port.bigEndian
-        let r = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        return (fd, r, errno)
-    }
-
     // MARK: sleeps
 
     func testSleepsOverlapOnFibers() throws {
@@ -243,7 +218,7 @@ final class ShimTests: XCTestCase {
         let (listener, port) = loopbackListener()
         close(listener) // nobody listens on the port now
         let f = Green.spawn { () -> (Int32, Int32) in
-            let c = self.connectLoopback(port)
+            let c = connectLoopback(port)
             close(c.fd)
             return (c.result, c.errno)
         }
@@ -272,7 +247,7 @@ final class ShimTests: XCTestCase {
         }
         let results = (0..<clients).map { i in
             Green.spawn { () -> Bool in
-                let conn = self.connectLoopback(port)
+                let conn = connectLoopback(port)
                 XCTAssertEqual(conn.result, 0)
                 defer { close(conn.fd) }
                 let msg = Array("client \(i) says hello".utf8)
