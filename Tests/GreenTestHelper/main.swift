@@ -100,6 +100,14 @@ case "monitor-quiet":
     let sleepers = (0..<10).map { _ in Green.spawn { try Green.sleep(for: .milliseconds(300)) } }
     for f in sleepers { try f.value }
     print("reports: \(Green.blockingMonitorReports)")
+case "dump-signal":
+    // Run with GREEN_DUMP_SIGNAL=USR2: a SIGUSR2 prints the fiber dump.
+    let sleepers = (0..<3).map { i in Green.spawn(name: "sleeper-\(i)") { try Green.sleep(for: .seconds(3600)) } }
+    try Green.sleep(for: .milliseconds(10))
+    kill(getpid(), SIGUSR2)
+    try Green.sleep(for: .milliseconds(50))
+    sleepers.forEach { $0.cancel() }
+    print("done")
 case "dns-slow":
     // Run inside a mount namespace whose /etc/resolv.conf names 127.0.0.2
     // (see ShimTests): a DNS server fiber answers after 500 ms, while a

@@ -51,4 +51,11 @@ final class FiberDumpTests: XCTestCase {
         XCTAssertEqual(quiet.status, 0, quiet.stderr)
         XCTAssertTrue(quiet.stdout.contains("reports: 0"), quiet.stdout + quiet.stderr)
     }
+
+    func testFiberDumpOnSignal() throws {
+        let r = try runHelper(["dump-signal"], environment: ["GREEN_DUMP_SIGNAL": "USR2"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("fiber(s) on this hub"), r.stderr)
+        for i in 0..<3 { XCTAssertTrue(r.stderr.contains("sleeper-\(i): parked on sleep"), r.stderr) }
+    }
 }

@@ -46,6 +46,7 @@ public final class Hub: @unchecked Sendable {
         green_sched_set_owner(s, Unmanaged.passRetained(hub).toOpaque(), hubNotified, hubDestroyed)
         installHubABIOnce
         startMonitorFromEnvironmentOnce
+        installDumpSignalFromEnvironment()
         return hub
     }
 

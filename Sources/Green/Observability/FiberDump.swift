@@ -71,3 +71,25 @@ extension Green {
         fputs(Hub.current.fiberDumpText(), stderr)
     }
 }
+
+extension Green {
+    /// Print this thread's fiber dump to stderr whenever `signal` arrives
+    /// (default `SIGUSR2`), from a fiber of the hub. Also on with
+    /// `GREEN_DUMP_SIGNAL=USR2` (or a signal number) in the environment.
+    @discardableResult
+    public static func dumpFibersOnSignal(_ signal: Int32 = SIGUSR2) -> SignalHandler {
+        onSignal(signal) { dumpFibers() }
+    }
+}
+
+/// `GREEN_DUMP_SIGNAL=USR2` (or a number) installs the dump handler on each new hub.
+func installDumpSignalFromEnvironment() {
+    guard let raw = getenv("GREEN_DUMP_SIGNAL").map({ String(cString: $0) }), !raw.isEmpty else { return }
+    let names: [String: Int32] = ["USR1": SIGUSR1, "USR2": SIGUSR2, "SIGUSR1": SIGUSR1, "SIGUSR2": SIGUSR2,
+                                  "QUIT": SIGQUIT, "SIGQUIT": SIGQUIT]
+    guard let sig = names[raw.uppercased()] ?? Int32(raw) else {
+        fputs("green: GREEN_DUMP_SIGNAL=\(raw) is not a signal name or number\n", stderr)
+        return
+    }
+    Green.dumpFibersOnSignal(sig)
+}
