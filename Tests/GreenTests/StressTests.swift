@@ -6,6 +6,13 @@ import XCTest
 /// Fault and abuse tests, bounded in count and time: nothing may crash, hang
 /// or lose a byte.
 final class StressTests: XCTestCase {
+    /// Counts scale with GREEN_STRESS_SCALE (the sanitizer runs use 0.1:
+    /// ThreadSanitizer makes each operation tens of times slower).
+    func scaled(_ n: Int) -> Int {
+        let scale = ProcessInfo.processInfo.environment["GREEN_STRESS_SCALE"].flatMap(Double.init) ?? 1
+        return max(1, Int(Double(n) * scale))
+    }
+
     /// A small deterministic generator, so failures reproduce.
     struct SplitMix: RandomNumberGenerator {
         var state: UInt64
@@ -21,7 +28,7 @@ final class StressTests: XCTestCase {
     func testTenThousandConnectionsChurnWithResetsAndHalfCloses() throws {
         let (lfd, port) = loopbackListener()
         defer { close(lfd) }
-        let total = 10_000, concurrency = 200
+        let total = scaled(10_000), concurrency = 200
         let server = Green.spawn(name: "acceptor") {
             let handlers = Group()
             while true {
@@ -103,7 +110,7 @@ final class StressTests: XCTestCase {
             { _ = try Green.select(ch.onReceive { $0 }, event.onSet { 0 }) },
         ]
         var rng = SplitMix(state: 7)
-        let fibers = (0..<2_000).map { i in Green.spawn(name: "storm") { try waits[i % waits.count]() } }
+        let fibers = (0..<scaled(2_000)).map { i in Green.spawn(name: "storm") { try waits[i % waits.count]() } }
         try Green.yield()
         for f in fibers.shuffled(using: &rng) { f.cancel() }
         var cancelled = 0
@@ -120,7 +127,7 @@ final class StressTests: XCTestCase {
     func testThousandsOfTimers() throws {
         var rng = SplitMix(state: 99)
         var late: [Int] = []
-        let fibers = (0..<5_000).map { i in
+        let fibers = (0..<scaled(5_000)).map { i in
             let ms = Int.random(in: 0...50, using: &rng)
             return Green.spawn {
                 let deadline = Deadline.after(.milliseconds(ms))
