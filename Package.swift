@@ -1,8 +1,9 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-/// Executables that link Green statically must export the shim's symbols so
-/// that shared libraries (libpq, Foundation, dlopen'ed code) call them.
+/// The linker already exports each interposer that a linked shared library
+/// (libc users such as Foundation or libpq) references; --export-dynamic makes
+/// sure code loaded later with dlopen sees all of them too.
 let exportInterposers: [LinkerSetting] = [.unsafeFlags(["-Xlinker", "--export-dynamic"])]
 
 let package = Package(
@@ -37,11 +38,11 @@ let package = Package(
                           linkerSettings: exportInterposers),
         .executableTarget(name: "PostgresQueries", dependencies: ["Green", "CLibpq"], path: "Examples/PostgresQueries",
                           linkerSettings: exportInterposers),
-        // A helper process for tests that must crash (stack overflow).
+        // A helper process for tests that crash or need a process of their own
+        // (stack overflow, fork, blocking monitor, DNS in a mount namespace).
         .executableTarget(name: "GreenTestHelper", dependencies: ["Green"], path: "Tests/GreenTestHelper",
                           linkerSettings: exportInterposers),
-        // --export-dynamic: shared libraries in the test process (libpq,
-        // Foundation) must see the shim's interposers in the executable.
+        // Declarations the Glibc module lacks (epoll, raw syscalls), for tests.
         .target(name: "CTestSupport", path: "Tests/CTestSupport"),
         // Real C client libraries, unmodified, from Debian's packages.
         .systemLibrary(name: "CLibpq", path: "Examples/CLibpq"),
