@@ -89,6 +89,7 @@ struct green_fiber {
     const char *wait_label;      ///< what the current/next park waits for
     int wait_fd, wait_events;
     ev_tstamp parked_at;         ///< libev's time when it parked
+    void *tsan_fiber;            ///< ThreadSanitizer's record of this stack (sanitizer builds)
     char name[48];
 };
 

@@ -35,14 +35,39 @@ void green_monitor_unregister(green_sched *s) {
     pthread_mutex_unlock(&registry_lock);
 }
 
-static void print_own_backtrace(int sig) {
+static int64_t stalled_ms; ///< set by the monitor just before it signals the stalled thread
+
+static void put(const char *s) {
+    ssize_t unused = write(2, s, strlen(s));
+    (void)unused;
+}
+
+static void put_number(uint64_t v) {
+    char buf[24], *p = buf + sizeof buf;
+    *--p = 0;
+    do { *--p = (char)('0' + v % 10); v /= 10; } while (v);
+    put(p);
+}
+
+/// Runs on the stalled hub's own thread, so it reads that hub's state
+/// without racing it, and prints its own backtrace (write(2) only).
+static void report_stall(int sig) {
     (void)sig;
     int saved = errno;
+    green_sched *s = green_tls_sched;
+    if (s) {
+        green_fiber *f = s->current;
+        put("green: blocking monitor: this hub has not switched fibers for ");
+        put_number((uint64_t)__atomic_load_n(&stalled_ms, __ATOMIC_RELAXED));
+        put(" ms; running: ");
+        put(f == s->root ? "the thread's root context" : (f->name[0] ? f->name : "an unnamed fiber"));
+        put(" (fiber #");
+        put_number(f->id);
+        put("). Something there runs without parking, or blocks in a call Green cannot see.\n");
+    }
     void *frames[64];
     int n = backtrace(frames, 64);
-    static const char head[] = "green: backtrace of the stalled hub's thread:\n";
-    ssize_t unused = write(2, head, sizeof head - 1);
-    (void)unused;
+    put("green: backtrace of the stalled hub's thread:\n");
     backtrace_symbols_fd(frames, n, 2);
     errno = saved;
 }
@@ -72,23 +97,13 @@ static void *monitor_main(void *arg) {
             watch x = {s, 0, now, (uint64_t)-1};
             for (int i = 0; i < nw; i++) if (w[i].s == s) { x = w[i]; break; }
             uint64_t sw = __atomic_load_n(&s->switches, __ATOMIC_RELAXED);
-            int idle = __atomic_load_n(&s->in_loop, __ATOMIC_RELAXED) || s->live == 0;
+            int idle = __atomic_load_n(&s->in_loop, __ATOMIC_RELAXED) || __atomic_load_n(&s->live, __ATOMIC_RELAXED) == 0;
             if (sw != x.switches || idle) { x.switches = sw; x.since = now; }
             else if (now - x.since >= limit && x.reported != sw) {
                 x.reported = sw;
                 __atomic_add_fetch(&reports, 1, __ATOMIC_RELAXED);
-                green_fiber *f = s->current;
-                char name[48];
-                memcpy(name, f->name, sizeof name);
-                name[47] = 0;
-                fprintf(stderr, "green: blocking monitor: the hub on thread %lu has not switched fibers for %lld ms; "
-                        "running: %s (fiber #%llu). Something there runs without parking, or blocks in a call "
-                        "Green cannot see.\n",
-                        (unsigned long)s->thread, (long long)((now - x.since) / 1000000),
-                        f == s->root ? "the thread's root context" : (name[0] ? name : "an unnamed fiber"),
-                        (unsigned long long)f->id);
-                fflush(stderr);
-                pthread_kill(s->thread, backtrace_signal);
+                __atomic_store_n(&stalled_ms, (now - x.since) / 1000000, __ATOMIC_RELAXED);
+                pthread_kill(s->thread, backtrace_signal); // the thread reports itself
             }
             next[n++] = x;
         }
@@ -109,7 +124,7 @@ int green_monitor_start(int64_t threshold_ns) {
     backtrace_signal = SIGRTMIN + 3;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = print_own_backtrace;
+    sa.sa_handler = report_stall;
     sa.sa_flags = SA_RESTART | SA_ONSTACK; // the stalled call resumes as if nothing happened
     sigemptyset(&sa.sa_mask);
     sigaction(backtrace_signal, &sa, NULL);

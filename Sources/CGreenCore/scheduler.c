@@ -13,6 +13,32 @@
 #include <time.h>
 #include "internal.h"
 
+// Under ThreadSanitizer, tell it about every stack switch, so it keeps one
+// shadow call stack per fiber (and orders fibers of a hub, which run one at
+// a time).
+#if defined(__SANITIZE_THREAD__)
+#define GREEN_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define GREEN_TSAN 1
+#endif
+#endif
+#ifdef GREEN_TSAN
+void *__tsan_get_current_fiber(void);
+void *__tsan_create_fiber(unsigned flags);
+void __tsan_destroy_fiber(void *fiber);
+void __tsan_switch_to_fiber(void *fiber, unsigned flags);
+#define TSAN_FIBER_CREATE(f) ((f)->tsan_fiber = __tsan_create_fiber(0))
+#define TSAN_FIBER_CURRENT(f) ((f)->tsan_fiber = __tsan_get_current_fiber())
+#define TSAN_FIBER_DESTROY(f) __tsan_destroy_fiber((f)->tsan_fiber)
+#define TSAN_SWITCH(to) __tsan_switch_to_fiber((to)->tsan_fiber, 0)
+#else
+#define TSAN_FIBER_CREATE(f) ((void)0)
+#define TSAN_FIBER_CURRENT(f) ((void)0)
+#define TSAN_FIBER_DESTROY(f) ((void)0)
+#define TSAN_SWITCH(to) ((void)0)
+#endif
+
 #define SWITCH_BUDGET 1024
 #define HUB_STACK_SIZE (256u * 1024u)
 #define HOT_FREE_STACKS 256     // free stacks kept resident per size class
@@ -50,6 +76,7 @@ static inline green_fiber *pop_ready(green_sched *s) {
 static void release_dead(green_sched *s) {
     green_fiber *d = s->dead;
     s->dead = NULL;
+    TSAN_FIBER_DESTROY(d);
     green_stack st = d->stack;
     green_stack_free(&s->stacks, &st);
 }
@@ -71,6 +98,7 @@ static inline void switch_to(green_sched *s, green_fiber *to) {
     }
     from->saved_errno = errno;
     green_exclusivity_switch(from, to);
+    TSAN_SWITCH(to);
     green_ctx_switch(&from->sp, to->sp);
     // Back on `from`.
     after_switch(s);
@@ -432,7 +460,7 @@ static void fiber_main(void *arg) {
     // Done: wake joiners, hand the stack to whoever runs next, never return.
     f->state = GREEN_FIBER_DONE;
     green_waitq_wake_all(&f->joiners);
-    s->live--;
+    __atomic_store_n(&s->live, s->live - 1, __ATOMIC_RELAXED); // plain store; the monitor reads it
     if (f->all_prev) f->all_prev->all_next = f->all_next;
     else s->all = f->all_next;
     if (f->all_next) f->all_next->all_prev = f->all_prev;
@@ -452,6 +480,7 @@ static green_fiber *new_fiber_record(green_sched *s, size_t stack_size, void (*f
     f->stack = st;
     f->sched = s;
     f->sp = green_ctx_make(f, fn, arg ? arg : f);
+    TSAN_FIBER_CREATE(f);
     return f;
 }
 
@@ -470,7 +499,7 @@ green_fiber *green_fiber_spawn(size_t stack_size, void (*entry)(void *), void *a
     f->all_next = s->all;
     if (s->all) s->all->all_prev = f;
     s->all = f;
-    s->live++;
+    __atomic_store_n(&s->live, s->live + 1, __ATOMIC_RELAXED);
     push_ready(s, f);
     return f;
 }
@@ -575,6 +604,7 @@ static void on_thread_exit(void *arg) {
     green_monitor_unregister(s);
     if (s->on_destroy) s->on_destroy(s->owner);
     ev_loop_destroy(s->loop);
+    TSAN_FIBER_DESTROY(s->hub);
     green_stack hub_stack = s->hub->stack;   // not running: we are on the thread's own stack
     green_stack_free(&s->stacks, &hub_stack);
     green_stack_pool_destroy(&s->stacks);
@@ -603,6 +633,7 @@ green_sched *green_sched_create(void) {
     if (!s->loop) goto fail;
     root->sched = s;
     root->state = GREEN_FIBER_RUNNING;
+    TSAN_FIBER_CURRENT(root);
     strcpy(root->name, "root");
     s->root = s->current = root;
     ev_async_init(&s->notify, notify_cb);
