@@ -253,6 +253,12 @@ final class FiberTests: XCTestCase {
     }
 
     func testForkLeavesAWorkingHubInTheChild() throws {
+        if ProcessInfo.processInfo.environment["GREEN_SANITIZER"] == "thread" {
+            // ThreadSanitizer does not support fork() in a multithreaded
+            // process (the child keeps its view of threads that are gone);
+            // fork is tested in the normal run and under AddressSanitizer.
+            throw XCTSkip("fork is not supported under ThreadSanitizer")
+        }
         let r = try runHelper(["fork"])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stdout.contains("child exit status: 0, signalled: 0; parent hooks: [\"prepare\", \"parent\"]"), r.stdout + r.stderr)
