@@ -22,8 +22,10 @@ public class AnyFiber: @unchecked Sendable, CustomStringConvertible {
     /// The C record; nil before the fiber starts and once it is done (its
     /// stack is recycled).
     @exclusivity(unchecked) var core: OpaquePointer?
-    /// The hub the fiber belongs to.
-    public internal(set) weak var hub: Hub?
+    /// The hub the fiber belongs to. (Strong: a weak reference would cost
+    /// atomic side-table traffic on every spawn; the root fiber's reference
+    /// back to its hub is cut when the hub is torn down.)
+    public internal(set) var hub: Hub?
     /// A number unique within the hub (0 for a root context).
     @exclusivity(unchecked) public private(set) var id: UInt64 = 0
     /// The name given at spawn (used in stack-overflow reports).

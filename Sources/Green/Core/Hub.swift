@@ -96,6 +96,7 @@ public final class Hub: @unchecked Sendable {
         inbox.removeAll()
         pthread_mutex_unlock(&inboxLock)
         rootFiber.core = nil
+        rootFiber.hub = nil // break the hub ↔ root fiber cycle
     }
 
     fileprivate func drainInbox() {
