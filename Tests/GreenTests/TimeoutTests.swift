@@ -107,4 +107,27 @@ final class TimeoutTests: XCTestCase {
         try c.send(9)
         XCTAssertEqual(try c.receive(until: Deadline(nanoseconds: 0)), 9)
     }
+
+    func testOrElseCatchesOnlyItsOwnScope() throws {
+        // Its own expiry: the fallback.
+        let own = try Green.withTimeout(.milliseconds(5), orElse: { "fallback" }) { () -> String in
+            try Green.sleep(for: .seconds(3600))
+            return "finished"
+        }
+        XCTAssertEqual(own, "fallback")
+        // Finishing in time: the body's value.
+        XCTAssertEqual(try Green.withTimeout(.seconds(10), orElse: { 0 }) { 7 }, 7)
+        // An enclosing scope's expiry passes through an inner orElse scope.
+        var innerFallback = false
+        XCTAssertThrowsError(try Green.withTimeout(.milliseconds(10)) {
+            _ = try Green.withTimeout(.seconds(10), orElse: { innerFallback = true }) {
+                try Green.sleep(for: .seconds(3600))
+            }
+        }) { XCTAssertTrue(($0 as? TimeoutError)?.isFromScope == true) }
+        XCTAssertFalse(innerFallback)
+        // A wait's own deadline is not a scope's.
+        XCTAssertThrowsError(try Event().wait(until: .after(.milliseconds(1)))) {
+            XCTAssertEqual(($0 as? TimeoutError)?.isFromScope, false)
+        }
+    }
 }

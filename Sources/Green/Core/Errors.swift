@@ -2,7 +2,15 @@ import CGreenCore
 
 /// Thrown when a wait's deadline, or an enclosing `Green.withTimeout` scope, expires.
 public struct TimeoutError: Error, CustomStringConvertible {
-    public init() {}
+    /// The timeout scope that expired (nil for a wait's own deadline), so a
+    /// scope can tell its own expiry from an enclosing one's.
+    let scope: OpaquePointer?
+
+    public init() { scope = nil }
+    init(scope: OpaquePointer?) { self.scope = scope }
+
+    /// Whether a `withTimeout` scope (rather than a wait's own deadline) expired.
+    public var isFromScope: Bool { scope != nil }
     public var description: String { "green: the wait timed out" }
 }
 
@@ -47,7 +55,9 @@ func throwIfInterrupted(_ reason: Int32) throws {
 @inline(never)
 func throwWake(_ reason: Int32) throws -> Never {
     switch UInt32(reason) {
-    case GREEN_WAKE_DEADLINE.rawValue, GREEN_WAKE_TIMEOUT_SCOPE.rawValue: throw TimeoutError()
+    case GREEN_WAKE_DEADLINE.rawValue: throw TimeoutError()
+    case GREEN_WAKE_TIMEOUT_SCOPE.rawValue:
+        throw TimeoutError(scope: green_fiber_current().flatMap { green_fiber_expired_timeout($0) })
     case GREEN_WAKE_CANCELLED.rawValue: throw CancellationError()
     case GREEN_WAKE_DEADLOCK.rawValue: throw GreenError.deadlock
     case GREEN_WAKE_FD_CLOSED.rawValue: throw GreenError.fdClosed

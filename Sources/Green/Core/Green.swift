@@ -59,6 +59,26 @@ public enum Green {
         try withDeadline(.after(duration), body)
     }
 
+    /// Like `withTimeout`, but when *this* scope expires it returns
+    /// `fallback()` instead of throwing (gevent's `Timeout(seconds, False)`).
+    /// An enclosing scope's expiry still propagates as `TimeoutError`.
+    ///
+    /// ```swift
+    /// let reply = try Green.withTimeout(.seconds(1), orElse: { nil }) { try fetch() }
+    /// ```
+    public static func withTimeout<T>(_ duration: Duration, orElse fallback: () -> T,
+                                      _ body: () throws -> T) throws -> T {
+        Hub.ensureParkable()
+        guard let scope = green_timeout_start(Deadline.after(duration).nanoseconds) else { return try body() }
+        defer { green_timeout_stop(scope) }
+        do {
+            let result = try body()
+            return green_timeout_unreported(scope) ? fallback() : result
+        } catch let e as TimeoutError where e.scope == scope {
+            return fallback()
+        }
+    }
+
     /// `withTimeout` with an absolute deadline.
     public static func withDeadline<T>(_ deadline: Deadline, _ body: () throws -> T) throws -> T {
         Hub.ensureParkable()
