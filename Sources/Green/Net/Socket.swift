@@ -1,0 +1,232 @@
+import CGreenCore
+import Glibc
+
+/// A socket operation failed with `errno` (e.g. ECONNREFUSED, ECONNRESET).
+public struct SocketError: Error, Equatable, CustomStringConvertible {
+    public let operation: String
+    public let errno: Int32
+    public var description: String { "green: \(operation) failed: \(String(cString: strerror(errno))) (errno \(errno))" }
+}
+
+/// A blocking-style socket: every call parks only the calling fiber (the
+/// shim turns the kernel's EAGAIN into a wait on the hub). Use
+/// `Green.withTimeout` for deadlines; cancellation and timeout scopes throw
+/// `CancellationError` / `TimeoutError` from any call.
+public final class Socket {
+    /// The file descriptor (owned: closed by `close()` or on deinit).
+    public private(set) var fd: Int32
+    private var buffer: [UInt8] = []   // read-ahead for readLine/readExactly
+
+    /// Take ownership of an open socket fd.
+    public init(fd: Int32) { self.fd = fd }
+    deinit { close() }
+
+    // MARK: making sockets
+
+    /// Connect over TCP to `host:port` (names resolved with getaddrinfo on the
+    /// thread pool), trying each address in turn.
+    public static func connect(host: String, port: UInt16) throws -> Socket {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var res: UnsafeMutablePointer<addrinfo>?
+        let rc = getaddrinfo(host, String(port), &hints, &res)
+        guard rc == 0 else { throw SocketError(operation: "resolve \(host)", errno: rc == EAI_SYSTEM ? Glibc.errno : EHOSTUNREACH) }
+        defer { freeaddrinfo(res) }
+        var lastError = SocketError(operation: "connect \(host):\(port)", errno: EHOSTUNREACH)
+        var p = res
+        while let ai = p {
+            let fd = socket(ai.pointee.ai_family, ai.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), ai.pointee.ai_protocol)
+            if fd >= 0 {
+                if Glibc.connect(fd, ai.pointee.ai_addr, ai.pointee.ai_addrlen) == 0 { return Socket(fd: fd) }
+                let e = Glibc.errno
+                Glibc.close(fd)
+                try rethrowInterruption(e)
+                lastError = SocketError(operation: "connect \(host):\(port)", errno: e)
+            }
+            p = ai.pointee.ai_next
+        }
+        throw lastError
+    }
+
+    /// Connect to a Unix-domain stream socket.
+    public static func connect(unixPath path: String) throws -> Socket {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw SocketError(operation: "socket", errno: Glibc.errno) }
+        let s = Socket(fd: fd)
+        try withUnixAddress(path) { addr, len in
+            if Glibc.connect(fd, addr, len) != 0 { try s.fail("connect \(path)") }
+        }
+        return s
+    }
+
+    /// A TCP listener on `host:port` (port 0: the kernel picks; see `localPort`).
+    /// `reusePort` sets SO_REUSEPORT, for one listener per thread or process.
+    public static func listen(host: String = "127.0.0.1", port: UInt16 = 0, backlog: Int32 = 1024,
+                              reusePort: Bool = false) throws -> Socket {
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = port.bigEndian
+        guard inet_pton(AF_INET, host, &addr.sin_addr) == 1 else { throw SocketError(operation: "listen on \(host)", errno: EINVAL) }
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw SocketError(operation: "socket", errno: Glibc.errno) }
+        let s = Socket(fd: fd)
+        try s.setOption(SO_REUSEADDR, 1)
+        if reusePort { try s.setOption(SO_REUSEPORT, 1) }
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        if rc != 0 { try s.fail("bind \(host):\(port)") }
+        if Glibc.listen(fd, backlog) != 0 { try s.fail("listen") }
+        return s
+    }
+
+    /// A Unix-domain stream listener at `path` (an existing socket file is replaced).
+    public static func listen(unixPath path: String, backlog: Int32 = 1024) throws -> Socket {
+        unlink(path)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw SocketError(operation: "socket", errno: Glibc.errno) }
+        let s = Socket(fd: fd)
+        try withUnixAddress(path) { addr, len in
+            if bind(fd, addr, len) != 0 { try s.fail("bind \(path)") }
+        }
+        if Glibc.listen(fd, backlog) != 0 { try s.fail("listen") }
+        return s
+    }
+
+    /// Wait for the next connection.
+    public func accept() throws -> Socket {
+        let c = Glibc.accept(fd, nil, nil)
+        if c < 0 { try fail("accept") }
+        return Socket(fd: c)
+    }
+
+    /// The local port (for a listener on port 0).
+    public var localPort: UInt16 {
+        var addr = sockaddr_in()
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        return UInt16(bigEndian: addr.sin_port)
+    }
+
+    // MARK: reading
+
+    /// Up to `max` bytes as soon as any are available; empty at end of stream.
+    public func read(max: Int = 65536) throws -> [UInt8] {
+        if !buffer.isEmpty {
+            let n = Swift.min(max, buffer.count)
+            defer { buffer.removeFirst(n) }
+            return Array(buffer[0..<n])
+        }
+        var out = [UInt8](repeating: 0, count: max)
+        let n = out.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, max) }
+        if n < 0 { try fail("read") }
+        out.removeLast(max - n)
+        return out
+    }
+
+    /// Exactly `count` bytes; throws `SocketError(ECONNRESET)`-like `.endOfStream` if the peer closes first.
+    public func readExactly(_ count: Int) throws -> [UInt8] {
+        while buffer.count < count {
+            let more = try readMore()
+            if more == 0 { throw SocketError(operation: "readExactly(\(count)): end of stream after \(buffer.count) bytes", errno: EPIPE) }
+        }
+        defer { buffer.removeFirst(count) }
+        return Array(buffer[0..<count])
+    }
+
+    /// The next line without its "\n" (or "\r\n"); nil at end of stream.
+    /// A last line without a newline is returned as is.
+    public func readLine(maxLength: Int = 1 << 20) throws -> String? {
+        var scanned = 0
+        while true {
+            if let nl = buffer[scanned...].firstIndex(of: 10) {
+                var line = Array(buffer[0..<nl])
+                buffer.removeFirst(nl + 1)
+                if line.last == 13 { line.removeLast() }
+                return String(decoding: line, as: UTF8.self)
+            }
+            scanned = buffer.count
+            if buffer.count > maxLength { throw SocketError(operation: "readLine: line longer than \(maxLength)", errno: EMSGSIZE) }
+            if try readMore() == 0 {
+                guard !buffer.isEmpty else { return nil }
+                defer { buffer.removeAll() }
+                return String(decoding: buffer, as: UTF8.self)
+            }
+        }
+    }
+
+    private func readMore() throws -> Int {
+        var chunk = [UInt8](repeating: 0, count: 16384)
+        let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, 16384) }
+        if n < 0 { try fail("read") }
+        buffer.append(contentsOf: chunk[0..<n])
+        return n
+    }
+
+    // MARK: writing
+
+    /// Write every byte (parking while the peer is slow).
+    public func writeAll(_ bytes: [UInt8]) throws {
+        var sent = 0
+        while sent < bytes.count {
+            let n = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + sent, bytes.count - sent, Int32(MSG_NOSIGNAL)) }
+            if n < 0 { try fail("write") }
+            sent += n
+        }
+    }
+
+    /// Write a string as UTF-8.
+    public func writeAll(_ text: String) throws { try writeAll(Array(text.utf8)) }
+
+    // MARK: the rest
+
+    public enum ShutdownHow { case read, write, both }
+
+    /// Half-close: `.write` sends end-of-stream, reading still works.
+    public func shutdown(_ how: ShutdownHow) throws {
+        let h: Int32 = how == .read ? Int32(SHUT_RD) : how == .write ? Int32(SHUT_WR) : Int32(SHUT_RDWR)
+        if Glibc.shutdown(fd, h) != 0 { try fail("shutdown") }
+    }
+
+    /// Set an integer socket option (e.g. `SO_KEEPALIVE`, or `TCP_NODELAY` with level `IPPROTO_TCP`).
+    public func setOption(_ name: Int32, _ value: Int32, level: Int32 = SOL_SOCKET) throws {
+        var v = value
+        if setsockopt(fd, level, name, &v, socklen_t(MemoryLayout<Int32>.size)) != 0 { try fail("setsockopt") }
+    }
+
+    /// Close the socket (fibers waiting on it get EBADF). Idempotent.
+    public func close() {
+        if fd >= 0 { Glibc.close(fd) }
+        fd = -1
+    }
+
+    /// Throw the error for the errno the last call left.
+    private func fail(_ operation: String) throws -> Never {
+        let e = Glibc.errno
+        try rethrowInterruption(e)
+        throw SocketError(operation: operation, errno: e)
+    }
+}
+
+/// The shim reports a cancelled or timed-out wait as ECANCELED / ETIMEDOUT;
+/// in Swift those are CancellationError and TimeoutError.
+private func rethrowInterruption(_ e: Int32) throws {
+    if e == ECANCELED { throw CancellationError() }
+    if e == ETIMEDOUT, let f = green_fiber_current(), let scope = green_fiber_expired_timeout(f) {
+        throw TimeoutError(scope: scope)
+    }
+}
+
+private func withUnixAddress(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) throws -> Void) throws {
+    var addr = sockaddr_un()
+    addr.sun_family = sa_family_t(AF_UNIX)
+    let bytes = Array(path.utf8)
+    guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { throw SocketError(operation: "unix path too long", errno: ENAMETOOLONG) }
+    withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+        raw.copyBytes(from: bytes)
+        raw[bytes.count] = 0
+    }
+    try withUnsafePointer(to: &addr) {
+        try $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { try body($0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+    }
+}

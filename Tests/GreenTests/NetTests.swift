@@ -1,0 +1,157 @@
+import Foundation
+import Glibc
+import XCTest
+@testable import Green
+
+final class NetTests: XCTestCase {
+    func testEchoServerWithManyClients() throws {
+        let server = StreamServer(listener: try Socket.listen()) { conn in
+            while let line = try conn.readLine() { try conn.writeAll(line.uppercased() + "\n") }
+        }
+        server.start()
+        let port = server.listener.localPort
+        let clients = (0..<100).map { i in
+            Green.spawn { () -> [String] in
+                let s = try Socket.connect(host: "127.0.0.1", port: port)
+                var replies: [String] = []
+                for j in 0..<3 {
+                    try s.writeAll("client \(i) line \(j)\r\n")
+                    replies.append(try s.readLine() ?? "EOF")
+                }
+                return replies
+            }
+        }
+        for (i, c) in clients.enumerated() {
+            XCTAssertEqual(try c.value, (0..<3).map { "CLIENT \(i) LINE \($0)" })
+        }
+        try server.stop()
+    }
+
+    func testHalfCloseAndReadExactly() throws {
+        let server = StreamServer(listener: try Socket.listen()) { conn in
+            var got: [UInt8] = []
+            while true {
+                let chunk = try conn.read()
+                if chunk.isEmpty { break } // the client's half-close
+                got += chunk
+            }
+            try conn.writeAll("got \(got.count) bytes\n")
+        }
+        server.start()
+        let s = try Socket.connect(host: "localhost", port: server.listener.localPort)
+        try s.writeAll([UInt8](repeating: 7, count: 100_000))
+        try s.shutdown(.write)
+        XCTAssertEqual(try s.readLine(), "got 100000 bytes")
+        XCTAssertNil(try s.readLine())
+        try server.stop()
+
+        let a = try Socket.listen()
+        let acceptor = Green.spawn { () -> [UInt8] in
+            let c = try a.accept()
+            return try c.readExactly(10)
+        }
+        let writer = try Socket.connect(host: "127.0.0.1", port: a.localPort)
+        for piece in [[1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]] as [[UInt8]] {
+            try writer.writeAll(piece)
+            try Green.sleep(for: .milliseconds(1))
+        }
+        XCTAssertEqual(try acceptor.value, Array(1...10))
+    }
+
+    func testPeerResetIsAnError() throws {
+        let outcome = AsyncResult<String>()
+        let server = StreamServer(listener: try Socket.listen()) { conn in
+            do {
+                while !(try conn.read()).isEmpty {}
+                outcome.set("EOF")
+            } catch let e as SocketError {
+                outcome.set("errno \(e.errno)")
+            }
+        }
+        server.start()
+        let s = try Socket.connect(host: "127.0.0.1", port: server.listener.localPort)
+        try s.writeAll("x")
+        try Green.sleep(for: .milliseconds(5))
+        var l = linger(l_onoff: 1, l_linger: 0)
+        setsockopt(s.fd, SOL_SOCKET, SO_LINGER, &l, socklen_t(MemoryLayout<linger>.size))
+        s.close() // abortive: RST
+        XCTAssertEqual(try outcome.get(until: .after(.seconds(5))), "errno \(ECONNRESET)")
+        try server.stop()
+    }
+
+    func testConcurrencyBound() throws {
+        var active = 0, peak = 0
+        let release = Event()
+        let server = StreamServer(listener: try Socket.listen(), maxConnections: 2) { conn in
+            active += 1; peak = max(peak, active)
+            defer { active -= 1 }
+            try release.wait()
+            try conn.writeAll("bye\n")
+        }
+        server.start()
+        let port = server.listener.localPort
+        let clients = (0..<5).map { _ in
+            Green.spawn { () -> String? in
+                let s = try Socket.connect(host: "127.0.0.1", port: port)
+                return try s.readLine()
+            }
+        }
+        try Green.sleep(for: .milliseconds(30))
+        XCTAssertEqual(server.activeConnections, 2, "the third connection waits for a slot")
+        release.set()
+        XCTAssertEqual(try clients.map { try $0.value }, Array(repeating: "bye", count: 5))
+        XCTAssertEqual(peak, 2)
+        try server.stop()
+    }
+
+    func testGracefulStop() throws {
+        var finished: [String] = []
+        let server = StreamServer(listener: try Socket.listen()) { conn in
+            let what = try conn.readLine() ?? ""
+            if what == "quick" { try Green.sleep(for: .milliseconds(20)) } else { try Green.sleep(for: .seconds(3600)) }
+            finished.append(what)
+            try conn.writeAll("done \(what)\n")
+        }
+        server.start()
+        let port = server.listener.localPort
+        let quick = Green.spawn { () -> String? in
+            let s = try Socket.connect(host: "127.0.0.1", port: port); try s.writeAll("quick\n"); return try s.readLine()
+        }
+        let slow = Green.spawn { () -> String? in
+            let s = try Socket.connect(host: "127.0.0.1", port: port); try s.writeAll("slow\n"); return try s.readLine()
+        }
+        try Green.sleep(for: .milliseconds(10))
+        try server.stop(grace: .milliseconds(100))
+        XCTAssertEqual(try quick.value, "done quick", "in-flight work finished within the grace period")
+        XCTAssertNil(try slow.value, "the handler still running after the grace period was cancelled")
+        XCTAssertEqual(finished, ["quick"])
+        XCTAssertThrowsError(try Socket.connect(host: "127.0.0.1", port: port)) {
+            XCTAssertEqual(($0 as? SocketError)?.errno, ECONNREFUSED)
+        }
+    }
+
+    func testTimeoutsCancellationAndUnixSockets() throws {
+        let listener = try Socket.listen()
+        let peer = Green.spawn { try listener.accept() }
+        let s = try Socket.connect(host: "127.0.0.1", port: listener.localPort)
+        let held = try peer.value
+        XCTAssertThrowsError(try Green.withTimeout(.milliseconds(20)) { _ = try s.read() }) { XCTAssertTrue($0 is TimeoutError) }
+        let reader = Green.spawn { try s.read() }
+        try Green.yield()
+        reader.cancel()
+        XCTAssertThrowsError(try reader.value) { XCTAssertTrue($0 is CancellationError) }
+        held.close()
+
+        let path = NSTemporaryDirectory() + "green-\(getpid()).sock"
+        defer { unlink(path) }
+        let unix = try Socket.listen(unixPath: path)
+        let echo = Green.spawn { () -> Void in
+            let c = try unix.accept()
+            try c.writeAll(try c.readExactly(5))
+        }
+        let u = try Socket.connect(unixPath: path)
+        try u.writeAll("hello")
+        XCTAssertEqual(try u.readExactly(5), Array("hello".utf8))
+        try echo.value
+    }
+}
