@@ -155,3 +155,46 @@ final class NetTests: XCTestCase {
         try echo.value
     }
 }
+
+final class MulticoreTests: XCTestCase {
+    func testThreadedServerSpreadsConnectionsOverHubs() throws {
+        let seen = ThreadSet()
+        let server = try ThreadedServer(threads: 2) { conn in
+            seen.insert(pthread_self())
+            while let line = try conn.readLine() { try conn.writeAll(line + "!\n") }
+        }
+        let clients = (0..<50).map { i in
+            Green.spawn { () -> String? in
+                let s = try Socket.connect(host: "127.0.0.1", port: server.port)
+                try s.writeAll("hi \(i)\n")
+                return try s.readLine()
+            }
+        }
+        XCTAssertEqual(try clients.map { try $0.value }, (0..<50).map { "hi \($0)!" })
+        server.stop(grace: .seconds(1))
+        XCTAssertEqual(seen.count, 2, "SO_REUSEPORT spread 50 connections over both threads' hubs")
+        XCTAssertThrowsError(try Socket.connect(host: "127.0.0.1", port: server.port))
+    }
+
+    func testDatagrams() throws {
+        let a = try DatagramSocket(), b = try DatagramSocket()
+        let receiver = Green.spawn { try b.receive() }
+        try Green.yield()
+        try a.send(Array("ping".utf8), to: "127.0.0.1", port: b.localPort)
+        let (bytes, host, port) = try receiver.value
+        XCTAssertEqual(bytes, Array("ping".utf8))
+        XCTAssertEqual(host, "127.0.0.1")
+        XCTAssertEqual(port, a.localPort)
+        let waiting = Green.spawn { try b.receive() }
+        try Green.yield()
+        waiting.cancel()
+        XCTAssertThrowsError(try waiting.value) { XCTAssertTrue($0 is CancellationError) }
+    }
+}
+
+final class ThreadSet: @unchecked Sendable {
+    private let lock = NSLock()
+    private var ids = Set<UInt>()
+    func insert(_ t: pthread_t) { lock.lock(); ids.insert(UInt(t)); lock.unlock() }
+    var count: Int { lock.lock(); defer { lock.unlock() }; return ids.count }
+}
