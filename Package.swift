@@ -17,6 +17,7 @@ let package = Package(
         .executable(name: "green-bench", targets: ["GreenBenchmarks"]),
         .executable(name: "sequential-to-fibers", targets: ["SequentialToFibers"]),
         .executable(name: "postgres-queries", targets: ["PostgresQueries"]),
+        .executable(name: "http-server", targets: ["HTTPServer"]),
     ],
     targets: [
         // libev from Debian's libev-dev (it ships no pkg-config file, so the
@@ -38,6 +39,9 @@ let package = Package(
                           linkerSettings: exportInterposers),
         .executableTarget(name: "PostgresQueries", dependencies: ["Green", "CLibpq"], path: "Examples/PostgresQueries",
                           linkerSettings: exportInterposers),
+        .target(name: "HTTPServerKit", dependencies: ["Green"], path: "Examples/HTTPServerKit"),
+        .executableTarget(name: "HTTPServer", dependencies: ["Green", "HTTPServerKit"], path: "Examples/HTTPServer",
+                          linkerSettings: exportInterposers),
         // A helper process for tests that crash or need a process of their own
         // (stack overflow, fork, blocking monitor, DNS in a mount namespace).
         .executableTarget(name: "GreenTestHelper", dependencies: ["Green"], path: "Tests/GreenTestHelper",
@@ -48,7 +52,8 @@ let package = Package(
         .systemLibrary(name: "CLibpq", path: "Examples/CLibpq"),
         .systemLibrary(name: "CHiredis", path: "Tests/CHiredis"),
         .testTarget(name: "GreenTests",
-                    dependencies: ["Green", "CGreenCore", "CTestSupport", "CLibpq", "CHiredis", "GreenTestHelper"],
+                    dependencies: ["Green", "CGreenCore", "CTestSupport", "CLibpq", "CHiredis", "GreenTestHelper",
+                                   "HTTPServerKit"],
                     linkerSettings: exportInterposers),
     ],
     swiftLanguageModes: [.v5]

@@ -1,0 +1,84 @@
+import Green
+import HTTPServerKit
+import XCTest
+
+/// The HTTP/1.1 example server, driven with raw bytes.
+final class HTTPTests: XCTestCase {
+    func startServer() throws -> StreamServer {
+        let server = StreamServer(listener: try Socket.listen()) { conn in
+            try serveHTTP(conn) { request in
+                request.method == "POST" ? HTTPResponse(body: request.body) : HTTPResponse(text: "hello \(request.target)")
+            }
+        }
+        server.start()
+        return server
+    }
+
+    /// Read one response: status code, headers, body.
+    func readResponse(_ s: Socket) throws -> (status: Int, body: String, close: Bool)? {
+        guard let statusLine = try s.readLine() else { return nil }
+        let status = Int(statusLine.split(separator: " ")[1])!
+        var length = 0, close = false
+        while let line = try s.readLine(), !line.isEmpty {
+            let parts = line.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            if parts[0].lowercased() == "content-length" { length = Int(parts[1])! }
+            if parts[0].lowercased() == "connection" { close = parts[1].lowercased() == "close" }
+        }
+        return (status, String(decoding: try s.readExactly(length), as: UTF8.self), close)
+    }
+
+    func testKeepAliveAndPipelining() throws {
+        let server = try startServer()
+        defer { try? server.stop() }
+        let s = try Socket.connect(host: "127.0.0.1", port: server.listener.localPort)
+        try s.writeAll("GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+        XCTAssertEqual(try readResponse(s)?.body, "hello /a")
+        // Three requests in one write: answered in order on the same connection.
+        try s.writeAll("GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\nGET /3 HTTP/1.1\r\nHost: x\r\n\r\n")
+        XCTAssertEqual(try (0..<3).map { _ in try readResponse(s)?.body }, ["hello /1", "hello /2", "hello /3"])
+        // Connection: close ends it after the response.
+        try s.writeAll("GET /last HTTP/1.1\r\nConnection: close\r\n\r\n")
+        let last = try readResponse(s)
+        XCTAssertEqual(last?.body, "hello /last")
+        XCTAssertEqual(last?.close, true)
+        XCTAssertNil(try s.readLine())
+    }
+
+    func testBodies() throws {
+        let server = try startServer()
+        defer { try? server.stop() }
+        let s = try Socket.connect(host: "127.0.0.1", port: server.listener.localPort)
+        try s.writeAll("POST /echo HTTP/1.1\r\nContent-Length: 11\r\n\r\nhello world")
+        XCTAssertEqual(try readResponse(s)?.body, "hello world")
+        try s.writeAll("POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: y\r\n\r\n")
+        XCTAssertEqual(try readResponse(s)?.body, "hello world")
+        // HTTP/1.0 closes unless asked to keep alive.
+        try s.writeAll("GET /old HTTP/1.0\r\n\r\n")
+        XCTAssertEqual(try readResponse(s)?.close, true)
+    }
+
+    func testMalformedRequestsGetErrorsAndAClose() throws {
+        let server = try startServer()
+        defer { try? server.stop() }
+        let cases: [(String, Int)] = [
+            ("GARBAGE\r\n\r\n", 400),
+            ("GET /x HTTP/2.0\r\n\r\n", 505),
+            ("GET x HTTP/1.1\r\n\r\n", 400),
+            ("GET /x HTTP/1.1\r\nNo colon here\r\n\r\n", 400),
+            ("GET /x HTTP/1.1\r\nBad Name: v\r\n\r\n", 400),
+            ("POST /x HTTP/1.1\r\nContent-Length: abc\r\n\r\n", 400),
+            ("POST /x HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabc", 400),
+            ("POST /x HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+            ("POST /x HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+            ("POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
+        ]
+        for (raw, status) in cases {
+            let s = try Socket.connect(host: "127.0.0.1", port: server.listener.localPort)
+            try s.writeAll(raw)
+            let r = try readResponse(s)
+            XCTAssertEqual(r?.status, status, raw)
+            XCTAssertEqual(r?.close, true, raw)
+            XCTAssertNil(try s.readLine(), "closed after an error: \(raw)")
+        }
+    }
+}
