@@ -1,3 +1,4 @@
+import Glibc
 import Green
 
 /// A response: status, headers and body (Content-Length is added).
@@ -52,7 +53,7 @@ public func serveHTTP(_ conn: Socket, parser: HTTPParser = HTTPParser(),
         } catch let e as HTTPError {
             try? conn.writeAll(HTTPResponse(status: e.status, text: e.reason + "\n").serialized(keepAlive: false))
             return
-        } catch let e as SocketError where e.errno == 90 /* EMSGSIZE: line too long */ {
+        } catch let e as SocketError where e.errno == EMSGSIZE /* line too long */ {
             try? conn.writeAll(HTTPResponse(status: 431, text: "header line too long\n").serialized(keepAlive: false))
             return
         }
