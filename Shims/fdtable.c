@@ -1,5 +1,5 @@
 // fdtable.c — the per-fd records, in lazily allocated chunks so that lookups
-// are two loads and no lock. Records are written by the thread using the fd.
+// are two loads and no lock. Fields are atomics (see FD_LOAD in shim.h).
 #include "shim.h"
 #include <fcntl.h>
 #include <stdatomic.h>
@@ -31,39 +31,44 @@ fd_info *fd_get(int fd) {
 
 fd_info *fd_classify(int fd) {
     fd_info *e = fd_get(fd);
-    if (!e || e->kind != FD_UNKNOWN) return e;
+    if (!e || FD_KIND(e) != FD_UNKNOWN) return e;
     struct stat st;
     if (fstat(fd, &st) != 0) return NULL; // EBADF etc.: let libc answer
     int fl = REAL(fcntl)(fd, F_GETFL);
-    e->user_nonblock = fl >= 0 && (fl & O_NONBLOCK);
-    if (S_ISSOCK(st.st_mode)) {
-        e->is_socket = 1;
-        e->kind = FD_SOCKET;
-    } else if (S_ISFIFO(st.st_mode) || (S_ISCHR(st.st_mode) && isatty(fd))) {
-        e->kind = FD_STREAM;
-    } else {
-        e->kind = FD_PASSTHROUGH;
-    }
+    FD_STORE(e, user_nonblock, fl >= 0 && (fl & O_NONBLOCK));
+    FD_STORE(e, is_socket, S_ISSOCK(st.st_mode) != 0);
+    if (S_ISSOCK(st.st_mode)) FD_SET_KIND(e, FD_SOCKET);
+    else if (S_ISFIFO(st.st_mode) || (S_ISCHR(st.st_mode) && isatty(fd))) FD_SET_KIND(e, FD_STREAM);
+    else FD_SET_KIND(e, FD_PASSTHROUGH);
     return e;
+}
+
+/// Write a whole record, `kind` last so that readers see it complete.
+static void fd_store(fd_info *e, fd_info v) {
+    FD_STORE(e, is_socket, v.is_socket);
+    FD_STORE(e, user_nonblock, v.user_nonblock);
+    FD_STORE(e, rcv_timeout, v.rcv_timeout);
+    FD_STORE(e, snd_timeout, v.snd_timeout);
+    FD_SET_KIND(e, v.kind);
 }
 
 void fd_forget(int fd) {
     fd_info *e = fd_get(fd);
-    if (e) memset(e, 0, sizeof *e);
+    if (e) fd_store(e, (fd_info){0});
 }
 
 void fd_adopt(int fd, int is_socket, int user_nonblock) {
     fd_info *e = fd_get(fd);
-    if (!e) return;
-    memset(e, 0, sizeof *e);
-    e->kind = FD_MANAGED;
-    e->is_socket = (uint8_t)is_socket;
-    e->user_nonblock = (uint8_t)user_nonblock;
+    if (e) fd_store(e, (fd_info){.kind = FD_MANAGED, .is_socket = (uint8_t)is_socket,
+                                  .user_nonblock = (uint8_t)user_nonblock});
 }
 
 void fd_copy(int from, int to) {
     fd_info *a = fd_get(from), *b = fd_get(to);
-    if (a && b) *b = *a;
+    if (!a || !b) return;
+    fd_store(b, (fd_info){.kind = FD_KIND(a), .is_socket = FD_LOAD(a, is_socket),
+                          .user_nonblock = FD_LOAD(a, user_nonblock),
+                          .rcv_timeout = FD_LOAD(a, rcv_timeout), .snd_timeout = FD_LOAD(a, snd_timeout)});
 }
 
 int64_t deadline_after(int64_t timeout_ns) {

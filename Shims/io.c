@@ -29,8 +29,8 @@ static inline int mode_for(int fd, fd_info **out) {
     if (!green_on_fiber()) return PASS;
     fd_info *e = fd_classify(fd);
     *out = e;
-    if (!e || e->user_nonblock) return PASS;
-    switch (e->kind) {
+    if (!e || FD_LOAD(e, user_nonblock)) return PASS;
+    switch (FD_KIND(e)) {
     case FD_MANAGED: return NONBLOCK;
     case FD_SOCKET: return DONTWAIT;
     case FD_STREAM: return WAIT_FIRST;
@@ -112,7 +112,7 @@ static ssize_t input(io_op *op) {
     fd_info *e = NULL;
     int m = (op->flags & MSG_DONTWAIT) ? PASS : mode_for(op->fd, &e);
     if (m == PASS) return perform(op, 0);
-    int64_t deadline = deadline_after(e->rcv_timeout);
+    int64_t deadline = deadline_after(FD_LOAD(e, rcv_timeout));
     int waitall = (op->flags & MSG_WAITALL) && (op->kind == OP_RECV || op->kind == OP_RECVFROM);
     size_t got = 0;
     char *base = op->buf;
@@ -171,7 +171,7 @@ static ssize_t output(io_op *op) {
     fd_info *e = NULL;
     int m = (op->flags & MSG_DONTWAIT) ? PASS : mode_for(op->fd, &e);
     if (m == PASS) return perform(op, 0);
-    int64_t deadline = deadline_after(e->snd_timeout);
+    int64_t deadline = deadline_after(FD_LOAD(e, snd_timeout));
 
     // Work on a private copy of the iovec array, since we advance it.
     struct iovec local[64];
@@ -380,7 +380,7 @@ int accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags) {
         if (c >= 0) fd_forget(c);
         return c;
     }
-    int64_t deadline = deadline_after(e->rcv_timeout);
+    int64_t deadline = deadline_after(FD_LOAD(e, rcv_timeout));
     for (;;) {
         // A listening socket we did not create stays blocking: wait first.
         if (m != NONBLOCK && !ready_now(fd, POLLIN) && wait_ready(fd, GREEN_READ, deadline) != 0) return -1;
@@ -412,12 +412,12 @@ int connect(int fd, const struct sockaddr *addr, socklen_t len) {
         // connect and everything after it can park.
         int fl = REAL(fcntl)(fd, F_GETFL);
         if (fl < 0 || REAL(fcntl)(fd, F_SETFL, fl | O_NONBLOCK) != 0) return REAL(connect)(fd, addr, len);
-        int64_t rcv = e->rcv_timeout, snd = e->snd_timeout;
+        int64_t rcv = FD_LOAD(e, rcv_timeout), snd = FD_LOAD(e, snd_timeout);
         fd_adopt(fd, 1, 0);
-        e->rcv_timeout = rcv;
-        e->snd_timeout = snd;
+        FD_STORE(e, rcv_timeout, rcv);
+        FD_STORE(e, snd_timeout, snd);
     }
-    int64_t deadline = deadline_after(e->snd_timeout);
+    int64_t deadline = deadline_after(FD_LOAD(e, snd_timeout));
     for (;;) {
         int r = REAL(connect)(fd, addr, len);
         if (r == 0) return 0;
@@ -480,17 +480,17 @@ static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, uintptr_t a
     case F_GETFL: {
         int r = real(fd, F_GETFL);
         e = fd_get(fd);
-        if (r >= 0 && e && e->kind == FD_MANAGED)
-            r = (r & ~O_NONBLOCK) | (e->user_nonblock ? O_NONBLOCK : 0);
+        if (r >= 0 && e && FD_KIND(e) == FD_MANAGED)
+            r = (r & ~O_NONBLOCK) | (FD_LOAD(e, user_nonblock) ? O_NONBLOCK : 0);
         return r;
     }
     case F_SETFL: {
         int flags = (int)arg;
         e = fd_get(fd);
         int r;
-        if (e && e->kind == FD_MANAGED) r = real(fd, F_SETFL, flags | O_NONBLOCK);
+        if (e && FD_KIND(e) == FD_MANAGED) r = real(fd, F_SETFL, flags | O_NONBLOCK);
         else r = real(fd, F_SETFL, flags);
-        if (r == 0 && e && e->kind != FD_UNKNOWN) e->user_nonblock = (flags & O_NONBLOCK) != 0;
+        if (r == 0 && e && FD_KIND(e) != FD_UNKNOWN) FD_STORE(e, user_nonblock, (flags & O_NONBLOCK) != 0);
         return r;
     }
     case F_DUPFD:
@@ -527,13 +527,13 @@ int ioctl(int fd, unsigned long request, ...) {
     va_end(ap);
     if (request == FIONBIO && arg) {
         fd_info *e = fd_get(fd);
-        if (e && e->kind == FD_MANAGED) {
+        if (e && FD_KIND(e) == FD_MANAGED) {
             if (REAL(fcntl)(fd, F_GETFL) < 0) return -1; // EBADF as libc would say
-            e->user_nonblock = *(int *)arg != 0;
+            FD_STORE(e, user_nonblock, *(int *)arg != 0);
             return 0; // the fd stays non-blocking underneath
         }
         int r = REAL(ioctl)(fd, request, arg);
-        if (r == 0 && e && e->kind != FD_UNKNOWN) e->user_nonblock = *(int *)arg != 0;
+        if (r == 0 && e && FD_KIND(e) != FD_UNKNOWN) FD_STORE(e, user_nonblock, *(int *)arg != 0);
         return r;
     }
     return REAL(ioctl)(fd, request, arg);
@@ -564,8 +564,8 @@ int setsockopt(int fd, int level, int name, const void *value, socklen_t len) {
     }
     fd_info *e = fd_classify(fd);
     if (e) {
-        if (rcv) e->rcv_timeout = ns;
-        else e->snd_timeout = ns;
+        if (rcv) FD_STORE(e, rcv_timeout, ns);
+        else FD_STORE(e, snd_timeout, ns);
     }
     return r;
 }

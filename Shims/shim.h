@@ -32,6 +32,16 @@ typedef struct fd_info {
     int64_t snd_timeout;   ///< SO_SNDTIMEO in ns, 0 = none
 } fd_info;
 
+// Records are shared by every thread: an fd number closed on one thread is
+// reused on another, ordered by the kernel but not by the C memory model. So
+// fields are read and written as relaxed atomics (plain loads and stores on
+// x86_64 and aarch64), and `kind` with acquire/release so that a record seen
+// as classified has its other fields in place.
+#define FD_LOAD(e, field) __atomic_load_n(&(e)->field, __ATOMIC_RELAXED)
+#define FD_STORE(e, field, v) __atomic_store_n(&(e)->field, (v), __ATOMIC_RELAXED)
+#define FD_KIND(e) __atomic_load_n(&(e)->kind, __ATOMIC_ACQUIRE)
+#define FD_SET_KIND(e, v) __atomic_store_n(&(e)->kind, (uint8_t)(v), __ATOMIC_RELEASE)
+
 /// The record for fd (created zeroed), or NULL if fd is negative or huge.
 fd_info *fd_get(int fd);
 /// fd_get, classifying an unknown fd first (fstat / F_GETFL).
