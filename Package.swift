@@ -14,6 +14,10 @@ let package = Package(
         // shared library in the process (libpq, Foundation, dlopen'ed code)
         // reaches them without extra linker flags.
         .library(name: "GreenShared", type: .dynamic, targets: ["Green"]),
+        // The LD_PRELOAD library for existing binaries (C only: no Swift runtime).
+        .library(name: "green-preload", type: .dynamic, targets: ["CGreenPreload"]),
+        // `green run -- PROGRAM ARGS…`: runs a program with the preload library.
+        .executable(name: "green", targets: ["GreenLauncher"]),
         .executable(name: "green-bench", targets: ["GreenBenchmarks"]),
         .executable(name: "sequential-to-fibers", targets: ["SequentialToFibers"]),
         .executable(name: "postgres-queries", targets: ["PostgresQueries"]),
@@ -30,8 +34,13 @@ let package = Package(
             linkerSettings: [.linkedLibrary("ev")]
         ),
         // The interposition shim: blocking libc calls park the current fiber.
-        .target(name: "CGreenShim", dependencies: ["CGreenCore"], path: "Shims",
+        .target(name: "CGreenShim", dependencies: ["CGreenCore"], path: "Shims", exclude: ["Preload"],
                 linkerSettings: [.linkedLibrary("dl")]),
+        // Preload mode only: pthreads as fibers, the C thread pool, start-up.
+        .target(name: "CGreenPreload", dependencies: ["CGreenCore", "CGreenShim"], path: "Shims/Preload",
+                // swiftc links every product against libswiftCore; C code needs none of it.
+                linkerSettings: [.unsafeFlags(["-static-stdlib"])]),
+        .executableTarget(name: "GreenLauncher", path: "Sources/green"),
         // The Swift runtime: Hub, Fiber, timeouts, sync, channels, pools.
         .target(name: "Green", dependencies: ["CGreenCore", "CGreenShim"]),
         .executableTarget(name: "GreenBenchmarks", dependencies: ["Green", "CLibpq"], linkerSettings: exportInterposers),

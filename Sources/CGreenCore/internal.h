@@ -105,6 +105,7 @@ struct green_sched {
     green_fiber *all;            ///< every live fiber, newest first
     unsigned budget;             ///< direct switches left before the hub polls I/O
     ev_async notify;
+    green_remote_wake *_Atomic remote_wakes; ///< pushed by any thread, drained by the hub
     void *owner;
     void (*on_notify)(void *owner);
     void (*on_destroy)(void *owner);

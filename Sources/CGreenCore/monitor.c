@@ -6,6 +6,7 @@
 // its own backtrace (a signal handler with backtrace_symbols_fd), so the
 // stalling call can be found.
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include "internal.h"
 #include <errno.h>
 #include <execinfo.h>
@@ -132,7 +133,11 @@ int green_monitor_start(int64_t threshold_ns) {
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    int rc = pthread_create(&t, &attr, monitor_main, NULL);
+    // libc's own pthread_create: under the preload library, the interposed one
+    // would make the watchdog a fiber of the very hub it watches.
+    typedef int (*create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+    create_fn create = (create_fn)dlsym(RTLD_NEXT, "pthread_create");
+    int rc = (create ? create : pthread_create)(&t, &attr, monitor_main, NULL);
     pthread_attr_destroy(&attr);
     if (rc) __atomic_store_n(&threshold, 0, __ATOMIC_RELAXED);
     return rc;

@@ -7,6 +7,7 @@
 // resumes dispatching. Nothing here allocates or makes a syscall on the
 // switch path.
 #include <errno.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -517,6 +518,11 @@ void green_fiber_set_owner(green_fiber *f, void *owner) { f->owner = owner; }
 void *green_fiber_owner(const green_fiber *f) { return f->owner; }
 size_t green_fiber_stack_size(const green_fiber *f) { return (size_t)((const char *)f - f->stack.lo); }
 
+void green_fiber_stack_bounds(const green_fiber *f, void **lo, void **hi) {
+    *lo = f->stack.lo;
+    *hi = f->stack.lo ? (void *)f : NULL; // the fiber's record sits at the top of its stack
+}
+
 void green_fiber_set_name(green_fiber *f, const char *name) {
     if (!name) { f->name[0] = 0; return; }
     strncpy(f->name, name, sizeof f->name - 1);
@@ -555,9 +561,40 @@ int green_fiber_join(green_fiber *f, int64_t deadline, int flags) {
 
 // ---- the hub ---------------------------------------------------------------------
 
+void green_wake_remote(green_remote_wake *w) {
+    green_sched *s = w->fiber->sched;
+    green_remote_wake *head = atomic_load_explicit(&s->remote_wakes, memory_order_relaxed);
+    do w->next = head;
+    while (!atomic_compare_exchange_weak_explicit(&s->remote_wakes, &head, w, memory_order_release,
+                                                  memory_order_relaxed));
+    ev_async_send(s->loop, &s->notify);
+}
+
+bool green_wake_from_anywhere(green_remote_wake *w) {
+    if (w->fiber->sched != green_tls_sched) {
+        green_wake_remote(w);
+        return true;
+    }
+    w->delivered = 1;
+    green_wake(w->fiber, GREEN_WAKE_NORMAL);
+    return false;
+}
+
+/// On the hub: wake the fibers other threads (or signal handlers) asked for.
+static void deliver_remote_wakes(green_sched *s) {
+    green_remote_wake *w = atomic_exchange_explicit(&s->remote_wakes, NULL, memory_order_acquire);
+    while (w) {
+        green_remote_wake *next = w->next; // w may be reused once its fiber runs
+        w->delivered = 1;
+        green_wake(w->fiber, GREEN_WAKE_NORMAL);
+        w = next;
+    }
+}
+
 static void notify_cb(struct ev_loop *loop, ev_async *w, int revents) {
     (void)loop; (void)w; (void)revents;
     green_sched *s = green_tls_sched;
+    deliver_remote_wakes(s);
     if (s->on_notify) s->on_notify(s->owner);
 }
 

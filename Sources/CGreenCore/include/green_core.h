@@ -123,6 +123,8 @@ void *green_fiber_owner(const green_fiber *f);
 void green_fiber_set_name(green_fiber *f, const char *name);
 const char *green_fiber_name(const green_fiber *f);
 size_t green_fiber_stack_size(const green_fiber *f);
+/// The usable stack of a fiber: [*lo, *hi). The root context has none (both NULL).
+void green_fiber_stack_bounds(const green_fiber *f, void **lo, void **hi);
 
 /// Ask a fiber to stop: its current park (if interruptible) or its next one
 /// returns GREEN_WAKE_CANCELLED. Delivered once.
@@ -148,6 +150,23 @@ int green_yield(void);
 int green_park_until(int64_t deadline, int flags);
 /// Make a parked fiber ready again. No-op if it is not parked.
 void green_wake(green_fiber *f, int reason);
+
+/// A wake-up for a parked fiber that may come from another thread or from a
+/// signal handler. It lives in the waiter's memory (e.g. on its stack) until
+/// `delivered` is set; the waiter must not return before that.
+typedef struct green_remote_wake {
+    green_fiber *fiber;
+    struct green_remote_wake *next;
+    volatile int delivered; ///< set on the fiber's hub thread just before the fiber is woken
+} green_remote_wake;
+
+/// Thread-safe and async-signal-safe: hand `w` to its fiber's hub (a lock-free
+/// push and an ev_async), which wakes the fiber with GREEN_WAKE_NORMAL.
+void green_wake_remote(green_remote_wake *w);
+/// Wake w's fiber now if it belongs to the calling thread's hub (and mark w
+/// delivered), else as green_wake_remote. Not for signal handlers. Returns
+/// true if the wake was sent to another thread.
+bool green_wake_from_anywhere(green_remote_wake *w);
 
 /// Park on a wait queue; on any non-normal return the fiber has left it.
 int green_waitq_park(green_waitq *q, int64_t deadline, int flags);

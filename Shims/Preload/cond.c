@@ -1,0 +1,74 @@
+// cond.c — condition variables that park fibers: a sequence word that every
+// signal bumps, and a count of waiters so that a signal with none costs one
+// load. Not glibc's layout: every condition call of the process comes here.
+// A zeroed condition (PTHREAD_COND_INITIALIZER) is ready to use.
+#include "preload.h"
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+
+typedef struct gcond {
+    uint32_t seq;     ///< futex word: bumped by each signal/broadcast with waiters
+    uint32_t waiters; ///< threads and fibers between wait's start and end
+    int32_t clock;    ///< pthread_condattr_setclock's clock (0 = CLOCK_REALTIME)
+    int32_t flags;    ///< GF_SHARED for a process-shared condition
+} gcond;
+
+_Static_assert(sizeof(gcond) <= sizeof(pthread_cond_t), "gcond fits in pthread_cond_t");
+
+int pthread_cond_init(pthread_cond_t *c, const pthread_condattr_t *attr) {
+    memset(c, 0, sizeof *c);
+    gcond *g = (gcond *)c;
+    if (attr) {
+        clockid_t clock = CLOCK_REALTIME;
+        int pshared = PTHREAD_PROCESS_PRIVATE;
+        pthread_condattr_getclock(attr, &clock);
+        pthread_condattr_getpshared(attr, &pshared);
+        g->clock = clock;
+        g->flags = pshared == PTHREAD_PROCESS_SHARED ? GF_SHARED : 0;
+    }
+    return 0;
+}
+
+int pthread_cond_destroy(pthread_cond_t *c) {
+    (void)c;
+    return 0;
+}
+
+static int wait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clock, const struct timespec *abstime) {
+    gcond *g = (gcond *)c;
+    if (abstime && !timespec_ok(abstime)) return EINVAL;
+    __atomic_add_fetch(&g->waiters, 1, __ATOMIC_SEQ_CST);
+    uint32_t seq = __atomic_load_n(&g->seq, __ATOMIC_SEQ_CST);
+    int r = pthread_mutex_unlock(m);
+    if (r) { // not the owner (errorcheck): nothing waited
+        __atomic_sub_fetch(&g->waiters, 1, __ATOMIC_SEQ_CST);
+        return r;
+    }
+    r = gfutex_wait(&g->seq, seq, clock, abstime, g->flags);
+    __atomic_sub_fetch(&g->waiters, 1, __ATOMIC_SEQ_CST);
+    pthread_mutex_lock(m); // the mutex is held again whatever happened
+    return r == ETIMEDOUT ? ETIMEDOUT : 0;
+}
+
+int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m) { return wait(c, m, CLOCK_REALTIME, NULL); }
+
+int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *abstime) {
+    return wait(c, m, ((gcond *)c)->clock, abstime);
+}
+
+int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clock, const struct timespec *abstime) {
+    if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) return EINVAL;
+    return wait(c, m, clock, abstime);
+}
+
+static int wake(pthread_cond_t *c, int n) {
+    gcond *g = (gcond *)c;
+    if (__atomic_load_n(&g->waiters, __ATOMIC_SEQ_CST) == 0) return 0;
+    __atomic_add_fetch(&g->seq, 1, __ATOMIC_SEQ_CST);
+    gfutex_wake(&g->seq, n, g->flags);
+    return 0;
+}
+
+int pthread_cond_signal(pthread_cond_t *c) { return wake(c, 1); }
+int pthread_cond_broadcast(pthread_cond_t *c) { return wake(c, INT_MAX); }

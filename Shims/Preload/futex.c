@@ -1,0 +1,221 @@
+// futex.c — the green futex: wait on a word, for fibers and threads alike.
+//
+// Fibers waiting on an address are kept in a hashed table of buckets, each
+// waiter a record on its own stack; a waker takes the bucket's lock, unlinks
+// up to n waiters and wakes them (directly on its own hub, through the hub's
+// remote-wake list from any other thread). Threads that are not fibers use
+// the kernel's futex on the same word, counted so that a wake makes the
+// system call only when one of them may be asleep.
+#include "preload.h"
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <stdatomic.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define BUCKETS 512
+
+typedef struct gwaiter {
+    const uint32_t *word;
+    struct gwaiter *next, *prev;
+    green_remote_wake wake;
+    int woken;  ///< unlinked by a waker
+    int remote; ///< ...which sent the wake through the hub's remote list
+} gwaiter;
+
+typedef struct bucket {
+    _Atomic(void *) holder; ///< the holding thread's token while locked
+    gwaiter *head, *tail;
+} bucket;
+
+static bucket table[BUCKETS];
+static _Atomic int kernel_waiters; ///< threads inside FUTEX_WAIT right now
+static __thread char thread_token; // its address names the thread
+
+static bucket *bucket_of(const uint32_t *word) {
+    uintptr_t a = (uintptr_t)word;
+    return &table[(a >> 2 ^ a >> 11) % BUCKETS];
+}
+
+static void bucket_lock(bucket *b) {
+    void *none = NULL;
+    while (!atomic_compare_exchange_weak_explicit(&b->holder, &none, &thread_token, memory_order_acquire,
+                                                  memory_order_relaxed)) {
+        none = NULL;
+        syscall(SYS_sched_yield); // held for a few instructions by another thread
+    }
+}
+
+/// For signal handlers: fails instead of spinning forever when the interrupted
+/// code on this very thread holds the lock.
+static int bucket_lock_from_handler(bucket *b) {
+    for (;;) {
+        void *none = NULL;
+        if (atomic_compare_exchange_weak_explicit(&b->holder, &none, &thread_token, memory_order_acquire,
+                                                  memory_order_relaxed))
+            return 1;
+        if (atomic_load_explicit(&b->holder, memory_order_relaxed) == &thread_token) return 0;
+        syscall(SYS_sched_yield);
+    }
+}
+
+static void bucket_unlock(bucket *b) { atomic_store_explicit(&b->holder, NULL, memory_order_release); }
+
+static void link_waiter(bucket *b, gwaiter *w) {
+    w->next = NULL;
+    w->prev = b->tail;
+    if (b->tail) b->tail->next = w;
+    else b->head = w;
+    b->tail = w;
+}
+
+static void unlink_waiter(bucket *b, gwaiter *w) {
+    if (w->prev) w->prev->next = w->next;
+    else b->head = w->next;
+    if (w->next) w->next->prev = w->prev;
+    else b->tail = w->prev;
+}
+
+static inline int64_t ts_ns(const struct timespec *t) { return (int64_t)t->tv_sec * 1000000000 + t->tv_nsec; }
+
+int64_t preload_deadline(clockid_t clock, const struct timespec *abstime) {
+    if (!abstime) return GREEN_NO_DEADLINE;
+    if (clock == CLOCK_MONOTONIC) return ts_ns(abstime);
+    struct timespec now;
+    clock_gettime(clock, &now);
+    int64_t left = ts_ns(abstime) - ts_ns(&now);
+    return green_now_ns() + (left > 0 ? left : 0);
+}
+
+// ---- threads: the kernel's futex --------------------------------------------------
+
+static int kernel_wait(uint32_t *word, uint32_t expected, clockid_t clock, const struct timespec *abstime) {
+    int op = FUTEX_WAIT_BITSET | (clock == CLOCK_REALTIME ? FUTEX_CLOCK_REALTIME : 0);
+    struct timespec mono;
+    if (abstime && clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) { // e.g. CLOCK_BOOTTIME
+        int64_t d = preload_deadline(clock, abstime);
+        mono.tv_sec = d / 1000000000;
+        mono.tv_nsec = d % 1000000000;
+        abstime = &mono;
+    }
+    atomic_fetch_add(&kernel_waiters, 1);
+    long r = syscall(SYS_futex, word, op, expected, abstime, NULL, FUTEX_BITSET_MATCH_ANY);
+    int err = r == 0 ? 0 : errno;
+    atomic_fetch_sub(&kernel_waiters, 1);
+    return err == ETIMEDOUT ? ETIMEDOUT : 0; // EAGAIN (changed) and EINTR are wake-ups too
+}
+
+// ---- fibers ---------------------------------------------------------------------------
+
+/// A word another process may change: nobody will wake us, so look again
+/// every millisecond or so (up to 16 ms between looks).
+static int fiber_poll(uint32_t *word, uint32_t expected, int64_t deadline) {
+    int64_t pause = 1000000;
+    while (__atomic_load_n(word, __ATOMIC_ACQUIRE) == expected) {
+        int64_t now = green_now_ns();
+        if (now >= deadline) return ETIMEDOUT;
+        int64_t until = now + pause < deadline ? now + pause : deadline;
+        green_park_until(until, GREEN_PARK_UNINTERRUPTIBLE);
+        if (pause < 16000000) pause *= 2;
+    }
+    return 0;
+}
+
+static int fiber_wait(uint32_t *word, uint32_t expected, int64_t deadline) {
+    bucket *b = bucket_of(word);
+    gwaiter w = {.word = word, .wake = {.fiber = green_fiber_current()}};
+    bucket_lock(b);
+    if (__atomic_load_n(word, __ATOMIC_ACQUIRE) != expected) {
+        bucket_unlock(b);
+        return 0;
+    }
+    link_waiter(b, &w);
+    bucket_unlock(b);
+    green_set_wait_label("pthread");
+    for (;;) {
+        int r = green_park_until(deadline, GREEN_PARK_UNINTERRUPTIBLE);
+        bucket_lock(b);
+        if (w.woken) {
+            bucket_unlock(b);
+            // A wake from another thread is on its way: it must land here,
+            // not in some later park of this fiber.
+            while (w.remote && !w.wake.delivered) green_park_until(GREEN_NO_DEADLINE, GREEN_PARK_UNINTERRUPTIBLE);
+            return 0;
+        }
+        if (r == GREEN_WAKE_DEADLINE) {
+            unlink_waiter(b, &w);
+            bucket_unlock(b);
+            return ETIMEDOUT;
+        }
+        bucket_unlock(b); // not for us: park again
+        green_set_wait_label("pthread");
+    }
+}
+
+int gfutex_wait(uint32_t *word, uint32_t expected, clockid_t clock, const struct timespec *abstime, int flags) {
+    if (abstime && !timespec_ok(abstime)) return EINVAL;
+    if (!green_on_fiber()) return kernel_wait(word, expected, clock, abstime);
+    int64_t deadline = preload_deadline(clock, abstime);
+    if (flags & GF_SHARED) return fiber_poll(word, expected, deadline);
+    return fiber_wait(word, expected, deadline);
+}
+
+// ---- waking -------------------------------------------------------------------------------
+
+#define DEFERRED_SLOTS 64
+static _Atomic(uint32_t *) deferred[DEFERRED_SLOTS];
+
+/// A signal handler interrupted this thread inside a bucket: note the word for
+/// the hub, which wakes all its waiters soon (they recheck their condition).
+static void defer_wake(uint32_t *word) {
+    for (int i = 0; i < DEFERRED_SLOTS; i++) {
+        uint32_t *none = NULL;
+        if (atomic_compare_exchange_strong(&deferred[i], &none, word)) break;
+    }
+    green_sched *s = green_sched_current();
+    if (s) green_sched_notify(s);
+}
+
+void gfutex_deliver_deferred(void) {
+    for (int i = 0; i < DEFERRED_SLOTS; i++) {
+        uint32_t *word = atomic_exchange(&deferred[i], NULL);
+        if (word) gfutex_wake(word, INT_MAX, 0);
+    }
+}
+
+int gfutex_wake(uint32_t *word, int n, int flags) {
+    bucket *b = bucket_of(word);
+    int woke = 0;
+    if (!(flags & GF_SHARED)) {
+        if (flags & GF_SIGNAL_SAFE) {
+            if (!bucket_lock_from_handler(b)) {
+                defer_wake(word);
+                return 0;
+            }
+        } else {
+            bucket_lock(b);
+        }
+        for (gwaiter *w = b->head, *next; w && woke < n; w = next) {
+            next = w->next;
+            if (w->word != word) continue;
+            unlink_waiter(b, w);
+            w->woken = 1;
+            if (flags & GF_SIGNAL_SAFE) {
+                w->remote = 1;
+                green_wake_remote(&w->wake); // never touch the ready queue from a handler
+            } else {
+                w->remote = green_wake_from_anywhere(&w->wake);
+            }
+            woke++;
+        }
+        bucket_unlock(b);
+    }
+    // Pairs with the waiter's count-then-check: whoever changed the word did
+    // so before this load, so a thread that has not yet counted itself will
+    // find the new value in the kernel.
+    atomic_thread_fence(memory_order_seq_cst);
+    if (woke < n && atomic_load_explicit(&kernel_waiters, memory_order_relaxed) > 0)
+        syscall(SYS_futex, word, FUTEX_WAKE, n - woke, NULL, NULL, 0);
+    return woke;
+}

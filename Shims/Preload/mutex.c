@@ -1,0 +1,122 @@
+// mutex.c — pthread mutexes that park fibers. The lock word follows glibc's
+// own protocol (0 free, 1 locked, 2 locked with waiters), so a mutex shared
+// with a native thread, or with another process, stays one mutex. Owners are
+// fiber-thread ids or kernel tids (never equal), since every fiber of a hub
+// shares one tid. Robust and priority-inheritance/protection mutexes are
+// left to libc (they block the thread).
+#include "preload.h"
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+
+#define KIND_TYPE 3           // PTHREAD_MUTEX_KIND_MASK_NP
+#define KIND_LIBC (16 | 32 | 64) // robust, priority inheritance, priority protection
+#define KIND_PSHARED 128
+
+static inline int kind_of(pthread_mutex_t *m) { return __atomic_load_n(&m->__data.__kind, __ATOMIC_RELAXED); }
+static inline uint32_t *word_of(pthread_mutex_t *m) { return (uint32_t *)&m->__data.__lock; }
+static inline int futex_flags(int kind) { return (kind & KIND_PSHARED) ? GF_SHARED : 0; }
+
+int pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_t *attr) {
+    int type = PTHREAD_MUTEX_NORMAL, pshared = PTHREAD_PROCESS_PRIVATE;
+    int robust = PTHREAD_MUTEX_STALLED, protocol = PTHREAD_PRIO_NONE;
+    if (attr) {
+        pthread_mutexattr_gettype(attr, &type);
+        pthread_mutexattr_getpshared(attr, &pshared);
+        pthread_mutexattr_getrobust(attr, &robust);
+        pthread_mutexattr_getprotocol(attr, &protocol);
+    }
+    if (robust != PTHREAD_MUTEX_STALLED || protocol != PTHREAD_PRIO_NONE) return PREAL(pthread_mutex_init)(m, attr);
+    memset(m, 0, sizeof *m);
+    m->__data.__kind = (type & KIND_TYPE) | (pshared == PTHREAD_PROCESS_SHARED ? KIND_PSHARED : 0);
+    return 0;
+}
+
+int pthread_mutex_destroy(pthread_mutex_t *m) {
+    int kind = kind_of(m);
+    if (kind & KIND_LIBC) return PREAL(pthread_mutex_destroy)(m);
+    if (__atomic_load_n(word_of(m), __ATOMIC_RELAXED) != 0) return EBUSY;
+    m->__data.__kind = -1; // as glibc: a destroyed mutex fails with EINVAL
+    return 0;
+}
+
+/// Take the lock word, parking until it is free or the deadline passes.
+static int acquire(pthread_mutex_t *m, int kind, clockid_t clock, const struct timespec *abstime) {
+    uint32_t *word = word_of(m);
+    uint32_t free_ = 0;
+    if (__atomic_compare_exchange_n(word, &free_, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) return 0;
+    if (abstime && !timespec_ok(abstime)) return EINVAL;
+    while (__atomic_exchange_n(word, 2, __ATOMIC_ACQUIRE) != 0) {
+        int r = gfutex_wait(word, 2, clock, abstime, futex_flags(kind));
+        if (r == ETIMEDOUT) return ETIMEDOUT;
+    }
+    return 0;
+}
+
+static int lock(pthread_mutex_t *m, clockid_t clock, const struct timespec *abstime) {
+    int kind = kind_of(m);
+    if (kind < 0) return EINVAL;
+    int self = preload_self_id();
+    int type = kind & KIND_TYPE;
+    if (type == PTHREAD_MUTEX_RECURSIVE && m->__data.__owner == self) {
+        if (m->__data.__count == UINT_MAX) return EAGAIN;
+        m->__data.__count++;
+        return 0;
+    }
+    if (type == PTHREAD_MUTEX_ERRORCHECK && m->__data.__owner == self) return EDEADLK;
+    int r = acquire(m, kind, clock, abstime);
+    if (r) return r;
+    m->__data.__owner = self;
+    m->__data.__count = 1;
+    m->__data.__nusers++;
+    return 0;
+}
+
+int pthread_mutex_lock(pthread_mutex_t *m) {
+    if (kind_of(m) & KIND_LIBC) return PREAL(pthread_mutex_lock)(m);
+    return lock(m, CLOCK_REALTIME, NULL);
+}
+
+int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abstime) {
+    if (kind_of(m) & KIND_LIBC) return PREAL(pthread_mutex_timedlock)(m, abstime);
+    return lock(m, CLOCK_REALTIME, abstime);
+}
+
+int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clock, const struct timespec *abstime) {
+    if (kind_of(m) & KIND_LIBC) return PREAL(pthread_mutex_clocklock)(m, clock, abstime);
+    if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) return EINVAL;
+    return lock(m, clock, abstime);
+}
+
+int pthread_mutex_trylock(pthread_mutex_t *m) {
+    int kind = kind_of(m);
+    if (kind & KIND_LIBC) return PREAL(pthread_mutex_trylock)(m);
+    if (kind < 0) return EINVAL;
+    int self = preload_self_id();
+    if ((kind & KIND_TYPE) == PTHREAD_MUTEX_RECURSIVE && m->__data.__owner == self) {
+        if (m->__data.__count == UINT_MAX) return EAGAIN;
+        m->__data.__count++;
+        return 0;
+    }
+    uint32_t free_ = 0;
+    if (!__atomic_compare_exchange_n(word_of(m), &free_, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) return EBUSY;
+    m->__data.__owner = self;
+    m->__data.__count = 1;
+    m->__data.__nusers++;
+    return 0;
+}
+
+int pthread_mutex_unlock(pthread_mutex_t *m) {
+    int kind = kind_of(m);
+    if (kind & KIND_LIBC) return PREAL(pthread_mutex_unlock)(m);
+    if (kind < 0) return EINVAL;
+    int type = kind & KIND_TYPE;
+    if (type == PTHREAD_MUTEX_RECURSIVE || type == PTHREAD_MUTEX_ERRORCHECK) {
+        if (m->__data.__owner != preload_self_id()) return EPERM;
+        if (type == PTHREAD_MUTEX_RECURSIVE && --m->__data.__count != 0) return 0;
+    }
+    m->__data.__owner = 0;
+    m->__data.__nusers--;
+    if (__atomic_exchange_n(word_of(m), 0, __ATOMIC_RELEASE) == 2) gfutex_wake(word_of(m), 1, futex_flags(kind));
+    return 0;
+}

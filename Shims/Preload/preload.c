@@ -1,0 +1,148 @@
+// preload.c — start-up of the LD_PRELOAD library: read the settings, make the
+// main thread's original context a fiber on a hub, install the hub ABI with
+// this library's thread pool, and the optional fiber dump and blocking monitor.
+#include "preload.h"
+#include "include/green_preload.h"
+#include <ctype.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+int preload_fiber_mode;
+size_t preload_default_stack;
+int preload_debug;
+
+int green_preload_fiber_mode(void) { return preload_fiber_mode; }
+
+void preload_log(const char *fmt, ...) {
+    if (!preload_debug) return;
+    char line[512];
+    int n = snprintf(line, sizeof line, "green[%d]: ", (int)getpid());
+    va_list ap;
+    va_start(ap, fmt);
+    n += vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+    va_end(ap);
+    if (n > (int)sizeof line - 2) n = (int)sizeof line - 2;
+    line[n++] = '\n';
+    long unused = syscall(SYS_write, 2, line, (size_t)n); // not write(): that is interposed
+    (void)unused;
+}
+
+/// "65536", "64k", "8m", "1g" → bytes; 0 if malformed.
+static size_t parse_size(const char *s) {
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end == s) return 0;
+    switch (tolower((unsigned char)*end)) {
+    case 'k': v <<= 10; end++; break;
+    case 'm': v <<= 20; end++; break;
+    case 'g': v <<= 30; end++; break;
+    }
+    return *end ? 0 : (size_t)v;
+}
+
+/// The fiber dump on GREEN_DUMP_SIGNAL (e.g. USR2): every fiber of the main hub.
+static void dump_fibers(void *unused) {
+    (void)unused;
+    static const char *states[] = {"ready", "running", "parked", "done"};
+    green_sched *s = green_sched_current();
+    green_fiber_info info[256];
+    size_t n = green_sched_snapshot(s, info, 256);
+    int saved = preload_debug;
+    preload_debug = 1;
+    preload_log("fiber dump: %zu fiber(s)", n);
+    for (size_t i = 0; i < n && i < 256; i++) {
+        green_fiber_info *f = &info[i];
+        if (f->fd >= 0)
+            preload_log("  #%llu %-20s %-7s on fd %d (%s) for %.3f s", (unsigned long long)f->id, f->name,
+                        states[f->state], f->fd, f->fd_events == GREEN_WRITE ? "write" : "read", f->parked_seconds);
+        else if (*f->waiting_on)
+            preload_log("  #%llu %-20s %-7s on %s for %.3f s", (unsigned long long)f->id, f->name, states[f->state],
+                        f->waiting_on, f->parked_seconds);
+        else
+            preload_log("  #%llu %-20s %s", (unsigned long long)f->id, f->name, states[f->state]);
+    }
+    if (n > 256) preload_log("  … and %zu more", n - 256);
+    preload_debug = saved;
+}
+
+static int signal_number(const char *name) {
+    if (isdigit((unsigned char)*name)) return atoi(name);
+    if (strncmp(name, "SIG", 3) == 0) name += 3;
+    if (strcmp(name, "USR1") == 0) return SIGUSR1;
+    if (strcmp(name, "USR2") == 0) return SIGUSR2;
+    if (strcmp(name, "HUP") == 0) return SIGHUP;
+    if (strcmp(name, "QUIT") == 0) return SIGQUIT;
+    return 0;
+}
+
+static void on_notify(void *unused) {
+    (void)unused;
+    gfutex_deliver_deferred();
+}
+
+static void start_main_hub(void) {
+    green_sched *s = green_sched_create();
+    if (!s) {
+        preload_log("cannot start the hub: pthreads stay native");
+        preload_fiber_mode = 0;
+        return;
+    }
+    // A program waiting for a signal or a native thread is not deadlocked:
+    // keep the loop waiting, as the program would natively.
+    green_sched_retain_external(s);
+    green_sched_set_owner(s, NULL, on_notify, NULL);
+    green_fiber_set_name(green_sched_root(s), "main");
+    green_hub_abi_install(green_hub_abi_make(preload_run_blocking));
+
+    const char *dump = getenv("GREEN_DUMP_SIGNAL");
+    if (dump && *dump) {
+        int sig = signal_number(dump);
+        if (sig > 0 && green_signal_watch_start(sig, dump_fibers, NULL)) preload_log("fiber dump on signal %d", sig);
+        else preload_log("GREEN_DUMP_SIGNAL=%s: not a signal this library knows", dump);
+    }
+    const char *monitor = getenv("GREEN_MONITOR_MS");
+    if (monitor && atoi(monitor) > 0) green_monitor_start((int64_t)atoi(monitor) * 1000000);
+}
+
+void preload_init(void) {
+    static int state; // 0 new, 1 starting, 2 ready (atomic builtins)
+    int expected = 0;
+    if (!__atomic_compare_exchange_n(&state, &expected, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        while (__atomic_load_n(&state, __ATOMIC_ACQUIRE) != 2) syscall(SYS_sched_yield);
+        return;
+    }
+    preload_resolve();
+    const char *debug = getenv("GREEN_DEBUG");
+    preload_debug = debug && *debug && strcmp(debug, "0") != 0;
+
+    const char *mode = getenv("GREEN_THREADS");
+    preload_fiber_mode = 1;
+    if (mode && strcmp(mode, "native") == 0) preload_fiber_mode = 0;
+    else if (mode && *mode && strcmp(mode, "fiber") != 0)
+        preload_log("GREEN_THREADS=%s: expected fiber or native; using fiber", mode);
+
+    pthread_attr_t attr;
+    size_t native = 8u << 20;
+    if (pthread_getattr_default_np(&attr) == 0) {
+        pthread_attr_getstacksize(&attr, &native);
+        pthread_attr_destroy(&attr);
+    }
+    preload_default_stack = native;
+    const char *stack = getenv("GREEN_STACK_SIZE");
+    if (stack && *stack) {
+        size_t v = parse_size(stack);
+        if (v >= 16384 && v <= GREEN_MAX_STACK_SIZE) preload_default_stack = v;
+        else preload_log("GREEN_STACK_SIZE=%s: not a size between 16k and 1g; using %zu", stack, native);
+    }
+    if (preload_fiber_mode) start_main_hub();
+    preload_log("%s threads, default stack %zu KiB", preload_fiber_mode ? "fiber" : "native",
+                preload_default_stack >> 10);
+    __atomic_store_n(&state, 2, __ATOMIC_RELEASE);
+}
+
+__attribute__((constructor)) static void at_load(void) { preload_init(); }

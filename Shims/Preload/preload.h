@@ -1,0 +1,132 @@
+// preload.h — what the files of the preload library share: settings, libc's
+// own pthread functions, the green futex and the fiber-thread records.
+#ifndef GREEN_PRELOAD_H
+#define GREEN_PRELOAD_H
+
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <semaphore.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <time.h>
+#include "green_core.h"
+#include "green_hub_abi.h"
+
+// ---- settings (preload.c) -------------------------------------------------------
+
+/// pthreads become fibers (GREEN_THREADS=fiber, the default) or stay OS threads.
+extern int preload_fiber_mode;
+/// Stack for threads whose attributes set none (GREEN_STACK_SIZE, else glibc's default).
+extern size_t preload_default_stack;
+/// GREEN_DEBUG=1: say what the library does, on stderr.
+extern int preload_debug;
+void preload_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/// Set the library up (idempotent): read the settings, start the main hub.
+void preload_init(void);
+
+// ---- libc's own functions (real.c of the preload) ----------------------------------
+
+#define PRELOAD_REAL_FUNCTIONS(X) \
+    X(int, pthread_create, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *)) \
+    X(int, pthread_join, (pthread_t, void **)) \
+    X(int, pthread_tryjoin_np, (pthread_t, void **)) \
+    X(int, pthread_timedjoin_np, (pthread_t, void **, const struct timespec *)) \
+    X(int, pthread_clockjoin_np, (pthread_t, void **, clockid_t, const struct timespec *)) \
+    X(int, pthread_detach, (pthread_t)) \
+    X(void, pthread_exit, (void *)) \
+    X(pthread_t, pthread_self, (void)) \
+    X(int, pthread_getattr_np, (pthread_t, pthread_attr_t *)) \
+    X(int, pthread_setname_np, (pthread_t, const char *)) \
+    X(int, pthread_getname_np, (pthread_t, char *, size_t)) \
+    X(int, pthread_kill, (pthread_t, int)) \
+    X(int, pthread_cancel, (pthread_t)) \
+    X(int, pthread_key_create, (pthread_key_t *, void (*)(void *))) \
+    X(int, pthread_key_delete, (pthread_key_t)) \
+    X(void *, pthread_getspecific, (pthread_key_t)) \
+    X(int, pthread_setspecific, (pthread_key_t, const void *)) \
+    X(int, pthread_mutex_init, (pthread_mutex_t *, const pthread_mutexattr_t *)) \
+    X(int, pthread_mutex_destroy, (pthread_mutex_t *)) \
+    X(int, pthread_mutex_lock, (pthread_mutex_t *)) \
+    X(int, pthread_mutex_trylock, (pthread_mutex_t *)) \
+    X(int, pthread_mutex_timedlock, (pthread_mutex_t *, const struct timespec *)) \
+    X(int, pthread_mutex_clocklock, (pthread_mutex_t *, clockid_t, const struct timespec *)) \
+    X(int, pthread_mutex_unlock, (pthread_mutex_t *)) \
+    X(int, sched_yield, (void)) \
+    X(void, __pthread_register_cancel, (__pthread_unwind_buf_t *)) \
+    X(void, __pthread_unregister_cancel, (__pthread_unwind_buf_t *)) \
+    X(void, __pthread_unwind_next, (__pthread_unwind_buf_t *))
+
+#define PRELOAD_DECLARE_REAL(ret, name, args) extern ret(*preload_real_##name) args;
+PRELOAD_REAL_FUNCTIONS(PRELOAD_DECLARE_REAL)
+#undef PRELOAD_DECLARE_REAL
+void preload_resolve(void);
+#define PREAL(name) (__builtin_expect(preload_real_##name != 0, 1) ? preload_real_##name : (preload_resolve(), preload_real_##name))
+
+// ---- the green futex (futex.c) -----------------------------------------------------
+//
+// Wait on a 32-bit word until another party changes it and wakes the address:
+// a fiber parks on its hub, any other thread (a library's own thread, a thread
+// pool worker) sleeps in the kernel's futex. Wakes reach both kinds. Every
+// primitive of the library (mutex, condition, rwlock, semaphore, once, join)
+// is a textbook futex algorithm on top of this.
+
+enum {
+    GF_SHARED = 1,      ///< the word may be changed by another process: fibers poll it
+    GF_SIGNAL_SAFE = 2, ///< the waker may be a signal handler (sem_post)
+};
+
+/// Wait while *word == expected, until woken or `abstime` on `clock` passes
+/// (NULL: no timeout). Returns 0 (woken, or the word had changed: recheck),
+/// ETIMEDOUT, or EINVAL for a bad timespec. Spurious returns are allowed.
+int gfutex_wait(uint32_t *word, uint32_t expected, clockid_t clock, const struct timespec *abstime, int flags);
+/// Wake up to n waiters of `word`; returns how many fibers were woken.
+int gfutex_wake(uint32_t *word, int n, int flags);
+/// On the hub: finish wakes that signal handlers had to put off.
+void gfutex_deliver_deferred(void);
+
+/// abstime on `clock` as a monotonic deadline in ns (GREEN_NO_DEADLINE for NULL).
+int64_t preload_deadline(clockid_t clock, const struct timespec *abstime);
+/// A valid abstime? (tv_nsec in [0, 1e9))
+static inline int timespec_ok(const struct timespec *t) { return t->tv_nsec >= 0 && t->tv_nsec < 1000000000; }
+
+// ---- fiber threads (thread.c) ----------------------------------------------------------
+
+#define GTHREAD_MAGIC 0x67726565e7687464ull
+
+typedef struct gthread_specific { uint32_t gen; void *value; } gthread_specific;
+
+/// A pthread that is a fiber. pthread_t values handed to the program point here.
+typedef struct gthread {
+    uint64_t magic;               ///< GTHREAD_MAGIC (a native pthread_t's first word is its own address)
+    green_fiber *fiber;
+    void *(*start)(void *);
+    void *arg;
+    void *retval;
+    uint32_t done;                ///< futex word: 1 once the thread has finished
+    _Atomic int detached_or_done; ///< bit 1: detached, bit 2: finished; the second to come frees
+    int id;                       ///< owner id for mutexes (never a kernel tid)
+    jmp_buf exit_jmp;             ///< pthread_exit returns here
+    __pthread_unwind_buf_t *cleanup; ///< pthread_cleanup_push chain of this thread
+    gthread_specific *specific;   ///< pthread_setspecific values, by key (lazily allocated)
+    char name[16];
+} gthread;
+
+/// The fiber thread running now, or NULL (the main thread, a native thread, the hub).
+gthread *gthread_current(void);
+/// Is this pthread_t one of ours?
+static inline gthread *gthread_from(pthread_t t) {
+    gthread *g = (gthread *)t;
+    return (g && g->magic == GTHREAD_MAGIC) ? g : NULL;
+}
+/// The caller's owner id for mutexes and rwlocks: a fiber thread's id, else the kernel tid.
+int preload_self_id(void);
+/// Run the key destructors of a finishing fiber thread (keys.c).
+void gthread_run_key_destructors(gthread *t);
+
+/// Fiber threads alive (futex word; pthread_exit in main waits for zero).
+extern uint32_t gthread_live;
+
+// ---- thread pool (threadpool.c) ----------------------------------------------------------
+int preload_run_blocking(void (*fn)(void *), void *arg);
+
+#endif

@@ -1,0 +1,102 @@
+// sem.c — POSIX semaphores that park fibers, in glibc's own layout (value in
+// the low 32 bits, waiters in the high 32, then the "private" flag), so a
+// semaphore from sem_open shared with a native process keeps working.
+// sem_post is async-signal-safe, as POSIX requires.
+#include "preload.h"
+#include <errno.h>
+#include <limits.h>
+
+typedef struct gsem {
+    uint32_t value;    ///< futex word (little-endian low half of glibc's 64-bit data)
+    uint32_t nwaiters;
+    int private_;      ///< 0 for a process-shared semaphore
+} gsem;
+
+_Static_assert(sizeof(gsem) <= sizeof(sem_t), "gsem fits in sem_t");
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "sem.c assumes glibc's little-endian layout"
+#endif
+
+static inline int flags_of(gsem *s) { return s->private_ ? 0 : GF_SHARED; }
+
+int sem_init(sem_t *sem, int pshared, unsigned int value) {
+    if (value > SEM_VALUE_MAX) {
+        errno = EINVAL;
+        return -1;
+    }
+    gsem *s = (gsem *)sem;
+    s->value = value;
+    s->nwaiters = 0;
+    s->private_ = pshared ? 0 : 128; // FUTEX_PRIVATE_FLAG, as glibc stores it
+    return 0;
+}
+
+int sem_destroy(sem_t *sem) {
+    (void)sem;
+    return 0;
+}
+
+int sem_getvalue(sem_t *sem, int *value) {
+    *value = (int)__atomic_load_n(&((gsem *)sem)->value, __ATOMIC_RELAXED);
+    return 0;
+}
+
+int sem_post(sem_t *sem) {
+    gsem *s = (gsem *)sem;
+    uint32_t v = __atomic_load_n(&s->value, __ATOMIC_RELAXED);
+    do {
+        if (v == SEM_VALUE_MAX) {
+            errno = EOVERFLOW;
+            return -1;
+        }
+    } while (!__atomic_compare_exchange_n(&s->value, &v, v + 1, 1, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+    if (__atomic_load_n(&s->nwaiters, __ATOMIC_SEQ_CST)) gfutex_wake(&s->value, 1, flags_of(s) | GF_SIGNAL_SAFE);
+    return 0;
+}
+
+static int try_take(gsem *s) {
+    uint32_t v = __atomic_load_n(&s->value, __ATOMIC_RELAXED);
+    while (v > 0)
+        if (__atomic_compare_exchange_n(&s->value, &v, v - 1, 1, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) return 1;
+    return 0;
+}
+
+int sem_trywait(sem_t *sem) {
+    if (try_take((gsem *)sem)) return 0;
+    errno = EAGAIN;
+    return -1;
+}
+
+static int wait(sem_t *sem, clockid_t clock, const struct timespec *abstime) {
+    gsem *s = (gsem *)sem;
+    if (try_take(s)) return 0;
+    if (abstime && !timespec_ok(abstime)) {
+        errno = EINVAL;
+        return -1;
+    }
+    __atomic_add_fetch(&s->nwaiters, 1, __ATOMIC_SEQ_CST);
+    int r = 0;
+    while (!try_take(s)) {
+        if (gfutex_wait(&s->value, 0, clock, abstime, flags_of(s)) == ETIMEDOUT && !try_take(s)) {
+            r = ETIMEDOUT;
+            break;
+        }
+    }
+    __atomic_sub_fetch(&s->nwaiters, 1, __ATOMIC_SEQ_CST);
+    if (r) {
+        errno = r;
+        return -1;
+    }
+    return 0;
+}
+
+int sem_wait(sem_t *sem) { return wait(sem, CLOCK_REALTIME, NULL); }
+int sem_timedwait(sem_t *sem, const struct timespec *abstime) { return wait(sem, CLOCK_REALTIME, abstime); }
+
+int sem_clockwait(sem_t *sem, clockid_t clock, const struct timespec *abstime) {
+    if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) {
+        errno = EINVAL;
+        return -1;
+    }
+    return wait(sem, clock, abstime);
+}

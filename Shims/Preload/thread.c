@@ -1,0 +1,270 @@
+// thread.c — pthreads as fibers: create, join, detach, exit, self, and the
+// calls that take a pthread_t. A thread created on a fiber (the main thread
+// included) becomes a fiber of the same hub; anywhere else (a native thread of
+// some library, the thread pool) pthread_create stays libc's.
+#include "preload.h"
+#include <errno.h>
+#include <stdatomic.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+uint32_t gthread_live;
+static _Atomic int next_id = 0x40000000; // above any kernel tid (pid_max ≤ 2^22)
+static pthread_t hub_thread;             // the OS thread running every fiber thread
+
+enum { DETACHED = 1, FINISHED = 2, JOINING = 4 };
+
+gthread *gthread_current(void) {
+    green_fiber *f = green_fiber_current();
+    return f ? green_fiber_owner(f) : NULL;
+}
+
+static __thread int cached_tid;
+static void forget_tid(void) { cached_tid = 0; } // in a fork child: a new tid
+
+int preload_self_id(void) {
+    gthread *g = gthread_current();
+    if (g) return g->id;
+    if (!cached_tid) cached_tid = (int)syscall(SYS_gettid);
+    return cached_tid;
+}
+
+__attribute__((constructor)) static void register_fork_handler(void) { pthread_atfork(NULL, NULL, forget_tid); }
+
+// ---- life of a fiber thread ------------------------------------------------------
+
+static void finish(gthread *t) {
+    __atomic_store_n(&t->done, 1, __ATOMIC_RELEASE);
+    gfutex_wake(&t->done, INT_MAX, 0);
+    if (__atomic_sub_fetch(&gthread_live, 1, __ATOMIC_ACQ_REL) == 0) gfutex_wake(&gthread_live, INT_MAX, 0);
+    int before = atomic_fetch_or(&t->detached_or_done, FINISHED);
+    if (before & DETACHED) {
+        green_fiber_set_owner(t->fiber, NULL);
+        free(t); // nobody will join it
+    }
+}
+
+static void thread_main(void *arg) {
+    gthread *t = arg;
+    if (setjmp(t->exit_jmp) == 0) t->retval = t->start(t->arg);
+    gthread_run_key_destructors(t);
+    finish(t);
+}
+
+/// The stack a new thread gets: its attribute's size, or the library's
+/// default when the attribute leaves glibc's default in place.
+static size_t stack_size_for(const pthread_attr_t *attr) {
+    size_t size = 0;
+    if (attr) pthread_attr_getstacksize(attr, &size);
+    if (!size) return preload_default_stack;
+    pthread_attr_t dflt;
+    size_t native = 0;
+    if (pthread_getattr_default_np(&dflt) == 0) {
+        pthread_attr_getstacksize(&dflt, &native);
+        pthread_attr_destroy(&dflt);
+    }
+    if (size == native) return preload_default_stack;
+    if (size > GREEN_MAX_STACK_SIZE) {
+        preload_log("stack of %zu bytes asked for: giving the largest, %zu", size, (size_t)GREEN_MAX_STACK_SIZE);
+        size = GREEN_MAX_STACK_SIZE;
+    }
+    return size;
+}
+
+int pthread_create(pthread_t *out, const pthread_attr_t *attr, void *(*start)(void *), void *arg) {
+    preload_init();
+    if (!preload_fiber_mode || !green_on_fiber()) return PREAL(pthread_create)(out, attr, start, arg);
+    if (!hub_thread) hub_thread = PREAL(pthread_self)();
+    int detach = 0;
+    if (attr && pthread_attr_getdetachstate(attr, &detach) == 0) detach = detach == PTHREAD_CREATE_DETACHED;
+    gthread *t = calloc(1, sizeof *t);
+    if (!t) return EAGAIN;
+    t->magic = GTHREAD_MAGIC;
+    t->start = start;
+    t->arg = arg;
+    t->id = atomic_fetch_add(&next_id, 1);
+    t->detached_or_done = detach ? DETACHED : 0;
+    size_t stack = stack_size_for(attr);
+    green_fiber *f = green_fiber_spawn(stack, thread_main, t);
+    if (!f) {
+        free(t);
+        return EAGAIN; // what pthread_create says when it cannot have the memory
+    }
+    t->fiber = f;
+    green_fiber_set_owner(f, t);
+    snprintf(t->name, sizeof t->name, "thread %d", t->id - 0x40000000 + 1);
+    green_fiber_set_name(f, t->name);
+    __atomic_add_fetch(&gthread_live, 1, __ATOMIC_ACQ_REL);
+    *out = (pthread_t)t;
+    preload_log("pthread_create: fiber thread %d, stack %zu KiB%s", t->id - 0x40000000 + 1, stack >> 10,
+                detach ? ", detached" : "");
+    return 0;
+}
+
+/// Wait for t to finish (until the deadline), take its value, free it.
+static int join(gthread *t, void **retval, clockid_t clock, const struct timespec *abstime, int try_only) {
+    if (t == gthread_current()) return EDEADLK;
+    int state = atomic_load(&t->detached_or_done);
+    if (state & (DETACHED | JOINING)) return EINVAL;
+    if (try_only && !__atomic_load_n(&t->done, __ATOMIC_ACQUIRE)) return EBUSY;
+    if (atomic_fetch_or(&t->detached_or_done, JOINING) & (DETACHED | JOINING)) return EINVAL;
+    while (!__atomic_load_n(&t->done, __ATOMIC_ACQUIRE)) {
+        int r = gfutex_wait(&t->done, 0, clock, abstime, 0);
+        if (r == ETIMEDOUT || r == EINVAL) {
+            atomic_fetch_and(&t->detached_or_done, ~JOINING);
+            return r;
+        }
+    }
+    // finish() set FINISHED right after `done`; wait for it so the record is ours alone.
+    while (!(atomic_load(&t->detached_or_done) & FINISHED)) sched_yield();
+    if (retval) *retval = t->retval;
+    free(t);
+    return 0;
+}
+
+int pthread_join(pthread_t th, void **retval) {
+    gthread *t = gthread_from(th);
+    return t ? join(t, retval, CLOCK_REALTIME, NULL, 0) : PREAL(pthread_join)(th, retval);
+}
+
+int pthread_tryjoin_np(pthread_t th, void **retval) {
+    gthread *t = gthread_from(th);
+    return t ? join(t, retval, CLOCK_REALTIME, NULL, 1) : PREAL(pthread_tryjoin_np)(th, retval);
+}
+
+int pthread_timedjoin_np(pthread_t th, void **retval, const struct timespec *abstime) {
+    gthread *t = gthread_from(th);
+    return t ? join(t, retval, CLOCK_REALTIME, abstime, 0) : PREAL(pthread_timedjoin_np)(th, retval, abstime);
+}
+
+int pthread_clockjoin_np(pthread_t th, void **retval, clockid_t clock, const struct timespec *abstime) {
+    gthread *t = gthread_from(th);
+    if (!t) return PREAL(pthread_clockjoin_np)(th, retval, clock, abstime);
+    if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) return EINVAL;
+    return join(t, retval, clock, abstime, 0);
+}
+
+int pthread_detach(pthread_t th) {
+    gthread *t = gthread_from(th);
+    if (!t) return PREAL(pthread_detach)(th);
+    int before = atomic_fetch_or(&t->detached_or_done, DETACHED);
+    if (before & (DETACHED | JOINING)) return EINVAL;
+    if (before & FINISHED) free(t); // it had already finished: nobody else holds it
+    return 0;
+}
+
+void pthread_exit(void *retval) {
+    gthread *t = gthread_current();
+    if (t) {
+        t->retval = retval;
+        // Run the pthread_cleanup_push handlers, innermost first: each one ends
+        // in __pthread_unwind_next, which comes back here for the next.
+        __pthread_unwind_buf_t *c = t->cleanup;
+        if (c) longjmp((struct __jmp_buf_tag *)(void *)c->__cancel_jmp_buf, 1);
+        longjmp(t->exit_jmp, 1);
+    }
+    if (preload_fiber_mode && green_on_fiber()) {
+        // main: the process lives on until the last thread has finished, then
+        // exits with status 0, as glibc does.
+        uint32_t live;
+        while ((live = __atomic_load_n(&gthread_live, __ATOMIC_ACQUIRE)) != 0)
+            gfutex_wait(&gthread_live, live, CLOCK_MONOTONIC, NULL, 0);
+        exit(0);
+    }
+    PREAL(pthread_exit)(retval);
+    __builtin_unreachable();
+}
+
+// pthread_cleanup_push/pop (C) keep their chain in the OS thread's descriptor,
+// which all fibers share; fiber threads keep a chain each instead.
+
+void __pthread_register_cancel(__pthread_unwind_buf_t *buf) {
+    gthread *t = gthread_current();
+    if (!t) { PREAL(__pthread_register_cancel)(buf); return; }
+    buf->__pad[0] = t->cleanup;
+    t->cleanup = buf;
+}
+
+void __pthread_unregister_cancel(__pthread_unwind_buf_t *buf) {
+    gthread *t = gthread_current();
+    if (!t) { PREAL(__pthread_unregister_cancel)(buf); return; }
+    t->cleanup = buf->__pad[0];
+}
+
+void __pthread_unwind_next(__pthread_unwind_buf_t *buf) {
+    gthread *t = gthread_current();
+    if (!t) { PREAL(__pthread_unwind_next)(buf); __builtin_unreachable(); }
+    __pthread_unwind_buf_t *next = buf->__pad[0];
+    t->cleanup = next;
+    if (next) longjmp((struct __jmp_buf_tag *)(void *)next->__cancel_jmp_buf, 1);
+    longjmp(t->exit_jmp, 1);
+}
+
+pthread_t pthread_self(void) {
+    gthread *t = gthread_current();
+    return t ? (pthread_t)t : PREAL(pthread_self)();
+}
+
+int pthread_equal(pthread_t a, pthread_t b) { return a == b; }
+
+int sched_yield(void) {
+    if (preload_fiber_mode && green_on_fiber()) {
+        green_yield();
+        return 0;
+    }
+    return PREAL(sched_yield)();
+}
+
+// ---- calls about a thread ----------------------------------------------------------------
+
+int pthread_getattr_np(pthread_t th, pthread_attr_t *attr) {
+    gthread *t = gthread_from(th);
+    if (!t) return PREAL(pthread_getattr_np)(th, attr);
+    if (__atomic_load_n(&t->done, __ATOMIC_ACQUIRE)) return ESRCH;
+    void *lo, *hi;
+    green_fiber_stack_bounds(t->fiber, &lo, &hi);
+    int r = pthread_attr_init(attr);
+    if (r) return r;
+    pthread_attr_setstack(attr, lo, (size_t)((char *)hi - (char *)lo));
+    pthread_attr_setdetachstate(attr, (atomic_load(&t->detached_or_done) & DETACHED) ? PTHREAD_CREATE_DETACHED
+                                                                                     : PTHREAD_CREATE_JOINABLE);
+    return 0;
+}
+
+int pthread_setname_np(pthread_t th, const char *name) {
+    gthread *t = gthread_from(th);
+    if (!t) return PREAL(pthread_setname_np)(th, name);
+    if (strlen(name) >= sizeof t->name) return ERANGE;
+    strcpy(t->name, name);
+    if (!__atomic_load_n(&t->done, __ATOMIC_ACQUIRE)) green_fiber_set_name(t->fiber, name);
+    return 0;
+}
+
+int pthread_getname_np(pthread_t th, char *buf, size_t len) {
+    gthread *t = gthread_from(th);
+    if (!t) return PREAL(pthread_getname_np)(th, buf, len);
+    if (strlen(t->name) >= len) return ERANGE;
+    strcpy(buf, t->name);
+    return 0;
+}
+
+int pthread_kill(pthread_t th, int sig) {
+    gthread *t = gthread_from(th);
+    if (!t) return PREAL(pthread_kill)(th, sig);
+    if (__atomic_load_n(&t->done, __ATOMIC_ACQUIRE)) return ESRCH;
+    if (sig == 0) return 0;
+    // Signals go to the OS thread that runs every fiber thread.
+    return PREAL(pthread_kill)(hub_thread, sig);
+}
+
+int pthread_cancel(pthread_t th) {
+    gthread *t = gthread_from(th);
+    if (!t) return PREAL(pthread_cancel)(th);
+    // A fiber's C frames cannot be unwound the way glibc cancels a thread.
+    preload_log("pthread_cancel of a fiber thread is not supported");
+    return ENOTSUP;
+}
