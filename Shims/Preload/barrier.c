@@ -40,6 +40,6 @@ int pthread_barrier_wait(pthread_barrier_t *b) {
         return PTHREAD_BARRIER_SERIAL_THREAD;
     }
     while (__atomic_load_n(&g->generation, __ATOMIC_ACQUIRE) == gen)
-        gfutex_wait(&g->generation, gen, CLOCK_MONOTONIC, NULL, g->flags);
+        gfutex_wait(&g->generation, gen, CLOCK_MONOTONIC, NULL, g->flags, "pthread_barrier");
     return 0;
 }

@@ -45,7 +45,7 @@ static int wait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clock, const st
         __atomic_sub_fetch(&g->waiters, 1, __ATOMIC_SEQ_CST);
         return r;
     }
-    r = gfutex_wait(&g->seq, seq, clock, abstime, g->flags);
+    r = gfutex_wait(&g->seq, seq, clock, abstime, g->flags, "pthread_cond");
     __atomic_sub_fetch(&g->waiters, 1, __ATOMIC_SEQ_CST);
     pthread_mutex_lock(m); // the mutex is held again whatever happened
     return r == ETIMEDOUT ? ETIMEDOUT : 0;

@@ -110,19 +110,20 @@ static int kernel_wait(uint32_t *word, uint32_t expected, clockid_t clock, const
 
 /// A word another process may change: nobody will wake us, so look again
 /// every millisecond or so (up to 16 ms between looks).
-static int fiber_poll(uint32_t *word, uint32_t expected, int64_t deadline) {
+static int fiber_poll(uint32_t *word, uint32_t expected, int64_t deadline, const char *label) {
     int64_t pause = 1000000;
     while (__atomic_load_n(word, __ATOMIC_ACQUIRE) == expected) {
         int64_t now = green_now_ns();
         if (now >= deadline) return ETIMEDOUT;
         int64_t until = now + pause < deadline ? now + pause : deadline;
+        green_set_wait_label(label);
         green_park_until(until, GREEN_PARK_UNINTERRUPTIBLE);
         if (pause < 16000000) pause *= 2;
     }
     return 0;
 }
 
-static int fiber_wait(uint32_t *word, uint32_t expected, int64_t deadline) {
+static int fiber_wait(uint32_t *word, uint32_t expected, int64_t deadline, const char *label) {
     bucket *b = bucket_of(word);
     gwaiter w = {.word = word, .wake = {.fiber = green_fiber_current()}};
     bucket_lock(b);
@@ -132,7 +133,7 @@ static int fiber_wait(uint32_t *word, uint32_t expected, int64_t deadline) {
     }
     link_waiter(b, &w);
     bucket_unlock(b);
-    green_set_wait_label("pthread");
+    green_set_wait_label(label);
     for (;;) {
         int r = green_park_until(deadline, GREEN_PARK_UNINTERRUPTIBLE);
         bucket_lock(b);
@@ -149,16 +150,17 @@ static int fiber_wait(uint32_t *word, uint32_t expected, int64_t deadline) {
             return ETIMEDOUT;
         }
         bucket_unlock(b); // not for us: park again
-        green_set_wait_label("pthread");
+        green_set_wait_label(label);
     }
 }
 
-int gfutex_wait(uint32_t *word, uint32_t expected, clockid_t clock, const struct timespec *abstime, int flags) {
+int gfutex_wait(uint32_t *word, uint32_t expected, clockid_t clock, const struct timespec *abstime, int flags,
+                const char *label) {
     if (abstime && !timespec_ok(abstime)) return EINVAL;
     if (!green_on_fiber()) return kernel_wait(word, expected, clock, abstime);
     int64_t deadline = preload_deadline(clock, abstime);
-    if (flags & GF_SHARED) return fiber_poll(word, expected, deadline);
-    return fiber_wait(word, expected, deadline);
+    if (flags & GF_SHARED) return fiber_poll(word, expected, deadline, label);
+    return fiber_wait(word, expected, deadline, label);
 }
 
 // ---- waking -------------------------------------------------------------------------------

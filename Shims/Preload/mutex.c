@@ -47,7 +47,7 @@ static int acquire(pthread_mutex_t *m, int kind, clockid_t clock, const struct t
     if (__atomic_compare_exchange_n(word, &free_, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) return 0;
     if (abstime && !timespec_ok(abstime)) return EINVAL;
     while (__atomic_exchange_n(word, 2, __ATOMIC_ACQUIRE) != 0) {
-        int r = gfutex_wait(word, 2, clock, abstime, futex_flags(kind));
+        int r = gfutex_wait(word, 2, clock, abstime, futex_flags(kind), "pthread_mutex");
         if (r == ETIMEDOUT) return ETIMEDOUT;
     }
     return 0;

@@ -18,6 +18,6 @@ int pthread_once(pthread_once_t *once, void (*init)(void)) {
             gfutex_wake(word, INT_MAX, 0);
             return 0;
         }
-        gfutex_wait(word, v, CLOCK_MONOTONIC, NULL, 0); // another runs it: wait
+        gfutex_wait(word, v, CLOCK_MONOTONIC, NULL, 0, "pthread_once"); // another runs it: wait
     }
 }

@@ -78,7 +78,9 @@ enum {
 /// Wait while *word == expected, until woken or `abstime` on `clock` passes
 /// (NULL: no timeout). Returns 0 (woken, or the word had changed: recheck),
 /// ETIMEDOUT, or EINVAL for a bad timespec. Spurious returns are allowed.
-int gfutex_wait(uint32_t *word, uint32_t expected, clockid_t clock, const struct timespec *abstime, int flags);
+/// `label` (a static string) says in fiber dumps what a parked fiber waits for.
+int gfutex_wait(uint32_t *word, uint32_t expected, clockid_t clock, const struct timespec *abstime, int flags,
+                const char *label);
 /// Wake up to n waiters of `word`; returns how many fibers were woken.
 int gfutex_wake(uint32_t *word, int n, int flags);
 /// On the hub: finish wakes that signal handlers had to put off.

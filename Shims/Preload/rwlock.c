@@ -64,7 +64,7 @@ static int wait_for(pthread_rwlock_t *l, int (*attempt)(pthread_rwlock_t *), int
         uint32_t seq = __atomic_load_n(SEQ(l), __ATOMIC_SEQ_CST);
         r = attempt(l);
         if (r != EBUSY) break;
-        if (gfutex_wait(SEQ(l), seq, clock, abstime, SHARED(l)) == ETIMEDOUT) {
+        if (gfutex_wait(SEQ(l), seq, clock, abstime, SHARED(l), "pthread_rwlock") == ETIMEDOUT) {
             r = attempt(l); // one last look
             if (r == EBUSY) r = ETIMEDOUT;
             break;

@@ -113,7 +113,7 @@ static int join(gthread *t, void **retval, clockid_t clock, const struct timespe
     if (try_only && !__atomic_load_n(&t->done, __ATOMIC_ACQUIRE)) return EBUSY;
     if (atomic_fetch_or(&t->detached_or_done, JOINING) & (DETACHED | JOINING)) return EINVAL;
     while (!__atomic_load_n(&t->done, __ATOMIC_ACQUIRE)) {
-        int r = gfutex_wait(&t->done, 0, clock, abstime, 0);
+        int r = gfutex_wait(&t->done, 0, clock, abstime, 0, "pthread_join");
         if (r == ETIMEDOUT || r == EINVAL) {
             atomic_fetch_and(&t->detached_or_done, ~JOINING);
             return r;
@@ -172,7 +172,7 @@ void pthread_exit(void *retval) {
         // exits with status 0, as glibc does.
         uint32_t live;
         while ((live = __atomic_load_n(&gthread_live, __ATOMIC_ACQUIRE)) != 0)
-            gfutex_wait(&gthread_live, live, CLOCK_MONOTONIC, NULL, 0);
+            gfutex_wait(&gthread_live, live, CLOCK_MONOTONIC, NULL, 0, "pthread_exit");
         exit(0);
     }
     PREAL(pthread_exit)(retval);
