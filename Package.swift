@@ -39,7 +39,7 @@ let package = Package(
         // Preload mode only: pthreads as fibers, the C thread pool, start-up.
         .target(name: "CGreenPreload", dependencies: ["CGreenCore", "CGreenShim"], path: "Shims/Preload",
                 // swiftc links every product against libswiftCore; C code needs none of it.
-                linkerSettings: [.unsafeFlags(["-static-stdlib"])]),
+                linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "--exclude-libs=ALL", "-Xlinker", "--gc-sections"])]),
         .executableTarget(name: "GreenLauncher", path: "Sources/green"),
         // The Swift runtime: Hub, Fiber, timeouts, sync, channels, pools.
         .target(name: "Green", dependencies: ["CGreenCore", "CGreenShim"]),
