@@ -81,6 +81,7 @@ int errno_for_wake(int reason) {
     case GREEN_WAKE_FD_CLOSED: return EBADF;
     case GREEN_WAKE_CANCELLED: return ECANCELED;
     case GREEN_WAKE_TIMEOUT_SCOPE: return ETIMEDOUT;
+    case GREEN_WAKE_SIGNAL: return EINTR;
     default: return EINTR;
     }
 }

@@ -62,6 +62,7 @@ void green_stack_trim(green_stack_pool *p, size_t keep, size_t budget);
 enum {
     FIBER_CANCEL_REQUESTED = 1, ///< sticky: cancel() was called
     FIBER_CANCEL_PENDING = 2,   ///< not yet delivered by a park
+    FIBER_IN_SYSCALL = 4,       ///< parked in a blocking call of the shim (a signal interrupts it)
 };
 
 struct green_fiber {
@@ -106,6 +107,7 @@ struct green_sched {
     unsigned budget;             ///< direct switches left before the hub polls I/O
     ev_async notify;
     green_remote_wake *_Atomic remote_wakes; ///< pushed by any thread, drained by the hub
+    _Atomic int interrupt_requested;         ///< green_sched_interrupt_syscalls was called
     void *owner;
     void (*on_notify)(void *owner);
     void (*on_destroy)(void *owner);

@@ -591,10 +591,24 @@ static void deliver_remote_wakes(green_sched *s) {
     }
 }
 
+void green_sched_interrupt_syscalls(green_sched *s) {
+    atomic_store(&s->interrupt_requested, 1);
+    ev_async_send(s->loop, &s->notify);
+}
+
+/// On the hub, after a signal handler asked for it: wake the blocking calls.
+static void interrupt_syscalls(green_sched *s) {
+    if (s->root->state == GREEN_FIBER_PARKED && (s->root->flags & FIBER_IN_SYSCALL))
+        green_wake(s->root, GREEN_WAKE_SIGNAL);
+    for (green_fiber *f = s->all; f; f = f->all_next)
+        if (f->state == GREEN_FIBER_PARKED && (f->flags & FIBER_IN_SYSCALL)) green_wake(f, GREEN_WAKE_SIGNAL);
+}
+
 static void notify_cb(struct ev_loop *loop, ev_async *w, int revents) {
     (void)loop; (void)w; (void)revents;
     green_sched *s = green_tls_sched;
     deliver_remote_wakes(s);
+    if (atomic_exchange(&s->interrupt_requested, 0)) interrupt_syscalls(s);
     if (s->on_notify) s->on_notify(s->owner);
 }
 
@@ -753,14 +767,33 @@ static const green_hub_abi *_Atomic installed_abi;
 const green_hub_abi *green_hub_abi_get(void) { return installed_abi; }
 void green_hub_abi_install(const green_hub_abi *abi) { installed_abi = abi; }
 
-static int abi_wait_fd(int fd, int events, int64_t deadline, int *revents) {
-    return green_wait_fd(fd, events, deadline, 0, revents);
+// The shim's waits are blocking system calls to the program: a signal handler
+// interrupts them (green_sched_interrupt_syscalls).
+
+static inline green_fiber *enter_syscall(void) {
+    green_fiber *self = green_tls_sched->current;
+    self->flags |= FIBER_IN_SYSCALL;
+    return self;
 }
 
-static int abi_sleep_until(int64_t deadline) { return green_sleep_until(deadline, 0); }
+static inline int leave_syscall(green_fiber *self, int reason) {
+    self->flags &= ~FIBER_IN_SYSCALL;
+    return reason;
+}
+
+static int abi_wait_fd(int fd, int events, int64_t deadline, int *revents) {
+    green_fiber *self = enter_syscall();
+    return leave_syscall(self, green_wait_fd(fd, events, deadline, 0, revents));
+}
+
+static int abi_sleep_until(int64_t deadline) {
+    green_fiber *self = enter_syscall();
+    return leave_syscall(self, green_sleep_until(deadline, 0));
+}
 
 static int abi_wait_fds(const int *fds, const int *events, int n, int64_t deadline) {
-    return green_wait_fds(fds, events, n, deadline, 0);
+    green_fiber *self = enter_syscall();
+    return leave_syscall(self, green_wait_fds(fds, events, n, deadline, 0));
 }
 
 const green_hub_abi *green_hub_abi_make(int (*run_blocking)(void (*)(void *), void *)) {

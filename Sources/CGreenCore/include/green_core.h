@@ -31,6 +31,7 @@ typedef enum green_wake_reason {
     GREEN_WAKE_TIMEOUT_SCOPE = 3, ///< an enclosing timeout scope expired
     GREEN_WAKE_DEADLOCK = 4,      ///< nothing left could ever wake it (gevent's LoopExit)
     GREEN_WAKE_FD_CLOSED = 5,     ///< the fd it waited on was closed (green_fd_closing)
+    GREEN_WAKE_SIGNAL = 6,        ///< a signal handler ran: a blocking call returns EINTR (green_sched_interrupt_syscalls)
 } green_wake_reason;
 
 /// Park flags.
@@ -82,6 +83,10 @@ void green_sched_set_owner(green_sched *s, void *owner, void (*on_notify)(void *
 void *green_sched_owner(green_sched *s);
 /// Thread-safe: wake the hub so it calls on_notify soon (ev_async).
 void green_sched_notify(green_sched *s);
+/// Async-signal-safe: soon wake every fiber of `s` parked in a blocking call of
+/// the shim (an fd wait or a sleep made through the hub ABI) with
+/// GREEN_WAKE_SIGNAL, as a signal interrupts blocking system calls.
+void green_sched_interrupt_syscalls(green_sched *s);
 /// Hub thread only: while the count is above zero the hub's wake-up counts as
 /// something that can still happen, so waits are not reported as deadlocks.
 void green_sched_retain_external(green_sched *s);

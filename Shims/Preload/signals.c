@@ -1,0 +1,65 @@
+// signals.c — signal handlers interrupt blocking calls, as in a threaded
+// program. Natively a handler installed without SA_RESTART makes the blocking
+// call it interrupted fail with EINTR — the usual way a server's accept loop
+// notices SIGTERM. Here the thread is usually waiting in the hub's epoll, not
+// in the program's call, so each handler is wrapped: after it has run, the
+// fibers parked in blocking calls of the shim are woken with EINTR (all of
+// them: the kernel would have picked one thread, and EINTR is always allowed).
+// sigaction still reports the program's own handler.
+#include "preload.h"
+#include <dlfcn.h>
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+
+static struct sigaction programs[NSIG]; // what the program installed, as it sees it
+static volatile sig_atomic_t wrapped[NSIG];
+
+static void trampoline(int sig, siginfo_t *info, void *context) {
+    struct sigaction *a = &programs[sig];
+    int interrupts = !(a->sa_flags & SA_RESTART);
+    if (a->sa_flags & SA_RESETHAND) wrapped[sig] = 0; // the kernel has put SIG_DFL back
+    if (a->sa_flags & SA_SIGINFO) a->sa_sigaction(sig, info, context);
+    else a->sa_handler(sig);
+    if (interrupts) {
+        green_sched *s = green_sched_current();
+        if (s) green_sched_interrupt_syscalls(s);
+    }
+}
+
+typedef int (*sigaction_fn)(int, const struct sigaction *, struct sigaction *);
+static sigaction_fn real_sigaction;
+
+int sigaction(int sig, const struct sigaction *act, struct sigaction *old) {
+    if (!real_sigaction) real_sigaction = (sigaction_fn)dlsym(RTLD_NEXT, "sigaction");
+    if (!preload_fiber_mode || sig <= 0 || sig >= NSIG) return real_sigaction(sig, act, old);
+    struct sigaction before = programs[sig];
+    int was_wrapped = wrapped[sig];
+    int r;
+    if (act && act->sa_handler != SIG_DFL && act->sa_handler != SIG_IGN) {
+        struct sigaction mine = *act;
+        mine.sa_sigaction = trampoline;
+        mine.sa_flags |= SA_SIGINFO;
+        programs[sig] = *act; // before the switch: the handler may run at once
+        r = real_sigaction(sig, &mine, old);
+        if (r == 0) wrapped[sig] = 1;
+        else programs[sig] = before;
+    } else {
+        r = real_sigaction(sig, act, old);
+        if (r == 0 && act) wrapped[sig] = 0;
+    }
+    if (r == 0 && old && was_wrapped) *old = before;
+    return r;
+}
+
+/// signal() has BSD semantics in glibc: restart, handler kept, signal blocked meanwhile.
+sighandler_t signal(int sig, sighandler_t handler) {
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = handler;
+    sigemptyset(&sa.sa_mask);
+    if (sig > 0 && sig < NSIG) sigaddset(&sa.sa_mask, sig);
+    sa.sa_flags = SA_RESTART;
+    if (sigaction(sig, &sa, &old) != 0) return SIG_ERR;
+    return old.sa_handler;
+}
