@@ -186,6 +186,17 @@ void gfutex_deliver_deferred(void) {
     }
 }
 
+void gfutex_after_fork_in_child(void) {
+    // Only the forking fiber lives on, and it waits on nothing: every waiter
+    // left in the table belongs to a thread or fiber that is gone.
+    for (int i = 0; i < BUCKETS; i++) {
+        atomic_store(&table[i].holder, NULL);
+        table[i].head = table[i].tail = NULL;
+    }
+    atomic_store(&kernel_waiters, 0);
+    for (int i = 0; i < DEFERRED_SLOTS; i++) atomic_store(&deferred[i], NULL);
+}
+
 int gfutex_wake(uint32_t *word, int n, int flags) {
     bucket *b = bucket_of(word);
     int woke = 0;

@@ -85,6 +85,13 @@ static void on_notify(void *unused) {
     gfutex_deliver_deferred();
 }
 
+/// A fork child has only the forking thread: only the forking fiber goes on.
+static void after_fork_in_child(void) {
+    gfutex_after_fork_in_child();
+    threadpool_after_fork_in_child();
+    gthread_after_fork_in_child();
+}
+
 static void start_main_hub(void) {
     green_sched *s = green_sched_create();
     if (!s) {
@@ -98,6 +105,7 @@ static void start_main_hub(void) {
     green_sched_set_owner(s, NULL, on_notify, NULL);
     green_fiber_set_name(green_sched_root(s), "main");
     green_hub_abi_install(green_hub_abi_make(preload_run_blocking));
+    pthread_atfork(NULL, NULL, after_fork_in_child);
 
     const char *dump = getenv("GREEN_DUMP_SIGNAL");
     if (dump && *dump) {

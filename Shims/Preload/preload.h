@@ -85,6 +85,8 @@ int gfutex_wait(uint32_t *word, uint32_t expected, clockid_t clock, const struct
 int gfutex_wake(uint32_t *word, int n, int flags);
 /// On the hub: finish wakes that signal handlers had to put off.
 void gfutex_deliver_deferred(void);
+/// In a fork child: forget every waiter (their threads and fibers are gone).
+void gfutex_after_fork_in_child(void);
 
 /// abstime on `clock` as a monotonic deadline in ns (GREEN_NO_DEADLINE for NULL).
 int64_t preload_deadline(clockid_t clock, const struct timespec *abstime);
@@ -127,8 +129,12 @@ void gthread_run_key_destructors(gthread *t);
 
 /// Fiber threads alive (futex word; pthread_exit in main waits for zero).
 extern uint32_t gthread_live;
+/// In a fork child: only the forking thread (fiber) lives on.
+void gthread_after_fork_in_child(void);
 
 // ---- thread pool (threadpool.c) ----------------------------------------------------------
 int preload_run_blocking(void (*fn)(void *), void *arg);
+/// In a fork child: the workers are gone; start afresh.
+void threadpool_after_fork_in_child(void);
 
 #endif

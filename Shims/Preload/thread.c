@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 uint32_t gthread_live;
+static int main_is_gone; // in a fork child made by a fiber thread: main did not come along
 static _Atomic int next_id = 0x40000000; // above any kernel tid (pid_max ≤ 2^22)
 static pthread_t hub_thread;             // the OS thread running every fiber thread
 
@@ -35,12 +36,23 @@ int preload_self_id(void) {
 
 __attribute__((constructor)) static void register_fork_handler(void) { pthread_atfork(NULL, NULL, forget_tid); }
 
+void gthread_after_fork_in_child(void) {
+    gthread *self = gthread_current();
+    main_is_gone = self != NULL;
+    gthread_live = self ? 1 : 0;
+    if (self) hub_thread = PREAL(pthread_self)();
+    green_sched_keep_only_current();
+}
+
 // ---- life of a fiber thread ------------------------------------------------------
 
 static void finish(gthread *t) {
     __atomic_store_n(&t->done, 1, __ATOMIC_RELEASE);
     gfutex_wake(&t->done, INT_MAX, 0);
-    if (__atomic_sub_fetch(&gthread_live, 1, __ATOMIC_ACQ_REL) == 0) gfutex_wake(&gthread_live, INT_MAX, 0);
+    if (__atomic_sub_fetch(&gthread_live, 1, __ATOMIC_ACQ_REL) == 0) {
+        if (main_is_gone) exit(0); // the last thread of a fork child: the process ends, as glibc's would
+        gfutex_wake(&gthread_live, INT_MAX, 0);
+    }
     int before = atomic_fetch_or(&t->detached_or_done, FINISHED);
     if (before & DETACHED) {
         green_fiber_set_owner(t->fiber, NULL);

@@ -49,6 +49,15 @@ static void *worker_main(void *unused) {
 }
 
 
+void threadpool_after_fork_in_child(void) {
+    pthread_mutex_t fresh_lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t fresh_work = PTHREAD_COND_INITIALIZER;
+    lock = fresh_lock;
+    work = fresh_work;
+    head = tail = NULL; // jobs of fibers that are gone
+    workers = idle = 0;
+}
+
 int preload_run_blocking(void (*fn)(void *), void *arg) {
     if (!real_cond_wait) {
         real_cond_wait = (cond_wait_fn)dlsym(RTLD_NEXT, "pthread_cond_wait");

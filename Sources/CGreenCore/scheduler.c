@@ -249,8 +249,11 @@ struct green_fd_wait {
 };
 
 static void fd_wait_cb(struct ev_loop *loop, ev_io *w, int revents) {
-    (void)loop;
     green_fd_wait *fw = (green_fd_wait *)w;
+    if (fw->fiber->state == GREEN_FIBER_DONE) { // abandoned in a fork child: never again
+        ev_io_stop(loop, w);
+        return;
+    }
     fw->revents |= revents;
     green_wake(fw->fiber, GREEN_WAKE_NORMAL);
 }
@@ -643,6 +646,19 @@ green_sched *green_sched_current(void) { return green_tls_sched; }
 static void after_fork_in_child(void) {
     green_sched *s = green_tls_sched;
     if (s) ev_loop_fork(s->loop);
+}
+
+void green_sched_keep_only_current(void) {
+    green_sched *s = green_tls_sched;
+    if (!s) return;
+    green_fiber *self = s->current;
+    s->ready_head = s->ready_tail = NULL;
+    if (s->root != self) s->root->state = GREEN_FIBER_DONE; // green_wake ignores DONE fibers
+    for (green_fiber *f = s->all; f; f = f->all_next)
+        if (f != self) f->state = GREEN_FIBER_DONE;
+    s->all = self == s->root ? NULL : self;
+    self->all_next = self->all_prev = NULL;
+    s->live = self == s->root ? 0 : 1;
 }
 
 /// At thread exit: tear the hub down if no fiber is left alive on it (a

@@ -83,6 +83,11 @@ void green_sched_set_owner(green_sched *s, void *owner, void (*on_notify)(void *
 void *green_sched_owner(green_sched *s);
 /// Thread-safe: wake the hub so it calls on_notify soon (ev_async).
 void green_sched_notify(green_sched *s);
+/// In a child after fork(), on the forking fiber: keep only it, as the kernel
+/// keeps only the forking thread. Every other fiber of the hub (the root
+/// context too, unless it forked) is abandoned: never run or woken again,
+/// its stack left as it was.
+void green_sched_keep_only_current(void);
 /// Async-signal-safe: soon wake every fiber of `s` parked in a blocking call of
 /// the shim (an fd wait or a sleep made through the hub ABI) with
 /// GREEN_WAKE_SIGNAL, as a signal interrupts blocking system calls.
