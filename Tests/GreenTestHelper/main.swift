@@ -57,6 +57,21 @@ case "exclusivity-still-checked":
     let f = Green.spawn { twice(&counter.value) { counter.value += 1 } }
     try f.value
     print("not trapped")
+case "prefork":
+    // Two children answer each line with their pid ("slow" after 500 ms);
+    // the parent reports children starting and ending, and stops on SIGTERM.
+    let server = try PreforkServer(processes: 2, grace: .seconds(5)) { conn in
+        while let line = try conn.readLine() {
+            if line == "slow" { try Green.sleep(for: .milliseconds(500)) }
+            try conn.writeAll("\(getpid())\n")
+        }
+    }
+    func say(_ s: String) { print(s); fflush(stdout) }
+    server.childStarted = { i, pid in say("started \(i) \(pid)") }
+    server.childExited = { i, pid, status in say("exited \(i) \(pid) \(status)") }
+    say("port \(server.port)")
+    try server.run()
+    say("parent done, restarts \(server.restarts)")
 case "fork":
     // fork() from a fiber; the child's hub, timers, I/O and thread pool work.
     var hooks: [String] = []

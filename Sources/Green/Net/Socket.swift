@@ -63,6 +63,14 @@ public final class Socket {
     /// `reusePort` sets SO_REUSEPORT, for one listener per thread or process.
     public static func listen(host: String = "127.0.0.1", port: UInt16 = 0, backlog: Int32 = 1024,
                               reusePort: Bool = false) throws -> Socket {
+        let s = try bound(host: host, port: port, reusePort: reusePort)
+        if Glibc.listen(s.fd, backlog) != 0 { try s.fail("listen") }
+        return s
+    }
+
+    /// A TCP socket bound to `host:port` but not listening: it holds the port
+    /// (with `reusePort`, for listeners that share it) and gets no connections.
+    static func bound(host: String, port: UInt16, reusePort: Bool) throws -> Socket {
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = port.bigEndian
@@ -76,7 +84,6 @@ public final class Socket {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         if rc != 0 { try s.fail("bind \(host):\(port)") }
-        if Glibc.listen(fd, backlog) != 0 { try s.fail("listen") }
         return s
     }
 
