@@ -110,7 +110,7 @@ final class PreloadTests: XCTestCase {
     // MARK: exit semantics
 
     func testExitWays() throws {
-        let modes: [PreloadMode] = [.plain, .fiber]
+        let modes = PreloadMode.allCases
         try check("exit_ways", ["return3"], modes: modes, status: 3, expect: ["main: returning 3"])
         try check("exit_ways", ["exit4"], modes: modes, status: 4, expect: ["thread: calling exit(4)"])
         try check("exit_ways", ["pthread_exit"], modes: modes, status: 0,
