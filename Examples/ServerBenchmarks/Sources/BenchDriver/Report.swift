@@ -1,0 +1,91 @@
+/// The tables and the verdicts on issue #5's targets, from the measurements.
+enum Report {
+    /// Echo: one row per server per cell, then Green's ratios per cell.
+    static func echo(_ results: [EchoMeasurement]) -> String {
+        var detail = Table(["size", "conns", "server", "req/s", "÷ C", "p99", "server CPU/req", "CPU ÷ C"],
+                           rightAligned: [1, 3, 4, 5, 6, 7])
+        var summary = Table(["size", "conns", "Green ÷ C req/s", "Green ÷ C CPU/req", "Green ÷ NIO req/s",
+                             "Green ÷ threads req/s"], rightAligned: [1, 2, 3, 4, 5])
+        for cell in cells(results) {
+            guard let c = cell["C epoll"] else { continue }
+            for m in EchoBenchmark.contenders.compactMap({ cell[$0.name] }) {
+                detail.add([formatBytes(m.size), String(m.connections), m.contender, formatCount(m.requestsPerSecond),
+                            formatRatio(m.requestsPerSecond / c.requestsPerSecond), formatLatency(m.p99Microseconds),
+                            formatMicros(m.cpuMicrosecondsPerRequest),
+                            formatRatio(m.cpuMicrosecondsPerRequest / c.cpuMicrosecondsPerRequest)])
+            }
+            if let g = cell["Green"], let nio = cell["SwiftNIO"], let t = cell["threads"] {
+                summary.add([formatBytes(g.size), String(g.connections), formatRatio(g.requestsPerSecond / c.requestsPerSecond),
+                             formatRatio(g.cpuMicrosecondsPerRequest / c.cpuMicrosecondsPerRequest),
+                             formatRatio(g.requestsPerSecond / nio.requestsPerSecond),
+                             formatRatio(g.requestsPerSecond / t.requestsPerSecond)])
+            }
+        }
+        return detail.render() + "\n\nGreen's ratios (CPU/req: below 1.00× is cheaper than C):\n\n" + summary.render()
+    }
+
+    /// The measurements grouped by cell (size, connections), in run order.
+    private static func cells(_ results: [EchoMeasurement]) -> [[String: EchoMeasurement]] {
+        var order: [String] = []
+        var groups: [String: [String: EchoMeasurement]] = [:]
+        for m in results {
+            let key = "\(m.size)/\(m.connections)"
+            if groups[key] == nil { order.append(key) }
+            groups[key, default: [:]][m.contender] = m
+        }
+        return order.compactMap { groups[$0] }
+    }
+
+    /// Echo's target: at 100 connections, Green ≥ 0.85× C epoll and ahead of SwiftNIO.
+    static func echoVerdicts(_ results: [EchoMeasurement]) -> [String] {
+        cells(results).compactMap { cell -> String? in
+            guard let g = cell["Green"], g.connections == 100, let c = cell["C epoll"], let nio = cell["SwiftNIO"] else {
+                return nil
+            }
+            let ratio = g.requestsPerSecond / c.requestsPerSecond
+            let met = ratio >= 0.85 && g.requestsPerSecond > nio.requestsPerSecond
+            return "echo \(formatBytes(g.size)) × 100: Green \(formatRatio(ratio)) of C epoll (target ≥ 0.85×), "
+                + "\(formatRatio(g.requestsPerSecond / nio.requestsPerSecond)) of SwiftNIO (target > 1×): "
+                + (met ? "met" : "MISSED")
+        }
+    }
+
+    /// HTTP: one row per server per mode, with Green ÷ Hummingbird per mode.
+    static func http(_ results: [HTTPMeasurement]) -> String {
+        var table = Table(["mode", "server", "req/s", "÷ C", "p99", "server CPU/req", "CPU ÷ C", "non-2xx", "socket errors"],
+                          rightAligned: [2, 3, 4, 5, 6, 7, 8])
+        var lines: [String] = []
+        for mode in [HTTPBenchmark.Mode.oneThread, .allCores] {
+            let rows = results.filter { $0.mode == mode }
+            guard let c = rows.first(where: { $0.contender == "C epoll" }) else { continue }
+            for m in rows {
+                table.add([mode.rawValue, m.contender, formatCount(m.requestsPerSecond),
+                           formatRatio(m.requestsPerSecond / c.requestsPerSecond), formatLatency(m.p99Microseconds),
+                           formatMicros(m.cpuMicrosecondsPerRequest),
+                           formatRatio(m.cpuMicrosecondsPerRequest / c.cpuMicrosecondsPerRequest),
+                           String(m.non2xx), String(m.socketErrors)])
+            }
+            if let g = rows.first(where: { $0.contender == "Green" }), let h = rows.first(where: { $0.contender == "Hummingbird" }) {
+                lines.append("\(mode.rawValue): Green ÷ Hummingbird = \(formatRatio(g.requestsPerSecond / h.requestsPerSecond)) req/s, "
+                    + "\(formatRatio(g.cpuMicrosecondsPerRequest / h.cpuMicrosecondsPerRequest)) CPU/req")
+            }
+        }
+        return table.render() + "\n\n" + lines.joined(separator: "\n")
+    }
+
+    /// HTTP's target: Green's single thread ≥ 3× Hummingbird's single event loop.
+    static func httpVerdicts(_ results: [HTTPMeasurement]) -> [String] {
+        let one = results.filter { $0.mode == .oneThread }
+        guard let g = one.first(where: { $0.contender == "Green" }),
+              let h = one.first(where: { $0.contender == "Hummingbird" }) else { return [] }
+        let ratio = g.requestsPerSecond / h.requestsPerSecond
+        return ["http 1 thread: Green \(formatRatio(ratio)) of Hummingbird (target ≥ 3×): " + (ratio >= 3 ? "met" : "MISSED")]
+    }
+
+    /// Runs in which wrk saw a non-2xx answer or a socket error.
+    static func httpErrors(_ results: [HTTPMeasurement]) -> [String] {
+        results.filter { $0.non2xx + $0.socketErrors > 0 }.map {
+            "http \($0.mode.rawValue): \($0.contender): \($0.non2xx) non-2xx, \($0.socketErrors) socket errors"
+        }
+    }
+}

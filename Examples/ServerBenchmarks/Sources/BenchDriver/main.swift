@@ -1,0 +1,41 @@
+// server-bench: issue #5's server benchmarks, all contenders in one run.
+// The `run` script next to Package.swift builds everything and calls this;
+// see README.md there for what is measured and how.
+import Foundation
+import Glibc
+
+/// Print to standard output at once (progress goes to standard error).
+func say(_ text: String) {
+    print(text)
+    fflush(stdout)
+}
+
+do {
+    let options = try Options.parse(Array(CommandLine.arguments.dropFirst()))
+    var verdicts: [String] = []
+    var errors: [String] = []
+    if options.only != "http" {
+        say("## Echo: requests/s, p99 and server CPU per request (\(Placement.pinned.description))\n")
+        say("\(formatCount(options.echoSeconds * 1000)) ms per cell after \(formatCount(options.echoWarmup * 1000)) ms of warm-up; "
+            + "best of \(options.rounds); every byte checked.\n")
+        let echo = try EchoBenchmark(options: options).run()
+        say(Report.echo(echo) + "\n")
+        verdicts += Report.echoVerdicts(echo)
+    }
+    if options.only != "echo" {
+        say("## HTTP plaintext keep-alive: wrk -c\(options.httpConnections) -d\(options.httpSeconds)s --latency, GET /\n")
+        say("1 thread: \(Placement.pinned.description), wrk -t1. All cores: \(Placement.cpuCount) server threads, "
+            + "wrk -t\(Placement.cpuCount), \(Placement.unpinned.description).\n")
+        let http = try HTTPBenchmark(options: options).run()
+        say(Report.http(http) + "\n")
+        verdicts += Report.httpVerdicts(http)
+        errors += Report.httpErrors(http)
+    }
+    say("## Targets (issue #5)\n")
+    for v in verdicts { say("- " + v) }
+    say(errors.isEmpty ? "- no error, no lost or wrong byte in any run" : errors.map { "- ERROR: " + $0 }.joined(separator: "\n"))
+    exit(errors.isEmpty ? 0 : 1)
+} catch {
+    FileHandle.standardError.write(Data("server-bench: \(error)\n".utf8))
+    exit(1)
+}
