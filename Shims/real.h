@@ -4,6 +4,7 @@
 
 #define _GNU_SOURCE
 #include <netdb.h>
+#include <stdio.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -60,7 +61,8 @@
     X(pid_t, wait4, (pid_t, int *, int, struct rusage *)) \
     X(pid_t, wait, (int *)) \
     X(int, system, (const char *)) \
-    X(struct hostent *, gethostbyname2, (const char *, int))
+    X(struct hostent *, gethostbyname2, (const char *, int)) \
+    X(FILE *, fdopen, (int, const char *))
 
 #define GREEN_DECLARE_REAL(ret, name, args) extern ret(*green_real_##name) args;
 GREEN_REAL_FUNCTIONS(GREEN_DECLARE_REAL)

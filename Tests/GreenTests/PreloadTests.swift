@@ -107,6 +107,75 @@ final class PreloadTests: XCTestCase {
         ])
     }
 
+    // MARK: native threads, stdio, signals, fork, barriers
+
+    func testNativeThreadSharesMutexCondvarAndSemaphoreWithFibers() throws {
+        try check("native_threads", expect: [
+            "timer thread woke main (condvar) and a pthread (semaphore) 5 times: from another OS thread",
+            "native_threads: all checks passed",
+        ])
+    }
+
+    func testStdioStreamsOverSockets() throws {
+        try check("stdio_sockets", expect: [
+            "stdio over sockets: 1000 of 1000 lines echoed",
+            "stdio_sockets: all checks passed",
+        ])
+    }
+
+    func testSignalsInterruptBlockingCallsAndForkKeepsOneThread() throws {
+        try check("signals_fork", expect: [
+            "accept interrupted by SIGTERM: EINTR, loop stopped",
+            "child: alone, returning from the thread",
+            "child of a thread exited 0",
+            "signals_fork: all checks passed",
+        ])
+    }
+
+    func testBarriersSpinLocksAndClockWaits() throws {
+        try check("barrier_spin", expect: [
+            "barrier: 200 rounds of 8 threads in step, one serial thread per round",
+            "clock waits: cond and sem time out on CLOCK_MONOTONIC, bad clock EINVAL",
+            "barrier_spin: all checks passed",
+        ])
+    }
+
+    // MARK: green run, fiber dump
+
+    /// `green run` next to the library: fiber threads by default, OS threads with --threads=native.
+    func testGreenRunStartsTheProgramUnderThePreload() throws {
+        let green = URL(fileURLWithPath: library).deletingLastPathComponent().appendingPathComponent("green").path
+        guard FileManager.default.isExecutableFile(atPath: green) else {
+            try Preload.unavailable("the green launcher is not built next to \(library)", in: self)
+        }
+        let binary = try Preload.program("sleeps", for: self)
+        let clean: [String: String?] = ["LD_PRELOAD": nil, "GREEN_THREADS": nil, "GREEN_PRELOAD": nil]
+        let fibers = try Preload.run(green, ["run", "--", binary], environment: clean)
+        XCTAssertEqual(fibers.status, 0, "\(fibers)")
+        XCTAssertTrue(fibers.stdout.contains("os threads while sleeping: 1\n"), "\(fibers)")
+        let native = try Preload.run(green, ["run", "--threads=native", "--", binary], environment: clean)
+        XCTAssertEqual(native.status, 0, "\(native)")
+        XCTAssertFalse(native.stdout.contains("os threads while sleeping: 1\n"), "\(native)")
+        XCTAssertTrue(native.stdout.contains("100 threads slept 200 ms each: concurrently"), "\(native)")
+    }
+
+    /// GREEN_DUMP_SIGNAL=USR2: the library prints every fiber thread and what it waits in.
+    func testFiberDumpOnSignal() throws {
+        let binary = try Preload.program("dump_target", for: self)
+        var env = PreloadMode.fiber.environment(library: library)
+        env["GREEN_DUMP_SIGNAL"] = "USR2"
+        let child = try Preload.Child(binary, [], environment: env)
+        XCTAssertNotNil(try child.waitForLine(startingWith: "ready", timeout: 20), child.stdout)
+        kill(child.pid, SIGUSR2)
+        let r = child.wait(timeout: 20)
+        XCTAssertEqual(r.status, 0, "\(r)")
+        XCTAssertTrue(r.stderr.contains("fiber dump: 3 fiber(s)"), "\(r)")
+        let lines = r.stderr.split(separator: "\n")
+        XCTAssertTrue(lines.contains { $0.contains("worker") && $0.contains("on pthread_mutex") }, "\(r)")
+        XCTAssertTrue(lines.contains { $0.contains("sleeper") && $0.contains("on sleep") }, "\(r)")
+        XCTAssertTrue(lines.contains { $0.contains("main") && $0.contains("on sleep") }, "\(r)")
+    }
+
     // MARK: exit semantics
 
     func testExitWays() throws {
