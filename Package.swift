@@ -38,7 +38,9 @@ let package = Package(
                 linkerSettings: [.linkedLibrary("dl")]),
         // Preload mode only: pthreads as fibers, the C thread pool, start-up.
         .target(name: "CGreenPreload", dependencies: ["CGreenCore", "CGreenShim"], path: "Shims/Preload",
-                // swiftc links every product against libswiftCore; C code needs none of it.
+                // swiftc links every product with the Swift runtime (its swiftrt.o needs
+                // it): link it statically and keep its symbols local, so the library
+                // needs no libswiftCore.so and exports only the interposers.
                 linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "--exclude-libs=ALL", "-Xlinker", "--gc-sections"])]),
         .executableTarget(name: "GreenLauncher", path: "Sources/green"),
         // The Swift runtime: Hub, Fiber, timeouts, sync, channels, pools.
@@ -62,7 +64,7 @@ let package = Package(
         .systemLibrary(name: "CHiredis", path: "Tests/CHiredis"),
         .testTarget(name: "GreenTests",
                     dependencies: ["Green", "CGreenCore", "CTestSupport", "CLibpq", "CHiredis", "GreenTestHelper",
-                                   "HTTPServerKit"],
+                                   "HTTPServerKit", "GreenLauncher"],
                     linkerSettings: exportInterposers),
     ],
     swiftLanguageModes: [.v5]
