@@ -16,12 +16,16 @@ struct EchoMeasurement {
 /// each cell — message size × connections — loads them one after another
 /// with the same C load generator, so noise hits them alike.
 struct EchoBenchmark {
-    /// The contenders: a name and this package's executable. The first is the ceiling.
-    static let contenders: [(name: String, executable: String)] = [
-        ("C epoll", "c-epoll-echo"),
-        ("Green", "green-echo"),
-        ("SwiftNIO", "nio-echo"),
-        ("threads", "thread-echo"),
+    /// The contenders: a name, this package's executable and its arguments
+    /// after the port. The first is the ceiling. "Green raw fd" is the same
+    /// Green server calling read(2)/send(2) with a reused buffer instead of
+    /// Socket.read()/writeAll: it shows what Socket's per-read array costs.
+    static let contenders: [(name: String, executable: String, arguments: [String])] = [
+        ("C epoll", "c-epoll-echo", []),
+        ("Green", "green-echo", []),
+        ("Green raw fd", "green-echo", ["--raw"]),
+        ("SwiftNIO", "nio-echo", []),
+        ("threads", "thread-echo", []),
     ]
 
     let options: Options
@@ -33,8 +37,9 @@ struct EchoBenchmark {
         defer { servers.forEach { $0.stop() } }
         for (i, c) in Self.contenders.enumerated() {
             let port = options.portBase + i
-            servers.append(try ServerProcess(name: "echo-\(c.executable)", executable: options.executable(c.executable),
-                                             arguments: [String(port)], port: port, cpus: placement.serverCPUs,
+            servers.append(try ServerProcess(name: "echo-\(c.executable)\(c.arguments.joined())",
+                                             executable: options.executable(c.executable),
+                                             arguments: [String(port)] + c.arguments, port: port, cpus: placement.serverCPUs,
                                              logDirectory: options.logDirectory))
         }
         for server in servers { try server.waitUntilListening() }
@@ -42,8 +47,8 @@ struct EchoBenchmark {
         var best: [String: EchoMeasurement] = [:]
         for size in options.sizes {
             for connections in options.connections {
-                for _ in 0..<options.rounds {
-                    for (server, contender) in zip(servers, Self.contenders) {
+                for round in 0..<options.rounds {
+                    for (server, contender) in rotated(Array(zip(servers, Self.contenders)), by: round) {
                         let m = try measure(server, contender: contender.name, size: size, connections: connections)
                         let key = "\(contender.name)/\(size)/\(connections)"
                         if m.requestsPerSecond > best[key]?.requestsPerSecond ?? -1 { best[key] = m }
@@ -80,6 +85,15 @@ struct EchoBenchmark {
         return EchoMeasurement(contender: contender, size: size, connections: connections, requestsPerSecond: rps,
                                p99Microseconds: p99, cpuMicrosecondsPerRequest: (cpuAfter - cpuBefore) * 1e6 / total)
     }
+}
+
+/// `items` starting at index `by` (modulo the count): each round starts with
+/// another contender, so none always runs first after a pause or last
+/// after the others warmed the caches.
+func rotated<T>(_ items: [T], by offset: Int) -> [T] {
+    guard !items.isEmpty else { return items }
+    let k = offset % items.count
+    return Array(items[k...] + items[..<k])
 }
 
 /// The `key=value` fields of the load generator's result line.

@@ -55,8 +55,8 @@ struct HTTPBenchmark {
             try checkHelloWorld(port: server.port, server: c.name)
         }
         var best: [String: HTTPMeasurement] = [:]
-        for _ in 0..<options.rounds {
-            for (server, c) in zip(servers, contenders) {
+        for round in 0..<options.rounds {
+            for (server, c) in rotated(Array(zip(servers, contenders)), by: round) {
                 let m = try measure(server, contender: c.name, mode: mode, clientThreads: threads, placement: placement)
                 if m.requestsPerSecond > best[c.name]?.requestsPerSecond ?? -1 { best[c.name] = m }
                 log("http \(mode.rawValue): \(c.name) \(formatCount(m.requestsPerSecond)) req/s")

@@ -5,7 +5,8 @@ enum Report {
         var detail = Table(["size", "conns", "server", "req/s", "÷ C", "p99", "server CPU/req", "CPU ÷ C"],
                            rightAligned: [1, 3, 4, 5, 6, 7])
         var summary = Table(["size", "conns", "Green ÷ C req/s", "Green ÷ C CPU/req", "Green ÷ NIO req/s",
-                             "Green ÷ threads req/s"], rightAligned: [1, 2, 3, 4, 5])
+                             "Green ÷ threads req/s", "raw fd ÷ C req/s", "raw fd ÷ C CPU/req"],
+                            rightAligned: [1, 2, 3, 4, 5, 6, 7])
         for cell in cells(results) {
             guard let c = cell["C epoll"] else { continue }
             for m in EchoBenchmark.contenders.compactMap({ cell[$0.name] }) {
@@ -14,11 +15,13 @@ enum Report {
                             formatMicros(m.cpuMicrosecondsPerRequest),
                             formatRatio(m.cpuMicrosecondsPerRequest / c.cpuMicrosecondsPerRequest)])
             }
-            if let g = cell["Green"], let nio = cell["SwiftNIO"], let t = cell["threads"] {
+            if let g = cell["Green"], let nio = cell["SwiftNIO"], let t = cell["threads"], let r = cell["Green raw fd"] {
                 summary.add([formatBytes(g.size), String(g.connections), formatRatio(g.requestsPerSecond / c.requestsPerSecond),
                              formatRatio(g.cpuMicrosecondsPerRequest / c.cpuMicrosecondsPerRequest),
                              formatRatio(g.requestsPerSecond / nio.requestsPerSecond),
-                             formatRatio(g.requestsPerSecond / t.requestsPerSecond)])
+                             formatRatio(g.requestsPerSecond / t.requestsPerSecond),
+                             formatRatio(r.requestsPerSecond / c.requestsPerSecond),
+                             formatRatio(r.cpuMicrosecondsPerRequest / c.cpuMicrosecondsPerRequest)])
             }
         }
         return detail.render() + "\n\nGreen's ratios (CPU/req: below 1.00× is cheaper than C):\n\n" + summary.render()
