@@ -3,13 +3,16 @@
 //
 //   swift run -c release green-bench                  # all sections
 //   swift run -c release green-bench pingpong spawn    # some sections
+//   swift run -c release --scratch-path .build-bench green-bench preload
+//                                                      # C programs natively vs LD_PRELOAD (not in "all")
 //   green-bench --mem fibers|tasks|threads             # (internal) memory child
 import Glibc
 
-let sections = ["pingpong", "spawn", "memory", "shim"]
+let sections = ["pingpong", "spawn", "memory", "shim", "preload"]
+let defaultSections = ["pingpong", "spawn", "memory", "shim"]
 
 func usage() -> Never {
-    print("usage: green-bench [\(sections.joined(separator: "] ["))]   (default: all)")
+    print("usage: green-bench [\(sections.joined(separator: "] ["))]   (default: all but preload)")
     exit(2)
 }
 
@@ -29,7 +32,7 @@ for a in args where !sections.contains(a) {
     fputs("green-bench: unknown section '\(a)'\n", stderr)
     usage()
 }
-if args.isEmpty { args = sections }
+if args.isEmpty { args = defaultSections }
 
 #if arch(x86_64)
 let arch = "x86_64"
@@ -53,6 +56,7 @@ do {
     if args.contains("spawn") { try SpawnJoin.run() }
     if args.contains("memory") { Memory.run() }
     if args.contains("shim") { try ShimBench.run() }
+    if args.contains("preload") { try PreloadBench.run() }
 } catch {
     fputs("green-bench: \(error)\n", stderr)
     exit(1)
