@@ -93,6 +93,9 @@ static void after_fork_in_child(void) {
 }
 
 static void start_main_hub(void) {
+    // The watchdog first: with no hub yet, pthread_create makes it an OS thread.
+    const char *monitor = getenv("GREEN_MONITOR_MS");
+    if (monitor && atoi(monitor) > 0) green_monitor_start((int64_t)atoi(monitor) * 1000000);
     green_sched *s = green_sched_create();
     if (!s) {
         preload_log("cannot start the hub: pthreads stay native");
@@ -113,17 +116,18 @@ static void start_main_hub(void) {
         if (sig > 0 && green_signal_watch_start(sig, dump_fibers, NULL)) preload_log("fiber dump on signal %d", sig);
         else preload_log("GREEN_DUMP_SIGNAL=%s: not a signal this library knows", dump);
     }
-    const char *monitor = getenv("GREEN_MONITOR_MS");
-    if (monitor && atoi(monitor) > 0) green_monitor_start((int64_t)atoi(monitor) * 1000000);
 }
 
 void preload_init(void) {
     static int state; // 0 new, 1 starting, 2 ready (atomic builtins)
+    static __thread int initializing; // this thread is inside: a call from the set-up itself
+    if (initializing) return;
     int expected = 0;
     if (!__atomic_compare_exchange_n(&state, &expected, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
         while (__atomic_load_n(&state, __ATOMIC_ACQUIRE) != 2) syscall(SYS_sched_yield);
         return;
     }
+    initializing = 1;
     preload_resolve();
     const char *debug = getenv("GREEN_DEBUG");
     preload_debug = debug && *debug && strcmp(debug, "0") != 0;
@@ -151,6 +155,7 @@ void preload_init(void) {
     preload_log("%s threads, default stack %zu KiB", preload_fiber_mode ? "fiber" : "native",
                 preload_default_stack >> 10);
     __atomic_store_n(&state, 2, __ATOMIC_RELEASE);
+    initializing = 0;
 }
 
 __attribute__((constructor)) static void at_load(void) { preload_init(); }

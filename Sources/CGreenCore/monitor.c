@@ -5,8 +5,6 @@
 // cannot see. The monitor says which fiber, and has the hub's thread print
 // its own backtrace (a signal handler with backtrace_symbols_fd), so the
 // stalling call can be found.
-#define _GNU_SOURCE
-#include <dlfcn.h>
 #include "internal.h"
 #include <errno.h>
 #include <execinfo.h>
@@ -133,11 +131,9 @@ int green_monitor_start(int64_t threshold_ns) {
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    // libc's own pthread_create: under the preload library, the interposed one
-    // would make the watchdog a fiber of the very hub it watches.
-    typedef int (*create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
-    create_fn create = (create_fn)dlsym(RTLD_NEXT, "pthread_create");
-    int rc = (create ? create : pthread_create)(&t, &attr, monitor_main, NULL);
+    // (The preload library starts the monitor before its hub exists, so that
+    // its pthread_create makes this an OS thread, not a fiber.)
+    int rc = pthread_create(&t, &attr, monitor_main, NULL);
     pthread_attr_destroy(&attr);
     if (rc) __atomic_store_n(&threshold, 0, __ATOMIC_RELAXED);
     return rc;

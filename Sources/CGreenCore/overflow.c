@@ -21,24 +21,36 @@ static void write_str(const char *s) {
     (void)unused;
 }
 
+/// Hand the signal to the handler that was there before. A fault repeats when
+/// the handler returns, so the default action only needs putting back; a
+/// SIGSEGV sent with kill/raise (si_code <= 0) does not, so it is raised again.
+static void forward(int sig, siginfo_t *info, void *uc) {
+    int sent = info && info->si_code <= 0;
+    if ((previous.sa_flags & SA_SIGINFO) && previous.sa_sigaction) {
+        previous.sa_sigaction(sig, info, uc);
+    } else if (previous.sa_handler == SIG_IGN) {
+        if (!sent) signal(SIGSEGV, SIG_DFL); // a fault cannot be ignored: the kernel would kill us too
+    } else if (previous.sa_handler == SIG_DFL) {
+        signal(SIGSEGV, SIG_DFL);
+        if (sent) raise(SIGSEGV); // delivered at once: the handler runs with SA_NODEFER
+    } else {
+        previous.sa_handler(sig);
+    }
+}
+
 static void on_segv(int sig, siginfo_t *info, void *uc) {
     green_sched *s = green_tls_sched;
     green_fiber *f = s ? s->current : NULL;
     char *addr = info ? (char *)info->si_addr : NULL;
-    if (f && f->stack.guard && addr >= f->stack.guard && addr < f->stack.lo) {
+    int fault = info && info->si_code > 0;
+    if (fault && f && f->stack.guard && addr >= f->stack.guard && addr < f->stack.lo) {
         write_str("green: fiber stack overflow in ");
         write_str(f->name[0] ? f->name : "<unnamed fiber>");
         write_str(" (stack size: raise it with the fiber's stackSize option)\n");
         signal(SIGSEGV, SIG_DFL);
         return; // the faulting access repeats and the default action ends the process
     }
-    if ((previous.sa_flags & SA_SIGINFO) && previous.sa_sigaction) {
-        previous.sa_sigaction(sig, info, uc);
-    } else if (previous.sa_handler == SIG_IGN || previous.sa_handler == SIG_DFL) {
-        signal(SIGSEGV, SIG_DFL); // fault again with the default action
-    } else {
-        previous.sa_handler(sig);
-    }
+    forward(sig, info, uc);
 }
 
 static void install_handler(void) {

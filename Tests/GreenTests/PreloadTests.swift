@@ -140,6 +140,16 @@ final class PreloadTests: XCTestCase {
         ])
     }
 
+    /// A SIGSEGV sent with kill() kills, under the preload too (the overflow
+    /// handler passes on what is not a fault).
+    func testSentSIGSEGVKillsAsNatively() throws {
+        let binary = try Preload.program("segv_sent", for: self)
+        for mode in PreloadMode.allCases {
+            let r = try Preload.run(binary, [], environment: mode.environment(library: library), timeout: 10)
+            XCTAssertTrue(r.signaled && r.status == SIGSEGV, "[\(mode)] \(r)")
+        }
+    }
+
     // MARK: green run, fiber dump
 
     /// `green run` next to the library: fiber threads by default, OS threads with --threads=native.
