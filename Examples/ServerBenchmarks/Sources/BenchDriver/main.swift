@@ -18,16 +18,20 @@ do {
         say("## Echo: requests/s, p99 and server CPU per request (\(Placement.pinned.description))\n")
         say("\(formatCount(options.echoSeconds * 1000)) ms per cell after \(formatCount(options.echoWarmup * 1000)) ms of warm-up; "
             + "best of \(options.rounds); every byte checked.\n")
+        let loadBefore = loadAverage()
         let echo = try EchoBenchmark(options: options).run()
         say(Report.echo(echo) + "\n")
+        say("Load average before / after the echo runs: \(loadBefore) / \(loadAverage())\n")
         verdicts += Report.echoVerdicts(echo)
     }
     if options.only != "echo" {
         say("## HTTP plaintext keep-alive: wrk -c\(options.httpConnections) -d\(options.httpSeconds)s --latency, GET /\n")
         say("1 thread: \(Placement.pinned.description), wrk -t1. All cores: \(Placement.cpuCount) server threads, "
             + "wrk -t\(Placement.cpuCount), \(Placement.unpinned.description).\n")
+        let loadBefore = loadAverage()
         let http = try HTTPBenchmark(options: options).run()
         say(Report.http(http) + "\n")
+        say("Load average before / after the HTTP runs: \(loadBefore) / \(loadAverage())\n")
         verdicts += Report.httpVerdicts(http)
         errors += Report.httpErrors(http)
     }
