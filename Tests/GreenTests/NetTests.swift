@@ -58,6 +58,29 @@ final class NetTests: XCTestCase {
         XCTAssertEqual(try acceptor.value, Array(1...10))
     }
 
+    /// read(into:) hands out read-ahead first, then reads straight into the caller's memory.
+    func testReadIntoCallersBuffer() throws {
+        let server = StreamServer(listener: try Socket.listen()) { conn in
+            try conn.writeAll("header\nbody-part-1")
+            try Green.sleep(for: .milliseconds(20))
+            try conn.writeAll("|body-part-2")
+        }
+        server.start()
+        let s = try Socket.connect(host: "127.0.0.1", port: server.listener.localPort)
+        XCTAssertEqual(try s.readLine(), "header")
+        var buffer = [UInt8](repeating: 0, count: 8)
+        var got: [UInt8] = []
+        while true {
+            let n = try buffer.withUnsafeMutableBytes { try s.read(into: $0) }
+            if n == 0 { break }
+            XCTAssertLessThanOrEqual(n, 8)
+            got += buffer[0..<n]
+        }
+        XCTAssertEqual(String(decoding: got, as: UTF8.self), "body-part-1|body-part-2")
+        XCTAssertEqual(try s.read(into: UnsafeMutableRawBufferPointer(start: nil, count: 0)), 0)
+        try server.stop()
+    }
+
     func testPeerResetIsAnError() throws {
         let outcome = AsyncResult<String>()
         let server = StreamServer(listener: try Socket.listen()) { conn in
