@@ -254,19 +254,8 @@ let launcherUsage = """
 /// settings cannot leak in), plus `environment`.
 func runLauncher(_ executable: String, _ args: [String], environment: [String: String] = [:],
                  directory: URL? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: executable)
-    p.arguments = args
     var env = ProcessInfo.processInfo.environment.filter { $0.key != "LD_PRELOAD" && !$0.key.hasPrefix("GREEN_") }
     for (k, v) in environment { env[k] = v }
-    p.environment = env
-    if let directory { p.currentDirectoryURL = directory }
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    let r = try runProcess(URL(fileURLWithPath: executable), args, environment: env, directory: directory)
+    return (r.status, r.stdout, r.stderr)
 }

@@ -5,20 +5,9 @@ import XCTest
 /// PreforkServer, driven in a helper process: children share the port,
 /// a killed child is started again, SIGTERM drains in-flight connections.
 final class PreforkTests: XCTestCase {
-    /// The helper's output so far (it writes to a file we poll). Read with
-    /// Glibc: Foundation's file reading leaks a buffer under LeakSanitizer.
+    /// The helper's output so far (it writes to a file we poll).
     private func lines(_ url: URL) -> [String] {
-        let fd = open(url.path, O_RDONLY)
-        guard fd >= 0 else { return [] }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = read(fd, &chunk, chunk.count)
-            if n <= 0 { break }
-            bytes += chunk[0..<n]
-        }
-        return String(decoding: bytes, as: UTF8.self).split(separator: "\n").map(String.init)
+        readTextFile(url.path).split(separator: "\n").map(String.init)
     }
 
     /// Poll the helper's output until `predicate` holds (10 s at most).

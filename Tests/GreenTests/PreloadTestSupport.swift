@@ -152,8 +152,8 @@ enum Preload {
         }
 
         var pid: Int32 { process.processIdentifier }
-        var stdout: String { (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "" }
-        var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+        var stdout: String { readTextFile(stdoutPath) }
+        var stderr: String { readTextFile(stderrPath) }
 
         /// Waits for the exit; SIGKILLs the child after `timeout` seconds.
         func wait(timeout: Double) -> ProgramResult {

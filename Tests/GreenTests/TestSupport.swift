@@ -2,27 +2,57 @@ import Foundation
 import XCTest
 @testable import Green
 
+/// Runs a program to completion and captures its output. stderr is drained
+/// on another thread, so a child that fills one pipe while we read the
+/// other cannot deadlock us.
+func runProcess(_ executable: URL, _ args: [String], environment: [String: String], directory: URL? = nil)
+    throws -> (status: Int32, reason: Process.TerminationReason, stdout: String, stderr: String) {
+    let p = Process()
+    p.executableURL = executable
+    p.arguments = args
+    p.environment = environment
+    if let directory { p.currentDirectoryURL = directory }
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    var e = Data()
+    let drained = DispatchSemaphore(value: 0)
+    DispatchQueue.global().async {
+        e = err.fileHandleForReading.readDataToEndOfFile()
+        drained.signal()
+    }
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    drained.wait()
+    p.waitUntilExit()
+    return (p.terminationStatus, p.terminationReason, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+}
+
+/// A file's text, read with Glibc ("" if unreadable): Foundation's file
+/// reading leaks a buffer under LeakSanitizer.
+func readTextFile(_ path: String) -> String {
+    let fd = open(path, O_RDONLY)
+    guard fd >= 0 else { return "" }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = read(fd, &chunk, chunk.count)
+        if n <= 0 { break }
+        bytes += chunk[0..<n]
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
+
 /// Runs a helper binary (built next to the test bundle) and captures its output.
 func runHelper(_ args: [String], environment: [String: String] = [:]) throws -> (status: Int32, reason: Process.TerminationReason, stdout: String, stderr: String) {
     let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-    let helper = exe.deletingLastPathComponent().appendingPathComponent("GreenTestHelper")
-    let p = Process()
-    p.executableURL = helper
-    p.arguments = args
     var env = ProcessInfo.processInfo.environment
     // The Swift crash reporter would hold the helper's pipes open after a
     // deliberate crash; these tests read the runtime's own messages.
     env["SWIFT_BACKTRACE"] = "enable=no"
     for (k, v) in environment { env[k] = v }
-    p.environment = env
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, p.terminationReason, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    return try runProcess(exe.deletingLastPathComponent().appendingPathComponent("GreenTestHelper"), args, environment: env)
 }
 
 /// Milliseconds elapsed while running `body` (for overlap checks with generous bounds).
