@@ -7,7 +7,9 @@ final class HTTPTests: XCTestCase {
     func startServer() throws -> StreamServer {
         let server = StreamServer(listener: try Socket.listen()) { conn in
             try serveHTTP(conn) { request in
-                request.method == "POST" ? HTTPResponse(body: request.body) : HTTPResponse(text: "hello \(request.target)")
+                if request.method == "POST" { return HTTPResponse(body: request.body) }
+                if request.target == "/probe" { return HTTPResponse(text: "probe=\(request.header("x-PROBE") ?? "none")") }
+                return HTTPResponse(text: "hello \(request.target)")
             }
         }
         server.start()
@@ -79,6 +81,55 @@ final class HTTPTests: XCTestCase {
             XCTAssertEqual(r?.status, status, raw)
             XCTAssertEqual(r?.close, true, raw)
             XCTAssertNil(try s.readLine(), "closed after an error: \(raw)")
+        }
+    }
+
+    /// What the byte-level head parser accepts beyond the plain case.
+    func testHeadParsingLeniencyTheRFCAllows() throws {
+        let server = try startServer()
+        defer { try? server.stop() }
+        let s = try Socket.connect(host: "127.0.0.1", port: server.listener.localPort)
+        // Bare LF line ends, and an empty line before the request line (RFC 9112 §2.2).
+        try s.writeAll("\r\nGET /lf HTTP/1.1\nHost: x\n\n")
+        XCTAssertEqual(try readResponse(s)?.body, "hello /lf")
+        // A head dribbled one byte at a time; header names match in any case,
+        // values lose their surrounding blanks.
+        for byte in "GET /probe HTTP/1.1\r\nX-Probe: \t yes \r\n\r\n".utf8 {
+            try s.writeAll([byte])
+        }
+        XCTAssertEqual(try readResponse(s)?.body, "probe=yes")
+        // Connection is a list: "close" anywhere in it closes.
+        try s.writeAll("GET /bye HTTP/1.1\r\nConnection: Upgrade, CLOSE\r\n\r\n")
+        XCTAssertEqual(try readResponse(s)?.close, true)
+        XCTAssertNil(try s.readLine())
+        // HTTP/1.0 stays open with keep-alive in the list.
+        let old = try Socket.connect(host: "127.0.0.1", port: server.listener.localPort)
+        try old.writeAll("GET /a HTTP/1.0\r\nConnection: Keep-Alive, foo\r\n\r\nGET /b HTTP/1.0\r\n\r\n")
+        XCTAssertEqual(try readResponse(old)?.close, false)
+        XCTAssertEqual(try readResponse(old)?.close, true)
+    }
+
+    func testLimitsAndTruncatedHeads() throws {
+        let server = try startServer()
+        defer { try? server.stop() }
+        let longLine = "GET /x HTTP/1.1\r\nX-Long: " + String(repeating: "a", count: 9000) + "\r\n\r\n"
+        let manyHeaders = "GET /x HTTP/1.1\r\n" + (0..<101).map { "X-\($0): v\r\n" }.joined() + "\r\n"
+        let cases: [(String, Int)] = [
+            (longLine, 431),
+            (manyHeaders, 431),
+            ("GET /x HTTP/1.1\r\n folded: v\r\n\r\n", 400),       // obs-fold is refused
+            ("GET /x HTTP/1.1\r\nX: a\rb\r\n\r\n", 400),           // a bare CR in a value
+            ("GET  /x HTTP/1.1\r\n\r\n", 400),                      // two spaces
+            ("GET /x\u{7F} HTTP/1.1\r\n\r\n", 400),                 // a control byte in the target
+            ("GET /x HTTP/1.1\r\nHost: x\r\n", 400),                // end of stream inside the head
+        ]
+        for (raw, status) in cases {
+            let s = try Socket.connect(host: "127.0.0.1", port: server.listener.localPort)
+            try s.writeAll(raw)
+            try s.shutdown(.write)
+            let r = try readResponse(s)
+            XCTAssertEqual(r?.status, status, String(raw.prefix(60)))
+            XCTAssertEqual(r?.close, true)
         }
     }
 }

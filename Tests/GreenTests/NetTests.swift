@@ -81,6 +81,54 @@ final class NetTests: XCTestCase {
         try server.stop()
     }
 
+    /// Length-prefixed records parsed in place, split across reads, larger
+    /// than the first buffer, mixed with readLine; then the errors.
+    func testReadParsedFrames() throws {
+        let big = [UInt8]((0..<100_000).map { UInt8(truncatingIfNeeded: $0 &* 7) })
+        func record(_ payload: [UInt8]) -> [UInt8] {
+            withUnsafeBytes(of: UInt32(payload.count).bigEndian, Array.init) + payload
+        }
+        let server = StreamServer(listener: try Socket.listen()) { conn in
+            let stream = record(Array("one".utf8)) + Array("a line\n".utf8) + record(big) + record([]) + [0, 0]
+            // Dribble it out in odd pieces so frames straddle reads.
+            var i = 0
+            for piece in [1, 2, 5, 9, 4096, 30_000, 70_000] where i < stream.count {
+                let end = min(stream.count, i + piece)
+                try conn.writeAll(Array(stream[i..<end]))
+                i = end
+                try Green.sleep(for: .milliseconds(2))
+            }
+            try conn.writeAll(Array(stream[i...]))
+        }
+        server.start()
+        defer { try? server.stop() }
+        let s = try Socket.connect(host: "127.0.0.1", port: server.listener.localPort)
+        /// One record: nil until its length and payload are buffered.
+        func parseRecord(_ bytes: UnsafeRawBufferPointer) -> (result: [UInt8], consumed: Int)? {
+            guard bytes.count >= 4 else { return nil }
+            let n = bytes.prefix(4).reduce(0) { $0 << 8 | Int($1) }
+            guard bytes.count >= 4 + n else { return nil }
+            return (Array(bytes[4..<(4 + n)]), 4 + n)
+        }
+        XCTAssertEqual(try s.readParsed(parseRecord), Array("one".utf8))
+        XCTAssertEqual(try s.readLine(), "a line")
+        XCTAssertEqual(try s.readParsed(parseRecord), big)
+        XCTAssertEqual(try s.readParsed(parseRecord), [])
+        // Two bytes of a length, then end of stream: EPIPE, not a short record;
+        // the two bytes are not lost.
+        XCTAssertThrowsError(try s.readParsed(parseRecord)) { XCTAssertEqual(($0 as? SocketError)?.errno, EPIPE) }
+        XCTAssertEqual(try s.read(), [0, 0])
+        // At a clean end of stream: nil.
+        XCTAssertNil(try s.readParsed(parseRecord))
+
+        // More than maxLength buffered and still incomplete: EMSGSIZE.
+        let flood = StreamServer(listener: try Socket.listen()) { conn in try conn.writeAll(record(big)) }
+        flood.start()
+        defer { try? flood.stop() }
+        let f = try Socket.connect(host: "127.0.0.1", port: flood.listener.localPort)
+        XCTAssertThrowsError(try f.readParsed(maxLength: 1000, parseRecord)) { XCTAssertEqual(($0 as? SocketError)?.errno, EMSGSIZE) }
+    }
+
     func testPeerResetIsAnError() throws {
         let outcome = AsyncResult<String>()
         let server = StreamServer(listener: try Socket.listen()) { conn in

@@ -2,15 +2,19 @@ import CGreenCore
 
 /// Thrown when a wait's deadline, or an enclosing `Green.withTimeout` scope, expires.
 public struct TimeoutError: Error, CustomStringConvertible {
-    /// The timeout scope that expired (nil for a wait's own deadline), so a
-    /// scope can tell its own expiry from an enclosing one's.
-    let scope: OpaquePointer?
+    /// The address of the timeout scope that expired (0 for a wait's own
+    /// deadline), so a scope can tell its own expiry from an enclosing one's.
+    /// An address, not the pointer: the error is Sendable and only compared.
+    let scopeAddress: UInt
 
-    public init() { scope = nil }
-    init(scope: OpaquePointer?) { self.scope = scope }
+    public init() { scopeAddress = 0 }
+    init(scope: OpaquePointer?) { scopeAddress = UInt(bitPattern: scope.map { Int(bitPattern: UnsafeRawPointer($0)) } ?? 0) }
+
+    /// Whether this error is the expiry of `scope`.
+    func isExpiry(of scope: OpaquePointer?) -> Bool { scopeAddress == TimeoutError(scope: scope).scopeAddress }
 
     /// Whether a `withTimeout` scope (rather than a wait's own deadline) expired.
-    public var isFromScope: Bool { scope != nil }
+    public var isFromScope: Bool { scopeAddress != 0 }
     public var description: String { "green: the wait timed out" }
 }
 

@@ -74,7 +74,7 @@ public enum Green {
         do {
             let result = try body()
             return green_timeout_unreported(scope) ? fallback() : result
-        } catch let e as TimeoutError where e.scope == scope {
+        } catch let e as TimeoutError where e.isExpiry(of: scope) {
             return fallback()
         }
     }

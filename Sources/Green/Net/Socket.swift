@@ -15,12 +15,14 @@ public struct SocketError: Error, Equatable, CustomStringConvertible {
 public final class Socket {
     /// The file descriptor (owned: closed by `close()` or on deinit).
     public private(set) var fd: Int32
-    private var buffer: [UInt8] = []   // read-ahead for readLine/readExactly
-    private var scratch: [UInt8] = []  // readMore's chunk, kept between calls
+    private var buffer = ReadBuffer()  // read-ahead for readLine/readExactly/readParsed
 
     /// Take ownership of an open socket fd.
     public init(fd: Int32) { self.fd = fd }
-    deinit { close() }
+    deinit {
+        close()
+        buffer.release()
+    }
 
     // MARK: making sockets
 
@@ -120,11 +122,7 @@ public final class Socket {
 
     /// Up to `max` bytes as soon as any are available; empty at end of stream.
     public func read(max: Int = 65536) throws -> [UInt8] {
-        if !buffer.isEmpty {
-            let n = Swift.min(max, buffer.count)
-            defer { buffer.removeFirst(n) }
-            return Array(buffer[0..<n])
-        }
+        if !buffer.isEmpty { return buffer.take(max) }
         var n = 0
         // Uninitialized storage: zero-filling 64 KiB per call cost a fifth of an echo server's CPU.
         let out = [UInt8](unsafeUninitializedCapacity: max) { bytes, count in
@@ -136,14 +134,14 @@ public final class Socket {
     }
 
     /// Read into the caller's memory, as soon as any bytes are available (read-ahead
-    /// from `readLine`/`readExactly` first). Returns the count; 0 at end of stream.
-    /// With one buffer per connection this allocates nothing per call.
+    /// from `readLine`/`readExactly`/`readParsed` first). Returns the count; 0 at end
+    /// of stream. With one buffer per connection this allocates nothing per call.
     public func read(into target: UnsafeMutableRawBufferPointer) throws -> Int {
         guard let base = target.baseAddress, target.count > 0 else { return 0 }
         if !buffer.isEmpty {
             let n = Swift.min(target.count, buffer.count)
-            buffer.withUnsafeBytes { base.copyMemory(from: $0.baseAddress!, byteCount: n) }
-            buffer.removeFirst(n)
+            base.copyMemory(from: buffer.bytes.baseAddress!, byteCount: n)
+            buffer.consume(n)
             return n
         }
         let n = Glibc.read(fd, base, target.count)
@@ -151,14 +149,14 @@ public final class Socket {
         return n
     }
 
-    /// Exactly `count` bytes; throws `SocketError(ECONNRESET)`-like `.endOfStream` if the peer closes first.
+    /// Exactly `count` bytes; throws `SocketError` with EPIPE if the peer closes first.
     public func readExactly(_ count: Int) throws -> [UInt8] {
         while buffer.count < count {
-            let more = try readMore()
-            if more == 0 { throw SocketError(operation: "readExactly(\(count)): end of stream after \(buffer.count) bytes", errno: EPIPE) }
+            if try readMore(atLeast: count - buffer.count) == 0 {
+                throw SocketError(operation: "readExactly(\(count)): end of stream after \(buffer.count) bytes", errno: EPIPE)
+            }
         }
-        defer { buffer.removeFirst(count) }
-        return Array(buffer[0..<count])
+        return buffer.take(count)
     }
 
     /// The next line without its "\n" (or "\r\n"); nil at end of stream.
@@ -166,46 +164,78 @@ public final class Socket {
     public func readLine(maxLength: Int = 1 << 20) throws -> String? {
         var scanned = 0
         while true {
-            if let nl = buffer[scanned...].firstIndex(of: 10) {
-                var line = Array(buffer[0..<nl])
-                buffer.removeFirst(nl + 1)
-                if line.last == 13 { line.removeLast() }
-                return String(decoding: line, as: UTF8.self)
+            let bytes = buffer.bytes
+            if let nl = bytes[scanned...].firstIndex(of: 10) {
+                let cr = nl > 0 && bytes[nl - 1] == 13 ? 1 : 0
+                let line = String(decoding: bytes[0..<(nl - cr)], as: UTF8.self)
+                buffer.consume(nl + 1)
+                return line
             }
-            scanned = buffer.count
-            if buffer.count > maxLength { throw SocketError(operation: "readLine: line longer than \(maxLength)", errno: EMSGSIZE) }
+            scanned = bytes.count
+            if bytes.count > maxLength { throw SocketError(operation: "readLine: line longer than \(maxLength)", errno: EMSGSIZE) }
             if try readMore() == 0 {
                 guard !buffer.isEmpty else { return nil }
-                defer { buffer.removeAll() }
-                return String(decoding: buffer, as: UTF8.self)
+                let last = String(decoding: buffer.bytes, as: UTF8.self)
+                buffer.consume(buffer.count)
+                return last
             }
         }
     }
 
-    /// Read what is available onto the read-ahead buffer, through a scratch
-    /// chunk allocated once per socket.
-    private func readMore() throws -> Int {
-        if scratch.isEmpty { scratch = [UInt8](repeating: 0, count: 16384) }
-        let n = scratch.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+    /// Parse straight out of the read-ahead, for protocols with their own
+    /// framing (an HTTP head, a length-prefixed record) without copying
+    /// lines out first. `parse` sees every byte buffered so far: it returns
+    /// nil to ask for more, or its result and how many bytes it used (which
+    /// are then consumed). The bytes are only valid during the call.
+    ///
+    /// Returns nil when the stream ends before any byte. Throws `SocketError`
+    /// with EPIPE when it ends inside a frame, and with EMSGSIZE when more
+    /// than `maxLength` bytes are buffered and `parse` still wants more.
+    public func readParsed<Result>(maxLength: Int = 1 << 20,
+                                   _ parse: (UnsafeRawBufferPointer) throws -> (result: Result, consumed: Int)?) throws -> Result? {
+        while true {
+            if !buffer.isEmpty, let (result, consumed) = try parse(buffer.bytes) {
+                buffer.consume(consumed)
+                return result
+            }
+            if buffer.count > maxLength { throw SocketError(operation: "readParsed: frame longer than \(maxLength)", errno: EMSGSIZE) }
+            if try readMore() == 0 {
+                if buffer.isEmpty { return nil }
+                throw SocketError(operation: "readParsed: end of stream after \(buffer.count) bytes", errno: EPIPE)
+            }
+        }
+    }
+
+    /// One read onto the read-ahead; the count, 0 at end of stream.
+    private func readMore(atLeast: Int = 4096) throws -> Int {
+        let n = buffer.fill(from: fd, atLeast: atLeast)
         if n < 0 { try fail("read") }
-        buffer.append(contentsOf: scratch[0..<n])
         return n
     }
 
     // MARK: writing
 
     /// Write every byte (parking while the peer is slow).
-    public func writeAll(_ bytes: [UInt8]) throws {
+    public func writeAll(_ bytes: UnsafeRawBufferPointer) throws {
+        guard let base = bytes.baseAddress else { return }
         var sent = 0
         while sent < bytes.count {
-            let n = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + sent, bytes.count - sent, Int32(MSG_NOSIGNAL)) }
+            let n = send(fd, base + sent, bytes.count - sent, Int32(MSG_NOSIGNAL))
             if n < 0 { try fail("write") }
             sent += n
         }
     }
 
+    /// Write every byte of an array.
+    public func writeAll(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try writeAll($0) }
+    }
+
     /// Write a string as UTF-8.
-    public func writeAll(_ text: String) throws { try writeAll(Array(text.utf8)) }
+    public func writeAll(_ text: String) throws {
+        var text = text
+        try text.withUTF8 { try writeAll(UnsafeRawBufferPointer($0)) }
+    }
 
     // MARK: the rest
 

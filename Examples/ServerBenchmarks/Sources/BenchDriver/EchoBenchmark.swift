@@ -17,13 +17,13 @@ struct EchoMeasurement {
 /// with the same C load generator, so noise hits them alike.
 struct EchoBenchmark {
     /// The contenders: a name, this package's executable and its arguments
-    /// after the port. The first is the ceiling. "Green raw fd" is the same
-    /// Green server calling read(2)/send(2) with a reused buffer instead of
-    /// Socket.read()/writeAll: it shows what Socket's per-read array costs.
+    /// after the port. The first is the ceiling. "Green" reads into one buffer
+    /// per connection (Socket.read(into:)); "Green arrays" is the same server
+    /// with an array per read (Socket.read()): it shows what those cost.
     static let contenders: [(name: String, executable: String, arguments: [String])] = [
         ("C epoll", "c-epoll-echo", []),
         ("Green", "green-echo", []),
-        ("Green raw fd", "green-echo", ["--raw"]),
+        ("Green arrays", "green-echo", ["--arrays"]),
         ("SwiftNIO", "nio-echo", []),
         ("threads", "thread-echo", []),
     ]

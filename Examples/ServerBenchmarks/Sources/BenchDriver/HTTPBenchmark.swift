@@ -14,12 +14,18 @@ struct HTTPMeasurement {
 
 /// HTTP/1.1 plaintext keep-alive: wrk against each server's GET /, first
 /// with one server thread (one event loop) pinned to one CPU and wrk on the
-/// other, then with as many server threads as CPUs and nothing pinned.
+/// other, then one server thread with nothing pinned (Hummingbird's route
+/// handlers run on Swift's global executor, whose threads may then use the
+/// other CPU too), then as many server threads as CPUs, nothing pinned.
 struct HTTPBenchmark {
-    /// One server thread pinned, or all cores.
-    enum Mode: String {
+    /// One server thread pinned or not, or all cores.
+    enum Mode: String, CaseIterable {
         case oneThread = "1 thread, pinned"
+        case oneThreadUnpinned = "1 thread, unpinned"
         case allCores = "all cores"
+
+        /// Whether the server has one thread (one event loop).
+        var isSingleThread: Bool { self != .allCores }
     }
 
     let options: Options
@@ -33,9 +39,10 @@ struct HTTPBenchmark {
         ]
     }
 
-    /// Both modes, every contender, the best of `options.rounds` each.
+    /// Every mode, every contender, the best of `options.rounds` each.
     func run() throws -> [HTTPMeasurement] {
         try run(mode: .oneThread, threads: 1, placement: .pinned)
+            + run(mode: .oneThreadUnpinned, threads: 1, placement: .unpinned)
             + run(mode: .allCores, threads: Placement.cpuCount, placement: .unpinned)
     }
 

@@ -26,7 +26,8 @@ do {
     }
     if options.only != "echo" {
         say("## HTTP plaintext keep-alive: wrk -c\(options.httpConnections) -d\(options.httpSeconds)s --latency, GET /\n")
-        say("1 thread: \(Placement.pinned.description), wrk -t1. All cores: \(Placement.cpuCount) server threads, "
+        say("1 thread, pinned: \(Placement.pinned.description), wrk -t1. 1 thread, unpinned: one server thread "
+            + "(event loop), wrk -t1, \(Placement.unpinned.description). All cores: \(Placement.cpuCount) server threads, "
             + "wrk -t\(Placement.cpuCount), \(Placement.unpinned.description).\n")
         let loadBefore = loadAverage()
         let http = try HTTPBenchmark(options: options).run()
