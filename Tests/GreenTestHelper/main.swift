@@ -41,9 +41,9 @@ case "exclusivity":
         let a = Green.spawn { incrementAcrossPark(&counter.value) }
         let b = Green.spawn { incrementAcrossPark(&counter.value) }
         let c = Green.spawn { for _ in 0..<3 { incrementAcrossPark(&Counter().value) } }
-        _ = a.value
-        _ = b.value
-        _ = c.value
+        try a.value
+        try b.value
+        try c.value
         x += 1
     }
     try whileHolding(&rootOwned.value)
