@@ -47,6 +47,7 @@ fd_info *fd_classify(int fd) {
 static void fd_store(fd_info *e, fd_info v) {
     FD_STORE(e, is_socket, v.is_socket);
     FD_STORE(e, user_nonblock, v.user_nonblock);
+    FD_STORE(e, read_drained, 0);
     FD_STORE(e, rcv_timeout, v.rcv_timeout);
     FD_STORE(e, snd_timeout, v.snd_timeout);
     FD_SET_KIND(e, v.kind);

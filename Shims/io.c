@@ -108,6 +108,12 @@ static inline int would_block(void) { return errno == EAGAIN || errno == EWOULDB
 
 // ---- input ---------------------------------------------------------------------------
 
+/// Reads whose short result says "the socket is empty now": plain stream
+/// reads into one buffer (not datagram calls, peeks or scatter reads).
+static inline int drain_hint_applies(const io_op *op) {
+    return op->kind == OP_READ || (op->kind == OP_RECV && !(op->flags & MSG_PEEK));
+}
+
 static ssize_t input(io_op *op) {
     fd_info *e = NULL;
     int m = (op->flags & MSG_DONTWAIT) ? PASS : mode_for(op->fd, &e);
@@ -116,6 +122,14 @@ static ssize_t input(io_op *op) {
     int waitall = (op->flags & MSG_WAITALL) && (op->kind == OP_RECV || op->kind == OP_RECVFROM);
     size_t got = 0;
     char *base = op->buf;
+    int hinted = !waitall && drain_hint_applies(op);
+    // The last read came back short, so it most likely emptied the socket and
+    // this one would only say EAGAIN: wait first and save that syscall. Safe
+    // because readiness is level-triggered: bytes that came in meanwhile make
+    // the wait return at once.
+    if (hinted && m != WAIT_FIRST && FD_LOAD(e, read_drained)) {
+        if (wait_ready(op->fd, GREEN_READ, deadline) != 0) return -1;
+    }
     for (;;) {
         ssize_t r;
         if (m == WAIT_FIRST) {
@@ -133,6 +147,7 @@ static ssize_t input(io_op *op) {
             if (m == PASS) return perform(op, 0);
             if (m != DONTWAIT) continue;
         }
+        if (hinted && (r >= 0 || !would_block())) FD_STORE(e, read_drained, r > 0 && (size_t)r < op->len);
         if (!waitall || r <= 0) return r < 0 && got ? (ssize_t)got : (r < 0 ? r : (ssize_t)(got + (size_t)r));
         // MSG_WAITALL: keep reading until the buffer is full or EOF.
         got += (size_t)r;

@@ -28,6 +28,7 @@ typedef struct fd_info {
     uint8_t kind;          ///< enum fd_kind
     uint8_t is_socket;
     uint8_t user_nonblock; ///< the program asked for O_NONBLOCK: never park
+    uint8_t read_drained;  ///< the last read came back short: the next one waits first
     int64_t rcv_timeout;   ///< SO_RCVTIMEO in ns, 0 = none
     int64_t snd_timeout;   ///< SO_SNDTIMEO in ns, 0 = none
 } fd_info;

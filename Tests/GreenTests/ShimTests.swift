@@ -323,6 +323,61 @@ final class ShimTests: XCTestCase {
         XCTAssertEqual(try f.value, [EBADF, EBADF, EBADF, EBADF, 0, 1, Int32(POLLNVAL)])
     }
 
+    func testReadAfterAShortReadStillSeesBytesAlreadyThere() throws {
+        // A short read makes the next read wait for readiness first (saving
+        // the read that would only say EAGAIN). Bytes that arrived in between
+        // must come back at once, from the same fiber and from a peer thread,
+        // and end of stream too.
+        let (a, b) = makeSocketPair()
+        defer { close(a) }
+        let f = Green.spawn { () -> [Int] in
+            try Green.withTimeout(.seconds(10)) {
+                var sizes: [Int] = []
+                _ = self.writeAll(b, Array("hello".utf8))
+                sizes.append(self.readSome(a).0)              // 5 of 65536: short
+                _ = self.writeAll(b, Array("abc".utf8))        // already there for the next read
+                sizes.append(self.readSome(a).0)
+                let peer = Thread { _ = self.writeAll(b, [1, 2]); close(b) }
+                peer.start()
+                var total = 0
+                while true {                                   // 2 bytes, then end of stream
+                    let (n, _) = self.readSome(a)
+                    if n <= 0 { sizes.append(total); sizes.append(n); break }
+                    total += n
+                }
+                return sizes
+            }
+        }
+        XCTAssertEqual(try f.value, [5, 3, 2, 0])
+    }
+
+    func testFdNumberReusedWithinOneHubTurnIsWatchedAfresh() throws {
+        // A fiber woken on fd N closes N (through the shim, or behind its
+        // back), gets N again from socketpair and waits on it, all without
+        // going back to the hub in between: the hub must register the new
+        // file with the kernel rather than trust what it knew of the old one
+        // (it skips that epoll_ctl for a number it already watches).
+        for behindTheShimsBack in [false, true] {
+            let (a, b) = makeSocketPair()
+            let reader = Green.spawn { () -> [UInt8] in
+                _ = self.readSome(a)                          // parks; woken by the first write
+                if behindTheShimsBack { _ = test_close_behind_shim(a) } else { close(a) }
+                let (c, d) = self.makeSocketPair()
+                XCTAssertEqual(c, a, "the lowest free number is reused")
+                defer { close(c); close(d) }
+                let writer = Green.spawn {
+                    try Green.sleep(for: .milliseconds(10))
+                    _ = self.writeAll(d, Array("again".utf8))
+                }
+                defer { try? writer.value }
+                return try Green.withTimeout(.seconds(10)) { self.readSome(c).1 }
+            }
+            _ = writeAll(b, [1])
+            XCTAssertEqual(try reader.value, Array("again".utf8), "behind the shim's back: \(behindTheShimsBack)")
+            close(b)
+        }
+    }
+
     func testFdNumberReusedBehindTheShimsBack() throws {
         // A socket made off any fiber is classified as a socket on first use;
         // then its number is closed by a path the shim cannot see and reused
