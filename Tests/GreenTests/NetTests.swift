@@ -150,6 +150,58 @@ final class NetTests: XCTestCase {
         try server.stop()
     }
 
+    /// A client that stops reading a large answer half-way, and one that
+    /// stops half-way through sending its request, park only their own
+    /// handlers: a third client's ping-pongs all finish while both are
+    /// stalled, and afterwards every byte of both arrives intact.
+    func testSlowReaderAndSlowWriterHoldUpNobodyElse() throws {
+        let big = [UInt8]((0..<(4 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 12) })
+        let server = StreamServer(listener: try Socket.listen()) { conn in
+            while let line = try conn.readLine() {
+                switch line {
+                case "big": try conn.writeAll(big)        // parks while the slow reader's buffers are full
+                case "ping": try conn.writeAll("pong\n")
+                default: try conn.writeAll("got \(line)\n")
+                }
+            }
+        }
+        server.start()
+        defer { try? server.stop() }
+        let port = server.listener.localPort
+        let pingerDone = Event()
+        let slowReader = Green.spawn { () -> Bool in
+            let s = try Socket.connect(host: "127.0.0.1", port: port)
+            try s.writeAll("big\n")
+            var got = try s.readExactly(65536)                // then stall: the server's writeAll parks
+            try pingerDone.wait()
+            got += try s.readExactly(big.count - got.count)
+            return got == big
+        }
+        let slowWriter = Green.spawn { () -> String? in
+            let s = try Socket.connect(host: "127.0.0.1", port: port)
+            try s.writeAll("dribbled ")                        // half a line: the server's readLine parks
+            try pingerDone.wait()
+            for byte in "line\n".utf8 {
+                try s.writeAll([byte])
+                try Green.sleep(for: .milliseconds(1))
+            }
+            return try s.readLine()
+        }
+        let pinger = Green.spawn { () -> Int in
+            let s = try Socket.connect(host: "127.0.0.1", port: port)
+            var pongs = 0
+            for _ in 0..<50 {
+                try s.writeAll("ping\n")
+                if try s.readLine() == "pong" { pongs += 1 }
+            }
+            pingerDone.set()
+            return pongs
+        }
+        XCTAssertEqual(try pinger.value, 50)
+        XCTAssertEqual(try slowWriter.value, "got dribbled line")
+        XCTAssertTrue(try slowReader.value, "4 MiB, read after a stall, arrive intact")
+    }
+
     func testConcurrencyBound() throws {
         var active = 0, peak = 0
         let release = Event()
