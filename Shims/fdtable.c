@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -37,7 +38,12 @@ fd_info *fd_classify(int fd) {
     int fl = REAL(fcntl)(fd, F_GETFL);
     FD_STORE(e, user_nonblock, fl >= 0 && (fl & O_NONBLOCK));
     FD_STORE(e, is_socket, S_ISSOCK(st.st_mode) != 0);
-    if (S_ISSOCK(st.st_mode)) FD_SET_KIND(e, FD_SOCKET);
+    if (S_ISSOCK(st.st_mode)) {
+        int type = 0;
+        socklen_t len = sizeof type;
+        FD_STORE(e, datagram, getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_DGRAM);
+        FD_SET_KIND(e, FD_SOCKET);
+    }
     else if (S_ISFIFO(st.st_mode) || (S_ISCHR(st.st_mode) && isatty(fd))) FD_SET_KIND(e, FD_STREAM);
     else FD_SET_KIND(e, FD_PASSTHROUGH);
     return e;
@@ -48,6 +54,7 @@ static void fd_store(fd_info *e, fd_info v) {
     FD_STORE(e, is_socket, v.is_socket);
     FD_STORE(e, user_nonblock, v.user_nonblock);
     FD_STORE(e, read_drained, 0);
+    FD_STORE(e, datagram, v.datagram);
     FD_STORE(e, rcv_timeout, v.rcv_timeout);
     FD_STORE(e, snd_timeout, v.snd_timeout);
     FD_SET_KIND(e, v.kind);
@@ -64,11 +71,16 @@ void fd_adopt(int fd, int is_socket, int user_nonblock) {
                                   .user_nonblock = (uint8_t)user_nonblock});
 }
 
+void fd_note_type(int fd, int type) {
+    fd_info *e = fd_get(fd);
+    if (e) FD_STORE(e, datagram, (type & 0xf) == SOCK_DGRAM);
+}
+
 void fd_copy(int from, int to) {
     fd_info *a = fd_get(from), *b = fd_get(to);
     if (!a || !b) return;
     fd_store(b, (fd_info){.kind = FD_KIND(a), .is_socket = FD_LOAD(a, is_socket),
-                          .user_nonblock = FD_LOAD(a, user_nonblock),
+                          .user_nonblock = FD_LOAD(a, user_nonblock), .datagram = FD_LOAD(a, datagram),
                           .rcv_timeout = FD_LOAD(a, rcv_timeout), .snd_timeout = FD_LOAD(a, snd_timeout)});
 }
 

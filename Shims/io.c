@@ -108,9 +108,11 @@ static inline int would_block(void) { return errno == EAGAIN || errno == EWOULDB
 
 // ---- input ---------------------------------------------------------------------------
 
-/// Reads whose short result says "the socket is empty now": plain stream
-/// reads into one buffer (not datagram calls, peeks or scatter reads).
-static inline int drain_hint_applies(const io_op *op) {
+/// Reads whose short result says "the socket is empty now": read/recv into
+/// one buffer on a stream (not datagrams, where each read is one message,
+/// nor peeks, recvfrom/recvmsg or scatter reads).
+static inline int drain_hint_applies(const io_op *op, const fd_info *e) {
+    if (FD_LOAD(e, datagram)) return 0;
     return op->kind == OP_READ || (op->kind == OP_RECV && !(op->flags & MSG_PEEK));
 }
 
@@ -122,7 +124,7 @@ static ssize_t input(io_op *op) {
     int waitall = (op->flags & MSG_WAITALL) && (op->kind == OP_RECV || op->kind == OP_RECVFROM);
     size_t got = 0;
     char *base = op->buf;
-    int hinted = !waitall && drain_hint_applies(op);
+    int hinted = !waitall && drain_hint_applies(op, e);
     // The last read came back short, so it most likely emptied the socket and
     // this one would only say EAGAIN: wait first and save that syscall. Safe
     // because readiness is level-triggered: bytes that came in meanwhile make
@@ -355,7 +357,10 @@ int socket(int domain, int type, int protocol) {
         return fd;
     }
     int fd = REAL(socket)(domain, type | SOCK_NONBLOCK, protocol);
-    if (fd >= 0) fd_adopt(fd, 1, (type & SOCK_NONBLOCK) != 0);
+    if (fd >= 0) {
+        fd_adopt(fd, 1, (type & SOCK_NONBLOCK) != 0);
+        fd_note_type(fd, type);
+    }
     return fd;
 }
 
@@ -369,6 +374,8 @@ int socketpair(int domain, int type, int protocol, int sv[2]) {
     if (r == 0) {
         fd_adopt(sv[0], 1, (type & SOCK_NONBLOCK) != 0);
         fd_adopt(sv[1], 1, (type & SOCK_NONBLOCK) != 0);
+        fd_note_type(sv[0], type);
+        fd_note_type(sv[1], type);
     }
     return r;
 }
@@ -428,9 +435,11 @@ int connect(int fd, const struct sockaddr *addr, socklen_t len) {
         int fl = REAL(fcntl)(fd, F_GETFL);
         if (fl < 0 || REAL(fcntl)(fd, F_SETFL, fl | O_NONBLOCK) != 0) return REAL(connect)(fd, addr, len);
         int64_t rcv = FD_LOAD(e, rcv_timeout), snd = FD_LOAD(e, snd_timeout);
+        uint8_t datagram = FD_LOAD(e, datagram);
         fd_adopt(fd, 1, 0);
         FD_STORE(e, rcv_timeout, rcv);
         FD_STORE(e, snd_timeout, snd);
+        FD_STORE(e, datagram, datagram);
     }
     int64_t deadline = deadline_after(FD_LOAD(e, snd_timeout));
     for (;;) {
