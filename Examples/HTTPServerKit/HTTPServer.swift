@@ -22,14 +22,30 @@ public func serveHTTP(_ conn: Socket, parser: HTTPParser = HTTPParser(),
             request = r
         } catch let e as HTTPError {
             try? send(HTTPResponse(status: e.status, text: e.reason + "\n"), keepAlive: false)
+            lingeringClose(conn)
             return
         } catch let e as SocketError where e.errno == EMSGSIZE /* a chunk-size line too long */ {
             try? send(HTTPResponse(status: 431, text: "header line too long\n"), keepAlive: false)
+            lingeringClose(conn)
             return
         }
         let response: HTTPResponse
         do { response = try handler(request) } catch { response = HTTPResponse(status: 500, text: "internal error\n") }
         try send(response, keepAlive: request.keepAlive)
         if !request.keepAlive { return }
+    }
+}
+
+/// After an error response, before the close: stop sending, then read and
+/// drop what the client still sends (its body, more pipelined requests) until
+/// it closes or `linger` passes. Closing with unread bytes makes the kernel
+/// reset the connection, and a reset can destroy the response before the
+/// client has read it.
+func lingeringClose(_ conn: Socket, linger: Duration = .seconds(2)) {
+    try? conn.shutdown(.write)
+    withUnsafeTemporaryAllocation(byteCount: 16384, alignment: 16) { scratch in
+        _ = try? Green.withTimeout(linger) {
+            while try conn.read(into: scratch) > 0 {}
+        }
     }
 }

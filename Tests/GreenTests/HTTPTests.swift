@@ -132,4 +132,29 @@ final class HTTPTests: XCTestCase {
             XCTAssertEqual(r?.close, true)
         }
     }
+
+    /// A request refused early while its client is still sending a large
+    /// body: the server drains before closing, so the client can finish
+    /// sending and still reads the error (a close with unread bytes would
+    /// reset the connection instead).
+    func testErrorResponseSurvivesAClientStillSending() throws {
+        let listener = try Socket.listen()
+        // Small buffers (accepted sockets inherit the listener's), so the
+        // client is still sending long after the server has answered.
+        try listener.setOption(SO_RCVBUF, 65536)
+        let server = StreamServer(listener: listener) { conn in try serveHTTP(conn) { _ in HTTPResponse(text: "ok") } }
+        server.start()
+        defer { try? server.stop() }
+        let s = try Socket.connect(host: "127.0.0.1", port: listener.localPort)
+        try s.setOption(SO_SNDBUF, 65536)
+        let head = "POST /x HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"     // 501 at once
+        try s.writeAll(head)
+        let chunk = [UInt8](repeating: 0x61, count: 1 << 20)
+        for _ in 0..<8 { try s.writeAll(chunk) }
+        try s.shutdown(.write)
+        let r = try readResponse(s)
+        XCTAssertEqual(r?.status, 501)
+        XCTAssertEqual(r?.close, true)
+        XCTAssertNil(try s.readLine())
+    }
 }
