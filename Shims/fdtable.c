@@ -41,7 +41,7 @@ fd_info *fd_classify(int fd) {
     if (S_ISSOCK(st.st_mode)) {
         int type = 0;
         socklen_t len = sizeof type;
-        FD_STORE(e, datagram, getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_DGRAM);
+        FD_STORE(e, messages, getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type != SOCK_STREAM);
         FD_SET_KIND(e, FD_SOCKET);
     }
     else if (S_ISFIFO(st.st_mode) || (S_ISCHR(st.st_mode) && isatty(fd))) FD_SET_KIND(e, FD_STREAM);
@@ -54,7 +54,7 @@ static void fd_store(fd_info *e, fd_info v) {
     FD_STORE(e, is_socket, v.is_socket);
     FD_STORE(e, user_nonblock, v.user_nonblock);
     FD_STORE(e, read_drained, 0);
-    FD_STORE(e, datagram, v.datagram);
+    FD_STORE(e, messages, v.messages);
     FD_STORE(e, rcv_timeout, v.rcv_timeout);
     FD_STORE(e, snd_timeout, v.snd_timeout);
     FD_SET_KIND(e, v.kind);
@@ -73,14 +73,14 @@ void fd_adopt(int fd, int is_socket, int user_nonblock) {
 
 void fd_note_type(int fd, int type) {
     fd_info *e = fd_get(fd);
-    if (e) FD_STORE(e, datagram, (type & 0xf) == SOCK_DGRAM);
+    if (e) FD_STORE(e, messages, (type & 0xf) != SOCK_STREAM);
 }
 
 void fd_copy(int from, int to) {
     fd_info *a = fd_get(from), *b = fd_get(to);
     if (!a || !b) return;
     fd_store(b, (fd_info){.kind = FD_KIND(a), .is_socket = FD_LOAD(a, is_socket),
-                          .user_nonblock = FD_LOAD(a, user_nonblock), .datagram = FD_LOAD(a, datagram),
+                          .user_nonblock = FD_LOAD(a, user_nonblock), .messages = FD_LOAD(a, messages),
                           .rcv_timeout = FD_LOAD(a, rcv_timeout), .snd_timeout = FD_LOAD(a, snd_timeout)});
 }
 

@@ -108,18 +108,27 @@ static inline int would_block(void) { return errno == EAGAIN || errno == EWOULDB
 
 // ---- input ---------------------------------------------------------------------------
 
-/// Reads whose short result says "the socket is empty now": read/recv into
-/// one buffer on a stream (not datagrams, where each read is one message,
-/// nor peeks, recvfrom/recvmsg or scatter reads).
+/// Reads whose short result says "the socket is empty now": read/recv of at
+/// least one byte into one buffer on a byte stream. Not message sockets
+/// (datagram, seqpacket: each read is one message), not flags that change
+/// what is read or waited for (MSG_PEEK, MSG_OOB…), not recvfrom/recvmsg or
+/// scatter reads.
 static inline int drain_hint_applies(const io_op *op, const fd_info *e) {
-    if (FD_LOAD(e, datagram)) return 0;
-    return op->kind == OP_READ || (op->kind == OP_RECV && !(op->flags & MSG_PEEK));
+    if (op->len == 0 || FD_LOAD(e, messages)) return 0;
+    return op->kind == OP_READ || (op->kind == OP_RECV && (op->flags & ~(MSG_NOSIGNAL | MSG_CMSG_CLOEXEC)) == 0);
 }
+
+static size_t iov_total(const struct iovec *iov, int n);
 
 static ssize_t input(io_op *op) {
     fd_info *e = NULL;
     int m = (op->flags & MSG_DONTWAIT) ? PASS : mode_for(op->fd, &e);
     if (m == PASS) return perform(op, 0);
+    // A zero-length read(2)/readv(2) returns 0 at once whatever the socket
+    // holds (the kernel answers it before the socket sees it), where recv
+    // with MSG_DONTWAIT would say EAGAIN and the fiber would wait for bytes.
+    if ((op->kind == OP_READ && op->len == 0) || (op->kind == OP_READV && iov_total(op->iov, op->iovcnt) == 0))
+        return perform(op, 0);
     int64_t deadline = deadline_after(FD_LOAD(e, rcv_timeout));
     int waitall = (op->flags & MSG_WAITALL) && (op->kind == OP_RECV || op->kind == OP_RECVFROM);
     size_t got = 0;
@@ -130,7 +139,9 @@ static ssize_t input(io_op *op) {
     // because readiness is level-triggered: bytes that came in meanwhile make
     // the wait return at once.
     if (hinted && m != WAIT_FIRST && FD_LOAD(e, read_drained)) {
-        if (wait_ready(op->fd, GREEN_READ, deadline) != 0) return -1;
+        // SO_RCVTIMEO ran out first: still read once, as the kernel returns
+        // bytes already queued whatever the timeout.
+        if (wait_ready(op->fd, GREEN_READ, deadline) != 0 && !would_block()) return -1;
     }
     for (;;) {
         ssize_t r;
@@ -409,6 +420,8 @@ int accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags) {
         int c = REAL(accept4)(fd, addr, addrlen, flags | SOCK_NONBLOCK);
         if (c >= 0) {
             fd_adopt(c, 1, (flags & SOCK_NONBLOCK) != 0);
+            fd_info *ce = fd_get(c);
+            if (ce) FD_STORE(ce, messages, FD_LOAD(e, messages)); // seqpacket listeners accept seqpacket sockets
             return c;
         }
         if (!would_block()) return -1;
@@ -435,11 +448,11 @@ int connect(int fd, const struct sockaddr *addr, socklen_t len) {
         int fl = REAL(fcntl)(fd, F_GETFL);
         if (fl < 0 || REAL(fcntl)(fd, F_SETFL, fl | O_NONBLOCK) != 0) return REAL(connect)(fd, addr, len);
         int64_t rcv = FD_LOAD(e, rcv_timeout), snd = FD_LOAD(e, snd_timeout);
-        uint8_t datagram = FD_LOAD(e, datagram);
+        uint8_t messages = FD_LOAD(e, messages);
         fd_adopt(fd, 1, 0);
         FD_STORE(e, rcv_timeout, rcv);
         FD_STORE(e, snd_timeout, snd);
-        FD_STORE(e, datagram, datagram);
+        FD_STORE(e, messages, messages);
     }
     int64_t deadline = deadline_after(FD_LOAD(e, snd_timeout));
     for (;;) {

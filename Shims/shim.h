@@ -29,7 +29,7 @@ typedef struct fd_info {
     uint8_t is_socket;
     uint8_t user_nonblock; ///< the program asked for O_NONBLOCK: never park
     uint8_t read_drained;  ///< the last read came back short: the next one waits first
-    uint8_t datagram;      ///< a datagram socket: a short read says nothing about what is queued
+    uint8_t messages;      ///< a message socket (datagram, seqpacket, raw): a short read says nothing about what is queued
     int64_t rcv_timeout;   ///< SO_RCVTIMEO in ns, 0 = none
     int64_t snd_timeout;   ///< SO_SNDTIMEO in ns, 0 = none
 } fd_info;
@@ -52,7 +52,7 @@ fd_info *fd_classify(int fd);
 void fd_forget(int fd);
 /// Record an fd the shim just created on a fiber and made non-blocking.
 void fd_adopt(int fd, int is_socket, int user_nonblock);
-/// Note that a socket the shim created is a datagram socket (`type` as given to socket()).
+/// Note whether a socket the shim created carries messages rather than a byte stream (`type` as given to socket()).
 void fd_note_type(int fd, int type);
 /// Copy what is known about `from` to `to` (dup shares the open file description).
 void fd_copy(int from, int to);

@@ -15,6 +15,8 @@ enum ASCII {
 
     static func isDigit(_ b: UInt8) -> Bool { b >= 0x30 && b <= 0x39 }
 
+    static func isHexDigit(_ b: UInt8) -> Bool { isDigit(b) || (0x41...0x46).contains(b) || (0x61...0x66).contains(b) }
+
     /// Visible characters (and obs-text) allowed in a request target.
     static func isTargetChar(_ b: UInt8) -> Bool { b > 0x20 && b != 0x7F }
 

@@ -20,8 +20,14 @@ public struct HTTPParser {
     /// The next request, or nil when the peer closed between requests.
     public func next(from conn: Socket) throws -> HTTPRequest? {
         let head: (request: HTTPRequest, framing: BodyFraming)?
+        var scanner = HeadScanner(maxLine: maxHeaderLine, maxHeaders: maxHeaders)
         do {
-            head = try conn.readParsed(maxLength: maxHeaderLine * (maxHeaders + 1)) { try parseHead($0) }
+            // Bytes come in pieces: find the head's end first, resuming where the
+            // last piece ended, and parse it once, when it is all there.
+            head = try conn.readParsed(maxLength: maxHeaderLine * (maxHeaders + 1)) { bytes in
+                guard let end = try scanner.headLength(in: bytes) else { return nil }
+                return try parseHead(UnsafeRawBufferPointer(rebasing: bytes[0..<end]))
+            }
         } catch let e as SocketError where e.errno == EPIPE {
             throw HTTPError(status: 400, reason: "end of stream in the head")
         } catch let e as SocketError where e.errno == EMSGSIZE {
@@ -50,7 +56,7 @@ public struct HTTPParser {
 
         var headers: [(name: String, value: String)] = []
         var length: Int?
-        var chunked = false, otherEncoding = false, close = false, keepAlive = false
+        var chunked = false, otherEncoding = false, close = false, keepAlive = false, hosts = 0
         while true {
             guard let line = try lines.next() else { return nil }
             if line.isEmpty { break }
@@ -69,6 +75,8 @@ public struct HTTPParser {
                 length = n
             } else if ASCII.equalsIgnoringCase(name, "transfer-encoding".utf8) {
                 if ASCII.equalsIgnoringCase(value, "chunked".utf8) { chunked = true } else { otherEncoding = true }
+            } else if ASCII.equalsIgnoringCase(name, "host".utf8) {
+                hosts += 1
             } else if ASCII.equalsIgnoringCase(name, "connection".utf8) {
                 close = close || ASCII.listContains(value, token: "close")
                 keepAlive = keepAlive || ASCII.listContains(value, token: "keep-alive")
@@ -88,7 +96,11 @@ public struct HTTPParser {
         } else {
             framing = .none
         }
-        let persistent = version == "HTTP/1.0" ? keepAlive && !close : !close
+        if version == "HTTP/1.1" && hosts != 1 || hosts > 1 {
+            throw HTTPError(status: 400, reason: "an HTTP/1.1 request needs exactly one Host")
+        }
+        // RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 is faulty framing: close after it.
+        let persistent = version == "HTTP/1.0" ? keepAlive && !close && !chunked : !close
         let request = HTTPRequest(method: method, target: target, version: version, headers: headers, keepAlive: persistent)
         return ((request, framing), lines.position)
     }
@@ -120,18 +132,59 @@ public struct HTTPParser {
         var body: [UInt8] = []
         while true {
             guard let sizeLine = try conn.readLine(maxLength: maxHeaderLine) else { throw HTTPError(status: 400, reason: "end of stream in chunked body") }
-            let hex = ASCII.trimmed(sizeLine.utf8.split(separator: 0x3B /* ; */, maxSplits: 1, omittingEmptySubsequences: false)[0])
-            guard !hex.isEmpty, hex.count <= 8, let size = Int(String(decoding: hex, as: UTF8.self), radix: 16)
+            // chunk-size = 1*HEXDIG, then optional ";extensions" (no sign, no blanks before it).
+            let hex = sizeLine.utf8.prefix { $0 != 0x3B /* ; */ && $0 != ASCII.space && $0 != ASCII.tab }
+            guard !hex.isEmpty, hex.count <= 8, hex.allSatisfy(ASCII.isHexDigit),
+                  let size = Int(String(decoding: hex, as: UTF8.self), radix: 16)
             else { throw HTTPError(status: 400, reason: "bad chunk size") }
             if size == 0 {
-                // Trailers, up to the empty line.
-                while let t = try conn.readLine(maxLength: maxHeaderLine), !t.isEmpty {}
+                try skipTrailers(conn)
                 return body
             }
             guard body.count + size <= maxBody else { throw HTTPError(status: 413, reason: "body too large") }
             body += try conn.readExactly(size)
             guard try conn.readLine(maxLength: 2) == "" else { throw HTTPError(status: 400, reason: "chunk not followed by CRLF") }
         }
+    }
+
+    /// The trailer fields after the last chunk, up to the empty line (dropped).
+    private func skipTrailers(_ conn: Socket) throws {
+        for _ in 0...maxHeaders {
+            guard let line = try conn.readLine(maxLength: maxHeaderLine) else { throw HTTPError(status: 400, reason: "end of stream in trailers") }
+            if line.isEmpty { return }
+        }
+        throw HTTPError(status: 431, reason: "too many trailer fields")
+    }
+}
+
+/// Finds where a head ends (the empty line after the request line and its
+/// fields) in bytes that arrive in pieces, resuming each time where the
+/// last piece's complete lines ended, so a head sent a byte at a time costs
+/// one pass, not one per byte. Enforces the line and field limits on the way.
+struct HeadScanner {
+    let maxLine: Int
+    let maxHeaders: Int
+    private var position = 0
+    private var lines = 0      // non-empty lines so far: the request line, then fields
+
+    init(maxLine: Int, maxHeaders: Int) {
+        self.maxLine = maxLine
+        self.maxHeaders = maxHeaders
+    }
+
+    /// The head's length in bytes (through its empty line), or nil if it has not all arrived.
+    mutating func headLength(in bytes: UnsafeRawBufferPointer) throws -> Int? {
+        var reader = LineReader(bytes: bytes, maxLine: maxLine, position: position)
+        while let line = try reader.next() {
+            position = reader.position
+            if line.isEmpty {
+                if lines > 0 { return position }
+                continue // empty lines before the request line are ignored
+            }
+            lines += 1
+            if lines > maxHeaders + 1 { throw HTTPError(status: 431, reason: "too many headers") }
+        }
+        return nil
     }
 }
 
@@ -143,9 +196,10 @@ struct LineReader {
     /// Where the next line starts (after the last one's LF).
     private(set) var position = 0
 
-    init(bytes: UnsafeRawBufferPointer, maxLine: Int) {
+    init(bytes: UnsafeRawBufferPointer, maxLine: Int, position: Int = 0) {
         self.bytes = bytes
         self.maxLine = maxLine
+        self.position = position
     }
 
     /// The next line's byte range, or nil if its LF has not arrived yet.

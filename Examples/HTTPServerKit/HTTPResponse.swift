@@ -12,6 +12,15 @@ public struct HTTPResponse {
 
     public init(status: Int = 200, text: String) { self.init(status: status, body: Array(text.utf8)) }
 
+    /// A three-digit status, and header names and values without CR, LF or
+    /// NUL (which would let a value start a header or a response of its own).
+    var isWellFormed: Bool {
+        (100...999).contains(status) && headers.allSatisfy { name, value in
+            !name.isEmpty && name.utf8.allSatisfy(ASCII.isToken)
+                && !value.utf8.contains { $0 == ASCII.cr || $0 == ASCII.lf || $0 == 0 }
+        }
+    }
+
     /// Append the response's bytes to `out` (a buffer the connection reuses,
     /// so a response costs no allocation of its own).
     func serialize(into out: inout [UInt8], keepAlive: Bool) {
@@ -32,13 +41,6 @@ public struct HTTPResponse {
         out.append(contentsOf: body)
     }
 
-    /// The response's bytes on their own.
-    func serialized(keepAlive: Bool) -> [UInt8] {
-        var out: [UInt8] = []
-        serialize(into: &out, keepAlive: keepAlive)
-        return out
-    }
-
     static func reason(_ status: Int) -> String {
         switch status {
         case 200: return "OK"
@@ -56,7 +58,7 @@ public struct HTTPResponse {
 
 /// Append a non-negative number's decimal digits.
 func appendDecimal(_ value: Int, to out: inout [UInt8]) {
-    precondition(value >= 0)
+    precondition(value >= 0, "appendDecimal of a negative number")
     var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
                  UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
         (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)

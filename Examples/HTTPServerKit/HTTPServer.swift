@@ -12,7 +12,9 @@ public func serveHTTP(_ conn: Socket, parser: HTTPParser = HTTPParser(),
     /// Send one response; an error response also ends the connection.
     func send(_ response: HTTPResponse, keepAlive: Bool) throws {
         out.removeAll(keepingCapacity: true)
-        response.serialize(into: &out, keepAlive: keepAlive)
+        // A handler's bad status or a CR/LF in its headers would forge the response.
+        let safe = response.isWellFormed ? response : HTTPResponse(status: 500, text: "internal error: malformed response\n")
+        safe.serialize(into: &out, keepAlive: keepAlive)
         try conn.writeAll(out)
     }
     while true {
@@ -32,13 +34,16 @@ public func serveHTTP(_ conn: Socket, parser: HTTPParser = HTTPParser(),
         let response: HTTPResponse
         do { response = try handler(request) } catch { response = HTTPResponse(status: 500, text: "internal error\n") }
         try send(response, keepAlive: request.keepAlive)
-        if !request.keepAlive { return }
+        if !request.keepAlive {
+            lingeringClose(conn)
+            return
+        }
     }
 }
 
-/// After an error response, before the close: stop sending, then read and
-/// drop what the client still sends (its body, more pipelined requests) until
-/// it closes or `linger` passes. Closing with unread bytes makes the kernel
+/// After the last response (an error, or `Connection: close`), before the
+/// close: stop sending, then read and drop what the client still sends (its
+/// body, more pipelined requests) until it closes or `linger` passes. Closing with unread bytes makes the kernel
 /// reset the connection, and a reset can destroy the response before the
 /// client has read it.
 func lingeringClose(_ conn: Socket, linger: Duration = .seconds(2)) {

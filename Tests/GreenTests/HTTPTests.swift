@@ -39,7 +39,7 @@ final class HTTPTests: XCTestCase {
         try s.writeAll("GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\nGET /3 HTTP/1.1\r\nHost: x\r\n\r\n")
         XCTAssertEqual(try (0..<3).map { _ in try readResponse(s)?.body }, ["hello /1", "hello /2", "hello /3"])
         // Connection: close ends it after the response.
-        try s.writeAll("GET /last HTTP/1.1\r\nConnection: close\r\n\r\n")
+        try s.writeAll("GET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         let last = try readResponse(s)
         XCTAssertEqual(last?.body, "hello /last")
         XCTAssertEqual(last?.close, true)
@@ -50,9 +50,9 @@ final class HTTPTests: XCTestCase {
         let server = try startServer()
         defer { try? server.stop() }
         let s = try Socket.connect(host: "127.0.0.1", port: server.listener.localPort)
-        try s.writeAll("POST /echo HTTP/1.1\r\nContent-Length: 11\r\n\r\nhello world")
+        try s.writeAll("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world")
         XCTAssertEqual(try readResponse(s)?.body, "hello world")
-        try s.writeAll("POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: y\r\n\r\n")
+        try s.writeAll("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: y\r\n\r\n")
         XCTAssertEqual(try readResponse(s)?.body, "hello world")
         // HTTP/1.0 closes unless asked to keep alive.
         try s.writeAll("GET /old HTTP/1.0\r\n\r\n")
@@ -71,8 +71,12 @@ final class HTTPTests: XCTestCase {
             ("POST /x HTTP/1.1\r\nContent-Length: abc\r\n\r\n", 400),
             ("POST /x HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabc", 400),
             ("POST /x HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
-            ("POST /x HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
-            ("POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
+            ("POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+            ("POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
+            ("POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n", 400),      // no sign
+            ("POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n+5\r\nhello\r\n", 400),
+            ("GET /x HTTP/1.1\r\n\r\n", 400),                                          // no Host
+            ("GET /x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),                    // two Hosts
         ]
         for (raw, status) in cases {
             let s = try Socket.connect(host: "127.0.0.1", port: server.listener.localPort)
@@ -94,12 +98,12 @@ final class HTTPTests: XCTestCase {
         XCTAssertEqual(try readResponse(s)?.body, "hello /lf")
         // A head dribbled one byte at a time; header names match in any case,
         // values lose their surrounding blanks.
-        for byte in "GET /probe HTTP/1.1\r\nX-Probe: \t yes \r\n\r\n".utf8 {
+        for byte in "GET /probe HTTP/1.1\r\nHost: x\r\nX-Probe: \t yes \r\n\r\n".utf8 {
             try s.writeAll([byte])
         }
         XCTAssertEqual(try readResponse(s)?.body, "probe=yes")
         // Connection is a list: "close" anywhere in it closes.
-        try s.writeAll("GET /bye HTTP/1.1\r\nConnection: Upgrade, CLOSE\r\n\r\n")
+        try s.writeAll("GET /bye HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, CLOSE\r\n\r\n")
         XCTAssertEqual(try readResponse(s)?.close, true)
         XCTAssertNil(try s.readLine())
         // HTTP/1.0 stays open with keep-alive in the list.
@@ -147,7 +151,7 @@ final class HTTPTests: XCTestCase {
         defer { try? server.stop() }
         let s = try Socket.connect(host: "127.0.0.1", port: listener.localPort)
         try s.setOption(SO_SNDBUF, 65536)
-        let head = "POST /x HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"     // 501 at once
+        let head = "POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n"     // 501 at once
         try s.writeAll(head)
         let chunk = [UInt8](repeating: 0x61, count: 1 << 20)
         for _ in 0..<8 { try s.writeAll(chunk) }
@@ -156,5 +160,41 @@ final class HTTPTests: XCTestCase {
         XCTAssertEqual(r?.status, 501)
         XCTAssertEqual(r?.close, true)
         XCTAssertNil(try s.readLine())
+    }
+
+    /// Framing RFC 9112 calls faulty, and responses a handler gets wrong.
+    func testFaultyFramingAndMalformedResponses() throws {
+        let server = StreamServer(listener: try Socket.listen()) { conn in
+            try serveHTTP(conn) { request in
+                switch request.target {
+                case "/forged": return HTTPResponse(headers: [("X-Evil", "a\r\nSet-Cookie: stolen")], body: [])
+                case "/status": return HTTPResponse(status: -7, text: "?")
+                default: return HTTPResponse(body: request.body)
+                }
+            }
+        }
+        server.start()
+        defer { try? server.stop() }
+        let port = server.listener.localPort
+        // HTTP/1.0 with Transfer-Encoding: the body is read, then the connection closes.
+        let old = try Socket.connect(host: "127.0.0.1", port: port)
+        try old.writeAll("POST /e HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n")
+        let r = try readResponse(old)
+        XCTAssertEqual(r?.body, "hi")
+        XCTAssertEqual(r?.close, true)
+        // End of stream inside the trailers.
+        let t = try Socket.connect(host: "127.0.0.1", port: port)
+        try t.writeAll("POST /e HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\r\n")
+        try t.shutdown(.write)
+        XCTAssertEqual(try readResponse(t)?.status, 400)
+        // A CR LF in a handler's header value, or a status that is not three digits: 500, nothing forged.
+        for target in ["/forged", "/status"] {
+            let s = try Socket.connect(host: "127.0.0.1", port: port)
+            try s.writeAll("GET \(target) HTTP/1.1\r\nHost: x\r\n\r\n")
+            XCTAssertEqual(try s.readLine(), "HTTP/1.1 500 Internal Server Error", target)
+            var fields: [String] = []
+            while let line = try s.readLine(), !line.isEmpty { fields.append(line) }
+            XCTAssertFalse(fields.contains { $0.hasPrefix("Set-Cookie") }, "\(fields)")
+        }
     }
 }

@@ -351,6 +351,28 @@ final class ShimTests: XCTestCase {
         XCTAssertEqual(try f.value, [5, 3, 2, 0])
     }
 
+    func testAfterAShortReadZeroLengthReadsAndTinyTimeoutsAnswerAsTheKernel() throws {
+        let (a, b) = makeSocketPair()
+        defer { close(a); close(b) }
+        let f = Green.spawn { () -> [Int] in
+            var out: [Int] = []
+            _ = self.writeAll(b, [1, 2, 3])
+            out.append(self.readSome(a).0)                    // 3: short
+            out.append(Glibc.read(a, nil, 0))                  // a 0-byte read returns 0 at once
+            // A 1 µs SO_RCVTIMEO: bytes already queued still come back.
+            var tv = timeval(tv_sec: 0, tv_usec: 1)
+            setsockopt(a, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+            _ = self.writeAll(b, [4, 5])
+            out.append(self.readSome(a).0)                    // 2 (short again)
+            _ = self.writeAll(b, [6])
+            out.append(self.readSome(a).0)                    // 1
+            let (n, _) = self.readSome(a)                      // nothing queued: EAGAIN after the timeout
+            out.append(n == -1 && errno == EAGAIN ? -11 : n)
+            return out
+        }
+        XCTAssertEqual(try f.value, [3, 0, 2, 1, -11])
+    }
+
     func testFdNumberReusedWithinOneHubTurnIsWatchedAfresh() throws {
         // A fiber woken on fd N closes N (through the shim, or behind its
         // back), gets N again from socketpair and waits on it, all without

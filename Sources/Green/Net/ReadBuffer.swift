@@ -6,7 +6,7 @@ import Glibc
 /// consuming only moves `start`; the live bytes move to the front only when
 /// the tail is too small. Plain memory instead of an array, so the parsing
 /// hot path has no copy-on-write or exclusivity checks.
-struct ReadBuffer {
+struct ReadBuffer: ~Copyable {
     private var storage: UnsafeMutableRawPointer?
     private var capacity = 0
     private var start = 0
@@ -15,7 +15,7 @@ struct ReadBuffer {
     /// The first read allocates this much; longer lines or bodies grow it.
     static let initialCapacity = 16384
     /// An emptied buffer larger than this is freed.
-    static let keptCapacity = 1 << 20
+    static let keptCapacity = 65536
 
     /// How many bytes are buffered.
     var count: Int { end - start }
@@ -39,7 +39,7 @@ struct ReadBuffer {
 
     /// Copy out and consume up to `n` bytes.
     mutating func take(_ n: Int) -> [UInt8] {
-        let n = min(n, count)
+        let n = max(0, min(n, count))
         let out = [UInt8](UnsafeRawBufferPointer(rebasing: bytes[0..<n]))
         consume(n)
         return out

@@ -149,10 +149,13 @@ public final class Socket {
         return n
     }
 
-    /// Exactly `count` bytes; throws `SocketError` with EPIPE if the peer closes first.
+    /// Exactly `count` bytes; throws `SocketError` with EPIPE if the peer closes
+    /// first (EINVAL for a negative count).
     public func readExactly(_ count: Int) throws -> [UInt8] {
+        guard count >= 0 else { throw SocketError(operation: "readExactly(\(count))", errno: EINVAL) }
         while buffer.count < count {
-            if try readMore(atLeast: count - buffer.count) == 0 {
+            // Grow with what arrives, not all at once: `count` may come from the peer.
+            if try readMore(atLeast: Swift.min(count - buffer.count, 1 << 20)) == 0 {
                 throw SocketError(operation: "readExactly(\(count)): end of stream after \(buffer.count) bytes", errno: EPIPE)
             }
         }
@@ -167,6 +170,7 @@ public final class Socket {
             let bytes = buffer.bytes
             if let nl = bytes[scanned...].firstIndex(of: 10) {
                 let cr = nl > 0 && bytes[nl - 1] == 13 ? 1 : 0
+                if nl - cr > maxLength { throw SocketError(operation: "readLine: line longer than \(maxLength)", errno: EMSGSIZE) }
                 let line = String(decoding: bytes[0..<(nl - cr)], as: UTF8.self)
                 buffer.consume(nl + 1)
                 return line
