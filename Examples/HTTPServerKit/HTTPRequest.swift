@@ -9,6 +9,8 @@ public struct HTTPRequest: Equatable {
     /// `Connection: close`, HTTP/1.0 only with `Connection: keep-alive`.
     public var keepAlive: Bool
 
+    /// A request built by hand (e.g. to call a handler in a test); `keepAlive`
+    /// follows the version and any `Connection` header, as the parser decides it.
     public init(method: String, target: String, version: String = "HTTP/1.1",
                 headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
         self.method = method
@@ -49,6 +51,7 @@ public struct HTTPError: Error, Equatable {
     public let status: Int
     public let reason: String
 
+    /// An error answered with `status` and `reason` as the body.
     public init(status: Int, reason: String) {
         self.status = status
         self.reason = reason
