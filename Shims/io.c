@@ -138,10 +138,13 @@ static ssize_t input(io_op *op) {
     // this one would only say EAGAIN: wait first and save that syscall. Safe
     // because readiness is level-triggered: bytes that came in meanwhile make
     // the wait return at once.
-    if (hinted && m != WAIT_FIRST && FD_LOAD(e, read_drained)) {
-        // SO_RCVTIMEO ran out first: still read once, as the kernel returns
-        // bytes already queued whatever the timeout.
-        if (wait_ready(op->fd, GREEN_READ, deadline) != 0 && !would_block()) return -1;
+    int wait_errno = 0; // the wait first ran out (EAGAIN) or met a signal (EINTR)
+    if (hinted && m != WAIT_FIRST && FD_LOAD(e, read_drained) && wait_ready(op->fd, GREEN_READ, deadline) != 0) {
+        // Still read once: a blocking read returns bytes already queued (or
+        // EOF, or the socket's error) whatever the timeout or a signal. Any
+        // other failure (EBADF: closed meanwhile, ECANCELED…) must not touch the fd.
+        if (errno != EAGAIN && errno != EINTR) return -1;
+        wait_errno = errno;
     }
     for (;;) {
         ssize_t r;
@@ -152,6 +155,7 @@ static ssize_t input(io_op *op) {
             r = perform(op, m == DONTWAIT);
         }
         if (r < 0 && m != WAIT_FIRST && would_block()) {
+            if (wait_errno) { errno = wait_errno; return -1; } // nothing queued: the wait's answer
             if (wait_ready(op->fd, GREEN_READ, deadline) != 0) return got ? (ssize_t)got : -1;
             continue;
         }
