@@ -44,7 +44,10 @@ fd_info *fd_classify(int fd) {
         FD_STORE(e, messages, getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type != SOCK_STREAM);
         FD_SET_KIND(e, FD_SOCKET);
     }
-    else if (S_ISFIFO(st.st_mode) || (S_ISCHR(st.st_mode) && isatty(fd))) FD_SET_KIND(e, FD_STREAM);
+    else if (S_ISFIFO(st.st_mode) || (S_ISCHR(st.st_mode) && isatty(fd))) {
+        FD_STORE(e, access, fl >= 0 ? (uint8_t)(fl & O_ACCMODE) : O_RDWR);
+        FD_SET_KIND(e, FD_STREAM);
+    }
     else FD_SET_KIND(e, FD_PASSTHROUGH);
     return e;
 }
@@ -55,6 +58,7 @@ static void fd_store(fd_info *e, fd_info v) {
     FD_STORE(e, user_nonblock, v.user_nonblock);
     FD_STORE(e, read_drained, 0);
     FD_STORE(e, messages, v.messages);
+    FD_STORE(e, access, v.access);
     FD_STORE(e, rcv_timeout, v.rcv_timeout);
     FD_STORE(e, snd_timeout, v.snd_timeout);
     FD_SET_KIND(e, v.kind);
@@ -81,6 +85,7 @@ void fd_copy(int from, int to) {
     if (!a || !b) return;
     fd_store(b, (fd_info){.kind = FD_KIND(a), .is_socket = FD_LOAD(a, is_socket),
                           .user_nonblock = FD_LOAD(a, user_nonblock), .messages = FD_LOAD(a, messages),
+                          .access = FD_LOAD(a, access),
                           .rcv_timeout = FD_LOAD(a, rcv_timeout), .snd_timeout = FD_LOAD(a, snd_timeout)});
 }
 

@@ -123,7 +123,8 @@ static size_t iov_total(const struct iovec *iov, int n);
 static ssize_t input(io_op *op) {
     fd_info *e = NULL;
     int m = (op->flags & MSG_DONTWAIT) ? PASS : mode_for(op->fd, &e);
-    if (m == PASS) return perform(op, 0);
+    // A read on a pipe's write end fails at once (EBADF); it never gets readable.
+    if (m == PASS || (m == WAIT_FIRST && FD_LOAD(e, access) == O_WRONLY)) return perform(op, 0);
     // A zero-length read(2)/readv(2) returns 0 at once whatever the socket
     // holds (the kernel answers it before the socket sees it), where recv
     // with MSG_DONTWAIT would say EAGAIN and the fiber would wait for bytes.
@@ -202,7 +203,8 @@ static void iov_advance(struct iovec **iov, int *n, size_t bytes) {
 static ssize_t output(io_op *op) {
     fd_info *e = NULL;
     int m = (op->flags & MSG_DONTWAIT) ? PASS : mode_for(op->fd, &e);
-    if (m == PASS) return perform(op, 0);
+    // A write on a pipe's read end fails at once (EBADF); it never gets writable.
+    if (m == PASS || (m == WAIT_FIRST && FD_LOAD(e, access) == O_RDONLY)) return perform(op, 0);
     int64_t deadline = deadline_after(FD_LOAD(e, snd_timeout));
 
     // Work on a private copy of the iovec array, since we advance it.

@@ -228,7 +228,9 @@ int gfutex_wake(uint32_t *word, int n, int flags) {
     // so before this load, so a thread that has not yet counted itself will
     // find the new value in the kernel.
     atomic_thread_fence(memory_order_seq_cst);
-    if (woke < n && atomic_load_explicit(&kernel_waiters, memory_order_relaxed) > 0)
+    // A shared word's kernel waiters may be threads of another process, which
+    // this process' count does not see.
+    if (woke < n && ((flags & GF_SHARED) || atomic_load_explicit(&kernel_waiters, memory_order_relaxed) > 0))
         syscall(SYS_futex, word, FUTEX_WAKE, n - woke, NULL, NULL, 0);
     return woke;
 }

@@ -9,15 +9,19 @@
 typedef struct gsem {
     uint32_t value;    ///< futex word (little-endian low half of glibc's 64-bit data)
     uint32_t nwaiters;
-    int private_;      ///< 0 for a process-shared semaphore
+    int private_;      ///< glibc's futex flag: 0 (FUTEX_PRIVATE) or 128 (FUTEX_SHARED, sem_open and pshared)
 } gsem;
+
+/// glibc's values of the "private" word (nptl's FUTEX_PRIVATE and FUTEX_SHARED):
+/// the inverse of what the name suggests, since it is XORed into the futex op.
+enum { GLIBC_FUTEX_PRIVATE = 0, GLIBC_FUTEX_SHARED = 128 };
 
 _Static_assert(sizeof(gsem) <= sizeof(sem_t), "gsem fits in sem_t");
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "sem.c assumes glibc's little-endian layout"
 #endif
 
-static inline int flags_of(gsem *s) { return s->private_ ? 0 : GF_SHARED; }
+static inline int flags_of(gsem *s) { return s->private_ == GLIBC_FUTEX_PRIVATE ? 0 : GF_SHARED; }
 
 int sem_init(sem_t *sem, int pshared, unsigned int value) {
     if (value > SEM_VALUE_MAX) {
@@ -27,7 +31,7 @@ int sem_init(sem_t *sem, int pshared, unsigned int value) {
     gsem *s = (gsem *)sem;
     s->value = value;
     s->nwaiters = 0;
-    s->private_ = pshared ? 0 : 128; // FUTEX_PRIVATE_FLAG, as glibc stores it
+    s->private_ = pshared ? GLIBC_FUTEX_SHARED : GLIBC_FUTEX_PRIVATE;
     return 0;
 }
 

@@ -99,6 +99,7 @@ enum Preload {
         guard let cc = findExecutable("cc") ?? findExecutable("gcc") else {
             try unavailable("no C compiler (cc) in PATH: install gcc (`bash .ci/deps`)", in: test)
         }
+        try? FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         let binary = scratch.appendingPathComponent(source.deletingPathExtension().lastPathComponent + optimization).path
         let result = try run(cc, [optimization, "-pthread", "-Wall", "-o", binary, source.path], timeout: 60)
         guard result.status == 0, !result.signaled, !result.timedOut else {
@@ -121,7 +122,13 @@ enum Preload {
         return nil
     }
 
-    static func removeScratch() { try? FileManager.default.removeItem(at: scratch) }
+    /// Removes the compiled programs (a later test compiles them again).
+    static func removeScratch() {
+        lock.lock()
+        defer { lock.unlock() }
+        compiled.removeAll()
+        try? FileManager.default.removeItem(at: scratch)
+    }
 
     // MARK: running
 
@@ -280,5 +287,27 @@ enum Preload {
         let step: String
         let reply: [UInt8]
         var description: String { "SOCKS5 \(step) refused: reply \(reply)" }
+    }
+}
+
+extension XCTestCase {
+    /// Runs the self-checking C program `program` of Tests/PreloadPrograms in
+    /// each mode and checks its exit status, that its stdout contains every
+    /// line of `expect`, and that no check printed FAIL.
+    func checkPreloadProgram(_ program: String, _ arguments: [String] = [], library: String,
+                             modes: [PreloadMode] = PreloadMode.allCases, status: Int32 = 0, expect: [String],
+                             timeout: Double = 30, file: StaticString = #filePath, line: UInt = #line) throws {
+        let binary = try Preload.program(program, for: self)
+        for mode in modes {
+            let r = try Preload.run(binary, arguments, environment: mode.environment(library: library), timeout: timeout)
+            let what = "\(([program] + arguments).joined(separator: " ")) [\(mode.rawValue)]"
+            XCTAssertTrue(!r.signaled && !r.timedOut && r.status == status,
+                          "\(what): expected exit status \(status), got \(r)", file: file, line: line)
+            let lines = Set(r.stdout.split(separator: "\n").map(String.init))
+            for e in expect where !lines.contains(e) {
+                XCTFail("\(what): missing output line \"\(e)\"; \(r)", file: file, line: line)
+            }
+            XCTAssertFalse(r.stdout.contains("FAIL"), "\(what): a check failed: \(r)", file: file, line: line)
+        }
     }
 }

@@ -25,23 +25,12 @@ final class PreloadTests: XCTestCase {
         super.tearDown()
     }
 
-    /// Runs `program` in each mode and checks its exit status and that its
-    /// stdout contains every line of `expect`.
+    /// Runs `program` in each mode (see `checkPreloadProgram`).
     func check(_ program: String, _ arguments: [String] = [], modes: [PreloadMode] = PreloadMode.allCases,
                status: Int32 = 0, expect: [String], timeout: Double = 30,
                file: StaticString = #filePath, line: UInt = #line) throws {
-        let binary = try Preload.program(program, for: self)
-        for mode in modes {
-            let r = try Preload.run(binary, arguments, environment: mode.environment(library: library), timeout: timeout)
-            let what = "\(([program] + arguments).joined(separator: " ")) [\(mode.rawValue)]"
-            XCTAssertTrue(!r.signaled && !r.timedOut && r.status == status,
-                          "\(what): expected exit status \(status), got \(r)", file: file, line: line)
-            let lines = Set(r.stdout.split(separator: "\n").map(String.init))
-            for e in expect where !lines.contains(e) {
-                XCTFail("\(what): missing output line \"\(e)\"; \(r)", file: file, line: line)
-            }
-            XCTAssertFalse(r.stdout.contains("FAIL"), "\(what): a check failed: \(r)", file: file, line: line)
-        }
+        try checkPreloadProgram(program, arguments, library: library, modes: modes, status: status, expect: expect,
+                                timeout: timeout, file: file, line: line)
     }
 
     // MARK: the self-checking programs
