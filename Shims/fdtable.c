@@ -30,6 +30,14 @@ fd_info *fd_get(int fd) {
     return &chunk[fd & (CHUNK_SIZE - 1)];
 }
 
+fd_info *fd_find(int fd) {
+    if (fd < 0) return NULL;
+    unsigned c = (unsigned)fd >> CHUNK_BITS;
+    if (c >= MAX_CHUNKS) return NULL;
+    fd_info *chunk = atomic_load_explicit(&chunks[c], memory_order_acquire);
+    return chunk ? &chunk[fd & (CHUNK_SIZE - 1)] : NULL;
+}
+
 fd_info *fd_classify(int fd) {
     fd_info *e = fd_get(fd);
     if (!e || FD_KIND(e) != FD_UNKNOWN) return e;
@@ -44,7 +52,9 @@ fd_info *fd_classify(int fd) {
         FD_STORE(e, messages, getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type != SOCK_STREAM);
         FD_SET_KIND(e, FD_SOCKET);
     }
-    else if (S_ISFIFO(st.st_mode) || (S_ISCHR(st.st_mode) && isatty(fd))) {
+    // Pipes, FIFOs, terminals, and the anonymous-inode fds (no file type:
+    // eventfd, signalfd, timerfd, inotify) can all be waited on with poll.
+    else if (S_ISFIFO(st.st_mode) || (S_ISCHR(st.st_mode) && isatty(fd)) || (st.st_mode & S_IFMT) == 0) {
         FD_STORE(e, access, fl >= 0 ? (uint8_t)(fl & O_ACCMODE) : O_RDWR);
         FD_SET_KIND(e, FD_STREAM);
     }
@@ -65,7 +75,7 @@ static void fd_store(fd_info *e, fd_info v) {
 }
 
 void fd_forget(int fd) {
-    fd_info *e = fd_get(fd);
+    fd_info *e = fd_find(fd); // an fd never recorded has nothing to forget
     if (e) fd_store(e, (fd_info){0});
 }
 

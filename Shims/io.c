@@ -121,6 +121,7 @@ static inline int drain_hint_applies(const io_op *op, const fd_info *e) {
 static size_t iov_total(const struct iovec *iov, int n);
 
 static ssize_t input(io_op *op) {
+    green_fair_turn(); // a reader that always finds bytes still lets the others run
     fd_info *e = NULL;
     int m = (op->flags & MSG_DONTWAIT) ? PASS : mode_for(op->fd, &e);
     // A read on a pipe's write end fails at once (EBADF); it never gets readable.
@@ -201,6 +202,7 @@ static void iov_advance(struct iovec **iov, int *n, size_t bytes) {
 /// sent until done, parking when the buffer is full. If the wait fails after
 /// some bytes went out, the count so far is returned, as the kernel does.
 static ssize_t output(io_op *op) {
+    green_fair_turn(); // a writer that never fills the buffer still lets the others run
     fd_info *e = NULL;
     int m = (op->flags & MSG_DONTWAIT) ? PASS : mode_for(op->fd, &e);
     // A write on a pipe's read end fails at once (EBADF); it never gets writable.
@@ -419,6 +421,7 @@ int accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags) {
         if (c >= 0) fd_forget(c);
         return c;
     }
+    green_fair_turn();
     int64_t deadline = deadline_after(FD_LOAD(e, rcv_timeout));
     for (;;) {
         // A listening socket we did not create stays blocking: wait first.
@@ -490,6 +493,13 @@ static void closing(int fd) {
 }
 
 int close(int fd) {
+    fd_info *e = fd_find(fd);
+    // The core's own fds are not the program's: to it, that number is not
+    // open (a daemon's close-everything loop must not take the hub's epoll fd).
+    if (e && FD_KIND(e) == FD_INTERNAL && !green_tls_making_internal_fds) {
+        errno = EBADF;
+        return -1;
+    }
     closing(fd);
     fd_forget(fd);
     return REAL(close)(fd);

@@ -1,7 +1,8 @@
 // poll.c — poll, ppoll, select, pselect, epoll_wait and epoll_pwait park the
 // fiber on every listed fd at once, then let the kernel compute the answer
 // with a zero-timeout call, so revents, fd sets and counts are exactly the
-// kernel's.
+// kernel's. Each call is a fair turn (green_fair_turn): a thread whose poll
+// always finds something ready still lets the others run.
 #include "shim.h"
 #include <stdlib.h>
 #include <string.h>
@@ -65,12 +66,16 @@ static int probe_poll(struct pollfd *fds, nfds_t n, void *ctx) {
 }
 
 int poll(struct pollfd *fds, nfds_t n, int timeout) {
-    if (!green_on_fiber() || timeout == 0) return REAL(poll)(fds, n, timeout);
+    if (!green_on_fiber()) return REAL(poll)(fds, n, timeout);
+    green_fair_turn();
+    if (timeout == 0) return REAL(poll)(fds, n, timeout);
     return park_on_pollfds(fds, n, deadline_ms(timeout), probe_poll, NULL);
 }
 
 int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *sigmask) {
-    if (!green_on_fiber() || (ts && ts->tv_sec == 0 && ts->tv_nsec == 0)) return REAL(ppoll)(fds, n, ts, sigmask);
+    if (!green_on_fiber()) return REAL(ppoll)(fds, n, ts, sigmask);
+    green_fair_turn();
+    if (ts && ts->tv_sec == 0 && ts->tv_nsec == 0) return REAL(ppoll)(fds, n, ts, sigmask);
     int64_t deadline;
     if (deadline_ts(ts, &deadline) != 0) return -1;
     // A parked fiber cannot take the signal mask atomically as ppoll does:
@@ -119,7 +124,9 @@ static int select_via_poll(int nfds, fd_set *r, fd_set *w, fd_set *x, int64_t de
 }
 
 int select(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeval *tv) {
-    if (!green_on_fiber() || (tv && tv->tv_sec == 0 && tv->tv_usec == 0)) return REAL(select)(nfds, r, w, x, tv);
+    if (!green_on_fiber()) return REAL(select)(nfds, r, w, x, tv);
+    green_fair_turn();
+    if (tv && tv->tv_sec == 0 && tv->tv_usec == 0) return REAL(select)(nfds, r, w, x, tv);
     int64_t deadline = GREEN_NO_DEADLINE;
     if (tv) {
         if (tv->tv_sec < 0 || tv->tv_usec < 0 || tv->tv_usec >= 1000000) { errno = EINVAL; return -1; }
@@ -136,7 +143,9 @@ int select(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeval *tv) {
 }
 
 int pselect(int nfds, fd_set *r, fd_set *w, fd_set *x, const struct timespec *ts, const sigset_t *sigmask) {
-    if (!green_on_fiber() || (ts && ts->tv_sec == 0 && ts->tv_nsec == 0)) return REAL(pselect)(nfds, r, w, x, ts, sigmask);
+    if (!green_on_fiber()) return REAL(pselect)(nfds, r, w, x, ts, sigmask);
+    green_fair_turn();
+    if (ts && ts->tv_sec == 0 && ts->tv_nsec == 0) return REAL(pselect)(nfds, r, w, x, ts, sigmask);
     int64_t deadline;
     if (deadline_ts(ts, &deadline) != 0) return -1;
     return select_via_poll(nfds, r, w, x, deadline);
@@ -160,11 +169,15 @@ static int epoll_park(int epfd, struct epoll_event *ev, int max, int64_t deadlin
 }
 
 int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout) {
-    if (!green_on_fiber() || timeout == 0) return REAL(epoll_wait)(epfd, ev, max, timeout);
+    if (!green_on_fiber()) return REAL(epoll_wait)(epfd, ev, max, timeout);
+    green_fair_turn();
+    if (timeout == 0) return REAL(epoll_wait)(epfd, ev, max, timeout);
     return epoll_park(epfd, ev, max, deadline_ms(timeout), NULL, 0);
 }
 
 int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout, const sigset_t *mask) {
-    if (!green_on_fiber() || timeout == 0) return REAL(epoll_pwait)(epfd, ev, max, timeout, mask);
+    if (!green_on_fiber()) return REAL(epoll_pwait)(epfd, ev, max, timeout, mask);
+    green_fair_turn();
+    if (timeout == 0) return REAL(epoll_pwait)(epfd, ev, max, timeout, mask);
     return epoll_park(epfd, ev, max, deadline_ms(timeout), mask, 1);
 }

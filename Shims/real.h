@@ -62,7 +62,13 @@
     X(pid_t, wait, (int *)) \
     X(int, system, (const char *)) \
     X(struct hostent *, gethostbyname2, (const char *, int)) \
-    X(FILE *, fdopen, (int, const char *))
+    X(FILE *, fdopen, (int, const char *)) \
+    X(int, epoll_create, (int)) \
+    X(int, epoll_create1, (int)) \
+    X(int, eventfd, (unsigned int, int)) \
+    X(int, sigwait, (const sigset_t *, int *)) \
+    X(int, sigwaitinfo, (const sigset_t *, siginfo_t *)) \
+    X(int, sigtimedwait, (const sigset_t *, siginfo_t *, const struct timespec *))
 
 #define GREEN_DECLARE_REAL(ret, name, args) extern ret(*green_real_##name) args;
 GREEN_REAL_FUNCTIONS(GREEN_DECLARE_REAL)

@@ -22,6 +22,7 @@ enum fd_kind {
     FD_SOCKET,        ///< a socket the shim did not create
     FD_STREAM,        ///< a pipe, FIFO or terminal the shim did not create
     FD_MANAGED,       ///< created by the shim: O_NONBLOCK set internally
+    FD_INTERNAL,      ///< the core's own (libev's epoll fd, eventfd): not the program's to close
 };
 
 typedef struct fd_info {
@@ -47,6 +48,9 @@ typedef struct fd_info {
 
 /// The record for fd (created zeroed), or NULL if fd is negative or huge.
 fd_info *fd_get(int fd);
+/// The record for fd if its chunk exists, else NULL. Never allocates: for
+/// close() (fork children's close loops, signal handlers).
+fd_info *fd_find(int fd);
 /// fd_get, classifying an unknown fd first (fstat / F_GETFL).
 fd_info *fd_classify(int fd);
 /// Forget fd (it was closed).
@@ -57,6 +61,11 @@ void fd_adopt(int fd, int is_socket, int user_nonblock);
 void fd_note_type(int fd, int type);
 /// Copy what is known about `from` to `to` (dup shares the open file description).
 void fd_copy(int from, int to);
+
+/// Move a short-lived fd of the shim's own (a signalfd, a pidfd) out of the
+/// program's low numbers, close-on-exec, so that the program's next open()
+/// gets the number it would natively. Returns the fd to use.
+int fd_out_of_the_way(int fd);
 
 // ---- parking -------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ static int64_t add_clamped(int64_t now, int64_t sec, int64_t nsec) {
 
 unsigned int sleep(unsigned int seconds) {
     if (!green_on_fiber()) return REAL(sleep)(seconds);
+    green_fair_turn(); // sleep(0) in a loop still lets the others run
     int64_t deadline = add_clamped(green_now_ns(), seconds, 0);
     if (hub()->sleep_until(deadline) == 0) return 0;
     int64_t left = deadline - green_now_ns();
@@ -32,6 +33,7 @@ unsigned int sleep(unsigned int seconds) {
 
 int usleep(useconds_t usec) {
     if (!green_on_fiber()) return REAL(usleep)(usec);
+    green_fair_turn();
     int r = hub()->sleep_until(green_now_ns() + (int64_t)usec * 1000);
     if (r == 0) return 0;
     errno = EINTR;
@@ -40,6 +42,7 @@ int usleep(useconds_t usec) {
 
 int nanosleep(const struct timespec *req, struct timespec *rem) {
     if (!green_on_fiber()) return REAL(nanosleep)(req, rem);
+    green_fair_turn();
     if (!req) { errno = EFAULT; return -1; }
     if (!valid(req)) { errno = EINVAL; return -1; }
     int64_t deadline = add_clamped(green_now_ns(), req->tv_sec, req->tv_nsec);
@@ -53,6 +56,7 @@ int nanosleep(const struct timespec *req, struct timespec *rem) {
 int clock_nanosleep(clockid_t clock, int flags, const struct timespec *req, struct timespec *rem) {
     if (!green_on_fiber() || (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC && clock != CLOCK_BOOTTIME))
         return REAL(clock_nanosleep)(clock, flags, req, rem);
+    green_fair_turn();
     if (!req) return EFAULT;
     if (!valid(req)) return EINVAL;
     if (!(flags & TIMER_ABSTIME)) {

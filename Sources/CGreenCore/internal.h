@@ -106,6 +106,8 @@ struct green_sched {
     green_fiber *all;            ///< every live fiber, newest first
     unsigned budget;             ///< direct switches left before the hub polls I/O
     ev_async notify;
+    ev_fork fork_watch;          ///< in a fork child, before libev recreates its fds: mark them internal
+    ev_check fork_done;          ///< ...and right after it (see fork_watch_cb)
     green_remote_wake *_Atomic remote_wakes; ///< pushed by any thread, drained by the hub
     _Atomic int interrupt_requested;         ///< green_sched_interrupt_syscalls was called
     void *owner;
@@ -113,6 +115,8 @@ struct green_sched {
     void (*on_destroy)(void *owner);
     int external;                ///< green_sched_retain_external count
     uint64_t next_id, switches, polls, live;
+    uint64_t fair_mark;          ///< `switches` when the running fiber's streak of unparked calls began
+    unsigned fair_calls;         ///< calls completed without parking since then (green_fair_turn)
     pthread_t thread;            ///< the hub's own thread (for the blocking monitor)
     int in_loop;                 ///< 1 while the hub waits in libev (read by the monitor)
     green_sched *registry_next;  ///< all hubs of the process, for the blocking monitor

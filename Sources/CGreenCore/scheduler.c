@@ -8,6 +8,7 @@
 // switch path.
 #include <errno.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,7 @@ void __tsan_switch_to_fiber(void *fiber, unsigned flags);
 
 __thread green_sched *green_tls_sched __attribute__((tls_model("initial-exec")));
 __thread green_fiber *green_tls_parkable __attribute__((tls_model("initial-exec")));
+__thread int green_tls_making_internal_fds __attribute__((tls_model("initial-exec")));
 
 int64_t green_now_ns(void) {
     struct timespec ts;
@@ -178,6 +180,31 @@ int green_yield(void) {
     schedule_next(s);
     // A timeout scope that expired meanwhile is reported now, not later.
     return take_interrupt(self);
+}
+
+// ---- fairness ----------------------------------------------------------------
+
+/// Calls in a row that may complete without parking before the caller gives
+/// the others a turn: a poll that always finds a ready fd costs a system call
+/// each time, so 64 of them are tens of microseconds.
+#define FAIR_CALLS 64
+
+void green_fair_turn(void) {
+    green_sched *s = green_tls_sched;
+    if (!s) return;
+    if (s->switches != s->fair_mark) { // this hub switched since: a new streak
+        s->fair_mark = s->switches;
+        s->fair_calls = 0;
+        return;
+    }
+    if (++s->fair_calls < FAIR_CALLS) return;
+    // Ready again at the back of the queue, like green_yield, but a pending
+    // cancellation or timeout stays pending for the call's next real park.
+    green_fiber *self = s->current;
+    self->state = GREEN_FIBER_READY;
+    s->budget = 0; // through the hub, so that timers and I/O are polled too
+    push_ready(s, self);
+    schedule_next(s);
 }
 
 // ---- deadlines ---------------------------------------------------------------
@@ -661,6 +688,33 @@ void green_sched_keep_only_current(void) {
     s->live = self == s->root ? 0 : 1;
 }
 
+// libev recreates its epoll fd and eventfd in a fork child lazily, inside the
+// first ev_run: after the fork watchers and before the poll. The fork watcher
+// (lowest priority: the last callback before that) opens the window, and a
+// check watcher (highest priority: the first callback after the poll) closes
+// it, so no callback that could run program code falls inside.
+static void fork_done_cb(struct ev_loop *loop, ev_check *w, int revents) {
+    (void)revents;
+    green_tls_making_internal_fds--;
+    ev_ref(loop);
+    ev_check_stop(loop, w);
+}
+
+static void fork_watch_cb(struct ev_loop *loop, ev_fork *w, int revents) {
+    (void)revents;
+    green_sched *s = (green_sched *)((char *)w - offsetof(green_sched, fork_watch));
+    green_tls_making_internal_fds++;
+    ev_check_start(loop, &s->fork_done);
+    ev_unref(loop);
+}
+
+/// Destroy the loop: its fds are the core's to close.
+static void destroy_loop(struct ev_loop *loop) {
+    green_tls_making_internal_fds++;
+    ev_loop_destroy(loop);
+    green_tls_making_internal_fds--;
+}
+
 /// At thread exit: tear the hub down if no fiber is left alive on it (a
 /// parked fiber's stack must stay mapped, so then it is kept, leaked).
 static pthread_key_t exit_key;
@@ -670,7 +724,7 @@ static void on_thread_exit(void *arg) {
     if (s->live != 0 || s->current != s->root) return;
     green_monitor_unregister(s);
     if (s->on_destroy) s->on_destroy(s->owner);
-    ev_loop_destroy(s->loop);
+    destroy_loop(s->loop);
     TSAN_FIBER_DESTROY(s->hub);
     green_stack hub_stack = s->hub->stack;   // not running: we are on the thread's own stack
     green_stack_free(&s->stacks, &hub_stack);
@@ -696,16 +750,26 @@ green_sched *green_sched_create(void) {
     // ev_loop_new everywhere, never the default loop: the default loop reaps
     // every child process on SIGCHLD, which would break the program's own
     // waitpid/posix_spawn users.
+    green_tls_making_internal_fds++;
     s->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+    if (s->loop) {
+        ev_async_init(&s->notify, notify_cb);
+        ev_async_start(s->loop, &s->notify); // libev's wake-up eventfd is made here
+    }
+    green_tls_making_internal_fds--;
     if (!s->loop) goto fail;
     root->sched = s;
     root->state = GREEN_FIBER_RUNNING;
     TSAN_FIBER_CURRENT(root);
     strcpy(root->name, "root");
     s->root = s->current = root;
-    ev_async_init(&s->notify, notify_cb);
-    ev_async_start(s->loop, &s->notify);
     ev_unref(s->loop); // the wake-up alone does not keep waits alive
+    ev_fork_init(&s->fork_watch, fork_watch_cb);
+    ev_set_priority(&s->fork_watch, EV_MINPRI);
+    ev_fork_start(s->loop, &s->fork_watch);
+    ev_unref(s->loop);
+    ev_check_init(&s->fork_done, fork_done_cb);
+    ev_set_priority(&s->fork_done, EV_MAXPRI);
     green_tls_sched = s;
     green_tls_parkable = root;
     pthread_once(&atfork_once, register_atfork);
@@ -723,7 +787,7 @@ green_sched *green_sched_create(void) {
 fail_tls:
     green_tls_sched = NULL;
     green_tls_parkable = NULL;
-    ev_loop_destroy(s->loop);
+    destroy_loop(s->loop);
 fail:
     free(s);
     free(root);

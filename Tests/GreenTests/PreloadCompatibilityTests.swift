@@ -35,4 +35,44 @@ final class PreloadCompatibilityTests: XCTestCase {
             "pipe_ends: all checks passed",
         ])
     }
+
+    /// A thread whose select always finds a writable socket (a TLS handshake
+    /// in CPython's ftplib and poplib tests), or that spins on zero-timeout
+    /// polls, always-ready reads or usleep(0), kept the hub forever: timers
+    /// and the other threads starved. Such calls now give a turn every few
+    /// calls, so the timer thread that stops each spin gets to run.
+    func testCallsThatNeverParkStillLetOthersRun() throws {
+        try checkPreloadProgram("fair_turns", library: library, expect: [
+            "select always writable: the spinning thread let the timer thread stop it",
+            "poll with zero timeout: the spinning thread let the timer thread stop it",
+            "epoll_wait with zero timeout: the spinning thread let the timer thread stop it",
+            "read always has bytes: the spinning thread let the timer thread stop it",
+            "usleep(0): the spinning thread let the timer thread stop it",
+            "fair_turns: all checks passed",
+        ])
+    }
+
+    /// The library's epoll fd and eventfd took the program's lowest numbers,
+    /// so a program started with stdio closed got them as fds 0 and 1
+    /// (CPython's test_pass_fds_redirected), and a daemon's close-all loop
+    /// took the hub's epoll fd away (libev aborted).
+    func testLibraryFdsStayOutOfTheProgramsWay() throws {
+        try checkPreloadProgram("library_fds", library: library, expect: [
+            "first opens 0 1, inheritable foreign fds 0, after close-all ok",
+            "fork child: its first open gets the lowest free number",
+            "close-all with stdio open: sleeps and threads still work",
+            "library_fds: all checks passed",
+        ])
+    }
+
+    /// sigwait and friends blocked the only OS thread (CPython's
+    /// test_sigwait_thread, dig): they now park until a signal of the set is
+    /// pending, and a signalfd is waited on like any other fd.
+    func testSignalWaitsParkOnlyTheirThread() throws {
+        try checkPreloadProgram("sigwait_thread", library: library, expect: [
+            "sigwait: the other thread ran meanwhile; sigwaitinfo siginfo ok; sigtimedwait EAGAIN and EINVAL",
+            "signalfd: a blocking read waited while the other thread ran",
+            "sigwait_thread: all checks passed",
+        ])
+    }
 }

@@ -42,7 +42,20 @@ const green_hub_abi *green_hub_abi_make(int (*run_blocking)(void (*fn)(void *arg
 /// context), not the hub itself.
 green_fiber *green_parkable_fiber(void);
 
+/// Fairness for calls that complete without parking (a poll that always finds
+/// a ready fd, a read that always has bytes): call on entry to such a call on
+/// a fiber. After a streak of them with no switch on this hub, the caller
+/// yields once so that the other ready fibers, timers and I/O get their turn;
+/// what the call then returns is unchanged. A few loads and a store otherwise.
+void green_fair_turn(void);
+
 #if !defined(__swift__)
+/// Non-zero while the core creates or closes its own fds (libev's epoll fd
+/// and wake-up eventfd, also when a fork child recreates them): the shim
+/// moves new ones out of the program's low numbers, close-on-exec, and lets
+/// only the core close them.
+extern __thread int green_tls_making_internal_fds __attribute__((tls_model("initial-exec")));
+
 /// The same check as an inline thread-local load, for C callers.
 extern __thread green_fiber *green_tls_parkable __attribute__((tls_model("initial-exec")));
 static inline int green_on_fiber(void) { return green_tls_parkable != 0; }

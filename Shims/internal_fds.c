@@ -1,0 +1,49 @@
+// internal_fds.c — the core's own fds (libev's epoll fd and its wake-up
+// eventfd) stay out of the program's way. Made at start-up, they would take
+// the lowest free numbers, so the program's first open() would not return 3
+// (and with stdio closed, they would become fds 0 and 1). While the core
+// makes them (green_tls_making_internal_fds), each new one is moved near the
+// top of the first 1024 numbers, close-on-exec, and recorded as internal so
+// that the program's close() of that number says EBADF, as for any number
+// it never opened.
+#include "shim.h"
+#include <fcntl.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+
+/// Lowest number for an internal fd: just under the soft fd limit, or under
+/// 1024 (select()'s FD_SETSIZE) when the limit is higher; 0 when too small.
+static int internal_floor(void) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
+    rlim_t top = rl.rlim_cur < 1024 ? rl.rlim_cur : 1024;
+    return top >= 64 ? (int)top - 32 : 0;
+}
+
+int fd_out_of_the_way(int fd) {
+    int floor = internal_floor();
+    if (fd < 0 || floor <= fd) return fd;
+    int high = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, floor);
+    if (high < 0) return fd;
+    REAL(close)(fd);
+    return high;
+}
+
+static int internal(int fd) {
+    if (fd < 0) return fd;
+    if (!green_tls_making_internal_fds) {
+        fd_forget(fd); // the program's own: a new file behind this number
+        return fd;
+    }
+    fd = fd_out_of_the_way(fd);
+    fd_info *e = fd_get(fd);
+    if (e) {
+        fd_forget(fd);
+        FD_SET_KIND(e, FD_INTERNAL);
+    }
+    return fd;
+}
+
+int epoll_create(int size) { return internal(REAL(epoll_create)(size)); }
+int epoll_create1(int flags) { return internal(REAL(epoll_create1)(flags)); }
+int eventfd(unsigned int initval, int flags) { return internal(REAL(eventfd)(initval, flags)); }

@@ -1,0 +1,67 @@
+// sigwait.c — sigwait, sigwaitinfo and sigtimedwait park the fiber until a
+// signal of the set is pending, then take it exactly as libc does (the
+// kernel picks and consumes it, with its siginfo). A daemon's signal thread
+// or dig's main loop waits this way while its other threads keep running.
+//
+// The wait itself is on a signalfd for the set, which is readable while a
+// signal of the set is pending on this thread or the process; it is made
+// for the wait and closed after it.
+#include "shim.h"
+#include <fcntl.h>
+#include <sys/signalfd.h>
+
+#define NS 1000000000LL
+
+/// sigtimedwait's contract; `timeout` NULL waits for ever.
+static int wait_for_signal(const sigset_t *set, siginfo_t *info, const struct timespec *timeout) {
+    if (timeout && (timeout->tv_sec < 0 || timeout->tv_nsec < 0 || timeout->tv_nsec >= NS)) {
+        errno = EINVAL;
+        return -1;
+    }
+    int64_t deadline = GREEN_NO_DEADLINE;
+    if (timeout && timeout->tv_sec < (INT64_MAX - green_now_ns()) / NS - 1)
+        deadline = green_now_ns() + (int64_t)timeout->tv_sec * NS + timeout->tv_nsec;
+    green_fair_turn();
+    for (;;) {
+        static const struct timespec now = {0, 0};
+        int sig = REAL(sigtimedwait)(set, info, &now);
+        if (sig > 0 || errno != EAGAIN) return sig; // taken, or EINTR/EINVAL as libc says
+        if (deadline != GREEN_NO_DEADLINE && green_now_ns() >= deadline) {
+            errno = EAGAIN;
+            return -1;
+        }
+        int sfd = fd_out_of_the_way(signalfd(-1, set, SFD_NONBLOCK | SFD_CLOEXEC));
+        if (sfd < 0) return -1; // EMFILE, ENOMEM: as a failed wait
+        int revents = 0;
+        int w = hub()->wait_fd(sfd, GREEN_READ, deadline, &revents);
+        REAL(close)(sfd);
+        if (w != GREEN_WAKE_NORMAL && w != GREEN_WAKE_DEADLINE) {
+            errno = EINTR; // a handler ran, or the fiber was cancelled
+            return -1;
+        }
+    }
+}
+
+int sigtimedwait(const sigset_t *set, siginfo_t *info, const struct timespec *timeout) {
+    if (!green_on_fiber() || (timeout && timeout->tv_sec == 0 && timeout->tv_nsec == 0) || !set)
+        return REAL(sigtimedwait)(set, info, timeout);
+    return wait_for_signal(set, info, timeout);
+}
+
+int sigwaitinfo(const sigset_t *set, siginfo_t *info) {
+    if (!green_on_fiber() || !set) return REAL(sigwaitinfo)(set, info);
+    return wait_for_signal(set, info, NULL);
+}
+
+/// sigwait returns an error number, and is not interrupted by handlers.
+int sigwait(const sigset_t *set, int *sig) {
+    if (!green_on_fiber() || !set) return REAL(sigwait)(set, sig);
+    for (;;) {
+        int r = wait_for_signal(set, NULL, NULL);
+        if (r > 0) {
+            *sig = r;
+            return 0;
+        }
+        if (errno != EINTR) return errno;
+    }
+}

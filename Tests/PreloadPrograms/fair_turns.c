@@ -1,0 +1,100 @@
+/* fair_turns.c — a thread whose calls always complete at once (a select that
+ * always finds a writable socket, as during a TLS handshake; epoll_wait or
+ * poll with a zero timeout; a read that always has bytes; usleep(0)) still
+ * lets the other threads and their timers run. Natively the kernel
+ * preempts; on fibers the shim gives a turn every few such calls. Each case
+ * spins until another thread, woken by a timer, sets a flag. */
+#include "check.h"
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+
+static int stop;
+static int sv[2];
+
+static void *set_stop_later(void *unused) {
+    (void)unused;
+    sleep_ms(30); /* a timer: needs the hub (or the kernel) to get a turn */
+    __atomic_store_n(&stop, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+typedef long (*spin_fn)(void);
+
+static long spin_select(void) {
+    long n = 0;
+    while (!__atomic_load_n(&stop, __ATOMIC_SEQ_CST)) {
+        fd_set w;
+        FD_ZERO(&w);
+        FD_SET(sv[0], &w);
+        struct timeval tv = {5, 0};
+        if (select(sv[0] + 1, NULL, &w, NULL, &tv) == 1 && FD_ISSET(sv[0], &w)) n++;
+    }
+    return n;
+}
+
+static long spin_poll_zero(void) {
+    long n = 0;
+    while (!__atomic_load_n(&stop, __ATOMIC_SEQ_CST)) {
+        struct pollfd p = {.fd = sv[0], .events = POLLIN};
+        if (poll(&p, 1, 0) == 0) n++; /* nothing to read: returns 0 at once */
+    }
+    return n;
+}
+
+static long spin_epoll_zero(void) {
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLOUT, .data.fd = sv[0]};
+    epoll_ctl(ep, EPOLL_CTL_ADD, sv[0], &ev);
+    long n = 0;
+    while (!__atomic_load_n(&stop, __ATOMIC_SEQ_CST)) {
+        struct epoll_event out[4];
+        if (epoll_wait(ep, out, 4, 0) == 1) n++; /* always writable */
+    }
+    close(ep);
+    return n;
+}
+
+static long spin_read(void) {
+    /* A writer keeps the socket full; the reader always finds bytes. */
+    long n = 0;
+    char buf[64];
+    while (!__atomic_load_n(&stop, __ATOMIC_SEQ_CST)) {
+        if (send(sv[1], "0123456789abcdef", 16, MSG_DONTWAIT) < 0 && errno != EAGAIN) break;
+        if (read(sv[0], buf, sizeof buf) > 0) n++;
+    }
+    return n;
+}
+
+static long spin_usleep_zero(void) {
+    long n = 0;
+    while (!__atomic_load_n(&stop, __ATOMIC_SEQ_CST)) {
+        usleep(0);
+        n++;
+    }
+    return n;
+}
+
+static void run(const char *what, spin_fn spin) {
+    __atomic_store_n(&stop, 0, __ATOMIC_SEQ_CST);
+    pthread_t t;
+    CHECK_RC(pthread_create(&t, NULL, set_stop_later, NULL), 0);
+    long n = spin();
+    CHECK_RC(pthread_join(t, NULL), 0);
+    CHECK(n > 0);
+    printf("%s: the spinning thread let the timer thread stop it\n", what);
+}
+
+int main(void) {
+    program_start(30);
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    run("select always writable", spin_select);
+    run("poll with zero timeout", spin_poll_zero);
+    run("epoll_wait with zero timeout", spin_epoll_zero);
+    char drain[4096];
+    while (recv(sv[0], drain, sizeof drain, MSG_DONTWAIT) > 0) {}
+    run("read always has bytes", spin_read);
+    run("usleep(0)", spin_usleep_zero);
+    return program_end("fair_turns");
+}
