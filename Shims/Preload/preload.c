@@ -45,31 +45,6 @@ static size_t parse_size(const char *s) {
     return *end ? 0 : (size_t)v;
 }
 
-/// The fiber dump on GREEN_DUMP_SIGNAL (e.g. USR2): every fiber of the main hub.
-static void dump_fibers(void *unused) {
-    (void)unused;
-    static const char *states[] = {"ready", "running", "parked", "done"};
-    green_sched *s = green_sched_current();
-    green_fiber_info info[256];
-    size_t n = green_sched_snapshot(s, info, 256);
-    int saved = preload_debug;
-    preload_debug = 1;
-    preload_log("fiber dump: %zu fiber(s)", n);
-    for (size_t i = 0; i < n && i < 256; i++) {
-        green_fiber_info *f = &info[i];
-        if (f->fd >= 0)
-            preload_log("  #%llu %-20s %-7s on fd %d (%s) for %.3f s", (unsigned long long)f->id, f->name,
-                        states[f->state], f->fd, f->fd_events == GREEN_WRITE ? "write" : "read", f->parked_seconds);
-        else if (*f->waiting_on)
-            preload_log("  #%llu %-20s %-7s on %s for %.3f s", (unsigned long long)f->id, f->name, states[f->state],
-                        f->waiting_on, f->parked_seconds);
-        else
-            preload_log("  #%llu %-20s %s", (unsigned long long)f->id, f->name, states[f->state]);
-    }
-    if (n > 256) preload_log("  … and %zu more", n - 256);
-    preload_debug = saved;
-}
-
 static int signal_number(const char *name) {
     if (isdigit((unsigned char)*name)) return atoi(name);
     if (strncmp(name, "SIG", 3) == 0) name += 3;
@@ -93,7 +68,15 @@ static void after_fork_in_child(void) {
 }
 
 static void start_main_hub(void) {
-    // The watchdog first: with no hub yet, pthread_create makes it an OS thread.
+    // The monitor's thread first: with no hub yet, pthread_create makes it an
+    // OS thread. It prints the fiber dump itself, so the dump comes out even
+    // when the hub never runs again or its thread blocks the signal.
+    const char *dump = getenv("GREEN_DUMP_SIGNAL");
+    if (dump && *dump) {
+        int sig = signal_number(dump);
+        if (sig > 0 && green_dump_on_signal(sig) == 0) preload_log("fiber dump on signal %d", sig);
+        else preload_log("GREEN_DUMP_SIGNAL=%s: not a signal this library knows", dump);
+    }
     const char *monitor = getenv("GREEN_MONITOR_MS");
     if (monitor && atoi(monitor) > 0) green_monitor_start((int64_t)atoi(monitor) * 1000000);
     green_sched *s = green_sched_create();
@@ -109,13 +92,6 @@ static void start_main_hub(void) {
     green_fiber_set_name(green_sched_root(s), "main");
     green_hub_abi_install(green_hub_abi_make(preload_run_blocking));
     pthread_atfork(NULL, NULL, after_fork_in_child);
-
-    const char *dump = getenv("GREEN_DUMP_SIGNAL");
-    if (dump && *dump) {
-        int sig = signal_number(dump);
-        if (sig > 0 && green_signal_watch_start(sig, dump_fibers, NULL)) preload_log("fiber dump on signal %d", sig);
-        else preload_log("GREEN_DUMP_SIGNAL=%s: not a signal this library knows", dump);
-    }
 }
 
 void preload_init(void) {

@@ -12,15 +12,44 @@ let usageText = """
     green --help | green version
     """
 
+/// `green --help`: the usage, then every environment variable the preload
+/// library and the launcher read (each option above sets one of them), so
+/// the settings that have no option are found here too.
+let helpText = usageText + """
+
+
+    Environment, read by the preload library at start-up (also without green run,
+    with LD_PRELOAD=.../libgreen-preload.so):
+      GREEN_THREADS=fiber|native   what --threads sets (default: fiber)
+      GREEN_STACK_SIZE=SIZE        what --stack-size sets (default: glibc's, ulimit -s)
+      GREEN_DEBUG=1                what --debug sets
+      GREEN_DUMP_SIGNAL=SIG        on signal SIG (USR1, USR2, HUP, QUIT or a number), print
+                                   every fiber thread: state, what it waits in, for how long.
+                                   An OS thread of the library prints it, so it comes out
+                                   while a thread spins or the program blocks SIG too
+      GREEN_MONITOR_MS=N           blocking monitor: when no thread has let the others run
+                                   for N ms, name the one running, print its backtrace
+                                   and the fiber dump
+      GREEN_NO_OVERFLOW_HANDLER=1  no SIGSEGV handler naming the thread whose stack overflowed
+      GREEN_EXCLUSIVITY_HOOKS=0, GREEN_EXCLUSIVITY_SLOW_PATH=1
+                                   Swift code only, for the runtime's tests: how Swift's
+                                   exclusivity checks follow fiber switches
+    Read by green itself:
+      GREEN_PRELOAD=PATH           the preload library (default: libgreen-preload.so next
+                                   to the green executable)
+      LD_PRELOAD                   kept, after the library
+    Which tool finds which hang: README.md, "Troubleshooting green run".
+    """
+
 /// A mistake in the command line: reported with the usage, exit status 2.
 struct UsageError: Error {
     /// One line saying what was wrong, without the "green: " prefix.
     let message: String
 }
 
-/// Prints the usage to standard output (for `--help`).
+/// Prints the usage and the environment variables to standard output (for `--help`).
 func printUsage() {
-    print(usageText)
+    print(helpText)
 }
 
 /// Writes `text` to standard error unbuffered, so nothing is lost when the

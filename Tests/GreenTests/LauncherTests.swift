@@ -59,17 +59,45 @@ final class LauncherTests: XCTestCase {
 
     // MARK: usage and errors
 
-    func testHelpPrintsUsage() throws {
+    func testHelpPrintsUsageAndEnvironment() throws {
         let green = try green()
-        for flag in ["--help", "-h"] {
+        for flag in ["--help", "-h", "help"] {
             let r = try runLauncher(green, [flag])
             XCTAssertEqual(r.status, 0)
-            XCTAssertEqual(r.stdout, launcherUsage + "\n")
+            XCTAssertEqual(r.stdout, launcherHelp + "\n")
             XCTAssertEqual(r.stderr, "")
         }
         let r = try runLauncher(green, ["run", "--help"])
         XCTAssertEqual(r.status, 0)
-        XCTAssertEqual(r.stdout, launcherUsage + "\n")
+        XCTAssertEqual(r.stdout, launcherHelp + "\n")
+    }
+
+    /// Every environment variable the preload library (Shims/, the C core) or
+    /// the launcher reads is listed by `green --help`, found in their sources.
+    func testHelpListsEveryEnvironmentVariableTheLibraryReads() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        var read = Set<String>()
+        let pattern = try NSRegularExpression(pattern: #"(?:getenv|environmentValue)\("([A-Z0-9_]+)"\)"#)
+        for directory in ["Shims", "Sources/CGreenCore", "Sources/green"] {
+            let base = root.appendingPathComponent(directory)
+            guard let files = FileManager.default.enumerator(at: base, includingPropertiesForKeys: nil) else { continue }
+            for case let file as URL in files where ["c", "h", "swift"].contains(file.pathExtension) {
+                let text = try String(contentsOf: file, encoding: .utf8)
+                for m in pattern.matches(in: text, range: NSRange(text.startIndex..., in: text)) {
+                    read.insert((text as NSString).substring(with: m.range(at: 1)))
+                }
+            }
+        }
+        // What the library is known to read must be found, or the scan is broken.
+        for name in ["GREEN_THREADS", "GREEN_STACK_SIZE", "GREEN_DEBUG", "GREEN_DUMP_SIGNAL", "GREEN_MONITOR_MS",
+                     "GREEN_PRELOAD"] {
+            XCTAssertTrue(read.contains(name), "the scan of the sources did not find \(name): \(read.sorted())")
+        }
+        let help = try runLauncher(try green(), ["--help"]).stdout
+        for name in read.sorted() {
+            XCTAssertTrue(help.contains(name + "=") || help.contains(name + " "), "green --help does not list \(name)")
+        }
     }
 
     func testVersion() throws {
@@ -247,6 +275,33 @@ let launcherUsage = """
       --stack-size=SIZE        default stack for threads that do not set one (bytes, or 64k, 1m, …)
       --debug                  the preload library logs what it does to stderr
     green --help | green version
+    """
+
+/// `green --help`'s text: the usage, then the environment variables.
+let launcherHelp = launcherUsage + """
+
+
+    Environment, read by the preload library at start-up (also without green run,
+    with LD_PRELOAD=.../libgreen-preload.so):
+      GREEN_THREADS=fiber|native   what --threads sets (default: fiber)
+      GREEN_STACK_SIZE=SIZE        what --stack-size sets (default: glibc's, ulimit -s)
+      GREEN_DEBUG=1                what --debug sets
+      GREEN_DUMP_SIGNAL=SIG        on signal SIG (USR1, USR2, HUP, QUIT or a number), print
+                                   every fiber thread: state, what it waits in, for how long.
+                                   An OS thread of the library prints it, so it comes out
+                                   while a thread spins or the program blocks SIG too
+      GREEN_MONITOR_MS=N           blocking monitor: when no thread has let the others run
+                                   for N ms, name the one running, print its backtrace
+                                   and the fiber dump
+      GREEN_NO_OVERFLOW_HANDLER=1  no SIGSEGV handler naming the thread whose stack overflowed
+      GREEN_EXCLUSIVITY_HOOKS=0, GREEN_EXCLUSIVITY_SLOW_PATH=1
+                                   Swift code only, for the runtime's tests: how Swift's
+                                   exclusivity checks follow fiber switches
+    Read by green itself:
+      GREEN_PRELOAD=PATH           the preload library (default: libgreen-preload.so next
+                                   to the green executable)
+      LD_PRELOAD                   kept, after the library
+    Which tool finds which hang: README.md, "Troubleshooting green run".
     """
 
 /// Runs `executable` with `args` and captures its output. The child gets this

@@ -239,6 +239,17 @@ void green_signal_watch_stop(green_signal_watch *w);
 int green_monitor_start(int64_t threshold_ns);
 /// How many stalls the monitor has reported so far.
 uint64_t green_monitor_reports(void);
+/// The fiber dump on a signal, printed by the monitor's own OS thread (started
+/// here if need be): the handler for `signum` only wakes that thread, which
+/// reads every hub's fibers and prints them to stderr. So it prints while a
+/// fiber spins and the hub never runs, and when the hub's thread blocks the
+/// signal. Start it before a hub exists under the preload library (its
+/// pthread_create must make an OS thread). Returns 0, or an errno value.
+int green_dump_on_signal(int signum);
+/// Print every hub's fibers to stderr, from any thread, reading them while
+/// they run (safely: see monitor.c). The dump that green_dump_on_signal and
+/// the blocking monitor print.
+void green_dump_all_hubs(void);
 
 // ---- Swift exclusivity --------------------------------------------------
 
