@@ -121,3 +121,33 @@ int wait_ready(int fd, int events, int64_t deadline) {
     errno = errno_for_wake(r);
     return -1;
 }
+
+// ---- sockets shared with another process ------------------------------------------
+//
+// A socket the shim made is non-blocking in the kernel, and O_NONBLOCK
+// belongs to the open file description, which fork and exec share. So once
+// another process may hold the socket, neither side may rely on that flag:
+// both drive it per call (FD_SOCKET: MSG_DONTWAIT, wait before accept), and
+// before another program can see it (exec, posix_spawn) the kernel's flag is
+// put back to what the program asked for.
+
+void fd_share_sockets(int restore_kernel_flags, int only_inheritable) {
+    for (unsigned c = 0; c < MAX_CHUNKS; c++) {
+        fd_info *chunk = atomic_load_explicit(&chunks[c], memory_order_acquire);
+        if (!chunk) continue;
+        for (int i = 0; i < CHUNK_SIZE; i++) {
+            fd_info *e = &chunk[i];
+            int kind = FD_KIND(e);
+            if (kind != FD_MANAGED && kind != FD_SOCKET) continue;
+            int fd = (int)(c << CHUNK_BITS) + i;
+            if (kind == FD_MANAGED) FD_SET_KIND(e, FD_SOCKET);
+            if (!restore_kernel_flags || FD_LOAD(e, user_nonblock)) continue;
+            if (only_inheritable) {
+                int fdflags = REAL(fcntl)(fd, F_GETFD);
+                if (fdflags < 0 || (fdflags & FD_CLOEXEC)) continue;
+            }
+            int fl = REAL(fcntl)(fd, F_GETFL);
+            if (fl >= 0 && (fl & O_NONBLOCK)) REAL(fcntl)(fd, F_SETFL, fl & ~O_NONBLOCK);
+        }
+    }
+}

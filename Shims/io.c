@@ -532,8 +532,10 @@ static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, uintptr_t a
     switch (cmd) {
     case F_GETFL: {
         int r = real(fd, F_GETFL);
-        e = fd_get(fd);
-        if (r >= 0 && e && FD_KIND(e) == FD_MANAGED)
+        e = fd_find(fd);
+        // A socket the shim made shows the program its own O_NONBLOCK, also
+        // once shared with another process (the kernel's may still be set).
+        if (r >= 0 && e && (FD_KIND(e) == FD_MANAGED || FD_KIND(e) == FD_SOCKET))
             r = (r & ~O_NONBLOCK) | (FD_LOAD(e, user_nonblock) ? O_NONBLOCK : 0);
         return r;
     }

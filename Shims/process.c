@@ -60,6 +60,7 @@ static void run_system(void *p) {
 
 int system(const char *command) {
     if (!green_on_fiber()) return REAL(system)(command);
+    fd_share_sockets(1, 0); // the shell gets the program's sockets: their flags as asked
     system_call c = {command, 0, 0};
     if (hub()->run_blocking(run_system, &c) != 0) return REAL(system)(command);
     errno = c.err;

@@ -25,6 +25,7 @@ static void resolve_all(void) {
         (void)unused;
         abort();
     }
+    pthread_atfork(green_shim_fork_prepare, NULL, NULL);
 }
 
 void green_shim_resolve(void) { pthread_once(&once, resolve_all); }

@@ -6,6 +6,7 @@
 #include <netdb.h>
 #include <stdio.h>
 #include <poll.h>
+#include <spawn.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
@@ -68,11 +69,24 @@
     X(int, eventfd, (unsigned int, int)) \
     X(int, sigwait, (const sigset_t *, int *)) \
     X(int, sigwaitinfo, (const sigset_t *, siginfo_t *)) \
-    X(int, sigtimedwait, (const sigset_t *, siginfo_t *, const struct timespec *))
+    X(int, sigtimedwait, (const sigset_t *, siginfo_t *, const struct timespec *)) \
+    X(int, execve, (const char *, char *const[], char *const[])) \
+    X(int, execv, (const char *, char *const[])) \
+    X(int, execvp, (const char *, char *const[])) \
+    X(int, execvpe, (const char *, char *const[], char *const[])) \
+    X(int, fexecve, (int, char *const[], char *const[])) \
+    X(int, posix_spawn, (pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *, \
+                         char *const[], char *const[])) \
+    X(int, posix_spawnp, (pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *, \
+                          char *const[], char *const[])) \
+    X(FILE *, popen, (const char *, const char *))
 
 #define GREEN_DECLARE_REAL(ret, name, args) extern ret(*green_real_##name) args;
 GREEN_REAL_FUNCTIONS(GREEN_DECLARE_REAL)
 #undef GREEN_DECLARE_REAL
+
+/// Before fork: sockets become shared with the child (exec.c).
+void green_shim_fork_prepare(void);
 
 /// Resolve every real function (idempotent, thread-safe).
 void green_shim_resolve(void);

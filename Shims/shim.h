@@ -62,6 +62,13 @@ void fd_note_type(int fd, int type);
 /// Copy what is known about `from` to `to` (dup shares the open file description).
 void fd_copy(int from, int to);
 
+/// Sockets are about to be shared with another process (fork, exec,
+/// posix_spawn): every socket the shim made non-blocking is driven per call
+/// from now on (FD_SOCKET). With `restore_kernel_flags`, the kernel's
+/// O_NONBLOCK is also put back to what the program asked for, on every such
+/// socket or (`only_inheritable`) on those not close-on-exec.
+void fd_share_sockets(int restore_kernel_flags, int only_inheritable);
+
 /// Move a short-lived fd of the shim's own (a signalfd, a pidfd) out of the
 /// program's low numbers, close-on-exec, so that the program's next open()
 /// gets the number it would natively. Returns the fd to use.

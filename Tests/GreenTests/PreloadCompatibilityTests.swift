@@ -75,4 +75,18 @@ final class PreloadCompatibilityTests: XCTestCase {
             "sigwait_thread: all checks passed",
         ])
     }
+
+    /// Sockets the shim made were left non-blocking in the kernel, so a child
+    /// program that inherited one got EAGAIN from a blocking read. Now their
+    /// flags are the program's before another program can see them, and the
+    /// parent keeps driving the shared socket without blocking the hub.
+    func testInheritedSocketsAreBlockingAsTheProgramMadeThem() throws {
+        try checkPreloadProgram("inherited_sockets", library: library, expect: [
+            "fork+exec, plain child: blocking there, and here",
+            "fork+exec, preloaded child: blocking there, and here",
+            "posix_spawn, plain child: blocking there, and here",
+            "posix_spawn, preloaded child: blocking there, and here",
+            "inherited_sockets: all checks passed",
+        ])
+    }
 }

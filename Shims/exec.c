@@ -1,0 +1,99 @@
+// exec.c — before another program can see the program's sockets, their
+// kernel flags are what the program asked for. The shim makes sockets
+// non-blocking in the kernel; a child that inherits one across exec (or
+// through posix_spawn, popen, system) would otherwise get EAGAIN from a
+// blocking read. O_NONBLOCK belongs to the open file description, which the
+// two processes share, so the shim's side switches to per-call non-blocking
+// I/O first (fd_share_sockets) and never depends on the flag again.
+//
+// glibc's exec variants call its internal execve, not this one, so each is
+// interposed; fork is handled by an atfork hook (fork_prepare).
+#include "shim.h"
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdlib.h>
+
+/// In the process that is about to become another program.
+static void before_exec(void) { fd_share_sockets(1, 1); }
+
+/// In a parent whose child program may get any of its sockets (file
+/// actions can dup2 even a close-on-exec one into the child).
+static void before_spawn(void) { fd_share_sockets(1, 0); }
+
+void green_shim_fork_prepare(void) { fd_share_sockets(0, 0); }
+
+int execve(const char *path, char *const argv[], char *const envp[]) {
+    before_exec();
+    return REAL(execve)(path, argv, envp);
+}
+
+int execv(const char *path, char *const argv[]) {
+    before_exec();
+    return REAL(execv)(path, argv);
+}
+
+int execvp(const char *file, char *const argv[]) {
+    before_exec();
+    return REAL(execvp)(file, argv);
+}
+
+int execvpe(const char *file, char *const argv[], char *const envp[]) {
+    before_exec();
+    return REAL(execvpe)(file, argv, envp);
+}
+
+int fexecve(int fd, char *const argv[], char *const envp[]) {
+    before_exec();
+    return REAL(fexecve)(fd, argv, envp);
+}
+
+/// The execl family: collect the variadic arguments (up to the NULL, and for
+/// execle the environment after it) into an array, as glibc does.
+#define COLLECT_ARGS(first, ap, argv, count)                                  \
+    size_t count = 1;                                                         \
+    va_start(ap, first);                                                      \
+    while (va_arg(ap, char *)) count++;                                       \
+    va_end(ap);                                                               \
+    char **argv = alloca((count + 1) * sizeof *argv);                         \
+    va_start(ap, first);                                                      \
+    argv[0] = (char *)first;                                                  \
+    for (size_t i = 1; i <= count; i++) argv[i] = va_arg(ap, char *);
+
+int execl(const char *path, const char *arg, ...) {
+    va_list ap;
+    COLLECT_ARGS(arg, ap, argv, n)
+    va_end(ap);
+    return execv(path, argv);
+}
+
+int execlp(const char *file, const char *arg, ...) {
+    va_list ap;
+    COLLECT_ARGS(arg, ap, argv, n)
+    va_end(ap);
+    return execvp(file, argv);
+}
+
+int execle(const char *path, const char *arg, ...) {
+    va_list ap;
+    COLLECT_ARGS(arg, ap, argv, n)
+    char *const *envp = va_arg(ap, char *const *);
+    va_end(ap);
+    return execve(path, argv, envp);
+}
+
+int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *actions,
+                const posix_spawnattr_t *attr, char *const argv[], char *const envp[]) {
+    before_spawn();
+    return REAL(posix_spawn)(pid, path, actions, attr, argv, envp);
+}
+
+int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *actions,
+                 const posix_spawnattr_t *attr, char *const argv[], char *const envp[]) {
+    before_spawn();
+    return REAL(posix_spawnp)(pid, file, actions, attr, argv, envp);
+}
+
+FILE *popen(const char *command, const char *type) {
+    before_spawn();
+    return REAL(popen)(command, type);
+}
