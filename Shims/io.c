@@ -123,7 +123,11 @@ static size_t iov_total(const struct iovec *iov, int n);
 static ssize_t input(io_op *op) {
     green_fair_turn(); // a reader that always finds bytes still lets the others run
     fd_info *e = NULL;
-    int m = (op->flags & MSG_DONTWAIT) ? PASS : mode_for(op->fd, &e);
+    // MSG_DONTWAIT never waits, and neither does MSG_ERRQUEUE: an empty error
+    // queue says EAGAIN at once, however the socket is set (socat asks after
+    // a refused connect, and a socket that is readable or hung up would make
+    // a wait-and-retry loop spin for ever).
+    int m = (op->flags & (MSG_DONTWAIT | MSG_ERRQUEUE)) ? PASS : mode_for(op->fd, &e);
     // A read on a pipe's write end fails at once (EBADF); it never gets readable.
     if (m == PASS || (m == WAIT_FIRST && FD_LOAD(e, access) == O_WRONLY)) return perform(op, 0);
     // A zero-length read(2)/readv(2) returns 0 at once whatever the socket

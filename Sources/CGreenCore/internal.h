@@ -108,6 +108,7 @@ struct green_sched {
     ev_async notify;
     ev_fork fork_watch;          ///< in a fork child, before libev recreates its fds: mark them internal
     ev_check fork_done;          ///< ...and right after it (see fork_watch_cb)
+    ev_idle fork_nowait;         ///< keeps that first poll after a fork from blocking
     green_remote_wake *_Atomic remote_wakes; ///< pushed by any thread, drained by the hub
     _Atomic int interrupt_requested;         ///< green_sched_interrupt_syscalls was called
     void *owner;

@@ -688,16 +688,32 @@ void green_sched_keep_only_current(void) {
     s->live = self == s->root ? 0 : 1;
 }
 
-// libev recreates its epoll fd and eventfd in a fork child lazily, inside the
-// first ev_run: after the fork watchers and before the poll. The fork watcher
-// (lowest priority: the last callback before that) opens the window, and a
-// check watcher (highest priority: the first callback after the poll) closes
-// it, so no callback that could run program code falls inside.
+// A fork child's first loop iteration. libev recreates its epoll fd and
+// eventfd lazily, inside the first ev_run: after the fork watchers and before
+// the poll. The fork watcher (lowest priority: the last callback before that)
+// opens the window in which new fds are the core's, and a check watcher
+// (highest priority: the first callback after the poll) closes it, so no
+// callback that could run program code falls inside.
+//
+// That first poll must not block either: the child may have inherited
+// libev's "wake-up already sent" flag from a parent whose hub had not yet
+// handled a wake-up (a signal handler's, say). Until the hub handles it, a
+// thread's ev_async_send sees the flag and writes nothing, so a thread-pool
+// answer (getaddrinfo in a socat child) would wait for libev's 60 s maximum
+// poll. An idle watcher makes that poll return at once; the wake-up that
+// libev queues after a fork then runs, and clears the flag.
 static void fork_done_cb(struct ev_loop *loop, ev_check *w, int revents) {
     (void)revents;
+    green_sched *s = (green_sched *)((char *)w - offsetof(green_sched, fork_done));
     green_tls_making_internal_fds--;
     ev_ref(loop);
     ev_check_stop(loop, w);
+    ev_ref(loop);
+    ev_idle_stop(loop, &s->fork_nowait);
+}
+
+static void fork_nowait_cb(struct ev_loop *loop, ev_idle *w, int revents) {
+    (void)loop; (void)w; (void)revents; // only there to keep the poll from blocking
 }
 
 static void fork_watch_cb(struct ev_loop *loop, ev_fork *w, int revents) {
@@ -705,6 +721,8 @@ static void fork_watch_cb(struct ev_loop *loop, ev_fork *w, int revents) {
     green_sched *s = (green_sched *)((char *)w - offsetof(green_sched, fork_watch));
     green_tls_making_internal_fds++;
     ev_check_start(loop, &s->fork_done);
+    ev_unref(loop);
+    ev_idle_start(loop, &s->fork_nowait);
     ev_unref(loop);
 }
 
@@ -770,6 +788,7 @@ green_sched *green_sched_create(void) {
     ev_unref(s->loop);
     ev_check_init(&s->fork_done, fork_done_cb);
     ev_set_priority(&s->fork_done, EV_MAXPRI);
+    ev_idle_init(&s->fork_nowait, fork_nowait_cb);
     green_tls_sched = s;
     green_tls_parkable = root;
     pthread_once(&atfork_once, register_atfork);

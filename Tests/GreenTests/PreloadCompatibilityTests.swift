@@ -89,4 +89,25 @@ final class PreloadCompatibilityTests: XCTestCase {
             "inherited_sockets: all checks passed",
         ])
     }
+
+    /// socat in fork mode with a hostname upstream stalled children: after
+    /// the first address (::1) refused, it reads the socket's error queue,
+    /// which the shim treated as a blocking read and retried for ever.
+    func testErrorQueueReadsNeverWait() throws {
+        try checkPreloadProgram("error_queue", library: library, expect: [
+            "error queue: EAGAIN at once when idle, hung up, and after a refused connect",
+            "error_queue: all checks passed",
+        ])
+    }
+
+    /// A fork child inherited libev's "wake-up already sent" flag from a
+    /// parent that forked before its hub handled a signal handler's wake-up;
+    /// the child's thread-pool answer (getaddrinfo) then waited for libev's
+    /// 60 s maximum poll. Fails by the program's watchdog without the fix.
+    func testForkChildsFirstThreadPoolAnswerIsNotLost() throws {
+        try checkPreloadProgram("fork_wakeup", library: library, expect: [
+            "fork children resolving under a signal storm: 60 of 60 answered in time",
+            "fork_wakeup: all checks passed",
+        ], timeout: 150)
+    }
 }
