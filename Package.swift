@@ -34,15 +34,15 @@ let package = Package(
             linkerSettings: [.linkedLibrary("ev")]
         ),
         // The interposition shim: blocking libc calls park the current fiber.
-        .target(name: "CGreenShim", dependencies: ["CGreenCore"], path: "Shims", exclude: ["Preload"],
+        .target(name: "CGreenShim", dependencies: ["CGreenCore"], path: "Shims/CGreenShim",
                 linkerSettings: [.linkedLibrary("dl")]),
         // Preload mode only: pthreads as fibers, the C thread pool, start-up.
-        .target(name: "CGreenPreload", dependencies: ["CGreenCore", "CGreenShim"], path: "Shims/Preload",
+        .target(name: "CGreenPreload", dependencies: ["CGreenCore", "CGreenShim"], path: "Shims/CGreenPreload",
                 // swiftc links every product with the Swift runtime (its swiftrt.o needs
                 // it): link it statically and keep its symbols local, so the library
                 // needs no libswiftCore.so and exports only the interposers.
                 linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "--exclude-libs=ALL", "-Xlinker", "--gc-sections"])]),
-        .executableTarget(name: "GreenLauncher", path: "Sources/green"),
+        .executableTarget(name: "GreenLauncher"),
         // The Swift runtime: Hub, Fiber, timeouts, sync, channels, pools.
         .target(name: "Green", dependencies: ["CGreenCore", "CGreenShim"]),
         .executableTarget(name: "GreenBenchmarks", dependencies: ["Green", "CLibpq"], linkerSettings: exportInterposers),

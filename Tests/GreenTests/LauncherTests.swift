@@ -79,7 +79,7 @@ final class LauncherTests: XCTestCase {
             .deletingLastPathComponent()
         var read = Set<String>()
         let pattern = try NSRegularExpression(pattern: #"(?:getenv|environmentValue)\("([A-Z0-9_]+)"\)"#)
-        for directory in ["Shims", "Sources/CGreenCore", "Sources/green"] {
+        for directory in ["Shims", "Sources/CGreenCore", "Sources/GreenLauncher"] {
             let base = root.appendingPathComponent(directory)
             guard let files = FileManager.default.enumerator(at: base, includingPropertiesForKeys: nil) else { continue }
             for case let file as URL in files where ["c", "h", "swift"].contains(file.pathExtension) {
