@@ -13,7 +13,7 @@ typedef struct gbarrier {
 
 _Static_assert(sizeof(gbarrier) <= sizeof(pthread_barrier_t), "gbarrier fits in pthread_barrier_t");
 
-int pthread_barrier_init(pthread_barrier_t *b, const pthread_barrierattr_t *attr, unsigned count) {
+GREEN_EXPORT int pthread_barrier_init(pthread_barrier_t *b, const pthread_barrierattr_t *attr, unsigned count) {
     if (count == 0 || count > INT_MAX) return EINVAL;
     gbarrier *g = (gbarrier *)b;
     int pshared = PTHREAD_PROCESS_PRIVATE;
@@ -25,12 +25,12 @@ int pthread_barrier_init(pthread_barrier_t *b, const pthread_barrierattr_t *attr
     return 0;
 }
 
-int pthread_barrier_destroy(pthread_barrier_t *b) {
+GREEN_EXPORT int pthread_barrier_destroy(pthread_barrier_t *b) {
     gbarrier *g = (gbarrier *)b;
     return __atomic_load_n(&g->arrived, __ATOMIC_ACQUIRE) ? EBUSY : 0;
 }
 
-int pthread_barrier_wait(pthread_barrier_t *b) {
+GREEN_EXPORT int pthread_barrier_wait(pthread_barrier_t *b) {
     gbarrier *g = (gbarrier *)b;
     uint32_t gen = __atomic_load_n(&g->generation, __ATOMIC_ACQUIRE);
     if (__atomic_add_fetch(&g->arrived, 1, __ATOMIC_ACQ_REL) == g->count) {

@@ -16,7 +16,7 @@ typedef struct gcond {
 
 _Static_assert(sizeof(gcond) <= sizeof(pthread_cond_t), "gcond fits in pthread_cond_t");
 
-int pthread_cond_init(pthread_cond_t *c, const pthread_condattr_t *attr) {
+GREEN_EXPORT int pthread_cond_init(pthread_cond_t *c, const pthread_condattr_t *attr) {
     memset(c, 0, sizeof *c);
     gcond *g = (gcond *)c;
     if (attr) {
@@ -30,7 +30,7 @@ int pthread_cond_init(pthread_cond_t *c, const pthread_condattr_t *attr) {
     return 0;
 }
 
-int pthread_cond_destroy(pthread_cond_t *c) {
+GREEN_EXPORT int pthread_cond_destroy(pthread_cond_t *c) {
     (void)c;
     return 0;
 }
@@ -51,13 +51,13 @@ static int wait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clock, const st
     return r == ETIMEDOUT ? ETIMEDOUT : 0;
 }
 
-int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m) { return wait(c, m, CLOCK_REALTIME, NULL); }
+GREEN_EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m) { return wait(c, m, CLOCK_REALTIME, NULL); }
 
-int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *abstime) {
+GREEN_EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *abstime) {
     return wait(c, m, ((gcond *)c)->clock, abstime);
 }
 
-int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clock, const struct timespec *abstime) {
+GREEN_EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clock, const struct timespec *abstime) {
     if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) return EINVAL;
     return wait(c, m, clock, abstime);
 }
@@ -70,5 +70,5 @@ static int wake(pthread_cond_t *c, int n) {
     return 0;
 }
 
-int pthread_cond_signal(pthread_cond_t *c) { return wake(c, 1); }
-int pthread_cond_broadcast(pthread_cond_t *c) { return wake(c, INT_MAX); }
+GREEN_EXPORT int pthread_cond_signal(pthread_cond_t *c) { return wake(c, 1); }
+GREEN_EXPORT int pthread_cond_broadcast(pthread_cond_t *c) { return wake(c, INT_MAX); }

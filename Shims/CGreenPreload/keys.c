@@ -13,7 +13,7 @@
 static void (*destructors[KEYS])(void *);
 static uint32_t generation[KEYS]; // odd while the key exists; a value counts only for its generation
 
-int pthread_key_create(pthread_key_t *key, void (*destructor)(void *)) {
+GREEN_EXPORT int pthread_key_create(pthread_key_t *key, void (*destructor)(void *)) {
     int r = PREAL(pthread_key_create)(key, destructor);
     if (r == 0 && *key < KEYS) {
         destructors[*key] = destructor;
@@ -22,7 +22,7 @@ int pthread_key_create(pthread_key_t *key, void (*destructor)(void *)) {
     return r;
 }
 
-int pthread_key_delete(pthread_key_t key) {
+GREEN_EXPORT int pthread_key_delete(pthread_key_t key) {
     int r = PREAL(pthread_key_delete)(key);
     if (r == 0 && key < KEYS) {
         destructors[key] = NULL;
@@ -48,7 +48,7 @@ static gthread_specific *slot(gthread *t, pthread_key_t key, int create) {
     return &c[key % CHUNK];
 }
 
-void *pthread_getspecific(pthread_key_t key) {
+GREEN_EXPORT void *pthread_getspecific(pthread_key_t key) {
     gthread *t = gthread_current();
     if (!t) return PREAL(pthread_getspecific)(key);
     if (key >= KEYS) return NULL;
@@ -56,7 +56,7 @@ void *pthread_getspecific(pthread_key_t key) {
     return s && s->gen == __atomic_load_n(&generation[key], __ATOMIC_ACQUIRE) ? s->value : NULL;
 }
 
-int pthread_setspecific(pthread_key_t key, const void *value) {
+GREEN_EXPORT int pthread_setspecific(pthread_key_t key, const void *value) {
     gthread *t = gthread_current();
     if (!t) return PREAL(pthread_setspecific)(key, value);
     uint32_t gen = key < KEYS ? __atomic_load_n(&generation[key], __ATOMIC_ACQUIRE) : 0;

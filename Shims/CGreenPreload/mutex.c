@@ -17,7 +17,7 @@ static inline int kind_of(pthread_mutex_t *m) { return __atomic_load_n(&m->__dat
 static inline uint32_t *word_of(pthread_mutex_t *m) { return (uint32_t *)&m->__data.__lock; }
 static inline int futex_flags(int kind) { return (kind & KIND_PSHARED) ? GF_SHARED : 0; }
 
-int pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_t *attr) {
+GREEN_EXPORT int pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_t *attr) {
     int type = PTHREAD_MUTEX_NORMAL, pshared = PTHREAD_PROCESS_PRIVATE;
     int robust = PTHREAD_MUTEX_STALLED, protocol = PTHREAD_PRIO_NONE;
     if (attr) {
@@ -32,7 +32,7 @@ int pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_t *attr) {
     return 0;
 }
 
-int pthread_mutex_destroy(pthread_mutex_t *m) {
+GREEN_EXPORT int pthread_mutex_destroy(pthread_mutex_t *m) {
     int kind = kind_of(m);
     if (kind & KIND_LIBC) return PREAL(pthread_mutex_destroy)(m);
     if (__atomic_load_n(word_of(m), __ATOMIC_RELAXED) != 0) return EBUSY;
@@ -72,23 +72,23 @@ static int lock(pthread_mutex_t *m, clockid_t clock, const struct timespec *abst
     return 0;
 }
 
-int pthread_mutex_lock(pthread_mutex_t *m) {
+GREEN_EXPORT int pthread_mutex_lock(pthread_mutex_t *m) {
     if (kind_of(m) & KIND_LIBC) return PREAL(pthread_mutex_lock)(m);
     return lock(m, CLOCK_REALTIME, NULL);
 }
 
-int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abstime) {
+GREEN_EXPORT int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abstime) {
     if (kind_of(m) & KIND_LIBC) return PREAL(pthread_mutex_timedlock)(m, abstime);
     return lock(m, CLOCK_REALTIME, abstime);
 }
 
-int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clock, const struct timespec *abstime) {
+GREEN_EXPORT int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clock, const struct timespec *abstime) {
     if (kind_of(m) & KIND_LIBC) return PREAL(pthread_mutex_clocklock)(m, clock, abstime);
     if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) return EINVAL;
     return lock(m, clock, abstime);
 }
 
-int pthread_mutex_trylock(pthread_mutex_t *m) {
+GREEN_EXPORT int pthread_mutex_trylock(pthread_mutex_t *m) {
     int kind = kind_of(m);
     if (kind & KIND_LIBC) return PREAL(pthread_mutex_trylock)(m);
     if (kind < 0) return EINVAL;
@@ -106,7 +106,7 @@ int pthread_mutex_trylock(pthread_mutex_t *m) {
     return 0;
 }
 
-int pthread_mutex_unlock(pthread_mutex_t *m) {
+GREEN_EXPORT int pthread_mutex_unlock(pthread_mutex_t *m) {
     int kind = kind_of(m);
     if (kind & KIND_LIBC) return PREAL(pthread_mutex_unlock)(m);
     if (kind < 0) return EINVAL;

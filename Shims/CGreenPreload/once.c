@@ -6,7 +6,7 @@
 
 enum { ONCE_NEW = 0, ONCE_RUNNING = 1, ONCE_DONE = 2 };
 
-int pthread_once(pthread_once_t *once, void (*init)(void)) {
+GREEN_EXPORT int pthread_once(pthread_once_t *once, void (*init)(void)) {
     uint32_t *word = (uint32_t *)once;
     for (;;) {
         uint32_t v = __atomic_load_n(word, __ATOMIC_ACQUIRE);

@@ -12,6 +12,8 @@
 #include "green_core.h"
 #include "green_hub_abi.h"
 
+GREEN_HIDDEN_BEGIN
+
 // ---- settings (preload.c) -------------------------------------------------------
 
 /// pthreads become fibers (GREEN_THREADS=fiber, the default) or stay OS threads.
@@ -135,6 +137,8 @@ void gthread_after_fork_in_child(void);
 // ---- thread pool (threadpool.c) ----------------------------------------------------------
 int preload_run_blocking(void (*fn)(void *), void *arg);
 /// In a fork child: the workers are gone; start afresh.
-void threadpool_after_fork_in_child(void);
+void preload_threadpool_after_fork_in_child(void);
+
+GREEN_HIDDEN_END
 
 #endif

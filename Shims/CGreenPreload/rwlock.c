@@ -18,7 +18,7 @@
 #define PREFER_WRITER(l) ((l)->__data.__flags != 0)
 #define SHARED(l) ((l)->__data.__shared ? GF_SHARED : 0)
 
-int pthread_rwlock_init(pthread_rwlock_t *l, const pthread_rwlockattr_t *attr) {
+GREEN_EXPORT int pthread_rwlock_init(pthread_rwlock_t *l, const pthread_rwlockattr_t *attr) {
     memset(l, 0, sizeof *l);
     if (attr) {
         int kind = PTHREAD_RWLOCK_PREFER_READER_NP, pshared = PTHREAD_PROCESS_PRIVATE;
@@ -30,7 +30,7 @@ int pthread_rwlock_init(pthread_rwlock_t *l, const pthread_rwlockattr_t *attr) {
     return 0;
 }
 
-int pthread_rwlock_destroy(pthread_rwlock_t *l) {
+GREEN_EXPORT int pthread_rwlock_destroy(pthread_rwlock_t *l) {
     return __atomic_load_n(STATE(l), __ATOMIC_RELAXED) ? EBUSY : 0;
 }
 
@@ -75,27 +75,27 @@ static int wait_for(pthread_rwlock_t *l, int (*attempt)(pthread_rwlock_t *), int
     return r;
 }
 
-int pthread_rwlock_rdlock(pthread_rwlock_t *l) { return wait_for(l, try_read, 0, CLOCK_REALTIME, NULL); }
-int pthread_rwlock_wrlock(pthread_rwlock_t *l) { return wait_for(l, try_write, 1, CLOCK_REALTIME, NULL); }
-int pthread_rwlock_tryrdlock(pthread_rwlock_t *l) { return try_read(l); }
-int pthread_rwlock_trywrlock(pthread_rwlock_t *l) { return try_write(l); }
+GREEN_EXPORT int pthread_rwlock_rdlock(pthread_rwlock_t *l) { return wait_for(l, try_read, 0, CLOCK_REALTIME, NULL); }
+GREEN_EXPORT int pthread_rwlock_wrlock(pthread_rwlock_t *l) { return wait_for(l, try_write, 1, CLOCK_REALTIME, NULL); }
+GREEN_EXPORT int pthread_rwlock_tryrdlock(pthread_rwlock_t *l) { return try_read(l); }
+GREEN_EXPORT int pthread_rwlock_trywrlock(pthread_rwlock_t *l) { return try_write(l); }
 
-int pthread_rwlock_timedrdlock(pthread_rwlock_t *l, const struct timespec *abstime) {
+GREEN_EXPORT int pthread_rwlock_timedrdlock(pthread_rwlock_t *l, const struct timespec *abstime) {
     return wait_for(l, try_read, 0, CLOCK_REALTIME, abstime);
 }
-int pthread_rwlock_timedwrlock(pthread_rwlock_t *l, const struct timespec *abstime) {
+GREEN_EXPORT int pthread_rwlock_timedwrlock(pthread_rwlock_t *l, const struct timespec *abstime) {
     return wait_for(l, try_write, 1, CLOCK_REALTIME, abstime);
 }
-int pthread_rwlock_clockrdlock(pthread_rwlock_t *l, clockid_t clock, const struct timespec *abstime) {
+GREEN_EXPORT int pthread_rwlock_clockrdlock(pthread_rwlock_t *l, clockid_t clock, const struct timespec *abstime) {
     if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) return EINVAL;
     return wait_for(l, try_read, 0, clock, abstime);
 }
-int pthread_rwlock_clockwrlock(pthread_rwlock_t *l, clockid_t clock, const struct timespec *abstime) {
+GREEN_EXPORT int pthread_rwlock_clockwrlock(pthread_rwlock_t *l, clockid_t clock, const struct timespec *abstime) {
     if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) return EINVAL;
     return wait_for(l, try_write, 1, clock, abstime);
 }
 
-int pthread_rwlock_unlock(pthread_rwlock_t *l) {
+GREEN_EXPORT int pthread_rwlock_unlock(pthread_rwlock_t *l) {
     uint32_t s = __atomic_load_n(STATE(l), __ATOMIC_RELAXED);
     if (s == 0) return EPERM;
     if (s & WRITER) {

@@ -23,7 +23,7 @@ _Static_assert(sizeof(gsem) <= sizeof(sem_t), "gsem fits in sem_t");
 
 static inline int flags_of(gsem *s) { return s->private_ == GLIBC_FUTEX_PRIVATE ? 0 : GF_SHARED; }
 
-int sem_init(sem_t *sem, int pshared, unsigned int value) {
+GREEN_EXPORT int sem_init(sem_t *sem, int pshared, unsigned int value) {
     if (value > SEM_VALUE_MAX) {
         errno = EINVAL;
         return -1;
@@ -35,17 +35,17 @@ int sem_init(sem_t *sem, int pshared, unsigned int value) {
     return 0;
 }
 
-int sem_destroy(sem_t *sem) {
+GREEN_EXPORT int sem_destroy(sem_t *sem) {
     (void)sem;
     return 0;
 }
 
-int sem_getvalue(sem_t *sem, int *value) {
+GREEN_EXPORT int sem_getvalue(sem_t *sem, int *value) {
     *value = (int)__atomic_load_n(&((gsem *)sem)->value, __ATOMIC_RELAXED);
     return 0;
 }
 
-int sem_post(sem_t *sem) {
+GREEN_EXPORT int sem_post(sem_t *sem) {
     gsem *s = (gsem *)sem;
     uint32_t v = __atomic_load_n(&s->value, __ATOMIC_RELAXED);
     do {
@@ -65,7 +65,7 @@ static int try_take(gsem *s) {
     return 0;
 }
 
-int sem_trywait(sem_t *sem) {
+GREEN_EXPORT int sem_trywait(sem_t *sem) {
     if (try_take((gsem *)sem)) return 0;
     errno = EAGAIN;
     return -1;
@@ -94,10 +94,10 @@ static int wait(sem_t *sem, clockid_t clock, const struct timespec *abstime) {
     return 0;
 }
 
-int sem_wait(sem_t *sem) { return wait(sem, CLOCK_REALTIME, NULL); }
-int sem_timedwait(sem_t *sem, const struct timespec *abstime) { return wait(sem, CLOCK_REALTIME, abstime); }
+GREEN_EXPORT int sem_wait(sem_t *sem) { return wait(sem, CLOCK_REALTIME, NULL); }
+GREEN_EXPORT int sem_timedwait(sem_t *sem, const struct timespec *abstime) { return wait(sem, CLOCK_REALTIME, abstime); }
 
-int sem_clockwait(sem_t *sem, clockid_t clock, const struct timespec *abstime) {
+GREEN_EXPORT int sem_clockwait(sem_t *sem, clockid_t clock, const struct timespec *abstime) {
     if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) {
         errno = EINVAL;
         return -1;

@@ -30,7 +30,7 @@ static void trampoline(int sig, siginfo_t *info, void *context) {
 typedef int (*sigaction_fn)(int, const struct sigaction *, struct sigaction *);
 static sigaction_fn real_sigaction;
 
-int sigaction(int sig, const struct sigaction *act, struct sigaction *old) {
+GREEN_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old) {
     if (!real_sigaction) real_sigaction = (sigaction_fn)dlsym(RTLD_NEXT, "sigaction");
     if (!preload_fiber_mode || sig <= 0 || sig >= NSIG) return real_sigaction(sig, act, old);
     struct sigaction before = programs[sig];
@@ -53,7 +53,7 @@ int sigaction(int sig, const struct sigaction *act, struct sigaction *old) {
 }
 
 /// signal() has BSD semantics in glibc: restart, handler kept, signal blocked meanwhile.
-sighandler_t signal(int sig, sighandler_t handler) {
+GREEN_EXPORT sighandler_t signal(int sig, sighandler_t handler) {
     struct sigaction sa, old;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = handler;

@@ -12,23 +12,23 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-int pthread_spin_init(pthread_spinlock_t *l, int pshared) {
+GREEN_EXPORT int pthread_spin_init(pthread_spinlock_t *l, int pshared) {
     (void)pshared;
     __atomic_store_n(l, 0, __ATOMIC_RELEASE);
     return 0;
 }
 
-int pthread_spin_destroy(pthread_spinlock_t *l) {
+GREEN_EXPORT int pthread_spin_destroy(pthread_spinlock_t *l) {
     (void)l;
     return 0;
 }
 
-int pthread_spin_trylock(pthread_spinlock_t *l) {
+GREEN_EXPORT int pthread_spin_trylock(pthread_spinlock_t *l) {
     int free_ = 0;
     return __atomic_compare_exchange_n(l, &free_, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED) ? 0 : EBUSY;
 }
 
-int pthread_spin_lock(pthread_spinlock_t *l) {
+GREEN_EXPORT int pthread_spin_lock(pthread_spinlock_t *l) {
     while (pthread_spin_trylock(l) != 0) {
         if (green_on_fiber()) green_yield();
         else
@@ -37,7 +37,7 @@ int pthread_spin_lock(pthread_spinlock_t *l) {
     return 0;
 }
 
-int pthread_spin_unlock(pthread_spinlock_t *l) {
+GREEN_EXPORT int pthread_spin_unlock(pthread_spinlock_t *l) {
     __atomic_store_n(l, 0, __ATOMIC_RELEASE);
     return 0;
 }

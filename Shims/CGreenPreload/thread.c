@@ -87,7 +87,7 @@ static size_t stack_size_for(const pthread_attr_t *attr) {
     return size;
 }
 
-int pthread_create(pthread_t *out, const pthread_attr_t *attr, void *(*start)(void *), void *arg) {
+GREEN_EXPORT int pthread_create(pthread_t *out, const pthread_attr_t *attr, void *(*start)(void *), void *arg) {
     preload_init();
     if (!preload_fiber_mode || !green_on_fiber()) return PREAL(pthread_create)(out, attr, start, arg);
     if (!hub_thread) hub_thread = PREAL(pthread_self)();
@@ -138,29 +138,29 @@ static int join(gthread *t, void **retval, clockid_t clock, const struct timespe
     return 0;
 }
 
-int pthread_join(pthread_t th, void **retval) {
+GREEN_EXPORT int pthread_join(pthread_t th, void **retval) {
     gthread *t = gthread_from(th);
     return t ? join(t, retval, CLOCK_REALTIME, NULL, 0) : PREAL(pthread_join)(th, retval);
 }
 
-int pthread_tryjoin_np(pthread_t th, void **retval) {
+GREEN_EXPORT int pthread_tryjoin_np(pthread_t th, void **retval) {
     gthread *t = gthread_from(th);
     return t ? join(t, retval, CLOCK_REALTIME, NULL, 1) : PREAL(pthread_tryjoin_np)(th, retval);
 }
 
-int pthread_timedjoin_np(pthread_t th, void **retval, const struct timespec *abstime) {
+GREEN_EXPORT int pthread_timedjoin_np(pthread_t th, void **retval, const struct timespec *abstime) {
     gthread *t = gthread_from(th);
     return t ? join(t, retval, CLOCK_REALTIME, abstime, 0) : PREAL(pthread_timedjoin_np)(th, retval, abstime);
 }
 
-int pthread_clockjoin_np(pthread_t th, void **retval, clockid_t clock, const struct timespec *abstime) {
+GREEN_EXPORT int pthread_clockjoin_np(pthread_t th, void **retval, clockid_t clock, const struct timespec *abstime) {
     gthread *t = gthread_from(th);
     if (!t) return PREAL(pthread_clockjoin_np)(th, retval, clock, abstime);
     if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) return EINVAL;
     return join(t, retval, clock, abstime, 0);
 }
 
-int pthread_detach(pthread_t th) {
+GREEN_EXPORT int pthread_detach(pthread_t th) {
     gthread *t = gthread_from(th);
     if (!t) return PREAL(pthread_detach)(th);
     int before = atomic_fetch_or(&t->detached_or_done, DETACHED);
@@ -169,7 +169,7 @@ int pthread_detach(pthread_t th) {
     return 0;
 }
 
-void pthread_exit(void *retval) {
+GREEN_EXPORT void pthread_exit(void *retval) {
     gthread *t = gthread_current();
     if (t) {
         t->retval = retval;
@@ -194,20 +194,20 @@ void pthread_exit(void *retval) {
 // pthread_cleanup_push/pop (C) keep their chain in the OS thread's descriptor,
 // which all fibers share; fiber threads keep a chain each instead.
 
-void __pthread_register_cancel(__pthread_unwind_buf_t *buf) {
+GREEN_EXPORT void __pthread_register_cancel(__pthread_unwind_buf_t *buf) {
     gthread *t = gthread_current();
     if (!t) { PREAL(__pthread_register_cancel)(buf); return; }
     buf->__pad[0] = t->cleanup;
     t->cleanup = buf;
 }
 
-void __pthread_unregister_cancel(__pthread_unwind_buf_t *buf) {
+GREEN_EXPORT void __pthread_unregister_cancel(__pthread_unwind_buf_t *buf) {
     gthread *t = gthread_current();
     if (!t) { PREAL(__pthread_unregister_cancel)(buf); return; }
     t->cleanup = buf->__pad[0];
 }
 
-void __pthread_unwind_next(__pthread_unwind_buf_t *buf) {
+GREEN_EXPORT void __pthread_unwind_next(__pthread_unwind_buf_t *buf) {
     gthread *t = gthread_current();
     if (!t) { PREAL(__pthread_unwind_next)(buf); __builtin_unreachable(); }
     __pthread_unwind_buf_t *next = buf->__pad[0];
@@ -216,14 +216,14 @@ void __pthread_unwind_next(__pthread_unwind_buf_t *buf) {
     longjmp(t->exit_jmp, 1);
 }
 
-pthread_t pthread_self(void) {
+GREEN_EXPORT pthread_t pthread_self(void) {
     gthread *t = gthread_current();
     return t ? (pthread_t)t : PREAL(pthread_self)();
 }
 
-int pthread_equal(pthread_t a, pthread_t b) { return a == b; }
+GREEN_EXPORT int pthread_equal(pthread_t a, pthread_t b) { return a == b; }
 
-int sched_yield(void) {
+GREEN_EXPORT int sched_yield(void) {
     if (preload_fiber_mode && green_on_fiber()) {
         green_yield();
         return 0;
@@ -233,7 +233,7 @@ int sched_yield(void) {
 
 // ---- calls about a thread ----------------------------------------------------------------
 
-int pthread_getattr_np(pthread_t th, pthread_attr_t *attr) {
+GREEN_EXPORT int pthread_getattr_np(pthread_t th, pthread_attr_t *attr) {
     gthread *t = gthread_from(th);
     if (!t) return PREAL(pthread_getattr_np)(th, attr);
     if (__atomic_load_n(&t->done, __ATOMIC_ACQUIRE)) return ESRCH;
@@ -247,7 +247,7 @@ int pthread_getattr_np(pthread_t th, pthread_attr_t *attr) {
     return 0;
 }
 
-int pthread_setname_np(pthread_t th, const char *name) {
+GREEN_EXPORT int pthread_setname_np(pthread_t th, const char *name) {
     gthread *t = gthread_from(th);
     if (!t) return PREAL(pthread_setname_np)(th, name);
     if (strlen(name) >= sizeof t->name) return ERANGE;
@@ -256,7 +256,7 @@ int pthread_setname_np(pthread_t th, const char *name) {
     return 0;
 }
 
-int pthread_getname_np(pthread_t th, char *buf, size_t len) {
+GREEN_EXPORT int pthread_getname_np(pthread_t th, char *buf, size_t len) {
     gthread *t = gthread_from(th);
     if (!t) return PREAL(pthread_getname_np)(th, buf, len);
     if (strlen(t->name) >= len) return ERANGE;
@@ -264,7 +264,7 @@ int pthread_getname_np(pthread_t th, char *buf, size_t len) {
     return 0;
 }
 
-int pthread_kill(pthread_t th, int sig) {
+GREEN_EXPORT int pthread_kill(pthread_t th, int sig) {
     gthread *t = gthread_from(th);
     if (!t) return PREAL(pthread_kill)(th, sig);
     if (__atomic_load_n(&t->done, __ATOMIC_ACQUIRE)) return ESRCH;
@@ -273,7 +273,7 @@ int pthread_kill(pthread_t th, int sig) {
     return PREAL(pthread_kill)(hub_thread, sig);
 }
 
-int pthread_cancel(pthread_t th) {
+GREEN_EXPORT int pthread_cancel(pthread_t th) {
     gthread *t = gthread_from(th);
     if (!t) return PREAL(pthread_cancel)(th);
     // A fiber's C frames cannot be unwound the way glibc cancels a thread.

@@ -49,7 +49,7 @@ static void *worker_main(void *unused) {
 }
 
 
-void threadpool_after_fork_in_child(void) {
+void preload_threadpool_after_fork_in_child(void) {
     pthread_mutex_t fresh_lock = PTHREAD_MUTEX_INITIALIZER;
     pthread_cond_t fresh_work = PTHREAD_COND_INITIALIZER;
     lock = fresh_lock;

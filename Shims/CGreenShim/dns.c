@@ -19,7 +19,7 @@ static void run_gai(void *p) {
     c->err = errno;
 }
 
-int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints, struct addrinfo **res) {
+GREEN_EXPORT int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints, struct addrinfo **res) {
     if (!green_on_fiber()) return REAL(getaddrinfo)(node, service, hints, res);
     gai_call c = {node, service, hints, res, 0, 0};
     if (hub()->run_blocking(run_gai, &c) != 0) return REAL(getaddrinfo)(node, service, hints, res);
@@ -43,7 +43,7 @@ static void run_gni(void *p) {
     c->err = errno;
 }
 
-int getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host, socklen_t hostlen,
+GREEN_EXPORT int getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host, socklen_t hostlen,
                 char *serv, socklen_t servlen, int flags) {
     if (!green_on_fiber()) return REAL(getnameinfo)(sa, salen, host, hostlen, serv, servlen, flags);
     gni_call c = {sa, salen, host, hostlen, serv, servlen, flags, 0, 0};
@@ -76,13 +76,13 @@ static int ghbn(const char *name, int af, struct hostent *ret, char *buf, size_t
     return c.rc;
 }
 
-int gethostbyname_r(const char *name, struct hostent *ret, char *buf, size_t buflen,
+GREEN_EXPORT int gethostbyname_r(const char *name, struct hostent *ret, char *buf, size_t buflen,
                     struct hostent **result, int *h_errnop) {
     if (!green_on_fiber()) return REAL(gethostbyname_r)(name, ret, buf, buflen, result, h_errnop);
     return ghbn(name, -1, ret, buf, buflen, result, h_errnop);
 }
 
-int gethostbyname2_r(const char *name, int af, struct hostent *ret, char *buf, size_t buflen,
+GREEN_EXPORT int gethostbyname2_r(const char *name, int af, struct hostent *ret, char *buf, size_t buflen,
                      struct hostent **result, int *h_errnop) {
     if (!green_on_fiber()) return REAL(gethostbyname2_r)(name, af, ret, buf, buflen, result, h_errnop);
     return ghbn(name, af, ret, buf, buflen, result, h_errnop);
@@ -116,12 +116,12 @@ static struct hostent *ghbn_static(const char *name, int af) {
     }
 }
 
-struct hostent *gethostbyname(const char *name) {
+GREEN_EXPORT struct hostent *gethostbyname(const char *name) {
     if (!green_on_fiber()) return REAL(gethostbyname)(name);
     return ghbn_static(name, -1);
 }
 
-struct hostent *gethostbyname2(const char *name, int af) {
+GREEN_EXPORT struct hostent *gethostbyname2(const char *name, int af) {
     if (!green_on_fiber()) return REAL(gethostbyname2)(name, af);
     return ghbn_static(name, af);
 }

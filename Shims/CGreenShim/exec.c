@@ -14,35 +14,35 @@
 #include <stdlib.h>
 
 /// In the process that is about to become another program.
-static void before_exec(void) { fd_share_sockets(1, 1); }
+static void before_exec(void) { shim_fd_share_sockets(1, 1); }
 
 /// In a parent whose child program may get any of its sockets (file
 /// actions can dup2 even a close-on-exec one into the child).
-static void before_spawn(void) { fd_share_sockets(1, 0); }
+static void before_spawn(void) { shim_fd_share_sockets(1, 0); }
 
-void green_shim_fork_prepare(void) { fd_share_sockets(0, 0); }
+void green_shim_fork_prepare(void) { shim_fd_share_sockets(0, 0); }
 
-int execve(const char *path, char *const argv[], char *const envp[]) {
+GREEN_EXPORT int execve(const char *path, char *const argv[], char *const envp[]) {
     before_exec();
     return REAL(execve)(path, argv, envp);
 }
 
-int execv(const char *path, char *const argv[]) {
+GREEN_EXPORT int execv(const char *path, char *const argv[]) {
     before_exec();
     return REAL(execv)(path, argv);
 }
 
-int execvp(const char *file, char *const argv[]) {
+GREEN_EXPORT int execvp(const char *file, char *const argv[]) {
     before_exec();
     return REAL(execvp)(file, argv);
 }
 
-int execvpe(const char *file, char *const argv[], char *const envp[]) {
+GREEN_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[]) {
     before_exec();
     return REAL(execvpe)(file, argv, envp);
 }
 
-int fexecve(int fd, char *const argv[], char *const envp[]) {
+GREEN_EXPORT int fexecve(int fd, char *const argv[], char *const envp[]) {
     before_exec();
     return REAL(fexecve)(fd, argv, envp);
 }
@@ -59,21 +59,21 @@ int fexecve(int fd, char *const argv[], char *const envp[]) {
     argv[0] = (char *)first;                                                  \
     for (size_t i = 1; i <= count; i++) argv[i] = va_arg(ap, char *);
 
-int execl(const char *path, const char *arg, ...) {
+GREEN_EXPORT int execl(const char *path, const char *arg, ...) {
     va_list ap;
     COLLECT_ARGS(arg, ap, argv, n)
     va_end(ap);
     return execv(path, argv);
 }
 
-int execlp(const char *file, const char *arg, ...) {
+GREEN_EXPORT int execlp(const char *file, const char *arg, ...) {
     va_list ap;
     COLLECT_ARGS(arg, ap, argv, n)
     va_end(ap);
     return execvp(file, argv);
 }
 
-int execle(const char *path, const char *arg, ...) {
+GREEN_EXPORT int execle(const char *path, const char *arg, ...) {
     va_list ap;
     COLLECT_ARGS(arg, ap, argv, n)
     char *const *envp = va_arg(ap, char *const *);
@@ -81,19 +81,19 @@ int execle(const char *path, const char *arg, ...) {
     return execve(path, argv, envp);
 }
 
-int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *actions,
+GREEN_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *actions,
                 const posix_spawnattr_t *attr, char *const argv[], char *const envp[]) {
     before_spawn();
     return REAL(posix_spawn)(pid, path, actions, attr, argv, envp);
 }
 
-int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *actions,
+GREEN_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *actions,
                  const posix_spawnattr_t *attr, char *const argv[], char *const envp[]) {
     before_spawn();
     return REAL(posix_spawnp)(pid, file, actions, attr, argv, envp);
 }
 
-FILE *popen(const char *command, const char *type) {
+GREEN_EXPORT FILE *popen(const char *command, const char *type) {
     before_spawn();
     return REAL(popen)(command, type);
 }

@@ -15,7 +15,7 @@
 
 static _Atomic(fd_info *) chunks[MAX_CHUNKS];
 
-fd_info *fd_get(int fd) {
+fd_info *shim_fd_get(int fd) {
     if (fd < 0) return NULL;
     unsigned c = (unsigned)fd >> CHUNK_BITS;
     if (c >= MAX_CHUNKS) return NULL;
@@ -30,7 +30,7 @@ fd_info *fd_get(int fd) {
     return &chunk[fd & (CHUNK_SIZE - 1)];
 }
 
-fd_info *fd_find(int fd) {
+fd_info *shim_fd_find(int fd) {
     if (fd < 0) return NULL;
     unsigned c = (unsigned)fd >> CHUNK_BITS;
     if (c >= MAX_CHUNKS) return NULL;
@@ -38,8 +38,8 @@ fd_info *fd_find(int fd) {
     return chunk ? &chunk[fd & (CHUNK_SIZE - 1)] : NULL;
 }
 
-fd_info *fd_classify(int fd) {
-    fd_info *e = fd_get(fd);
+fd_info *shim_fd_classify(int fd) {
+    fd_info *e = shim_fd_get(fd);
     if (!e || FD_KIND(e) != FD_UNKNOWN) return e;
     struct stat st;
     if (fstat(fd, &st) != 0) return NULL; // EBADF etc.: let libc answer
@@ -63,7 +63,7 @@ fd_info *fd_classify(int fd) {
 }
 
 /// Write a whole record, `kind` last so that readers see it complete.
-static void fd_store(fd_info *e, fd_info v) {
+static void shim_fd_store(fd_info *e, fd_info v) {
     FD_STORE(e, is_socket, v.is_socket);
     FD_STORE(e, user_nonblock, v.user_nonblock);
     FD_STORE(e, read_drained, 0);
@@ -74,36 +74,36 @@ static void fd_store(fd_info *e, fd_info v) {
     FD_SET_KIND(e, v.kind);
 }
 
-void fd_forget(int fd) {
-    fd_info *e = fd_find(fd); // an fd never recorded has nothing to forget
-    if (e) fd_store(e, (fd_info){0});
+void shim_fd_forget(int fd) {
+    fd_info *e = shim_fd_find(fd); // an fd never recorded has nothing to forget
+    if (e) shim_fd_store(e, (fd_info){0});
 }
 
-void fd_adopt(int fd, int is_socket, int user_nonblock) {
-    fd_info *e = fd_get(fd);
-    if (e) fd_store(e, (fd_info){.kind = FD_MANAGED, .is_socket = (uint8_t)is_socket,
+void shim_fd_adopt(int fd, int is_socket, int user_nonblock) {
+    fd_info *e = shim_fd_get(fd);
+    if (e) shim_fd_store(e, (fd_info){.kind = FD_MANAGED, .is_socket = (uint8_t)is_socket,
                                   .user_nonblock = (uint8_t)user_nonblock});
 }
 
-void fd_note_type(int fd, int type) {
-    fd_info *e = fd_get(fd);
+void shim_fd_note_type(int fd, int type) {
+    fd_info *e = shim_fd_get(fd);
     if (e) FD_STORE(e, messages, (type & 0xf) != SOCK_STREAM);
 }
 
-void fd_copy(int from, int to) {
-    fd_info *a = fd_get(from), *b = fd_get(to);
+void shim_fd_copy(int from, int to) {
+    fd_info *a = shim_fd_get(from), *b = shim_fd_get(to);
     if (!a || !b) return;
-    fd_store(b, (fd_info){.kind = FD_KIND(a), .is_socket = FD_LOAD(a, is_socket),
+    shim_fd_store(b, (fd_info){.kind = FD_KIND(a), .is_socket = FD_LOAD(a, is_socket),
                           .user_nonblock = FD_LOAD(a, user_nonblock), .messages = FD_LOAD(a, messages),
                           .access = FD_LOAD(a, access),
                           .rcv_timeout = FD_LOAD(a, rcv_timeout), .snd_timeout = FD_LOAD(a, snd_timeout)});
 }
 
-int64_t deadline_after(int64_t timeout_ns) {
+int64_t shim_deadline_after(int64_t timeout_ns) {
     return timeout_ns > 0 ? green_now_ns() + timeout_ns : GREEN_NO_DEADLINE;
 }
 
-int errno_for_wake(int reason) {
+int shim_errno_for_wake(int reason) {
     switch (reason) {
     case GREEN_WAKE_DEADLINE: return EAGAIN;
     case GREEN_WAKE_FD_CLOSED: return EBADF;
@@ -114,11 +114,11 @@ int errno_for_wake(int reason) {
     }
 }
 
-int wait_ready(int fd, int events, int64_t deadline) {
+int shim_wait_ready(int fd, int events, int64_t deadline) {
     int revents = 0;
     int r = hub()->wait_fd(fd, events, deadline, &revents);
     if (r == GREEN_WAKE_NORMAL) return 0;
-    errno = errno_for_wake(r);
+    errno = shim_errno_for_wake(r);
     return -1;
 }
 
@@ -131,7 +131,7 @@ int wait_ready(int fd, int events, int64_t deadline) {
 // before another program can see it (exec, posix_spawn) the kernel's flag is
 // put back to what the program asked for.
 
-void fd_share_sockets(int restore_kernel_flags, int only_inheritable) {
+void shim_fd_share_sockets(int restore_kernel_flags, int only_inheritable) {
     for (unsigned c = 0; c < MAX_CHUNKS; c++) {
         fd_info *chunk = atomic_load_explicit(&chunks[c], memory_order_acquire);
         if (!chunk) continue;

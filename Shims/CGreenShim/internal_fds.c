@@ -20,7 +20,7 @@ static int internal_floor(void) {
     return top >= 64 ? (int)top - 32 : 0;
 }
 
-int fd_out_of_the_way(int fd) {
+int shim_fd_out_of_the_way(int fd) {
     int floor = internal_floor();
     if (fd < 0 || floor <= fd) return fd;
     int high = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, floor);
@@ -32,18 +32,18 @@ int fd_out_of_the_way(int fd) {
 static int internal(int fd) {
     if (fd < 0) return fd;
     if (!green_tls_making_internal_fds) {
-        fd_forget(fd); // the program's own: a new file behind this number
+        shim_fd_forget(fd); // the program's own: a new file behind this number
         return fd;
     }
-    fd = fd_out_of_the_way(fd);
-    fd_info *e = fd_get(fd);
+    fd = shim_fd_out_of_the_way(fd);
+    fd_info *e = shim_fd_get(fd);
     if (e) {
-        fd_forget(fd);
+        shim_fd_forget(fd);
         FD_SET_KIND(e, FD_INTERNAL);
     }
     return fd;
 }
 
-int epoll_create(int size) { return internal(REAL(epoll_create)(size)); }
-int epoll_create1(int flags) { return internal(REAL(epoll_create1)(flags)); }
-int eventfd(unsigned int initval, int flags) { return internal(REAL(eventfd)(initval, flags)); }
+GREEN_EXPORT int epoll_create(int size) { return internal(REAL(epoll_create)(size)); }
+GREEN_EXPORT int epoll_create1(int flags) { return internal(REAL(epoll_create1)(flags)); }
+GREEN_EXPORT int eventfd(unsigned int initval, int flags) { return internal(REAL(eventfd)(initval, flags)); }

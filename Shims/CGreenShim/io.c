@@ -27,7 +27,7 @@ enum mode {
 
 static inline int mode_for(int fd, fd_info **out) {
     if (!green_on_fiber()) return PASS;
-    fd_info *e = fd_classify(fd);
+    fd_info *e = shim_fd_classify(fd);
     *out = e;
     if (!e || FD_LOAD(e, user_nonblock)) return PASS;
     switch (FD_KIND(e)) {
@@ -42,7 +42,7 @@ static inline int mode_for(int fd, fd_info **out) {
 /// path the shim cannot see and reused. Forget it and classify afresh.
 /// Returns the fd's mode now.
 static int reclassify(int fd, fd_info **e) {
-    fd_forget(fd);
+    shim_fd_forget(fd);
     return mode_for(fd, e);
 }
 
@@ -135,7 +135,7 @@ static ssize_t input(io_op *op) {
     // with MSG_DONTWAIT would say EAGAIN and the fiber would wait for bytes.
     if ((op->kind == OP_READ && op->len == 0) || (op->kind == OP_READV && iov_total(op->iov, op->iovcnt) == 0))
         return perform(op, 0);
-    int64_t deadline = deadline_after(FD_LOAD(e, rcv_timeout));
+    int64_t deadline = shim_deadline_after(FD_LOAD(e, rcv_timeout));
     int waitall = (op->flags & MSG_WAITALL) && (op->kind == OP_RECV || op->kind == OP_RECVFROM);
     size_t got = 0;
     char *base = op->buf;
@@ -145,7 +145,7 @@ static ssize_t input(io_op *op) {
     // because readiness is level-triggered: bytes that came in meanwhile make
     // the wait return at once.
     int wait_errno = 0; // the wait first ran out (EAGAIN) or met a signal (EINTR)
-    if (hinted && m != WAIT_FIRST && FD_LOAD(e, read_drained) && wait_ready(op->fd, GREEN_READ, deadline) != 0) {
+    if (hinted && m != WAIT_FIRST && FD_LOAD(e, read_drained) && shim_wait_ready(op->fd, GREEN_READ, deadline) != 0) {
         // Still read once: a blocking read returns bytes already queued (or
         // EOF, or the socket's error) whatever the timeout or a signal. Any
         // other failure (EBADF: closed meanwhile, ECANCELED…) must not touch the fd.
@@ -155,14 +155,14 @@ static ssize_t input(io_op *op) {
     for (;;) {
         ssize_t r;
         if (m == WAIT_FIRST) {
-            if (!ready_now(op->fd, POLLIN) && wait_ready(op->fd, GREEN_READ, deadline) != 0) return -1;
+            if (!ready_now(op->fd, POLLIN) && shim_wait_ready(op->fd, GREEN_READ, deadline) != 0) return -1;
             r = perform(op, 0);
         } else {
             r = perform(op, m == DONTWAIT);
         }
         if (r < 0 && m != WAIT_FIRST && would_block()) {
             if (wait_errno) { errno = wait_errno; return -1; } // nothing queued: the wait's answer
-            if (wait_ready(op->fd, GREEN_READ, deadline) != 0) return got ? (ssize_t)got : -1;
+            if (shim_wait_ready(op->fd, GREEN_READ, deadline) != 0) return got ? (ssize_t)got : -1;
             continue;
         }
         if (r < 0 && m == DONTWAIT && errno == ENOTSOCK) {
@@ -211,7 +211,7 @@ static ssize_t output(io_op *op) {
     int m = (op->flags & MSG_DONTWAIT) ? PASS : mode_for(op->fd, &e);
     // A write on a pipe's read end fails at once (EBADF); it never gets writable.
     if (m == PASS || (m == WAIT_FIRST && FD_LOAD(e, access) == O_RDONLY)) return perform(op, 0);
-    int64_t deadline = deadline_after(FD_LOAD(e, snd_timeout));
+    int64_t deadline = shim_deadline_after(FD_LOAD(e, snd_timeout));
 
     // Work on a private copy of the iovec array, since we advance it.
     struct iovec local[64];
@@ -244,7 +244,7 @@ static ssize_t output(io_op *op) {
     for (;;) {
         size_t chunk_limit = SIZE_MAX;
         if (m == WAIT_FIRST) {
-            if (!ready_now(op->fd, POLLOUT) && wait_ready(op->fd, GREEN_WRITE, deadline) != 0) {
+            if (!ready_now(op->fd, POLLOUT) && shim_wait_ready(op->fd, GREEN_WRITE, deadline) != 0) {
                 result = sent ? (ssize_t)sent : -1;
                 break;
             }
@@ -261,7 +261,7 @@ static ssize_t output(io_op *op) {
         }
         if (r < 0) {
             if (m != WAIT_FIRST && would_block()) {
-                if (wait_ready(op->fd, GREEN_WRITE, deadline) != 0) {
+                if (shim_wait_ready(op->fd, GREEN_WRITE, deadline) != 0) {
                     result = sent ? (ssize_t)sent : -1;
                     break;
                 }
@@ -290,31 +290,31 @@ static ssize_t output(io_op *op) {
 
 // ---- the interposers: input ----------------------------------------------------------
 
-ssize_t read(int fd, void *buf, size_t n) {
+GREEN_EXPORT ssize_t read(int fd, void *buf, size_t n) {
     if (!green_on_fiber()) return REAL(read)(fd, buf, n);
     io_op op = {.kind = OP_READ, .fd = fd, .buf = buf, .len = n};
     return input(&op);
 }
 
-ssize_t readv(int fd, const struct iovec *iov, int n) {
+GREEN_EXPORT ssize_t readv(int fd, const struct iovec *iov, int n) {
     if (!green_on_fiber()) return REAL(readv)(fd, iov, n);
     io_op op = {.kind = OP_READV, .fd = fd, .iov = (struct iovec *)iov, .iovcnt = n};
     return input(&op);
 }
 
-ssize_t recv(int fd, void *buf, size_t n, int flags) {
+GREEN_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags) {
     if (!green_on_fiber()) return REAL(recv)(fd, buf, n, flags);
     io_op op = {.kind = OP_RECV, .fd = fd, .buf = buf, .len = n, .flags = flags};
     return input(&op);
 }
 
-ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr, socklen_t *addrlen) {
+GREEN_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr, socklen_t *addrlen) {
     if (!green_on_fiber()) return REAL(recvfrom)(fd, buf, n, flags, addr, addrlen);
     io_op op = {.kind = OP_RECVFROM, .fd = fd, .buf = buf, .len = n, .flags = flags, .addr = addr, .addrlen = addrlen};
     return input(&op);
 }
 
-ssize_t recvmsg(int fd, struct msghdr *msg, int flags) {
+GREEN_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags) {
     if (!green_on_fiber()) return REAL(recvmsg)(fd, msg, flags);
     io_op op = {.kind = OP_RECVMSG, .fd = fd, .msg = msg, .flags = flags};
     return input(&op);
@@ -322,31 +322,31 @@ ssize_t recvmsg(int fd, struct msghdr *msg, int flags) {
 
 // ---- the interposers: output ---------------------------------------------------------
 
-ssize_t write(int fd, const void *buf, size_t n) {
+GREEN_EXPORT ssize_t write(int fd, const void *buf, size_t n) {
     if (!green_on_fiber()) return REAL(write)(fd, buf, n);
     io_op op = {.kind = OP_WRITE, .fd = fd, .buf = (void *)buf, .len = n};
     return output(&op);
 }
 
-ssize_t writev(int fd, const struct iovec *iov, int n) {
+GREEN_EXPORT ssize_t writev(int fd, const struct iovec *iov, int n) {
     if (!green_on_fiber()) return REAL(writev)(fd, iov, n);
     io_op op = {.kind = OP_WRITEV, .fd = fd, .iov = (struct iovec *)iov, .iovcnt = n};
     return output(&op);
 }
 
-ssize_t send(int fd, const void *buf, size_t n, int flags) {
+GREEN_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags) {
     if (!green_on_fiber()) return REAL(send)(fd, buf, n, flags);
     io_op op = {.kind = OP_SEND, .fd = fd, .buf = (void *)buf, .len = n, .flags = flags};
     return output(&op);
 }
 
-ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *dest, socklen_t destlen) {
+GREEN_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *dest, socklen_t destlen) {
     if (!green_on_fiber()) return REAL(sendto)(fd, buf, n, flags, dest, destlen);
     io_op op = {.kind = OP_SENDTO, .fd = fd, .buf = (void *)buf, .len = n, .flags = flags, .dest = dest, .destlen = destlen};
     return output(&op);
 }
 
-ssize_t sendmsg(int fd, const struct msghdr *msg, int flags) {
+GREEN_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags) {
     if (!green_on_fiber()) return REAL(sendmsg)(fd, msg, flags);
     if (!msg) return REAL(sendmsg)(fd, msg, flags); // EFAULT, as libc says
     io_op op = {.kind = OP_SENDMSG, .fd = fd, .msg = (struct msghdr *)msg, .flags = flags};
@@ -356,102 +356,102 @@ ssize_t sendmsg(int fd, const struct msghdr *msg, int flags) {
 // Fortified variants (_FORTIFY_SOURCE builds of C libraries call these).
 extern void __chk_fail(void) __attribute__((noreturn));
 
-ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen) {
+GREEN_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen) {
     if (n > buflen) __chk_fail();
     return read(fd, buf, n);
 }
 
-ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags) {
+GREEN_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags) {
     if (n > buflen) __chk_fail();
     return recv(fd, buf, n, flags);
 }
 
-ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags, struct sockaddr *addr, socklen_t *addrlen) {
+GREEN_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags, struct sockaddr *addr, socklen_t *addrlen) {
     if (n > buflen) __chk_fail();
     return recvfrom(fd, buf, n, flags, addr, addrlen);
 }
 
 // ---- creation ------------------------------------------------------------------------
 
-int socket(int domain, int type, int protocol) {
+GREEN_EXPORT int socket(int domain, int type, int protocol) {
     if (!green_on_fiber()) {
         int fd = REAL(socket)(domain, type, protocol);
-        if (fd >= 0) fd_forget(fd);
+        if (fd >= 0) shim_fd_forget(fd);
         return fd;
     }
     int fd = REAL(socket)(domain, type | SOCK_NONBLOCK, protocol);
     if (fd >= 0) {
-        fd_adopt(fd, 1, (type & SOCK_NONBLOCK) != 0);
-        fd_note_type(fd, type);
+        shim_fd_adopt(fd, 1, (type & SOCK_NONBLOCK) != 0);
+        shim_fd_note_type(fd, type);
     }
     return fd;
 }
 
-int socketpair(int domain, int type, int protocol, int sv[2]) {
+GREEN_EXPORT int socketpair(int domain, int type, int protocol, int sv[2]) {
     if (!green_on_fiber()) {
         int r = REAL(socketpair)(domain, type, protocol, sv);
-        if (r == 0) { fd_forget(sv[0]); fd_forget(sv[1]); }
+        if (r == 0) { shim_fd_forget(sv[0]); shim_fd_forget(sv[1]); }
         return r;
     }
     int r = REAL(socketpair)(domain, type | SOCK_NONBLOCK, protocol, sv);
     if (r == 0) {
-        fd_adopt(sv[0], 1, (type & SOCK_NONBLOCK) != 0);
-        fd_adopt(sv[1], 1, (type & SOCK_NONBLOCK) != 0);
-        fd_note_type(sv[0], type);
-        fd_note_type(sv[1], type);
+        shim_fd_adopt(sv[0], 1, (type & SOCK_NONBLOCK) != 0);
+        shim_fd_adopt(sv[1], 1, (type & SOCK_NONBLOCK) != 0);
+        shim_fd_note_type(sv[0], type);
+        shim_fd_note_type(sv[1], type);
     }
     return r;
 }
 
 // Pipes stay blocking (a child process may inherit them); the shim waits for
 // readiness before each call on them instead.
-int pipe2(int fds[2], int flags) {
+GREEN_EXPORT int pipe2(int fds[2], int flags) {
     int r = REAL(pipe2)(fds, flags);
-    if (r == 0) { fd_forget(fds[0]); fd_forget(fds[1]); }
+    if (r == 0) { shim_fd_forget(fds[0]); shim_fd_forget(fds[1]); }
     return r;
 }
 
-int pipe(int fds[2]) {
+GREEN_EXPORT int pipe(int fds[2]) {
     int r = REAL(pipe)(fds);
-    if (r == 0) { fd_forget(fds[0]); fd_forget(fds[1]); }
+    if (r == 0) { shim_fd_forget(fds[0]); shim_fd_forget(fds[1]); }
     return r;
 }
 
-int accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags) {
+GREEN_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags) {
     fd_info *e = NULL;
     int m = mode_for(fd, &e);
     if (m == PASS) {
         int c = REAL(accept4)(fd, addr, addrlen, flags);
-        if (c >= 0) fd_forget(c);
+        if (c >= 0) shim_fd_forget(c);
         return c;
     }
     green_fair_turn();
-    int64_t deadline = deadline_after(FD_LOAD(e, rcv_timeout));
+    int64_t deadline = shim_deadline_after(FD_LOAD(e, rcv_timeout));
     for (;;) {
         // A listening socket we did not create stays blocking: wait first.
-        if (m != NONBLOCK && !ready_now(fd, POLLIN) && wait_ready(fd, GREEN_READ, deadline) != 0) return -1;
+        if (m != NONBLOCK && !ready_now(fd, POLLIN) && shim_wait_ready(fd, GREEN_READ, deadline) != 0) return -1;
         int c = REAL(accept4)(fd, addr, addrlen, flags | SOCK_NONBLOCK);
         if (c >= 0) {
-            fd_adopt(c, 1, (flags & SOCK_NONBLOCK) != 0);
-            fd_info *ce = fd_get(c);
+            shim_fd_adopt(c, 1, (flags & SOCK_NONBLOCK) != 0);
+            fd_info *ce = shim_fd_get(c);
             if (ce) FD_STORE(ce, messages, FD_LOAD(e, messages)); // seqpacket listeners accept seqpacket sockets
             return c;
         }
         if (!would_block()) return -1;
-        if (m == NONBLOCK && wait_ready(fd, GREEN_READ, deadline) != 0) return -1;
+        if (m == NONBLOCK && shim_wait_ready(fd, GREEN_READ, deadline) != 0) return -1;
     }
 }
 
-int accept(int fd, struct sockaddr *addr, socklen_t *addrlen) {
+GREEN_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *addrlen) {
     if (!green_on_fiber()) {
         int c = REAL(accept)(fd, addr, addrlen);
-        if (c >= 0) fd_forget(c);
+        if (c >= 0) shim_fd_forget(c);
         return c;
     }
     return accept4(fd, addr, addrlen, 0);
 }
 
-int connect(int fd, const struct sockaddr *addr, socklen_t len) {
+GREEN_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len) {
     fd_info *e = NULL;
     int m = mode_for(fd, &e);
     if (m == PASS || m == WAIT_FIRST) return REAL(connect)(fd, addr, len);
@@ -462,21 +462,21 @@ int connect(int fd, const struct sockaddr *addr, socklen_t len) {
         if (fl < 0 || REAL(fcntl)(fd, F_SETFL, fl | O_NONBLOCK) != 0) return REAL(connect)(fd, addr, len);
         int64_t rcv = FD_LOAD(e, rcv_timeout), snd = FD_LOAD(e, snd_timeout);
         uint8_t messages = FD_LOAD(e, messages);
-        fd_adopt(fd, 1, 0);
+        shim_fd_adopt(fd, 1, 0);
         FD_STORE(e, rcv_timeout, rcv);
         FD_STORE(e, snd_timeout, snd);
         FD_STORE(e, messages, messages);
     }
-    int64_t deadline = deadline_after(FD_LOAD(e, snd_timeout));
+    int64_t deadline = shim_deadline_after(FD_LOAD(e, snd_timeout));
     for (;;) {
         int r = REAL(connect)(fd, addr, len);
         if (r == 0) return 0;
         if (errno == EAGAIN) { // AF_UNIX with a full backlog: wait and try again
-            if (wait_ready(fd, GREEN_WRITE, deadline) != 0) return -1;
+            if (shim_wait_ready(fd, GREEN_WRITE, deadline) != 0) return -1;
             continue;
         }
         if (errno != EINPROGRESS) return -1;
-        if (wait_ready(fd, GREEN_WRITE, deadline) != 0) {
+        if (shim_wait_ready(fd, GREEN_WRITE, deadline) != 0) {
             if (errno == EAGAIN) errno = EINPROGRESS; // SO_SNDTIMEO expired, as the kernel says it
             return -1;
         }
@@ -496,8 +496,8 @@ static void closing(int fd) {
     if (abi) abi->fd_closing(fd);
 }
 
-int close(int fd) {
-    fd_info *e = fd_find(fd);
+GREEN_EXPORT int close(int fd) {
+    fd_info *e = shim_fd_find(fd);
     // The core's own fds are not the program's: to it, that number is not
     // open (a daemon's close-everything loop must not take the hub's epoll fd).
     if (e && FD_KIND(e) == FD_INTERNAL && !green_tls_making_internal_fds) {
@@ -505,27 +505,27 @@ int close(int fd) {
         return -1;
     }
     closing(fd);
-    fd_forget(fd);
+    shim_fd_forget(fd);
     return REAL(close)(fd);
 }
 
-int dup(int fd) {
+GREEN_EXPORT int dup(int fd) {
     int r = REAL(dup)(fd);
-    if (r >= 0) fd_copy(fd, r);
+    if (r >= 0) shim_fd_copy(fd, r);
     return r;
 }
 
-int dup2(int from, int to) {
+GREEN_EXPORT int dup2(int from, int to) {
     if (from != to) closing(to);
     int r = REAL(dup2)(from, to);
-    if (r >= 0 && from != to) fd_copy(from, to);
+    if (r >= 0 && from != to) shim_fd_copy(from, to);
     return r;
 }
 
-int dup3(int from, int to, int flags) {
+GREEN_EXPORT int dup3(int from, int to, int flags) {
     if (from != to) closing(to);
     int r = REAL(dup3)(from, to, flags);
-    if (r >= 0) fd_copy(from, to);
+    if (r >= 0) shim_fd_copy(from, to);
     return r;
 }
 
@@ -536,7 +536,7 @@ static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, uintptr_t a
     switch (cmd) {
     case F_GETFL: {
         int r = real(fd, F_GETFL);
-        e = fd_find(fd);
+        e = shim_fd_find(fd);
         // A socket the shim made shows the program its own O_NONBLOCK, also
         // once shared with another process (the kernel's may still be set).
         if (r >= 0 && e && (FD_KIND(e) == FD_MANAGED || FD_KIND(e) == FD_SOCKET))
@@ -545,7 +545,7 @@ static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, uintptr_t a
     }
     case F_SETFL: {
         int flags = (int)arg;
-        e = fd_get(fd);
+        e = shim_fd_get(fd);
         int r;
         if (e && FD_KIND(e) == FD_MANAGED) r = real(fd, F_SETFL, flags | O_NONBLOCK);
         else r = real(fd, F_SETFL, flags);
@@ -555,7 +555,7 @@ static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, uintptr_t a
     case F_DUPFD:
     case F_DUPFD_CLOEXEC: {
         int r = real(fd, cmd, (int)arg);
-        if (r >= 0) fd_copy(fd, r);
+        if (r >= 0) shim_fd_copy(fd, r);
         return r;
     }
     default:
@@ -563,7 +563,7 @@ static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, uintptr_t a
     }
 }
 
-int fcntl(int fd, int cmd, ...) {
+GREEN_EXPORT int fcntl(int fd, int cmd, ...) {
     va_list ap;
     va_start(ap, cmd);
     uintptr_t arg = va_arg(ap, uintptr_t);
@@ -571,7 +571,7 @@ int fcntl(int fd, int cmd, ...) {
     return fcntl_common(REAL(fcntl), fd, cmd, arg);
 }
 
-int fcntl64(int fd, int cmd, ...) {
+GREEN_EXPORT int fcntl64(int fd, int cmd, ...) {
     va_list ap;
     va_start(ap, cmd);
     uintptr_t arg = va_arg(ap, uintptr_t);
@@ -579,13 +579,13 @@ int fcntl64(int fd, int cmd, ...) {
     return fcntl_common(REAL(fcntl64) ? REAL(fcntl64) : REAL(fcntl), fd, cmd, arg);
 }
 
-int ioctl(int fd, unsigned long request, ...) {
+GREEN_EXPORT int ioctl(int fd, unsigned long request, ...) {
     va_list ap;
     va_start(ap, request);
     void *arg = va_arg(ap, void *);
     va_end(ap);
     if (request == FIONBIO && arg) {
-        fd_info *e = fd_get(fd);
+        fd_info *e = shim_fd_get(fd);
         if (e && FD_KIND(e) == FD_MANAGED) {
             if (REAL(fcntl)(fd, F_GETFL) < 0) return -1; // EBADF as libc would say
             FD_STORE(e, user_nonblock, *(int *)arg != 0);
@@ -607,7 +607,7 @@ int ioctl(int fd, unsigned long request, ...) {
 #define SO_SNDTIMEO_OLD 21
 #endif
 
-int setsockopt(int fd, int level, int name, const void *value, socklen_t len) {
+GREEN_EXPORT int setsockopt(int fd, int level, int name, const void *value, socklen_t len) {
     int r = REAL(setsockopt)(fd, level, name, value, len);
     if (r != 0 || level != SOL_SOCKET || !value) return r;
     int rcv = name == SO_RCVTIMEO_OLD || name == SO_RCVTIMEO_NEW;
@@ -621,7 +621,7 @@ int setsockopt(int fd, int level, int name, const void *value, socklen_t len) {
         const struct timeval *tv = value;
         ns = (int64_t)tv->tv_sec * 1000000000 + (int64_t)tv->tv_usec * 1000;
     }
-    fd_info *e = fd_classify(fd);
+    fd_info *e = shim_fd_classify(fd);
     if (e) {
         if (rcv) FD_STORE(e, rcv_timeout, ns);
         else FD_STORE(e, snd_timeout, ns);

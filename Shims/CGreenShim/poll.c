@@ -52,7 +52,7 @@ static int park_on_pollfds(struct pollfd *fds, nfds_t n, int64_t deadline,
         int w = k ? hub()->wait_fds(wfds, wev, k, deadline) : hub()->sleep_until(deadline);
         if (w == GREEN_WAKE_NORMAL || w == GREEN_WAKE_FD_CLOSED) continue; // re-probe
         if (w == GREEN_WAKE_DEADLINE) { result = probe(fds, n, ctx); break; }
-        errno = errno_for_wake(w);
+        errno = shim_errno_for_wake(w);
         result = -1;
         break;
     }
@@ -65,14 +65,14 @@ static int probe_poll(struct pollfd *fds, nfds_t n, void *ctx) {
     return REAL(poll)(fds, n, 0);
 }
 
-int poll(struct pollfd *fds, nfds_t n, int timeout) {
+GREEN_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout) {
     if (!green_on_fiber()) return REAL(poll)(fds, n, timeout);
     green_fair_turn();
     if (timeout == 0) return REAL(poll)(fds, n, timeout);
     return park_on_pollfds(fds, n, deadline_ms(timeout), probe_poll, NULL);
 }
 
-int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *sigmask) {
+GREEN_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *sigmask) {
     if (!green_on_fiber()) return REAL(ppoll)(fds, n, ts, sigmask);
     green_fair_turn();
     if (ts && ts->tv_sec == 0 && ts->tv_nsec == 0) return REAL(ppoll)(fds, n, ts, sigmask);
@@ -85,7 +85,7 @@ int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_
 
 extern void __chk_fail(void) __attribute__((noreturn));
 
-int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen) {
+GREEN_EXPORT int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen) {
     if (fdslen / sizeof *fds < n) __chk_fail();
     return poll(fds, n, timeout);
 }
@@ -123,7 +123,7 @@ static int select_via_poll(int nfds, fd_set *r, fd_set *w, fd_set *x, int64_t de
     return count;
 }
 
-int select(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeval *tv) {
+GREEN_EXPORT int select(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeval *tv) {
     if (!green_on_fiber()) return REAL(select)(nfds, r, w, x, tv);
     green_fair_turn();
     if (tv && tv->tv_sec == 0 && tv->tv_usec == 0) return REAL(select)(nfds, r, w, x, tv);
@@ -142,7 +142,7 @@ int select(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeval *tv) {
     return res;
 }
 
-int pselect(int nfds, fd_set *r, fd_set *w, fd_set *x, const struct timespec *ts, const sigset_t *sigmask) {
+GREEN_EXPORT int pselect(int nfds, fd_set *r, fd_set *w, fd_set *x, const struct timespec *ts, const sigset_t *sigmask) {
     if (!green_on_fiber()) return REAL(pselect)(nfds, r, w, x, ts, sigmask);
     green_fair_turn();
     if (ts && ts->tv_sec == 0 && ts->tv_nsec == 0) return REAL(pselect)(nfds, r, w, x, ts, sigmask);
@@ -163,19 +163,19 @@ static int epoll_park(int epfd, struct epoll_event *ev, int max, int64_t deadlin
         int w = hub()->wait_fd(epfd, GREEN_READ, deadline, &revents);
         if (w == GREEN_WAKE_NORMAL) continue;
         if (w == GREEN_WAKE_DEADLINE) return 0;
-        errno = errno_for_wake(w);
+        errno = shim_errno_for_wake(w);
         return -1;
     }
 }
 
-int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout) {
+GREEN_EXPORT int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout) {
     if (!green_on_fiber()) return REAL(epoll_wait)(epfd, ev, max, timeout);
     green_fair_turn();
     if (timeout == 0) return REAL(epoll_wait)(epfd, ev, max, timeout);
     return epoll_park(epfd, ev, max, deadline_ms(timeout), NULL, 0);
 }
 
-int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout, const sigset_t *mask) {
+GREEN_EXPORT int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout, const sigset_t *mask) {
     if (!green_on_fiber()) return REAL(epoll_pwait)(epfd, ev, max, timeout, mask);
     green_fair_turn();
     if (timeout == 0) return REAL(epoll_pwait)(epfd, ev, max, timeout, mask);

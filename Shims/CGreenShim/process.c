@@ -26,23 +26,23 @@ static pid_t wait_cooperatively(pid_t pid, int *status, int options, struct rusa
         if (backoff < 50000000) backoff *= 2;
         if (w != GREEN_WAKE_NORMAL && w != GREEN_WAKE_DEADLINE && w != 0) {
             if (pidfd >= 0) REAL(close)(pidfd);
-            errno = w == GREEN_WAKE_CANCELLED || w == GREEN_WAKE_TIMEOUT_SCOPE ? EINTR : errno_for_wake(w);
+            errno = w == GREEN_WAKE_CANCELLED || w == GREEN_WAKE_TIMEOUT_SCOPE ? EINTR : shim_errno_for_wake(w);
             return -1;
         }
     }
 }
 
-pid_t wait4(pid_t pid, int *status, int options, struct rusage *ru) {
+GREEN_EXPORT pid_t wait4(pid_t pid, int *status, int options, struct rusage *ru) {
     if (!green_on_fiber() || (options & WNOHANG)) return REAL(wait4)(pid, status, options, ru);
     return wait_cooperatively(pid, status, options, ru);
 }
 
-pid_t waitpid(pid_t pid, int *status, int options) {
+GREEN_EXPORT pid_t waitpid(pid_t pid, int *status, int options) {
     if (!green_on_fiber() || (options & WNOHANG)) return REAL(waitpid)(pid, status, options);
     return wait_cooperatively(pid, status, options, NULL);
 }
 
-pid_t wait(int *status) {
+GREEN_EXPORT pid_t wait(int *status) {
     if (!green_on_fiber()) return REAL(wait)(status);
     return wait_cooperatively(-1, status, 0, NULL);
 }
@@ -58,9 +58,9 @@ static void run_system(void *p) {
     c->err = errno;
 }
 
-int system(const char *command) {
+GREEN_EXPORT int system(const char *command) {
     if (!green_on_fiber()) return REAL(system)(command);
-    fd_share_sockets(1, 0); // the shell gets the program's sockets: their flags as asked
+    shim_fd_share_sockets(1, 0); // the shell gets the program's sockets: their flags as asked
     system_call c = {command, 0, 0};
     if (hub()->run_blocking(run_system, &c) != 0) return REAL(system)(command);
     errno = c.err;

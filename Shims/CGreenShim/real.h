@@ -16,6 +16,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "green_export.h"
+
+GREEN_HIDDEN_BEGIN
 
 #define GREEN_REAL_FUNCTIONS(X) \
     X(int, socket, (int, int, int)) \
@@ -93,5 +96,7 @@ void green_shim_resolve(void);
 
 /// libc's `name`, resolved on first use.
 #define REAL(name) (__builtin_expect(green_real_##name != 0, 1) ? green_real_##name : (green_shim_resolve(), green_real_##name))
+
+GREEN_HIDDEN_END
 
 #endif

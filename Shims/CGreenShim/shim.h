@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include "green_hub_abi.h"
 
+GREEN_HIDDEN_BEGIN
+
 // ---- the fd table --------------------------------------------------------------
 //
 // What the shim knows about each fd number. "Managed" fds were created by
@@ -47,32 +49,32 @@ typedef struct fd_info {
 #define FD_SET_KIND(e, v) __atomic_store_n(&(e)->kind, (uint8_t)(v), __ATOMIC_RELEASE)
 
 /// The record for fd (created zeroed), or NULL if fd is negative or huge.
-fd_info *fd_get(int fd);
+fd_info *shim_fd_get(int fd);
 /// The record for fd if its chunk exists, else NULL. Never allocates: for
 /// close() (fork children's close loops, signal handlers).
-fd_info *fd_find(int fd);
+fd_info *shim_fd_find(int fd);
 /// fd_get, classifying an unknown fd first (fstat / F_GETFL).
-fd_info *fd_classify(int fd);
+fd_info *shim_fd_classify(int fd);
 /// Forget fd (it was closed).
-void fd_forget(int fd);
+void shim_fd_forget(int fd);
 /// Record an fd the shim just created on a fiber and made non-blocking.
-void fd_adopt(int fd, int is_socket, int user_nonblock);
+void shim_fd_adopt(int fd, int is_socket, int user_nonblock);
 /// Note whether a socket the shim created carries messages rather than a byte stream (`type` as given to socket()).
-void fd_note_type(int fd, int type);
+void shim_fd_note_type(int fd, int type);
 /// Copy what is known about `from` to `to` (dup shares the open file description).
-void fd_copy(int from, int to);
+void shim_fd_copy(int from, int to);
 
 /// Sockets are about to be shared with another process (fork, exec,
 /// posix_spawn): every socket the shim made non-blocking is driven per call
 /// from now on (FD_SOCKET). With `restore_kernel_flags`, the kernel's
 /// O_NONBLOCK is also put back to what the program asked for, on every such
 /// socket or (`only_inheritable`) on those not close-on-exec.
-void fd_share_sockets(int restore_kernel_flags, int only_inheritable);
+void shim_fd_share_sockets(int restore_kernel_flags, int only_inheritable);
 
 /// Move a short-lived fd of the shim's own (a signalfd, a pidfd) out of the
 /// program's low numbers, close-on-exec, so that the program's next open()
 /// gets the number it would natively. Returns the fd to use.
-int fd_out_of_the_way(int fd);
+int shim_fd_out_of_the_way(int fd);
 
 // ---- parking -------------------------------------------------------------------
 
@@ -80,15 +82,17 @@ int fd_out_of_the_way(int fd);
 static inline const green_hub_abi *hub(void) { return green_hub_abi_get(); }
 
 /// Deadline `timeout_ns` from now, or none for 0.
-int64_t deadline_after(int64_t timeout_ns);
+int64_t shim_deadline_after(int64_t timeout_ns);
 
 /// Park until fd is ready for `events`. 0 when ready; otherwise -1 with errno
 /// set the way the blocking call would report it: EAGAIN when the socket
 /// timeout (deadline) passed, EBADF when another fiber closed the fd,
 /// ECANCELED when the fiber was cancelled, ETIMEDOUT for a timeout scope.
-int wait_ready(int fd, int events, int64_t deadline);
+int shim_wait_ready(int fd, int events, int64_t deadline);
 
 /// errno for a wake reason other than "ready".
-int errno_for_wake(int reason);
+int shim_errno_for_wake(int reason);
+
+GREEN_HIDDEN_END
 
 #endif

@@ -30,7 +30,7 @@ static int wait_for_signal(const sigset_t *set, siginfo_t *info, const struct ti
             errno = EAGAIN;
             return -1;
         }
-        int sfd = fd_out_of_the_way(signalfd(-1, set, SFD_NONBLOCK | SFD_CLOEXEC));
+        int sfd = shim_fd_out_of_the_way(signalfd(-1, set, SFD_NONBLOCK | SFD_CLOEXEC));
         if (sfd < 0) return -1; // EMFILE, ENOMEM: as a failed wait
         int revents = 0;
         int w = hub()->wait_fd(sfd, GREEN_READ, deadline, &revents);
@@ -42,19 +42,19 @@ static int wait_for_signal(const sigset_t *set, siginfo_t *info, const struct ti
     }
 }
 
-int sigtimedwait(const sigset_t *set, siginfo_t *info, const struct timespec *timeout) {
+GREEN_EXPORT int sigtimedwait(const sigset_t *set, siginfo_t *info, const struct timespec *timeout) {
     if (!green_on_fiber() || (timeout && timeout->tv_sec == 0 && timeout->tv_nsec == 0) || !set)
         return REAL(sigtimedwait)(set, info, timeout);
     return wait_for_signal(set, info, timeout);
 }
 
-int sigwaitinfo(const sigset_t *set, siginfo_t *info) {
+GREEN_EXPORT int sigwaitinfo(const sigset_t *set, siginfo_t *info) {
     if (!green_on_fiber() || !set) return REAL(sigwaitinfo)(set, info);
     return wait_for_signal(set, info, NULL);
 }
 
 /// sigwait returns an error number, and is not interrupted by handlers.
-int sigwait(const sigset_t *set, int *sig) {
+GREEN_EXPORT int sigwait(const sigset_t *set, int *sig) {
     if (!green_on_fiber() || !set) return REAL(sigwait)(set, sig);
     for (;;) {
         int r = wait_for_signal(set, NULL, NULL);

@@ -22,7 +22,7 @@ static int64_t add_clamped(int64_t now, int64_t sec, int64_t nsec) {
     return now + sec * NS + nsec;
 }
 
-unsigned int sleep(unsigned int seconds) {
+GREEN_EXPORT unsigned int sleep(unsigned int seconds) {
     if (!green_on_fiber()) return REAL(sleep)(seconds);
     green_fair_turn(); // sleep(0) in a loop still lets the others run
     int64_t deadline = add_clamped(green_now_ns(), seconds, 0);
@@ -31,7 +31,7 @@ unsigned int sleep(unsigned int seconds) {
     return left <= 0 ? 0 : (unsigned int)((left + NS - 1) / NS);
 }
 
-int usleep(useconds_t usec) {
+GREEN_EXPORT int usleep(useconds_t usec) {
     if (!green_on_fiber()) return REAL(usleep)(usec);
     green_fair_turn();
     int r = hub()->sleep_until(green_now_ns() + (int64_t)usec * 1000);
@@ -40,7 +40,7 @@ int usleep(useconds_t usec) {
     return -1;
 }
 
-int nanosleep(const struct timespec *req, struct timespec *rem) {
+GREEN_EXPORT int nanosleep(const struct timespec *req, struct timespec *rem) {
     if (!green_on_fiber()) return REAL(nanosleep)(req, rem);
     green_fair_turn();
     if (!req) { errno = EFAULT; return -1; }
@@ -53,7 +53,7 @@ int nanosleep(const struct timespec *req, struct timespec *rem) {
 }
 
 /// clock_nanosleep returns an error number instead of setting errno.
-int clock_nanosleep(clockid_t clock, int flags, const struct timespec *req, struct timespec *rem) {
+GREEN_EXPORT int clock_nanosleep(clockid_t clock, int flags, const struct timespec *req, struct timespec *rem) {
     if (!green_on_fiber() || (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC && clock != CLOCK_BOOTTIME))
         return REAL(clock_nanosleep)(clock, flags, req, rem);
     green_fair_turn();

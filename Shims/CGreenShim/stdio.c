@@ -37,7 +37,7 @@ static int mode_conflicts(const char *mode, int flags) {
     return 1;
 }
 
-FILE *fdopen(int fd, const char *mode) {
+GREEN_EXPORT FILE *fdopen(int fd, const char *mode) {
     if (!green_on_fiber() || !mode) return REAL(fdopen)(fd, mode);
     struct stat st;
     if (fstat(fd, &st) != 0 || !(S_ISSOCK(st.st_mode) || S_ISFIFO(st.st_mode))) return REAL(fdopen)(fd, mode);

@@ -7,6 +7,8 @@
 #include "green_core.h"
 #include "green_hub_abi.h"
 
+GREEN_HIDDEN_BEGIN
+
 // ---- context switch (switch_*.S, context.c) ----
 
 /// Save callee-saved registers and FP control words on the current stack,
@@ -147,5 +149,7 @@ void green_monitor_unregister(green_sched *s);
 
 // ---- stack overflow reporting (overflow.c) ----
 void green_overflow_install_for_thread(void);
+
+GREEN_HIDDEN_END
 
 #endif

@@ -128,6 +128,7 @@ enum Preload {
         defer { lock.unlock() }
         compiled.removeAll()
         try? FileManager.default.removeItem(at: scratch)
+        try? FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true) // later runs write here
     }
 
     // MARK: running

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include "green_export.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -50,6 +50,7 @@ green_fiber *green_parkable_fiber(void);
 void green_fair_turn(void);
 
 #if !defined(__swift__)
+GREEN_HIDDEN_BEGIN // the C fast path's thread-locals: the library's own
 /// Non-zero while the core creates or closes its own fds (libev's epoll fd
 /// and wake-up eventfd, also when a fork child recreates them): the shim
 /// moves new ones out of the program's low numbers, close-on-exec, and lets
@@ -59,6 +60,7 @@ extern __thread int green_tls_making_internal_fds __attribute__((tls_model("init
 /// The same check as an inline thread-local load, for C callers.
 extern __thread green_fiber *green_tls_parkable __attribute__((tls_model("initial-exec")));
 static inline int green_on_fiber(void) { return green_tls_parkable != 0; }
+GREEN_HIDDEN_END
 #endif
 
 #ifdef __cplusplus
