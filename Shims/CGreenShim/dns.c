@@ -90,29 +90,41 @@ GREEN_EXPORT int gethostbyname2_r(const char *name, int af, struct hostent *ret,
 
 /// The non-reentrant forms return this thread's static result, as glibc's do
 /// (valid until the next call on this thread, whichever fiber makes it).
+/// Each lookup fills a buffer of its own while its fiber is parked: other
+/// fibers of the thread may look up meanwhile, and must not resize or
+/// overwrite the memory a pool thread is still writing. The finished result
+/// then becomes the thread's static one, and the previous one is freed.
 static __thread struct hostent static_host;
 static __thread char *static_buf;
-static __thread size_t static_buflen;
 
 static struct hostent *ghbn_static(const char *name, int af) {
-    if (!static_buf) {
-        static_buflen = 1024;
-        static_buf = malloc(static_buflen);
-        if (!static_buf) { h_errno = NETDB_INTERNAL; errno = ENOMEM; return NULL; }
-    }
+    size_t len = 1024;
+    char *buf = NULL;
     for (;;) {
-        struct hostent *result = NULL;
+        char *bigger = realloc(buf, len);
+        if (!bigger) {
+            free(buf);
+            h_errno = NETDB_INTERNAL;
+            errno = ENOMEM;
+            return NULL;
+        }
+        buf = bigger;
+        struct hostent host, *result = NULL;
         int herr = 0;
-        int rc = ghbn(name, af, &static_host, static_buf, static_buflen, &result, &herr);
-        if (rc == ERANGE && static_buflen < (1u << 20)) {
-            char *bigger = realloc(static_buf, static_buflen * 2);
-            if (!bigger) { h_errno = NETDB_INTERNAL; errno = ENOMEM; return NULL; }
-            static_buf = bigger;
-            static_buflen *= 2;
+        int rc = ghbn(name, af, &host, buf, len, &result, &herr);
+        if (rc == ERANGE && len < (1u << 20)) {
+            len *= 2;
             continue;
         }
-        if (!result) h_errno = herr;
-        return result;
+        if (!result) {
+            free(buf);
+            h_errno = herr;
+            return NULL;
+        }
+        free(static_buf); // the thread's previous result, as glibc overwrites it
+        static_buf = buf;
+        static_host = host;
+        return &static_host;
     }
 }
 

@@ -252,8 +252,32 @@ static ssize_t output(io_op *op) {
         }
         size_t saved_len = op->len;
         if (!iovp && op->len > chunk_limit) op->len = chunk_limit;
+        // The same cap for writev/sendmsg: at most chunk_limit bytes of the
+        // iovec array, its last entry shortened, restored after the call.
+        int saved_cnt = iovp ? *iovcntp : 0;
+        size_t cut_len = 0;
+        int cut = -1;
+        if (iovp && chunk_limit != SIZE_MAX) {
+            size_t bytes = 0;
+            for (int i = 0; i < *iovcntp; i++) {
+                if (bytes + (*iovp)[i].iov_len > chunk_limit) {
+                    cut = i;
+                    cut_len = (*iovp)[i].iov_len;
+                    (*iovp)[i].iov_len = chunk_limit - bytes;
+                    *iovcntp = i + 1;
+                    break;
+                }
+                bytes += (*iovp)[i].iov_len;
+            }
+            if (op->kind == OP_SENDMSG) msg_copy.msg_iovlen = (size_t)*iovcntp;
+        }
         ssize_t r = perform(op, m == DONTWAIT);
         op->len = saved_len;
+        if (cut >= 0) {
+            (*iovp)[cut].iov_len = cut_len;
+            *iovcntp = saved_cnt;
+            if (op->kind == OP_SENDMSG) msg_copy.msg_iovlen = (size_t)saved_cnt;
+        }
         if (r < 0 && m == DONTWAIT && errno == ENOTSOCK) {
             m = reclassify(op->fd, &e);
             if (m == PASS) { result = perform(op, 0); break; }

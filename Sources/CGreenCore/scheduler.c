@@ -736,6 +736,7 @@ static void destroy_loop(struct ev_loop *loop) {
 /// At thread exit: tear the hub down if no fiber is left alive on it (a
 /// parked fiber's stack must stay mapped, so then it is kept, leaked).
 static pthread_key_t exit_key;
+static bool exit_key_made; ///< pthread_key_create can fail (PTHREAD_KEYS_MAX): then hubs outlive their threads
 
 static void on_thread_exit(void *arg) {
     green_sched *s = arg;
@@ -757,14 +758,16 @@ static void on_thread_exit(void *arg) {
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static void register_atfork(void) {
     pthread_atfork(NULL, NULL, after_fork_in_child);
-    pthread_key_create(&exit_key, on_thread_exit);
+    exit_key_made = pthread_key_create(&exit_key, on_thread_exit) == 0;
 }
 
 green_sched *green_sched_create(void) {
     if (green_tls_sched) return green_tls_sched;
+    int err = ENOMEM; // what the caller is told if this fails
     green_sched *s = calloc(1, sizeof *s);
     green_fiber *root = calloc(1, sizeof *root);
     if (!s || !root) goto fail;
+    errno = 0;
     // ev_loop_new everywhere, never the default loop: the default loop reaps
     // every child process on SIGCHLD, which would break the program's own
     // waitpid/posix_spawn users.
@@ -774,6 +777,7 @@ green_sched *green_sched_create(void) {
         ev_async_init(&s->notify, notify_cb);
         ev_async_start(s->loop, &s->notify); // libev's wake-up eventfd is made here
     }
+    if (!s->loop && errno) err = errno; // epoll_create1's reason (EMFILE, ENFILE…)
     green_tls_making_internal_fds--;
     if (!s->loop) goto fail;
     root->sched = s;
@@ -798,7 +802,7 @@ green_sched *green_sched_create(void) {
     strcpy(hub->name, "hub");
     s->hub = hub;
     green_overflow_install_for_thread();
-    pthread_setspecific(exit_key, s);
+    if (exit_key_made) pthread_setspecific(exit_key, s);
     s->thread = pthread_self();
     green_monitor_register(s);
     return s;
@@ -810,7 +814,7 @@ fail_tls:
 fail:
     free(s);
     free(root);
-    errno = ENOMEM;
+    errno = err;
     return NULL;
 }
 
