@@ -167,16 +167,36 @@ int gfutex_wait(uint32_t *word, uint32_t expected, clockid_t clock, const struct
 
 #define DEFERRED_SLOTS 64
 static _Atomic(uint32_t *) deferred[DEFERRED_SLOTS];
+static _Atomic int deferred_overflow; ///< a wake found every slot taken: wake everyone
 
 /// A signal handler interrupted this thread inside a bucket: note the word for
 /// the hub, which wakes all its waiters soon (they recheck their condition).
+/// With every slot taken, the hub wakes every waiter of every word instead:
+/// spurious wake-ups are allowed, a lost one never is.
 static void defer_wake(uint32_t *word) {
-    for (int i = 0; i < DEFERRED_SLOTS; i++) {
+    int noted = 0;
+    for (int i = 0; i < DEFERRED_SLOTS && !noted; i++) {
         uint32_t *none = NULL;
-        if (atomic_compare_exchange_strong(&deferred[i], &none, word)) break;
+        noted = atomic_compare_exchange_strong(&deferred[i], &none, word);
     }
+    if (!noted) atomic_store(&deferred_overflow, 1);
     green_sched *s = green_sched_current();
     if (s) green_sched_notify(s);
+}
+
+/// Wake every fiber waiting on any word (after the deferred ring overflowed).
+static void wake_everyone(void) {
+    for (int i = 0; i < BUCKETS; i++) {
+        bucket *b = &table[i];
+        bucket_lock(b);
+        for (gwaiter *w = b->head, *next; w; w = next) {
+            next = w->next;
+            unlink_waiter(b, w);
+            w->woken = 1;
+            w->remote = green_wake_from_anywhere(&w->wake);
+        }
+        bucket_unlock(b);
+    }
 }
 
 void gfutex_deliver_deferred(void) {
@@ -184,6 +204,7 @@ void gfutex_deliver_deferred(void) {
         uint32_t *word = atomic_exchange(&deferred[i], NULL);
         if (word) gfutex_wake(word, INT_MAX, 0);
     }
+    if (atomic_exchange(&deferred_overflow, 0)) wake_everyone();
 }
 
 void gfutex_after_fork_in_child(void) {
@@ -195,6 +216,7 @@ void gfutex_after_fork_in_child(void) {
     }
     atomic_store(&kernel_waiters, 0);
     for (int i = 0; i < DEFERRED_SLOTS; i++) atomic_store(&deferred[i], NULL);
+    atomic_store(&deferred_overflow, 0);
 }
 
 int gfutex_wake(uint32_t *word, int n, int flags) {
