@@ -69,7 +69,7 @@ public enum Green {
     public static func withTimeout<T>(_ duration: Duration, orElse fallback: () -> T,
                                       _ body: () throws -> T) throws -> T {
         Hub.ensureParkable()
-        guard let scope = green_timeout_start(Deadline.after(duration).nanoseconds) else { return try body() }
+        let scope = startTimeoutScope(Deadline.after(duration))
         defer { green_timeout_stop(scope) }
         do {
             let result = try body()
@@ -82,9 +82,8 @@ public enum Green {
     /// `withTimeout` with an absolute deadline.
     public static func withDeadline<T>(_ deadline: Deadline, _ body: () throws -> T) throws -> T {
         Hub.ensureParkable()
-        guard deadline != .never, let scope = green_timeout_start(deadline.nanoseconds) else {
-            return try body()
-        }
+        guard deadline != .never else { return try body() }
+        let scope = startTimeoutScope(deadline)
         defer { green_timeout_stop(scope) }
         let result = try body()
         // Expired, but nothing reported it (e.g. a `for x in channel` ended
@@ -94,3 +93,12 @@ public enum Green {
     }
 }
 
+/// Start a timeout scope on the current fiber (its hub exists: callers made
+/// sure it may park). The scope is a small allocation: if even that fails,
+/// stop clearly rather than run the body with no timeout at all.
+private func startTimeoutScope(_ deadline: Deadline) -> OpaquePointer {
+    guard let scope = green_timeout_start(deadline.nanoseconds) else {
+        fatalError("green: cannot start a timeout scope (errno \(errno)): out of memory?")
+    }
+    return scope
+}

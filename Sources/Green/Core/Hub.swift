@@ -17,14 +17,13 @@ public final class Hub: @unchecked Sendable {
 
     /// Installed `Green.onSignal` handlers (kept alive here).
     var signalHandlers: [SignalHandler] = []
-    private var inboxLock = pthread_mutex_t()
+    private let inboxLock = PthreadLock()
     private var inbox: [() -> Void] = []
 
     private init(sched: OpaquePointer) {
         self.sched = sched
         self.thread = pthread_self()
         self.rootFiber = AnyFiber(root: green_sched_root(sched))
-        pthread_mutex_init(&inboxLock, nil)
         rootFiber.hub = self // so cancel() from another thread posts to this hub
     }
 
@@ -79,8 +78,8 @@ public final class Hub: @unchecked Sendable {
     /// Returns false (and drops it) if the hub's thread has exited.
     @discardableResult
     func postInternal(_ work: @escaping () -> Void) -> Bool {
-        pthread_mutex_lock(&inboxLock)
-        defer { pthread_mutex_unlock(&inboxLock) }
+        inboxLock.lock()
+        defer { inboxLock.unlock() }
         guard !torndown else { return false }
         inbox.append(work)
         green_sched_notify(sched)
@@ -91,19 +90,20 @@ public final class Hub: @unchecked Sendable {
     private var torndown = false
 
     fileprivate func tearDown() {
-        pthread_mutex_lock(&inboxLock)
-        torndown = true
-        inbox.removeAll()
-        pthread_mutex_unlock(&inboxLock)
+        inboxLock.locked {
+            torndown = true
+            inbox.removeAll()
+        }
         rootFiber.core = nil
         rootFiber.hub = nil // break the hub ↔ root fiber cycle
     }
 
     fileprivate func drainInbox() {
-        pthread_mutex_lock(&inboxLock)
-        let work = inbox
-        inbox.removeAll(keepingCapacity: true)
-        pthread_mutex_unlock(&inboxLock)
+        let work = inboxLock.locked {
+            let work = inbox
+            inbox.removeAll(keepingCapacity: true)
+            return work
+        }
         for w in work { w() }
     }
 

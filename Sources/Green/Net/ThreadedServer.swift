@@ -50,31 +50,6 @@ public final class ThreadedServer: @unchecked Sendable {
     }
 }
 
-/// Small pthread-based helpers (the runtime does not depend on Foundation).
-final class PthreadLock: @unchecked Sendable {
-    private var m = pthread_mutex_t()
-    init() { pthread_mutex_init(&m, nil) }
-    func locked<T>(_ body: () throws -> T) rethrows -> T {
-        pthread_mutex_lock(&m)
-        defer { pthread_mutex_unlock(&m) }
-        return try body()
-    }
-}
-
-final class PthreadSemaphore: @unchecked Sendable {
-    private var m = pthread_mutex_t()
-    private var c = pthread_cond_t()
-    private var count = 0
-    init() { pthread_mutex_init(&m, nil); pthread_cond_init(&c, nil) }
-    func signal() { pthread_mutex_lock(&m); count += 1; pthread_cond_signal(&c); pthread_mutex_unlock(&m) }
-    func wait() {
-        pthread_mutex_lock(&m)
-        while count == 0 { pthread_cond_wait(&c, &m) }
-        count -= 1
-        pthread_mutex_unlock(&m)
-    }
-}
-
 enum OSThread {
     /// Run `body` on a new detached OS thread.
     static func detach(_ body: @escaping () -> Void) {

@@ -47,14 +47,31 @@ extension Green {
 
 // MARK: fork hooks
 
-private var forkHooksLock = pthread_mutex_t()
+let forkHooksLock = PthreadLock() // internal for tests
 private var forkHooks: [(prepare: (() -> Void)?, parent: (() -> Void)?, child: (() -> Void)?)] = []
+/// The fork handlers read `forkHooks` under its lock like everyone else: the
+/// prepare handler takes the lock and keeps it across `fork()`, the parent
+/// handler releases it, and the child (the forking thread's copy, alone in
+/// its process) re-initializes it. So no other thread can be in the middle
+/// of `onFork`'s append while the list is read or while the child's copy of
+/// it is made, and the child never inherits a lock held by a thread it does
+/// not have (the rule glibc's atfork handlers live by). The hooks run with
+/// the lock held: a hook must not call `Green.onFork` itself.
 private let forkHooksInstalled: Void = {
-    pthread_mutex_init(&forkHooksLock, nil)
-    pthread_atfork(
-        { for h in forkHooks.reversed() { h.prepare?() } },  // prepare hooks run in reverse, as pthread_atfork's do
-        { for h in forkHooks { h.parent?() } },
-        { for h in forkHooks { h.child?() } })
+    let rc = pthread_atfork(
+        {
+            forkHooksLock.lock()
+            for h in forkHooks.reversed() { h.prepare?() }  // prepare hooks run in reverse, as pthread_atfork's do
+        },
+        {
+            for h in forkHooks { h.parent?() }
+            forkHooksLock.unlock()
+        },
+        {
+            forkHooksLock.reinitializeInChild()
+            for h in forkHooks { h.child?() }
+        })
+    precondition(rc == 0, "green: pthread_atfork failed (error \(rc))")
 }()
 
 extension Green {
@@ -62,10 +79,9 @@ extension Green {
     /// in the parent after it, `child` in the child (whose hub already has a
     /// fresh event loop and thread pool). Register at start-up; the hooks run
     /// in the forking thread, in signal-unsafe but single-threaded context.
+    /// A hook must not call `onFork` (the hooks run under the list's lock).
     public static func onFork(prepare: (() -> Void)? = nil, parent: (() -> Void)? = nil, child: (() -> Void)? = nil) {
         _ = forkHooksInstalled
-        pthread_mutex_lock(&forkHooksLock)
-        forkHooks.append((prepare, parent, child))
-        pthread_mutex_unlock(&forkHooksLock)
+        forkHooksLock.locked { forkHooks.append((prepare, parent, child)) }
     }
 }

@@ -12,8 +12,8 @@ final class ThreadPool: @unchecked Sendable {
     }())
 
     let maxThreads: Int
-    private var mutex = pthread_mutex_t()
-    private var wakeup = pthread_cond_t()
+    private let mutex = PthreadLock()
+    private let wakeup = PthreadCondition()
     private var jobs: [() -> Void] = []
     private var head = 0
     private var threads = 0
@@ -21,17 +21,16 @@ final class ThreadPool: @unchecked Sendable {
 
     init(maxThreads: Int) {
         self.maxThreads = maxThreads
-        pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&wakeup, nil)
-        pthread_atfork(nil, nil, threadPoolAfterForkInChild)
+        let rc = pthread_atfork(nil, nil, threadPoolAfterForkInChild)
+        precondition(rc == 0, "green: pthread_atfork failed for the thread pool (error \(rc))")
     }
 
     /// After fork() the child has none of the pool's threads (and the mutex
     /// may have been held by one of them): start over empty. Jobs queued in
     /// the parent are the parent's.
     fileprivate func resetInChild() {
-        pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&wakeup, nil)
+        mutex.reinitializeInChild()
+        wakeup.reinitializeInChild()
         jobs = []
         head = 0
         threads = 0
@@ -40,14 +39,14 @@ final class ThreadPool: @unchecked Sendable {
 
     /// Queue `job` to run on a pool thread.
     func submit(_ job: @escaping () -> Void) {
-        pthread_mutex_lock(&mutex)
+        mutex.lock()
         jobs.append(job)
         // Idle threads that were signalled but have not taken their job yet
         // still count as idle: compare against the queue, not just `idle`.
         let startThread = jobs.count - head > idle && threads < maxThreads
         if startThread { threads += 1 }
-        pthread_cond_signal(&wakeup)
-        pthread_mutex_unlock(&mutex)
+        wakeup.signal()
+        mutex.unlock()
         if startThread { startWorker() }
     }
 
@@ -65,28 +64,28 @@ final class ThreadPool: @unchecked Sendable {
         pthread_attr_destroy(&attr)
         if rc != 0 {
             Unmanaged<ThreadPool>.fromOpaque(arg).release()
-            pthread_mutex_lock(&mutex)
-            threads -= 1
-            let stranded = threads == 0 && head < jobs.count
-            pthread_mutex_unlock(&mutex)
+            let stranded = mutex.locked {
+                threads -= 1
+                return threads == 0 && head < jobs.count
+            }
             if stranded { fatalError("green: cannot start a thread-pool thread (error \(rc))") }
         }
     }
 
     private func work() {
-        pthread_mutex_lock(&mutex)
+        mutex.lock()
         while true {
             while head == jobs.count {
                 idle += 1
-                pthread_cond_wait(&wakeup, &mutex)
+                wakeup.wait(mutex)
                 idle -= 1
             }
             let job = jobs[head]
             head += 1
             if head == jobs.count { jobs.removeAll(keepingCapacity: true); head = 0 }
-            pthread_mutex_unlock(&mutex)
+            mutex.unlock()
             job()
-            pthread_mutex_lock(&mutex)
+            mutex.lock()
         }
     }
 }
@@ -117,9 +116,20 @@ extension Green {
     }
 
     /// `offload` whose wait cannot be interrupted (used by the hub ABI).
-    static func offloadUninterruptibly<T>(_ body: @escaping () throws -> T) rethrows -> T {
-        // Interrupts cannot happen, so the only errors are body's own.
-        return try! offload(interruptible: false, body)
+    /// Returns `body`'s value or throws `body`'s error (typed, so a body that
+    /// cannot throw makes a call that cannot throw).
+    static func offloadUninterruptibly<T, E: Error>(_ body: @escaping () throws(E) -> T) throws(E) -> T {
+        // The body's error travels inside the value, so the wait's own error
+        // can only be an interrupt, which an uninterruptible wait never gets.
+        let outcome: Result<T, E>
+        do {
+            outcome = try offload(interruptible: false) { () -> Result<T, E> in
+                do throws(E) { return .success(try body()) } catch { return .failure(error) }
+            }
+        } catch {
+            preconditionFailure("green: an uninterruptible offload was interrupted: \(error)")
+        }
+        return try outcome.get()
     }
 
     private static func offload<T>(interruptible: Bool, _ body: @escaping () throws -> T) throws -> T {
