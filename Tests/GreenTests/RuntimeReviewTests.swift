@@ -73,3 +73,38 @@ final class RuntimeReviewTests: XCTestCase {
         XCTAssertEqual(try g.value, 42)
     }
 }
+
+extension RuntimeReviewTests {
+    // MARK: 4. listen(unixPath:) replaces only a socket file
+
+    func testUnixListenLeavesANonSocketFileAlone() throws {
+        let dir = NSTemporaryDirectory() + "green-unix-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        XCTAssertEqual(mkdir(dir, 0o700), 0)
+        defer { rmdir(dir) }
+        let path = dir + "/data"
+        defer { unlink(path) }
+        let fd = open(path, O_CREAT | O_WRONLY, 0o600)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        XCTAssertEqual(write(fd, "keep me", 7), 7)
+        close(fd)
+
+        XCTAssertThrowsError(try Socket.listen(unixPath: path)) {
+            XCTAssertEqual(($0 as? SocketError)?.errno, EADDRINUSE)
+        }
+        XCTAssertEqual(readTextFile(path), "keep me", "the regular file survives")
+
+        // A socket left by an earlier listener is still replaced.
+        unlink(path)
+        let first = try Socket.listen(unixPath: path)
+        first.close()
+        let second = try Socket.listen(unixPath: path)
+        let client = Green.spawn { () -> [UInt8] in
+            let c = try Socket.connect(unixPath: path)
+            return try c.read()
+        }
+        let conn = try second.accept()
+        try conn.writeAll("hi")
+        conn.close()
+        XCTAssertEqual(try client.value, Array("hi".utf8))
+    }
+}

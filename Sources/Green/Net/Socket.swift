@@ -90,9 +90,17 @@ public final class Socket {
         return s
     }
 
-    /// A Unix-domain stream listener at `path` (an existing socket file is replaced).
+    /// A Unix-domain stream listener at `path`. A socket file already there
+    /// (left by an earlier listener) is replaced; any other file is left
+    /// alone and the call throws `EADDRINUSE`, as `bind` would.
     public static func listen(unixPath path: String, backlog: Int32 = 1024) throws -> Socket {
-        unlink(path)
+        var st = stat()
+        if lstat(path, &st) == 0 {
+            guard st.st_mode & S_IFMT == S_IFSOCK else {
+                throw SocketError(operation: "bind \(path) (not a socket, left alone)", errno: EADDRINUSE)
+            }
+            if unlink(path) != 0 && Glibc.errno != ENOENT { throw SocketError(operation: "unlink \(path)", errno: Glibc.errno) }
+        }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SocketError(operation: "socket", errno: Glibc.errno) }
         let s = Socket(fd: fd)
