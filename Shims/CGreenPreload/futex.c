@@ -77,15 +77,13 @@ static void unlink_waiter(bucket *b, gwaiter *w) {
     else b->tail = w->prev;
 }
 
-static inline int64_t ts_ns(const struct timespec *t) { return (int64_t)t->tv_sec * 1000000000 + t->tv_nsec; }
 
 int64_t preload_deadline(clockid_t clock, const struct timespec *abstime) {
     if (!abstime) return GREEN_NO_DEADLINE;
-    if (clock == CLOCK_MONOTONIC) return ts_ns(abstime);
+    if (clock == CLOCK_MONOTONIC) return green_timespec_ns(abstime);
     struct timespec now;
     clock_gettime(clock, &now);
-    int64_t left = ts_ns(abstime) - ts_ns(&now);
-    return green_now_ns() + (left > 0 ? left : 0);
+    return green_deadline_in(green_timespec_ns(abstime) - green_timespec_ns(&now));
 }
 
 // ---- threads: the kernel's futex --------------------------------------------------
@@ -95,8 +93,7 @@ static int kernel_wait(uint32_t *word, uint32_t expected, clockid_t clock, const
     struct timespec mono;
     if (abstime && clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) { // e.g. CLOCK_BOOTTIME
         int64_t d = preload_deadline(clock, abstime);
-        mono.tv_sec = d / 1000000000;
-        mono.tv_nsec = d % 1000000000;
+        mono = green_ns_timespec(d);
         abstime = &mono;
     }
     atomic_fetch_add(&kernel_waiters, 1);

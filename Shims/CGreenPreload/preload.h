@@ -11,6 +11,7 @@
 #include <time.h>
 #include "green_core.h"
 #include "green_hub_abi.h"
+#include "green_time.h"
 
 GREEN_HIDDEN_BEGIN
 

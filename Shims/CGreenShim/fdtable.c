@@ -100,7 +100,7 @@ void shim_fd_copy(int from, int to) {
 }
 
 int64_t shim_deadline_after(int64_t timeout_ns) {
-    return timeout_ns > 0 ? green_now_ns() + timeout_ns : GREEN_NO_DEADLINE;
+    return timeout_ns > 0 ? green_deadline_in(timeout_ns) : GREEN_NO_DEADLINE;
 }
 
 int shim_errno_for_wake(int reason) {

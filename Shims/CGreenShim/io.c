@@ -640,10 +640,9 @@ GREEN_EXPORT int setsockopt(int fd, int level, int name, const void *value, sock
     int64_t ns;
     if (name == SO_RCVTIMEO_NEW || name == SO_SNDTIMEO_NEW) {
         const int64_t *tv = value; // struct __kernel_sock_timeval { s64 sec, usec }
-        ns = tv[0] * 1000000000 + tv[1] * 1000;
+        ns = green_add_sat(green_mul_sat(tv[0], GREEN_NS_PER_SEC), green_mul_sat(tv[1], 1000));
     } else {
-        const struct timeval *tv = value;
-        ns = (int64_t)tv->tv_sec * 1000000000 + (int64_t)tv->tv_usec * 1000;
+        ns = green_timeval_ns(value);
     }
     fd_info *e = shim_fd_classify(fd);
     if (e) {

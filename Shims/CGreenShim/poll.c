@@ -11,15 +11,14 @@
 #define POLL_WRITE_EVENTS (POLLOUT | POLLWRNORM | POLLWRBAND)
 
 static int64_t deadline_ms(int timeout_ms) {
-    return timeout_ms < 0 ? GREEN_NO_DEADLINE : green_now_ns() + (int64_t)timeout_ms * 1000000;
+    return timeout_ms < 0 ? GREEN_NO_DEADLINE : green_deadline_in((int64_t)timeout_ms * 1000000);
 }
 
 /// -1 with EINVAL for a malformed timespec; otherwise 0 and *deadline.
 static int deadline_ts(const struct timespec *ts, int64_t *deadline) {
     if (!ts) { *deadline = GREEN_NO_DEADLINE; return 0; }
-    if (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000) { errno = EINVAL; return -1; }
-    *deadline = green_now_ns() + (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
-    if (*deadline < 0) *deadline = GREEN_NO_DEADLINE;
+    if (!green_timespec_valid(ts)) { errno = EINVAL; return -1; }
+    *deadline = green_deadline_in(green_timespec_ns(ts));
     return 0;
 }
 
@@ -130,14 +129,13 @@ GREEN_EXPORT int select(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeva
     int64_t deadline = GREEN_NO_DEADLINE;
     if (tv) {
         if (tv->tv_sec < 0 || tv->tv_usec < 0 || tv->tv_usec >= 1000000) { errno = EINVAL; return -1; }
-        deadline = green_now_ns() + (int64_t)tv->tv_sec * 1000000000 + (int64_t)tv->tv_usec * 1000;
+        deadline = green_deadline_in(green_timeval_ns(tv));
     }
     int res = select_via_poll(nfds, r, w, x, deadline);
-    if (tv) { // Linux reports the time not slept
-        int64_t left = deadline - green_now_ns();
-        if (left < 0) left = 0;
-        tv->tv_sec = left / 1000000000;
-        tv->tv_usec = (left % 1000000000) / 1000;
+    if (tv && deadline != GREEN_NO_DEADLINE) { // Linux reports the time not slept
+        struct timespec left = green_ns_timespec(green_ns_until(deadline));
+        tv->tv_sec = left.tv_sec;
+        tv->tv_usec = left.tv_nsec / 1000;
     }
     return res;
 }

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include "green_hub_abi.h"
+#include "green_time.h"
 
 GREEN_HIDDEN_BEGIN
 

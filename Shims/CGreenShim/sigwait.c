@@ -10,17 +10,13 @@
 #include <fcntl.h>
 #include <sys/signalfd.h>
 
-#define NS 1000000000LL
-
 /// sigtimedwait's contract; `timeout` NULL waits for ever.
 static int wait_for_signal(const sigset_t *set, siginfo_t *info, const struct timespec *timeout) {
-    if (timeout && (timeout->tv_sec < 0 || timeout->tv_nsec < 0 || timeout->tv_nsec >= NS)) {
+    if (timeout && !green_timespec_valid(timeout)) {
         errno = EINVAL;
         return -1;
     }
-    int64_t deadline = GREEN_NO_DEADLINE;
-    if (timeout && timeout->tv_sec < (INT64_MAX - green_now_ns()) / NS - 1)
-        deadline = green_now_ns() + (int64_t)timeout->tv_sec * NS + timeout->tv_nsec;
+    int64_t deadline = timeout ? green_deadline_in(green_timespec_ns(timeout)) : GREEN_NO_DEADLINE;
     green_fair_turn();
     for (;;) {
         static const struct timespec now = {0, 0};

@@ -3,38 +3,25 @@
 // expired), they report EINTR and the time left, as a signal would.
 #include "shim.h"
 
-#define NS 1000000000LL
-
-static int valid(const struct timespec *ts) {
-    return ts->tv_sec >= 0 && ts->tv_nsec >= 0 && ts->tv_nsec < NS;
-}
+#define NS GREEN_NS_PER_SEC
 
 static void fill_remaining(struct timespec *rem, int64_t deadline) {
-    if (!rem) return;
-    int64_t left = deadline - green_now_ns();
-    if (left < 0) left = 0;
-    rem->tv_sec = left / NS;
-    rem->tv_nsec = left % NS;
-}
-
-static int64_t add_clamped(int64_t now, int64_t sec, int64_t nsec) {
-    if (sec > (INT64_MAX - now) / NS - 1) return GREEN_NO_DEADLINE;
-    return now + sec * NS + nsec;
+    if (rem) *rem = green_ns_timespec(green_ns_until(deadline));
 }
 
 GREEN_EXPORT unsigned int sleep(unsigned int seconds) {
     if (!green_on_fiber()) return REAL(sleep)(seconds);
     green_fair_turn(); // sleep(0) in a loop still lets the others run
-    int64_t deadline = add_clamped(green_now_ns(), seconds, 0);
+    int64_t deadline = green_deadline_in(green_mul_sat(seconds, NS));
     if (hub()->sleep_until(deadline) == 0) return 0;
-    int64_t left = deadline - green_now_ns();
-    return left <= 0 ? 0 : (unsigned int)((left + NS - 1) / NS);
+    int64_t left = green_ns_until(deadline);
+    return left == 0 ? 0 : (unsigned int)((left - 1) / NS + 1); // whole seconds left, rounded up
 }
 
 GREEN_EXPORT int usleep(useconds_t usec) {
     if (!green_on_fiber()) return REAL(usleep)(usec);
     green_fair_turn();
-    int r = hub()->sleep_until(green_now_ns() + (int64_t)usec * 1000);
+    int r = hub()->sleep_until(green_deadline_in((int64_t)usec * 1000));
     if (r == 0) return 0;
     errno = EINTR;
     return -1;
@@ -44,8 +31,8 @@ GREEN_EXPORT int nanosleep(const struct timespec *req, struct timespec *rem) {
     if (!green_on_fiber()) return REAL(nanosleep)(req, rem);
     green_fair_turn();
     if (!req) { errno = EFAULT; return -1; }
-    if (!valid(req)) { errno = EINVAL; return -1; }
-    int64_t deadline = add_clamped(green_now_ns(), req->tv_sec, req->tv_nsec);
+    if (!green_timespec_valid(req)) { errno = EINVAL; return -1; }
+    int64_t deadline = green_deadline_in(green_timespec_ns(req));
     if (hub()->sleep_until(deadline) == 0) return 0;
     fill_remaining(rem, deadline);
     errno = EINTR;
@@ -58,21 +45,21 @@ GREEN_EXPORT int clock_nanosleep(clockid_t clock, int flags, const struct timesp
         return REAL(clock_nanosleep)(clock, flags, req, rem);
     green_fair_turn();
     if (!req) return EFAULT;
-    if (!valid(req)) return EINVAL;
+    if (!green_timespec_valid(req)) return EINVAL;
     if (!(flags & TIMER_ABSTIME)) {
-        int64_t deadline = add_clamped(green_now_ns(), req->tv_sec, req->tv_nsec);
+        int64_t deadline = green_deadline_in(green_timespec_ns(req));
         if (hub()->sleep_until(deadline) == 0) return 0;
         fill_remaining(rem, deadline);
         return EINTR;
     }
     // Absolute time on `clock`: sleep on the monotonic clock for the
     // difference, and check again on wake-up (the clock may have been set).
-    int64_t target = (int64_t)req->tv_sec * NS + req->tv_nsec;
+    int64_t target = green_timespec_ns(req);
     for (;;) {
         struct timespec now;
         clock_gettime(clock, &now);
-        int64_t left = target - ((int64_t)now.tv_sec * NS + now.tv_nsec);
+        int64_t left = target - green_timespec_ns(&now);
         if (left <= 0) return 0;
-        if (hub()->sleep_until(green_now_ns() + left) != 0) return EINTR; // rem is untouched for TIMER_ABSTIME
+        if (hub()->sleep_until(green_deadline_in(left)) != 0) return EINTR; // rem is untouched for TIMER_ABSTIME
     }
 }
