@@ -108,3 +108,85 @@ extension RuntimeReviewTests {
         XCTAssertEqual(try client.value, Array("hi".utf8))
     }
 }
+
+/// What `body` writes to fd 2 (stderr redirected to a file meanwhile).
+func capturingStderr(_ body: () throws -> Void) rethrows -> String {
+    let path = NSTemporaryDirectory() + "green-stderr-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    let file = open(path, O_CREAT | O_TRUNC | O_RDWR, 0o600)
+    precondition(file >= 0, "cannot create \(path)")
+    defer { unlink(path) }
+    fflush(stderr)
+    let saved = dup(2)
+    dup2(file, 2)
+    close(file)
+    defer {
+        fflush(stderr)
+        dup2(saved, 2)
+        close(saved)
+    }
+    try body()
+    fflush(stderr)
+    return readTextFile(path)
+}
+
+extension RuntimeReviewTests {
+    // MARK: 5. an error nobody joined or read is printed, once, with the fiber's name
+
+    final class IDBox { var id: UInt64 = 0 }
+
+    func testUnobservedFiberErrorIsPrintedOnce() throws {
+        let box = IDBox()
+        let text = try capturingStderr {
+            Green.spawn(name: "forgotten") { () throws -> Void in
+                box.id = Fiber.current.id
+                throw TestError(code: 5)
+            }
+            try Green.sleep(for: .milliseconds(1))
+        }
+        XCTAssertNotEqual(box.id, 0)
+        let line = "green: fiber forgotten (#\(box.id)) failed: TestError(code: 5)\n"
+        XCTAssertEqual(text.components(separatedBy: line).count - 1, 1, "printed once: \(text)")
+    }
+
+    func testKeptButNeverAskedFiberErrorIsPrintedWhenReleased() throws {
+        var id: UInt64 = 0
+        let text = try capturingStderr {
+            var f: Fiber<Int>? = Green.spawn(name: "kept") { throw TestError(code: 6) }
+            id = f!.id
+            while f!.state != .done { try Green.yield() }
+            f = nil
+        }
+        XCTAssertEqual(text, "green: fiber kept (#\(id)) failed: TestError(code: 6)\n")
+    }
+
+    func testGroupMemberErrorIsPrinted() throws {
+        let text = try capturingStderr {
+            let group = Group()
+            try group.spawn(name: "member") { () throws -> Void in throw TestError(code: 7) }
+            try group.join()
+        }
+        XCTAssertTrue(text.contains("green: fiber member (#"), text)
+        XCTAssertTrue(text.contains(") failed: TestError(code: 7)"), text)
+    }
+
+    func testJoinedReadOrCancelledFiberErrorsStaySilent() throws {
+        let text = try capturingStderr {
+            let read = Green.spawn(name: "read") { () throws -> Int in throw TestError(code: 1) }
+            XCTAssertThrowsError(try read.value)
+            let joined = Green.spawn(name: "joined") { () throws -> Int in throw TestError(code: 2) }
+            try joined.join()
+            let inspected = Green.spawn(name: "inspected") { () throws -> Int in throw TestError(code: 3) }
+            while inspected.outcome == nil { try Green.yield() }
+            let all = (0..<3).map { i in Green.spawn(name: "all-\(i)") { () throws -> Void in throw TestError(code: i) } }
+            try Green.joinAll(all)
+            Green.spawn(name: "cancelled") { try Green.sleep(for: .seconds(60)) }.cancel()
+            let group = Group()
+            try group.spawn(name: "group-cancelled") { try Green.sleep(for: .seconds(60)) }
+            group.cancelAll()
+            try group.join()
+            Green.spawn(name: "fine") { 42 }
+            try Green.sleep(for: .milliseconds(1))
+        }
+        XCTAssertEqual(text, "")
+    }
+}

@@ -59,7 +59,7 @@ extension Fiber {
                     let posted = hub.postInternal {
                         let fiber = sendableSelf.value
                         fiber.onCompletion {
-                            if let error = fiber.outcomeError {
+                            if let error = fiber.observedError() {
                                 resume.value.resume(throwing: error)
                             } else {
                                 resume.value.resume(returning: fiber.outcomeValue as! Value)
@@ -68,7 +68,7 @@ extension Fiber {
                     }
                     if !posted { // the hub's thread has exited, so the fiber is long done
                         let fiber = sendableSelf.value
-                        if let error = fiber.outcomeError { continuation.resume(throwing: error) }
+                        if let error = fiber.observedError() { continuation.resume(throwing: error) }
                         else { continuation.resume(returning: fiber.outcomeValue as! Value) }
                     }
                 }

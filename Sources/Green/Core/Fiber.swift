@@ -35,6 +35,9 @@ public class AnyFiber: @unchecked Sendable, CustomStringConvertible {
     /// would cost one in every deinit).
     @exclusivity(unchecked) var outcomeValue: Any?
     @exclusivity(unchecked) var outcomeError: Error?
+    /// Whether someone joined the fiber or read its error: an error nobody
+    /// saw is reported on stderr when the fiber's record goes away.
+    @exclusivity(unchecked) var outcomeObserved = false
     @exclusivity(unchecked) var locals: [ObjectIdentifier: Any] = [:]
     @exclusivity(unchecked) var completionHandlers: [() -> Void] = []
     @exclusivity(unchecked) var finished = false
@@ -110,12 +113,38 @@ public class AnyFiber: @unchecked Sendable, CustomStringConvertible {
         if let core { green_fiber_cancel(core) }
     }
 
-    /// Wait until the fiber is done (without its result or error).
+    /// Wait until the fiber is done (without its result or error). A fiber
+    /// that failed and was joined (or whose `value` or `outcome` was read)
+    /// is the caller's business; one whose error nobody saw has it printed
+    /// to stderr when its last reference goes (see `deinit`).
     public func join(until deadline: Deadline = .never) throws {
         while let core, !finished {
             Hub.ensureParkable()
             try throwIfInterrupted(green_fiber_join(core, deadline.nanoseconds, 0))
         }
+        if finished { outcomeObserved = true }
+    }
+
+    /// The fiber's error, if it failed, now counted as seen.
+    func observedError() -> Error? {
+        outcomeObserved = true
+        return outcomeError
+    }
+
+    /// gevent prints the traceback of a greenlet that dies with an error;
+    /// here an error that nobody joined or read is printed, once, when the
+    /// fiber's record is released: at once for a fiber whose handle was
+    /// dropped (fire and forget, a `Group` member), or when the last handle
+    /// goes for one kept but never asked. Cancellation is not a failure.
+    deinit {
+        if let error = outcomeError, !outcomeObserved, !(error is CancellationError) {
+            reportUnobservedError(error)
+        }
+    }
+
+    @inline(never)
+    private func reportUnobservedError(_ error: Error) {
+        fputs("green: fiber \(name) (#\(id)) failed: \(error)\n", stderr)
     }
 
     /// Run `handler` on this fiber when it finishes (immediately if it has).
@@ -168,14 +197,14 @@ public final class Fiber<Value>: AnyFiber, @unchecked Sendable {
     /// Like `value`, with a deadline (throws `TimeoutError`).
     public func value(until deadline: Deadline) throws -> Value {
         try join(until: deadline)
-        if let error = outcomeError { throw error }
+        if let error = observedError() { throw error }
         return outcomeValue as! Value
     }
 
     /// The outcome if the fiber is done, nil while it runs.
     public var outcome: Result<Value, Error>? {
         guard finished else { return nil }
-        if let error = outcomeError { return .failure(error) }
+        if let error = observedError() { return .failure(error) }
         return .success(outcomeValue as! Value)
     }
 
