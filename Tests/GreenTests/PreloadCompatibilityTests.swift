@@ -113,4 +113,13 @@ final class PreloadCompatibilityTests: XCTestCase {
             "fork_wakeup: all checks passed",
         ], timeout: 150)
     }
+
+    /// Timeouts too large to add to the clock overflowed into deadlines in
+    /// the past, so select/ppoll/pselect returned at once; they mean "for ever".
+    func testHugeTimeoutsWaitForTheEvent() throws {
+        try checkPreloadProgram("huge_timeouts", library: library, expect: [
+            "huge timeouts: select, ppoll, pselect and sem_timedwait waited for the event",
+            "huge_timeouts: all checks passed",
+        ])
+    }
 }
