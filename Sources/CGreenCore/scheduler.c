@@ -191,7 +191,7 @@ int green_yield(void) {
 
 void green_fair_turn(void) {
     green_sched *s = green_tls_sched;
-    if (!s) return;
+    if (!s || !green_tls_parkable) return; // not on a fiber that may park (a native thread, the hub)
     if (s->switches != s->fair_mark) { // this hub switched since: a new streak
         s->fair_mark = s->switches;
         s->fair_calls = 0;

@@ -47,6 +47,7 @@ green_fiber *green_parkable_fiber(void);
 /// a fiber. After a streak of them with no switch on this hub, the caller
 /// yields once so that the other ready fibers, timers and I/O get their turn;
 /// what the call then returns is unchanged. A few loads and a store otherwise.
+/// Safe anywhere: off a fiber (a native thread, the hub) it does nothing.
 void green_fair_turn(void);
 
 #if !defined(__swift__)
