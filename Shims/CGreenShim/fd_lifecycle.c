@@ -1,0 +1,43 @@
+// fd_lifecycle.c — close and dup: fibers waiting on an fd are woken (EBADF)
+// and their watchers removed before its number can be reused, and the
+// shim's record follows the fd (dup shares the open file description).
+#include "shim.h"
+
+/// Wake this hub's fibers waiting on fd (they get EBADF) before the number is freed.
+static void closing(int fd) {
+    const green_hub_abi *abi = green_hub_abi_get();
+    if (abi) abi->fd_closing(fd);
+}
+
+GREEN_EXPORT int close(int fd) {
+    fd_info *e = shim_fd_find(fd);
+    // The core's own fds are not the program's: to it, that number is not
+    // open (a daemon's close-everything loop must not take the hub's epoll fd).
+    if (e && FD_KIND(e) == FD_INTERNAL && !green_tls_making_internal_fds) {
+        errno = EBADF;
+        return -1;
+    }
+    closing(fd);
+    shim_fd_forget(fd);
+    return REAL(close)(fd);
+}
+
+GREEN_EXPORT int dup(int fd) {
+    int r = REAL(dup)(fd);
+    if (r >= 0) shim_fd_copy(fd, r);
+    return r;
+}
+
+GREEN_EXPORT int dup2(int from, int to) {
+    if (from != to) closing(to);
+    int r = REAL(dup2)(from, to);
+    if (r >= 0 && from != to) shim_fd_copy(from, to);
+    return r;
+}
+
+GREEN_EXPORT int dup3(int from, int to, int flags) {
+    if (from != to) closing(to);
+    int r = REAL(dup3)(from, to, flags);
+    if (r >= 0) shim_fd_copy(from, to);
+    return r;
+}
