@@ -101,6 +101,16 @@ case "fork":
     // The parent's hub still works after the fork too.
     try Green.sleep(for: .milliseconds(1))
     print("child exit status: \((status >> 8) & 0xff), signalled: \(status & 0x7f); parent hooks: \(hooks)")
+case "unlock-by-non-owner":
+    // A fiber unlocking a lock another fiber holds: a programmer error.
+    let lock = Lock()
+    try lock.lock()
+    let intruder = Green.spawn(name: "intruder") { lock.unlock() }
+    try intruder.join()
+    print("not stopped")
+case "unlock-unlocked":
+    Lock().unlock()
+    print("not stopped")
 case "monitor":
     // A fiber that computes for 400 ms without parking stalls the hub.
     Green.startBlockingMonitor(threshold: .milliseconds(50))

@@ -34,7 +34,7 @@ final class FiberDumpTests: XCTestCase {
         XCTAssertTrue(text.contains("reader: parked on fd \(fds[0]) (read)"), text)
         for f in [sleeper, locker, waiter] as [AnyFiber] { f.cancel() }
         reader.cancel()
-        try lock.unlock()
+        lock.unlock()
         for f in [sleeper, locker, waiter, reader] as [AnyFiber] { try? f.join() }
         XCTAssertNil(Hub.current.fiberDump().first { $0.name == "sleeper" })
     }

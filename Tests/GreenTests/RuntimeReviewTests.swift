@@ -190,3 +190,35 @@ extension RuntimeReviewTests {
         XCTAssertEqual(text, "")
     }
 }
+
+extension RuntimeReviewTests {
+    // MARK: 6. Lock.unlock() by a non-owner is a programmer error; one spelling for the current fiber
+
+    func testUnlockByNonOwnerIsAProgrammerError() throws {
+        let byOther = try runHelper(["unlock-by-non-owner"])
+        XCTAssertEqual(byOther.reason, .uncaughtSignal, byOther.stdout + byOther.stderr)
+        XCTAssertFalse(byOther.stdout.contains("not stopped"))
+        XCTAssertTrue(byOther.stderr.contains("green: Lock.unlock() by a fiber that does not hold the lock"), byOther.stderr)
+
+        let unlocked = try runHelper(["unlock-unlocked"])
+        XCTAssertEqual(unlocked.reason, .uncaughtSignal, unlocked.stdout + unlocked.stderr)
+        XCTAssertTrue(unlocked.stderr.contains("green: Lock.unlock() of a lock that is not locked"), unlocked.stderr)
+    }
+
+    func testUnlockByOwnerNeedsNoTry() throws {
+        let lock = Lock()
+        try lock.lock()
+        lock.unlock()
+        XCTAssertFalse(lock.isLocked)
+        XCTAssertEqual(try lock.withLock { 7 }, 7)
+        XCTAssertFalse(lock.isLocked)
+    }
+
+    func testFiberCurrentIsTheRunningFiber() throws {
+        let root = Fiber.current
+        XCTAssertEqual(root.name, "root")
+        let f = Green.spawn(name: "who") { () -> Bool in Fiber.current.name == "who" && Fiber.current !== root }
+        XCTAssertTrue(try f.value)
+        XCTAssertTrue(Fiber.current === root)
+    }
+}

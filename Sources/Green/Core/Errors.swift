@@ -23,8 +23,10 @@ public enum GreenError: Error, Equatable, CustomStringConvertible {
     /// The wait can never finish: no fiber is ready and no timer, fd watch or
     /// thread-pool job is left that could wake one (gevent's `LoopExit`).
     case deadlock
-    /// `unlock()` by a fiber that does not hold the lock, or a second `lock()` by its owner.
+    /// `Condition.wait` by a fiber that does not hold the condition's lock.
+    /// (`Lock.unlock()` by a non-owner is a programmer error: it stops the program.)
     case notLockOwner
+    /// A second `lock()` by the lock's owner (`Lock` is not recursive).
     case alreadyLocked
     /// A `BoundedSemaphore` was released more often than acquired.
     case semaphoreOverReleased

@@ -79,7 +79,11 @@ public class AnyFiber: @unchecked Sendable, CustomStringConvertible {
 
     /// The fiber running now. On a thread that never used Green, this is the
     /// thread's root context (and creates its hub).
-    public static var current: AnyFiber {
+    @available(*, deprecated, renamed: "Fiber.current")
+    public static var current: AnyFiber { running }
+
+    /// The fiber running now (`Fiber.current`, for the runtime's own use).
+    static var running: AnyFiber {
         if let c = green_fiber_current(), let owner = green_fiber_owner(c) {
             return Unmanaged<AnyFiber>.fromOpaque(owner).takeUnretainedValue()
         }
@@ -216,9 +220,10 @@ public final class Fiber<Value>: AnyFiber, @unchecked Sendable {
 }
 
 extension Fiber where Value == Void {
-    /// The fiber running now (`AnyFiber.current`), spelled as users of
-    /// other runtimes expect.
-    public static var current: AnyFiber { AnyFiber.current }
+    /// The fiber running now, whatever its result type. On a thread that
+    /// never used Green, this is the thread's root context (named "root"),
+    /// and asking creates the thread's hub.
+    public static var current: AnyFiber { AnyFiber.running }
 }
 
 /// Entry point of every fiber, called by the C core on the new stack.

@@ -11,7 +11,7 @@ public final class FiberLocal<Value> {
 
     /// The running fiber's value (the default until it sets one).
     public var value: Value {
-        get { AnyFiber.current.locals[ObjectIdentifier(self)] as? Value ?? defaultValue }
-        set { AnyFiber.current.locals[ObjectIdentifier(self)] = newValue }
+        get { AnyFiber.running.locals[ObjectIdentifier(self)] as? Value ?? defaultValue }
+        set { AnyFiber.running.locals[ObjectIdentifier(self)] = newValue }
     }
 }

@@ -50,7 +50,8 @@ public enum Green {
     }
 
     /// The fiber running now.
-    public static var currentFiber: AnyFiber { AnyFiber.current }
+    @available(*, deprecated, renamed: "Fiber.current")
+    public static var currentFiber: AnyFiber { AnyFiber.running }
 
     /// Run `body`; if it is still waiting when `duration` has passed, its
     /// wait throws `TimeoutError` (which propagates out of this call unless

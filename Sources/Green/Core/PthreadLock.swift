@@ -12,7 +12,7 @@ final class PthreadLock: @unchecked Sendable {
         mutex = .allocate(capacity: 1)
         mutex.initialize(to: pthread_mutex_t())
         let rc = pthread_mutex_init(mutex, nil)
-        precondition(rc == 0, "green: pthread_mutex_init failed (error \(rc))")
+        if rc != 0 { fatalError("green: pthread_mutex_init failed (error \(rc))") }
     }
 
     deinit {
@@ -23,12 +23,12 @@ final class PthreadLock: @unchecked Sendable {
 
     func lock() {
         let rc = pthread_mutex_lock(mutex)
-        precondition(rc == 0, "green: pthread_mutex_lock failed (error \(rc))")
+        if rc != 0 { fatalError("green: pthread_mutex_lock failed (error \(rc))") }
     }
 
     func unlock() {
         let rc = pthread_mutex_unlock(mutex)
-        precondition(rc == 0, "green: pthread_mutex_unlock failed (error \(rc))")
+        if rc != 0 { fatalError("green: pthread_mutex_unlock failed (error \(rc))") }
     }
 
     func locked<T>(_ body: () throws -> T) rethrows -> T {
@@ -52,7 +52,7 @@ final class PthreadCondition: @unchecked Sendable {
         cond = .allocate(capacity: 1)
         cond.initialize(to: pthread_cond_t())
         let rc = pthread_cond_init(cond, nil)
-        precondition(rc == 0, "green: pthread_cond_init failed (error \(rc))")
+        if rc != 0 { fatalError("green: pthread_cond_init failed (error \(rc))") }
     }
 
     deinit {

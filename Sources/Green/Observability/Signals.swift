@@ -71,7 +71,7 @@ private let forkHooksInstalled: Void = {
             forkHooksLock.reinitializeInChild()
             for h in forkHooks { h.child?() }
         })
-    precondition(rc == 0, "green: pthread_atfork failed (error \(rc))")
+    if rc != 0 { fatalError("green: pthread_atfork failed (error \(rc))") }
 }()
 
 extension Green {

@@ -12,7 +12,7 @@ public final class Condition {
     /// cancellation), then reacquire the lock. Spurious wake-ups can happen:
     /// check your predicate in a loop.
     public func wait(until deadline: Deadline = .never) throws {
-        let me = AnyFiber.current
+        let me = AnyFiber.running
         try lock.releaseForWait(by: me)
         defer { lock.lockUninterruptibly(as: me) }
         try waiters.park(until: deadline)

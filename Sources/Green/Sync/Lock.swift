@@ -1,7 +1,8 @@
 /// A mutual-exclusion lock for fibers. Not recursive, and owner-checked:
-/// only the fiber holding it may unlock it. Waiting fibers park (the hub
-/// keeps running others); a fiber that already holds it gets
-/// `GreenError.alreadyLocked` instead of deadlocking itself.
+/// only the fiber holding it may unlock it (anything else is a programmer
+/// error and stops the program). Waiting fibers park (the hub keeps running
+/// others); a fiber that already holds it gets `GreenError.alreadyLocked`
+/// instead of deadlocking itself.
 public final class Lock {
     private let waiters = WaitQueue(label: "Lock")
     private var owner: AnyFiber?
@@ -13,7 +14,7 @@ public final class Lock {
 
     /// Park until the lock is free, then take it.
     public func lock(until deadline: Deadline = .never) throws {
-        let me = AnyFiber.current
+        let me = AnyFiber.running
         if owner === me { throw GreenError.alreadyLocked }
         while owner != nil { try waiters.park(until: deadline) }
         owner = me
@@ -22,14 +23,20 @@ public final class Lock {
     /// Take the lock if it is free; never parks.
     public func tryLock() -> Bool {
         guard owner == nil else { return false }
-        owner = AnyFiber.current
+        owner = AnyFiber.running
         return true
     }
 
-    /// Release the lock and wake one waiter. Throws `GreenError.notLockOwner`
-    /// if the calling fiber does not hold it.
-    public func unlock() throws {
-        guard owner === AnyFiber.current else { throw GreenError.notLockOwner }
+    /// Release the lock and wake one waiter. Only the fiber holding the lock
+    /// may call it: unlocking a lock held by another fiber, or one that is
+    /// not locked, is a precondition failure (as unlocking a mutex you do not
+    /// own is undefined for pthreads), not an error to handle.
+    public func unlock() {
+        guard owner === AnyFiber.running else {
+            // fatalError, not precondition: the message is kept in release builds too.
+            fatalError(owner == nil ? "green: Lock.unlock() of a lock that is not locked"
+                                    : "green: Lock.unlock() by a fiber that does not hold the lock")
+        }
         owner = nil
         waiters.wakeOne()
     }
@@ -37,7 +44,7 @@ public final class Lock {
     /// Run `body` holding the lock.
     public func withLock<T>(_ body: () throws -> T) throws -> T {
         try lock()
-        defer { try! unlock() } // we are the owner: cannot fail
+        defer { unlock() }
         return try body()
     }
 

@@ -22,7 +22,7 @@ final class ThreadPool: @unchecked Sendable {
     init(maxThreads: Int) {
         self.maxThreads = maxThreads
         let rc = pthread_atfork(nil, nil, threadPoolAfterForkInChild)
-        precondition(rc == 0, "green: pthread_atfork failed for the thread pool (error \(rc))")
+        if rc != 0 { fatalError("green: pthread_atfork failed for the thread pool (error \(rc))") }
     }
 
     /// After fork() the child has none of the pool's threads (and the mutex
@@ -127,7 +127,7 @@ extension Green {
                 do throws(E) { return .success(try body()) } catch { return .failure(error) }
             }
         } catch {
-            preconditionFailure("green: an uninterruptible offload was interrupted: \(error)")
+            fatalError("green: an uninterruptible offload was interrupted: \(error)")
         }
         return try outcome.get()
     }
