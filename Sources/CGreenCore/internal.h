@@ -139,6 +139,8 @@ extern __thread green_sched *green_tls_sched __attribute__((tls_model("initial-e
 
 /// Park the current fiber (state set by caller's protocol) and switch away.
 int green_park(int flags);
+/// A cancellation or expired timeout scope not yet delivered to f, or 0 (taking it).
+int green_take_interrupt(green_fiber *f);
 
 // ---- exclusivity (exclusivity.c) ----
 void green_exclusivity_switch(green_fiber *from, green_fiber *to);

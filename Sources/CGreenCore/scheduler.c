@@ -1,5 +1,7 @@
 // scheduler.c — the hub's mechanics: ready queue, switching, park/wake,
-// wait queues, fiber lifecycle and the hub fiber's loop over libev.
+// fairness, fiber lifecycle, remote wakes, fork and the hub fiber's loop over
+// libev (timers.c, fd_waits.c, wait_queues.c, snapshot.c and hub_abi.c hold
+// the rest).
 //
 // A parking fiber switches straight to the next ready fiber; only every
 // SWITCH_BUDGET switches, or when nothing is ready, does it switch to the hub
@@ -121,8 +123,7 @@ static inline void schedule_next(green_sched *s) {
 
 // ---- interruptions ---------------------------------------------------------
 
-/// A cancellation or expired timeout scope not yet delivered, or 0.
-static int take_interrupt(green_fiber *f) {
+int green_take_interrupt(green_fiber *f) {
     if (f->flags & FIBER_CANCEL_PENDING) {
         f->flags &= ~FIBER_CANCEL_PENDING;
         return GREEN_WAKE_CANCELLED;
@@ -145,7 +146,7 @@ int green_park(int flags) {
     green_sched *s = green_tls_sched;
     green_fiber *self = s->current;
     if (!(flags & GREEN_PARK_UNINTERRUPTIBLE) && (self->flags & FIBER_CANCEL_PENDING || self->timeouts_fired)) {
-        int r = take_interrupt(self);
+        int r = green_take_interrupt(self);
         if (r) return r;
     }
     self->state = GREEN_FIBER_PARKED;
@@ -169,7 +170,7 @@ int green_yield(void) {
     if (!s) return 0;
     green_fiber *self = s->current;
     if (self->flags & FIBER_CANCEL_PENDING || self->timeouts_fired) {
-        int r = take_interrupt(self);
+        int r = green_take_interrupt(self);
         if (r) return r;
     }
     self->state = GREEN_FIBER_READY;
@@ -179,7 +180,7 @@ int green_yield(void) {
     push_ready(s, self);
     schedule_next(s);
     // A timeout scope that expired meanwhile is reported now, not later.
-    return take_interrupt(self);
+    return green_take_interrupt(self);
 }
 
 // ---- fairness ----------------------------------------------------------------
@@ -206,279 +207,6 @@ void green_fair_turn(void) {
     push_ready(s, self);
     schedule_next(s);
 }
-
-// ---- deadlines ---------------------------------------------------------------
-
-typedef struct timer_wait {
-    ev_timer timer;
-    green_fiber *fiber;
-} timer_wait;
-
-static void timer_wait_cb(struct ev_loop *loop, ev_timer *w, int revents) {
-    (void)loop; (void)revents;
-    green_wake(((timer_wait *)w)->fiber, GREEN_WAKE_DEADLINE);
-}
-
-/// Seconds until the monotonic deadline, for a libev timer. libev caches its
-/// time per loop iteration and counts timers from that; refresh it first so
-/// a timer never fires before the deadline (green_sleep_until re-checks too).
-static ev_tstamp seconds_until(struct ev_loop *loop, int64_t deadline) {
-    ev_now_update(loop);
-    int64_t left = deadline - green_now_ns();
-    if (left < 0) left = 0;
-    return (ev_tstamp)left / 1e9;
-}
-
-int green_park_until(int64_t deadline, int flags) {
-    if (deadline == GREEN_NO_DEADLINE) return green_park(flags);
-    green_sched *s = green_tls_sched;
-    green_fiber *self = s->current;
-    if (green_now_ns() >= deadline) {
-        int r = (flags & GREEN_PARK_UNINTERRUPTIBLE) ? 0 : take_interrupt(self);
-        return r ? r : GREEN_WAKE_DEADLINE;
-    }
-    timer_wait tw;
-    ev_timer_init(&tw.timer, timer_wait_cb, seconds_until(s->loop, deadline), 0.);
-    tw.fiber = self;
-    ev_timer_start(s->loop, &tw.timer);
-    int r = green_park(flags);
-    ev_timer_stop(s->loop, &tw.timer);
-    return r;
-}
-
-void green_set_wait_label(const char *label) {
-    green_sched *s = green_tls_sched;
-    if (s) s->current->wait_label = label;
-}
-
-int green_sleep_until(int64_t deadline, int flags) {
-    for (;;) {
-        green_tls_sched->current->wait_label = "sleep";
-        int r = green_park_until(deadline, flags);
-        if (r == GREEN_WAKE_DEADLINE || r == GREEN_WAKE_NORMAL) {
-            if (green_now_ns() >= deadline) return 0;
-            continue; // early or spurious: sleep the rest
-        }
-        return r;
-    }
-}
-
-// ---- fd waits ----------------------------------------------------------------
-
-/// A fiber parked on an fd. Lives on the parked fiber's stack; indexed by fd
-/// so that green_fd_closing() can find and stop it.
-struct green_fd_wait {
-    ev_io io;
-    green_fiber *fiber;
-    green_fd_wait *next, *prev;
-    int revents;
-    bool closed; ///< set by green_fd_closing: the fd must not be touched again
-};
-
-static void fd_wait_cb(struct ev_loop *loop, ev_io *w, int revents) {
-    green_fd_wait *fw = (green_fd_wait *)w;
-    if (fw->fiber->state == GREEN_FIBER_DONE) { // abandoned in a fork child: never again
-        ev_io_stop(loop, w);
-        return;
-    }
-    fw->revents |= revents;
-    green_wake(fw->fiber, GREEN_WAKE_NORMAL);
-}
-
-static int fd_index_reserve(green_sched *s, int fd) {
-    if ((size_t)fd < s->fd_waits_cap) return 0;
-    size_t cap = s->fd_waits_cap ? s->fd_waits_cap : 256;
-    while (cap <= (size_t)fd) cap *= 2;
-    green_fd_wait **n = realloc(s->fd_waits, cap * sizeof *n);
-    if (!n) return -1;
-    memset(n + s->fd_waits_cap, 0, (cap - s->fd_waits_cap) * sizeof *n);
-    s->fd_waits = n;
-    s->fd_waits_cap = cap;
-    return 0;
-}
-
-static void fd_index_remove(green_sched *s, int fd, green_fd_wait *fw) {
-    if (fw->prev) fw->prev->next = fw->next;
-    else if ((size_t)fd < s->fd_waits_cap && s->fd_waits[fd] == fw) s->fd_waits[fd] = fw->next;
-    if (fw->next) fw->next->prev = fw->prev;
-    fw->next = fw->prev = NULL;
-}
-
-int green_wait_fd(int fd, int events, int64_t deadline, int flags, int *revents) {
-    green_sched *s = green_tls_sched;
-    if (fd < 0 || fd_index_reserve(s, fd) != 0) {
-        if (revents) *revents = 0;
-        return GREEN_WAKE_FD_CLOSED;
-    }
-    green_fd_wait fw;
-    ev_io_init(&fw.io, fd_wait_cb, fd, events & (EV_READ | EV_WRITE));
-    fw.fiber = s->current;
-    fw.revents = 0;
-    fw.closed = false;
-    fw.prev = NULL;
-    fw.next = s->fd_waits[fd];
-    if (fw.next) fw.next->prev = &fw;
-    s->fd_waits[fd] = &fw;
-    ev_io_start(s->loop, &fw.io);
-    s->current->wait_label = "fd";
-    s->current->wait_fd = fd;
-    s->current->wait_events = events;
-    int r = green_park_until(deadline, flags);
-    if (ev_is_active(&fw.io)) { // not already stopped by green_fd_closing
-        ev_io_stop(s->loop, &fw.io);
-        fd_index_remove(s, fd, &fw);
-    }
-    if (revents) *revents = fw.revents & (EV_READ | EV_WRITE);
-    return fw.closed ? GREEN_WAKE_FD_CLOSED : r;
-}
-
-int green_wait_fds(const int *fds, const int *events, int n, int64_t deadline, int flags) {
-    green_sched *s = green_tls_sched;
-    if (n == 1) return green_wait_fd(fds[0], events[0], deadline, flags, NULL);
-    green_fd_wait local[16];
-    green_fd_wait *w = n <= 16 ? local : malloc((size_t)n * sizeof *w);
-    if (!w) return green_park_until(deadline, flags); // degrade to a timed wait
-    int registered = 0;
-    for (int i = 0; i < n; i++) {
-        int fd = fds[i];
-        if (fd < 0 || fd_index_reserve(s, fd) != 0) continue;
-        green_fd_wait *fw = &w[registered++];
-        ev_io_init(&fw->io, fd_wait_cb, fd, events[i] & (EV_READ | EV_WRITE));
-        fw->fiber = s->current;
-        fw->revents = 0;
-        fw->closed = false;
-        fw->prev = NULL;
-        fw->next = s->fd_waits[fd];
-        if (fw->next) fw->next->prev = fw;
-        s->fd_waits[fd] = fw;
-        ev_io_start(s->loop, &fw->io);
-    }
-    s->current->wait_label = "poll";
-    int r = green_park_until(deadline, flags);
-    for (int i = 0; i < registered; i++) {
-        green_fd_wait *fw = &w[i];
-        if (ev_is_active(&fw->io)) {
-            ev_io_stop(s->loop, &fw->io);
-            fd_index_remove(s, fw->io.fd, fw);
-        }
-    }
-    if (w != local) free(w);
-    return r;
-}
-
-void green_fd_closing(int fd) {
-    green_sched *s = green_tls_sched;
-    if (!s || fd < 0 || (size_t)fd >= s->fd_waits_cap) return;
-    green_fd_wait *fw = s->fd_waits[fd];
-    s->fd_waits[fd] = NULL;
-    while (fw) {
-        green_fd_wait *next = fw->next;
-        ev_io_stop(s->loop, &fw->io);
-        fw->next = fw->prev = NULL;
-        fw->closed = true;
-        green_wake(fw->fiber, GREEN_WAKE_FD_CLOSED);
-        fw = next;
-    }
-}
-
-// ---- wait queues ---------------------------------------------------------------
-
-static void waitq_remove(green_waitq *q, green_fiber *f) {
-    if (f->wq_prev) f->wq_prev->wq_next = f->wq_next;
-    else q->head = f->wq_next;
-    if (f->wq_next) f->wq_next->wq_prev = f->wq_prev;
-    else q->tail = f->wq_prev;
-    f->wq_next = f->wq_prev = NULL;
-    f->waitq = NULL;
-}
-
-int green_waitq_park(green_waitq *q, int64_t deadline, int flags) {
-    green_fiber *self = green_tls_sched->current;
-    self->waitq = q;
-    self->wq_next = NULL;
-    self->wq_prev = q->tail;
-    if (q->tail) q->tail->wq_next = self;
-    else q->head = self;
-    q->tail = self;
-    self->wait_label = q->label ? q->label : "wait queue";
-    int r = green_park_until(deadline, flags);
-    if (self->waitq) waitq_remove(self->waitq, self);
-    return r;
-}
-
-bool green_waitq_wake_one(green_waitq *q) {
-    while (q->head) {
-        green_fiber *f = q->head;
-        waitq_remove(q, f);
-        if (f->state == GREEN_FIBER_PARKED) {
-            green_wake(f, GREEN_WAKE_NORMAL);
-            return true;
-        }
-        // Already woken by its deadline or a cancellation: it will not take this.
-    }
-    return false;
-}
-
-size_t green_waitq_wake_all(green_waitq *q) {
-    size_t n = 0;
-    while (q->head) {
-        green_fiber *f = q->head;
-        waitq_remove(q, f);
-        if (f->state == GREEN_FIBER_PARKED) {
-            green_wake(f, GREEN_WAKE_NORMAL);
-            n++;
-        }
-    }
-    return n;
-}
-
-bool green_waitq_is_empty(const green_waitq *q) { return q->head == NULL; }
-
-// ---- timeout scopes ------------------------------------------------------------
-
-static void timeout_cb(struct ev_loop *loop, ev_timer *w, int revents) {
-    (void)loop; (void)revents;
-    green_timeout *t = (green_timeout *)w;
-    green_fiber *f = t->fiber;
-    t->fired = true;
-    f->timeouts_fired++;
-    if (f->state == GREEN_FIBER_PARKED && !(f->park_flags & GREEN_PARK_UNINTERRUPTIBLE)) {
-        int r = take_interrupt(f);
-        if (r) green_wake(f, r);
-    }
-}
-
-green_timeout *green_timeout_start(int64_t deadline) {
-    green_sched *s = green_tls_sched;
-    if (!s) return NULL;
-    green_timeout *t = calloc(1, sizeof *t);
-    if (!t) return NULL;
-    green_fiber *f = s->current;
-    t->fiber = f;
-    t->outer = f->timeouts;
-    f->timeouts = t;
-    ev_timer_init(&t->timer, timeout_cb, seconds_until(s->loop, deadline), 0.);
-    ev_timer_start(s->loop, &t->timer);
-    return t;
-}
-
-bool green_timeout_stop(green_timeout *t) {
-    if (!t) return false;
-    green_fiber *f = t->fiber;
-    ev_timer_stop(f->sched->loop, &t->timer);
-    if (t->fired && !t->reported) f->timeouts_fired--;
-    // Scopes nest, so t is normally the innermost; unlink it wherever it is.
-    for (green_timeout **pp = &f->timeouts; *pp; pp = &(*pp)->outer)
-        if (*pp == t) { *pp = t->outer; break; }
-    if (f->expired == t) f->expired = NULL;
-    bool fired = t->fired;
-    free(t);
-    return fired;
-}
-
-green_timeout *green_fiber_expired_timeout(const green_fiber *f) { return f->expired; }
-
-bool green_timeout_unreported(const green_timeout *t) { return t && t->fired && !t->reported; }
 
 // ---- fibers ----------------------------------------------------------------------
 
@@ -839,73 +567,3 @@ green_fiber *green_sched_root(green_sched *s) { return s->root; }
 uint64_t green_sched_switch_count(green_sched *s) { return s->switches; }
 uint64_t green_sched_poll_count(green_sched *s) { return s->polls; }
 uint64_t green_sched_live_fibers(green_sched *s) { return s->live; }
-
-static void describe(green_sched *s, const green_fiber *f, green_fiber_info *out) {
-    out->id = f->id;
-    memcpy(out->name, f->name, sizeof out->name);
-    out->state = (green_fiber_state)f->state;
-    int parked = f->state == GREEN_FIBER_PARKED;
-    out->waiting_on = parked && f->wait_label ? f->wait_label : "";
-    int is_fd = parked && f->wait_label && strcmp(f->wait_label, "fd") == 0;
-    out->fd = is_fd ? f->wait_fd : -1;
-    out->fd_events = is_fd ? f->wait_events : 0;
-    out->parked_seconds = parked ? ev_now(s->loop) - f->parked_at : 0;
-}
-
-size_t green_sched_snapshot(green_sched *s, green_fiber_info *out, size_t max) {
-    size_t n = 0;
-    if (n < max) describe(s, s->root, &out[n]);
-    n++;
-    for (green_fiber *f = s->all; f; f = f->all_next) {
-        if (n < max) describe(s, f, &out[n]);
-        n++;
-    }
-    return n;
-}
-
-// ---- hub ABI -----------------------------------------------------------------------
-
-static const green_hub_abi *_Atomic installed_abi;
-
-const green_hub_abi *green_hub_abi_get(void) { return installed_abi; }
-void green_hub_abi_install(const green_hub_abi *abi) { installed_abi = abi; }
-
-// The shim's waits are blocking system calls to the program: a signal handler
-// interrupts them (green_sched_interrupt_syscalls).
-
-static inline green_fiber *enter_syscall(void) {
-    green_fiber *self = green_tls_sched->current;
-    self->flags |= FIBER_IN_SYSCALL;
-    return self;
-}
-
-static inline int leave_syscall(green_fiber *self, int reason) {
-    self->flags &= ~FIBER_IN_SYSCALL;
-    return reason;
-}
-
-static int abi_wait_fd(int fd, int events, int64_t deadline, int *revents) {
-    green_fiber *self = enter_syscall();
-    return leave_syscall(self, green_wait_fd(fd, events, deadline, 0, revents));
-}
-
-static int abi_sleep_until(int64_t deadline) {
-    green_fiber *self = enter_syscall();
-    return leave_syscall(self, green_sleep_until(deadline, 0));
-}
-
-static int abi_wait_fds(const int *fds, const int *events, int n, int64_t deadline) {
-    green_fiber *self = enter_syscall();
-    return leave_syscall(self, green_wait_fds(fds, events, n, deadline, 0));
-}
-
-const green_hub_abi *green_hub_abi_make(int (*run_blocking)(void (*)(void *), void *)) {
-    static green_hub_abi table;
-    table.version = GREEN_HUB_ABI_VERSION;
-    table.wait_fd = abi_wait_fd;
-    table.sleep_until = abi_sleep_until;
-    table.run_blocking = run_blocking;
-    table.fd_closing = green_fd_closing;
-    table.wait_fds = abi_wait_fds;
-    return &table;
-}

@@ -1,0 +1,117 @@
+// fd_waits.c — parking a fiber until one fd (or any of several) is ready,
+// with libev io watchers that live on the parked fiber's stack, indexed by
+// fd so that closing an fd wakes its waiters before the number is reused.
+#include "internal.h"
+#include <stdlib.h>
+#include <string.h>
+
+// ---- fd waits ----------------------------------------------------------------
+
+/// A fiber parked on an fd. Lives on the parked fiber's stack; indexed by fd
+/// so that green_fd_closing() can find and stop it.
+struct green_fd_wait {
+    ev_io io;
+    green_fiber *fiber;
+    green_fd_wait *next, *prev;
+    int revents;
+    bool closed; ///< set by green_fd_closing: the fd must not be touched again
+};
+
+static void fd_wait_cb(struct ev_loop *loop, ev_io *w, int revents) {
+    green_fd_wait *fw = (green_fd_wait *)w;
+    if (fw->fiber->state == GREEN_FIBER_DONE) { // abandoned in a fork child: never again
+        ev_io_stop(loop, w);
+        return;
+    }
+    fw->revents |= revents;
+    green_wake(fw->fiber, GREEN_WAKE_NORMAL);
+}
+
+static int fd_index_reserve(green_sched *s, int fd) {
+    if ((size_t)fd < s->fd_waits_cap) return 0;
+    size_t cap = s->fd_waits_cap ? s->fd_waits_cap : 256;
+    while (cap <= (size_t)fd) cap *= 2;
+    green_fd_wait **n = realloc(s->fd_waits, cap * sizeof *n);
+    if (!n) return -1;
+    memset(n + s->fd_waits_cap, 0, (cap - s->fd_waits_cap) * sizeof *n);
+    s->fd_waits = n;
+    s->fd_waits_cap = cap;
+    return 0;
+}
+
+static void fd_index_remove(green_sched *s, int fd, green_fd_wait *fw) {
+    if (fw->prev) fw->prev->next = fw->next;
+    else if ((size_t)fd < s->fd_waits_cap && s->fd_waits[fd] == fw) s->fd_waits[fd] = fw->next;
+    if (fw->next) fw->next->prev = fw->prev;
+    fw->next = fw->prev = NULL;
+}
+
+/// Start watching fd for the current fiber: fw is indexed under fd and its
+/// libev watcher started. -1 (nothing started) for a bad or unindexable fd.
+static int watch(green_sched *s, green_fd_wait *fw, int fd, int events) {
+    if (fd < 0 || fd_index_reserve(s, fd) != 0) return -1;
+    ev_io_init(&fw->io, fd_wait_cb, fd, events & (EV_READ | EV_WRITE));
+    fw->fiber = s->current;
+    fw->revents = 0;
+    fw->closed = false;
+    fw->prev = NULL;
+    fw->next = s->fd_waits[fd];
+    if (fw->next) fw->next->prev = fw;
+    s->fd_waits[fd] = fw;
+    ev_io_start(s->loop, &fw->io);
+    return 0;
+}
+
+/// Stop what watch() started, unless green_fd_closing already did.
+static void unwatch(green_sched *s, green_fd_wait *fw) {
+    if (!ev_is_active(&fw->io)) return;
+    ev_io_stop(s->loop, &fw->io);
+    fd_index_remove(s, fw->io.fd, fw);
+}
+
+int green_wait_fd(int fd, int events, int64_t deadline, int flags, int *revents) {
+    green_sched *s = green_tls_sched;
+    green_fd_wait fw;
+    if (watch(s, &fw, fd, events) != 0) {
+        if (revents) *revents = 0;
+        return GREEN_WAKE_FD_CLOSED;
+    }
+    s->current->wait_label = "fd";
+    s->current->wait_fd = fd;
+    s->current->wait_events = events;
+    int r = green_park_until(deadline, flags);
+    unwatch(s, &fw);
+    if (revents) *revents = fw.revents & (EV_READ | EV_WRITE);
+    return fw.closed ? GREEN_WAKE_FD_CLOSED : r;
+}
+
+int green_wait_fds(const int *fds, const int *events, int n, int64_t deadline, int flags) {
+    green_sched *s = green_tls_sched;
+    if (n == 1) return green_wait_fd(fds[0], events[0], deadline, flags, NULL);
+    green_fd_wait local[16];
+    green_fd_wait *w = n <= 16 ? local : malloc((size_t)n * sizeof *w);
+    if (!w) return green_park_until(deadline, flags); // degrade to a timed wait
+    int registered = 0;
+    for (int i = 0; i < n; i++)
+        if (watch(s, &w[registered], fds[i], events[i]) == 0) registered++;
+    s->current->wait_label = "poll";
+    int r = green_park_until(deadline, flags);
+    for (int i = 0; i < registered; i++) unwatch(s, &w[i]);
+    if (w != local) free(w);
+    return r;
+}
+
+void green_fd_closing(int fd) {
+    green_sched *s = green_tls_sched;
+    if (!s || fd < 0 || (size_t)fd >= s->fd_waits_cap) return;
+    green_fd_wait *fw = s->fd_waits[fd];
+    s->fd_waits[fd] = NULL;
+    while (fw) {
+        green_fd_wait *next = fw->next;
+        ev_io_stop(s->loop, &fw->io);
+        fw->next = fw->prev = NULL;
+        fw->closed = true;
+        green_wake(fw->fiber, GREEN_WAKE_FD_CLOSED);
+        fw = next;
+    }
+}
