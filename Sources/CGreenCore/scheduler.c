@@ -93,7 +93,7 @@ static inline void after_switch(green_sched *s) {
 static inline void switch_to(green_sched *s, green_fiber *to) {
     green_fiber *from = s->current;
     if (from == to) return;
-    s->current = to;
+    __atomic_store_n(&s->current, to, __ATOMIC_RELAXED); // a plain store; the monitor thread reads it
     __atomic_store_n(&s->switches, s->switches + 1, __ATOMIC_RELAXED); // a plain store; the monitor reads it
     if (to != s->hub) {
         to->state = GREEN_FIBER_RUNNING;
@@ -221,7 +221,7 @@ static void fiber_main(void *arg) {
     green_waitq_wake_all(&f->joiners);
     __atomic_store_n(&s->live, s->live - 1, __ATOMIC_RELAXED); // plain store; the monitor reads it
     if (f->all_prev) f->all_prev->all_next = f->all_next;
-    else s->all = f->all_next;
+    else __atomic_store_n(&s->all, f->all_next, __ATOMIC_RELAXED); // the monitor reads the head
     if (f->all_next) f->all_next->all_prev = f->all_prev;
     s->dead = f;
     schedule_next(s);
@@ -257,7 +257,7 @@ green_fiber *green_fiber_spawn(size_t stack_size, void (*entry)(void *), void *a
     f->joiners.label = "join";
     f->all_next = s->all;
     if (s->all) s->all->all_prev = f;
-    s->all = f;
+    __atomic_store_n(&s->all, f, __ATOMIC_RELAXED);
     __atomic_store_n(&s->live, s->live + 1, __ATOMIC_RELAXED);
     push_ready(s, f);
     return f;
@@ -411,9 +411,9 @@ void green_sched_keep_only_current(void) {
     if (s->root != self) s->root->state = GREEN_FIBER_DONE; // green_wake ignores DONE fibers
     for (green_fiber *f = s->all; f; f = f->all_next)
         if (f != self) f->state = GREEN_FIBER_DONE;
-    s->all = self == s->root ? NULL : self;
+    __atomic_store_n(&s->all, self == s->root ? NULL : self, __ATOMIC_RELAXED);
     self->all_next = self->all_prev = NULL;
-    s->live = self == s->root ? 0 : 1;
+    __atomic_store_n(&s->live, self == s->root ? 0 : 1, __ATOMIC_RELAXED);
 }
 
 // A fork child's first loop iteration. libev recreates its epoll fd and
