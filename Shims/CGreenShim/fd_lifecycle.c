@@ -10,10 +10,9 @@ static void closing(int fd) {
 }
 
 GREEN_EXPORT int close(int fd) {
-    fd_info *e = shim_fd_find(fd);
     // The core's own fds are not the program's: to it, that number is not
     // open (a daemon's close-everything loop must not take the hub's epoll fd).
-    if (e && FD_KIND(e) == FD_INTERNAL && !green_tls_making_internal_fds) {
+    if (shim_fd_is_internal(fd)) {
         errno = EBADF;
         return -1;
     }
@@ -23,12 +22,14 @@ GREEN_EXPORT int close(int fd) {
 }
 
 GREEN_EXPORT int dup(int fd) {
+    if (shim_fd_is_internal(fd)) { errno = EBADF; return -1; }
     int r = REAL(dup)(fd);
     if (r >= 0) shim_fd_copy(fd, r);
     return r;
 }
 
 GREEN_EXPORT int dup2(int from, int to) {
+    if (shim_fd_is_internal(from)) { errno = EBADF; return -1; }
     if (from != to) closing(to);
     int r = REAL(dup2)(from, to);
     if (r >= 0 && from != to) shim_fd_copy(from, to);
@@ -36,6 +37,7 @@ GREEN_EXPORT int dup2(int from, int to) {
 }
 
 GREEN_EXPORT int dup3(int from, int to, int flags) {
+    if (shim_fd_is_internal(from)) { errno = EBADF; return -1; }
     if (from != to) closing(to);
     int r = REAL(dup3)(from, to, flags);
     if (r >= 0) shim_fd_copy(from, to);

@@ -9,6 +9,7 @@
 
 static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, uintptr_t arg) {
     fd_info *e;
+    if (shim_fd_is_internal(fd)) { errno = EBADF; return -1; } // not the program's fd
     switch (cmd) {
     case F_GETFL: {
         int r = real(fd, F_GETFL);

@@ -1,5 +1,6 @@
 // internal_fds.c — the core's own fds (libev's epoll fd and its wake-up
-// eventfd) stay out of the program's way. Made at start-up, they would take
+// eventfd) stay out of the program's way. (close, dup and fcntl say EBADF
+// for them too: fd_lifecycle.c, fd_options.c.) Made at start-up, they would take
 // the lowest free numbers, so the program's first open() would not return 3
 // (and with stdio closed, they would become fds 0 and 1). While the core
 // makes them (green_tls_making_internal_fds), each new one is moved near the
@@ -46,4 +47,16 @@ static int internal(int fd) {
 
 GREEN_EXPORT int epoll_create(int size) { return internal(REAL(epoll_create)(size)); }
 GREEN_EXPORT int epoll_create1(int flags) { return internal(REAL(epoll_create1)(flags)); }
+/// fstat of a number the program never opened: EBADF, as natively (CPython's
+/// fd_status.py lists a child's open fds this way).
+GREEN_EXPORT int fstat(int fd, struct stat *st) {
+    if (shim_fd_is_internal(fd)) { errno = EBADF; return -1; }
+    return REAL(fstat)(fd, st);
+}
+
+GREEN_EXPORT int fstat64(int fd, struct stat64 *st) {
+    if (shim_fd_is_internal(fd)) { errno = EBADF; return -1; }
+    return REAL(fstat64)(fd, st);
+}
+
 GREEN_EXPORT int eventfd(unsigned int initval, int flags) { return internal(REAL(eventfd)(initval, flags)); }

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -70,6 +71,8 @@ GREEN_HIDDEN_BEGIN
     X(int, epoll_create, (int)) \
     X(int, epoll_create1, (int)) \
     X(int, eventfd, (unsigned int, int)) \
+    X(int, fstat, (int, struct stat *)) \
+    X(int, fstat64, (int, struct stat64 *)) \
     X(int, sigwait, (const sigset_t *, int *)) \
     X(int, sigwaitinfo, (const sigset_t *, siginfo_t *)) \
     X(int, sigtimedwait, (const sigset_t *, siginfo_t *, const struct timespec *)) \

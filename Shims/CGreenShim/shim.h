@@ -58,6 +58,13 @@ fd_info *shim_fd_find(int fd);
 fd_info *shim_fd_classify(int fd);
 /// Forget fd (it was closed).
 void shim_fd_forget(int fd);
+/// The core's own fd (libev's), which the program never opened: to the
+/// program that number is not open (EBADF), as for any number it never got.
+static inline int shim_fd_is_internal(int fd) {
+    fd_info *e = shim_fd_find(fd);
+    return e && FD_KIND(e) == FD_INTERNAL && !green_tls_making_internal_fds;
+}
+
 /// Record an fd the shim just created on a fiber and made non-blocking.
 void shim_fd_adopt(int fd, int is_socket, int user_nonblock);
 /// Note whether a socket the shim created carries messages rather than a byte stream (`type` as given to socket()).

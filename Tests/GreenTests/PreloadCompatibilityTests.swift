@@ -64,7 +64,7 @@ final class PreloadCompatibilityTests: XCTestCase {
     /// took the hub's epoll fd away (libev aborted).
     func testLibraryFdsStayOutOfTheProgramsWay() throws {
         try checkPreloadProgram("library_fds", library: library, expect: [
-            "first opens 0 1, inheritable foreign fds 0, after close-all ok",
+            "first opens 0 1, inheritable foreign fds 0, fstat sees 0, after close-all ok",
             "fork child: its first open gets the lowest free number",
             "close-all with stdio open: sleeps and threads still work",
             "library_fds: all checks passed",
