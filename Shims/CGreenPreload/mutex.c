@@ -74,7 +74,6 @@ static int lock(pthread_mutex_t *m, clockid_t clock, const struct timespec *abst
 
 GREEN_EXPORT int pthread_mutex_lock(pthread_mutex_t *m) {
     if (kind_of(m) & KIND_LIBC) return PREAL(pthread_mutex_lock)(m);
-    green_fair_turn(); // a thread that locks and unlocks in a loop still lets the others run
     return lock(m, CLOCK_REALTIME, NULL);
 }
 
@@ -92,7 +91,6 @@ GREEN_EXPORT int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clock, co
 GREEN_EXPORT int pthread_mutex_trylock(pthread_mutex_t *m) {
     int kind = kind_of(m);
     if (kind & KIND_LIBC) return PREAL(pthread_mutex_trylock)(m);
-    green_fair_turn();
     if (kind < 0) return EINVAL;
     int self = preload_self_id();
     if ((kind & KIND_TYPE) == PTHREAD_MUTEX_RECURSIVE && m->__data.__owner == self) {

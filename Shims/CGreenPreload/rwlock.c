@@ -54,7 +54,6 @@ static int try_write(pthread_rwlock_t *l) {
 /// Retry `attempt` until it stops saying EBUSY, parking between tries.
 static int wait_for(pthread_rwlock_t *l, int (*attempt)(pthread_rwlock_t *), int writer, clockid_t clock,
                     const struct timespec *abstime) {
-    green_fair_turn(); // a thread that locks in a loop still lets the others run
     int r = attempt(l);
     if (r != EBUSY) return r;
     if (OWNER(l) == preload_self_id() && (__atomic_load_n(STATE(l), __ATOMIC_RELAXED) & WRITER)) return EDEADLK;

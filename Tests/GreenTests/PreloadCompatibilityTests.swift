@@ -51,7 +51,6 @@ final class PreloadCompatibilityTests: XCTestCase {
             "epoll_wait with zero timeout: the spinning thread let the timer thread stop it",
             "read always has bytes: the spinning thread let the timer thread stop it",
             "usleep(0): the spinning thread let the timer thread stop it",
-            "mutex lock and unlock: the spinning thread let the timer thread stop it",
             "semaphore post and trywait: the spinning thread let the timer thread stop it",
             "sigaction: the spinning thread let the timer thread stop it",
             "fair_turns: all checks passed",

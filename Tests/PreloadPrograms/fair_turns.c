@@ -1,8 +1,8 @@
 /* fair_turns.c — a thread whose calls always complete at once (a select that
  * always finds a writable socket, as during a TLS handshake; epoll_wait or
- * poll with a zero timeout; a read that always has bytes; usleep(0); an
- * uncontended mutex or a semaphore taken in a loop, as a Python thread's
- * queue does; sigaction in a loop) still
+ * poll with a zero timeout; a read that always has bytes; usleep(0); a
+ * semaphore taken in a loop, as a Python thread's queue does; sigaction in
+ * a loop) still
  * lets the other threads and their timers run. Natively the kernel
  * preempts; on fibers the shim gives a turn every few such calls. Each case
  * spins until another thread, woken by a timer, sets a flag. */
@@ -80,17 +80,6 @@ static long spin_usleep_zero(void) {
     return n;
 }
 
-static long spin_mutex(void) {
-    pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
-    long n = 0;
-    while (!__atomic_load_n(&stop, __ATOMIC_SEQ_CST)) {
-        pthread_mutex_lock(&m);
-        n++;
-        pthread_mutex_unlock(&m);
-    }
-    return n;
-}
-
 static long spin_semaphore(void) {
     sem_t s;
     sem_init(&s, 0, 0);
@@ -135,7 +124,6 @@ int main(void) {
     while (recv(sv[0], drain, sizeof drain, MSG_DONTWAIT) > 0) {}
     run("read always has bytes", spin_read);
     run("usleep(0)", spin_usleep_zero);
-    run("mutex lock and unlock", spin_mutex);
     run("semaphore post and trywait", spin_semaphore);
     run("sigaction", spin_sigaction);
     return program_end("fair_turns");
