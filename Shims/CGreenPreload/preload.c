@@ -20,16 +20,10 @@ int green_preload_fiber_mode(void) { return preload_fiber_mode; }
 
 void preload_log(const char *fmt, ...) {
     if (!preload_debug) return;
-    char line[512];
-    int n = snprintf(line, sizeof line, "green[%d]: ", (int)getpid());
     va_list ap;
     va_start(ap, fmt);
-    n += vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+    green_vlog(fmt, ap);
     va_end(ap);
-    if (n > (int)sizeof line - 2) n = (int)sizeof line - 2;
-    line[n++] = '\n';
-    long unused = syscall(SYS_write, 2, line, (size_t)n); // not write(): that is interposed
-    (void)unused;
 }
 
 /// "65536", "64k", "8m", "1g" → bytes; 0 if malformed.

@@ -146,6 +146,7 @@ int green_take_interrupt(green_fiber *f);
 void green_exclusivity_switch(green_fiber *from, green_fiber *to);
 
 // ---- blocking monitor (monitor.c) ----
+
 void green_monitor_register(green_sched *s);
 void green_monitor_unregister(green_sched *s);
 

@@ -136,18 +136,22 @@ static void put_prefix(void) {
     put("]: ");
 }
 
-/// One line with the prefix, formatted (monitor thread only: not async-signal-safe).
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void say(const char *fmt, ...) {
+void green_vlog(const char *fmt, va_list ap) {
     char line[512];
     int n = snprintf(line, sizeof line, "green[%d]: ", (int)getpid());
-    va_list ap;
-    va_start(ap, fmt);
     n += vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
-    va_end(ap);
     if (n > (int)sizeof line - 2) n = (int)sizeof line - 2;
     line[n++] = '\n';
     put_bytes(line, (size_t)n);
+}
+
+/// One line with the prefix, formatted (monitor thread only: not async-signal-safe).
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    green_vlog(fmt, ap);
+    va_end(ap);
 }
 
 // ---- the monitor thread's wake-ups: a futex word --------------------------------------

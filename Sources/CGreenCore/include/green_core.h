@@ -261,6 +261,16 @@ bool green_exclusivity_hooks_available(void);
 /// (true) or through the runtime's two calls (false).
 bool green_exclusivity_fast_path(void);
 
+#if !defined(__swift__)
+#include <stdarg.h>
+GREEN_HIDDEN_BEGIN
+/// Write "green[PID]: " and the formatted line to stderr in one write(2),
+/// bypassing stdio and the shim's write (not async-signal-safe: it formats).
+/// For the library's own C code (the monitor, the preload's debug log).
+void green_vlog(const char *fmt, va_list ap);
+GREEN_HIDDEN_END
+#endif
+
 #ifdef __cplusplus
 }
 #endif
