@@ -83,7 +83,7 @@ static int wait(sem_t *sem, clockid_t clock, const struct timespec *abstime) {
     __atomic_add_fetch(&s->nwaiters, 1, __ATOMIC_SEQ_CST);
     int r = 0;
     while (!try_take(s)) {
-        if (gfutex_wait(&s->value, 0, clock, abstime, flags_of(s), "sem_wait") == ETIMEDOUT && !try_take(s)) {
+        if (gfutex_wait(&s->value, 0, clock, abstime, flags_of(s), abstime ? "sem_timedwait" : "sem_wait") == ETIMEDOUT && !try_take(s)) {
             r = ETIMEDOUT;
             break;
         }
