@@ -83,8 +83,11 @@ static int wait(sem_t *sem, clockid_t clock, const struct timespec *abstime) {
     __atomic_add_fetch(&s->nwaiters, 1, __ATOMIC_SEQ_CST);
     int r = 0;
     while (!try_take(s)) {
-        if (gfutex_wait(&s->value, 0, clock, abstime, flags_of(s), abstime ? "sem_timedwait" : "sem_wait") == ETIMEDOUT && !try_take(s)) {
-            r = ETIMEDOUT;
+        if (gfutex_wait(&s->value, 0, clock, abstime, flags_of(s), abstime ? "sem_timedwait" : "sem_wait") == ETIMEDOUT) {
+            // One last look: a post that came with the timeout is ours. Taken
+            // here, it must not be looked for again by the loop's condition
+            // (that lost it: the waiter timed out holding a token nobody had).
+            if (!try_take(s)) r = ETIMEDOUT;
             break;
         }
     }
