@@ -18,6 +18,7 @@
 
 typedef struct gwaiter {
     const uint32_t *word;
+    uint32_t bitset; ///< FUTEX_WAIT_BITSET's mask: a wake whose mask shares no bit passes it by
     struct gwaiter *next, *prev;
     green_remote_wake wake;
     int woken;  ///< unlinked by a waker
@@ -31,7 +32,14 @@ typedef struct bucket {
 
 static bucket table[BUCKETS];
 static _Atomic int kernel_waiters; ///< threads inside FUTEX_WAIT right now
-static __thread char thread_token; // its address names the thread
+static __thread char thread_token; // its address names a thread without a hub
+
+/// Names the OS thread holding a bucket: its hub (shared by the fiber threads
+/// it runs, each of which has TLS of its own), else its own TLS.
+static inline void *holder_token(void) {
+    green_sched *s = green_sched_current();
+    return s ? (void *)s : (void *)&thread_token;
+}
 
 static bucket *bucket_of(const uint32_t *word) {
     uintptr_t a = (uintptr_t)word;
@@ -39,24 +47,25 @@ static bucket *bucket_of(const uint32_t *word) {
 }
 
 static void bucket_lock(bucket *b) {
-    void *none = NULL;
-    while (!atomic_compare_exchange_weak_explicit(&b->holder, &none, &thread_token, memory_order_acquire,
+    void *none = NULL, *me = holder_token();
+    while (!atomic_compare_exchange_weak_explicit(&b->holder, &none, me, memory_order_acquire,
                                                   memory_order_relaxed)) {
         none = NULL;
-        syscall(SYS_sched_yield); // held for a few instructions by another thread
+        GREEN_SYSCALL(SYS_sched_yield); // held for a few instructions by another thread
     }
 }
 
 /// For signal handlers: fails instead of spinning forever when the interrupted
 /// code on this very thread holds the lock.
 static int bucket_lock_from_handler(bucket *b) {
+    void *me = holder_token();
     for (;;) {
         void *none = NULL;
-        if (atomic_compare_exchange_weak_explicit(&b->holder, &none, &thread_token, memory_order_acquire,
+        if (atomic_compare_exchange_weak_explicit(&b->holder, &none, me, memory_order_acquire,
                                                   memory_order_relaxed))
             return 1;
-        if (atomic_load_explicit(&b->holder, memory_order_relaxed) == &thread_token) return 0;
-        syscall(SYS_sched_yield);
+        if (atomic_load_explicit(&b->holder, memory_order_relaxed) == me) return 0;
+        GREEN_SYSCALL(SYS_sched_yield);
     }
 }
 
@@ -88,8 +97,14 @@ int64_t preload_deadline(clockid_t clock, const struct timespec *abstime) {
 
 // ---- threads: the kernel's futex --------------------------------------------------
 
-static int kernel_wait(uint32_t *word, uint32_t expected, clockid_t clock, const struct timespec *abstime) {
-    int op = FUTEX_WAIT_BITSET | (clock == CLOCK_REALTIME ? FUTEX_CLOCK_REALTIME : 0);
+/// The kernel futex op for `flags`: a word only this process uses takes the
+/// private futex, as glibc's own primitives do (a shared wake does not reach a
+/// private waiter, nor the reverse).
+static inline int kernel_op(int cmd, int flags) { return cmd | ((flags & GF_SHARED) ? 0 : FUTEX_PRIVATE_FLAG); }
+
+static int kernel_wait(uint32_t *word, uint32_t expected, clockid_t clock, const struct timespec *abstime,
+                       int flags, uint32_t bitset) {
+    int op = kernel_op(FUTEX_WAIT_BITSET, flags) | (clock == CLOCK_REALTIME ? FUTEX_CLOCK_REALTIME : 0);
     struct timespec mono;
     if (abstime && clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) { // e.g. CLOCK_BOOTTIME
         int64_t d = preload_deadline(clock, abstime);
@@ -97,7 +112,7 @@ static int kernel_wait(uint32_t *word, uint32_t expected, clockid_t clock, const
         abstime = &mono;
     }
     atomic_fetch_add(&kernel_waiters, 1);
-    long r = syscall(SYS_futex, word, op, expected, abstime, NULL, FUTEX_BITSET_MATCH_ANY);
+    long r = GREEN_SYSCALL(SYS_futex, word, op, expected, abstime, NULL, bitset);
     int err = r == 0 ? 0 : errno;
     atomic_fetch_sub(&kernel_waiters, 1);
     return err == ETIMEDOUT ? ETIMEDOUT : 0; // EAGAIN (changed) and EINTR are wake-ups too
@@ -120,9 +135,9 @@ static int fiber_poll(uint32_t *word, uint32_t expected, int64_t deadline, const
     return 0;
 }
 
-static int fiber_wait(uint32_t *word, uint32_t expected, int64_t deadline, const char *label) {
+static int fiber_wait(uint32_t *word, uint32_t expected, int64_t deadline, uint32_t bitset, const char *label) {
     bucket *b = bucket_of(word);
-    gwaiter w = {.word = word, .wake = {.fiber = green_fiber_current()}};
+    gwaiter w = {.word = word, .bitset = bitset, .wake = {.fiber = green_fiber_current()}};
     bucket_lock(b);
     if (__atomic_load_n(word, __ATOMIC_ACQUIRE) != expected) {
         bucket_unlock(b);
@@ -151,13 +166,18 @@ static int fiber_wait(uint32_t *word, uint32_t expected, int64_t deadline, const
     }
 }
 
-int gfutex_wait(uint32_t *word, uint32_t expected, clockid_t clock, const struct timespec *abstime, int flags,
-                const char *label) {
+int gfutex_wait_bitset(uint32_t *word, uint32_t expected, clockid_t clock, const struct timespec *abstime,
+                       int flags, uint32_t bitset, const char *label) {
     if (abstime && !timespec_ok(abstime)) return EINVAL;
-    if (!green_on_fiber()) return kernel_wait(word, expected, clock, abstime);
+    if (!green_on_fiber()) return kernel_wait(word, expected, clock, abstime, flags, bitset);
     int64_t deadline = preload_deadline(clock, abstime);
     if (flags & GF_SHARED) return fiber_poll(word, expected, deadline, label);
-    return fiber_wait(word, expected, deadline, label);
+    return fiber_wait(word, expected, deadline, bitset, label);
+}
+
+int gfutex_wait(uint32_t *word, uint32_t expected, clockid_t clock, const struct timespec *abstime, int flags,
+                const char *label) {
+    return gfutex_wait_bitset(word, expected, clock, abstime, flags, FUTEX_BITSET_MATCH_ANY, label);
 }
 
 // ---- waking -------------------------------------------------------------------------------
@@ -179,6 +199,16 @@ static void defer_wake(uint32_t *word) {
     if (!noted) atomic_store(&deferred_overflow, 1);
     green_sched *s = green_sched_current();
     if (s) green_sched_notify(s);
+}
+
+long gfutex_kernel_wait_raw(uint32_t *word, int op, uint32_t expected, const struct timespec *timeout,
+                            uint32_t bitset) {
+    atomic_fetch_add(&kernel_waiters, 1);
+    long r = GREEN_SYSCALL(SYS_futex, word, op, expected, timeout, NULL, bitset);
+    int err = errno;
+    atomic_fetch_sub(&kernel_waiters, 1);
+    errno = err;
+    return r;
 }
 
 /// Wake every fiber waiting on any word (after the deferred ring overflowed).
@@ -216,7 +246,9 @@ void gfutex_after_fork_in_child(void) {
     atomic_store(&deferred_overflow, 0);
 }
 
-int gfutex_wake(uint32_t *word, int n, int flags) {
+int gfutex_wake(uint32_t *word, int n, int flags) { return gfutex_wake_bitset(word, n, FUTEX_BITSET_MATCH_ANY, flags); }
+
+int gfutex_wake_bitset(uint32_t *word, int n, uint32_t bitset, int flags) {
     bucket *b = bucket_of(word);
     int woke = 0;
     if (!(flags & GF_SHARED)) {
@@ -230,7 +262,7 @@ int gfutex_wake(uint32_t *word, int n, int flags) {
         }
         for (gwaiter *w = b->head, *next; w && woke < n; w = next) {
             next = w->next;
-            if (w->word != word) continue;
+            if (w->word != word || !(w->bitset & bitset)) continue;
             unlink_waiter(b, w);
             w->woken = 1;
             if (flags & GF_SIGNAL_SAFE) {
@@ -249,7 +281,11 @@ int gfutex_wake(uint32_t *word, int n, int flags) {
     atomic_thread_fence(memory_order_seq_cst);
     // A shared word's kernel waiters may be threads of another process, which
     // this process' count does not see.
-    if (woke < n && ((flags & GF_SHARED) || atomic_load_explicit(&kernel_waiters, memory_order_relaxed) > 0))
-        syscall(SYS_futex, word, FUTEX_WAKE, n - woke, NULL, NULL, 0);
+    if (woke < n && !(flags & GF_FIBERS_ONLY) &&
+        ((flags & GF_SHARED) || atomic_load_explicit(&kernel_waiters, memory_order_relaxed) > 0))
+    {
+        long r = GREEN_SYSCALL(SYS_futex, word, kernel_op(FUTEX_WAKE_BITSET, flags), n - woke, NULL, NULL, bitset);
+        if (r > 0) woke += (int)r;
+    }
     return woke;
 }

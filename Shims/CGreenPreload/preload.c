@@ -84,6 +84,7 @@ static void start_main_hub(void) {
     green_sched_retain_external(s);
     green_sched_set_owner(s, NULL, on_notify, NULL);
     green_fiber_set_name(green_sched_root(s), "main");
+    gthread_note_hub_thread();
     green_hub_abi_install(green_hub_abi_make(preload_run_blocking));
     pthread_atfork(NULL, NULL, after_fork_in_child);
 }
@@ -94,7 +95,7 @@ void preload_init(void) {
     if (initializing) return;
     int expected = 0;
     if (!__atomic_compare_exchange_n(&state, &expected, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-        while (__atomic_load_n(&state, __ATOMIC_ACQUIRE) != 2) syscall(SYS_sched_yield);
+        while (__atomic_load_n(&state, __ATOMIC_ACQUIRE) != 2) GREEN_SYSCALL(SYS_sched_yield);
         return;
     }
     initializing = 1;
@@ -121,7 +122,11 @@ void preload_init(void) {
         if (v >= 16384 && v <= GREEN_MAX_STACK_SIZE) preload_default_stack = v;
         else preload_log("GREEN_STACK_SIZE=%s: not a size between 16k and 1g; using %zu", stack, native);
     }
-    if (preload_fiber_mode) start_main_hub();
+    if (preload_fiber_mode) {
+        thread_block_init();
+        start_main_hub();
+        if (preload_fiber_mode) thread_block_start();
+    }
     preload_log("%s threads, default stack %zu KiB", preload_fiber_mode ? "fiber" : "native",
                 preload_default_stack >> 10);
     __atomic_store_n(&state, 2, __ATOMIC_RELEASE);

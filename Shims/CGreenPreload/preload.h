@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 #include "green_core.h"
@@ -76,6 +77,7 @@ void preload_resolve(void);
 enum {
     GF_SHARED = 1,      ///< the word may be changed by another process: fibers poll it
     GF_SIGNAL_SAFE = 2, ///< the waker may be a signal handler (sem_post)
+    GF_FIBERS_ONLY = 4, ///< wake fibers only: the caller has made the kernel's wake itself
 };
 
 /// Wait while *word == expected, until woken or `abstime` on `clock` passes
@@ -84,8 +86,18 @@ enum {
 /// `label` (a static string) says in fiber dumps what a parked fiber waits for.
 int gfutex_wait(uint32_t *word, uint32_t expected, clockid_t clock, const struct timespec *abstime, int flags,
                 const char *label);
-/// Wake up to n waiters of `word`; returns how many fibers were woken.
+/// Wake up to n waiters of `word`; returns how many were woken (fibers, and
+/// threads as the kernel counts them).
 int gfutex_wake(uint32_t *word, int n, int flags);
+/// The same with FUTEX_WAIT_BITSET/FUTEX_WAKE_BITSET's masks: a wake reaches
+/// only the waiters whose mask shares a bit with its own (non-zero masks).
+int gfutex_wait_bitset(uint32_t *word, uint32_t expected, clockid_t clock, const struct timespec *abstime,
+                       int flags, uint32_t bitset, const char *label);
+int gfutex_wake_bitset(uint32_t *word, int n, uint32_t bitset, int flags);
+/// A thread that is not a fiber waits in the kernel as it asked (syscall(SYS_futex)),
+/// counted so that wakes from fibers reach it. Returns the system call's result.
+long gfutex_kernel_wait_raw(uint32_t *word, int op, uint32_t expected, const struct timespec *timeout,
+                            uint32_t bitset);
 /// On the hub: finish wakes that signal handlers had to put off.
 void gfutex_deliver_deferred(void);
 /// In a fork child: forget every waiter (their threads and fibers are gone).
@@ -102,9 +114,13 @@ static inline int timespec_ok(const struct timespec *t) { return t->tv_nsec >= 0
 
 typedef struct gthread_specific { uint32_t gen; void *value; } gthread_specific;
 
-/// A pthread that is a fiber. pthread_t values handed to the program point here.
+/// A pthread that is a fiber. With TLS of its own (thread_block.c) it lives
+/// right after its glibc descriptor, which is the pthread_t; else the pthread_t
+/// points here.
 typedef struct gthread {
     uint64_t magic;               ///< GTHREAD_MAGIC (a native pthread_t's first word is its own address)
+    void *tp;                     ///< its thread pointer = glibc descriptor (NULL: shares the hub thread's)
+    void *block;                  ///< the allocation holding its TLS, descriptor and this record
     green_fiber *fiber;
     void *(*start)(void *);
     void *arg;
@@ -116,24 +132,60 @@ typedef struct gthread {
     __pthread_unwind_buf_t *cleanup; ///< pthread_cleanup_push chain of this thread
     gthread_specific *specific;   ///< pthread_setspecific values, by key (lazily allocated)
     char name[16];
+    struct gthread *live_next, *live_prev; ///< the live fiber threads (gthread_registry_lock)
 } gthread;
 
 /// The fiber thread running now, or NULL (the main thread, a native thread, the hub).
 gthread *gthread_current(void);
 /// Is this pthread_t one of ours?
-static inline gthread *gthread_from(pthread_t t) {
-    gthread *g = (gthread *)t;
-    return (g && g->magic == GTHREAD_MAGIC) ? g : NULL;
-}
+gthread *gthread_from(pthread_t t);
+/// The pthread_t of a fiber thread.
+static inline pthread_t gthread_handle(gthread *t) { return (pthread_t)(t->tp ? t->tp : (void *)t); }
 /// The caller's owner id for mutexes and rwlocks: a fiber thread's id, else the kernel tid.
 int preload_self_id(void);
 /// Run the key destructors of a finishing fiber thread (keys.c).
 void gthread_run_key_destructors(gthread *t);
 
+/// Fiber thread ids (gettid) start here: above any kernel tid (pid_max ≤ 2^22).
+#define GTHREAD_FIRST_ID 0x40000000
+/// The live fiber threads, for calls that name one by its id: hold the lock
+/// while using what gthread_by_id returns (NULL: no such live thread).
+void gthread_registry_lock(void);
+void gthread_registry_unlock(void);
+gthread *gthread_by_id(pid_t id);
+/// The kernel tid standing for `tid` in a call that takes one: a live fiber
+/// thread's is its hub thread's; -1 (ESRCH) for a fiber-thread id that is
+/// gone; any other tid is unchanged.
+pid_t preload_kernel_tid(pid_t tid);
+
+/// At start-up, on the thread that becomes the hub: remember it.
+void gthread_note_hub_thread(void);
+
 /// Fiber threads alive (futex word; pthread_exit in main waits for zero).
 extern uint32_t gthread_live;
 /// In a fork child: only the forking thread (fiber) lives on.
 void gthread_after_fork_in_child(void);
+
+// ---- TLS and thread descriptor of a fiber thread (thread_block.c) -----------------------
+
+/// Learn glibc's layout (at start-up, on the main thread); GREEN_THREAD_TLS=shared turns it off.
+void thread_block_init(void);
+/// Once the main hub runs: what fiber threads share with their hub thread.
+void thread_block_start(void);
+/// Do fiber threads get TLS of their own?
+bool thread_block_enabled(void);
+/// A zeroed gthread inside a new block of TLS and descriptor (NULL: no memory).
+gthread *thread_block_create(void);
+/// On the new fiber thread, first thing: glibc's per-thread start-up.
+void thread_block_enter(void);
+/// On the finishing fiber thread: C++/Rust thread_local destructors.
+void thread_block_run_tls_destructors(void);
+/// In a fork child made by a fiber thread: the hub's descriptor is the OS thread's again.
+void thread_block_after_fork_in_child(void);
+/// Free the block (and so the gthread in it), once nothing runs on it.
+void thread_block_free(gthread *t);
+/// The gthread of a descriptor made here, else NULL.
+gthread *thread_block_owner(pthread_t th);
 
 // ---- thread pool (threadpool.c) ----------------------------------------------------------
 int preload_run_blocking(void (*fn)(void *), void *arg);

@@ -17,7 +17,7 @@ void preload_resolve(void) {
 #undef PRELOAD_RESOLVE
     if (!preload_real_pthread_create || !preload_real_pthread_mutex_lock) {
         static const char msg[] = "green: cannot find libc's pthread functions with dlsym(RTLD_NEXT)\n";
-        long unused = syscall(SYS_write, 2, msg, sizeof msg - 1);
+        long unused = GREEN_SYSCALL(SYS_write, 2, msg, sizeof msg - 1);
         (void)unused;
         abort();
     }

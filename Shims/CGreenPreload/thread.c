@@ -9,15 +9,75 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/single_threaded.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 uint32_t gthread_live;
 static int main_is_gone; // in a fork child made by a fiber thread: main did not come along
-static _Atomic int next_id = 0x40000000; // above any kernel tid (pid_max ≤ 2^22)
-static pthread_t hub_thread;             // the OS thread running every fiber thread
+static _Atomic int next_id = GTHREAD_FIRST_ID;
+static pthread_t hub_thread;             // the OS thread running every fiber thread (its own descriptor)
+static pid_t hub_tid;                    // ...and its kernel tid
+
+void gthread_note_hub_thread(void) {
+    hub_thread = PREAL(pthread_self)(); // on the hub thread's own TLS (start-up, before any fiber thread)
+    hub_tid = (pid_t)GREEN_SYSCALL(SYS_gettid);
+}
+
 
 enum { DETACHED = 1, FINISHED = 2, JOINING = 4 };
+
+// ---- the live fiber threads, by id -----------------------------------------------
+
+static pthread_mutex_t registry = PTHREAD_MUTEX_INITIALIZER; // libc's (PREAL): held for a few loads, never parked in
+static gthread *live_head;
+
+void gthread_registry_lock(void) { PREAL(pthread_mutex_lock)(&registry); }
+void gthread_registry_unlock(void) { PREAL(pthread_mutex_unlock)(&registry); }
+
+gthread *gthread_by_id(pid_t id) {
+    for (gthread *t = live_head; t; t = t->live_next)
+        if (t->id == id) return t;
+    return NULL;
+}
+
+static void registry_add(gthread *t) {
+    gthread_registry_lock();
+    t->live_prev = NULL;
+    t->live_next = live_head;
+    if (live_head) live_head->live_prev = t;
+    live_head = t;
+    gthread_registry_unlock();
+}
+
+static void registry_remove(gthread *t) {
+    gthread_registry_lock();
+    if (t->live_prev) t->live_prev->live_next = t->live_next;
+    else live_head = t->live_next;
+    if (t->live_next) t->live_next->live_prev = t->live_prev;
+    gthread_registry_unlock();
+}
+
+pid_t preload_kernel_tid(pid_t tid) {
+    if (tid < GTHREAD_FIRST_ID) return tid;
+    gthread_registry_lock();
+    int live = gthread_by_id(tid) != NULL;
+    gthread_registry_unlock();
+    return live ? hub_tid : -1;
+}
+
+gthread *gthread_from(pthread_t th) {
+    if (thread_block_enabled()) return thread_block_owner(th);
+    gthread *g = (gthread *)th;
+    return (g && g->magic == GTHREAD_MAGIC) ? g : NULL;
+}
+
+static gthread *gthread_new(void) { return thread_block_enabled() ? thread_block_create() : calloc(1, sizeof(gthread)); }
+
+static void gthread_free(gthread *t) {
+    if (t->block) thread_block_free(t);
+    else free(t);
+}
 
 gthread *gthread_current(void) {
     green_fiber *f = green_fiber_current();
@@ -30,7 +90,7 @@ static void forget_tid(void) { cached_tid = 0; } // in a fork child: a new tid
 int preload_self_id(void) {
     gthread *g = gthread_current();
     if (g) return g->id;
-    if (!cached_tid) cached_tid = (int)syscall(SYS_gettid);
+    if (!cached_tid) cached_tid = (int)GREEN_SYSCALL(SYS_gettid);
     return cached_tid;
 }
 
@@ -38,15 +98,21 @@ __attribute__((constructor)) static void register_fork_handler(void) { pthread_a
 
 void gthread_after_fork_in_child(void) {
     gthread *self = gthread_current();
+    pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+    registry = fresh;
+    live_head = self; // the only thread of the child
+    if (self) self->live_next = self->live_prev = NULL;
     main_is_gone = self != NULL;
     gthread_live = self ? 1 : 0;
-    if (self) hub_thread = PREAL(pthread_self)();
+    hub_tid = (pid_t)GREEN_SYSCALL(SYS_gettid); // the forking thread's, now the hub's
+    if (self && self->tp) thread_block_after_fork_in_child();
     green_sched_keep_only_current();
 }
 
 // ---- life of a fiber thread ------------------------------------------------------
 
 static void finish(gthread *t) {
+    registry_remove(t); // its id names no thread from now on
     __atomic_store_n(&t->done, 1, __ATOMIC_RELEASE);
     gfutex_wake(&t->done, INT_MAX, 0);
     if (__atomic_sub_fetch(&gthread_live, 1, __ATOMIC_ACQ_REL) == 0) {
@@ -56,14 +122,19 @@ static void finish(gthread *t) {
     int before = atomic_fetch_or(&t->detached_or_done, FINISHED);
     if (before & DETACHED) {
         green_fiber_set_owner(t->fiber, NULL);
-        free(t); // nobody will join it
+        gthread_free(t); // nobody will join it
     }
 }
 
 static void thread_main(void *arg) {
     gthread *t = arg;
+    if (t->tp) thread_block_enter();
     if (setjmp(t->exit_jmp) == 0) t->retval = t->start(t->arg);
+    // As glibc's threads end: thread_local destructors, then pthread keys'.
+    if (t->tp) thread_block_run_tls_destructors();
     gthread_run_key_destructors(t);
+    // Its TLS is freed by whoever frees the record: finish on the hub thread's.
+    if (t->tp) green_fiber_set_thread_pointer(t->fiber, NULL);
     finish(t);
 }
 
@@ -90,10 +161,9 @@ static size_t stack_size_for(const pthread_attr_t *attr) {
 GREEN_EXPORT int pthread_create(pthread_t *out, const pthread_attr_t *attr, void *(*start)(void *), void *arg) {
     preload_init();
     if (!preload_fiber_mode || !green_on_fiber()) return PREAL(pthread_create)(out, attr, start, arg);
-    if (!hub_thread) hub_thread = PREAL(pthread_self)();
     int detach = 0;
     if (attr && pthread_attr_getdetachstate(attr, &detach) == 0) detach = detach == PTHREAD_CREATE_DETACHED;
-    gthread *t = calloc(1, sizeof *t);
+    gthread *t = gthread_new();
     if (!t) return EAGAIN;
     t->magic = GTHREAD_MAGIC;
     t->start = start;
@@ -103,15 +173,20 @@ GREEN_EXPORT int pthread_create(pthread_t *out, const pthread_attr_t *attr, void
     size_t stack = stack_size_for(attr);
     green_fiber *f = green_fiber_spawn(stack, thread_main, t);
     if (!f) {
-        free(t);
+        gthread_free(t);
         return EAGAIN; // what pthread_create says when it cannot have the memory
     }
     t->fiber = f;
+    if (t->tp) {
+        green_fiber_set_thread_pointer(f, t->tp);
+        __libc_single_threaded = 0; // as glibc's pthread_create: the process has threads now
+    }
     green_fiber_set_owner(f, t);
     snprintf(t->name, sizeof t->name, "thread %d", t->id - 0x40000000 + 1);
     green_fiber_set_name(f, t->name);
     __atomic_add_fetch(&gthread_live, 1, __ATOMIC_ACQ_REL);
-    *out = (pthread_t)t;
+    registry_add(t);
+    *out = gthread_handle(t);
     preload_log("pthread_create: fiber thread %d, stack %zu KiB%s", t->id - 0x40000000 + 1, stack >> 10,
                 detach ? ", detached" : "");
     return 0;
@@ -134,7 +209,7 @@ static int join(gthread *t, void **retval, clockid_t clock, const struct timespe
     // finish() set FINISHED right after `done`; wait for it so the record is ours alone.
     while (!(atomic_load(&t->detached_or_done) & FINISHED)) sched_yield();
     if (retval) *retval = t->retval;
-    free(t);
+    gthread_free(t);
     return 0;
 }
 
@@ -165,7 +240,7 @@ GREEN_EXPORT int pthread_detach(pthread_t th) {
     if (!t) return PREAL(pthread_detach)(th);
     int before = atomic_fetch_or(&t->detached_or_done, DETACHED);
     if (before & (DETACHED | JOINING)) return EINVAL;
-    if (before & FINISHED) free(t); // it had already finished: nobody else holds it
+    if (before & FINISHED) gthread_free(t); // it had already finished: nobody else holds it
     return 0;
 }
 
@@ -218,7 +293,7 @@ GREEN_EXPORT void __pthread_unwind_next(__pthread_unwind_buf_t *buf) {
 
 GREEN_EXPORT pthread_t pthread_self(void) {
     gthread *t = gthread_current();
-    return t ? (pthread_t)t : PREAL(pthread_self)();
+    return t ? gthread_handle(t) : PREAL(pthread_self)();
 }
 
 GREEN_EXPORT int pthread_equal(pthread_t a, pthread_t b) { return a == b; }

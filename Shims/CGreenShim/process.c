@@ -13,7 +13,7 @@
 
 static pid_t wait_cooperatively(pid_t pid, int *status, int options, struct rusage *ru) {
     int pidfd = -1;
-    if (pid > 0 && !(options & (WUNTRACED | WCONTINUED))) pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (pid > 0 && !(options & (WUNTRACED | WCONTINUED))) pidfd = (int)GREEN_SYSCALL(SYS_pidfd_open, pid, 0);
     int64_t backoff = 1000000;
     for (;;) {
         pid_t r = REAL(wait4)(pid, status, options | WNOHANG, ru);

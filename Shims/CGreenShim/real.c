@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <sys/syscall.h>
 #include "include/green_shim.h"
+#include "green_hub_abi.h"
 
 #define GREEN_DEFINE_REAL(ret, name, args) ret(*green_real_##name) args;
 GREEN_REAL_FUNCTIONS(GREEN_DEFINE_REAL)
@@ -21,7 +22,7 @@ static void resolve_all(void) {
     if (!green_real_read || !green_real_write || !green_real_close || !green_real_poll) {
         // Without these nothing works; say so instead of crashing later.
         static const char msg[] = "green: cannot find libc's functions with dlsym(RTLD_NEXT)\n";
-        long unused = syscall(SYS_write, 2, msg, sizeof msg - 1);
+        long unused = GREEN_SYSCALL(SYS_write, 2, msg, sizeof msg - 1);
         (void)unused;
         abort();
     }

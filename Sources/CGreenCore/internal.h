@@ -17,6 +17,15 @@ void green_ctx_switch(void **save_sp, void *load_sp);
 /// Prepare a fresh stack whose first switch-in calls fn(arg). Returns its sp.
 void *green_ctx_make(void *stack_top, void (*fn)(void *), void *arg);
 
+// ---- thread pointer (thread_pointer.c) ----
+
+/// Decide how the thread pointer is written (wrfsbase or arch_prctl).
+void green_tp_prepare(void);
+/// Load `tp` into the CPU's thread pointer: TLS accesses go through it from now.
+void green_tp_write(void *tp);
+/// The thread pointer in use.
+void *green_tp_read(void);
+
 // ---- stacks (stack.c) ----
 
 typedef struct green_stack {
@@ -93,6 +102,7 @@ struct green_fiber {
     int wait_fd, wait_events;
     ev_tstamp parked_at;         ///< libev's time when it parked
     void *tsan_fiber;            ///< ThreadSanitizer's record of this stack (sanitizer builds)
+    void *tp;                    ///< its own thread pointer (a program's thread under `green run`), or NULL: the hub thread's
     char name[48];
 };
 
@@ -121,6 +131,8 @@ struct green_sched {
     uint64_t fair_mark;          ///< `switches` when the running fiber's streak of unparked calls began
     unsigned fair_calls;         ///< calls completed without parking since then (green_fair_turn)
     pthread_t thread;            ///< the hub's own thread (for the blocking monitor)
+    void *native_tp;             ///< the hub thread's own thread pointer (the hub and most fibers run on it)
+    void *tp_now;                ///< the thread pointer loaded in the CPU now
     int in_loop;                 ///< 1 while the hub waits in libev (read by the monitor)
     green_sched *registry_next;  ///< all hubs of the process, for the blocking monitor
     green_fd_wait **fd_waits;    ///< per fd: the fibers parked on it (records on their stacks)

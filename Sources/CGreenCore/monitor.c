@@ -84,7 +84,7 @@ void green_monitor_register(green_sched *s) {
     hub_entry *e = calloc(1, sizeof *e);
     if (!e) return; // the monitor will not see this hub; nothing else depends on it
     e->s = s;
-    e->tid = (pid_t)syscall(SYS_gettid); // called on the hub's own thread
+    e->tid = (pid_t)GREEN_SYSCALL(SYS_gettid); // called on the hub's own thread
     e->since = green_now_ns();
     e->reported = (uint64_t)-1;
     pthread_mutex_lock(&registry_lock);
@@ -112,7 +112,7 @@ void green_monitor_unregister(green_sched *s) {
 
 static void put_bytes(const char *s, size_t n) {
     while (n) {
-        long w = syscall(SYS_write, 2, s, n);
+        long w = GREEN_SYSCALL(SYS_write, 2, s, n);
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) return;
         s += w;
@@ -167,7 +167,7 @@ static uint32_t backtrace_done; ///< futex word: bumped by the stalled thread's 
 /// Async-signal-safe: wake the monitor thread.
 static void poke(void) {
     __atomic_add_fetch(&wake_word, 1, __ATOMIC_RELEASE);
-    syscall(SYS_futex, &wake_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    GREEN_SYSCALL(SYS_futex, &wake_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
 /// Wait while *word == seen, at most `ns` (< 0: no limit).
@@ -178,7 +178,7 @@ static void futex_wait(uint32_t *word, uint32_t seen, int64_t ns) {
         ts.tv_nsec = ns % 1000000000;
         t = &ts;
     }
-    syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, seen, t, NULL, 0);
+    GREEN_SYSCALL(SYS_futex, word, FUTEX_WAIT_PRIVATE, seen, t, NULL, 0);
 }
 
 static void on_dump_signal(int sig) {
@@ -199,11 +199,11 @@ static void print_backtrace(int sig) {
     int n = backtrace(frames, 64);
     put_prefix();
     put("backtrace of the stalled hub's thread (OS thread ");
-    put_number((uint64_t)syscall(SYS_gettid));
+    put_number((uint64_t)GREEN_SYSCALL(SYS_gettid));
     put("):\n");
     backtrace_symbols_fd(frames, n, 2);
     __atomic_add_fetch(&backtrace_done, 1, __ATOMIC_RELEASE);
-    syscall(SYS_futex, &backtrace_done, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    GREEN_SYSCALL(SYS_futex, &backtrace_done, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
     errno = saved;
 }
 
@@ -216,19 +216,19 @@ static int vm_readv_refused; ///< process_vm_readv is not allowed here (seccomp,
 static int safe_copy(void *dst, const void *src, size_t n, int pipe_fds[2]) {
     if (!vm_readv_refused) {
         struct iovec local = {dst, n}, remote = {(void *)src, n};
-        long r = syscall(SYS_process_vm_readv, (long)getpid(), &local, 1L, &remote, 1L, 0L);
+        long r = GREEN_SYSCALL(SYS_process_vm_readv, (long)getpid(), &local, 1L, &remote, 1L, 0L);
         if (r == (long)n) return 0;
         if (r >= 0 || errno == EFAULT || errno == ESRCH) return -1;
         vm_readv_refused = 1; // ENOSYS, EPERM: fall through to the pipe, from now on
     }
-    if (pipe_fds[0] < 0 && syscall(SYS_pipe2, pipe_fds, O_CLOEXEC | O_NONBLOCK) != 0) {
+    if (pipe_fds[0] < 0 && GREEN_SYSCALL(SYS_pipe2, pipe_fds, O_CLOEXEC | O_NONBLOCK) != 0) {
         pipe_fds[0] = pipe_fds[1] = -1;
         return -1;
     }
     // The kernel reads src for us: EFAULT instead of a fault. Small copies only (< the pipe's 64 KiB).
-    long w = syscall(SYS_write, pipe_fds[1], src, n);
+    long w = GREEN_SYSCALL(SYS_write, pipe_fds[1], src, n);
     if (w <= 0) return -1;
-    long r = syscall(SYS_read, pipe_fds[0], dst, (size_t)w);
+    long r = GREEN_SYSCALL(SYS_read, pipe_fds[0], dst, (size_t)w);
     return (w == (long)n && r == w) ? 0 : -1;
 }
 
@@ -426,10 +426,10 @@ void green_dump_all_hubs(void) {
 static int thread_blocks(pid_t tid, int sig) {
     char path[64], buf[2048];
     snprintf(path, sizeof path, "/proc/self/task/%d/status", (int)tid);
-    int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+    int fd = (int)GREEN_SYSCALL(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return 0;
-    long n = syscall(SYS_read, fd, buf, sizeof buf - 1);
-    syscall(SYS_close, fd);
+    long n = GREEN_SYSCALL(SYS_read, fd, buf, sizeof buf - 1);
+    GREEN_SYSCALL(SYS_close, fd);
     if (n <= 0) return 0;
     buf[n] = 0;
     char *line = strstr(buf, "\nSigBlk:");
@@ -481,7 +481,7 @@ static int report_one_stall(int64_t now, int64_t limit) {
         // Its thread prints its own backtrace, unless it blocks the signal (then it never would).
         // tgkill by tid: harmless (ESRCH) if the thread has ended meanwhile.
         blocked = thread_blocks(v.tid, backtrace_signal);
-        if (!blocked) sent = syscall(SYS_tgkill, (long)getpid(), (long)v.tid, (long)backtrace_signal) == 0;
+        if (!blocked) sent = GREEN_SYSCALL(SYS_tgkill, (long)getpid(), (long)v.tid, (long)backtrace_signal) == 0;
         if (blocked) {
             say("no backtrace: OS thread %d blocks signal %d (SIGRTMIN+%d), which would have it print one; "
                 "for one, run: gdb -p %d -batch -ex 'thread apply all bt'",

@@ -95,13 +95,21 @@ static inline void switch_to(green_sched *s, green_fiber *to) {
     if (from == to) return;
     __atomic_store_n(&s->current, to, __ATOMIC_RELAXED); // a plain store; the monitor thread reads it
     __atomic_store_n(&s->switches, s->switches + 1, __ATOMIC_RELAXED); // a plain store; the monitor reads it
+    from->saved_errno = errno;
+    // A fiber standing for a program's thread has TLS of its own: load its
+    // thread pointer before the TLS stores below, which are then its own.
+    void *tp = to->tp ? to->tp : s->native_tp;
+    if (__builtin_expect(tp != s->tp_now, 0)) {
+        green_tp_write(tp);
+        s->tp_now = tp;
+        green_tls_sched = s;
+    }
     if (to != s->hub) {
         to->state = GREEN_FIBER_RUNNING;
         green_tls_parkable = to;
     } else {
         green_tls_parkable = NULL;
     }
-    from->saved_errno = errno;
     green_exclusivity_switch(from, to);
     TSAN_SWITCH(to);
     green_ctx_switch(&from->sp, to->sp);
@@ -262,6 +270,21 @@ green_fiber *green_fiber_spawn(size_t stack_size, void (*entry)(void *), void *a
     push_ready(s, f);
     return f;
 }
+
+void green_fiber_set_thread_pointer(green_fiber *f, void *tp) {
+    green_tp_prepare();
+    f->tp = tp;
+    green_sched *s = f->sched;
+    if (s->current != f) return; // loaded by the switch into it
+    void *now = tp ? tp : s->native_tp;
+    if (now == s->tp_now) return;
+    green_tp_write(now);
+    s->tp_now = now;
+    green_tls_sched = s; // this TLS's own copies of the core's per-thread state
+    green_tls_parkable = f;
+}
+
+void *green_sched_native_thread_pointer(green_sched *s) { return s ? s->native_tp : NULL; }
 
 green_fiber *green_fiber_current(void) {
     green_sched *s = green_tls_sched;
@@ -523,6 +546,8 @@ green_sched *green_sched_create(void) {
     ev_idle_init(&s->fork_nowait, fork_nowait_cb);
     green_tls_sched = s;
     green_tls_parkable = root;
+    s->native_tp = s->tp_now = green_tp_read();
+    (void)green_libc_syscall(); // resolved now, not first in a signal handler
     pthread_once(&atfork_once, register_atfork);
 
     green_fiber *hub = new_fiber_record(s, HUB_STACK_SIZE, hub_main, s);

@@ -286,6 +286,10 @@ let launcherHelp = launcherUsage + """
       GREEN_THREADS=fiber|native   what --threads sets (default: fiber)
       GREEN_STACK_SIZE=SIZE        what --stack-size sets (default: glibc's, ulimit -s)
       GREEN_DEBUG=1                what --debug sets
+      GREEN_THREAD_TLS=shared      fiber threads share the main thread's TLS (thread-local
+                                   variables, errno, thread descriptor), as before Green
+                                   gave each its own; a way to tell whether a problem
+                                   comes from per-thread TLS
       GREEN_DUMP_SIGNAL=SIG        on signal SIG (USR1, USR2, HUP, QUIT or a number), print
                                    every fiber thread: state, what it waits in, for how long.
                                    An OS thread of the library prints it, so it comes out

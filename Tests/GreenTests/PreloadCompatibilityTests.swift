@@ -134,4 +134,28 @@ final class PreloadCompatibilityTests: XCTestCase {
             "sem_timeouts: all checks passed",
         ])
     }
+
+    /// Each fiber thread has TLS of its own (issue #10): `__thread`
+    /// variables, errno, uselocale, glibc's descriptor; and its exit frees it.
+    func testThreadsHaveTheirOwnThreadLocalStorage() throws {
+        try checkPreloadProgram("thread_locals", library: library, expect: [
+            "thread-local variables: own per thread",
+            "uselocale: per thread",
+            "thread exits: memory given back",
+        ])
+    }
+
+    /// Futexes called through syscall() park only their thread (issue #10):
+    /// waits, wakes, timeouts, bitsets, a native thread on either side, errors.
+    func testFutexesThroughSyscallParkTheirThread() throws {
+        try checkPreloadProgram("futex_syscall", library: library, expect: [
+            "futex lock: 16000 increments",
+            "futex turns: 160",
+            "futex timeouts: relative, absolute monotonic, absolute realtime",
+            "futex bitsets: a wake reaches only its bits",
+            "futex: a native thread wakes a thread and the reverse",
+            "futex errors: EAGAIN EFAULT EINVAL ENOSYS",
+            "syscall: read write nanosleep gettid close",
+        ])
+    }
 }

@@ -137,6 +137,18 @@ size_t green_fiber_stack_size(const green_fiber *f);
 /// The usable stack of a fiber: [*lo, *hi). The root context has none (both NULL).
 void green_fiber_stack_bounds(const green_fiber *f, void **lo, void **hi);
 
+/// Give a fiber a thread pointer of its own (x86_64: the FS base; aarch64:
+/// TPIDR_EL0), loaded whenever it runs: `green run` gives each fiber that
+/// stands for a program's thread its own TLS block and thread descriptor.
+/// NULL: the hub thread's own (the default). On the running fiber it takes
+/// effect at once.
+void green_fiber_set_thread_pointer(green_fiber *f, void *tp);
+/// The thread pointer of the hub's own thread (NULL without a hub).
+void *green_sched_native_thread_pointer(green_sched *s);
+/// Writing the thread pointer costs a system call (no FSGSBASE on this CPU
+/// or kernel): 1, else 0.
+int green_tp_uses_syscall(void);
+
 /// Ask a fiber to stop: its current park (if interruptible) or its next one
 /// returns GREEN_WAKE_CANCELLED. Delivered once.
 void green_fiber_cancel(green_fiber *f);

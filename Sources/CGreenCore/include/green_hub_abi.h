@@ -58,6 +58,12 @@ GREEN_HIDDEN_BEGIN // the C fast path's thread-locals: the library's own
 /// only the core close them.
 extern __thread int green_tls_making_internal_fds __attribute__((tls_model("initial-exec")));
 
+/// libc's syscall(), never an interposer of it: the library's own raw system
+/// calls go through GREEN_SYSCALL. Resolved at the first call (a hub's start
+/// makes one, so signal handlers find it resolved).
+long (*green_libc_syscall(void))(long number, ...);
+#define GREEN_SYSCALL(...) (green_libc_syscall()(__VA_ARGS__))
+
 /// The same check as an inline thread-local load, for C callers.
 extern __thread green_fiber *green_tls_parkable __attribute__((tls_model("initial-exec")));
 static inline int green_on_fiber(void) { return green_tls_parkable != 0; }

@@ -1,0 +1,277 @@
+// thread_block.c — what glibc gives a new thread, for each fiber thread: a
+// static TLS block holding every loaded module's initial TLS image, a DTV,
+// and a thread descriptor (glibc's `struct pthread`), all in one allocation
+// together with the library's own record of the thread (gthread). The
+// fiber's thread pointer points at the descriptor, so `__thread` variables,
+// errno, C++ `thread_local`, Rust's thread handle and glibc's own per-thread
+// state (locale, malloc's thread cache, dlerror) are the thread's own.
+//
+// Layout (x86_64, TLS variant II: the TLS blocks lie below the thread pointer):
+//
+//     [ static TLS blocks + surplus | struct pthread | gthread ]
+//                                   ^ thread pointer = descriptor = pthread_t
+//
+// glibc's dynamic linker does the TLS part (_dl_allocate_tls: DTV, images,
+// the TLS of modules dlopen'ed later on first use). The descriptor fields a
+// program or glibc can reach are set as glibc's pthread_create sets them;
+// README's "A fiber thread is a thread" lists each one and how it is handled. The offsets
+// come from the tables glibc exports for libthread_db (_thread_db_*), and are
+// checked against the main thread's own descriptor before they are trusted:
+// when anything does not match, fiber threads share the hub thread's TLS, as
+// before, and GREEN_DEBUG says why.
+#include "preload.h"
+#include <dlfcn.h>
+#include <elf.h>
+#include <errno.h>
+#include <link.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/// What the library knows of glibc's thread descriptor, from its exported tables.
+static struct {
+    bool enabled;
+    size_t static_size;  ///< static TLS block, descriptor included (_dl_get_tls_static_info)
+    size_t static_align;
+    size_t descriptor;   ///< sizeof(struct pthread)
+    size_t tid;          ///< offsets in struct pthread …
+    size_t list;         ///< list_t: glibc's thread lists (a fork child unlinks the forking thread)
+    size_t robust_prev;  ///< the robust-mutex list the kernel walks when the thread dies
+    size_t robust_head;
+    size_t start_routine;
+    size_t cancelhandling;
+    long rseq;           ///< __rseq_offset: the rseq area, from the thread pointer (-1: none)
+    long robust_futex_offset; ///< robust_head.futex_offset of every thread
+    void *(*allocate_tls)(void *tcb);
+    void (*deallocate_tls)(void *tcb, bool free_tcb);
+    void (*call_tls_dtors)(void);
+    void (*ctype_init)(void);
+} glibc;
+
+/// pthread_t values whose descriptor's start routine is this are fiber threads.
+static void *fiber_thread_start(void *arg) { return arg; }
+
+/// Offset of a struct pthread field, from glibc's libthread_db table
+/// `_thread_db_pthread_<field>` ({bits, count, offset}); -1 if absent or of
+/// another size than expected.
+static long field(const char *name, uint32_t bits) {
+    const uint32_t *d = dlsym(RTLD_DEFAULT, name);
+    return d && d[0] == bits && d[1] == 1 ? (long)d[2] : -1;
+}
+
+/// glibc's malloc keeps per-thread state in libc's TLS (the thread cache and
+/// the thread's arena), and only glibc's own thread exit, which is not
+/// exported, hands it back: each fiber thread would leak its cache. Fiber
+/// threads run one at a time on their hub thread and malloc never parks, so
+/// they share the hub thread's instead: these are the words (offsets from the
+/// thread pointer) that a thread's first malloc sets, found once by a probe.
+#define MALLOC_WORDS_MAX 4
+static long malloc_words[MALLOC_WORDS_MAX];
+static int malloc_word_count;
+static void find_malloc_words(void);
+
+static bool refuse(const char *why) {
+    preload_log("fiber threads share the hub thread's TLS: %s", why);
+    return false;
+}
+
+static bool learn_layout(void) {
+#if !defined(__x86_64__)
+    return refuse("per-thread TLS is implemented for x86_64 only");
+#else
+    void (*static_info)(size_t *, size_t *) = dlsym(RTLD_DEFAULT, "_dl_get_tls_static_info");
+    glibc.allocate_tls = dlsym(RTLD_DEFAULT, "_dl_allocate_tls");
+    glibc.deallocate_tls = dlsym(RTLD_DEFAULT, "_dl_deallocate_tls");
+    glibc.call_tls_dtors = dlsym(RTLD_DEFAULT, "__call_tls_dtors");
+    glibc.ctype_init = dlsym(RTLD_DEFAULT, "__ctype_init");
+    if (!static_info || !glibc.allocate_tls || !glibc.deallocate_tls || !glibc.call_tls_dtors || !glibc.ctype_init)
+        return refuse("glibc's TLS allocation functions are missing");
+    static_info(&glibc.static_size, &glibc.static_align);
+    const uint32_t *size = dlsym(RTLD_DEFAULT, "_thread_db_sizeof_pthread");
+    long tid = field("_thread_db_pthread_tid", 32), list = field("_thread_db_pthread_list", 128);
+    long start = field("_thread_db_pthread_start_routine", 64);
+    long cancel = field("_thread_db_pthread_cancelhandling", 32);
+    if (!size || tid < 0 || list < 0 || start < 0 || cancel < 0) return refuse("glibc's descriptor tables are missing");
+    glibc.descriptor = *size;
+    glibc.tid = (size_t)tid;
+    glibc.list = (size_t)list;
+    glibc.start_routine = (size_t)start;
+    glibc.cancelhandling = (size_t)cancel;
+    if (glibc.static_size <= glibc.descriptor || (glibc.static_size - glibc.descriptor) % glibc.static_align)
+        return refuse("unexpected static TLS size");
+
+    // Check the layout against the main thread's descriptor. x86_64 glibc
+    // puts it at the thread pointer; then tid, a padding int, robust_prev and
+    // robust_head, which an idle thread has pointing at itself.
+    char *self = (char *)PREAL(pthread_self)();
+    if (self != (char *)__builtin_thread_pointer() || *(void **)(self + 16) != self)
+        return refuse("the thread pointer is not the descriptor");
+    if (*(pid_t *)(self + glibc.tid) != (pid_t)GREEN_SYSCALL(SYS_gettid)) return refuse("the tid field does not match");
+    glibc.robust_prev = glibc.tid + 8;
+    glibc.robust_head = glibc.tid + 16;
+    if (*(void **)(self + glibc.robust_prev) != self + glibc.robust_head ||
+        *(void **)(self + glibc.robust_head) != self + glibc.robust_head)
+        return refuse("the robust-list fields do not match");
+    glibc.robust_futex_offset = *(long *)(self + glibc.robust_head + 8);
+    const long *rseq_offset = dlsym(RTLD_DEFAULT, "__rseq_offset");
+    glibc.rseq = rseq_offset ? *rseq_offset : -1;
+    if (glibc.rseq >= 0 && (size_t)glibc.rseq + 32 > glibc.descriptor) glibc.rseq = -1; // not inside: leave it
+    return true;
+#endif
+}
+
+void thread_block_init(void) {
+    const char *tls = getenv("GREEN_THREAD_TLS");
+    if (tls && strcmp(tls, "shared") == 0) {
+        refuse("GREEN_THREAD_TLS=shared");
+        return;
+    }
+    glibc.enabled = learn_layout();
+}
+
+void thread_block_start(void) {
+    if (!glibc.enabled) return;
+    find_malloc_words();
+    if (glibc.enabled)
+        preload_log("fiber threads get TLS of their own: %zu bytes of static TLS, thread pointer by %s",
+                    glibc.static_size, green_tp_uses_syscall() ? "arch_prctl" : "wrfsbase");
+}
+
+bool thread_block_enabled(void) { return glibc.enabled; }
+
+/// libc's TLS block: where it starts from the thread pointer, and its size.
+struct tls_range {
+    long offset;
+    size_t size;
+};
+
+static int find_libc_tls(struct dl_phdr_info *info, size_t size, void *data) {
+    (void)size;
+    struct tls_range *r = data;
+    const char *slash = strrchr(info->dlpi_name, '/');
+    const char *name = slash ? slash + 1 : info->dlpi_name;
+    if (strncmp(name, "libc.so", 7) != 0 || !info->dlpi_tls_data) return 0;
+    for (int i = 0; i < info->dlpi_phnum; i++)
+        if (info->dlpi_phdr[i].p_type == PT_TLS) {
+            r->offset = (char *)info->dlpi_tls_data - (char *)__builtin_thread_pointer();
+            r->size = info->dlpi_phdr[i].p_memsz;
+            return 1;
+        }
+    return 0;
+}
+
+/// Run a first malloc on a probe thread block and see which pointer-sized
+/// words of libc's TLS it sets. Called once, on the main thread, before any
+/// fiber thread exists.
+static void find_malloc_words(void) {
+    struct tls_range libc = {0, 0};
+    if (!dl_iterate_phdr(find_libc_tls, &libc) || libc.offset >= 0 || libc.size > 4096) {
+        preload_log("glibc's malloc state stays per fiber thread: libc's TLS block not found");
+        return;
+    }
+    free(malloc(16)); // the hub thread has its malloc state, to be shared
+    gthread *probe = thread_block_create();
+    if (!probe) return;
+    size_t words = libc.size / sizeof(void *);
+    char *mine = (char *)probe->tp + libc.offset;
+    void **before = malloc(words * sizeof(void *));
+    if (!before) return;
+    memcpy(before, mine, words * sizeof(void *));
+
+    sigset_t all, old;
+    sigfillset(&all);
+    GREEN_SYSCALL(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, sizeof(long)); // no handler on the probe's TLS
+    green_fiber *self = green_fiber_current();
+    green_fiber_set_thread_pointer(self, probe->tp);
+    free(malloc(16));
+    green_fiber_set_thread_pointer(self, NULL);
+    GREEN_SYSCALL(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, sizeof(long));
+
+    int changed = 0;
+    for (size_t i = 0; i < words; i++) {
+        void *now = ((void **)(void *)mine)[i];
+        if (now == before[i]) continue;
+        if (changed < MALLOC_WORDS_MAX && now) malloc_words[changed] = libc.offset + (long)(i * sizeof(void *));
+        changed++;
+    }
+    free(before);
+    // The probe's own malloc state is left to it: a few hundred bytes, once.
+    if (changed == 0 || changed > MALLOC_WORDS_MAX) {
+        preload_log("glibc's malloc state stays per fiber thread: a first malloc changed %d words", changed);
+        return;
+    }
+    malloc_word_count = changed;
+    preload_log("fiber threads share their hub thread's malloc cache (%d words of libc's TLS)", changed);
+}
+
+gthread *thread_block_create(void) {
+    size_t gsize = (sizeof(gthread) + 63) & ~(size_t)63;
+    void *mem = NULL;
+    if (posix_memalign(&mem, glibc.static_align, glibc.static_size + gsize) != 0) return NULL;
+    memset(mem, 0, glibc.static_size + gsize);
+    char *pd = (char *)mem + glibc.static_size - glibc.descriptor;
+    if (!glibc.allocate_tls(pd)) { // the DTV and every module's initial TLS image
+        free(mem);
+        return NULL;
+    }
+    gthread *t = (gthread *)(pd + glibc.descriptor);
+    t->block = mem;
+    t->tp = pd;
+
+    // tcbhead_t (x86_64 ABI offsets): tcb and self point at the descriptor;
+    // sysinfo, the stack-protector canary, the pointer guard and the CET
+    // feature bits are the process's, as glibc copies them.
+    char *now = (char *)__builtin_thread_pointer();
+    *(void **)(pd + 0) = pd;
+    *(void **)(pd + 16) = pd;
+    *(int *)(pd + 24) = 1;                  // multiple_threads
+    memcpy(pd + 32, now + 32, 3 * sizeof(uintptr_t)); // sysinfo, stack_guard, pointer_guard
+    memcpy(pd + 72, now + 72, sizeof(unsigned)); // feature_1
+
+    // The descriptor proper. tid: the OS thread's, so glibc's own locks and
+    // raise() act on the thread that runs the fiber (gettid() is the
+    // program's view, and says the fiber thread's own id).
+    *(pid_t *)(pd + glibc.tid) = *(pid_t *)(now + glibc.tid);
+    *(void **)(pd + glibc.list) = pd + glibc.list; // an empty list: unlinking it is harmless
+    *(void **)(pd + glibc.list + 8) = pd + glibc.list;
+    *(void **)(pd + glibc.robust_prev) = pd + glibc.robust_head;
+    *(void **)(pd + glibc.robust_head) = pd + glibc.robust_head;
+    *(long *)(pd + glibc.robust_head + 8) = glibc.robust_futex_offset;
+    *(void **)(pd + glibc.start_routine) = (void *)fiber_thread_start;
+    if (glibc.rseq >= 0) *(int32_t *)(pd + glibc.rseq + 4) = -2; // cpu_id: registration failed, ask the kernel
+    for (int i = 0; i < malloc_word_count; i++) // the hub thread's malloc cache and arena
+        *(void **)(pd + malloc_words[i]) = *(void **)(now + malloc_words[i]);
+    return t;
+}
+
+void thread_block_enter(void) {
+    if (glibc.enabled) glibc.ctype_init(); // as glibc's start_thread: the locale's ctype tables
+}
+
+void thread_block_run_tls_destructors(void) {
+    glibc.call_tls_dtors(); // C++ thread_local and Rust thread_local! destructors, newest first
+}
+
+void thread_block_after_fork_in_child(void) {
+    // glibc's fork registered the forking fiber's descriptor with the kernel
+    // (tid to clear, robust list), but that block is freed when the fiber
+    // thread ends: give both back to the hub thread's own descriptor.
+    char *hub = green_sched_native_thread_pointer(green_sched_current());
+    if (!glibc.enabled || !hub) return;
+    *(pid_t *)(hub + glibc.tid) = (pid_t)GREEN_SYSCALL(SYS_set_tid_address, hub + glibc.tid);
+    GREEN_SYSCALL(SYS_set_robust_list, hub + glibc.robust_head, (size_t)24);
+}
+
+void thread_block_free(gthread *t) {
+    glibc.deallocate_tls(t->tp, false); // the DTV and the TLS of modules dlopen'ed later
+    free(t->block);
+}
+
+gthread *thread_block_owner(pthread_t th) {
+    char *pd = (char *)th;
+    if (!pd || *(void **)(pd + glibc.start_routine) != (void *)fiber_thread_start) return NULL;
+    return (gthread *)(pd + glibc.descriptor);
+}

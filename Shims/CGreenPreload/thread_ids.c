@@ -1,0 +1,70 @@
+// thread_ids.c — thread ids. Each fiber thread has an id of its own, which
+// gettid() (and syscall(SYS_gettid)) return: numbers from 0x40000000 up,
+// above any kernel tid, so no real thread is ever named by mistake. The main
+// thread keeps its kernel tid (the process id), native threads theirs.
+//
+// The calls that take a tid accept a fiber thread's: signals (tgkill) go to
+// the OS thread that runs it, and so do the scheduling calls (affinity,
+// policy, priority), since that OS thread is what the kernel schedules. The
+// id of a fiber thread that has finished fails with ESRCH, as the tid of a
+// thread that is gone.
+#include "preload.h"
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+GREEN_EXPORT pid_t gettid(void) {
+    gthread *t = gthread_current();
+    return t ? t->id : (pid_t)GREEN_SYSCALL(SYS_gettid);
+}
+
+/// `tid` as the kernel knows it, or -1 with errno ESRCH.
+static pid_t kernel_tid(pid_t tid) {
+    pid_t k = preload_kernel_tid(tid);
+    if (k < 0) errno = ESRCH;
+    return k;
+}
+
+GREEN_EXPORT int tgkill(pid_t tgid, pid_t tid, int sig) {
+    pid_t k = tid;
+    if (tid >= GTHREAD_FIRST_ID && tgid == getpid() && (k = kernel_tid(tid)) < 0) return -1;
+    return (int)GREEN_SYSCALL(SYS_tgkill, (long)tgid, (long)k, (long)sig);
+}
+
+GREEN_EXPORT int sched_setaffinity(pid_t pid, size_t size, const cpu_set_t *set) {
+    pid_t k = kernel_tid(pid);
+    return k < 0 ? -1 : (int)GREEN_SYSCALL(SYS_sched_setaffinity, (long)k, (long)size, set);
+}
+
+GREEN_EXPORT int sched_getaffinity(pid_t pid, size_t size, cpu_set_t *set) {
+    pid_t k = kernel_tid(pid);
+    if (k < 0) return -1;
+    long n = GREEN_SYSCALL(SYS_sched_getaffinity, (long)k, (long)size, set);
+    if (n < 0) return -1;
+    // As glibc: the kernel fills n bytes; clear the rest of the caller's set.
+    if ((size_t)n < size) memset((char *)set + n, 0, size - (size_t)n);
+    return 0;
+}
+
+GREEN_EXPORT int sched_setparam(pid_t pid, const struct sched_param *param) {
+    pid_t k = kernel_tid(pid);
+    return k < 0 ? -1 : (int)GREEN_SYSCALL(SYS_sched_setparam, (long)k, param);
+}
+
+GREEN_EXPORT int sched_getparam(pid_t pid, struct sched_param *param) {
+    pid_t k = kernel_tid(pid);
+    return k < 0 ? -1 : (int)GREEN_SYSCALL(SYS_sched_getparam, (long)k, param);
+}
+
+GREEN_EXPORT int sched_setscheduler(pid_t pid, int policy, const struct sched_param *param) {
+    pid_t k = kernel_tid(pid);
+    return k < 0 ? -1 : (int)GREEN_SYSCALL(SYS_sched_setscheduler, (long)k, (long)policy, param);
+}
+
+GREEN_EXPORT int sched_getscheduler(pid_t pid) {
+    pid_t k = kernel_tid(pid);
+    return k < 0 ? -1 : (int)GREEN_SYSCALL(SYS_sched_getscheduler, (long)k);
+}
