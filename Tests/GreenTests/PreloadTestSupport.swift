@@ -89,19 +89,44 @@ enum Preload {
         return dir
     }()
 
-    /// Compiles `source` with `cc -pthread -Wall` (once per test run) and
-    /// returns the binary's path. A compiler error fails the test.
+    /// Compiles `source` (once per test run) and returns the binary's path:
+    /// C (`.c`) with `cc OPT -pthread -Wall`, C++ (`.cpp`) with
+    /// `g++ -std=c++20 OPT -pthread -Wall`, Rust (`.rs`) with
+    /// `rustc -O --edition=2021`. A missing compiler skips the test loudly
+    /// (fails it under CI=true); a compiler error fails it.
     static func compile(_ source: URL, optimization: String = "-O1", for test: XCTestCase) throws -> String {
         lock.lock()
         defer { lock.unlock() }
         let key = source.path + optimization
         if let binary = compiled[key] { return binary }
-        guard let cc = findExecutable("cc") ?? findExecutable("gcc") else {
-            try unavailable("no C compiler (cc) in PATH: install gcc (`bash .ci/deps`)", in: test)
+        let language = source.pathExtension
+        let compiler: String
+        let flags: [String]
+        switch language {
+        case "cpp":
+            guard let cxx = findExecutable("g++") ?? findExecutable("c++") else {
+                try unavailable("no C++ compiler (g++) in PATH for \(source.lastPathComponent): install g++ (`bash .ci/deps`)", in: test)
+            }
+            compiler = cxx
+            flags = ["-std=c++20", optimization, "-pthread", "-Wall"]
+        case "rs":
+            guard let rustc = findExecutable("rustc") else {
+                try unavailable("no Rust compiler (rustc) in PATH for \(source.lastPathComponent): install rustc (`bash .ci/deps`)", in: test)
+            }
+            compiler = rustc
+            flags = ["-O", "--edition=2021"]
+        default:
+            guard let cc = findExecutable("cc") ?? findExecutable("gcc") else {
+                try unavailable("no C compiler (cc) in PATH: install gcc (`bash .ci/deps`)", in: test)
+            }
+            compiler = cc
+            flags = [optimization, "-pthread", "-Wall"]
         }
         try? FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-        let binary = scratch.appendingPathComponent(source.deletingPathExtension().lastPathComponent + optimization).path
-        let result = try run(cc, [optimization, "-pthread", "-Wall", "-o", binary, source.path], timeout: 60)
+        // C binaries keep their plain names; others say their language (thread_identity.cpp and .rs differ).
+        let stem = source.deletingPathExtension().lastPathComponent + (language == "c" ? "" : "-" + language)
+        let binary = scratch.appendingPathComponent(stem + optimization).path
+        let result = try run(compiler, flags + ["-o", binary, source.path], timeout: 180)
         guard result.status == 0, !result.signaled, !result.timedOut else {
             XCTFail("compiling \(source.lastPathComponent) failed: \(result)")
             throw TestError(code: -2)
@@ -110,8 +135,11 @@ enum Preload {
         return binary
     }
 
+    /// A program of Tests/PreloadPrograms by name: `mutex` is mutex.c; a name
+    /// with its extension (`thread_identity.cpp`, `thread_identity.rs`) is that file.
     static func program(_ name: String, for test: XCTestCase) throws -> String {
-        try compile(programsDirectory.appendingPathComponent(name + ".c"), for: test)
+        let file = ["c", "cpp", "rs"].contains((name as NSString).pathExtension) ? name : name + ".c"
+        return try compile(programsDirectory.appendingPathComponent(file), for: test)
     }
 
     static func findExecutable(_ name: String) -> String? {
