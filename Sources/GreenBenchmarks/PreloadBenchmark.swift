@@ -3,12 +3,16 @@
 //
 //   swift run -c release --scratch-path .build-bench green-bench preload
 //
-// 5a/5c: the thread-per-connection echo server
+// 5a/5d: the thread-per-connection echo server
 //        (Examples/ThreadPerConnection/echo_server.c) at 100, 1,000 and 10,000
 //        concurrent connections: requests/s, server CPU per request, resident
 //        memory plus kernel stacks, threads. The load comes from this process,
 //        one Green fiber per connection.
-// 5b:    thread create+join cost (Examples/ThreadPerConnection/create_join.c).
+// 5b:    thread create+join cost (Examples/ThreadPerConnection/create_join.c),
+//        natively and as fibers with TLS per thread and shared (issue #10).
+// 5c:    the switch round trip between two threads
+//        (Examples/ThreadPerConnection/switch_round_trip.c), natively and as
+//        fibers with TLS per thread and shared (issue #10).
 //
 // Every error (a byte not echoed, a timeout, a server that dies) is printed
 // and makes the run fail; servers are killed at the end, also on error.
@@ -36,7 +40,7 @@ enum PreloadBench {
     /// Run the whole section; throws if anything went wrong (after printing
     /// every table it could).
     static func run() throws {
-        print("\n# 5. Unmodified C programs, natively and under LD_PRELOAD (issue #4)")
+        print("\n# 5. Unmodified C programs, natively and under LD_PRELOAD (issues #4, #10)")
         print("command: swift run -c release --scratch-path .build-bench green-bench preload")
         raiseFileLimit()
         let tools = try PreloadToolchain.prepare()
@@ -47,6 +51,7 @@ enum PreloadBench {
         }
         let echoServer = try tools.compile("echo_server")
         let createJoin = try tools.compile("create_join")
+        let switchRoundTrip = try tools.compile("switch_round_trip")
         print("compiled with cc -O2 -pthread into \(tools.workDirectory)")
         print("each configuration: open every connection (1 round trip each), then \(seconds(loadDuration)) s of "
               + "1 KiB request/response round trips on every connection; \(rounds) rounds")
@@ -67,17 +72,18 @@ enum PreloadBench {
             }
         }
         printDetails(runs)
-        let createJoinErrors = PreloadCreateJoin.run(program: createJoin, preload: tools.preloadLibrary)
+        let threadErrors = PreloadCreateJoin.run(program: createJoin, preload: tools.preloadLibrary)
+            + PreloadSwitch.run(program: switchRoundTrip, preload: tools.preloadLibrary)
         printSummary(runs)
 
         let failed = runs.filter { $0.errorCount > 0 }
-        if !failed.isEmpty || !createJoinErrors.isEmpty {
+        if !failed.isEmpty || !threadErrors.isEmpty {
             for r in failed {
                 print("ERROR: \(r.mode.rawValue) server, \(grouped(r.connections)) connections, round \(r.round): "
                       + "\(r.errorCount) error(s):")
                 for e in r.errors { print("  \(e)") }
             }
-            for e in createJoinErrors { print("ERROR: \(e)") }
+            for e in threadErrors { print("ERROR: \(e)") }
             fflush(stdout)
             throw BenchError("the preload benchmark had errors (above)")
         }
@@ -142,9 +148,9 @@ enum PreloadBench {
         t.print()
     }
 
-    /// Table 5c: the side-by-side summary, and whether issue #4's targets are met.
+    /// Table 5d: the side-by-side summary, and whether issue #4's targets are met.
     static func printSummary(_ runs: [EchoRun]) {
-        var t = Table("5c. Summary: echo server natively vs under the preload library (ratio = green / native)",
+        var t = Table("5d. Summary: echo server natively vs under the preload library (ratio = green / native)",
                       ["connections", "native req/s", "green req/s", "ratio", "native MiB", "green MiB", "ratio",
                        "native threads", "green threads", "native CPU µs/req", "green CPU µs/req", "ratio"])
         for n in connectionCounts {

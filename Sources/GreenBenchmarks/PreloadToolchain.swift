@@ -39,7 +39,7 @@ struct PreloadToolchain {
 
     /// Delete the temporary directory and the programs in it.
     func removeWorkDirectory() {
-        for name in ["echo_server", "create_join"] { unlink("\(workDirectory)/\(name)") }
+        for name in ["echo_server", "create_join", "switch_round_trip"] { unlink("\(workDirectory)/\(name)") }
         rmdir(workDirectory)
     }
 
