@@ -125,7 +125,10 @@ void preload_init(void) {
     if (preload_fiber_mode) {
         thread_block_init();
         start_main_hub();
-        if (preload_fiber_mode) thread_block_start();
+        if (preload_fiber_mode) {
+            gsig_init_main();
+            thread_block_start();
+        }
     }
     preload_log("%s threads, default stack %zu KiB", preload_fiber_mode ? "fiber" : "native",
                 preload_default_stack >> 10);

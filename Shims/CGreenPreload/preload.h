@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
@@ -114,6 +115,16 @@ static inline int timespec_ok(const struct timespec *t) { return t->tv_nsec >= 0
 
 typedef struct gthread_specific { uint32_t gen; void *value; } gthread_specific;
 
+/// A thread's signal state (sigmask.c): fiber threads and the main thread.
+typedef struct gsig {
+    sigset_t mask;             ///< the signals it blocks
+    sigset_t pending;          ///< sent to it alone while it blocked them
+    green_fiber *fiber;        ///< the fiber that runs it (NULL: gone)
+    void *tp;                  ///< its thread pointer (NULL: the hub thread's own)
+    volatile unsigned handled; ///< handlers run for it (sigsuspend waits for a change)
+    volatile sig_atomic_t suspended; ///< in sigsuspend or pause: any handler ends the wait
+} gsig;
+
 /// A pthread that is a fiber. With TLS of its own (thread_block.c) it lives
 /// right after its glibc descriptor, which is the pthread_t; else the pthread_t
 /// points here.
@@ -133,6 +144,7 @@ typedef struct gthread {
     gthread_specific *specific;   ///< pthread_setspecific values, by key (lazily allocated)
     char name[16];
     struct gthread *live_next, *live_prev; ///< the live fiber threads (gthread_registry_lock)
+    gsig sig;                     ///< its signal mask and pending signals
 } gthread;
 
 /// The fiber thread running now, or NULL (the main thread, a native thread, the hub).
@@ -186,6 +198,35 @@ void thread_block_after_fork_in_child(void);
 void thread_block_free(gthread *t);
 /// The gthread of a descriptor made here, else NULL.
 gthread *thread_block_owner(pthread_t th);
+
+// ---- signal masks per thread (sigmask.c) ----------------------------------------------------
+
+/// At start-up, once the main hub runs: the main thread's record.
+void gsig_init_main(void);
+/// The main thread's record (NULL before gsig_init_main), the caller's (NULL
+/// off a fiber thread or main: a native thread keeps its kernel mask).
+gsig *gsig_main(void);
+gsig *gsig_current(void);
+/// A fiber thread starts with its creator's mask; a finished one counts no more.
+void gsig_thread_started(gsig *g, green_fiber *f, void *tp);
+void gsig_thread_finished(gsig *g);
+/// In a fork child: `self` (the forking thread) alone counts.
+void gsig_after_fork_in_child(gsig *self);
+/// In the handler wrapper: the thread a delivered signal is for, or NULL when
+/// it stays pending (its target, or every thread, blocks it).
+gsig *gsig_pick_target(int sig, const siginfo_t *info);
+/// The OS thread's mask as last loaded, and a counter of loads.
+int gsig_applied_generation(void);
+void gsig_applied_mask(sigset_t *out);
+/// pthread_kill for a fiber thread or main: returns an error number.
+int gsig_kill(gsig *g, int sig);
+/// A live fiber thread not blocking `sig` (NULL: none, or the list is changing).
+gsig *gthread_first_sig_taker(int sig);
+/// The hub thread's kernel tid.
+pid_t preload_hub_tid(void);
+/// Is this pthread_t the main thread (the hub thread's own descriptor)?
+int preload_is_main_thread(pthread_t th);
+
 
 // ---- thread pool (threadpool.c) ----------------------------------------------------------
 int preload_run_blocking(void (*fn)(void *), void *arg);

@@ -31,6 +31,7 @@ enum { DETACHED = 1, FINISHED = 2, JOINING = 4 };
 
 static pthread_mutex_t registry = PTHREAD_MUTEX_INITIALIZER; // libc's (PREAL): held for a few loads, never parked in
 static gthread *live_head;
+static volatile sig_atomic_t registry_changing; // a signal handler on the hub thread must not walk it now
 
 void gthread_registry_lock(void) { PREAL(pthread_mutex_lock)(&registry); }
 void gthread_registry_unlock(void) { PREAL(pthread_mutex_unlock)(&registry); }
@@ -43,20 +44,34 @@ gthread *gthread_by_id(pid_t id) {
 
 static void registry_add(gthread *t) {
     gthread_registry_lock();
+    registry_changing = 1;
     t->live_prev = NULL;
     t->live_next = live_head;
     if (live_head) live_head->live_prev = t;
     live_head = t;
+    registry_changing = 0;
     gthread_registry_unlock();
 }
 
 static void registry_remove(gthread *t) {
     gthread_registry_lock();
+    registry_changing = 1;
     if (t->live_prev) t->live_prev->live_next = t->live_next;
     else live_head = t->live_next;
     if (t->live_next) t->live_next->live_prev = t->live_prev;
+    registry_changing = 0;
     gthread_registry_unlock();
 }
+
+gsig *gthread_first_sig_taker(int sig) {
+    if (registry_changing) return NULL;
+    for (gthread *t = live_head; t; t = t->live_next)
+        if (!sigismember(&t->sig.mask, sig)) return &t->sig;
+    return NULL;
+}
+
+pid_t preload_hub_tid(void) { return hub_tid; }
+int preload_is_main_thread(pthread_t th) { return hub_thread && th == hub_thread; }
 
 pid_t preload_kernel_tid(pid_t tid) {
     if (tid < GTHREAD_FIRST_ID) return tid;
@@ -79,7 +94,13 @@ static void gthread_free(gthread *t) {
     else free(t);
 }
 
+/// The fiber thread whose TLS is loaded: set in each fiber thread's own TLS
+/// when it starts, so a signal handler run "on" a thread (its TLS loaded)
+/// is that thread's. Without TLS of their own, the running fiber's owner.
+static __thread gthread *tls_self __attribute__((tls_model("initial-exec")));
+
 gthread *gthread_current(void) {
+    if (thread_block_enabled()) return tls_self;
     green_fiber *f = green_fiber_current();
     return f ? green_fiber_owner(f) : NULL;
 }
@@ -103,8 +124,10 @@ void gthread_after_fork_in_child(void) {
     live_head = self; // the only thread of the child
     if (self) self->live_next = self->live_prev = NULL;
     main_is_gone = self != NULL;
+    gsig_after_fork_in_child(self ? &self->sig : gsig_main());
     gthread_live = self ? 1 : 0;
     hub_tid = (pid_t)GREEN_SYSCALL(SYS_gettid); // the forking thread's, now the hub's
+    if (self) self->id = hub_tid; // as natively: the forking thread is the child's main thread now
     if (self && self->tp) thread_block_after_fork_in_child();
     green_sched_keep_only_current();
 }
@@ -113,6 +136,7 @@ void gthread_after_fork_in_child(void) {
 
 static void finish(gthread *t) {
     registry_remove(t); // its id names no thread from now on
+    gsig_thread_finished(&t->sig);
     __atomic_store_n(&t->done, 1, __ATOMIC_RELEASE);
     gfutex_wake(&t->done, INT_MAX, 0);
     if (__atomic_sub_fetch(&gthread_live, 1, __ATOMIC_ACQ_REL) == 0) {
@@ -128,7 +152,10 @@ static void finish(gthread *t) {
 
 static void thread_main(void *arg) {
     gthread *t = arg;
-    if (t->tp) thread_block_enter();
+    if (t->tp) {
+        tls_self = t;
+        thread_block_enter();
+    }
     if (setjmp(t->exit_jmp) == 0) t->retval = t->start(t->arg);
     // As glibc's threads end: thread_local destructors, then pthread keys'.
     if (t->tp) thread_block_run_tls_destructors();
@@ -185,6 +212,7 @@ GREEN_EXPORT int pthread_create(pthread_t *out, const pthread_attr_t *attr, void
     snprintf(t->name, sizeof t->name, "thread %d", t->id - 0x40000000 + 1);
     green_fiber_set_name(f, t->name);
     __atomic_add_fetch(&gthread_live, 1, __ATOMIC_ACQ_REL);
+    gsig_thread_started(&t->sig, f, t->tp);
     registry_add(t);
     *out = gthread_handle(t);
     preload_log("pthread_create: fiber thread %d, stack %zu KiB%s", t->id - 0x40000000 + 1, stack >> 10,
@@ -341,11 +369,12 @@ GREEN_EXPORT int pthread_getname_np(pthread_t th, char *buf, size_t len) {
 
 GREEN_EXPORT int pthread_kill(pthread_t th, int sig) {
     gthread *t = gthread_from(th);
-    if (!t) return PREAL(pthread_kill)(th, sig);
-    if (__atomic_load_n(&t->done, __ATOMIC_ACQUIRE)) return ESRCH;
-    if (sig == 0) return 0;
-    // Signals go to the OS thread that runs every fiber thread.
-    return PREAL(pthread_kill)(hub_thread, sig);
+    if (t) {
+        if (__atomic_load_n(&t->done, __ATOMIC_ACQUIRE)) return ESRCH;
+        return gsig_kill(&t->sig, sig);
+    }
+    if (preload_is_main_thread(th) && gsig_main()) return gsig_kill(gsig_main(), sig);
+    return PREAL(pthread_kill)(th, sig);
 }
 
 GREEN_EXPORT int pthread_cancel(pthread_t th) {

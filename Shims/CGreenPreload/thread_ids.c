@@ -3,8 +3,9 @@
 // above any kernel tid, so no real thread is ever named by mistake. The main
 // thread keeps its kernel tid (the process id), native threads theirs.
 //
-// The calls that take a tid accept a fiber thread's: signals (tgkill) go to
-// the OS thread that runs it, and so do the scheduling calls (affinity,
+// The calls that take a tid accept a fiber thread's: tgkill signals that
+// thread (sigmask.c: its handler runs on it, its mask applies), and the
+// scheduling calls (affinity,
 // policy, priority), since that OS thread is what the kernel schedules. The
 // id of a fiber thread that has finished fails with ESRCH, as the tid of a
 // thread that is gone.
@@ -28,10 +29,34 @@ static pid_t kernel_tid(pid_t tid) {
     return k;
 }
 
+/// tgkill to a thread of this process: the fiber thread (or main) it names
+/// gets it, as pthread_kill gives it; -1 when it is not one of them.
+static int kill_own_thread(pid_t tid, int sig) {
+    if (tid == preload_hub_tid() && gsig_main()) return gsig_kill(gsig_main(), sig);
+    if (tid < GTHREAD_FIRST_ID) return -1;
+    // On the hub thread no fiber thread can finish meanwhile, and the signal
+    // may be delivered to this very thread at once: its handler must not find
+    // the lock held. Another thread looks it up and sends under the lock.
+    int on_hub = gsig_current() != NULL;
+    gthread_registry_lock();
+    gthread *t = gthread_by_id(tid);
+    if (on_hub || !t) gthread_registry_unlock();
+    if (!t) return ESRCH;
+    int r = gsig_kill(&t->sig, sig);
+    if (!on_hub) gthread_registry_unlock();
+    return r;
+}
+
 GREEN_EXPORT int tgkill(pid_t tgid, pid_t tid, int sig) {
-    pid_t k = tid;
-    if (tid >= GTHREAD_FIRST_ID && tgid == getpid() && (k = kernel_tid(tid)) < 0) return -1;
-    return (int)GREEN_SYSCALL(SYS_tgkill, (long)tgid, (long)k, (long)sig);
+    if (tgid == getpid() && tid > 0) {
+        int r = kill_own_thread(tid, sig);
+        if (r >= 0) {
+            if (r == 0) return 0;
+            errno = r;
+            return -1;
+        }
+    }
+    return (int)GREEN_SYSCALL(SYS_tgkill, (long)tgid, (long)tid, (long)sig);
 }
 
 GREEN_EXPORT int sched_setaffinity(pid_t pid, size_t size, const cpu_set_t *set) {

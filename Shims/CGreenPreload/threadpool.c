@@ -5,7 +5,9 @@
 #include "preload.h"
 #include <dlfcn.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
 
 #define MAX_WORKERS 8
 
@@ -71,7 +73,13 @@ int preload_run_blocking(void (*fn)(void *), void *arg) {
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         pthread_t t;
+        // Workers block every signal (they inherit the mask of this moment):
+        // a signal for the program must reach one of its threads, never a worker.
+        sigset_t all, old;
+        sigfillset(&all);
+        GREEN_SYSCALL(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, 8);
         if (PREAL(pthread_create)(&t, &attr, worker_main, NULL) == 0) workers++;
+        GREEN_SYSCALL(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, 8);
         pthread_attr_destroy(&attr);
         if (workers == 0) {
             PREAL(pthread_mutex_unlock)(&lock);

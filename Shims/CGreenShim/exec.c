@@ -9,12 +9,39 @@
 // glibc's exec variants call its internal execve, not this one, so each is
 // interposed; fork is handled by an atfork hook (fork_prepare).
 #include "shim.h"
+#include <signal.h>
 #include <spawn.h>
+#include <sys/syscall.h>
 #include <stdarg.h>
 #include <stdlib.h>
 
 /// In the process that is about to become another program.
 static void before_exec(void) { shim_fd_share_sockets(1, 1); }
+
+const shim_thread_hooks *_Atomic shim_threads;
+
+int shim_child_mask_enter(sigset_t *saved) {
+    sigset_t mine;
+    const shim_thread_hooks *h = shim_threads;
+    if (!h || !h->child_sigmask(&mine)) return 0;
+    GREEN_SYSCALL(SYS_rt_sigprocmask, SIG_SETMASK, &mine, saved, 8);
+    return 1;
+}
+
+void shim_child_mask_leave(const sigset_t *saved) { GREEN_SYSCALL(SYS_rt_sigprocmask, SIG_SETMASK, saved, NULL, 8); }
+
+/// exec with the calling thread's own signal mask (a new program keeps it);
+/// the hub's is back if exec fails.
+#define EXEC_WITH_CALLERS_MASK(call)                        \
+    do {                                                    \
+        sigset_t saved_;                                    \
+        int entered_ = shim_child_mask_enter(&saved_);      \
+        int r_ = (call);                                    \
+        int e_ = errno;                                     \
+        if (entered_) shim_child_mask_leave(&saved_);       \
+        errno = e_;                                         \
+        return r_;                                          \
+    } while (0)
 
 /// In a parent whose child program may get any of its sockets (file
 /// actions can dup2 even a close-on-exec one into the child).
@@ -24,27 +51,27 @@ void green_shim_fork_prepare(void) { shim_fd_share_sockets(0, 0); }
 
 GREEN_EXPORT int execve(const char *path, char *const argv[], char *const envp[]) {
     before_exec();
-    return REAL(execve)(path, argv, envp);
+    EXEC_WITH_CALLERS_MASK(REAL(execve)(path, argv, envp));
 }
 
 GREEN_EXPORT int execv(const char *path, char *const argv[]) {
     before_exec();
-    return REAL(execv)(path, argv);
+    EXEC_WITH_CALLERS_MASK(REAL(execv)(path, argv));
 }
 
 GREEN_EXPORT int execvp(const char *file, char *const argv[]) {
     before_exec();
-    return REAL(execvp)(file, argv);
+    EXEC_WITH_CALLERS_MASK(REAL(execvp)(file, argv));
 }
 
 GREEN_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[]) {
     before_exec();
-    return REAL(execvpe)(file, argv, envp);
+    EXEC_WITH_CALLERS_MASK(REAL(execvpe)(file, argv, envp));
 }
 
 GREEN_EXPORT int fexecve(int fd, char *const argv[], char *const envp[]) {
     before_exec();
-    return REAL(fexecve)(fd, argv, envp);
+    EXEC_WITH_CALLERS_MASK(REAL(fexecve)(fd, argv, envp));
 }
 
 /// The execl family: collect the variadic arguments (up to the NULL, and for
@@ -84,16 +111,22 @@ GREEN_EXPORT int execle(const char *path, const char *arg, ...) {
 GREEN_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *actions,
                 const posix_spawnattr_t *attr, char *const argv[], char *const envp[]) {
     before_spawn();
-    return REAL(posix_spawn)(pid, path, actions, attr, argv, envp);
+    EXEC_WITH_CALLERS_MASK(REAL(posix_spawn)(pid, path, actions, attr, argv, envp));
 }
 
 GREEN_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *actions,
                  const posix_spawnattr_t *attr, char *const argv[], char *const envp[]) {
     before_spawn();
-    return REAL(posix_spawnp)(pid, file, actions, attr, argv, envp);
+    EXEC_WITH_CALLERS_MASK(REAL(posix_spawnp)(pid, file, actions, attr, argv, envp));
 }
 
 GREEN_EXPORT FILE *popen(const char *command, const char *type) {
     before_spawn();
-    return REAL(popen)(command, type);
+    sigset_t saved;
+    int entered = shim_child_mask_enter(&saved);
+    FILE *f = REAL(popen)(command, type);
+    int e = errno;
+    if (entered) shim_child_mask_leave(&saved);
+    errno = e;
+    return f;
 }

@@ -50,18 +50,25 @@ GREEN_EXPORT pid_t wait(int *status) {
 typedef struct system_call {
     const char *command;
     int result, err;
+    int has_mask;  ///< the caller is a fiber thread with a mask of its own…
+    sigset_t mask; ///< …which the shell gets (the worker's own blocks everything)
 } system_call;
 
 static void run_system(void *p) {
     system_call *c = p;
+    sigset_t saved;
+    if (c->has_mask) GREEN_SYSCALL(SYS_rt_sigprocmask, SIG_SETMASK, &c->mask, &saved, 8);
     c->result = REAL(system)(c->command);
     c->err = errno;
+    if (c->has_mask) GREEN_SYSCALL(SYS_rt_sigprocmask, SIG_SETMASK, &saved, NULL, 8);
 }
 
 GREEN_EXPORT int system(const char *command) {
     if (!green_on_fiber()) return REAL(system)(command);
     shim_fd_share_sockets(1, 0); // the shell gets the program's sockets: their flags as asked
-    system_call c = {command, 0, 0};
+    system_call c = {command, 0, 0, 0, {{0}}};
+    const shim_thread_hooks *h = shim_threads;
+    c.has_mask = h && h->child_sigmask(&c.mask);
     if (hub()->run_blocking(run_system, &c) != 0) return REAL(system)(command);
     errno = c.err;
     return c.result;

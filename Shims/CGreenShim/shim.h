@@ -101,6 +101,23 @@ int shim_wait_ready(int fd, int events, int64_t deadline);
 /// errno for a wake reason other than "ready".
 int shim_errno_for_wake(int reason);
 
+/// What `green run`'s preload library adds to the shim (NULL in a linked
+/// program): the signal state each fiber thread has of its own.
+typedef struct shim_thread_hooks {
+    /// The calling fiber thread's own signal mask, which a child it starts
+    /// must get (returns 1), or 0 off a fiber thread.
+    int (*child_sigmask)(sigset_t *out);
+    /// A signal sent to the calling fiber thread alone that is in `set`
+    /// (taken: its number, with a siginfo like the kernel's), or 0.
+    int (*take_thread_signal)(const sigset_t *set, siginfo_t *info);
+} shim_thread_hooks;
+extern const shim_thread_hooks *_Atomic shim_threads;
+
+/// Load the caller's own mask into the OS thread for a child to inherit
+/// (`*saved` gets the mask to put back); 0 when there is nothing to do.
+int shim_child_mask_enter(sigset_t *saved);
+void shim_child_mask_leave(const sigset_t *saved);
+
 GREEN_HIDDEN_END
 
 #endif

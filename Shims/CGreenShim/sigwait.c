@@ -19,6 +19,10 @@ static int wait_for_signal(const sigset_t *set, siginfo_t *info, const struct ti
     int64_t deadline = timeout ? green_deadline_in(green_timespec_ns(timeout)) : GREEN_NO_DEADLINE;
     green_fair_turn();
     for (;;) {
+        // A signal sent to this fiber thread alone (green run) first, then the kernel's.
+        const shim_thread_hooks *h = shim_threads;
+        int mine = h ? h->take_thread_signal(set, info) : 0;
+        if (mine > 0) return mine;
         static const struct timespec now = {0, 0};
         int sig = REAL(sigtimedwait)(set, info, &now);
         if (sig > 0 || errno != EAGAIN) return sig; // taken, or EINTR/EINVAL as libc says
@@ -32,6 +36,8 @@ static int wait_for_signal(const sigset_t *set, siginfo_t *info, const struct ti
         int w = hub()->wait_fd(sfd, GREEN_READ, deadline, &revents);
         REAL(close)(sfd);
         if (w != GREEN_WAKE_NORMAL && w != GREEN_WAKE_DEADLINE) {
+            mine = h ? h->take_thread_signal(set, info) : 0;
+            if (mine > 0) return mine; // what woke it was a signal sent to it alone
             errno = EINTR; // a handler ran, or the fiber was cancelled
             return -1;
         }

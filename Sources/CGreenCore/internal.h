@@ -102,6 +102,7 @@ struct green_fiber {
     int wait_fd, wait_events;
     ev_tstamp parked_at;         ///< libev's time when it parked
     void *tsan_fiber;            ///< ThreadSanitizer's record of this stack (sanitizer builds)
+    _Atomic uint8_t signalled;   ///< a handler ran for it: interrupt its blocking call (green_fiber_interrupt_syscall)
     void *tp;                    ///< its own thread pointer (a program's thread under `green run`), or NULL: the hub thread's
     char name[48];
 };
@@ -122,7 +123,7 @@ struct green_sched {
     ev_check fork_done;          ///< ...and right after it (see fork_watch_cb)
     ev_idle fork_nowait;         ///< keeps that first poll after a fork from blocking
     green_remote_wake *_Atomic remote_wakes; ///< pushed by any thread, drained by the hub
-    _Atomic int interrupt_requested;         ///< green_sched_interrupt_syscalls was called
+    _Atomic int interrupt_requested;         ///< 1: green_sched_interrupt_syscalls (every fiber); 2: some fibers' `signalled`
     void *owner;
     void (*on_notify)(void *owner);
     void (*on_destroy)(void *owner);

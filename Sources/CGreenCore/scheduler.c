@@ -286,6 +286,12 @@ void green_fiber_set_thread_pointer(green_fiber *f, void *tp) {
 
 void *green_sched_native_thread_pointer(green_sched *s) { return s ? s->native_tp : NULL; }
 
+void *green_thread_pointer_swap(void *tp) {
+    void *old = green_tp_read();
+    if (tp != old) green_tp_write(tp);
+    return old;
+}
+
 green_fiber *green_fiber_current(void) {
     green_sched *s = green_tls_sched;
     return (s && s->current != s->hub) ? s->current : NULL;
@@ -377,19 +383,35 @@ void green_sched_interrupt_syscalls(green_sched *s) {
     ev_async_send(s->loop, &s->notify);
 }
 
-/// On the hub, after a signal handler asked for it: wake the blocking calls.
-static void interrupt_syscalls(green_sched *s) {
-    if (s->root->state == GREEN_FIBER_PARKED && (s->root->flags & FIBER_IN_SYSCALL))
-        green_wake(s->root, GREEN_WAKE_SIGNAL);
-    for (green_fiber *f = s->all; f; f = f->all_next)
-        if (f->state == GREEN_FIBER_PARKED && (f->flags & FIBER_IN_SYSCALL)) green_wake(f, GREEN_WAKE_SIGNAL);
+void green_fiber_interrupt_syscall(green_fiber *f) {
+    green_sched *s = f->sched;
+    atomic_store(&f->signalled, 1);
+    int none = 0;
+    atomic_compare_exchange_strong(&s->interrupt_requested, &none, 2); // "every fiber" (1) stays
+    ev_async_send(s->loop, &s->notify);
+}
+
+/// On the hub, after a signal handler asked for it: wake the blocking calls,
+/// of every fiber (all: 1) or of the fibers a handler ran for (2). A fiber
+/// that was running meanwhile forgets it: natively a handler that runs
+/// between two calls interrupts neither.
+static void interrupt_syscall(green_fiber *f, int all) {
+    int mine = atomic_exchange(&f->signalled, 0);
+    if ((all || mine) && f->state == GREEN_FIBER_PARKED && (f->flags & FIBER_IN_SYSCALL))
+        green_wake(f, GREEN_WAKE_SIGNAL);
+}
+
+static void interrupt_syscalls(green_sched *s, int all) {
+    interrupt_syscall(s->root, all);
+    for (green_fiber *f = s->all; f; f = f->all_next) interrupt_syscall(f, all);
 }
 
 static void notify_cb(struct ev_loop *loop, ev_async *w, int revents) {
     (void)loop; (void)w; (void)revents;
     green_sched *s = green_tls_sched;
     deliver_remote_wakes(s);
-    if (atomic_exchange(&s->interrupt_requested, 0)) interrupt_syscalls(s);
+    int interrupt = atomic_exchange(&s->interrupt_requested, 0);
+    if (interrupt) interrupt_syscalls(s, interrupt == 1);
     if (s->on_notify) s->on_notify(s->owner);
 }
 

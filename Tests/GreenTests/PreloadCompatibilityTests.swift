@@ -158,4 +158,14 @@ final class PreloadCompatibilityTests: XCTestCase {
             "syscall: read write nanosleep gettid close",
         ])
     }
+
+    /// sigsuspend and pause park only their thread and end when a handler
+    /// ran for it, SA_RESTART or not (coreutils' timeout waits this way).
+    func testSigsuspendAndPauseEndAfterAHandler() throws {
+        try checkPreloadProgram("sigsuspend_wait", library: library, expect: [
+            "sigsuspend: returns EINTR after an SA_RESTART handler, mask restored",
+            "sigsuspend: woken by SIGCHLD, child reaped",
+            "pause: returns EINTR after the handler",
+        ])
+    }
 }

@@ -17,8 +17,6 @@ final class ThreadIdentityTests: XCTestCase {
     /// "PROGRAM-KEY@MODE" → what it waits for. A key is the `key:` of a test
     /// below; MODE is a `PreloadMode` (fiber, native).
     static let pending: [String: String] = [
-        "gettid@fiber": "needs #10 item 2: in the child of a fork made by a fiber thread, gettid() is the child's pid (it keeps the parent's fiber thread id)",
-        "thread_sigmask@fiber": "needs #10 item 4: a signal mask per fiber thread, signals delivered to the thread they are sent to",
         "thread_cancel@fiber": "needs #10 item 5: pthread_cancel",
         "thread_cancel_unwind@fiber": "needs #10 item 5: pthread_cancel, and pthread_exit unwinding C++ frames",
         // GREEN_THREADS=native: the library's own waits for OS threads are no cancellation points

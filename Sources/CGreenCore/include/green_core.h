@@ -145,9 +145,19 @@ void green_fiber_stack_bounds(const green_fiber *f, void **lo, void **hi);
 void green_fiber_set_thread_pointer(green_fiber *f, void *tp);
 /// The thread pointer of the hub's own thread (NULL without a hub).
 void *green_sched_native_thread_pointer(green_sched *s);
+/// Load `tp` as the CPU's thread pointer and return the one loaded before,
+/// without telling the scheduler: for a signal handler that runs a program's
+/// handler "on" another fiber thread. Put the old one back before returning.
+void *green_thread_pointer_swap(void *tp);
 /// Writing the thread pointer costs a system call (no FSGSBASE on this CPU
 /// or kernel): 1, else 0.
 int green_tp_uses_syscall(void);
+
+/// From a signal handler (async-signal-safe): the handler ran for fiber `f`,
+/// so if `f` is parked in a blocking call of the shim, that call fails with
+/// EINTR, as a thread's would. Only `f`; green_sched_interrupt_syscalls is
+/// for every fiber of a hub.
+void green_fiber_interrupt_syscall(green_fiber *f);
 
 /// Ask a fiber to stop: its current park (if interruptible) or its next one
 /// returns GREEN_WAKE_CANCELLED. Delivered once.

@@ -1,0 +1,316 @@
+// sigmask.c — every fiber thread has a signal mask of its own, as a thread
+// has. The kernel sees one OS thread (the hub's), so:
+//
+// - The OS thread blocks a signal only while every fiber thread blocks it
+//   (a count per signal of the threads that do not). A process-directed
+//   signal then stays pending in the kernel exactly while no thread would
+//   take it; once one unblocks it, the kernel delivers it.
+// - A delivered signal is run "on" a thread that does not block it (main,
+//   else the current one, else the first that does not), by loading that
+//   thread's TLS around the program's handler (signals.c), and only that
+//   thread's blocking call is interrupted. As the kernel, main first.
+// - A signal sent to one thread (pthread_kill, tgkill) goes through the
+//   kernel to the OS thread with a note naming its target; if the target
+//   blocks it, it stays pending for that thread alone and is raised again
+//   when the thread unblocks it (or taken by its sigwait).
+// - exec, posix_spawn, popen and system give the child the caller's mask.
+//
+// The main thread takes part with a record of its own; native threads (the
+// thread pool, a library's own threads) keep their kernel masks.
+#include "preload.h"
+#include "../CGreenShim/shim.h"
+#include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define KERNEL_SIGSET 8 // the kernel's sigset_t: 64 bits
+#define SIGCANCEL 32    // glibc's own: never blockable by the program
+#define SIGSETXID 33
+
+static gsig main_thread;
+static int unblocked_by[NSIG];      ///< live fiber threads (main too) that do not block each signal
+static sigset_t applied;            ///< the mask last loaded into the OS thread
+static volatile sig_atomic_t applied_generation; ///< bumped at each load (signals.c fixes a handler's saved mask)
+static gsig *_Atomic notes[NSIG];   ///< the target of a signal sent to one thread, until delivered
+static sigset_t process_pending;    ///< delivered while no thread would take it: raised again on unblock
+static int ready;                   ///< the main thread's record is set up
+static const shim_thread_hooks hooks; // below: what the shim asks of this file
+
+static inline int blockable(int sig) {
+    return sig != SIGKILL && sig != SIGSTOP && sig != SIGCANCEL && sig != SIGSETXID;
+}
+
+static void load_mask(const sigset_t *m) {
+    GREEN_SYSCALL(SYS_rt_sigprocmask, SIG_SETMASK, m, NULL, KERNEL_SIGSET);
+}
+
+/// Load into the OS thread the signals every fiber thread blocks.
+static void apply(void) {
+    sigset_t m;
+    sigemptyset(&m);
+    for (int sig = 1; sig < NSIG; sig++)
+        if (blockable(sig) && unblocked_by[sig] == 0) sigaddset(&m, sig);
+    if (memcmp(&m, &applied, KERNEL_SIGSET) == 0) return;
+    applied = m;
+    applied_generation++;
+    load_mask(&m);
+}
+
+static void count(const sigset_t *mask, int delta) {
+    for (int sig = 1; sig < NSIG; sig++)
+        if (!sigismember(mask, sig)) unblocked_by[sig] += delta;
+}
+
+/// Raise again, for the kernel to deliver now, what `g` no longer blocks:
+/// its own pending signals (through the hub thread, noted for `g`), and the
+/// process' that no thread took before.
+static void raise_unblocked(gsig *g) {
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (sigismember(&g->pending, sig) && !sigismember(&g->mask, sig)) {
+            sigdelset(&g->pending, sig);
+            atomic_store(&notes[sig], g);
+            GREEN_SYSCALL(SYS_tgkill, (long)getpid(), (long)preload_hub_tid(), (long)sig);
+        }
+        if (sigismember(&process_pending, sig) && unblocked_by[sig] > 0) {
+            sigdelset(&process_pending, sig);
+            GREEN_SYSCALL(SYS_kill, (long)getpid(), (long)sig);
+        }
+    }
+}
+
+/// Change g's mask (never SIGKILL, SIGSTOP or glibc's own two, as glibc).
+static void set_mask(gsig *g, const sigset_t *m) {
+    sigset_t next = *m;
+    for (int sig = 1; sig < NSIG; sig++)
+        if (!blockable(sig)) sigdelset(&next, sig);
+    count(&g->mask, -1);
+    g->mask = next;
+    count(&g->mask, +1);
+    apply();
+    raise_unblocked(g);
+}
+
+// ---- records ---------------------------------------------------------------------
+
+void gsig_init_main(void) {
+    sigset_t now;
+    GREEN_SYSCALL(SYS_rt_sigprocmask, SIG_SETMASK, NULL, &now, KERNEL_SIGSET);
+    main_thread.mask = now;
+    sigemptyset(&main_thread.pending);
+    main_thread.fiber = green_sched_root(green_sched_current());
+    main_thread.tp = NULL;
+    applied = now;
+    count(&main_thread.mask, +1);
+    ready = 1;
+    shim_threads = &hooks;
+}
+
+gsig *gsig_main(void) { return ready ? &main_thread : NULL; }
+
+gsig *gsig_current(void) {
+    if (!ready) return NULL;
+    gthread *t = gthread_current();
+    if (t) return &t->sig;
+    green_sched *s = green_sched_current();
+    green_fiber *f = green_fiber_current();
+    return (s && f && f == green_sched_root(s) && main_thread.fiber == f) ? &main_thread : NULL;
+}
+
+void gsig_thread_started(gsig *g, green_fiber *f, void *tp) {
+    gsig *creator = gsig_current();
+    if (creator) g->mask = creator->mask; // a new thread inherits its creator's mask
+    else sigemptyset(&g->mask);
+    sigemptyset(&g->pending);
+    g->fiber = f;
+    g->tp = tp;
+    count(&g->mask, +1);
+    apply();
+}
+
+void gsig_thread_finished(gsig *g) {
+    for (int sig = 1; sig < NSIG; sig++) {
+        gsig *mine = g;
+        atomic_compare_exchange_strong(&notes[sig], &mine, NULL); // signals sent to it die with it
+    }
+    count(&g->mask, -1);
+    sigfillset(&g->mask);
+    apply();
+}
+
+void gsig_after_fork_in_child(gsig *self) {
+    // Only the forking thread lives on: it alone counts.
+    memset(unblocked_by, 0, sizeof unblocked_by);
+    for (int sig = 1; sig < NSIG; sig++) atomic_store(&notes[sig], NULL);
+    sigemptyset(&process_pending);
+    if (self != &main_thread) main_thread.fiber = NULL; // gone
+    if (self) {
+        sigemptyset(&self->pending);
+        count(&self->mask, +1);
+    }
+    apply();
+}
+
+// ---- delivery (called by signals.c's handler wrapper) ---------------------------------
+
+/// Faults are the faulting thread's.
+static int is_fault(int sig, const siginfo_t *info) {
+    return info->si_code > 0 &&
+           (sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL || sig == SIGTRAP || sig == SIGSYS);
+}
+
+/// The kernel's choice for a process-directed signal: the main thread when
+/// it does not block it, else another thread that does not.
+static gsig *first_taker(int sig) {
+    if (main_thread.fiber && !sigismember(&main_thread.mask, sig)) return &main_thread;
+    gsig *cur = gsig_current();
+    if (cur && !sigismember(&cur->mask, sig)) return cur;
+    return gthread_first_sig_taker(sig);
+}
+
+gsig *gsig_pick_target(int sig, const siginfo_t *info) {
+    if (!ready || sig <= 0 || sig >= NSIG) return NULL;
+    gsig *cur = gsig_current();
+    gsig *g;
+    if (is_fault(sig, info)) return cur ? cur : &main_thread;
+    if (info->si_code == SI_TKILL && info->si_pid == getpid()) {
+        g = atomic_exchange(&notes[sig], NULL);
+        if (!g) g = cur ? cur : &main_thread; // raise(), abort(): glibc signals the thread itself
+    } else if (info->si_code == SI_TKILL) {
+        g = &main_thread; // another process named the main thread's tid
+    } else {
+        g = first_taker(sig);
+        if (!g) {
+            sigaddset(&process_pending, sig); // nobody takes it now: again when someone unblocks it
+            return NULL;
+        }
+        return g;
+    }
+    if (sigismember(&g->mask, sig)) { // its target blocks it: pending for that thread alone
+        sigaddset(&g->pending, sig);
+        if (g->fiber) green_fiber_interrupt_syscall(g->fiber); // its sigwait looks again
+        return NULL;
+    }
+    return g;
+}
+
+int gsig_applied_generation(void) { return applied_generation; }
+void gsig_applied_mask(sigset_t *out) { *out = applied; }
+
+int gsig_kill(gsig *g, int sig) {
+    if (sig < 0 || sig >= NSIG) return EINVAL;
+    if (sig == 0) return 0;
+    if (sigismember(&g->mask, sig) && unblocked_by[sig] > 0) {
+        // Another thread would take it from the kernel: it stays g's alone.
+        sigaddset(&g->pending, sig);
+        if (g->fiber) green_fiber_interrupt_syscall(g->fiber); // its sigwait looks again
+        return 0;
+    }
+    atomic_store(&notes[sig], g);
+    long r = GREEN_SYSCALL(SYS_tgkill, (long)getpid(), (long)preload_hub_tid(), (long)sig);
+    return r < 0 ? errno : 0;
+}
+
+static int gsig_take_pending(gsig *g, const sigset_t *set, siginfo_t *info) {
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (!sigismember(&g->pending, sig) || !sigismember(set, sig)) continue;
+        sigdelset(&g->pending, sig);
+        if (info) {
+            memset(info, 0, sizeof *info);
+            info->si_signo = sig;
+            info->si_code = SI_TKILL;
+            info->si_pid = getpid();
+            info->si_uid = getuid();
+        }
+        return sig;
+    }
+    return 0;
+}
+
+// ---- interposers ----------------------------------------------------------------------
+
+GREEN_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old) {
+    gsig *g = gsig_current();
+    if (!g) {
+        long r = GREEN_SYSCALL(SYS_rt_sigprocmask, (long)how, set, old, KERNEL_SIGSET);
+        return r < 0 ? errno : 0;
+    }
+    sigset_t next = g->mask;
+    if (set) {
+        if (how == SIG_BLOCK) sigorset(&next, &g->mask, set);
+        else if (how == SIG_UNBLOCK) {
+            for (int sig = 1; sig < NSIG; sig++)
+                if (sigismember(set, sig)) sigdelset(&next, sig);
+        } else if (how == SIG_SETMASK) next = *set;
+        else return EINVAL;
+    }
+    if (old) *old = g->mask;
+    if (set) set_mask(g, &next);
+    return 0;
+}
+
+GREEN_EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old) {
+    int r = pthread_sigmask(how, set, old);
+    if (r) {
+        errno = r;
+        return -1;
+    }
+    return 0;
+}
+
+GREEN_EXPORT int sigpending(sigset_t *set) {
+    gsig *g = gsig_current();
+    long r = GREEN_SYSCALL(SYS_rt_sigpending, set, KERNEL_SIGSET);
+    if (r < 0 || !g) return r < 0 ? -1 : 0;
+    sigorset(set, set, &g->pending);
+    sigorset(set, set, &process_pending);
+    return 0;
+}
+
+/// Wait with `mask` as the thread's mask until a handler has run for it.
+static int suspend_with(gsig *g, const sigset_t *mask) {
+    sigset_t before = g->mask;
+    unsigned handled = g->handled;
+    g->suspended = 1;
+    set_mask(g, mask); // may run a handler at once
+    while (g->handled == handled) green_hub_abi_get()->sleep_until(GREEN_NO_DEADLINE);
+    g->suspended = 0;
+    set_mask(g, &before);
+    errno = EINTR;
+    return -1;
+}
+
+GREEN_EXPORT int sigsuspend(const sigset_t *mask) {
+    gsig *g = gsig_current();
+    if (!g) return (int)GREEN_SYSCALL(SYS_rt_sigsuspend, mask, KERNEL_SIGSET);
+    return suspend_with(g, mask);
+}
+
+GREEN_EXPORT int pause(void) {
+    gsig *g = gsig_current();
+    if (g) {
+        sigset_t same = g->mask;
+        return suspend_with(g, &same);
+    }
+    sigset_t now;
+    GREEN_SYSCALL(SYS_rt_sigprocmask, SIG_SETMASK, NULL, &now, KERNEL_SIGSET);
+    return (int)GREEN_SYSCALL(SYS_rt_sigsuspend, &now, KERNEL_SIGSET);
+}
+
+// ---- what the shim asks (exec, spawn, system, sigwait) -------------------------------------
+
+static int child_sigmask(sigset_t *out) {
+    gsig *g = gsig_current();
+    if (!g) return 0;
+    *out = g->mask;
+    return 1;
+}
+
+static int take_thread_signal(const sigset_t *set, siginfo_t *info) {
+    gsig *g = gsig_current();
+    return g ? gsig_take_pending(g, set, info) : 0;
+}
+
+static const shim_thread_hooks hooks = {child_sigmask, take_thread_signal};
