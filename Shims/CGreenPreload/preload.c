@@ -62,6 +62,7 @@ static void after_fork_in_child(void) {
 }
 
 static void start_main_hub(void) {
+    green_exclusivity_off(); // the program is not Swift (a Swift program links Green instead)
     // The monitor's thread first: with no hub yet, pthread_create makes it an
     // OS thread. It prints the fiber dump itself, so the dump comes out even
     // when the hub never runs again or its thread blocks the signal.

@@ -165,6 +165,8 @@ void gthread_run_key_destructors(gthread *t);
 void gthread_registry_lock(void);
 void gthread_registry_unlock(void);
 gthread *gthread_by_id(pid_t id);
+/// Call fn for each live fiber thread that has TLS of its own (takes the lock).
+void gthread_for_each_live(void (*fn)(gthread *t, void *arg), void *arg);
 /// The kernel tid standing for `tid` in a call that takes one: a live fiber
 /// thread's is its hub thread's; -1 (ESRCH) for a fiber-thread id that is
 /// gone; any other tid is unchanged.

@@ -71,6 +71,13 @@ gsig *gthread_first_sig_taker(int sig) {
 }
 
 pid_t preload_hub_tid(void) { return hub_tid; }
+
+void gthread_for_each_live(void (*fn)(gthread *t, void *arg), void *arg) {
+    gthread_registry_lock();
+    for (gthread *t = live_head; t; t = t->live_next)
+        if (t->tp) fn(t, arg);
+    gthread_registry_unlock();
+}
 int preload_is_main_thread(pthread_t th) { return hub_thread && th == hub_thread; }
 
 pid_t preload_kernel_tid(pid_t tid) {

@@ -72,6 +72,8 @@ static long field(const char *name, uint32_t bits) {
 static long malloc_words[MALLOC_WORDS_MAX];
 static int malloc_word_count;
 static void find_malloc_words(void);
+static long link_map_modid = -1, link_map_tls_offset = -1; // offsets in glibc's struct link_map
+static int find_new_static(struct dl_phdr_info *info, size_t size, void *data);
 
 static bool refuse(const char *why) {
     preload_log("fiber threads share the hub thread's TLS: %s", why);
@@ -130,6 +132,11 @@ void thread_block_init(void) {
         return;
     }
     glibc.enabled = learn_layout();
+    if (!glibc.enabled) return;
+    link_map_modid = field("_thread_db_link_map_l_tls_modid", 64);
+    link_map_tls_offset = field("_thread_db_link_map_l_tls_offset", 64);
+    if (link_map_modid >= 0 && link_map_tls_offset >= 0) dl_iterate_phdr(find_new_static, NULL); // the initial set
+    else preload_log("libraries dlopen'ed later with static TLS: not copied into fiber threads (no link_map tables)");
 }
 
 void thread_block_start(void) {
@@ -211,8 +218,11 @@ gthread *thread_block_create(void) {
     size_t gsize = (sizeof(gthread) + 63) & ~(size_t)63;
     void *mem = NULL;
     if (posix_memalign(&mem, glibc.static_align, glibc.static_size + gsize) != 0) return NULL;
-    memset(mem, 0, glibc.static_size + gsize);
     char *pd = (char *)mem + glibc.static_size - glibc.descriptor;
+    // The descriptor and the record start zeroed, as glibc's; the TLS blocks
+    // get their images from _dl_allocate_tls (the surplus is written only by
+    // a later dlopen: see thread_block_dlopened).
+    memset(pd, 0, glibc.descriptor + gsize);
     if (!glibc.allocate_tls(pd)) { // the DTV and every module's initial TLS image
         free(mem);
         return NULL;
@@ -268,6 +278,84 @@ void thread_block_after_fork_in_child(void) {
 void thread_block_free(gthread *t) {
     glibc.deallocate_tls(t->tp, false); // the DTV and the TLS of modules dlopen'ed later
     free(t->block);
+}
+
+// ---- libraries dlopen'ed later with static TLS --------------------------------------
+//
+// A library built with initial-exec TLS gets a place in every thread's static
+// TLS when dlopen loads it, and glibc copies its initial image into each
+// thread it knows (not fiber threads). dlopen is interposed only to note it:
+// it tail-calls libc's, so that glibc still sees the program's code as the
+// caller (whose RUNPATH and namespace the search uses); the copy into each
+// fiber thread is made at the next fiber switch, before any other fiber
+// thread can run the library's code. (The thread that called dlopen runs on
+// until its next switch: its own copy is made then.)
+
+#define STATIC_MODULES_MAX 64
+typedef struct static_module {
+    size_t modid, offset;
+    uintptr_t base; ///< load address: a library loaded again after dlclose is a new one
+} static_module;
+static static_module done[STATIC_MODULES_MAX]; ///< in every fiber thread's block already
+static int ndone;
+
+typedef struct new_module {
+    static_module m;
+    const char *image;
+    size_t filesz, memsz;
+} new_module;
+
+static int is_done(const static_module *m) {
+    for (int i = 0; i < ndone; i++)
+        if (done[i].modid == m->modid && done[i].offset == m->offset && done[i].base == m->base) return 1;
+    return 0;
+}
+
+/// The static TLS offset of the loaded object at `base` with module id `modid` (0: dynamic).
+static size_t static_offset_of(uintptr_t base, size_t modid) {
+    for (struct link_map *l = _r_debug.r_map; l; l = l->l_next) {
+        if ((uintptr_t)l->l_addr != base || *(size_t *)((char *)l + link_map_modid) != modid) continue;
+        size_t off = *(size_t *)((char *)l + link_map_tls_offset);
+        return off == (size_t)-1 ? 0 : off; // -1: forced dynamic
+    }
+    return 0;
+}
+
+static void init_in_block(gthread *t, void *arg) {
+    const new_module *n = arg;
+    char *dest = (char *)t->tp - n->m.offset;
+    memcpy(dest, n->image, n->filesz);
+    memset(dest + n->filesz, 0, n->memsz - n->filesz);
+}
+
+static int find_new_static(struct dl_phdr_info *info, size_t size, void *data) {
+    (void)size;
+    (void)data;
+    if (!info->dlpi_tls_modid) return 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_TLS) continue;
+        new_module n = {{info->dlpi_tls_modid, 0, info->dlpi_addr}, (const char *)(info->dlpi_addr + ph->p_vaddr),
+                        ph->p_filesz, ph->p_memsz};
+        n.m.offset = static_offset_of(n.m.base, n.m.modid);
+        if (!n.m.offset || is_done(&n.m)) return 0;
+        if (ndone < STATIC_MODULES_MAX) done[ndone++] = n.m;
+        if (!data) continue; // the initial set: in every block from the start
+        gthread_for_each_live(init_in_block, &n);
+        preload_log("static TLS of %s (%zu bytes) copied into every fiber thread", info->dlpi_name, (size_t)ph->p_memsz);
+    }
+    return 0;
+}
+
+/// At a fiber switch after a dlopen: new static-TLS libraries into every block.
+static void copy_new_static_tls(void) { dl_iterate_phdr(find_new_static, (void *)1); }
+
+static void *(*libc_dlopen)(const char *, int);
+
+GREEN_EXPORT void *dlopen(const char *file, int mode) {
+    if (!libc_dlopen) libc_dlopen = (void *(*)(const char *, int))dlsym(RTLD_NEXT, "dlopen");
+    if (glibc.enabled && link_map_tls_offset >= 0) green_next_switch_hook = copy_new_static_tls;
+    __attribute__((musttail)) return libc_dlopen(file, mode);
 }
 
 gthread *thread_block_owner(pthread_t th) {

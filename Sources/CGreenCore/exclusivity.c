@@ -110,6 +110,8 @@ void green_exclusivity_switch(green_fiber *from, green_fiber *to) {
     if (to->exclusivity[0]) swift_task_enterThreadLocalContext((char *)to->exclusivity);
 }
 
+void green_exclusivity_off(void) { hooks_enabled = 0; }
+
 bool green_exclusivity_hooks_available(void) {
     return swift_task_exitThreadLocalContext != 0 && swift_task_enterThreadLocalContext != 0;
 }

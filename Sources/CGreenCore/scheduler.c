@@ -90,9 +90,15 @@ static inline void after_switch(green_sched *s) {
     if (s->dead) release_dead(s);
 }
 
+void (*_Atomic green_next_switch_hook)(void);
+
 static inline void switch_to(green_sched *s, green_fiber *to) {
     green_fiber *from = s->current;
     if (from == to) return;
+    if (__builtin_expect(green_next_switch_hook != NULL, 0)) {
+        void (*hook)(void) = atomic_exchange(&green_next_switch_hook, NULL);
+        if (hook) hook(); // before another fiber thread runs (see green_hub_abi.h)
+    }
     __atomic_store_n(&s->current, to, __ATOMIC_RELAXED); // a plain store; the monitor thread reads it
     __atomic_store_n(&s->switches, s->switches + 1, __ATOMIC_RELAXED); // a plain store; the monitor reads it
     from->saved_errno = errno;

@@ -168,4 +168,14 @@ final class PreloadCompatibilityTests: XCTestCase {
             "pause: returns EINTR after the handler",
         ])
     }
+
+    /// Libraries dlopen'ed after the threads exist have TLS in each of them,
+    /// from its initial values: dynamic TLS and static (initial-exec) TLS.
+    func testLibrariesLoadedLaterHaveTLSInEveryThread() throws {
+        let dynamic = try Preload.program("dlopen_tls_module", for: self)
+        let fixed = try Preload.program("dlopen_static_tls_module", for: self)
+        try checkPreloadProgram("dlopen_tls", [dynamic, fixed], library: library, expect: [
+            "dlopen after the threads: dynamic and static TLS per thread, from their initial values",
+        ])
+    }
 }

@@ -120,7 +120,9 @@ enum Preload {
                 try unavailable("no C compiler (cc) in PATH: install gcc (`bash .ci/deps`)", in: test)
             }
             compiler = cc
-            flags = [optimization, "-pthread", "-Wall"]
+            // NAME_module.c is a shared library for a program to dlopen.
+            let library = source.deletingPathExtension().lastPathComponent.hasSuffix("_module")
+            flags = [optimization, "-pthread", "-Wall"] + (library ? ["-shared", "-fPIC"] : [])
         }
         try? FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         // C binaries keep their plain names; others say their language (thread_identity.cpp and .rs differ).

@@ -64,6 +64,17 @@ extern __thread int green_tls_making_internal_fds __attribute__((tls_model("init
 long (*green_libc_syscall(void))(long number, ...);
 #define GREEN_SYSCALL(...) (green_libc_syscall()(__VA_ARGS__))
 
+/// No Swift code runs on this process' fibers (the preload library: its
+/// Swift runtime is linked in only because swiftc links every product with
+/// it): switches skip Swift's exclusivity bookkeeping.
+void green_exclusivity_off(void);
+
+/// Run once at the next fiber switch of any hub, before the next fiber
+/// runs, then cleared: `green run`'s dlopen sets it, so that a library
+/// loaded with static TLS is in every fiber thread's TLS before another
+/// fiber thread can run its code.
+extern void (*_Atomic green_next_switch_hook)(void);
+
 /// The same check as an inline thread-local load, for C callers.
 extern __thread green_fiber *green_tls_parkable __attribute__((tls_model("initial-exec")));
 static inline int green_on_fiber(void) { return green_tls_parkable != 0; }
