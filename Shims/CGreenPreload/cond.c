@@ -2,6 +2,11 @@
 // signal bumps, and a count of waiters so that a signal with none costs one
 // load. Not glibc's layout: every condition call of the process comes here.
 // A zeroed condition (PTHREAD_COND_INITIALIZER) is ready to use.
+//
+// The waits are cancellation points, as glibc's: cancelled while it waits,
+// a waiter leaves, passes on a signal it may have taken (glibc's "futex
+// wake-up conservatively added"), and holds the mutex again before the
+// thread's own cleanup handlers run, as POSIX requires.
 #include "preload.h"
 #include <errno.h>
 #include <limits.h>
@@ -35,6 +40,23 @@ GREEN_EXPORT int pthread_cond_destroy(pthread_cond_t *c) {
     return 0;
 }
 
+static int wake(pthread_cond_t *c, int n);
+
+typedef struct cond_waiting {
+    pthread_cond_t *c;
+    pthread_mutex_t *m;
+    uint32_t seq;
+} cond_waiting;
+
+/// The waiter was cancelled (its pthread_cleanup_push handler).
+static void cancelled(void *arg) {
+    cond_waiting *w = arg;
+    gcond *g = (gcond *)w->c;
+    __atomic_sub_fetch(&g->waiters, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&g->seq, __ATOMIC_SEQ_CST) != w->seq) wake(w->c, 1); // a signal came: maybe ours
+    pthread_mutex_lock(w->m);
+}
+
 static int wait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clock, const struct timespec *abstime) {
     gcond *g = (gcond *)c;
     if (abstime && !timespec_ok(abstime)) return EINVAL;
@@ -45,7 +67,10 @@ static int wait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clock, const st
         __atomic_sub_fetch(&g->waiters, 1, __ATOMIC_SEQ_CST);
         return r;
     }
-    r = gfutex_wait(&g->seq, seq, clock, abstime, g->flags, "pthread_cond");
+    cond_waiting w = {c, m, seq};
+    pthread_cleanup_push(cancelled, &w);
+    r = gfutex_wait(&g->seq, seq, clock, abstime, g->flags | GF_CANCEL, "pthread_cond");
+    pthread_cleanup_pop(0);
     __atomic_sub_fetch(&g->waiters, 1, __ATOMIC_SEQ_CST);
     pthread_mutex_lock(m); // the mutex is held again whatever happened
     return r == ETIMEDOUT ? ETIMEDOUT : 0;

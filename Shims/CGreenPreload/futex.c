@@ -6,6 +6,13 @@
 // remote-wake list from any other thread). Threads that are not fibers use
 // the kernel's futex on the same word, counted so that a wake makes the
 // system call only when one of them may be asleep.
+//
+// A wait with GF_CANCEL is a cancellation point (pthread_cond_wait, sem_wait,
+// pthread_join), as glibc's futex_wait_cancelable: a fiber thread acts on a
+// pending cancellation on entry, parks interruptibly so that pthread_cancel
+// can end the park (cancel.c), and acts on it when woken; a thread in the
+// kernel turns on asynchronous cancellation around the system call, as glibc
+// does, so that pthread_cancel's SIGCANCEL ends the wait.
 #include "preload.h"
 #include <errno.h>
 #include <limits.h>
@@ -102,6 +109,11 @@ int64_t preload_deadline(clockid_t clock, const struct timespec *abstime) {
 /// private waiter, nor the reverse).
 static inline int kernel_op(int cmd, int flags) { return cmd | ((flags & GF_SHARED) ? 0 : FUTEX_PRIVATE_FLAG); }
 
+static void kernel_wait_cancelled(void *unused) {
+    (void)unused;
+    atomic_fetch_sub(&kernel_waiters, 1);
+}
+
 static int kernel_wait(uint32_t *word, uint32_t expected, clockid_t clock, const struct timespec *abstime,
                        int flags, uint32_t bitset) {
     int op = kernel_op(FUTEX_WAIT_BITSET, flags) | (clock == CLOCK_REALTIME ? FUTEX_CLOCK_REALTIME : 0);
@@ -112,8 +124,24 @@ static int kernel_wait(uint32_t *word, uint32_t expected, clockid_t clock, const
         abstime = &mono;
     }
     atomic_fetch_add(&kernel_waiters, 1);
-    long r = GREEN_SYSCALL(SYS_futex, word, op, expected, abstime, NULL, bitset);
-    int err = r == 0 ? 0 : errno;
+    long r;
+    int err;
+    if (flags & GF_CANCEL) {
+        // glibc's __pthread_enable_asynccancel/__pthread_disable_asynccancel
+        // around the system call, with the public calls: a pending
+        // cancellation acts in the first one; one that comes during the wait
+        // sends SIGCANCEL, whose handler unwinds from here.
+        int oldtype;
+        pthread_cleanup_push(kernel_wait_cancelled, NULL);
+        PREAL(pthread_setcanceltype)(PTHREAD_CANCEL_ASYNCHRONOUS, &oldtype);
+        r = GREEN_SYSCALL(SYS_futex, word, op, expected, abstime, NULL, bitset);
+        err = r == 0 ? 0 : errno;
+        PREAL(pthread_setcanceltype)(oldtype, NULL);
+        pthread_cleanup_pop(0);
+    } else {
+        r = GREEN_SYSCALL(SYS_futex, word, op, expected, abstime, NULL, bitset);
+        err = r == 0 ? 0 : errno;
+    }
     atomic_fetch_sub(&kernel_waiters, 1);
     return err == ETIMEDOUT ? ETIMEDOUT : 0; // EAGAIN (changed) and EINTR are wake-ups too
 }
@@ -122,20 +150,23 @@ static int kernel_wait(uint32_t *word, uint32_t expected, clockid_t clock, const
 
 /// A word another process may change: nobody will wake us, so look again
 /// every millisecond or so (up to 16 ms between looks).
-static int fiber_poll(uint32_t *word, uint32_t expected, int64_t deadline, const char *label) {
+/// `park_flags`: 0 in a cancellation point (pthread_cancel ends the park:
+/// ECANCELED), else GREEN_PARK_UNINTERRUPTIBLE.
+static int fiber_poll(uint32_t *word, uint32_t expected, int64_t deadline, int park_flags, const char *label) {
     int64_t pause = 1000000;
     while (__atomic_load_n(word, __ATOMIC_ACQUIRE) == expected) {
         int64_t now = green_now_ns();
         if (now >= deadline) return ETIMEDOUT;
         int64_t until = now + pause < deadline ? now + pause : deadline;
         green_set_wait_label(label);
-        green_park_until(until, GREEN_PARK_UNINTERRUPTIBLE);
+        if (green_park_until(until, park_flags) == GREEN_WAKE_CANCELLED) return ECANCELED;
         if (pause < 16000000) pause *= 2;
     }
     return 0;
 }
 
-static int fiber_wait(uint32_t *word, uint32_t expected, int64_t deadline, uint32_t bitset, const char *label) {
+static int fiber_wait(uint32_t *word, uint32_t expected, int64_t deadline, uint32_t bitset, int park_flags,
+                      const char *label) {
     bucket *b = bucket_of(word);
     gwaiter w = {.word = word, .bitset = bitset, .wake = {.fiber = green_fiber_current()}};
     bucket_lock(b);
@@ -147,7 +178,7 @@ static int fiber_wait(uint32_t *word, uint32_t expected, int64_t deadline, uint3
     bucket_unlock(b);
     green_set_wait_label(label);
     for (;;) {
-        int r = green_park_until(deadline, GREEN_PARK_UNINTERRUPTIBLE);
+        int r = green_park_until(deadline, park_flags);
         bucket_lock(b);
         if (w.woken) {
             bucket_unlock(b);
@@ -156,10 +187,10 @@ static int fiber_wait(uint32_t *word, uint32_t expected, int64_t deadline, uint3
             while (w.remote && !w.wake.delivered) green_park_until(GREEN_NO_DEADLINE, GREEN_PARK_UNINTERRUPTIBLE);
             return 0;
         }
-        if (r == GREEN_WAKE_DEADLINE) {
+        if (r == GREEN_WAKE_DEADLINE || r == GREEN_WAKE_CANCELLED) {
             unlink_waiter(b, &w);
             bucket_unlock(b);
-            return ETIMEDOUT;
+            return r == GREEN_WAKE_DEADLINE ? ETIMEDOUT : ECANCELED;
         }
         bucket_unlock(b); // not for us: park again
         green_set_wait_label(label);
@@ -171,8 +202,17 @@ int gfutex_wait_bitset(uint32_t *word, uint32_t expected, clockid_t clock, const
     if (abstime && !timespec_ok(abstime)) return EINVAL;
     if (!green_on_fiber()) return kernel_wait(word, expected, clock, abstime, flags, bitset);
     int64_t deadline = preload_deadline(clock, abstime);
-    if (flags & GF_SHARED) return fiber_poll(word, expected, deadline, label);
-    return fiber_wait(word, expected, deadline, bitset, label);
+    // A cancellation point on a fiber thread parks interruptibly; any other
+    // wait acts only on an asynchronous cancellation (cancel.c).
+    int point = 0;
+    if (flags & GF_CANCEL) point = gcancel_point_enter();
+    else gcancel_async_point();
+    int park_flags = point ? 0 : GREEN_PARK_UNINTERRUPTIBLE;
+    int r = (flags & GF_SHARED) ? fiber_poll(word, expected, deadline, park_flags, label)
+                                : fiber_wait(word, expected, deadline, bitset, park_flags, label);
+    if (point) gcancel_point_leave(point);
+    else gcancel_async_point();
+    return r == ECANCELED ? 0 : r; // woken for a cancellation it did not act on: a spurious wake-up
 }
 
 int gfutex_wait(uint32_t *word, uint32_t expected, clockid_t clock, const struct timespec *abstime, int flags,

@@ -52,6 +52,7 @@ static int signal_number(const char *name) {
 static void on_notify(void *unused) {
     (void)unused;
     gfutex_deliver_deferred();
+    gcancel_deliver_remote();
 }
 
 /// A fork child has only the forking thread: only the forking fiber goes on.

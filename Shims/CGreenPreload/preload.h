@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
+#include <unwind.h>
 #include "green_core.h"
 #include "green_hub_abi.h"
 #include "green_time.h"
@@ -59,7 +60,10 @@ void preload_init(void);
     X(int, sched_yield, (void)) \
     X(void, __pthread_register_cancel, (__pthread_unwind_buf_t *)) \
     X(void, __pthread_unregister_cancel, (__pthread_unwind_buf_t *)) \
-    X(void, __pthread_unwind_next, (__pthread_unwind_buf_t *))
+    X(void, __pthread_unwind_next, (__pthread_unwind_buf_t *)) \
+    X(void, pthread_testcancel, (void)) \
+    X(int, pthread_setcancelstate, (int, int *)) \
+    X(int, pthread_setcanceltype, (int, int *))
 
 #define PRELOAD_DECLARE_REAL(ret, name, args) extern ret(*preload_real_##name) args;
 PRELOAD_REAL_FUNCTIONS(PRELOAD_DECLARE_REAL)
@@ -79,11 +83,15 @@ enum {
     GF_SHARED = 1,      ///< the word may be changed by another process: fibers poll it
     GF_SIGNAL_SAFE = 2, ///< the waker may be a signal handler (sem_post)
     GF_FIBERS_ONLY = 4, ///< wake fibers only: the caller has made the kernel's wake itself
+    GF_CANCEL = 8,      ///< a cancellation point (cond, sem, join): pthread_cancel acts here (cancel.c)
 };
 
 /// Wait while *word == expected, until woken or `abstime` on `clock` passes
 /// (NULL: no timeout). Returns 0 (woken, or the word had changed: recheck),
 /// ETIMEDOUT, or EINVAL for a bad timespec. Spurious returns are allowed.
+/// With GF_CANCEL the wait is a cancellation point: a pending cancellation
+/// acts on entry and when it wakes the wait (the caller's pthread_cleanup_push
+/// handlers undo its own state).
 /// `label` (a static string) says in fiber dumps what a parked fiber waits for.
 int gfutex_wait(uint32_t *word, uint32_t expected, clockid_t clock, const struct timespec *abstime, int flags,
                 const char *label);
@@ -139,8 +147,13 @@ typedef struct gthread {
     uint32_t done;                ///< futex word: 1 once the thread has finished
     _Atomic int detached_or_done; ///< bit 1: detached, bit 2: finished; the second to come frees
     int id;                       ///< owner id for mutexes (never a kernel tid)
-    jmp_buf exit_jmp;             ///< pthread_exit returns here
-    __pthread_unwind_buf_t *cleanup; ///< pthread_cleanup_push chain of this thread
+    __pthread_unwind_buf_t *exit_buf; ///< in thread_main: cancellation and pthread_exit unwind to here
+    __pthread_unwind_buf_t *cleanup; ///< pthread_cleanup_push chain, when not glibc's (cancel.c)
+    green_sched *hub;             ///< the hub running it
+    int cancelhandling;           ///< glibc's cancellation bits, when not in its descriptor (cancel.c)
+    int cancel_point;             ///< parked in a cancellation point (its hub's thread only)
+    _Atomic int cancel_remote;    ///< pthread_cancel from another OS thread: wake it (cancel.c)
+    struct _Unwind_Exception unwind; ///< the forced unwind's exception object, when not glibc's
     gthread_specific *specific;   ///< pthread_setspecific values, by key (lazily allocated)
     char name[16];
     struct gthread *live_next, *live_prev; ///< the live fiber threads (gthread_registry_lock)
@@ -157,6 +170,8 @@ static inline pthread_t gthread_handle(gthread *t) { return (pthread_t)(t->tp ? 
 int preload_self_id(void);
 /// Run the key destructors of a finishing fiber thread (keys.c).
 void gthread_run_key_destructors(gthread *t);
+/// Call fn for every live fiber thread, holding the registry's lock.
+void gthread_each_live(void (*fn)(gthread *t));
 
 /// Fiber thread ids (gettid) start here: above any kernel tid (pid_max ≤ 2^22).
 #define GTHREAD_FIRST_ID 0x40000000
@@ -200,6 +215,36 @@ void thread_block_after_fork_in_child(void);
 void thread_block_free(gthread *t);
 /// The gthread of a descriptor made here, else NULL.
 gthread *thread_block_owner(pthread_t th);
+
+// ---- cancellation (cancel.c) -----------------------------------------------------------------
+
+/// At the first fiber thread: learn where glibc keeps what cancellation
+/// needs, and make the hub ABI's waits cancellation points.
+void gcancel_init(void);
+/// In thread_main, right after setting up `exit_buf` (the unwind's end, as
+/// glibc's start_thread sets its own): from now on pthread_exit and
+/// cancellation unwind to it.
+void gcancel_thread_begin(gthread *t, __pthread_unwind_buf_t *exit_buf);
+/// The start routine returned: no cancellation acts any more.
+void gcancel_thread_returned(gthread *t);
+/// The unwind reached exit_buf: the thread's value (pthread_exit's, or PTHREAD_CANCELED).
+void *gcancel_thread_result(gthread *t);
+/// pthread_exit and pthread_cancel of a fiber thread.
+__attribute__((noreturn)) void gcancel_exit(gthread *t, void *value);
+int gcancel_cancel(gthread *t);
+/// A cancellation point that parks, on a fiber: `enter` acts on a pending
+/// cancellation, then marks the thread as parked in a cancellation point
+/// (returns 0 off a fiber thread: nothing to do); `leave` unmarks it and acts
+/// on a cancellation that came meanwhile.
+int gcancel_point_enter(void);
+void gcancel_point_leave(int entered);
+/// A park that is no cancellation point: acts only on an asynchronous-type
+/// cancellation (a fiber is never interrupted between two calls).
+void gcancel_async_point(void);
+/// pthread_testcancel for any caller.
+void gcancel_testcancel(void);
+/// On the hub (its notify callback): wake the threads other OS threads cancelled.
+void gcancel_deliver_remote(void);
 
 // ---- signal masks per thread (sigmask.c) ----------------------------------------------------
 

@@ -1,7 +1,8 @@
 // sem.c — POSIX semaphores that park fibers, in glibc's own layout (value in
 // the low 32 bits, waiters in the high 32, then the "private" flag), so a
 // semaphore from sem_open shared with a native process keeps working.
-// sem_post is async-signal-safe, as POSIX requires.
+// sem_post is async-signal-safe, as POSIX requires. The waits are
+// cancellation points, as glibc's (sem_wait also when it need not wait).
 #include "preload.h"
 #include <errno.h>
 #include <limits.h>
@@ -72,6 +73,15 @@ GREEN_EXPORT int sem_trywait(sem_t *sem) {
     return -1;
 }
 
+/// The waiter was cancelled (its pthread_cleanup_push handler): it leaves,
+/// and a post whose wake-up it may have taken wakes another waiter.
+static void cancelled(void *arg) {
+    gsem *s = arg;
+    __atomic_sub_fetch(&s->nwaiters, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&s->value, __ATOMIC_SEQ_CST) && __atomic_load_n(&s->nwaiters, __ATOMIC_SEQ_CST))
+        gfutex_wake(&s->value, 1, flags_of(s));
+}
+
 static int wait(sem_t *sem, clockid_t clock, const struct timespec *abstime) {
     green_fair_turn();
     gsem *s = (gsem *)sem;
@@ -82,8 +92,10 @@ static int wait(sem_t *sem, clockid_t clock, const struct timespec *abstime) {
     }
     __atomic_add_fetch(&s->nwaiters, 1, __ATOMIC_SEQ_CST);
     int r = 0;
+    pthread_cleanup_push(cancelled, s);
     while (!try_take(s)) {
-        if (gfutex_wait(&s->value, 0, clock, abstime, flags_of(s), abstime ? "sem_timedwait" : "sem_wait") == ETIMEDOUT) {
+        if (gfutex_wait(&s->value, 0, clock, abstime, flags_of(s) | GF_CANCEL, abstime ? "sem_timedwait" : "sem_wait") ==
+            ETIMEDOUT) {
             // One last look: a post that came with the timeout is ours. Taken
             // here, it must not be looked for again by the loop's condition
             // (that lost it: the waiter timed out holding a token nobody had).
@@ -91,6 +103,7 @@ static int wait(sem_t *sem, clockid_t clock, const struct timespec *abstime) {
             break;
         }
     }
+    pthread_cleanup_pop(0);
     __atomic_sub_fetch(&s->nwaiters, 1, __ATOMIC_SEQ_CST);
     if (r) {
         errno = r;
@@ -99,7 +112,10 @@ static int wait(sem_t *sem, clockid_t clock, const struct timespec *abstime) {
     return 0;
 }
 
-GREEN_EXPORT int sem_wait(sem_t *sem) { return wait(sem, CLOCK_REALTIME, NULL); }
+GREEN_EXPORT int sem_wait(sem_t *sem) {
+    gcancel_testcancel(); // glibc: a cancellation point "shall occur" in sem_wait, even when it takes at once
+    return wait(sem, CLOCK_REALTIME, NULL);
+}
 GREEN_EXPORT int sem_timedwait(sem_t *sem, const struct timespec *abstime) { return wait(sem, CLOCK_REALTIME, abstime); }
 
 GREEN_EXPORT int sem_clockwait(sem_t *sem, clockid_t clock, const struct timespec *abstime) {

@@ -53,6 +53,12 @@ static void registry_add(gthread *t) {
     gthread_registry_unlock();
 }
 
+void gthread_each_live(void (*fn)(gthread *t)) {
+    gthread_registry_lock();
+    for (gthread *t = live_head; t; t = t->live_next) fn(t);
+    gthread_registry_unlock();
+}
+
 static void registry_remove(gthread *t) {
     gthread_registry_lock();
     registry_changing = 1;
@@ -163,7 +169,16 @@ static void thread_main(void *arg) {
         tls_self = t;
         thread_block_enter();
     }
-    if (setjmp(t->exit_jmp) == 0) t->retval = t->start(t->arg);
+    // pthread_exit and cancellation unwind the thread's frames to this
+    // buffer, as glibc's to the one its start_thread sets up (cancel.c).
+    __pthread_unwind_buf_t exit_buf;
+    if (__sigsetjmp((struct __jmp_buf_tag *)(void *)exit_buf.__cancel_jmp_buf, 0) == 0) {
+        gcancel_thread_begin(t, &exit_buf);
+        t->retval = t->start(t->arg);
+        gcancel_thread_returned(t);
+    } else {
+        t->retval = gcancel_thread_result(t);
+    }
     // As glibc's threads end: thread_local destructors, then pthread keys'.
     if (t->tp) thread_block_run_tls_destructors();
     gthread_run_key_destructors(t);
@@ -197,6 +212,7 @@ GREEN_EXPORT int pthread_create(pthread_t *out, const pthread_attr_t *attr, void
     if (!preload_fiber_mode || !green_on_fiber()) return PREAL(pthread_create)(out, attr, start, arg);
     int detach = 0;
     if (attr && pthread_attr_getdetachstate(attr, &detach) == 0) detach = detach == PTHREAD_CREATE_DETACHED;
+    gcancel_init();
     gthread *t = gthread_new();
     if (!t) return EAGAIN;
     t->magic = GTHREAD_MAGIC;
@@ -204,6 +220,7 @@ GREEN_EXPORT int pthread_create(pthread_t *out, const pthread_attr_t *attr, void
     t->arg = arg;
     t->id = atomic_fetch_add(&next_id, 1);
     t->detached_or_done = detach ? DETACHED : 0;
+    t->hub = green_sched_current();
     size_t stack = stack_size_for(attr);
     green_fiber *f = green_fiber_spawn(stack, thread_main, t);
     if (!f) {
@@ -227,19 +244,28 @@ GREEN_EXPORT int pthread_create(pthread_t *out, const pthread_attr_t *attr, void
     return 0;
 }
 
-/// Wait for t to finish (until the deadline), take its value, free it.
+/// A joiner cancelled while it waits leaves the thread joinable (glibc's cleanup).
+static void join_cancelled(void *arg) { atomic_fetch_and(&((gthread *)arg)->detached_or_done, ~JOINING); }
+
+/// Wait for t to finish (until the deadline), take its value, free it. A
+/// cancellation point while it waits, as glibc's.
 static int join(gthread *t, void **retval, clockid_t clock, const struct timespec *abstime, int try_only) {
     if (t == gthread_current()) return EDEADLK;
     int state = atomic_load(&t->detached_or_done);
     if (state & (DETACHED | JOINING)) return EINVAL;
     if (try_only && !__atomic_load_n(&t->done, __ATOMIC_ACQUIRE)) return EBUSY;
     if (atomic_fetch_or(&t->detached_or_done, JOINING) & (DETACHED | JOINING)) return EINVAL;
+    int r = 0;
+    pthread_cleanup_push(join_cancelled, t);
     while (!__atomic_load_n(&t->done, __ATOMIC_ACQUIRE)) {
-        int r = gfutex_wait(&t->done, 0, clock, abstime, 0, "pthread_join");
-        if (r == ETIMEDOUT || r == EINVAL) {
-            atomic_fetch_and(&t->detached_or_done, ~JOINING);
-            return r;
-        }
+        r = gfutex_wait(&t->done, 0, clock, abstime, GF_CANCEL, "pthread_join");
+        if (r == ETIMEDOUT || r == EINVAL) break;
+        r = 0;
+    }
+    pthread_cleanup_pop(0);
+    if (r) {
+        atomic_fetch_and(&t->detached_or_done, ~JOINING);
+        return r;
     }
     // finish() set FINISHED right after `done`; wait for it so the record is ours alone.
     while (!(atomic_load(&t->detached_or_done) & FINISHED)) sched_yield();
@@ -281,14 +307,9 @@ GREEN_EXPORT int pthread_detach(pthread_t th) {
 
 GREEN_EXPORT void pthread_exit(void *retval) {
     gthread *t = gthread_current();
-    if (t) {
-        t->retval = retval;
-        // Run the pthread_cleanup_push handlers, innermost first: each one ends
-        // in __pthread_unwind_next, which comes back here for the next.
-        __pthread_unwind_buf_t *c = t->cleanup;
-        if (c) longjmp((struct __jmp_buf_tag *)(void *)c->__cancel_jmp_buf, 1);
-        longjmp(t->exit_jmp, 1);
-    }
+    // The unwind glibc's pthread_exit makes: C++ destructors and cleanup
+    // handlers, to the end of thread_main (cancel.c).
+    if (t) gcancel_exit(t, retval);
     if (preload_fiber_mode && green_on_fiber()) {
         // main: the process lives on until the last thread has finished, then
         // exits with status 0, as glibc does.
@@ -301,31 +322,6 @@ GREEN_EXPORT void pthread_exit(void *retval) {
     __builtin_unreachable();
 }
 
-// pthread_cleanup_push/pop (C) keep their chain in the OS thread's descriptor,
-// which all fibers share; fiber threads keep a chain each instead.
-
-GREEN_EXPORT void __pthread_register_cancel(__pthread_unwind_buf_t *buf) {
-    gthread *t = gthread_current();
-    if (!t) { PREAL(__pthread_register_cancel)(buf); return; }
-    buf->__pad[0] = t->cleanup;
-    t->cleanup = buf;
-}
-
-GREEN_EXPORT void __pthread_unregister_cancel(__pthread_unwind_buf_t *buf) {
-    gthread *t = gthread_current();
-    if (!t) { PREAL(__pthread_unregister_cancel)(buf); return; }
-    t->cleanup = buf->__pad[0];
-}
-
-GREEN_EXPORT void __pthread_unwind_next(__pthread_unwind_buf_t *buf) {
-    gthread *t = gthread_current();
-    if (!t) { PREAL(__pthread_unwind_next)(buf); __builtin_unreachable(); }
-    __pthread_unwind_buf_t *next = buf->__pad[0];
-    t->cleanup = next;
-    if (next) longjmp((struct __jmp_buf_tag *)(void *)next->__cancel_jmp_buf, 1);
-    longjmp(t->exit_jmp, 1);
-}
-
 GREEN_EXPORT pthread_t pthread_self(void) {
     gthread *t = gthread_current();
     return t ? gthread_handle(t) : PREAL(pthread_self)();
@@ -336,6 +332,7 @@ GREEN_EXPORT int pthread_equal(pthread_t a, pthread_t b) { return a == b; }
 GREEN_EXPORT int sched_yield(void) {
     if (preload_fiber_mode && green_on_fiber()) {
         green_yield();
+        gcancel_async_point(); // an asynchronous cancellation acts when the thread runs again
         return 0;
     }
     return PREAL(sched_yield)();
@@ -384,10 +381,3 @@ GREEN_EXPORT int pthread_kill(pthread_t th, int sig) {
     return PREAL(pthread_kill)(th, sig);
 }
 
-GREEN_EXPORT int pthread_cancel(pthread_t th) {
-    gthread *t = gthread_from(th);
-    if (!t) return PREAL(pthread_cancel)(th);
-    // A fiber's C frames cannot be unwound the way glibc cancels a thread.
-    preload_log("pthread_cancel of a fiber thread is not supported");
-    return ENOTSUP;
-}

@@ -2,6 +2,7 @@
 // The shim's waits are blocking system calls to the program: a signal
 // handler interrupts them (green_sched_interrupt_syscalls).
 #include "internal.h"
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,19 +27,36 @@ static inline int leave_syscall(green_fiber *self, int reason) {
     return reason;
 }
 
+// Under `green run` the blocking calls are also cancellation points: the
+// preload library's hook acts on a pending pthread_cancel before the park and
+// after it (it does not return then: the thread unwinds), and its
+// pthread_cancel ends such a park with GREEN_WAKE_CANCELLED. A cancellation
+// wake-up that the hook let pass (the thread was not to act on it) is no
+// result of the call: it parks again.
+
+static void (*_Atomic cancellation_point)(int after);
+
+void green_hub_abi_set_cancellation_point(void (*point)(int after)) { cancellation_point = point; }
+
+#define CANCELLATION_POINT(call)                                                                   \
+    void (*point)(int) = atomic_load_explicit(&cancellation_point, memory_order_relaxed);          \
+    for (;;) {                                                                                     \
+        if (point) point(0);                                                                       \
+        green_fiber *self = enter_syscall();                                                       \
+        int r = leave_syscall(self, call);                                                         \
+        if (!point) return r;                                                                      \
+        point(1);                                                                                  \
+        if (r != GREEN_WAKE_CANCELLED) return r;                                                   \
+    }
+
 static int abi_wait_fd(int fd, int events, int64_t deadline, int *revents) {
-    green_fiber *self = enter_syscall();
-    return leave_syscall(self, green_wait_fd(fd, events, deadline, 0, revents));
+    CANCELLATION_POINT(green_wait_fd(fd, events, deadline, 0, revents))
 }
 
-static int abi_sleep_until(int64_t deadline) {
-    green_fiber *self = enter_syscall();
-    return leave_syscall(self, green_sleep_until(deadline, 0));
-}
+static int abi_sleep_until(int64_t deadline) { CANCELLATION_POINT(green_sleep_until(deadline, 0)) }
 
 static int abi_wait_fds(const int *fds, const int *events, int n, int64_t deadline) {
-    green_fiber *self = enter_syscall();
-    return leave_syscall(self, green_wait_fds(fds, events, n, deadline, 0));
+    CANCELLATION_POINT(green_wait_fds(fds, events, n, deadline, 0))
 }
 
 const green_hub_abi *green_hub_abi_make(int (*run_blocking)(void (*)(void *), void *)) {

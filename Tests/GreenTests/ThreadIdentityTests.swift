@@ -16,12 +16,7 @@ import XCTest
 final class ThreadIdentityTests: XCTestCase {
     /// "PROGRAM-KEY@MODE" → what it waits for. A key is the `key:` of a test
     /// below; MODE is a `PreloadMode` (fiber, native).
-    static let pending: [String: String] = [
-        "thread_cancel@fiber": "needs #10 item 5: pthread_cancel",
-        "thread_cancel_unwind@fiber": "needs #10 item 5: pthread_cancel, and pthread_exit unwinding C++ frames",
-        // GREEN_THREADS=native: the library's own waits for OS threads are no cancellation points
-        "thread_cancel@native": "needs #10 item 5: pthread_cond_wait, pthread_cond_timedwait and sem_wait are cancellation points with GREEN_THREADS=native too (a thread cancelled there hangs)",
-    ]
+    static let pending: [String: String] = [:]
 
     /// The preload modes compared with the plain run.
     static let preloadModes: [PreloadMode] = [.fiber, .native]

@@ -37,6 +37,13 @@ void green_hub_abi_install(const green_hub_abi *abi);
 /// pool entry. Static storage; call once.
 const green_hub_abi *green_hub_abi_make(int (*run_blocking)(void (*fn)(void *arg), void *arg));
 
+/// Make the table's waits cancellation points (`green run`'s pthread_cancel):
+/// `point(0)` is called before each park, `point(1)` after it, on the
+/// parking fiber; either may not return (the thread is cancelled and
+/// unwinds). A park that ends with GREEN_WAKE_CANCELLED and after which
+/// `point(1)` returns parks again instead of returning that to the caller.
+void green_hub_abi_set_cancellation_point(void (*point)(int after));
+
 /// "Am I on a fiber that may park?" — the shim's fast check. Non-NULL when
 /// this thread has a hub and the running context is a fiber (or the root
 /// context), not the hub itself.
