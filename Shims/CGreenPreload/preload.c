@@ -85,6 +85,7 @@ static void start_main_hub(void) {
     // keep the loop waiting, as the program would natively.
     green_sched_retain_external(s);
     green_sched_set_owner(s, NULL, on_notify, NULL);
+    preload_signals_start(s);
     green_fiber_set_name(green_sched_root(s), "main");
     gthread_note_hub_thread();
     green_hub_abi_install(green_hub_abi_make(preload_run_blocking));

@@ -131,6 +131,7 @@ typedef struct gsig {
     void *tp;                  ///< its thread pointer (NULL: the hub thread's own)
     volatile unsigned handled; ///< handlers run for it (sigsuspend waits for a change)
     volatile sig_atomic_t suspended; ///< in sigsuspend or pause: any handler ends the wait
+    int in_deferred;           ///< running handlers noted for it (signals.c)
 } gsig;
 
 /// A pthread that is a fiber. With TLS of its own (thread_block.c) it lives
@@ -267,6 +268,10 @@ int gsig_applied_generation(void);
 void gsig_applied_mask(sigset_t *out);
 /// pthread_kill for a fiber thread or main: returns an error number.
 int gsig_kill(gsig *g, int sig);
+/// Handlers noted for a thread that was not running (signals.c): the core's
+/// resume hook runs them; a thread that ends drops its own.
+void preload_signals_start(green_sched *s);
+void preload_forget_deferred_signals(gsig *g);
 /// A live fiber thread not blocking `sig` (NULL: none, or the list is changing).
 gsig *gthread_first_sig_taker(int sig);
 /// The hub thread's kernel tid.

@@ -5,10 +5,10 @@
 //   (a count per signal of the threads that do not). A process-directed
 //   signal then stays pending in the kernel exactly while no thread would
 //   take it; once one unblocks it, the kernel delivers it.
-// - A delivered signal is run "on" a thread that does not block it (main,
-//   else the current one, else the first that does not), by loading that
-//   thread's TLS around the program's handler (signals.c), and only that
-//   thread's blocking call is interrupted. As the kernel, main first.
+// - A delivered signal is for a thread that does not block it (main, else
+//   the current one, else the first that does not), as the kernel picks;
+//   signals.c runs the handler on that thread's own stack and TLS, and only
+//   that thread's blocking call is interrupted.
 // - A signal sent to one thread (pthread_kill, tgkill) goes through the
 //   kernel to the OS thread with a note naming its target; if the target
 //   blocks it, it stays pending for that thread alone and is raised again
@@ -131,6 +131,7 @@ void gsig_thread_started(gsig *g, green_fiber *f, void *tp) {
 }
 
 void gsig_thread_finished(gsig *g) {
+    preload_forget_deferred_signals(g);
     for (int sig = 1; sig < NSIG; sig++) {
         gsig *mine = g;
         atomic_compare_exchange_strong(&notes[sig], &mine, NULL); // signals sent to it die with it

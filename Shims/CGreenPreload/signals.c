@@ -3,9 +3,9 @@
 // threaded program gets from the kernel:
 //
 // - The handler runs on a thread that does not block the signal (sigmask.c
-//   picks it): that thread's TLS is loaded around the handler, so what the
-//   handler reads and writes (errno, thread-locals, pthread_self) is that
-//   thread's. A signal no thread takes now stays pending (sigmask.c).
+//   picks it), on that thread's own stack and TLS: at once if it is the
+//   thread running, else when it next runs (below). A signal no thread
+//   takes now stays pending (sigmask.c).
 // - A handler installed without SA_RESTART makes the blocking call it
 //   interrupted fail with EINTR — the usual way a server's accept loop
 //   notices SIGTERM. Here the thread is usually waiting in the hub's epoll,
@@ -16,11 +16,104 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <ucontext.h>
 
 static struct sigaction programs[NSIG]; // what the program installed, as it sees it
 static volatile sig_atomic_t wrapped[NSIG];
+
+// ---- handlers for a thread that is not running -------------------------------------
+//
+// A signal for a fiber thread other than the one running (or one that came
+// while the hub waited) is noted here, and its handler runs when that thread
+// next runs, on its own stack (the core's resume hook), so that a handler
+// that waits for another thread to act lets it. A thread parked in a
+// blocking call of the shim is woken for it at once; one parked in a lock
+// or condition wait runs it when that wait ends.
+
+#define DEFERRED_MAX 32
+enum { SLOT_FREE, SLOT_WRITING, SLOT_FULL };
+typedef struct deferred_signal {
+    _Atomic int state;
+    gsig *target;
+    int sig;
+    struct sigaction action; // the handler at delivery time
+    siginfo_t info;
+} deferred_signal;
+static deferred_signal deferred[DEFERRED_MAX];
+
+/// In the handler wrapper: note `sig` for `target`; 0 if the table is full.
+static int defer(gsig *target, int sig, const siginfo_t *info, const struct sigaction *a) {
+    for (int i = 0; i < DEFERRED_MAX; i++) {
+        deferred_signal *d = &deferred[i];
+        if (atomic_load(&d->state) == SLOT_FULL && d->target == target && d->sig == sig && sig < SIGRTMIN)
+            return 1; // a standard signal already pending for it: one, as the kernel keeps it
+    }
+    for (int i = 0; i < DEFERRED_MAX; i++) {
+        deferred_signal *d = &deferred[i];
+        int expected = SLOT_FREE;
+        if (!atomic_compare_exchange_strong(&d->state, &expected, SLOT_WRITING)) continue;
+        d->target = target;
+        d->sig = sig;
+        d->action = *a;
+        d->info = *info;
+        atomic_store(&d->state, SLOT_FULL);
+        return 1;
+    }
+    return 0;
+}
+
+void preload_forget_deferred_signals(gsig *g) {
+    for (int i = 0; i < DEFERRED_MAX; i++) {
+        deferred_signal *d = &deferred[i];
+        int full = SLOT_FULL;
+        if (d->target == g && atomic_compare_exchange_strong(&d->state, &full, SLOT_WRITING)) {
+            d->target = NULL;
+            atomic_store(&d->state, SLOT_FREE);
+        }
+    }
+}
+
+static void call_handler(const struct sigaction *a, int sig, siginfo_t *info, void *context) {
+    if (a->sa_flags & SA_SIGINFO) a->sa_sigaction(sig, info, context);
+    else a->sa_handler(sig);
+}
+
+/// The core's resume hook: run the handlers noted for the thread now running.
+/// Non-zero: the blocking call it was woken from fails with EINTR.
+static int run_deferred(green_fiber *f) {
+    (void)f;
+    gsig *g = gsig_current();
+    if (!g) return 1;
+    if (g->in_deferred) return 0; // a handler that parked: the rest when it has returned
+    g->in_deferred = 1;
+    int interrupt = 0;
+    for (int i = 0; i < DEFERRED_MAX; i++) {
+        deferred_signal *d = &deferred[i];
+        int full = SLOT_FULL;
+        if (d->target != g || !atomic_compare_exchange_strong(&d->state, &full, SLOT_WRITING)) continue;
+        int sig = d->sig;
+        struct sigaction action = d->action;
+        siginfo_t info = d->info;
+        d->target = NULL;
+        atomic_store(&d->state, SLOT_FREE);
+        if (sigismember(&g->mask, sig)) { // blocked since: pending for it until it unblocks it
+            sigaddset(&g->pending, sig);
+            continue;
+        }
+        ucontext_t context;
+        getcontext(&context);
+        call_handler(&action, sig, &info, &context);
+        g->handled++;
+        if (!(action.sa_flags & SA_RESTART)) interrupt = 1;
+        i = -1; // a handler may have sent more: look again from the start
+    }
+    g->in_deferred = 0;
+    return interrupt || g->suspended;
+}
+
+void preload_signals_start(green_sched *s) { green_sched_set_resume_hook(s, run_deferred); }
 
 static void trampoline(int sig, siginfo_t *info, void *context) {
     struct sigaction *a = &programs[sig];
@@ -31,12 +124,16 @@ static void trampoline(int sig, siginfo_t *info, void *context) {
     if (s && preload_fiber_mode && gsig_main()) {
         target = gsig_pick_target(sig, info);
         if (!target) return; // pending for the thread it was sent to, or for the process
+        if ((target != gsig_current() || !green_fiber_current()) && target->fiber && defer(target, sig, info, a)) {
+            green_fiber_request_resume(target->fiber);
+            return;
+        }
     }
+    // The thread it is for is running (or the table is full, or no hub): here.
     int generation = gsig_applied_generation();
     void *before = NULL;
     if (target) before = green_thread_pointer_swap(target->tp ? target->tp : green_sched_native_thread_pointer(s));
-    if (a->sa_flags & SA_SIGINFO) a->sa_sigaction(sig, info, context);
-    else a->sa_handler(sig);
+    call_handler(a, sig, info, context);
     if (target) {
         green_thread_pointer_swap(before);
         target->handled++;

@@ -76,10 +76,13 @@ int green_wait_fd(int fd, int events, int64_t deadline, int flags, int *revents)
         if (revents) *revents = 0;
         return GREEN_WAKE_FD_CLOSED;
     }
-    s->current->wait_label = "fd";
-    s->current->wait_fd = fd;
-    s->current->wait_events = events;
-    int r = green_park_until(deadline, flags);
+    int r;
+    do { // a wake-up that brought no event (the fiber ran a signal handler) waits again
+        s->current->wait_label = "fd";
+        s->current->wait_fd = fd;
+        s->current->wait_events = events;
+        r = green_park_until(deadline, flags);
+    } while (r == GREEN_WAKE_NORMAL && !fw.revents && !fw.closed);
     unwatch(s, &fw);
     if (revents) *revents = fw.revents & (EV_READ | EV_WRITE);
     return fw.closed ? GREEN_WAKE_FD_CLOSED : r;
@@ -94,8 +97,15 @@ int green_wait_fds(const int *fds, const int *events, int n, int64_t deadline, i
     int registered = 0;
     for (int i = 0; i < n; i++)
         if (watch(s, &w[registered], fds[i], events[i]) == 0) registered++;
-    s->current->wait_label = "poll";
-    int r = green_park_until(deadline, flags);
+    int r;
+    for (;;) {
+        s->current->wait_label = "poll";
+        r = green_park_until(deadline, flags);
+        if (r != GREEN_WAKE_NORMAL) break;
+        int any = 0; // a wake-up that brought no event (a signal handler ran) waits again
+        for (int i = 0; i < registered && !any; i++) any = w[i].revents || w[i].closed;
+        if (any || !registered) break;
+    }
     for (int i = 0; i < registered; i++) unwatch(s, &w[i]);
     if (w != local) free(w);
     return r;

@@ -17,6 +17,12 @@ void green_ctx_switch(void **save_sp, void *load_sp);
 /// Prepare a fresh stack whose first switch-in calls fn(arg). Returns its sp.
 void *green_ctx_make(void *stack_top, void (*fn)(void *), void *arg);
 
+// ---- libc's own sigaction (libc_syscall.c) ----
+
+struct sigaction;
+/// libc's sigaction, never `green run`'s interposer: the core's own handlers.
+int green_libc_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
+
 // ---- thread pointer (thread_pointer.c) ----
 
 /// Decide how the thread pointer is written (wrfsbase or arch_prctl).
@@ -103,6 +109,7 @@ struct green_fiber {
     ev_tstamp parked_at;         ///< libev's time when it parked
     void *tsan_fiber;            ///< ThreadSanitizer's record of this stack (sanitizer builds)
     _Atomic uint8_t signalled;   ///< a handler ran for it: interrupt its blocking call (green_fiber_interrupt_syscall)
+    _Atomic uint8_t resume_pending; ///< run the hub's resume hook when it next runs (green_fiber_request_resume)
     void *tp;                    ///< its own thread pointer (a program's thread under `green run`), or NULL: the hub thread's
     char name[48];
 };
@@ -127,6 +134,7 @@ struct green_sched {
     void *owner;
     void (*on_notify)(void *owner);
     void (*on_destroy)(void *owner);
+    int (*on_resume)(green_fiber *f);        ///< green_sched_set_resume_hook
     int external;                ///< green_sched_retain_external count
     uint64_t next_id, switches, polls, live;
     uint64_t fair_mark;          ///< `switches` when the running fiber's streak of unparked calls began

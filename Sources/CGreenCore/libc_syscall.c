@@ -1,8 +1,11 @@
-// libc_syscall.c — libc's own syscall(), for the library's raw system calls.
-// `green run` interposes syscall() so that a program's futex waits, gettid or
-// reads made through it reach the shim; the library's own calls must not.
+// libc_syscall.c — libc's own syscall() and sigaction(), for the library's
+// own use. `green run` interposes both, so that a program's futex waits,
+// gettid or reads made through syscall() reach the shim and its signal
+// handlers run on the right thread; the library's own calls and handlers
+// (the stack-overflow report, the fiber dump) must not go through them.
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <signal.h>
 #include <unistd.h>
 #include "internal.h"
 
@@ -16,4 +19,16 @@ long (*green_libc_syscall(void))(long, ...) {
         libc_syscall = fn;
     }
     return fn;
+}
+
+static int (*_Atomic libc_sigaction)(int, const struct sigaction *, struct sigaction *);
+
+int green_libc_sigaction(int sig, const struct sigaction *act, struct sigaction *old) {
+    int (*fn)(int, const struct sigaction *, struct sigaction *) = libc_sigaction;
+    if (__builtin_expect(fn == NULL, 0)) {
+        fn = (int (*)(int, const struct sigaction *, struct sigaction *))dlsym(RTLD_NEXT, "sigaction");
+        if (!fn) fn = sigaction;
+        libc_sigaction = fn;
+    }
+    return fn(sig, act, old);
 }

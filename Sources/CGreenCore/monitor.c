@@ -591,7 +591,7 @@ int green_monitor_start(int64_t threshold_ns) {
     sa.sa_handler = print_backtrace;
     sa.sa_flags = SA_RESTART | SA_ONSTACK; // the stalled call resumes as if nothing happened
     sigemptyset(&sa.sa_mask);
-    sigaction(backtrace_signal, &sa, NULL);
+    green_libc_sigaction(backtrace_signal, &sa, NULL);
     int rc = start_thread();
     if (rc) __atomic_store_n(&threshold, 0, __ATOMIC_RELAXED);
     else poke();
@@ -605,7 +605,7 @@ int green_dump_on_signal(int signum) {
     sa.sa_handler = on_dump_signal;
     sa.sa_flags = SA_RESTART | SA_ONSTACK; // a call it lands in resumes untouched
     sigemptyset(&sa.sa_mask);
-    if (sigaction(signum, &sa, NULL) != 0) return errno;
+    if (green_libc_sigaction(signum, &sa, NULL) != 0) return errno;
     __atomic_store_n(&dump_signal, signum, __ATOMIC_RELEASE);
     int rc = start_thread();
     if (rc == 0) poke(); // it unblocks the signal at its next look

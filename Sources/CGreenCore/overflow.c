@@ -59,7 +59,7 @@ static void install_handler(void) {
     sa.sa_sigaction = on_segv;
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGSEGV, &sa, &previous);
+    green_libc_sigaction(SIGSEGV, &sa, &previous);
 }
 
 void green_overflow_install_for_thread(void) {

@@ -156,6 +156,19 @@ int green_take_interrupt(green_fiber *f) {
     return 0;
 }
 
+/// A fiber resumes (from a park, a yield or a fair turn) with a resume hook
+/// requested: run it here, on the fiber's own stack. A wake made only to
+/// get it running (GREEN_WAKE_SIGNAL) stays one if the hook says the
+/// blocking call is interrupted; otherwise it is a spurious wake-up, which
+/// every park's caller handles by waiting again.
+static void run_resume_hook(green_sched *s, green_fiber *self) {
+    atomic_store(&self->resume_pending, 0);
+    int8_t reason = self->wake_reason;
+    int interrupt = s->on_resume ? s->on_resume(self) : 1;
+    if (reason == GREEN_WAKE_SIGNAL && !interrupt) reason = GREEN_WAKE_NORMAL;
+    self->wake_reason = reason; // the hook may have parked meanwhile
+}
+
 int green_park(int flags) {
     green_sched *s = green_tls_sched;
     green_fiber *self = s->current;
@@ -168,6 +181,8 @@ int green_park(int flags) {
     self->wake_reason = GREEN_WAKE_NORMAL;
     self->parked_at = ev_now(s->loop);
     schedule_next(s);
+    if (__builtin_expect(atomic_load_explicit(&self->resume_pending, memory_order_relaxed), 0))
+        run_resume_hook(s, self);
     self->wait_label = NULL;
     return self->wake_reason;
 }
@@ -193,6 +208,8 @@ int green_yield(void) {
     if (!s->ready_head) s->budget = 0;
     push_ready(s, self);
     schedule_next(s);
+    if (__builtin_expect(atomic_load_explicit(&self->resume_pending, memory_order_relaxed), 0))
+        run_resume_hook(s, self);
     // A timeout scope that expired meanwhile is reported now, not later.
     return green_take_interrupt(self);
 }
@@ -220,6 +237,8 @@ void green_fair_turn(void) {
     s->budget = 0; // through the hub, so that timers and I/O are polled too
     push_ready(s, self);
     schedule_next(s);
+    if (__builtin_expect(atomic_load_explicit(&self->resume_pending, memory_order_relaxed), 0))
+        run_resume_hook(s, self);
 }
 
 // ---- fibers ----------------------------------------------------------------------
@@ -388,6 +407,13 @@ void green_sched_interrupt_syscalls(green_sched *s) {
     atomic_store(&s->interrupt_requested, 1);
     ev_async_send(s->loop, &s->notify);
 }
+
+void green_fiber_request_resume(green_fiber *f) {
+    atomic_store(&f->resume_pending, 1);
+    green_fiber_interrupt_syscall(f); // parked in a blocking call: woken now to run it
+}
+
+void green_sched_set_resume_hook(green_sched *s, int (*hook)(green_fiber *f)) { s->on_resume = hook; }
 
 void green_fiber_interrupt_syscall(green_fiber *f) {
     green_sched *s = f->sched;

@@ -178,4 +178,15 @@ final class PreloadCompatibilityTests: XCTestCase {
             "dlopen after the threads: dynamic and static TLS per thread, from their initial values",
         ])
     }
+
+    /// A handler for a signal sent to another thread runs in that thread, on
+    /// its own stack, while the sender goes on (haproxy's `show threads`
+    /// waits in such a handler for the sender); the receiver's SA_RESTART
+    /// read goes on afterwards.
+    func testHandlersRunOnTheThreadTheSignalIsFor() throws {
+        try checkPreloadProgram("signal_handshake", library: library, expect: [
+            "handler for another thread: ran there, after the sender went on: yes",
+            "SA_RESTART: the receiver's read went on and got the later bytes: yes",
+        ])
+    }
 }

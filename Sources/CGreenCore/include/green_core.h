@@ -159,6 +159,16 @@ int green_tp_uses_syscall(void);
 /// for every fiber of a hub.
 void green_fiber_interrupt_syscall(green_fiber *f);
 
+/// From a signal handler (async-signal-safe): run the hub's resume hook on
+/// fiber `f` when it next runs — on its own stack, as it returns from a
+/// park, a yield or a fair turn; if it is parked in a blocking call of the
+/// shim, it is woken for that now. `green run` runs a signal's handler on
+/// the thread it is for this way.
+void green_fiber_request_resume(green_fiber *f);
+/// The hook: returns non-zero when the blocking call the fiber was woken
+/// from must fail with EINTR, 0 when it just goes on waiting.
+void green_sched_set_resume_hook(green_sched *s, int (*hook)(green_fiber *f));
+
 /// Ask a fiber to stop: its current park (if interruptible) or its next one
 /// returns GREEN_WAKE_CANCELLED. Delivered once.
 void green_fiber_cancel(green_fiber *f);
