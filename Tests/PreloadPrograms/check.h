@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,6 +107,16 @@ static inline int os_thread_count(void) {
         if (sscanf(line, "Threads: %d", &n) == 1) break;
     fclose(f);
     return n;
+}
+
+/* Install `fn` for `sig` with sigaction `flags` (SA_RESTART or 0) and an empty mask. */
+static inline int set_handler(int sig, void (*fn)(int), int flags) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = fn;
+    sa.sa_flags = flags;
+    sigemptyset(&sa.sa_mask);
+    return sigaction(sig, &sa, NULL);
 }
 
 #endif

@@ -31,12 +31,7 @@ static void *receiver(void *arg) {
 
 int main(void) {
     program_start(30);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_usr1;
-    sa.sa_flags = SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    CHECK(sigaction(SIGUSR1, &sa, NULL) == 0);
+    CHECK(set_handler(SIGUSR1, on_usr1, SA_RESTART) == 0);
     CHECK(pipe(pipe_fds) == 0);
     CHECK_RC(pthread_create(&receiver_thread, NULL, receiver, NULL), 0);
     sleep_ms(30); /* the receiver is in read() */

@@ -26,12 +26,7 @@ static void *ticker(void *arg) {
 
 int main(void) {
     program_start(30);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    CHECK(sigaction(SIGUSR1, &sa, NULL) == 0 && sigaction(SIGCHLD, &sa, NULL) == 0);
+    CHECK(set_handler(SIGUSR1, on_signal, SA_RESTART) == 0 && set_handler(SIGCHLD, on_signal, SA_RESTART) == 0);
 
     /* sigsuspend: SIGUSR1 blocked until the wait, sent meanwhile by a thread. */
     sigset_t usr1, old, none;
