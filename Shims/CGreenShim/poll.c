@@ -4,6 +4,7 @@
 // kernel's. Each call is a fair turn (green_fair_turn): a thread whose poll
 // always finds something ready still lets the others run.
 #include "shim.h"
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,17 +23,37 @@ static int deadline_ts(const struct timespec *ts, int64_t *deadline) {
     return 0;
 }
 
+static int park_loop(struct pollfd *fds, nfds_t n, int64_t deadline, int (*probe)(struct pollfd *, nfds_t, void *),
+                     void *ctx, int *wfds, int *wev);
+
+typedef struct wait_arrays { int *fds, *events; } wait_arrays;
+
+static void free_wait_arrays(void *p) {
+    wait_arrays *a = p;
+    free(a->fds);
+    free(a->events);
+}
+
 /// Park until one of fds is ready or the deadline passes; returns what a
 /// zero-timeout poll says then. `probe` makes that zero-timeout call.
 static int park_on_pollfds(struct pollfd *fds, nfds_t n, int64_t deadline,
                            int (*probe)(struct pollfd *, nfds_t, void *), void *ctx) {
-    int lfds[32], lev[32];
-    int *wfds = lfds, *wev = lev;
-    if (n > 32) {
-        wfds = malloc(n * sizeof *wfds);
-        wev = malloc(n * sizeof *wev);
-        if (!wfds || !wev) { free(wfds); free(wev); errno = ENOMEM; return -1; }
+    if (n <= 32) {
+        int lfds[32], lev[32];
+        return park_loop(fds, n, deadline, probe, ctx, lfds, lev);
     }
+    wait_arrays a = {malloc(n * sizeof *a.fds), malloc(n * sizeof *a.events)};
+    if (!a.fds || !a.events) { free_wait_arrays(&a); errno = ENOMEM; return -1; }
+    int result;
+    // The waits are cancellation points: a thread cancelled in one frees them too.
+    pthread_cleanup_push(free_wait_arrays, &a);
+    result = park_loop(fds, n, deadline, probe, ctx, a.fds, a.events);
+    pthread_cleanup_pop(1);
+    return result;
+}
+
+static int park_loop(struct pollfd *fds, nfds_t n, int64_t deadline, int (*probe)(struct pollfd *, nfds_t, void *),
+                     void *ctx, int *wfds, int *wev) {
     int result;
     for (;;) {
         int r = probe(fds, n, ctx);
@@ -55,7 +76,6 @@ static int park_on_pollfds(struct pollfd *fds, nfds_t n, int64_t deadline,
         result = -1;
         break;
     }
-    if (wfds != lfds) { free(wfds); free(wev); }
     return result;
 }
 
@@ -91,12 +111,26 @@ GREEN_EXPORT int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fd
 
 // ---- select ---------------------------------------------------------------------
 
+static int select_with(struct pollfd *p, int nfds, fd_set *r, fd_set *w, fd_set *x, int64_t deadline);
+
 /// select/pselect through poll: same readiness, same sets, same count.
 static int select_via_poll(int nfds, fd_set *r, fd_set *w, fd_set *x, int64_t deadline) {
     if (nfds < 0 || nfds > FD_SETSIZE) { errno = EINVAL; return -1; }
-    struct pollfd local[64];
-    struct pollfd *p = nfds <= 64 ? local : malloc((size_t)nfds * sizeof *p);
+    if (nfds <= 64) {
+        struct pollfd local[64];
+        return select_with(local, nfds, r, w, x, deadline);
+    }
+    struct pollfd *p = malloc((size_t)nfds * sizeof *p);
     if (!p) { errno = ENOMEM; return -1; }
+    int result;
+    pthread_cleanup_push(free, p); // a cancellation point: a thread cancelled in the wait frees it too
+    result = select_with(p, nfds, r, w, x, deadline);
+    pthread_cleanup_pop(1);
+    return result;
+}
+
+/// select's answer through poll, with `p` room for nfds pollfds.
+static int select_with(struct pollfd *p, int nfds, fd_set *r, fd_set *w, fd_set *x, int64_t deadline) {
     nfds_t n = 0;
     for (int fd = 0; fd < nfds; fd++) {
         short ev = 0;
@@ -106,9 +140,9 @@ static int select_via_poll(int nfds, fd_set *r, fd_set *w, fd_set *x, int64_t de
         if (ev) p[n++] = (struct pollfd){.fd = fd, .events = ev, .revents = 0};
     }
     int res = park_on_pollfds(p, n, deadline, probe_poll, NULL);
-    if (res < 0) { if (p != local) free(p); return -1; }
+    if (res < 0) return -1;
     for (nfds_t i = 0; i < n; i++) {
-        if (p[i].revents & POLLNVAL) { if (p != local) free(p); errno = EBADF; return -1; }
+        if (p[i].revents & POLLNVAL) { errno = EBADF; return -1; }
     }
     int count = 0;
     for (nfds_t i = 0; i < n; i++) {
@@ -118,7 +152,6 @@ static int select_via_poll(int nfds, fd_set *r, fd_set *w, fd_set *x, int64_t de
         if (w && FD_ISSET(fd, w)) { if (re & (POLLOUT | POLLERR)) count++; else FD_CLR(fd, w); }
         if (x && FD_ISSET(fd, x)) { if (re & POLLPRI) count++; else FD_CLR(fd, x); }
     }
-    if (p != local) free(p);
     return count;
 }
 

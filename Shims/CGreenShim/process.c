@@ -4,6 +4,7 @@
 // polling with WNOHANG at a growing interval (1 to 50 ms). system() runs on
 // the thread pool, since glibc waits for its child internally.
 #include "shim.h"
+#include <pthread.h>
 #include <signal.h>
 #include <sys/syscall.h>
 
@@ -11,25 +12,37 @@
 #define SYS_pidfd_open 434
 #endif
 
+/// Close the pidfd, if any (no cancellation point: it runs in a cleanup handler).
+static void close_pidfd(void *fd) {
+    int e = errno;
+    if (*(int *)fd >= 0) GREEN_SYSCALL(SYS_close, *(int *)fd);
+    errno = e;
+}
+
 static pid_t wait_cooperatively(pid_t pid, int *status, int options, struct rusage *ru) {
     int pidfd = -1;
     if (pid > 0 && !(options & (WUNTRACED | WCONTINUED))) pidfd = (int)GREEN_SYSCALL(SYS_pidfd_open, pid, 0);
     int64_t backoff = 1000000;
+    pid_t result;
+    // The waits are cancellation points: a thread cancelled in one closes the pidfd too.
+    pthread_cleanup_push(close_pidfd, &pidfd);
     for (;;) {
         pid_t r = REAL(wait4)(pid, status, options | WNOHANG, ru);
         if (r != 0) { // the child changed state, or an error (ECHILD, EINVAL…)
-            if (pidfd >= 0) { int e = errno; REAL(close)(pidfd); errno = e; }
-            return r;
+            result = r;
+            break;
         }
         int w = pidfd >= 0 ? hub()->wait_fd(pidfd, GREEN_READ, green_now_ns() + 1000000000LL, &(int){0})
                            : hub()->sleep_until(green_now_ns() + backoff);
         if (backoff < 50000000) backoff *= 2;
         if (w != GREEN_WAKE_NORMAL && w != GREEN_WAKE_DEADLINE && w != 0) {
-            if (pidfd >= 0) REAL(close)(pidfd);
             errno = w == GREEN_WAKE_CANCELLED || w == GREEN_WAKE_TIMEOUT_SCOPE ? EINTR : shim_errno_for_wake(w);
-            return -1;
+            result = -1;
+            break;
         }
     }
+    pthread_cleanup_pop(1);
+    return result;
 }
 
 GREEN_EXPORT pid_t wait4(pid_t pid, int *status, int options, struct rusage *ru) {

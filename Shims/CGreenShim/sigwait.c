@@ -5,10 +5,21 @@
 //
 // The wait itself is on a signalfd for the set, which is readable while a
 // signal of the set is pending on this thread or the process; it is made
-// for the wait and closed after it.
+// for the wait and closed after it, also by a thread cancelled in the wait
+// (sigwait* are cancellation points).
 #include "shim.h"
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
+
+/// Close an fd of the shim's own (no cancellation point: it runs in cleanup
+/// handlers, and after a wait that a cancellation may follow).
+static void close_own_fd(void *fd) {
+    int e = errno;
+    GREEN_SYSCALL(SYS_close, *(int *)fd);
+    errno = e;
+}
 
 /// sigtimedwait's contract; `timeout` NULL waits for ever.
 static int wait_for_signal(const sigset_t *set, siginfo_t *info, const struct timespec *timeout) {
@@ -32,9 +43,10 @@ static int wait_for_signal(const sigset_t *set, siginfo_t *info, const struct ti
         }
         int sfd = shim_fd_out_of_the_way(signalfd(-1, set, SFD_NONBLOCK | SFD_CLOEXEC));
         if (sfd < 0) return -1; // EMFILE, ENOMEM: as a failed wait
-        int revents = 0;
-        int w = hub()->wait_fd(sfd, GREEN_READ, deadline, &revents);
-        REAL(close)(sfd);
+        int revents = 0, w;
+        pthread_cleanup_push(close_own_fd, &sfd);
+        w = hub()->wait_fd(sfd, GREEN_READ, deadline, &revents);
+        pthread_cleanup_pop(1);
         if (w != GREEN_WAKE_NORMAL && w != GREEN_WAKE_DEADLINE) {
             mine = h ? h->take_thread_signal(set, info) : 0;
             if (mine > 0) return mine; // what woke it was a signal sent to it alone
