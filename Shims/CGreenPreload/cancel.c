@@ -227,20 +227,31 @@ static void act(gthread *t) {
     else if (enabled_and_canceled(load(&t->cancelhandling))) own_do_cancel(t, PTHREAD_CANCELED);
 }
 
+int gcancel_requested;
+
 static inline void test(gthread *t) {
     if (__builtin_expect(enabled_and_canceled(load(word_of(t))), 0)) act(t);
 }
 
+/// At a park: no thread was ever cancelled, the common case, costs one load.
+static inline void test_if_requested(gthread *t) {
+    if (__builtin_expect(__atomic_load_n(&gcancel_requested, __ATOMIC_RELAXED), 0)) test(t);
+}
+
 // ---- cancellation points ---------------------------------------------------------------------
 
+// The mark is set even before any pthread_cancel: the first one may be for
+// a thread parked already. A canceller sets gcancel_requested before the
+// bits, and a thread it wakes looks after the wake: it sees both.
+
 static inline void point_enter(gthread *t) {
-    test(t);
+    test_if_requested(t);
     t->cancel_point = 1;
 }
 
 static inline void point_leave(gthread *t) {
     t->cancel_point = 0;
-    test(t);
+    test_if_requested(t);
 }
 
 int gcancel_point_enter(void) {
@@ -262,7 +273,7 @@ static void abi_cancellation_point(int after) {
     else point_enter(t);
 }
 
-void gcancel_async_point(void) {
+void gcancel_async_point_slow(void) {
     gthread *t = gthread_current();
     if (t && __builtin_expect(enabled_and_canceled_and_async(load(word_of(t))), 0)) act(t);
 }
@@ -296,6 +307,7 @@ int gcancel_cancel(gthread *t) {
     // Finished: its outcome is decided (glibc: a thread whose tid is 0).
     if (__atomic_load_n(&t->done, __ATOMIC_ACQUIRE)) return 0;
     if (!in_glibc(t)) load_unwinder(); // as glibc: fail here, not when the thread acts
+    __atomic_store_n(&gcancel_requested, 1, __ATOMIC_SEQ_CST);
     int *w = word_of(t);
     int old = load(w), new;
     do {

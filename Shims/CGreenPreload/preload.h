@@ -239,9 +239,15 @@ int gcancel_cancel(gthread *t);
 /// on a cancellation that came meanwhile.
 int gcancel_point_enter(void);
 void gcancel_point_leave(int entered);
-/// A park that is no cancellation point: acts only on an asynchronous-type
-/// cancellation (a fiber is never interrupted between two calls).
-void gcancel_async_point(void);
+/// Non-zero once pthread_cancel was called for a fiber thread: until then no
+/// cancellation can be pending, and parks and sched_yield do not look.
+extern int gcancel_requested;
+void gcancel_async_point_slow(void);
+/// A park that is no cancellation point, or sched_yield: acts only on an
+/// asynchronous-type cancellation (a fiber is never interrupted between two calls).
+static inline void gcancel_async_point(void) {
+    if (__builtin_expect(__atomic_load_n(&gcancel_requested, __ATOMIC_RELAXED), 0)) gcancel_async_point_slow();
+}
 /// pthread_testcancel for any caller.
 void gcancel_testcancel(void);
 /// On the hub (its notify callback): wake the threads other OS threads cancelled.
