@@ -39,7 +39,7 @@ typedef struct bucket {
 
 static bucket table[BUCKETS];
 static _Atomic int kernel_waiters; ///< threads inside FUTEX_WAIT right now
-static __thread char thread_token; // its address names a thread without a hub
+static __thread char thread_token __attribute__((tls_model("initial-exec"))); // its address names a thread without a hub
 
 /// Names the OS thread holding a bucket: its hub (shared by the fiber threads
 /// it runs, each of which has TLS of its own), else its own TLS.

@@ -94,7 +94,7 @@ static void start_main_hub(void) {
 
 void preload_init(void) {
     static int state; // 0 new, 1 starting, 2 ready (atomic builtins)
-    static __thread int initializing; // this thread is inside: a call from the set-up itself
+    static __thread int initializing __attribute__((tls_model("initial-exec"))); // this thread is inside: a call from the set-up itself
     if (initializing) return;
     int expected = 0;
     if (!__atomic_compare_exchange_n(&state, &expected, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {

@@ -2,7 +2,7 @@
 // has. The kernel sees one OS thread (the hub's), so:
 //
 // - The OS thread blocks a signal only while every fiber thread blocks it
-//   (a count per signal of the threads that do not). A process-directed
+//   (a count per signal of the threads that do). A process-directed
 //   signal then stays pending in the kernel exactly while no thread would
 //   take it; once one unblocks it, the kernel delivers it.
 // - A delivered signal is for a thread that does not block it (main, else
@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -31,7 +32,10 @@
 #define SIGSETXID 33
 
 static gsig main_thread;
-static int unblocked_by[NSIG];      ///< live fiber threads (main too) that do not block each signal
+// Signals 1..64 are bits 0..63, as in the kernel's sigset (glibc's first word).
+static int threads_counted;         ///< live fiber threads, main too
+static int blocked_by[64];          ///< of them, those that block each signal
+static uint64_t blocked_by_some;    ///< the signals some of them block (blocked_by > 0)
 static sigset_t applied;            ///< the mask last loaded into the OS thread
 static volatile sig_atomic_t applied_generation; ///< bumped at each load (signals.c fixes a handler's saved mask)
 static gsig *_Atomic notes[NSIG];   ///< the target of a signal sent to one thread, until delivered
@@ -39,53 +43,75 @@ static sigset_t process_pending;    ///< delivered while no thread would take it
 static int ready;                   ///< the main thread's record is set up
 static const shim_thread_hooks hooks; // below: what the shim asks of this file
 
-static inline int blockable(int sig) {
-    return sig != SIGKILL && sig != SIGSTOP && sig != SIGCANCEL && sig != SIGSETXID;
+#define BIT(sig) ((uint64_t)1 << ((sig) - 1))
+/// What no thread may block: SIGKILL, SIGSTOP and glibc's own two, as glibc.
+#define UNBLOCKABLE (BIT(SIGKILL) | BIT(SIGSTOP) | BIT(SIGCANCEL) | BIT(SIGSETXID))
+
+static inline uint64_t bits_of(const sigset_t *set) {
+    uint64_t b;
+    memcpy(&b, set, sizeof b);
+    return b;
 }
+
+static inline void set_bits(sigset_t *set, uint64_t b) {
+    sigemptyset(set);
+    memcpy(set, &b, sizeof b);
+}
+
+/// Does some live thread leave `sig` unblocked?
+static inline int someone_takes(int sig) { return blocked_by[sig - 1] < threads_counted; }
 
 static void load_mask(const sigset_t *m) {
     GREEN_SYSCALL(SYS_rt_sigprocmask, SIG_SETMASK, m, NULL, KERNEL_SIGSET);
 }
 
-/// Load into the OS thread the signals every fiber thread blocks.
+/// Load into the OS thread the signals every fiber thread blocks. Only the
+/// signals some thread blocks are looked at: usually none.
 static void apply(void) {
-    sigset_t m;
-    sigemptyset(&m);
-    for (int sig = 1; sig < NSIG; sig++)
-        if (blockable(sig) && unblocked_by[sig] == 0) sigaddset(&m, sig);
-    if (memcmp(&m, &applied, KERNEL_SIGSET) == 0) return;
-    applied = m;
+    uint64_t all = 0;
+    for (uint64_t some = blocked_by_some; some; some &= some - 1) {
+        int i = __builtin_ctzll(some);
+        if (blocked_by[i] == threads_counted) all |= (uint64_t)1 << i;
+    }
+    if (all == bits_of(&applied)) return;
+    set_bits(&applied, all);
     applied_generation++;
-    load_mask(&m);
+    load_mask(&applied);
 }
 
+/// Count a thread with `mask` in (+1) or out (-1).
 static void count(const sigset_t *mask, int delta) {
-    for (int sig = 1; sig < NSIG; sig++)
-        if (!sigismember(mask, sig)) unblocked_by[sig] += delta;
+    threads_counted += delta;
+    for (uint64_t b = bits_of(mask) & ~UNBLOCKABLE; b; b &= b - 1) {
+        int i = __builtin_ctzll(b);
+        blocked_by[i] += delta;
+        if (blocked_by[i]) blocked_by_some |= (uint64_t)1 << i;
+        else blocked_by_some &= ~((uint64_t)1 << i);
+    }
 }
 
 /// Raise again, for the kernel to deliver now, what `g` no longer blocks:
 /// its own pending signals (through the hub thread, noted for `g`), and the
 /// process' that no thread took before.
 static void raise_unblocked(gsig *g) {
-    for (int sig = 1; sig < NSIG; sig++) {
-        if (sigismember(&g->pending, sig) && !sigismember(&g->mask, sig)) {
-            sigdelset(&g->pending, sig);
-            atomic_store(&notes[sig], g);
-            GREEN_SYSCALL(SYS_tgkill, (long)getpid(), (long)preload_hub_tid(), (long)sig);
-        }
-        if (sigismember(&process_pending, sig) && unblocked_by[sig] > 0) {
-            sigdelset(&process_pending, sig);
-            GREEN_SYSCALL(SYS_kill, (long)getpid(), (long)sig);
-        }
+    for (uint64_t b = bits_of(&g->pending) & ~bits_of(&g->mask); b; b &= b - 1) {
+        int sig = __builtin_ctzll(b) + 1;
+        sigdelset(&g->pending, sig);
+        atomic_store(&notes[sig], g);
+        GREEN_SYSCALL(SYS_tgkill, (long)getpid(), (long)preload_hub_tid(), (long)sig);
+    }
+    for (uint64_t b = bits_of(&process_pending); b; b &= b - 1) {
+        int sig = __builtin_ctzll(b) + 1;
+        if (!someone_takes(sig)) continue;
+        sigdelset(&process_pending, sig);
+        GREEN_SYSCALL(SYS_kill, (long)getpid(), (long)sig);
     }
 }
 
 /// Change g's mask (never SIGKILL, SIGSTOP or glibc's own two, as glibc).
 static void set_mask(gsig *g, const sigset_t *m) {
-    sigset_t next = *m;
-    for (int sig = 1; sig < NSIG; sig++)
-        if (!blockable(sig)) sigdelset(&next, sig);
+    sigset_t next;
+    set_bits(&next, bits_of(m) & ~UNBLOCKABLE);
     count(&g->mask, -1);
     g->mask = next;
     count(&g->mask, +1);
@@ -134,7 +160,8 @@ void gsig_thread_finished(gsig *g) {
     preload_forget_deferred_signals(g);
     for (int sig = 1; sig < NSIG; sig++) {
         gsig *mine = g;
-        atomic_compare_exchange_strong(&notes[sig], &mine, NULL); // signals sent to it die with it
+        if (atomic_load_explicit(&notes[sig], memory_order_relaxed) == g) // signals sent to it die with it
+            atomic_compare_exchange_strong(&notes[sig], &mine, NULL);
     }
     count(&g->mask, -1);
     sigfillset(&g->mask);
@@ -143,7 +170,9 @@ void gsig_thread_finished(gsig *g) {
 
 void gsig_after_fork_in_child(gsig *self) {
     // Only the forking thread lives on: it alone counts.
-    memset(unblocked_by, 0, sizeof unblocked_by);
+    memset(blocked_by, 0, sizeof blocked_by);
+    blocked_by_some = 0;
+    threads_counted = 0;
     for (int sig = 1; sig < NSIG; sig++) atomic_store(&notes[sig], NULL);
     sigemptyset(&process_pending);
     if (self != &main_thread) main_thread.fiber = NULL; // gone
@@ -203,7 +232,7 @@ void gsig_applied_mask(sigset_t *out) { *out = applied; }
 int gsig_kill(gsig *g, int sig) {
     if (sig < 0 || sig >= NSIG) return EINVAL;
     if (sig == 0) return 0;
-    if (sigismember(&g->mask, sig) && unblocked_by[sig] > 0) {
+    if (sigismember(&g->mask, sig) && someone_takes(sig)) {
         // Another thread would take it from the kernel: it stays g's alone.
         sigaddset(&g->pending, sig);
         if (g->fiber) green_fiber_interrupt_syscall(g->fiber); // its sigwait looks again

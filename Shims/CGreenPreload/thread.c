@@ -118,7 +118,7 @@ gthread *gthread_current(void) {
     return f ? green_fiber_owner(f) : NULL;
 }
 
-static __thread int cached_tid;
+static __thread int cached_tid __attribute__((tls_model("initial-exec")));
 static void forget_tid(void) { cached_tid = 0; } // in a fork child: a new tid
 
 int preload_self_id(void) {
@@ -187,6 +187,16 @@ static void thread_main(void *arg) {
     finish(t);
 }
 
+/// "thread N", without printf's cost on every pthread_create.
+static void default_name(char name[16], int n) {
+    char digits[12];
+    int len = 0;
+    do digits[len++] = (char)('0' + n % 10); while ((n /= 10) > 0 && len < 8);
+    memcpy(name, "thread ", 7);
+    for (int i = 0; i < len; i++) name[7 + i] = digits[len - 1 - i];
+    name[7 + len] = 0;
+}
+
 /// The stack a new thread gets: its attribute's size, or the library's
 /// default when the attribute leaves glibc's default in place.
 static size_t stack_size_for(const pthread_attr_t *attr) {
@@ -233,7 +243,7 @@ GREEN_EXPORT int pthread_create(pthread_t *out, const pthread_attr_t *attr, void
         __libc_single_threaded = 0; // as glibc's pthread_create: the process has threads now
     }
     green_fiber_set_owner(f, t);
-    snprintf(t->name, sizeof t->name, "thread %d", t->id - 0x40000000 + 1);
+    default_name(t->name, t->id - GTHREAD_FIRST_ID + 1);
     green_fiber_set_name(f, t->name);
     __atomic_add_fetch(&gthread_live, 1, __ATOMIC_ACQ_REL);
     gsig_thread_started(&t->sig, f, t->tp);
