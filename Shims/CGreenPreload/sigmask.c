@@ -19,6 +19,7 @@
 // thread pool, a library's own threads) keep their kernel masks.
 #include "preload.h"
 #include "../CGreenShim/shim.h"
+#include <dlfcn.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -312,9 +313,17 @@ static int suspend_with(gsig *g, const sigset_t *mask) {
     return -1;
 }
 
+/// libc's sigsuspend and pause, for native threads: cancellation points, as
+/// the raw system call is not.
+static int libc_sigsuspend(const sigset_t *mask) {
+    static int (*fn)(const sigset_t *);
+    if (!fn) fn = (int (*)(const sigset_t *))dlsym(RTLD_NEXT, "sigsuspend");
+    return fn(mask);
+}
+
 GREEN_EXPORT int sigsuspend(const sigset_t *mask) {
     gsig *g = gsig_current();
-    if (!g) return (int)GREEN_SYSCALL(SYS_rt_sigsuspend, mask, KERNEL_SIGSET);
+    if (!g) return libc_sigsuspend(mask);
     return suspend_with(g, mask);
 }
 
@@ -326,7 +335,7 @@ GREEN_EXPORT int pause(void) {
     }
     sigset_t now;
     GREEN_SYSCALL(SYS_rt_sigprocmask, SIG_SETMASK, NULL, &now, KERNEL_SIGSET);
-    return (int)GREEN_SYSCALL(SYS_rt_sigsuspend, &now, KERNEL_SIGSET);
+    return libc_sigsuspend(&now);
 }
 
 // ---- what the shim asks (exec, spawn, system, sigwait) -------------------------------------

@@ -104,7 +104,12 @@ static int run_deferred(green_fiber *f) {
         }
         ucontext_t context;
         getcontext(&context);
+        // Not cancelled inside: it runs inside a park, whose bookkeeping a
+        // cancellation's unwind would skip; a pending one acts after the park.
+        int cancel_state;
+        pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
         call_handler(&action, sig, &info, &context);
+        pthread_setcancelstate(cancel_state, NULL);
         g->handled++;
         if (!(action.sa_flags & SA_RESTART)) interrupt = 1;
         i = -1; // a handler may have sent more: look again from the start

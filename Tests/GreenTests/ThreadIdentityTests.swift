@@ -16,11 +16,7 @@ import XCTest
 final class ThreadIdentityTests: XCTestCase {
     /// "PROGRAM-KEY@MODE" → what it waits for. A key is the `key:` of a test
     /// below; MODE is a `PreloadMode` (fiber, native).
-    static let pending: [String: String] = [
-        // sigmask.c: with GREEN_THREADS=native, sigsuspend and pause make the raw
-        // rt_sigsuspend system call, which is no cancellation point (glibc's is)
-        "thread_cancel_points@native": "sigsuspend and pause are cancellation points with GREEN_THREADS=native too (a thread cancelled there hangs)",
-    ]
+    static let pending: [String: String] = [:]
 
     /// The preload modes compared with the plain run.
     static let preloadModes: [PreloadMode] = [.fiber, .native]
