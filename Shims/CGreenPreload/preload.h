@@ -212,6 +212,8 @@ void thread_block_enter(void);
 void thread_block_run_tls_destructors(void);
 /// In a fork child made by a fiber thread: the hub's descriptor is the OS thread's again.
 void thread_block_after_fork_in_child(void);
+/// In every fork child: the spare blocks' lock is free.
+void thread_block_after_fork_spares(void);
 /// Free the block (and so the gthread in it), once nothing runs on it.
 void thread_block_free(gthread *t);
 /// The gthread of a descriptor made here, else NULL.

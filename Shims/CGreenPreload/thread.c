@@ -141,6 +141,7 @@ void gthread_after_fork_in_child(void) {
     gthread_live = self ? 1 : 0;
     hub_tid = (pid_t)GREEN_SYSCALL(SYS_gettid); // the forking thread's, now the hub's
     if (self) self->id = hub_tid; // as natively: the forking thread is the child's main thread now
+    thread_block_after_fork_spares();
     if (self && self->tp) thread_block_after_fork_in_child();
     green_sched_keep_only_current();
 }

@@ -214,17 +214,42 @@ static void find_malloc_words(void) {
     preload_log("fiber threads share their hub thread's malloc cache (%d words of libc's TLS)", changed);
 }
 
+// Blocks of finished threads are kept for the next ones (up to a few
+// thousand KiB): a program that makes threads all the time then allocates
+// none, and touches no new memory (as the hub keeps warm stacks).
+#define SPARE_BLOCKS_MAX 512
+static void *spare_blocks[SPARE_BLOCKS_MAX];
+static int spare_count;
+static pthread_mutex_t spare_lock = PTHREAD_MUTEX_INITIALIZER; // libc's: a native thread may join a fiber thread
+
+static void *take_spare_block(void) {
+    void *mem = NULL;
+    PREAL(pthread_mutex_lock)(&spare_lock);
+    if (spare_count) mem = spare_blocks[--spare_count];
+    PREAL(pthread_mutex_unlock)(&spare_lock);
+    return mem;
+}
+
+static int keep_spare_block(void *mem) {
+    PREAL(pthread_mutex_lock)(&spare_lock);
+    int kept = spare_count < SPARE_BLOCKS_MAX;
+    if (kept) spare_blocks[spare_count++] = mem;
+    PREAL(pthread_mutex_unlock)(&spare_lock);
+    return kept;
+}
+
 gthread *thread_block_create(void) {
     size_t gsize = (sizeof(gthread) + 63) & ~(size_t)63;
     void *mem = NULL;
-    if (posix_memalign(&mem, glibc.static_align, glibc.static_size + gsize) != 0) return NULL;
+    mem = take_spare_block();
+    if (!mem && posix_memalign(&mem, glibc.static_align, glibc.static_size + gsize) != 0) return NULL;
     char *pd = (char *)mem + glibc.static_size - glibc.descriptor;
     // The descriptor and the record start zeroed, as glibc's; the TLS blocks
     // get their images from _dl_allocate_tls (the surplus is written only by
     // a later dlopen: see thread_block_dlopened).
     memset(pd, 0, glibc.descriptor + gsize);
     if (!glibc.allocate_tls(pd)) { // the DTV and every module's initial TLS image
-        free(mem);
+        if (!keep_spare_block(mem)) free(mem);
         return NULL;
     }
     gthread *t = (gthread *)(pd + glibc.descriptor);
@@ -277,7 +302,12 @@ void thread_block_after_fork_in_child(void) {
 
 void thread_block_free(gthread *t) {
     glibc.deallocate_tls(t->tp, false); // the DTV and the TLS of modules dlopen'ed later
-    free(t->block);
+    if (!keep_spare_block(t->block)) free(t->block);
+}
+
+void thread_block_after_fork_spares(void) {
+    pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+    spare_lock = fresh; // another thread may have held it at the fork
 }
 
 // ---- libraries dlopen'ed later with static TLS --------------------------------------
