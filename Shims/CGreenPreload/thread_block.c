@@ -179,7 +179,8 @@ static void find_malloc_words(void) {
         preload_log("glibc's malloc state stays per fiber thread: libc's TLS block not found");
         return;
     }
-    free(malloc(16)); // the hub thread has its malloc state, to be shared
+    void *volatile warm = malloc(16); // the hub thread has its malloc state, to be shared
+    free(warm);
     gthread *probe = thread_block_create();
     if (!probe) return;
     size_t words = libc.size / sizeof(void *);
@@ -193,7 +194,8 @@ static void find_malloc_words(void) {
     GREEN_SYSCALL(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, sizeof(long)); // no handler on the probe's TLS
     green_fiber *self = green_fiber_current();
     green_fiber_set_thread_pointer(self, probe->tp);
-    free(malloc(16));
+    void *volatile first = malloc(16); // volatile: a compiler may drop a free(malloc(n)) pair
+    free(first);
     green_fiber_set_thread_pointer(self, NULL);
     GREEN_SYSCALL(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, sizeof(long));
 
