@@ -42,6 +42,7 @@ static volatile sig_atomic_t applied_generation; ///< bumped at each load (signa
 static gsig *_Atomic notes[NSIG];   ///< the target of a signal sent to one thread, until delivered
 static sigset_t process_pending;    ///< delivered while no thread would take it: raised again on unblock
 static int ready;                   ///< the main thread's record is set up
+static pid_t owner_pid;             ///< the process these records are for: a vfork child (same memory) must not touch them
 static const shim_thread_hooks hooks; // below: what the shim asks of this file
 
 #define BIT(sig) ((uint64_t)1 << ((sig) - 1))
@@ -131,6 +132,7 @@ void gsig_init_main(void) {
     main_thread.tp = NULL;
     applied = now;
     count(&main_thread.mask, +1);
+    owner_pid = (pid_t)GREEN_SYSCALL(SYS_getpid);
     ready = 1;
     shim_threads = &hooks;
 }
@@ -138,7 +140,9 @@ void gsig_init_main(void) {
 gsig *gsig_main(void) { return ready ? &main_thread : NULL; }
 
 gsig *gsig_current(void) {
-    if (!ready) return NULL;
+    // In a vfork child (posix_spawn, CPython's subprocess) the parent's memory
+    // is the child's: its mask calls are its own, straight to the kernel.
+    if (!ready || (pid_t)GREEN_SYSCALL(SYS_getpid) != owner_pid) return NULL;
     gthread *t = gthread_current();
     if (t) return &t->sig;
     green_sched *s = green_sched_current();
@@ -170,6 +174,7 @@ void gsig_thread_finished(gsig *g) {
 }
 
 void gsig_after_fork_in_child(gsig *self) {
+    owner_pid = (pid_t)GREEN_SYSCALL(SYS_getpid);
     // Only the forking thread lives on: it alone counts.
     memset(blocked_by, 0, sizeof blocked_by);
     blocked_by_some = 0;

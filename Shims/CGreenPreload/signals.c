@@ -3,9 +3,11 @@
 // threaded program gets from the kernel:
 //
 // - The handler runs on a thread that does not block the signal (sigmask.c
-//   picks it), on that thread's own stack and TLS: at once if it is the
-//   thread running, else when it next runs (below). A signal no thread
-//   takes now stays pending (sigmask.c).
+//   picks it), with that thread's TLS: at once if it is the thread running
+//   or no thread runs (the hub waits for events); while another thread runs,
+//   on the target's own stack when it next runs (below), so that a handler
+//   may wait for the thread that was running. A signal no thread takes now
+//   stays pending (sigmask.c).
 // - A handler installed without SA_RESTART makes the blocking call it
 //   interrupted fail with EINTR — the usual way a server's accept loop
 //   notices SIGTERM. Here the thread is usually waiting in the hub's epoll,
@@ -129,7 +131,11 @@ static void trampoline(int sig, siginfo_t *info, void *context) {
     if (s && preload_fiber_mode && gsig_main()) {
         target = gsig_pick_target(sig, info);
         if (!target) return; // pending for the thread it was sent to, or for the process
-        if ((target != gsig_current() || !green_fiber_current()) && target->fiber && defer(target, sig, info, a)) {
+        // Another thread is running (it may be the one the handler will wait
+        // for): the target runs the handler itself when it next runs. With
+        // no thread running (the hub waits for events), here and now.
+        green_fiber *running = green_fiber_current();
+        if (running && target != gsig_current() && target->fiber && defer(target, sig, info, a)) {
             green_fiber_request_resume(target->fiber);
             return;
         }
