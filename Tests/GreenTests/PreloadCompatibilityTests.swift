@@ -189,4 +189,12 @@ final class PreloadCompatibilityTests: XCTestCase {
             "SA_RESTART: the receiver's read went on and got the later bytes: yes",
         ])
     }
+
+    /// A vfork child's own mask changes leave the parent's signals alone
+    /// (CPython's subprocess blocks every signal around vfork).
+    func testVforkChildLeavesTheParentsSignalMasksAlone() throws {
+        try checkPreloadProgram("vfork_mask", library: library, expect: [
+            "vfork child's mask changes: the parent still gets its signals: yes",
+        ])
+    }
 }
