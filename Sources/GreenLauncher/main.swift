@@ -21,11 +21,31 @@ case "run":
     let library = locatePreloadLibrary()
     applyLaunchEnvironment(library: library, options: options)
     execProgram(options.program, options.programArguments)
+case "install", "uninstall":
+    let options: InstallOptions
+    do {
+        options = try InstallOptions.parse(Array(arguments.dropFirst()))
+    } catch {
+        exitWithUsageError((error as? UsageError)?.message ?? "\(error)")
+    }
+    if options.wantsHelp {
+        printUsage()
+        exit(0)
+    }
+    do {
+        let report = arguments.first == "install"
+            ? try install(prefix: options.prefix ?? defaultPrefix())
+            : try uninstall(prefix: options.prefix ?? uninstallPrefix())
+        for line in report { print(line) }
+    } catch {
+        exitWithFailure((error as? InstallError)?.message ?? "\(error)", status: 1)
+    }
+    exit(0)
 case "--help", "-h", "help":
     printUsage()
     exit(0)
 case "version", "--version":
-    print("green \(greenVersion)")
+    print(versionText())
     exit(0)
 case nil:
     exitWithUsageError("no command given")

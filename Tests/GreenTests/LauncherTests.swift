@@ -274,7 +274,12 @@ let launcherUsage = """
       --threads=fiber|native   pthreads become fibers on one hub (default) or stay OS threads
       --stack-size=SIZE        default stack for threads that do not set one (bytes, or 64k, 1m, …)
       --debug                  the preload library logs what it does to stderr
-    green --help | green version
+    green install [--prefix=DIR]   copy green and its library to DIR/bin and DIR/lib/green
+                                   (default: /usr/local as root, else $HOME/.local)
+    green uninstall [--prefix=DIR] remove exactly what install put there (default: the
+                                   prefix this green is installed in)
+    green version                  the version, and the paths and build of green and its library
+    green --help
     """
 
 /// `green --help`'s text: the usage, then the environment variables.
@@ -303,8 +308,10 @@ let launcherHelp = launcherUsage + """
                                    exclusivity checks follow fiber switches
     Read by green itself:
       GREEN_PRELOAD=PATH           the preload library (default: libgreen-preload.so next
-                                   to the green executable)
+                                   to the green executable, else in ../lib/green/ from it)
       LD_PRELOAD                   kept, after the library
+      HOME                         green install's prefix when not root: $HOME/.local
+      PATH                         green install says so when the prefix's bin/ is not on it
     Which tool finds which hang: README.md, "Troubleshooting green run".
     """
 
