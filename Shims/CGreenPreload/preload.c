@@ -49,9 +49,21 @@ static int signal_number(const char *name) {
     return 0;
 }
 
+static void async_cancel_point(void) { gcancel_async_point(); }
+
+/// What the shim's locks and waits ask of this library: fiber threads' ids
+/// and their cancellation.
+static const shim_pthread_hooks pthread_hooks = {
+    .self_id = preload_self_id,
+    .kernel_tid = preload_kernel_tid,
+    .cancel_point_enter = gcancel_point_enter,
+    .cancel_point_leave = gcancel_point_leave,
+    .cancel_async_point = async_cancel_point,
+    .testcancel = gcancel_testcancel,
+};
+
 static void on_notify(void *unused) {
     (void)unused;
-    gfutex_deliver_deferred();
     gcancel_deliver_remote();
 }
 
@@ -103,6 +115,7 @@ void preload_init(void) {
     }
     initializing = 1;
     preload_resolve();
+    shim_pthreads = &pthread_hooks;
     const char *debug = getenv("GREEN_DEBUG");
     preload_debug = debug && *debug && strcmp(debug, "0") != 0;
 

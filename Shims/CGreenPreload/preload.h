@@ -15,6 +15,7 @@
 #include "green_core.h"
 #include "green_hub_abi.h"
 #include "green_time.h"
+#include "../CGreenShim/sync/sync.h"
 
 GREEN_HIDDEN_BEGIN
 
@@ -70,52 +71,6 @@ PRELOAD_REAL_FUNCTIONS(PRELOAD_DECLARE_REAL)
 #undef PRELOAD_DECLARE_REAL
 void preload_resolve(void);
 #define PREAL(name) (__builtin_expect(preload_real_##name != 0, 1) ? preload_real_##name : (preload_resolve(), preload_real_##name))
-
-// ---- the green futex (futex.c) -----------------------------------------------------
-//
-// Wait on a 32-bit word until another party changes it and wakes the address:
-// a fiber parks on its hub, any other thread (a library's own thread, a thread
-// pool worker) sleeps in the kernel's futex. Wakes reach both kinds. Every
-// primitive of the library (mutex, condition, rwlock, semaphore, once, join)
-// is a textbook futex algorithm on top of this.
-
-enum {
-    GF_SHARED = 1,      ///< the word may be changed by another process: fibers poll it
-    GF_SIGNAL_SAFE = 2, ///< the waker may be a signal handler (sem_post)
-    GF_FIBERS_ONLY = 4, ///< wake fibers only: the caller has made the kernel's wake itself
-    GF_CANCEL = 8,      ///< a cancellation point (cond, sem, join): pthread_cancel acts here (cancel.c)
-};
-
-/// Wait while *word == expected, until woken or `abstime` on `clock` passes
-/// (NULL: no timeout). Returns 0 (woken, or the word had changed: recheck),
-/// ETIMEDOUT, or EINVAL for a bad timespec. Spurious returns are allowed.
-/// With GF_CANCEL the wait is a cancellation point: a pending cancellation
-/// acts on entry and when it wakes the wait (the caller's pthread_cleanup_push
-/// handlers undo its own state).
-/// `label` (a static string) says in fiber dumps what a parked fiber waits for.
-int gfutex_wait(uint32_t *word, uint32_t expected, clockid_t clock, const struct timespec *abstime, int flags,
-                const char *label);
-/// Wake up to n waiters of `word`; returns how many were woken (fibers, and
-/// threads as the kernel counts them).
-int gfutex_wake(uint32_t *word, int n, int flags);
-/// The same with FUTEX_WAIT_BITSET/FUTEX_WAKE_BITSET's masks: a wake reaches
-/// only the waiters whose mask shares a bit with its own (non-zero masks).
-int gfutex_wait_bitset(uint32_t *word, uint32_t expected, clockid_t clock, const struct timespec *abstime,
-                       int flags, uint32_t bitset, const char *label);
-int gfutex_wake_bitset(uint32_t *word, int n, uint32_t bitset, int flags);
-/// A thread that is not a fiber waits in the kernel as it asked (syscall(SYS_futex)),
-/// counted so that wakes from fibers reach it. Returns the system call's result.
-long gfutex_kernel_wait_raw(uint32_t *word, int op, uint32_t expected, const struct timespec *timeout,
-                            uint32_t bitset);
-/// On the hub: finish wakes that signal handlers had to put off.
-void gfutex_deliver_deferred(void);
-/// In a fork child: forget every waiter (their threads and fibers are gone).
-void gfutex_after_fork_in_child(void);
-
-/// abstime on `clock` as a monotonic deadline in ns (GREEN_NO_DEADLINE for NULL).
-int64_t preload_deadline(clockid_t clock, const struct timespec *abstime);
-/// A valid abstime? (tv_nsec in [0, 1e9))
-static inline int timespec_ok(const struct timespec *t) { return t->tv_nsec >= 0 && t->tv_nsec < 1000000000; }
 
 // ---- fiber threads (thread.c) ----------------------------------------------------------
 

@@ -6,6 +6,7 @@
 #include <netdb.h>
 #include <stdio.h>
 #include <poll.h>
+#include <pthread.h>
 #include <spawn.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -85,7 +86,16 @@ GREEN_HIDDEN_BEGIN
                          char *const[], char *const[])) \
     X(int, posix_spawnp, (pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *, \
                           char *const[], char *const[])) \
-    X(FILE *, popen, (const char *, const char *))
+    X(FILE *, popen, (const char *, const char *)) \
+    X(int, pthread_mutex_init, (pthread_mutex_t *, const pthread_mutexattr_t *)) \
+    X(int, pthread_mutex_destroy, (pthread_mutex_t *)) \
+    X(int, pthread_mutex_lock, (pthread_mutex_t *)) \
+    X(int, pthread_mutex_trylock, (pthread_mutex_t *)) \
+    X(int, pthread_mutex_timedlock, (pthread_mutex_t *, const struct timespec *)) \
+    X(int, pthread_mutex_clocklock, (pthread_mutex_t *, clockid_t, const struct timespec *)) \
+    X(int, pthread_mutex_unlock, (pthread_mutex_t *)) \
+    X(int, pthread_setcanceltype, (int, int *)) \
+    X(void, pthread_testcancel, (void))
 
 #define GREEN_DECLARE_REAL(ret, name, args) extern ret(*green_real_##name) args;
 GREEN_REAL_FUNCTIONS(GREEN_DECLARE_REAL)

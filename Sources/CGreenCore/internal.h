@@ -97,6 +97,7 @@ struct green_fiber {
     green_waitq joiners;
     green_stack stack;
     uint64_t id;
+    int32_t owner_id;            ///< its id as a lock owner (green_fiber_owner_id), 0 until asked
     int saved_errno;
     uint8_t state;               ///< green_fiber_state
     uint8_t park_flags;

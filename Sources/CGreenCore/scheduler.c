@@ -91,6 +91,7 @@ static inline void after_switch(green_sched *s) {
 }
 
 void (*_Atomic green_next_switch_hook)(void);
+void (*_Atomic green_notify_hook)(void);
 
 static inline void switch_to(green_sched *s, green_fiber *to) {
     green_fiber *from = s->current;
@@ -325,6 +326,24 @@ green_fiber *green_fiber_current(void) {
 green_fiber *green_parkable_fiber(void) { return green_tls_parkable; }
 
 uint64_t green_fiber_id(const green_fiber *f) { return f->id; }
+green_sched *green_fiber_sched(const green_fiber *f) { return f->sched; }
+
+/// Owner ids run from just above any kernel tid (pid_max is at most 2^22) to
+/// INT_MAX, then start again: a clash needs a lock held across a billion
+/// fibers' first locks.
+#define FIRST_OWNER_ID (1 << 23)
+static _Atomic int32_t next_owner_id = FIRST_OWNER_ID;
+
+int32_t green_fiber_owner_id(green_fiber *f) {
+    if (__builtin_expect(f->owner_id != 0, 1)) return f->owner_id;
+    int32_t id = atomic_fetch_add_explicit(&next_owner_id, 1, memory_order_relaxed);
+    if (id <= 0 || id < FIRST_OWNER_ID) { // wrapped: start the range again
+        atomic_store_explicit(&next_owner_id, FIRST_OWNER_ID + 1, memory_order_relaxed);
+        id = FIRST_OWNER_ID;
+    }
+    f->owner_id = id;
+    return id;
+}
 green_fiber_state green_fiber_state_of(const green_fiber *f) { return (green_fiber_state)f->state; }
 void green_fiber_set_owner(green_fiber *f, void *owner) { f->owner = owner; }
 void *green_fiber_owner(const green_fiber *f) { return f->owner; }
@@ -444,6 +463,8 @@ static void notify_cb(struct ev_loop *loop, ev_async *w, int revents) {
     deliver_remote_wakes(s);
     int interrupt = atomic_exchange(&s->interrupt_requested, 0);
     if (interrupt) interrupt_syscalls(s, interrupt == 1);
+    void (*hook)(void) = atomic_load_explicit(&green_notify_hook, memory_order_relaxed);
+    if (hook) hook();
     if (s->on_notify) s->on_notify(s->owner);
 }
 

@@ -1,6 +1,6 @@
 // Shim.swift — section 4: the interposition shim. (a) What an interposed call
 // costs off a fiber, against calling libc's own function (found with
-// dlsym(RTLD_NEXT)); (b) blocking libpq round trips done one after another,
+// dlsym(RTLD_NEXT)); (c, ShimLocks.swift) an uncontended mutex the same way; (b) blocking libpq round trips done one after another,
 // on fibers and on threads (needs GREEN_PG_CONNINFO; `.ci/servers start`).
 import CLibpq
 import Glibc
@@ -9,6 +9,7 @@ import Green
 enum ShimBench {
     static func run() throws {
         passthrough()
+        try lockPairs()
         try libpqRoundTrips()
     }
 

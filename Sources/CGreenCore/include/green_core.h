@@ -127,6 +127,11 @@ green_fiber *green_fiber_spawn(size_t stack_size, void (*entry)(void *arg), void
 green_fiber *green_fiber_current(void);
 
 uint64_t green_fiber_id(const green_fiber *f);
+/// The fiber's id as the owner of a mutex or rwlock: unique among live
+/// fibers of every hub, and never a kernel tid (which all fibers of a hub share).
+int32_t green_fiber_owner_id(green_fiber *f);
+/// The hub (scheduler) a fiber belongs to.
+green_sched *green_fiber_sched(const green_fiber *f);
 green_fiber_state green_fiber_state_of(const green_fiber *f);
 void green_fiber_set_owner(green_fiber *f, void *owner);
 void *green_fiber_owner(const green_fiber *f);

@@ -81,6 +81,10 @@ void green_exclusivity_off(void);
 /// loaded with static TLS is in every fiber thread's TLS before another
 /// fiber thread can run its code.
 extern void (*_Atomic green_next_switch_hook)(void);
+/// Called by every hub after another thread (or a signal handler) notified
+/// it, before its owner's callback: the shim finishes the futex wakes that
+/// signal handlers had to put off. Set once at load.
+extern void (*_Atomic green_notify_hook)(void);
 
 /// The same check as an inline thread-local load, for C callers.
 extern __thread green_fiber *green_tls_parkable __attribute__((tls_model("initial-exec")));

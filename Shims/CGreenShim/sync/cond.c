@@ -7,7 +7,7 @@
 // a waiter leaves, passes on a signal it may have taken (glibc's "futex
 // wake-up conservatively added"), and holds the mutex again before the
 // thread's own cleanup handlers run, as POSIX requires.
-#include "preload.h"
+#include "sync.h"
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
@@ -57,7 +57,7 @@ static void cancelled(void *arg) {
     pthread_mutex_lock(w->m);
 }
 
-static int wait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clock, const struct timespec *abstime) {
+static int cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clock, const struct timespec *abstime) {
     gcond *g = (gcond *)c;
     if (abstime && !timespec_ok(abstime)) return EINVAL;
     __atomic_add_fetch(&g->waiters, 1, __ATOMIC_SEQ_CST);
@@ -76,15 +76,15 @@ static int wait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clock, const st
     return r == ETIMEDOUT ? ETIMEDOUT : 0;
 }
 
-GREEN_EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m) { return wait(c, m, CLOCK_REALTIME, NULL); }
+GREEN_EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m) { return cond_wait_until(c, m, CLOCK_REALTIME, NULL); }
 
 GREEN_EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *abstime) {
-    return wait(c, m, ((gcond *)c)->clock, abstime);
+    return cond_wait_until(c, m, ((gcond *)c)->clock, abstime);
 }
 
 GREEN_EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clock, const struct timespec *abstime) {
     if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) return EINVAL;
-    return wait(c, m, clock, abstime);
+    return cond_wait_until(c, m, clock, abstime);
 }
 
 static int wake(pthread_cond_t *c, int n) {

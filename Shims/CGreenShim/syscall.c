@@ -1,11 +1,12 @@
 // syscall.c — syscall(): what a program does through it, it does as if it had
-// called the function by name. Rust's std::sync, libstdc++'s atomic waits
-// and many C libraries call syscall(SYS_futex, …) directly: on a fiber
-// thread those waits park the fiber on the green futex, and wakes reach
-// fibers and threads alike. gettid, tgkill and the calls the shim interposes
+// called the function by name. Rust's std::sync, libstdc++'s atomic waits,
+// Dispatch, Foundation, Swift's Synchronization.Mutex and many C libraries
+// call syscall(SYS_futex, …) directly: on a fiber those waits park it on the
+// green futex (sync/futex_syscall.c), and wakes reach fibers and threads
+// alike. gettid, tgkill and the calls the shim interposes
 // (read, write, poll, nanosleep…) reach the same interposers as by name.
 // Every other number goes to libc's syscall() unchanged.
-#include "preload.h"
+#include "sync/sync.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -30,74 +31,6 @@ static long fail(int err) {
     return -1;
 }
 
-// ---- futex -----------------------------------------------------------------------
-
-/// FUTEX_WAIT (relative timeout) and FUTEX_WAIT_BITSET (absolute).
-static long futex_wait_op(uint32_t *word, int op, uint32_t expected, const struct timespec *timeout, uint32_t bitset) {
-    int cmd = op & FUTEX_CMD_MASK;
-    if (((uintptr_t)word & 3) || !bitset) return fail(EINVAL);
-    if (timeout && (!timespec_ok(timeout) || timeout->tv_sec < 0)) return fail(EINVAL);
-    if (!green_on_fiber()) return gfutex_kernel_wait_raw(word, op, expected, timeout, bitset);
-
-    // The kernel reads the word for us, without waiting: EFAULT for an address
-    // the program may not read, EAGAIN when it no longer holds `expected`.
-    // (A compare-and-requeue of nobody onto itself.)
-    int private_flag = op & FUTEX_PRIVATE_FLAG;
-    if (GREEN_SYSCALL(SYS_futex, word, FUTEX_CMP_REQUEUE | private_flag, 0, 0, word, expected) < 0) return -1;
-
-    clockid_t clock = (op & FUTEX_CLOCK_REALTIME) ? CLOCK_REALTIME : CLOCK_MONOTONIC;
-    struct timespec until;
-    const struct timespec *abstime = timeout;
-    if (timeout && cmd == FUTEX_WAIT) { // relative: a deadline on the monotonic clock
-        until = green_ns_timespec(green_deadline_in(green_timespec_ns(timeout)));
-        clock = CLOCK_MONOTONIC;
-        abstime = &until;
-    }
-    int flags = private_flag ? 0 : GF_SHARED;
-    int r = gfutex_wait_bitset(word, expected, clock, abstime, flags, bitset, "futex");
-    return r ? fail(r) : 0;
-}
-
-/// The green futex's wake for fibers, then the kernel's for everyone else.
-static long futex_call(uint32_t *word, int op, uint32_t val, const struct timespec *timeout, uint32_t *word2,
-                       uint32_t val3) {
-    int cmd = op & FUTEX_CMD_MASK;
-    int flags = (op & FUTEX_PRIVATE_FLAG) ? 0 : GF_SHARED;
-    switch (cmd) {
-    case FUTEX_WAIT:
-        return futex_wait_op(word, op, val, timeout, FUTEX_BITSET_MATCH_ANY);
-    case FUTEX_WAIT_BITSET:
-        return futex_wait_op(word, op, val, timeout, val3);
-    case FUTEX_WAKE:
-    case FUTEX_WAKE_BITSET: {
-        uint32_t bitset = cmd == FUTEX_WAKE ? FUTEX_BITSET_MATCH_ANY : val3;
-        if (((uintptr_t)word & 3) || !bitset) return fail(EINVAL);
-        return gfutex_wake_bitset(word, (int)val > 0 ? (int)val : 0, bitset, flags);
-    }
-    case FUTEX_REQUEUE:
-    case FUTEX_CMP_REQUEUE:
-    case FUTEX_WAKE_OP: {
-        // The kernel does the operation for the threads waiting in it; fibers
-        // waiting on these words are woken instead of moved (a spurious
-        // wake-up, which every futex user must handle), never left behind.
-        long r = GREEN_SYSCALL(SYS_futex, word, op, val, timeout, word2, val3);
-        if (r < 0) return r;
-        int second = (int)(intptr_t)timeout; // val2: how many to requeue, or to wake on word2
-        if (cmd == FUTEX_WAKE_OP) {
-            r += gfutex_wake_bitset(word, (int)val, FUTEX_BITSET_MATCH_ANY, flags | GF_FIBERS_ONLY);
-            r += gfutex_wake_bitset(word2, second, FUTEX_BITSET_MATCH_ANY, flags | GF_FIBERS_ONLY);
-        } else {
-            long more = (long)val + second;
-            r += gfutex_wake_bitset(word, more > INT_MAX ? INT_MAX : (int)more, FUTEX_BITSET_MATCH_ANY,
-                                    flags | GF_FIBERS_ONLY);
-        }
-        return r;
-    }
-    default: // priority inheritance and the rest: the kernel's, for the OS thread
-        return GREEN_SYSCALL(SYS_futex, word, op, val, timeout, word2, val3);
-    }
-}
-
 // ---- syscall() ---------------------------------------------------------------------
 
 /// pselect6's last argument: the signal mask and its size.
@@ -114,7 +47,7 @@ GREEN_EXPORT long syscall(long number, ...) {
     va_end(ap);
     switch (number) {
     case SYS_futex:
-        return futex_call((uint32_t *)a0, (int)a1, (uint32_t)a2, (const struct timespec *)a3, (uint32_t *)a4,
+        return shim_futex_syscall((uint32_t *)a0, (int)a1, (uint32_t)a2, (const struct timespec *)a3, (uint32_t *)a4,
                           (uint32_t)a5);
     case SYS_gettid:
         return gettid();
@@ -126,7 +59,8 @@ GREEN_EXPORT long syscall(long number, ...) {
         return sched_setaffinity((pid_t)a0, (size_t)a1, (const cpu_set_t *)a2);
     case SYS_sched_getaffinity: {
         // The system call returns the mask's size in bytes; the libc function 0.
-        pid_t tid = preload_kernel_tid((pid_t)a0);
+        const shim_pthread_hooks *h = shim_pthreads;
+        pid_t tid = h ? h->kernel_tid((pid_t)a0) : (pid_t)a0;
         if (tid < 0) return fail(ESRCH);
         return GREEN_SYSCALL(SYS_sched_getaffinity, (long)tid, a1, a2);
     }

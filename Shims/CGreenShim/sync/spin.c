@@ -1,7 +1,7 @@
 // spin.c — pthread spin locks. A fiber must not spin on a lock that another
 // fiber of its own hub holds (that fiber cannot run meanwhile): it yields
 // between tries. Threads spin as libc's do.
-#include "preload.h"
+#include "sync.h"
 #include <errno.h>
 
 static inline void cpu_relax(void) {

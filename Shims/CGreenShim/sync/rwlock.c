@@ -3,7 +3,7 @@
 // on; waiters recheck. Readers go first unless writers wait and the lock
 // prefers writers (PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP), as glibc.
 // Uses glibc's field names; a zeroed lock (PTHREAD_RWLOCK_INITIALIZER) works.
-#include "preload.h"
+#include "sync.h"
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
@@ -47,7 +47,7 @@ static int try_read(pthread_rwlock_t *l) {
 static int try_write(pthread_rwlock_t *l) {
     uint32_t none = 0;
     if (!__atomic_compare_exchange_n(STATE(l), &none, WRITER, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) return EBUSY;
-    OWNER(l) = preload_self_id();
+    OWNER(l) = shim_owner_id();
     return 0;
 }
 
@@ -56,7 +56,7 @@ static int wait_for(pthread_rwlock_t *l, int (*attempt)(pthread_rwlock_t *), int
                     const struct timespec *abstime) {
     int r = attempt(l);
     if (r != EBUSY) return r;
-    if (OWNER(l) == preload_self_id() && (__atomic_load_n(STATE(l), __ATOMIC_RELAXED) & WRITER)) return EDEADLK;
+    if (OWNER(l) == shim_owner_id() && (__atomic_load_n(STATE(l), __ATOMIC_RELAXED) & WRITER)) return EDEADLK;
     if (abstime && !timespec_ok(abstime)) return EINVAL;
     __atomic_add_fetch(WAITERS(l), 1, __ATOMIC_SEQ_CST);
     if (writer) __atomic_add_fetch(WRITERS_WAITING(l), 1, __ATOMIC_SEQ_CST);
@@ -99,7 +99,7 @@ GREEN_EXPORT int pthread_rwlock_unlock(pthread_rwlock_t *l) {
     uint32_t s = __atomic_load_n(STATE(l), __ATOMIC_RELAXED);
     if (s == 0) return EPERM;
     if (s & WRITER) {
-        if (OWNER(l) != preload_self_id()) return EPERM;
+        if (OWNER(l) != shim_owner_id()) return EPERM;
         OWNER(l) = 0;
         __atomic_store_n(STATE(l), 0, __ATOMIC_RELEASE);
     } else if (__atomic_sub_fetch(STATE(l), 1, __ATOMIC_RELEASE) != 0) {

@@ -10,10 +10,10 @@
 // A wait with GF_CANCEL is a cancellation point (pthread_cond_wait, sem_wait,
 // pthread_join), as glibc's futex_wait_cancelable: a fiber thread acts on a
 // pending cancellation on entry, parks interruptibly so that pthread_cancel
-// can end the park (cancel.c), and acts on it when woken; a thread in the
+// can end the park (the preload library's cancel.c), and acts on it when woken; a thread in the
 // kernel turns on asynchronous cancellation around the system call, as glibc
 // does, so that pthread_cancel's SIGCANCEL ends the wait.
-#include "preload.h"
+#include "sync.h"
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
@@ -94,7 +94,7 @@ static void unlink_waiter(bucket *b, gwaiter *w) {
 }
 
 
-int64_t preload_deadline(clockid_t clock, const struct timespec *abstime) {
+int64_t gfutex_deadline(clockid_t clock, const struct timespec *abstime) {
     if (!abstime) return GREEN_NO_DEADLINE;
     if (clock == CLOCK_MONOTONIC) return green_timespec_ns(abstime);
     struct timespec now;
@@ -119,7 +119,7 @@ static int kernel_wait(uint32_t *word, uint32_t expected, clockid_t clock, const
     int op = kernel_op(FUTEX_WAIT_BITSET, flags) | (clock == CLOCK_REALTIME ? FUTEX_CLOCK_REALTIME : 0);
     struct timespec mono;
     if (abstime && clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) { // e.g. CLOCK_BOOTTIME
-        int64_t d = preload_deadline(clock, abstime);
+        int64_t d = gfutex_deadline(clock, abstime);
         mono = green_ns_timespec(d);
         abstime = &mono;
     }
@@ -133,10 +133,10 @@ static int kernel_wait(uint32_t *word, uint32_t expected, clockid_t clock, const
         // sends SIGCANCEL, whose handler unwinds from here.
         int oldtype;
         pthread_cleanup_push(kernel_wait_cancelled, NULL);
-        PREAL(pthread_setcanceltype)(PTHREAD_CANCEL_ASYNCHRONOUS, &oldtype);
+        REAL(pthread_setcanceltype)(PTHREAD_CANCEL_ASYNCHRONOUS, &oldtype);
         r = GREEN_SYSCALL(SYS_futex, word, op, expected, abstime, NULL, bitset);
         err = r == 0 ? 0 : errno;
-        PREAL(pthread_setcanceltype)(oldtype, NULL);
+        REAL(pthread_setcanceltype)(oldtype, NULL);
         pthread_cleanup_pop(0);
     } else {
         r = GREEN_SYSCALL(SYS_futex, word, op, expected, abstime, NULL, bitset);
@@ -201,17 +201,24 @@ int gfutex_wait_bitset(uint32_t *word, uint32_t expected, clockid_t clock, const
                        int flags, uint32_t bitset, const char *label) {
     if (abstime && !timespec_ok(abstime)) return EINVAL;
     if (!green_on_fiber()) return kernel_wait(word, expected, clock, abstime, flags, bitset);
-    int64_t deadline = preload_deadline(clock, abstime);
+    int64_t deadline = gfutex_deadline(clock, abstime);
     // A cancellation point on a fiber thread parks interruptibly; any other
-    // wait acts only on an asynchronous cancellation (cancel.c).
+    // wait acts only on an asynchronous cancellation.
     int point = 0;
-    if (flags & GF_CANCEL) point = gcancel_point_enter();
-    else gcancel_async_point();
+    if (flags & GF_CANCEL) point = shim_cancel_point_enter();
+    else shim_cancel_async_point();
     int park_flags = point ? 0 : GREEN_PARK_UNINTERRUPTIBLE;
+    // The waker may be another thread (a Dispatch worker, a thread of the
+    // program): while parked here, the hub must not take "no fiber ready and
+    // nothing to wait for" as a deadlock. (Fibers that deadlock on each
+    // other's locks hang, as threads would.)
+    green_sched *s = green_sched_current();
+    green_sched_retain_external(s);
     int r = (flags & GF_SHARED) ? fiber_poll(word, expected, deadline, park_flags, label)
                                 : fiber_wait(word, expected, deadline, bitset, park_flags, label);
-    if (point) gcancel_point_leave(point);
-    else gcancel_async_point();
+    green_sched_release_external(s);
+    if (point) shim_cancel_point_leave(point);
+    else shim_cancel_async_point();
     return r == ECANCELED ? 0 : r; // woken for a cancellation it did not act on: a spurious wake-up
 }
 
@@ -224,6 +231,7 @@ int gfutex_wait(uint32_t *word, uint32_t expected, clockid_t clock, const struct
 
 #define DEFERRED_SLOTS 64
 static _Atomic(uint32_t *) deferred[DEFERRED_SLOTS];
+static _Atomic int deferred_count; ///< words noted in `deferred`
 static _Atomic int deferred_overflow; ///< a wake found every slot taken: wake everyone
 
 /// A signal handler interrupted this thread inside a bucket: note the word for
@@ -236,6 +244,7 @@ static void defer_wake(uint32_t *word) {
         uint32_t *none = NULL;
         noted = atomic_compare_exchange_strong(&deferred[i], &none, word);
     }
+    if (noted) atomic_fetch_add(&deferred_count, 1);
     if (!noted) atomic_store(&deferred_overflow, 1);
     green_sched *s = green_sched_current();
     if (s) green_sched_notify(s);
@@ -249,6 +258,11 @@ long gfutex_kernel_wait_raw(uint32_t *word, int op, uint32_t expected, const str
     atomic_fetch_sub(&kernel_waiters, 1);
     errno = err;
     return r;
+}
+
+static inline int deferred_pending(void) {
+    return atomic_load_explicit(&deferred_count, memory_order_relaxed) > 0 ||
+           atomic_load_explicit(&deferred_overflow, memory_order_relaxed);
 }
 
 /// Wake every fiber waiting on any word (after the deferred ring overflowed).
@@ -269,21 +283,43 @@ static void wake_everyone(void) {
 void gfutex_deliver_deferred(void) {
     for (int i = 0; i < DEFERRED_SLOTS; i++) {
         uint32_t *word = atomic_exchange(&deferred[i], NULL);
-        if (word) gfutex_wake(word, INT_MAX, 0);
+        if (!word) continue;
+        atomic_fetch_sub(&deferred_count, 1);
+        gfutex_wake(word, INT_MAX, 0);
     }
     if (atomic_exchange(&deferred_overflow, 0)) wake_everyone();
+}
+
+/// A fork child keeps the forking thread alone: a bucket another thread held
+/// is free, and only waiters of the forking thread's own hub (`keep`, NULL:
+/// none) are still there to be woken.
+static void forget_other_threads(green_sched *keep) {
+    for (int i = 0; i < BUCKETS; i++) {
+        bucket *b = &table[i];
+        atomic_store(&b->holder, NULL);
+        for (gwaiter *w = b->head, *next; w; w = next) {
+            next = w->next;
+            if (!keep || green_fiber_sched(w->wake.fiber) != keep) unlink_waiter(b, w);
+        }
+    }
+    atomic_store(&kernel_waiters, 0);
+    for (int i = 0; i < DEFERRED_SLOTS; i++) atomic_store(&deferred[i], NULL);
+    atomic_store(&deferred_count, 0);
+    atomic_store(&deferred_overflow, 0);
 }
 
 void gfutex_after_fork_in_child(void) {
     // Only the forking fiber lives on, and it waits on nothing: every waiter
     // left in the table belongs to a thread or fiber that is gone.
-    for (int i = 0; i < BUCKETS; i++) {
-        atomic_store(&table[i].holder, NULL);
-        table[i].head = table[i].tail = NULL;
-    }
-    atomic_store(&kernel_waiters, 0);
-    for (int i = 0; i < DEFERRED_SLOTS; i++) atomic_store(&deferred[i], NULL);
-    atomic_store(&deferred_overflow, 0);
+    forget_other_threads(NULL);
+}
+
+/// A linked program's fork child keeps the forking thread's hub and its fibers.
+static void after_fork_in_child(void) { forget_other_threads(green_sched_current()); }
+
+__attribute__((constructor)) static void install_hooks(void) {
+    atomic_store(&green_notify_hook, gfutex_deliver_deferred);
+    pthread_atfork(NULL, NULL, after_fork_in_child);
 }
 
 int gfutex_wake(uint32_t *word, int n, int flags) { return gfutex_wake_bitset(word, n, FUTEX_BITSET_MATCH_ANY, flags); }
@@ -327,5 +363,9 @@ int gfutex_wake_bitset(uint32_t *word, int n, uint32_t bitset, int flags) {
         long r = GREEN_SYSCALL(SYS_futex, word, kernel_op(FUTEX_WAKE_BITSET, flags), n - woke, NULL, NULL, bitset);
         if (r > 0) woke += (int)r;
     }
+    // A handler that interrupted this thread inside the bucket put its wake
+    // off; with no hub of its own to notify, this thread finishes it now.
+    if (!(flags & GF_SIGNAL_SAFE) && __builtin_expect(deferred_pending(), 0) && !green_sched_current())
+        gfutex_deliver_deferred();
     return woke;
 }

@@ -3,7 +3,7 @@
 // semaphore from sem_open shared with a native process keeps working.
 // sem_post is async-signal-safe, as POSIX requires. The waits are
 // cancellation points, as glibc's (sem_wait also when it need not wait).
-#include "preload.h"
+#include "sync.h"
 #include <errno.h>
 #include <limits.h>
 
@@ -82,7 +82,7 @@ static void cancelled(void *arg) {
         gfutex_wake(&s->value, 1, flags_of(s));
 }
 
-static int wait(sem_t *sem, clockid_t clock, const struct timespec *abstime) {
+static int sem_wait_until(sem_t *sem, clockid_t clock, const struct timespec *abstime) {
     green_fair_turn();
     gsem *s = (gsem *)sem;
     if (try_take(s)) return 0;
@@ -113,15 +113,15 @@ static int wait(sem_t *sem, clockid_t clock, const struct timespec *abstime) {
 }
 
 GREEN_EXPORT int sem_wait(sem_t *sem) {
-    gcancel_testcancel(); // glibc: a cancellation point "shall occur" in sem_wait, even when it takes at once
-    return wait(sem, CLOCK_REALTIME, NULL);
+    shim_testcancel(); // glibc: a cancellation point "shall occur" in sem_wait, even when it takes at once
+    return sem_wait_until(sem, CLOCK_REALTIME, NULL);
 }
-GREEN_EXPORT int sem_timedwait(sem_t *sem, const struct timespec *abstime) { return wait(sem, CLOCK_REALTIME, abstime); }
+GREEN_EXPORT int sem_timedwait(sem_t *sem, const struct timespec *abstime) { return sem_wait_until(sem, CLOCK_REALTIME, abstime); }
 
 GREEN_EXPORT int sem_clockwait(sem_t *sem, clockid_t clock, const struct timespec *abstime) {
     if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) {
         errno = EINVAL;
         return -1;
     }
-    return wait(sem, clock, abstime);
+    return sem_wait_until(sem, clock, abstime);
 }

@@ -1,7 +1,7 @@
 // once.c — pthread_once that parks fibers while another runs the routine.
 // Same states as glibc (0 new, 1 running, 2 done), so a once run before the
 // library was loaded still counts.
-#include "preload.h"
+#include "sync.h"
 #include <limits.h>
 
 enum { ONCE_NEW = 0, ONCE_RUNNING = 1, ONCE_DONE = 2 };

@@ -1,6 +1,6 @@
 // barrier.c — pthread barriers that park fibers (libc's would block the hub
 // thread, and with it every other party of the barrier: a deadlock).
-#include "preload.h"
+#include "sync.h"
 #include <errno.h>
 #include <limits.h>
 

@@ -4,7 +4,7 @@
 // fiber-thread ids or kernel tids (never equal), since every fiber of a hub
 // shares one tid. Robust and priority-inheritance/protection mutexes are
 // left to libc (they block the thread).
-#include "preload.h"
+#include "sync.h"
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
@@ -26,7 +26,7 @@ GREEN_EXPORT int pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_
         pthread_mutexattr_getrobust(attr, &robust);
         pthread_mutexattr_getprotocol(attr, &protocol);
     }
-    if (robust != PTHREAD_MUTEX_STALLED || protocol != PTHREAD_PRIO_NONE) return PREAL(pthread_mutex_init)(m, attr);
+    if (robust != PTHREAD_MUTEX_STALLED || protocol != PTHREAD_PRIO_NONE) return REAL(pthread_mutex_init)(m, attr);
     memset(m, 0, sizeof *m);
     m->__data.__kind = (type & KIND_TYPE) | (pshared == PTHREAD_PROCESS_SHARED ? KIND_PSHARED : 0);
     return 0;
@@ -34,7 +34,7 @@ GREEN_EXPORT int pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_
 
 GREEN_EXPORT int pthread_mutex_destroy(pthread_mutex_t *m) {
     int kind = kind_of(m);
-    if (kind & KIND_LIBC) return PREAL(pthread_mutex_destroy)(m);
+    if (kind & KIND_LIBC) return REAL(pthread_mutex_destroy)(m);
     if (__atomic_load_n(word_of(m), __ATOMIC_RELAXED) != 0) return EBUSY;
     m->__data.__kind = -1; // as glibc: a destroyed mutex fails with EINVAL
     return 0;
@@ -56,7 +56,7 @@ static int acquire(pthread_mutex_t *m, int kind, clockid_t clock, const struct t
 static int lock(pthread_mutex_t *m, clockid_t clock, const struct timespec *abstime) {
     int kind = kind_of(m);
     if (kind < 0) return EINVAL;
-    int self = preload_self_id();
+    int self = shim_owner_id();
     int type = kind & KIND_TYPE;
     if (type == PTHREAD_MUTEX_RECURSIVE && m->__data.__owner == self) {
         if (m->__data.__count == UINT_MAX) return EAGAIN;
@@ -73,26 +73,26 @@ static int lock(pthread_mutex_t *m, clockid_t clock, const struct timespec *abst
 }
 
 GREEN_EXPORT int pthread_mutex_lock(pthread_mutex_t *m) {
-    if (kind_of(m) & KIND_LIBC) return PREAL(pthread_mutex_lock)(m);
+    if (kind_of(m) & KIND_LIBC) return REAL(pthread_mutex_lock)(m);
     return lock(m, CLOCK_REALTIME, NULL);
 }
 
 GREEN_EXPORT int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abstime) {
-    if (kind_of(m) & KIND_LIBC) return PREAL(pthread_mutex_timedlock)(m, abstime);
+    if (kind_of(m) & KIND_LIBC) return REAL(pthread_mutex_timedlock)(m, abstime);
     return lock(m, CLOCK_REALTIME, abstime);
 }
 
 GREEN_EXPORT int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clock, const struct timespec *abstime) {
-    if (kind_of(m) & KIND_LIBC) return PREAL(pthread_mutex_clocklock)(m, clock, abstime);
+    if (kind_of(m) & KIND_LIBC) return REAL(pthread_mutex_clocklock)(m, clock, abstime);
     if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) return EINVAL;
     return lock(m, clock, abstime);
 }
 
 GREEN_EXPORT int pthread_mutex_trylock(pthread_mutex_t *m) {
     int kind = kind_of(m);
-    if (kind & KIND_LIBC) return PREAL(pthread_mutex_trylock)(m);
+    if (kind & KIND_LIBC) return REAL(pthread_mutex_trylock)(m);
     if (kind < 0) return EINVAL;
-    int self = preload_self_id();
+    int self = shim_owner_id();
     if ((kind & KIND_TYPE) == PTHREAD_MUTEX_RECURSIVE && m->__data.__owner == self) {
         if (m->__data.__count == UINT_MAX) return EAGAIN;
         m->__data.__count++;
@@ -108,11 +108,11 @@ GREEN_EXPORT int pthread_mutex_trylock(pthread_mutex_t *m) {
 
 GREEN_EXPORT int pthread_mutex_unlock(pthread_mutex_t *m) {
     int kind = kind_of(m);
-    if (kind & KIND_LIBC) return PREAL(pthread_mutex_unlock)(m);
+    if (kind & KIND_LIBC) return REAL(pthread_mutex_unlock)(m);
     if (kind < 0) return EINVAL;
     int type = kind & KIND_TYPE;
     if (type == PTHREAD_MUTEX_RECURSIVE || type == PTHREAD_MUTEX_ERRORCHECK) {
-        if (m->__data.__owner != preload_self_id()) return EPERM;
+        if (m->__data.__owner != shim_owner_id()) return EPERM;
         if (type == PTHREAD_MUTEX_RECURSIVE && --m->__data.__count != 0) return 0;
     }
     m->__data.__owner = 0;

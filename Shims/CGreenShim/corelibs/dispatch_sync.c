@@ -1,0 +1,99 @@
+// dispatch_sync.c — DispatchQueue.sync on a fiber. libdispatch runs a sync
+// block on the calling thread and marks the queue as owned by that thread's
+// tid while it runs. Every fiber of a hub shares that tid: a block that parks
+// (I/O, a lock) leaves the queue "owned by the current thread", and the next
+// fiber of the hub to sync onto it is taken for a deadlock and crashes the
+// process ("dispatch_sync called on queue already owned by current thread").
+// So on a fiber a sync becomes what it means: the block runs on the queue's
+// own worker thread (dispatch_async_f), and the fiber parks until it is done.
+// Off a fiber, libdispatch's own function runs unchanged, and so it does
+// under `green run`, whose fiber threads each have a tid of their own.
+#include "../sync/sync.h"
+#include <dlfcn.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+typedef void *dispatch_queue_t; // libdispatch's opaque queue
+typedef void (*dispatch_function_t)(void *);
+typedef void (*dispatch_call_fn)(dispatch_queue_t, void *, dispatch_function_t);
+
+/// The start of a block literal (the blocks ABI): enough to call it.
+struct block_literal {
+    void *isa;
+    int flags;
+    int reserved;
+    void (*invoke)(void *block, ...);
+};
+
+/// libdispatch's functions, found on first use (under `green run` the program
+/// may load libdispatch long after this library).
+static dispatch_call_fn resolve(dispatch_call_fn *slot, const char *name) {
+    dispatch_call_fn fn = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+    if (fn) return fn;
+    fn = (dispatch_call_fn)dlsym(RTLD_NEXT, name);
+    if (!fn) {
+        static const char msg[] = "green: dispatch_sync called, but libdispatch's functions are not found\n";
+        long unused = GREEN_SYSCALL(SYS_write, 2, msg, sizeof msg - 1);
+        (void)unused;
+        abort();
+    }
+    __atomic_store_n(slot, fn, __ATOMIC_RELEASE);
+    return fn;
+}
+
+static dispatch_call_fn real_sync_f, real_barrier_sync_f, real_async_f, real_barrier_async_f;
+
+/// One sync call in flight: on the waiting fiber's stack.
+typedef struct sync_job {
+    void *context;
+    dispatch_function_t work;
+    uint32_t done; ///< futex word: 1 once `work` returned
+} sync_job;
+
+static void run_job(void *arg) {
+    sync_job *job = arg;
+    job->work(job->context);
+    __atomic_store_n(&job->done, 1, __ATOMIC_RELEASE);
+    gfutex_wake(&job->done, 1, 0);
+}
+
+/// Run `work` on `queue` with `submit` (async or barrier async) and park until it is done.
+static void run_and_park(dispatch_call_fn submit, dispatch_queue_t queue, void *context, dispatch_function_t work) {
+    sync_job job = {.context = context, .work = work, .done = 0};
+    submit(queue, &job, run_job);
+    while (!__atomic_load_n(&job.done, __ATOMIC_ACQUIRE))
+        gfutex_wait(&job.done, 0, CLOCK_MONOTONIC, NULL, 0, "dispatch_sync");
+}
+
+static void invoke_block(void *block) { ((struct block_literal *)block)->invoke(block); }
+
+/// A fiber that shares its thread's tid with other fibers (a linked program's).
+static inline int on_shared_tid_fiber(void) { return green_on_fiber() && !shim_pthreads; }
+
+GREEN_EXPORT void dispatch_sync_f(dispatch_queue_t queue, void *context, dispatch_function_t work) {
+    if (on_shared_tid_fiber()) run_and_park(resolve(&real_async_f, "dispatch_async_f"), queue, context, work);
+    else resolve(&real_sync_f, "dispatch_sync_f")(queue, context, work);
+}
+
+GREEN_EXPORT void dispatch_barrier_sync_f(dispatch_queue_t queue, void *context, dispatch_function_t work) {
+    if (on_shared_tid_fiber()) run_and_park(resolve(&real_barrier_async_f, "dispatch_barrier_async_f"), queue, context, work);
+    else resolve(&real_barrier_sync_f, "dispatch_barrier_sync_f")(queue, context, work);
+}
+
+// The block forms. On a fiber the block stays on its stack until the call
+// returns; elsewhere libdispatch's own (it also honours dispatch_block_create's flags).
+typedef void (*dispatch_block_call_fn)(dispatch_queue_t, void *);
+static dispatch_block_call_fn real_sync, real_barrier_sync;
+
+GREEN_EXPORT void dispatch_sync(dispatch_queue_t queue, void *block) {
+    if (on_shared_tid_fiber()) run_and_park(resolve(&real_async_f, "dispatch_async_f"), queue, block, invoke_block);
+    else ((dispatch_block_call_fn)resolve((dispatch_call_fn *)&real_sync, "dispatch_sync"))(queue, block);
+}
+
+GREEN_EXPORT void dispatch_barrier_sync(dispatch_queue_t queue, void *block) {
+    if (on_shared_tid_fiber())
+        run_and_park(resolve(&real_barrier_async_f, "dispatch_barrier_async_f"), queue, block, invoke_block);
+    else ((dispatch_block_call_fn)resolve((dispatch_call_fn *)&real_barrier_sync, "dispatch_barrier_sync"))(queue, block);
+}

@@ -1,0 +1,57 @@
+// run_loop.c — RunLoop/CFRunLoop on fibers. Foundation keeps one run loop per
+// thread, and every fiber of a hub runs on the same thread: two fibers inside
+// it at once would share its wait set and its one timer, and the first to
+// leave re-arms the timer for itself, so the other waits past its own limit,
+// maybe for ever (Process.waitUntilExit on several fibers hung that way).
+// So fibers of a hub take turns: one runs the loop while the others park
+// until it returns. A fiber that runs the loop again from inside a callout
+// keeps its turn. Off a fiber, Foundation's own functions run unchanged.
+#include "../sync/sync.h"
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+typedef int32_t (*run_in_mode_fn)(const void *mode, double seconds, unsigned char return_after_source_handled);
+typedef void (*run_fn)(void);
+
+static void *real(void **slot, const char *name) {
+    void *fn = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+    if (fn) return fn;
+    fn = dlsym(RTLD_NEXT, name);
+    if (!fn) {
+        static const char msg[] = "green: a run loop call without Foundation's run loop functions\n";
+        long unused = GREEN_SYSCALL(SYS_write, 2, msg, sizeof msg - 1);
+        (void)unused;
+        abort();
+    }
+    __atomic_store_n(slot, fn, __ATOMIC_RELEASE);
+    return fn;
+}
+
+static void *real_run_in_mode, *real_run;
+
+/// The turn of this thread's run loop: a recursive mutex, which parks a fiber
+/// and is owned per fiber (sync/mutex.c).
+static __thread pthread_mutex_t turn __attribute__((tls_model("initial-exec"))) =
+    PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+
+GREEN_EXPORT int32_t CFRunLoopRunInMode(const void *mode, double seconds, unsigned char return_after_source_handled) {
+    run_in_mode_fn run = (run_in_mode_fn)real(&real_run_in_mode, "CFRunLoopRunInMode");
+    if (!green_on_fiber()) return run(mode, seconds, return_after_source_handled);
+    pthread_mutex_lock(&turn);
+    int32_t result = run(mode, seconds, return_after_source_handled);
+    pthread_mutex_unlock(&turn);
+    return result;
+}
+
+GREEN_EXPORT void CFRunLoopRun(void) {
+    run_fn run = (run_fn)real(&real_run, "CFRunLoopRun");
+    if (!green_on_fiber()) {
+        run();
+        return;
+    }
+    pthread_mutex_lock(&turn);
+    run();
+    pthread_mutex_unlock(&turn);
+}

@@ -1,0 +1,115 @@
+// sync.h — pthread synchronization that parks fibers: the green futex and
+// what the primitives built on it (mutex.c, cond.c, rwlock.c, sem.c,
+// barrier.c, once.c, spin.c, futex_syscall.c) share.
+//
+// The green futex waits on a 32-bit word until another party changes it and
+// wakes the address: a fiber parks on its hub, any other thread (a library's
+// own thread, a thread pool worker, a thread of a program that links Green)
+// sleeps in the kernel's futex. Wakes reach both kinds. Every primitive is a
+// textbook futex algorithm on top of it, and serves both the linked library
+// (a Swift program's fibers, its plain threads) and `green run`'s preload
+// library (whose pthreads are fibers). Off a fiber each behaves as libc's.
+#ifndef GREEN_SHIM_SYNC_H
+#define GREEN_SHIM_SYNC_H
+
+#include "../shim.h"
+#include <pthread.h>
+#include <semaphore.h>
+#include <time.h>
+
+GREEN_HIDDEN_BEGIN
+
+// ---- the green futex (futex.c) -----------------------------------------------------
+
+enum {
+    GF_SHARED = 1,      ///< the word may be changed by another process: fibers poll it
+    GF_SIGNAL_SAFE = 2, ///< the waker may be a signal handler (sem_post)
+    GF_FIBERS_ONLY = 4, ///< wake fibers only: the caller has made the kernel's wake itself
+    GF_CANCEL = 8,      ///< a cancellation point (cond, sem, join): pthread_cancel acts here (the preload library's cancel.c)
+};
+
+/// Wait while *word == expected, until woken or `abstime` on `clock` passes
+/// (NULL: no timeout). Returns 0 (woken, or the word had changed: recheck),
+/// ETIMEDOUT, or EINVAL for a bad timespec. Spurious returns are allowed.
+/// With GF_CANCEL the wait is a cancellation point: a pending cancellation
+/// acts on entry and when it wakes the wait (the caller's pthread_cleanup_push
+/// handlers undo its own state).
+/// `label` (a static string) says in fiber dumps what a parked fiber waits for.
+int gfutex_wait(uint32_t *word, uint32_t expected, clockid_t clock, const struct timespec *abstime, int flags,
+                const char *label);
+/// Wake up to n waiters of `word`; returns how many were woken (fibers, and
+/// threads as the kernel counts them).
+int gfutex_wake(uint32_t *word, int n, int flags);
+/// The same with FUTEX_WAIT_BITSET/FUTEX_WAKE_BITSET's masks: a wake reaches
+/// only the waiters whose mask shares a bit with its own (non-zero masks).
+int gfutex_wait_bitset(uint32_t *word, uint32_t expected, clockid_t clock, const struct timespec *abstime,
+                       int flags, uint32_t bitset, const char *label);
+int gfutex_wake_bitset(uint32_t *word, int n, uint32_t bitset, int flags);
+/// A thread that is not a fiber waits in the kernel as it asked (syscall(SYS_futex)),
+/// counted so that wakes from fibers reach it. Returns the system call's result.
+long gfutex_kernel_wait_raw(uint32_t *word, int op, uint32_t expected, const struct timespec *timeout,
+                            uint32_t bitset);
+/// On the hub: finish wakes that signal handlers had to put off.
+void gfutex_deliver_deferred(void);
+/// In a fork child: forget every waiter (their threads and fibers are gone).
+void gfutex_after_fork_in_child(void);
+
+/// abstime on `clock` as a monotonic deadline in ns (GREEN_NO_DEADLINE for NULL).
+int64_t gfutex_deadline(clockid_t clock, const struct timespec *abstime);
+/// A valid abstime? (tv_nsec in [0, 1e9))
+static inline int timespec_ok(const struct timespec *t) { return t->tv_nsec >= 0 && t->tv_nsec < 1000000000; }
+
+/// syscall(SYS_futex, …)'s arguments: the wait and wake operations on the
+/// green futex, everything else the kernel's. Returns as the system call.
+long shim_futex_syscall(uint32_t *word, int op, uint32_t val, const struct timespec *timeout, uint32_t *word2,
+                        uint32_t val3);
+
+// ---- who is asking ------------------------------------------------------------------
+
+/// What `green run`'s preload library adds (NULL in a linked program, where
+/// fibers are not pthreads): fiber threads' ids and their cancellation.
+typedef struct shim_pthread_hooks {
+    /// The caller's owner id for mutexes and rwlocks: a fiber thread's id, else the kernel tid.
+    int (*self_id)(void);
+    /// The kernel tid standing for `tid` in a call that takes one (-1: a fiber thread that is gone).
+    pid_t (*kernel_tid)(pid_t tid);
+    /// A wait that is a cancellation point, on a fiber thread: `enter` acts on
+    /// a pending cancellation and returns non-zero when the park may be
+    /// cancelled; `leave` gets that value back and acts on one that came meanwhile.
+    int (*cancel_point_enter)(void);
+    void (*cancel_point_leave)(int entered);
+    /// Any other park: acts only on an asynchronous-type cancellation.
+    void (*cancel_async_point)(void);
+    /// pthread_testcancel for any caller.
+    void (*testcancel)(void);
+} shim_pthread_hooks;
+extern const shim_pthread_hooks *_Atomic shim_pthreads;
+
+/// The caller's owner id for mutexes and rwlocks. Every fiber of a hub shares
+/// its OS thread's tid, so a fiber has an id of its own, above any kernel tid.
+int shim_owner_id(void);
+/// The calling OS thread's kernel tid (cached).
+pid_t shim_kernel_tid(void);
+
+// Cancellation exists for fiber threads (the hooks) and native threads (libc's).
+static inline int shim_cancel_point_enter(void) {
+    const shim_pthread_hooks *h = shim_pthreads;
+    return h ? h->cancel_point_enter() : 0;
+}
+static inline void shim_cancel_point_leave(int entered) {
+    const shim_pthread_hooks *h = shim_pthreads;
+    if (h) h->cancel_point_leave(entered);
+}
+static inline void shim_cancel_async_point(void) {
+    const shim_pthread_hooks *h = shim_pthreads;
+    if (h) h->cancel_async_point();
+}
+static inline void shim_testcancel(void) {
+    const shim_pthread_hooks *h = shim_pthreads;
+    if (h) h->testcancel();
+    else REAL(pthread_testcancel)();
+}
+
+GREEN_HIDDEN_END
+
+#endif
