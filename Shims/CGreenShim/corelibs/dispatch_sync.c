@@ -4,10 +4,12 @@
 // (I/O, a lock) leaves the queue "owned by the current thread", and the next
 // fiber of the hub to sync onto it is taken for a deadlock and crashes the
 // process ("dispatch_sync called on queue already owned by current thread").
-// So on a fiber a sync becomes what it means: the block runs on the queue's
-// own worker thread (dispatch_async_f), and the fiber parks until it is done.
-// Off a fiber, libdispatch's own function runs unchanged, and so it does
-// under `green run`, whose fiber threads each have a tid of their own.
+// So while one fiber of a thread is inside a sync call, a sync from another
+// fiber of that thread becomes what it means: its block runs on the queue's
+// own worker thread (dispatch_async_f) and the fiber parks until it is done.
+// The first one runs inline, as natively (no worker thread for the common
+// case). Off a fiber, libdispatch's own function runs unchanged, and so it
+// does under `green run`, whose fiber threads each have a tid of their own.
 #include "../sync/sync.h"
 #include <dlfcn.h>
 #include <limits.h>
@@ -72,28 +74,63 @@ static void invoke_block(void *block) { ((struct block_literal *)block)->invoke(
 /// A fiber that shares its thread's tid with other fibers (a linked program's).
 static inline int on_shared_tid_fiber(void) { return green_on_fiber() && !shim_pthreads; }
 
+/// Fibers of this thread inside an inline sync call (waiting for the queue or running the block).
+static __thread unsigned inline_syncs __attribute__((tls_model("initial-exec")));
+
 GREEN_EXPORT void dispatch_sync_f(dispatch_queue_t queue, void *context, dispatch_function_t work) {
-    if (on_shared_tid_fiber()) run_and_park(resolve(&real_async_f, "dispatch_async_f"), queue, context, work);
-    else resolve(&real_sync_f, "dispatch_sync_f")(queue, context, work);
+    dispatch_call_fn sync = resolve(&real_sync_f, "dispatch_sync_f");
+    if (!on_shared_tid_fiber()) {
+        sync(queue, context, work);
+    } else if (inline_syncs) {
+        run_and_park(resolve(&real_async_f, "dispatch_async_f"), queue, context, work);
+    } else {
+        inline_syncs++;
+        sync(queue, context, work);
+        inline_syncs--;
+    }
 }
 
 GREEN_EXPORT void dispatch_barrier_sync_f(dispatch_queue_t queue, void *context, dispatch_function_t work) {
-    if (on_shared_tid_fiber()) run_and_park(resolve(&real_barrier_async_f, "dispatch_barrier_async_f"), queue, context, work);
-    else resolve(&real_barrier_sync_f, "dispatch_barrier_sync_f")(queue, context, work);
+    dispatch_call_fn sync = resolve(&real_barrier_sync_f, "dispatch_barrier_sync_f");
+    if (!on_shared_tid_fiber()) {
+        sync(queue, context, work);
+    } else if (inline_syncs) {
+        run_and_park(resolve(&real_barrier_async_f, "dispatch_barrier_async_f"), queue, context, work);
+    } else {
+        inline_syncs++;
+        sync(queue, context, work);
+        inline_syncs--;
+    }
 }
 
-// The block forms. On a fiber the block stays on its stack until the call
-// returns; elsewhere libdispatch's own (it also honours dispatch_block_create's flags).
+// The block forms. Inline, libdispatch's own (it also honours
+// dispatch_block_create's flags); parked, the block stays on the fiber's
+// stack until the call returns.
 typedef void (*dispatch_block_call_fn)(dispatch_queue_t, void *);
-static dispatch_block_call_fn real_sync, real_barrier_sync;
+static dispatch_call_fn real_sync, real_barrier_sync;
 
 GREEN_EXPORT void dispatch_sync(dispatch_queue_t queue, void *block) {
-    if (on_shared_tid_fiber()) run_and_park(resolve(&real_async_f, "dispatch_async_f"), queue, block, invoke_block);
-    else ((dispatch_block_call_fn)resolve((dispatch_call_fn *)&real_sync, "dispatch_sync"))(queue, block);
+    dispatch_block_call_fn sync = (dispatch_block_call_fn)resolve(&real_sync, "dispatch_sync");
+    if (!on_shared_tid_fiber()) {
+        sync(queue, block);
+    } else if (inline_syncs) {
+        run_and_park(resolve(&real_async_f, "dispatch_async_f"), queue, block, invoke_block);
+    } else {
+        inline_syncs++;
+        sync(queue, block);
+        inline_syncs--;
+    }
 }
 
 GREEN_EXPORT void dispatch_barrier_sync(dispatch_queue_t queue, void *block) {
-    if (on_shared_tid_fiber())
+    dispatch_block_call_fn sync = (dispatch_block_call_fn)resolve(&real_barrier_sync, "dispatch_barrier_sync");
+    if (!on_shared_tid_fiber()) {
+        sync(queue, block);
+    } else if (inline_syncs) {
         run_and_park(resolve(&real_barrier_async_f, "dispatch_barrier_async_f"), queue, block, invoke_block);
-    else ((dispatch_block_call_fn)resolve((dispatch_call_fn *)&real_barrier_sync, "dispatch_barrier_sync"))(queue, block);
+    } else {
+        inline_syncs++;
+        sync(queue, block);
+        inline_syncs--;
+    }
 }
