@@ -129,8 +129,10 @@ void gthread_run_key_destructors(gthread *t);
 /// Call fn for every live fiber thread, holding the registry's lock.
 void gthread_each_live(void (*fn)(gthread *t));
 
-/// Fiber thread ids (gettid) start here: above any kernel tid (pid_max ≤ 2^22).
-#define GTHREAD_FIRST_ID 0x40000000
+/// Fiber thread ids (gettid) start here: above any kernel tid (pid_max ≤ 2^22),
+/// and below bit 30, which futex words use for FUTEX_OWNER_DIED (a PI lock
+/// word holds its owner's id under FUTEX_TID_MASK).
+#define GTHREAD_FIRST_ID 0x20000000
 /// The live fiber threads, for calls that name one by its id: hold the lock
 /// while using what gthread_by_id returns (NULL: no such live thread).
 void gthread_registry_lock(void);

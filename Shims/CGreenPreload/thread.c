@@ -250,7 +250,7 @@ GREEN_EXPORT int pthread_create(pthread_t *out, const pthread_attr_t *attr, void
     gsig_thread_started(&t->sig, f, t->tp);
     registry_add(t);
     *out = gthread_handle(t);
-    preload_log("pthread_create: fiber thread %d, stack %zu KiB%s", t->id - 0x40000000 + 1, stack >> 10,
+    preload_log("pthread_create: fiber thread %d, stack %zu KiB%s", t->id - GTHREAD_FIRST_ID + 1, stack >> 10,
                 detach ? ", detached" : "");
     return 0;
 }

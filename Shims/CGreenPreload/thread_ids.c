@@ -1,5 +1,5 @@
 // thread_ids.c — thread ids. Each fiber thread has an id of its own, which
-// gettid() (and syscall(SYS_gettid)) return: numbers from 0x40000000 up,
+// gettid() (and syscall(SYS_gettid)) return: numbers from 0x20000000 up,
 // above any kernel tid, so no real thread is ever named by mistake. The main
 // thread keeps its kernel tid (the process id), native threads theirs.
 //

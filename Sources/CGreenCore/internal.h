@@ -85,6 +85,7 @@ enum {
 struct green_fiber {
     void *sp;                    ///< saved stack pointer while switched out
     uintptr_t exclusivity[2];    ///< Swift's per-task access-set context
+    int32_t owner_id;            ///< its id as a lock owner (green_fiber_owner_id), 0 until asked; at GREEN_FIBER_OWNER_ID_OFFSET
     green_fiber *run_next;       ///< ready-queue link
     green_fiber *wq_next, *wq_prev; ///< wait-queue links
     green_waitq *waitq;          ///< the wait queue it is parked on, if any
@@ -97,7 +98,6 @@ struct green_fiber {
     green_waitq joiners;
     green_stack stack;
     uint64_t id;
-    int32_t owner_id;            ///< its id as a lock owner (green_fiber_owner_id), 0 until asked
     int saved_errno;
     uint8_t state;               ///< green_fiber_state
     uint8_t park_flags;

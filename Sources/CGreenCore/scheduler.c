@@ -328,19 +328,22 @@ green_fiber *green_parkable_fiber(void) { return green_tls_parkable; }
 uint64_t green_fiber_id(const green_fiber *f) { return f->id; }
 green_sched *green_fiber_sched(const green_fiber *f) { return f->sched; }
 
+_Static_assert(offsetof(struct green_fiber, owner_id) == GREEN_FIBER_OWNER_ID_OFFSET, "the hub ABI reads owner_id there");
+
 /// Owner ids run from just above any kernel tid (pid_max is at most 2^22) to
-/// INT_MAX, then start again: a clash needs a lock held across a billion
-/// fibers' first locks.
+/// INT32_MAX, then start again. Only fibers that take a recursive or
+/// error-checking mutex or an rwlock get one (a default mutex records the
+/// thread's tid, as glibc's), so a clash needs such a lock held by one fiber
+/// while two billion others took theirs.
 #define FIRST_OWNER_ID (1 << 23)
 static _Atomic int32_t next_owner_id = FIRST_OWNER_ID;
 
 int32_t green_fiber_owner_id(green_fiber *f) {
     if (__builtin_expect(f->owner_id != 0, 1)) return f->owner_id;
-    int32_t id = atomic_fetch_add_explicit(&next_owner_id, 1, memory_order_relaxed);
-    if (id <= 0 || id < FIRST_OWNER_ID) { // wrapped: start the range again
-        atomic_store_explicit(&next_owner_id, FIRST_OWNER_ID + 1, memory_order_relaxed);
-        id = FIRST_OWNER_ID;
-    }
+    int32_t id = atomic_load_explicit(&next_owner_id, memory_order_relaxed), next;
+    do next = id == INT32_MAX ? FIRST_OWNER_ID : id + 1; // wraps without signed overflow
+    while (!atomic_compare_exchange_weak_explicit(&next_owner_id, &id, next, memory_order_relaxed,
+                                                  memory_order_relaxed));
     f->owner_id = id;
     return id;
 }

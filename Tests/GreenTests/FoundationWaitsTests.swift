@@ -84,6 +84,27 @@ final class FoundationWaitsTests: XCTestCase {
         XCTAssertLessThan(ms, Double(fibers) * 300 / 2, "waits overlap")
     }
 
+    /// Run-loop waits of unequal length on one hub: the short one is not held
+    /// up by the long one (fibers take turns at the thread's run loop).
+    func testProcessWaitsOfUnequalLengthEndInTheirOwnTime() throws {
+        let log = Log()
+        func run(_ seconds: String) -> AnyFiber {
+            Green.spawn {
+                let p = Process()
+                p.executableURL = URL(fileURLWithPath: "/bin/sleep")
+                p.arguments = [seconds]
+                try p.run()
+                p.waitUntilExit()
+                log.entries.append(seconds)
+            }
+        }
+        let long = run("1.5"), short = run("0.1")
+        try Green.joinAll([long, short])
+        XCTAssertEqual(log.entries, ["0.1", "1.5"])
+    }
+
+    final class Log: @unchecked Sendable { var entries: [String] = [] }
+
     /// `Data(contentsOf:)`, `String(contentsOf:)` and `URLSession` with a
     /// semaphore, against a local HTTP server (threads) that answers each
     /// request in 0.3 s: the server sees the fibers' requests at once.

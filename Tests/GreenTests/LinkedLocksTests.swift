@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import CTestSupport
 import Synchronization
 import XCTest
 @testable import Green
@@ -191,6 +192,85 @@ final class LinkedLocksTests: XCTestCase {
         XCTAssertEqual(shared.mutex2.withLock { $0 }, expected)
     }
 
+    /// libdispatch marks a lock word it failed to trylock with
+    /// FUTEX_OWNER_DIED and counts on FUTEX_UNLOCK_PI to clear it; the owner
+    /// still unlocks, from a plain thread and from a fiber, and a fiber
+    /// waiting for a thread's PI lock gets it when the thread lets go.
+    func testPriorityInheritanceWordsAsLibdispatchUsesThem() throws {
+        let word = UnsafeMutablePointer<UInt32>.allocate(capacity: 1)
+        defer { word.deallocate() }
+        let ownerDied = UInt32(FUTEX_OWNER_DIED)
+        // A plain thread.
+        let fromThread = ResultBox<[Int32]>()
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            word.pointee = test_kernel_tid() | ownerDied
+            fromThread.value = [test_futex_unlock_pi(word), Int32(bitPattern: word.pointee)]
+            done.signal()
+        }.start()
+        done.wait()
+        XCTAssertEqual(fromThread.value, [0, 0], "unlocked, the marker cleared")
+        // A fiber (its thread's tid is in the word).
+        word.pointee = test_kernel_tid() | ownerDied
+        XCTAssertEqual(try Green.spawn { test_futex_unlock_pi(word) }.value, 0)
+        XCTAssertEqual(word.pointee, 0)
+        // Not the owner: EPERM, as the kernel says.
+        word.pointee = 1 // pid 1's tid, never ours
+        XCTAssertEqual(try Green.spawn { test_futex_unlock_pi(word) }.value, EPERM)
+        word.pointee = 0
+
+        // A thread holds the lock; a fiber waits for it (parked, the hub runs on).
+        let held = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        Thread {
+            XCTAssertEqual(test_futex_lock_pi(word), 0)
+            held.signal()
+            release.wait()
+            XCTAssertEqual(test_futex_unlock_pi(word), 0)
+        }.start()
+        held.wait()
+        let log = Log()
+        let waiter = Green.spawn { () -> Int32 in
+            XCTAssertEqual(test_futex_trylock_pi(word), EAGAIN, "held by the thread")
+            let r = test_futex_lock_pi(word)
+            log.entries.append("fiber locked")
+            return r
+        }
+        let other = Green.spawn {
+            try Green.sleep(for: .milliseconds(20))
+            log.entries.append("hub ran on")
+            release.signal()
+        }
+        XCTAssertEqual(try waiter.value, 0)
+        try other.value
+        XCTAssertEqual(log.entries, ["hub ran on", "fiber locked"])
+        XCTAssertEqual(word.pointee & UInt32(FUTEX_TID_MASK), test_kernel_tid(), "the fiber's thread owns it")
+        XCTAssertEqual(test_futex_unlock_pi(word), 0)
+        XCTAssertEqual(word.pointee, 0)
+    }
+
+    /// A block's own nested sync stays on its fiber, as natively on its
+    /// thread: a recursive lock it holds is still its own there.
+    func testNestedDispatchSyncStaysOnTheFiber() throws {
+        let outer = DispatchQueue(label: "outer"), inner = DispatchQueue(label: "inner")
+        let lock = NSRecursiveLock()
+        let result = try Green.spawn { () -> [String] in
+            var seen: [String] = []
+            outer.sync {
+                lock.lock()
+                seen.append("outer")
+                inner.sync {
+                    lock.lock() // natively fine: the same thread; on a worker it would wait for ever
+                    seen.append("inner")
+                    lock.unlock()
+                }
+                lock.unlock()
+            }
+            return seen
+        }.value
+        XCTAssertEqual(result, ["outer", "inner"])
+    }
+
+    final class ResultBox<T>: @unchecked Sendable { var value: T? }
     final class Counter: @unchecked Sendable { var value = 0 }
     final class LogMutex: Sendable { let mutex = Mutex<[String]>([]) }
 

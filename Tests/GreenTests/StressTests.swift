@@ -190,7 +190,10 @@ final class StressTests: XCTestCase {
                 case 9: var tv = timeval(tv_sec: 0, tv_usec: 1000); r = Int(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size)))
                 default: var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0); r = Int(poll(&p, 1, 1)) * 1000 + Int(p.revents)
                 }
-                log.append("\(op) fd\(fd) n\(n) -> \(r) errno \(r < 0 ? errno : 0)")
+                // (the pair by its place, not its number: other tests' threads
+                // may open and close fds meanwhile)
+                let name = fd == fds[0] ? "a" : fd == fds[1] ? "b" : "\(fd)"
+                log.append("\(op) fd\(name) n\(n) -> \(r) errno \(r < 0 ? errno : 0)")
             }
             fds.forEach { close($0) }
             return log

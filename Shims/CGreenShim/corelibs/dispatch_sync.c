@@ -6,9 +6,9 @@
 // process ("dispatch_sync called on queue already owned by current thread").
 // So while one fiber of a thread is inside a sync call, a sync from another
 // fiber of that thread becomes what it means: its block runs on the queue's
-// own worker thread (dispatch_async_f) and the fiber parks until it is done.
-// The first one runs inline, as natively (no worker thread for the common
-// case). Off a fiber, libdispatch's own function runs unchanged, and so it
+// own worker thread and the fiber parks until it is done. The first one, and
+// the syncs nested in it, run inline as natively (no worker thread for the
+// common case; a block's own nested syncs stay on its fiber). Off a fiber, libdispatch's own function runs unchanged, and so it
 // does under `green run`, whose fiber threads each have a tid of their own.
 #include "../sync/sync.h"
 #include <dlfcn.h>
@@ -74,19 +74,32 @@ static void invoke_block(void *block) { ((struct block_literal *)block)->invoke(
 /// A fiber that shares its thread's tid with other fibers (a linked program's).
 static inline int on_shared_tid_fiber(void) { return green_on_fiber() && !shim_pthreads; }
 
-/// Fibers of this thread inside an inline sync call (waiting for the queue or running the block).
-static __thread unsigned inline_syncs __attribute__((tls_model("initial-exec")));
+/// The fiber of this thread inside an inline sync call (waiting for the
+/// queue or running the block), and how deep its syncs are nested.
+static __thread green_fiber *inline_sync_fiber __attribute__((tls_model("initial-exec")));
+static __thread unsigned inline_sync_depth __attribute__((tls_model("initial-exec")));
+
+/// Whether this fiber's sync runs inline (then it is counted until `leave_inline`).
+static inline int enter_inline(void) {
+    green_fiber *me = green_parkable_fiber();
+    if (inline_sync_depth && inline_sync_fiber != me) return 0;
+    inline_sync_fiber = me;
+    inline_sync_depth++;
+    return 1;
+}
+static inline void leave_inline(void) {
+    if (--inline_sync_depth == 0) inline_sync_fiber = NULL;
+}
 
 GREEN_EXPORT void dispatch_sync_f(dispatch_queue_t queue, void *context, dispatch_function_t work) {
     dispatch_call_fn sync = resolve(&real_sync_f, "dispatch_sync_f");
     if (!on_shared_tid_fiber()) {
         sync(queue, context, work);
-    } else if (inline_syncs) {
-        run_and_park(resolve(&real_async_f, "dispatch_async_f"), queue, context, work);
-    } else {
-        inline_syncs++;
+    } else if (enter_inline()) {
         sync(queue, context, work);
-        inline_syncs--;
+        leave_inline();
+    } else {
+        run_and_park(resolve(&real_async_f, "dispatch_async_f"), queue, context, work);
     }
 }
 
@@ -94,18 +107,19 @@ GREEN_EXPORT void dispatch_barrier_sync_f(dispatch_queue_t queue, void *context,
     dispatch_call_fn sync = resolve(&real_barrier_sync_f, "dispatch_barrier_sync_f");
     if (!on_shared_tid_fiber()) {
         sync(queue, context, work);
-    } else if (inline_syncs) {
-        run_and_park(resolve(&real_barrier_async_f, "dispatch_barrier_async_f"), queue, context, work);
-    } else {
-        inline_syncs++;
+    } else if (enter_inline()) {
         sync(queue, context, work);
-        inline_syncs--;
+        leave_inline();
+    } else {
+        run_and_park(resolve(&real_barrier_async_f, "dispatch_barrier_async_f"), queue, context, work);
     }
 }
 
 // The block forms. Inline, libdispatch's own (it also honours
 // dispatch_block_create's flags); parked, the block stays on the fiber's
-// stack until the call returns.
+// stack until the call returns, and runs as a barrier: a block made by
+// dispatch_block_create may carry that flag, which only libdispatch's own
+// call reads (on a serial queue it changes nothing).
 typedef void (*dispatch_block_call_fn)(dispatch_queue_t, void *);
 static dispatch_call_fn real_sync, real_barrier_sync;
 
@@ -113,12 +127,11 @@ GREEN_EXPORT void dispatch_sync(dispatch_queue_t queue, void *block) {
     dispatch_block_call_fn sync = (dispatch_block_call_fn)resolve(&real_sync, "dispatch_sync");
     if (!on_shared_tid_fiber()) {
         sync(queue, block);
-    } else if (inline_syncs) {
-        run_and_park(resolve(&real_async_f, "dispatch_async_f"), queue, block, invoke_block);
-    } else {
-        inline_syncs++;
+    } else if (enter_inline()) {
         sync(queue, block);
-        inline_syncs--;
+        leave_inline();
+    } else {
+        run_and_park(resolve(&real_barrier_async_f, "dispatch_barrier_async_f"), queue, block, invoke_block);
     }
 }
 
@@ -126,11 +139,10 @@ GREEN_EXPORT void dispatch_barrier_sync(dispatch_queue_t queue, void *block) {
     dispatch_block_call_fn sync = (dispatch_block_call_fn)resolve(&real_barrier_sync, "dispatch_barrier_sync");
     if (!on_shared_tid_fiber()) {
         sync(queue, block);
-    } else if (inline_syncs) {
-        run_and_park(resolve(&real_barrier_async_f, "dispatch_barrier_async_f"), queue, block, invoke_block);
-    } else {
-        inline_syncs++;
+    } else if (enter_inline()) {
         sync(queue, block);
-        inline_syncs--;
+        leave_inline();
+    } else {
+        run_and_park(resolve(&real_barrier_async_f, "dispatch_barrier_async_f"), queue, block, invoke_block);
     }
 }

@@ -4,11 +4,14 @@
 // leave re-arms the timer for itself, so the other waits past its own limit,
 // maybe for ever (Process.waitUntilExit on several fibers hung that way).
 // So fibers of a hub take turns: one runs the loop while the others park
-// until it returns. A fiber that runs the loop again from inside a callout
-// keeps its turn. Off a fiber, Foundation's own functions run unchanged.
+// until it returns (each no longer than the time it gave the call), and a
+// fiber that had its turn lets a waiting one go first next time. A fiber
+// that runs the loop again from inside a callout keeps its turn. Off a
+// fiber, Foundation's own functions run unchanged.
 #include "../sync/sync.h"
 #include <dlfcn.h>
 #include <stdlib.h>
+#include <time.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -36,12 +39,32 @@ static void *real_run_in_mode, *real_run;
 static __thread pthread_mutex_t turn __attribute__((tls_model("initial-exec"))) =
     PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
 
+enum { RUN_TIMED_OUT = 3 }; // kCFRunLoopRunTimedOut
+
+/// Wait for the turn at most `seconds` (what the caller gave the whole call).
+static int take_turn(double seconds) {
+    if (seconds <= 0) return pthread_mutex_trylock(&turn) == 0;
+    if (seconds > 1e9) return pthread_mutex_lock(&turn) == 0; // distantFuture and beyond: no deadline
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    int64_t ns = until.tv_nsec + (int64_t)((seconds - (double)(int64_t)seconds) * 1e9);
+    until.tv_sec += (time_t)seconds + ns / 1000000000;
+    until.tv_nsec = ns % 1000000000;
+    return pthread_mutex_timedlock(&turn, &until) == 0;
+}
+
+/// Give the turn back; a fiber waiting for it (now ready) runs before this one can ask again.
+static void end_turn(void) {
+    pthread_mutex_unlock(&turn);
+    green_yield();
+}
+
 GREEN_EXPORT int32_t CFRunLoopRunInMode(const void *mode, double seconds, unsigned char return_after_source_handled) {
     run_in_mode_fn run = (run_in_mode_fn)real(&real_run_in_mode, "CFRunLoopRunInMode");
     if (!green_on_fiber()) return run(mode, seconds, return_after_source_handled);
-    pthread_mutex_lock(&turn);
+    if (!take_turn(seconds)) return RUN_TIMED_OUT;
     int32_t result = run(mode, seconds, return_after_source_handled);
-    pthread_mutex_unlock(&turn);
+    end_turn();
     return result;
 }
 
@@ -53,5 +76,5 @@ GREEN_EXPORT void CFRunLoopRun(void) {
     }
     pthread_mutex_lock(&turn);
     run();
-    pthread_mutex_unlock(&turn);
+    end_turn();
 }

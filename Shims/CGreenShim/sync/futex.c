@@ -266,29 +266,50 @@ static inline int deferred_pending(void) {
 }
 
 /// Wake every fiber waiting on any word (after the deferred ring overflowed).
-static void wake_everyone(void) {
+/// `flags`: GF_SIGNAL_SAFE where the caller may have interrupted a bucket's holder.
+static void wake_everyone(int flags) {
     for (int i = 0; i < BUCKETS; i++) {
         bucket *b = &table[i];
-        bucket_lock(b);
+        if (flags & GF_SIGNAL_SAFE) {
+            if (!bucket_lock_from_handler(b)) { // held below us on this thread: later
+                atomic_store(&deferred_overflow, 1);
+                continue;
+            }
+        } else {
+            bucket_lock(b);
+        }
         for (gwaiter *w = b->head, *next; w; w = next) {
             next = w->next;
             unlink_waiter(b, w);
             w->woken = 1;
-            w->remote = green_wake_from_anywhere(&w->wake);
+            if (flags & GF_SIGNAL_SAFE) {
+                w->remote = 1;
+                green_wake_remote(&w->wake);
+            } else {
+                w->remote = green_wake_from_anywhere(&w->wake);
+            }
         }
         bucket_unlock(b);
     }
 }
 
-void gfutex_deliver_deferred(void) {
+static __thread int delivering __attribute__((tls_model("initial-exec"))); // this thread runs deliver_deferred
+
+static void deliver_deferred(int flags) {
+    if (!deferred_pending() || delivering) return;
+    delivering = 1;
     for (int i = 0; i < DEFERRED_SLOTS; i++) {
+        if (!atomic_load_explicit(&deferred[i], memory_order_relaxed)) continue;
         uint32_t *word = atomic_exchange(&deferred[i], NULL);
         if (!word) continue;
         atomic_fetch_sub(&deferred_count, 1);
-        gfutex_wake(word, INT_MAX, 0);
+        gfutex_wake(word, INT_MAX, flags);
     }
-    if (atomic_exchange(&deferred_overflow, 0)) wake_everyone();
+    if (atomic_exchange(&deferred_overflow, 0)) wake_everyone(flags);
+    delivering = 0;
 }
+
+void gfutex_deliver_deferred(void) { deliver_deferred(0); }
 
 /// A fork child keeps the forking thread alone: a bucket another thread held
 /// is free, and only waiters of the forking thread's own hub (`keep`, NULL:
@@ -328,15 +349,16 @@ int gfutex_wake_bitset(uint32_t *word, int n, uint32_t bitset, int flags) {
     bucket *b = bucket_of(word);
     int woke = 0;
     if (!(flags & GF_SHARED)) {
+        int locked = 1;
         if (flags & GF_SIGNAL_SAFE) {
-            if (!bucket_lock_from_handler(b)) {
-                defer_wake(word);
-                return 0;
-            }
+            // Held by the code this handler interrupted: the fibers' wake is
+            // put off (the threads' below is async-signal-safe).
+            locked = bucket_lock_from_handler(b);
+            if (!locked) defer_wake(word);
         } else {
             bucket_lock(b);
         }
-        for (gwaiter *w = b->head, *next; w && woke < n; w = next) {
+        for (gwaiter *w = locked ? b->head : NULL, *next; w && woke < n; w = next) {
             next = w->next;
             if (w->word != word || !(w->bitset & bitset)) continue;
             unlink_waiter(b, w);
@@ -349,7 +371,7 @@ int gfutex_wake_bitset(uint32_t *word, int n, uint32_t bitset, int flags) {
             }
             woke++;
         }
-        bucket_unlock(b);
+        if (locked) bucket_unlock(b);
     }
     // Pairs with the waiter's count-then-check: whoever changed the word did
     // so before this load, so a thread that has not yet counted itself will
@@ -364,8 +386,8 @@ int gfutex_wake_bitset(uint32_t *word, int n, uint32_t bitset, int flags) {
         if (r > 0) woke += (int)r;
     }
     // A handler that interrupted this thread inside the bucket put its wake
-    // off; with no hub of its own to notify, this thread finishes it now.
-    if (!(flags & GF_SIGNAL_SAFE) && __builtin_expect(deferred_pending(), 0) && !green_sched_current())
-        gfutex_deliver_deferred();
+    // off; with no hub of its own to notify, this thread finishes it now (in
+    // a handler's way: this call may itself be a handler's).
+    if (__builtin_expect(deferred_pending(), 0) && !green_sched_current()) deliver_deferred(GF_SIGNAL_SAFE);
     return woke;
 }

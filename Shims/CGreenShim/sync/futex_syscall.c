@@ -54,9 +54,10 @@ static long futex_wait_op(uint32_t *word, int op, uint32_t expected, const struc
 /// The caller's tid as the program sees it (what it stores in the word).
 static pid_t program_tid(void) { return shim_pthreads ? gettid() : shim_kernel_tid(); }
 
-/// The owner part of a PI word (the kernel's FUTEX_TID_MASK would cut a
-/// fiber thread's id, which has bit 30 set).
-static inline uint32_t pi_owner(uint32_t v) { return v & ~(uint32_t)FUTEX_WAITERS; }
+/// The owner part of a PI word, as the kernel reads it. (libdispatch sets
+/// FUTEX_OWNER_DIED in words it failed to trylock, and counts on the unlock
+/// to clear it: fiber-thread ids stay below that bit.)
+static inline uint32_t pi_owner(uint32_t v) { return v & FUTEX_TID_MASK; }
 
 static long pi_lock(uint32_t *word, int op, const struct timespec *abstime, int emulate_all) {
     int cmd = op & FUTEX_CMD_MASK;
@@ -69,7 +70,7 @@ static long pi_lock(uint32_t *word, int op, const struct timespec *abstime, int 
     uint32_t waited = 0; // once woken, keep FUTEX_WAITERS: other fibers may still wait
     for (;;) {
         uint32_t v = __atomic_load_n(word, __ATOMIC_RELAXED);
-        if (pi_owner(v) == 0) {
+        if (pi_owner(v) == 0) { // (a stale FUTEX_OWNER_DIED goes, as the kernel's lock drops it)
             if (__atomic_compare_exchange_n(word, &v, me | (v & FUTEX_WAITERS) | waited, 0, __ATOMIC_ACQUIRE,
                                             __ATOMIC_RELAXED))
                 return 0;
@@ -99,9 +100,9 @@ static long pi_trylock(uint32_t *word, int emulate_all) {
 
 static long pi_unlock(uint32_t *word, int op, int emulate_all) {
     if ((uintptr_t)word & 3) return fail(EINVAL);
-    if (pi_owner(__atomic_load_n(word, __ATOMIC_RELAXED)) != (uint32_t)program_tid()) return fail(EPERM);
     int flags = (op & FUTEX_PRIVATE_FLAG) ? 0 : GF_SHARED;
     if (emulate_all) {
+        if (pi_owner(__atomic_load_n(word, __ATOMIC_RELAXED)) != (uint32_t)program_tid()) return fail(EPERM);
         __atomic_store_n(word, 0, __ATOMIC_RELEASE);
         gfutex_wake(word, 1, flags);
         return 0;

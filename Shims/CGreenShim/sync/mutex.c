@@ -72,8 +72,21 @@ static int lock(pthread_mutex_t *m, clockid_t clock, const struct timespec *abst
     return 0;
 }
 
+/// A normal (default) mutex of this process: the kind every lock fast path is for.
+static inline int plain_kind(int kind) { return kind >= 0 && (kind & (KIND_TYPE | KIND_LIBC)) == 0; }
+
 GREEN_EXPORT int pthread_mutex_lock(pthread_mutex_t *m) {
-    if (kind_of(m) & KIND_LIBC) return REAL(pthread_mutex_lock)(m);
+    int kind = kind_of(m);
+    uint32_t free_ = 0;
+    // The uncontended default mutex first, in a few instructions, as glibc's.
+    if (__builtin_expect(plain_kind(kind), 1) &&
+        __atomic_compare_exchange_n(word_of(m), &free_, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+        m->__data.__owner = shim_thread_owner_id();
+        m->__data.__count = 1;
+        m->__data.__nusers++;
+        return 0;
+    }
+    if (kind & KIND_LIBC) return REAL(pthread_mutex_lock)(m);
     return lock(m, CLOCK_REALTIME, NULL);
 }
 
@@ -108,6 +121,12 @@ GREEN_EXPORT int pthread_mutex_trylock(pthread_mutex_t *m) {
 
 GREEN_EXPORT int pthread_mutex_unlock(pthread_mutex_t *m) {
     int kind = kind_of(m);
+    if (__builtin_expect(plain_kind(kind), 1)) { // no owner check, as glibc's
+        m->__data.__owner = 0;
+        m->__data.__nusers--;
+        if (__atomic_exchange_n(word_of(m), 0, __ATOMIC_RELEASE) == 2) gfutex_wake(word_of(m), 1, futex_flags(kind));
+        return 0;
+    }
     if (kind & KIND_LIBC) return REAL(pthread_mutex_unlock)(m);
     if (kind < 0) return EINVAL;
     int type = kind & KIND_TYPE;

@@ -9,17 +9,22 @@
 
 const shim_pthread_hooks *_Atomic shim_pthreads;
 
-static __thread int cached_tid __attribute__((tls_model("initial-exec")));
+__thread int shim_cached_tid __attribute__((tls_model("initial-exec")));
 
-static void forget_tid(void) { cached_tid = 0; }
+static void forget_tid(void) { shim_cached_tid = 0; }
 __attribute__((constructor)) static void forget_tid_in_fork_children(void) { pthread_atfork(NULL, NULL, forget_tid); }
 
 pid_t shim_kernel_tid(void) {
-    if (!cached_tid) cached_tid = (int)GREEN_SYSCALL(SYS_gettid);
-    return cached_tid;
+    if (!shim_cached_tid) shim_cached_tid = (int)GREEN_SYSCALL(SYS_gettid);
+    return shim_cached_tid;
 }
 
-int shim_owner_id(void) {
+int shim_thread_owner_id_slow(void) {
+    const shim_pthread_hooks *h = shim_pthreads;
+    return h ? h->self_id() : shim_kernel_tid();
+}
+
+int shim_owner_id_slow(void) {
     const shim_pthread_hooks *h = shim_pthreads;
     if (h) return h->self_id();
     if (green_on_fiber()) return green_fiber_owner_id(green_parkable_fiber());

@@ -85,11 +85,33 @@ typedef struct shim_pthread_hooks {
 } shim_pthread_hooks;
 extern const shim_pthread_hooks *_Atomic shim_pthreads;
 
-/// The caller's owner id for mutexes and rwlocks. Every fiber of a hub shares
-/// its OS thread's tid, so a fiber has an id of its own, above any kernel tid.
-int shim_owner_id(void);
 /// The calling OS thread's kernel tid (cached).
 pid_t shim_kernel_tid(void);
+/// Its cache (0 until first asked, and in a fork child).
+extern __thread int shim_cached_tid __attribute__((tls_model("initial-exec")));
+int shim_owner_id_slow(void);
+int shim_thread_owner_id_slow(void);
+
+/// The owner a default (normal) mutex records, as glibc's: the caller's tid
+/// as the program sees it (a fiber thread's own under `green run`). Nothing
+/// checks it, so fibers of one thread need no ids of their own for it.
+static inline int shim_thread_owner_id(void) {
+    int tid = shim_cached_tid;
+    if (__builtin_expect(!shim_pthreads && tid, 1)) return tid;
+    return shim_thread_owner_id_slow();
+}
+
+/// The caller's owner id for mutexes and rwlocks. Every fiber of a hub shares
+/// its OS thread's tid, so a fiber has an id of its own, above any kernel tid.
+/// (Inline: it is on every lock's path; a plain thread's costs two loads.)
+static inline int shim_owner_id(void) {
+    if (__builtin_expect(!shim_pthreads, 1)) {
+        green_fiber *f = green_tls_parkable;
+        int id = f ? green_fiber_cached_owner_id(f) : shim_cached_tid;
+        if (__builtin_expect(id != 0, 1)) return id;
+    }
+    return shim_owner_id_slow();
+}
 
 // Cancellation exists for fiber threads (the hooks) and native threads (libc's).
 static inline int shim_cancel_point_enter(void) {

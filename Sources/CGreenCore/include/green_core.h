@@ -128,7 +128,8 @@ green_fiber *green_fiber_current(void);
 
 uint64_t green_fiber_id(const green_fiber *f);
 /// The fiber's id as the owner of a mutex or rwlock: unique among live
-/// fibers of every hub, and never a kernel tid (which all fibers of a hub share).
+/// fibers of every hub until the ids wrap (after 2^31 fibers that asked), and
+/// never a kernel tid (which all fibers of a hub share).
 int32_t green_fiber_owner_id(green_fiber *f);
 /// The hub (scheduler) a fiber belongs to.
 green_sched *green_fiber_sched(const green_fiber *f);

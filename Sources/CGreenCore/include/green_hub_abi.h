@@ -89,6 +89,13 @@ extern void (*_Atomic green_notify_hook)(void);
 /// The same check as an inline thread-local load, for C callers.
 extern __thread green_fiber *green_tls_parkable __attribute__((tls_model("initial-exec")));
 static inline int green_on_fiber(void) { return green_tls_parkable != 0; }
+/// Where a fiber record keeps its lock-owner id (green_fiber_owner_id; 0
+/// until first asked), so that every lock's path reads it without a call.
+/// scheduler.c checks it against the record.
+#define GREEN_FIBER_OWNER_ID_OFFSET 24
+static inline int32_t green_fiber_cached_owner_id(const green_fiber *f) {
+    return *(const int32_t *)((const char *)f + GREEN_FIBER_OWNER_ID_OFFSET);
+}
 GREEN_HIDDEN_END
 #endif
 

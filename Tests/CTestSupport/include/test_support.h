@@ -1,7 +1,28 @@
 // Declarations the Glibc Swift module does not carry, for the shim tests.
+#include <dlfcn.h>
+#include <errno.h>
+#include <linux/futex.h>
+#include <stdint.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+/// libc's own syscall(), behind the shim's interposer (which routes the
+/// numbers it knows to their interposers).
+static inline long (*test_libc_syscall(void))(long, ...) {
+    return (long (*)(long, ...))dlsym(RTLD_NEXT, "syscall");
+}
+
 /// close(2) straight to the kernel, behind the shim's back (as fclose does).
-static inline long test_close_behind_shim(int fd) { return syscall(SYS_close, fd); }
+static inline long test_close_behind_shim(int fd) { return test_libc_syscall()(SYS_close, fd); }
+
+/// syscall(SYS_futex, …) for priority-inheritance locks, as libdispatch and
+/// Swift's Synchronization.Mutex call it (through the interposer). 0 or an errno.
+static inline int test_futex_pi(uint32_t *word, int op) {
+    return syscall(SYS_futex, word, op | FUTEX_PRIVATE_FLAG, 0, NULL) == 0 ? 0 : errno;
+}
+static inline int test_futex_lock_pi(uint32_t *word) { return test_futex_pi(word, FUTEX_LOCK_PI); }
+static inline int test_futex_trylock_pi(uint32_t *word) { return test_futex_pi(word, FUTEX_TRYLOCK_PI); }
+static inline int test_futex_unlock_pi(uint32_t *word) { return test_futex_pi(word, FUTEX_UNLOCK_PI); }
+/// The calling OS thread's kernel tid.
+static inline uint32_t test_kernel_tid(void) { return (uint32_t)test_libc_syscall()(SYS_gettid); }
