@@ -223,7 +223,7 @@ void gcancel_exit(gthread *t, void *value) {
 
 /// The thread is cancelled and its cancellation enabled: unwind.
 static void act(gthread *t) {
-    if (in_glibc(t)) PREAL(pthread_testcancel)(); // result = PTHREAD_CANCELED, __do_cancel
+    if (in_glibc(t)) REAL(pthread_testcancel)(); // result = PTHREAD_CANCELED, __do_cancel
     else if (enabled_and_canceled(load(&t->cancelhandling))) own_do_cancel(t, PTHREAD_CANCELED);
 }
 
@@ -281,7 +281,7 @@ void gcancel_async_point_slow(void) {
 void gcancel_testcancel(void) {
     gthread *t = gthread_current();
     if (t) test(t);
-    else PREAL(pthread_testcancel)();
+    else REAL(pthread_testcancel)();
 }
 
 // ---- pthread_cancel ---------------------------------------------------------------------------
@@ -360,7 +360,7 @@ GREEN_EXPORT int pthread_setcancelstate(int state, int *oldstate) {
 
 GREEN_EXPORT int pthread_setcanceltype(int type, int *oldtype) {
     gthread *t = gthread_current();
-    if (!t || in_glibc(t)) return PREAL(pthread_setcanceltype)(type, oldtype);
+    if (!t || in_glibc(t)) return REAL(pthread_setcanceltype)(type, oldtype);
     if (type != PTHREAD_CANCEL_DEFERRED && type != PTHREAD_CANCEL_ASYNCHRONOUS) return EINVAL;
     int old = load(&t->cancelhandling), new;
     do new = type == PTHREAD_CANCEL_ASYNCHRONOUS ? old | CANCELTYPE_BITMASK : old & ~CANCELTYPE_BITMASK;

@@ -51,20 +51,11 @@ void preload_init(void);
     X(int, pthread_key_delete, (pthread_key_t)) \
     X(void *, pthread_getspecific, (pthread_key_t)) \
     X(int, pthread_setspecific, (pthread_key_t, const void *)) \
-    X(int, pthread_mutex_init, (pthread_mutex_t *, const pthread_mutexattr_t *)) \
-    X(int, pthread_mutex_destroy, (pthread_mutex_t *)) \
-    X(int, pthread_mutex_lock, (pthread_mutex_t *)) \
-    X(int, pthread_mutex_trylock, (pthread_mutex_t *)) \
-    X(int, pthread_mutex_timedlock, (pthread_mutex_t *, const struct timespec *)) \
-    X(int, pthread_mutex_clocklock, (pthread_mutex_t *, clockid_t, const struct timespec *)) \
-    X(int, pthread_mutex_unlock, (pthread_mutex_t *)) \
     X(int, sched_yield, (void)) \
     X(void, __pthread_register_cancel, (__pthread_unwind_buf_t *)) \
     X(void, __pthread_unregister_cancel, (__pthread_unwind_buf_t *)) \
     X(void, __pthread_unwind_next, (__pthread_unwind_buf_t *)) \
-    X(void, pthread_testcancel, (void)) \
-    X(int, pthread_setcancelstate, (int, int *)) \
-    X(int, pthread_setcanceltype, (int, int *))
+    X(int, pthread_setcancelstate, (int, int *))
 
 #define PRELOAD_DECLARE_REAL(ret, name, args) extern ret(*preload_real_##name) args;
 PRELOAD_REAL_FUNCTIONS(PRELOAD_DECLARE_REAL)

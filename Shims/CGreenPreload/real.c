@@ -15,7 +15,7 @@ void preload_resolve(void) {
     if (!preload_real_##name) preload_real_##name = (ret(*) args)dlsym(RTLD_NEXT, #name);
     PRELOAD_REAL_FUNCTIONS(PRELOAD_RESOLVE)
 #undef PRELOAD_RESOLVE
-    if (!preload_real_pthread_create || !preload_real_pthread_mutex_lock) {
+    if (!preload_real_pthread_create || !preload_real_pthread_join) {
         static const char msg[] = "green: cannot find libc's pthread functions with dlsym(RTLD_NEXT)\n";
         long unused = GREEN_SYSCALL(SYS_write, 2, msg, sizeof msg - 1);
         (void)unused;

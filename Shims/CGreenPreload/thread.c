@@ -33,8 +33,8 @@ static pthread_mutex_t registry = PTHREAD_MUTEX_INITIALIZER; // libc's (PREAL): 
 static gthread *live_head;
 static volatile sig_atomic_t registry_changing; // a signal handler on the hub thread must not walk it now
 
-void gthread_registry_lock(void) { PREAL(pthread_mutex_lock)(&registry); }
-void gthread_registry_unlock(void) { PREAL(pthread_mutex_unlock)(&registry); }
+void gthread_registry_lock(void) { REAL(pthread_mutex_lock)(&registry); }
+void gthread_registry_unlock(void) { REAL(pthread_mutex_unlock)(&registry); }
 
 gthread *gthread_by_id(pid_t id) {
     for (gthread *t = live_head; t; t = t->live_next)

@@ -226,17 +226,17 @@ static pthread_mutex_t spare_lock = PTHREAD_MUTEX_INITIALIZER; // libc's: a nati
 
 static void *take_spare_block(void) {
     void *mem = NULL;
-    PREAL(pthread_mutex_lock)(&spare_lock);
+    REAL(pthread_mutex_lock)(&spare_lock);
     if (spare_count) mem = spare_blocks[--spare_count];
-    PREAL(pthread_mutex_unlock)(&spare_lock);
+    REAL(pthread_mutex_unlock)(&spare_lock);
     return mem;
 }
 
 static int keep_spare_block(void *mem) {
-    PREAL(pthread_mutex_lock)(&spare_lock);
+    REAL(pthread_mutex_lock)(&spare_lock);
     int kept = spare_count < SPARE_BLOCKS_MAX;
     if (kept) spare_blocks[spare_count++] = mem;
-    PREAL(pthread_mutex_unlock)(&spare_lock);
+    REAL(pthread_mutex_unlock)(&spare_lock);
     return kept;
 }
 

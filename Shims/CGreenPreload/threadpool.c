@@ -32,7 +32,7 @@ static cond_signal_fn real_cond_signal;
 
 static void *worker_main(void *unused) {
     (void)unused;
-    PREAL(pthread_mutex_lock)(&lock);
+    REAL(pthread_mutex_lock)(&lock);
     for (;;) {
         while (!head) {
             idle++;
@@ -42,10 +42,10 @@ static void *worker_main(void *unused) {
         job *j = head;
         head = j->next;
         if (!head) tail = NULL;
-        PREAL(pthread_mutex_unlock)(&lock);
+        REAL(pthread_mutex_unlock)(&lock);
         j->fn(j->arg);
         green_wake_remote(&j->wake);
-        PREAL(pthread_mutex_lock)(&lock);
+        REAL(pthread_mutex_lock)(&lock);
     }
     return NULL;
 }
@@ -67,7 +67,7 @@ int preload_run_blocking(void (*fn)(void *), void *arg) {
         if (!real_cond_wait || !real_cond_signal) return -1;
     }
     job j = {.fn = fn, .arg = arg, .wake = {.fiber = green_fiber_current()}};
-    PREAL(pthread_mutex_lock)(&lock);
+    REAL(pthread_mutex_lock)(&lock);
     if (idle == 0 && workers < MAX_WORKERS) {
         pthread_attr_t attr;
         pthread_attr_init(&attr);
@@ -82,7 +82,7 @@ int preload_run_blocking(void (*fn)(void *), void *arg) {
         GREEN_SYSCALL(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, 8);
         pthread_attr_destroy(&attr);
         if (workers == 0) {
-            PREAL(pthread_mutex_unlock)(&lock);
+            REAL(pthread_mutex_unlock)(&lock);
             return -1;
         }
         preload_log("thread pool: %d worker(s)", workers);
@@ -91,7 +91,7 @@ int preload_run_blocking(void (*fn)(void *), void *arg) {
     else head = &j;
     tail = &j;
     real_cond_signal(&work);
-    PREAL(pthread_mutex_unlock)(&lock);
+    REAL(pthread_mutex_unlock)(&lock);
     green_set_wait_label("thread pool");
     while (!j.wake.delivered) green_park_until(GREEN_NO_DEADLINE, GREEN_PARK_UNINTERRUPTIBLE);
     return 0;

@@ -1,6 +1,7 @@
 // real.c — find libc's definitions of the interposed functions.
 #include "real.h"
 #include <dlfcn.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,20 @@ void green_shim_resolve(void) { pthread_once(&once, resolve_all); }
 
 // Resolve early so the fast path's check is always true.
 __attribute__((constructor(101))) static void resolve_at_load(void) { green_shim_resolve(); }
+
+void *shim_next_function(void *_Atomic *slot, const char *name) {
+    void *fn = atomic_load_explicit(slot, memory_order_acquire);
+    if (fn) return fn;
+    fn = dlsym(RTLD_NEXT, name);
+    if (!fn) {
+        static const char msg[] = "green: an interposed framework call, but the framework's own function is not found\n";
+        long unused = GREEN_SYSCALL(SYS_write, 2, msg, sizeof msg - 1);
+        (void)unused;
+        abort();
+    }
+    atomic_store_explicit(slot, fn, memory_order_release);
+    return fn;
+}
 
 int green_shim_ready(void) {
     green_shim_resolve();

@@ -107,6 +107,12 @@ void green_shim_fork_prepare(void);
 /// Resolve every real function (idempotent, thread-safe).
 void green_shim_resolve(void);
 
+/// The next definition of `name` after this library (libdispatch's,
+/// Foundation's), found on first use and kept in `*slot`: such a library may
+/// be loaded long after this one. Says so on stderr and aborts when there is
+/// none (the caller was reached from that library, so there must be).
+void *shim_next_function(void *_Atomic *slot, const char *name);
+
 /// libc's `name`, resolved on first use.
 #define REAL(name) (__builtin_expect(green_real_##name != 0, 1) ? green_real_##name : (green_shim_resolve(), green_real_##name))
 

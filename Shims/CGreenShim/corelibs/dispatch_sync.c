@@ -11,11 +11,7 @@
 // common case; a block's own nested syncs stay on its fiber). Off a fiber, libdispatch's own function runs unchanged, and so it
 // does under `green run`, whose fiber threads each have a tid of their own.
 #include "../sync/sync.h"
-#include <dlfcn.h>
 #include <limits.h>
-#include <stdlib.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 typedef void *dispatch_queue_t; // libdispatch's opaque queue
 typedef void (*dispatch_function_t)(void *);
@@ -29,23 +25,10 @@ struct block_literal {
     void (*invoke)(void *block, ...);
 };
 
-/// libdispatch's functions, found on first use (under `green run` the program
-/// may load libdispatch long after this library).
-static dispatch_call_fn resolve(dispatch_call_fn *slot, const char *name) {
-    dispatch_call_fn fn = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
-    if (fn) return fn;
-    fn = (dispatch_call_fn)dlsym(RTLD_NEXT, name);
-    if (!fn) {
-        static const char msg[] = "green: dispatch_sync called, but libdispatch's functions are not found\n";
-        long unused = GREEN_SYSCALL(SYS_write, 2, msg, sizeof msg - 1);
-        (void)unused;
-        abort();
-    }
-    __atomic_store_n(slot, fn, __ATOMIC_RELEASE);
-    return fn;
-}
-
-static dispatch_call_fn real_sync_f, real_barrier_sync_f, real_async_f, real_barrier_async_f;
+/// libdispatch's own functions (found on first use: shim_next_function).
+static void *_Atomic real_sync_f, *_Atomic real_barrier_sync_f, *_Atomic real_sync, *_Atomic real_barrier_sync;
+static void *_Atomic real_async_f, *_Atomic real_barrier_async_f;
+#define NEXT(name) shim_next_function(&real_##name, "dispatch_" #name)
 
 /// One sync call in flight: on the waiting fiber's stack.
 typedef struct sync_job {
@@ -91,28 +74,34 @@ static inline void leave_inline(void) {
     if (--inline_sync_depth == 0) inline_sync_fiber = NULL;
 }
 
-GREEN_EXPORT void dispatch_sync_f(dispatch_queue_t queue, void *context, dispatch_function_t work) {
-    dispatch_call_fn sync = resolve(&real_sync_f, "dispatch_sync_f");
-    if (!on_shared_tid_fiber()) {
-        sync(queue, context, work);
-    } else if (enter_inline()) {
-        sync(queue, context, work);
-        leave_inline();
-    } else {
-        run_and_park(resolve(&real_async_f, "dispatch_async_f"), queue, context, work);
+/// A fiber's sync call while another fiber of its thread is inside one runs
+/// its work on the queue's worker, submitted with `submit`, and parks until
+/// it is done (returns 1). Otherwise the caller makes libdispatch's own call
+/// (returns 0), then calls leave_inline() if `*counted`.
+static int parked(void *_Atomic *submit_slot, const char *submit_name, dispatch_queue_t queue, void *context,
+                  dispatch_function_t work, int *counted) {
+    *counted = 0;
+    if (!on_shared_tid_fiber()) return 0;
+    if (enter_inline()) {
+        *counted = 1;
+        return 0;
     }
+    run_and_park((dispatch_call_fn)shim_next_function(submit_slot, submit_name), queue, context, work);
+    return 1;
+}
+
+GREEN_EXPORT void dispatch_sync_f(dispatch_queue_t queue, void *context, dispatch_function_t work) {
+    int counted;
+    if (parked(&real_async_f, "dispatch_async_f", queue, context, work, &counted)) return;
+    ((dispatch_call_fn)NEXT(sync_f))(queue, context, work);
+    if (counted) leave_inline();
 }
 
 GREEN_EXPORT void dispatch_barrier_sync_f(dispatch_queue_t queue, void *context, dispatch_function_t work) {
-    dispatch_call_fn sync = resolve(&real_barrier_sync_f, "dispatch_barrier_sync_f");
-    if (!on_shared_tid_fiber()) {
-        sync(queue, context, work);
-    } else if (enter_inline()) {
-        sync(queue, context, work);
-        leave_inline();
-    } else {
-        run_and_park(resolve(&real_barrier_async_f, "dispatch_barrier_async_f"), queue, context, work);
-    }
+    int counted;
+    if (parked(&real_barrier_async_f, "dispatch_barrier_async_f", queue, context, work, &counted)) return;
+    ((dispatch_call_fn)NEXT(barrier_sync_f))(queue, context, work);
+    if (counted) leave_inline();
 }
 
 // The block forms. Inline, libdispatch's own (it also honours
@@ -121,28 +110,17 @@ GREEN_EXPORT void dispatch_barrier_sync_f(dispatch_queue_t queue, void *context,
 // dispatch_block_create may carry that flag, which only libdispatch's own
 // call reads (on a serial queue it changes nothing).
 typedef void (*dispatch_block_call_fn)(dispatch_queue_t, void *);
-static dispatch_call_fn real_sync, real_barrier_sync;
 
 GREEN_EXPORT void dispatch_sync(dispatch_queue_t queue, void *block) {
-    dispatch_block_call_fn sync = (dispatch_block_call_fn)resolve(&real_sync, "dispatch_sync");
-    if (!on_shared_tid_fiber()) {
-        sync(queue, block);
-    } else if (enter_inline()) {
-        sync(queue, block);
-        leave_inline();
-    } else {
-        run_and_park(resolve(&real_barrier_async_f, "dispatch_barrier_async_f"), queue, block, invoke_block);
-    }
+    int counted;
+    if (parked(&real_barrier_async_f, "dispatch_barrier_async_f", queue, block, invoke_block, &counted)) return;
+    ((dispatch_block_call_fn)NEXT(sync))(queue, block);
+    if (counted) leave_inline();
 }
 
 GREEN_EXPORT void dispatch_barrier_sync(dispatch_queue_t queue, void *block) {
-    dispatch_block_call_fn sync = (dispatch_block_call_fn)resolve(&real_barrier_sync, "dispatch_barrier_sync");
-    if (!on_shared_tid_fiber()) {
-        sync(queue, block);
-    } else if (enter_inline()) {
-        sync(queue, block);
-        leave_inline();
-    } else {
-        run_and_park(resolve(&real_barrier_async_f, "dispatch_barrier_async_f"), queue, block, invoke_block);
-    }
+    int counted;
+    if (parked(&real_barrier_async_f, "dispatch_barrier_async_f", queue, block, invoke_block, &counted)) return;
+    ((dispatch_block_call_fn)NEXT(barrier_sync))(queue, block);
+    if (counted) leave_inline();
 }

@@ -9,30 +9,13 @@
 // that runs the loop again from inside a callout keeps its turn. Off a
 // fiber, Foundation's own functions run unchanged.
 #include "../sync/sync.h"
-#include <dlfcn.h>
-#include <stdlib.h>
 #include <time.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 typedef int32_t (*run_in_mode_fn)(const void *mode, double seconds, unsigned char return_after_source_handled);
 typedef void (*run_fn)(void);
 
-static void *real(void **slot, const char *name) {
-    void *fn = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
-    if (fn) return fn;
-    fn = dlsym(RTLD_NEXT, name);
-    if (!fn) {
-        static const char msg[] = "green: a run loop call without Foundation's run loop functions\n";
-        long unused = GREEN_SYSCALL(SYS_write, 2, msg, sizeof msg - 1);
-        (void)unused;
-        abort();
-    }
-    __atomic_store_n(slot, fn, __ATOMIC_RELEASE);
-    return fn;
-}
-
-static void *real_run_in_mode, *real_run;
+/// Foundation's own functions (found on first use: shim_next_function).
+static void *_Atomic real_run_in_mode, *_Atomic real_run;
 
 /// The turn of this thread's run loop: a recursive mutex, which parks a fiber
 /// and is owned per fiber (sync/mutex.c).
@@ -60,7 +43,7 @@ static void end_turn(void) {
 }
 
 GREEN_EXPORT int32_t CFRunLoopRunInMode(const void *mode, double seconds, unsigned char return_after_source_handled) {
-    run_in_mode_fn run = (run_in_mode_fn)real(&real_run_in_mode, "CFRunLoopRunInMode");
+    run_in_mode_fn run = (run_in_mode_fn)shim_next_function(&real_run_in_mode, "CFRunLoopRunInMode");
     if (!green_on_fiber()) return run(mode, seconds, return_after_source_handled);
     if (!take_turn(seconds)) return RUN_TIMED_OUT;
     int32_t result = run(mode, seconds, return_after_source_handled);
@@ -69,7 +52,7 @@ GREEN_EXPORT int32_t CFRunLoopRunInMode(const void *mode, double seconds, unsign
 }
 
 GREEN_EXPORT void CFRunLoopRun(void) {
-    run_fn run = (run_fn)real(&real_run, "CFRunLoopRun");
+    run_fn run = (run_fn)shim_next_function(&real_run, "CFRunLoopRun");
     if (!green_on_fiber()) {
         run();
         return;
