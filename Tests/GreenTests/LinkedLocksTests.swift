@@ -192,6 +192,30 @@ final class LinkedLocksTests: XCTestCase {
         XCTAssertEqual(shared.mutex2.withLock { $0 }, expected)
     }
 
+    /// A fiber that locks again right after unlocking (a loop around a
+    /// locked section that parks) does not keep the lock from a waiting fiber.
+    func testAWaitingFiberGetsTheLockFromALoopingOne() throws {
+        let lock = NSLock()
+        let rounds = Counter()
+        let looper = Green.spawn {
+            for _ in 0..<50 {
+                lock.lock()
+                try Green.sleep(for: .milliseconds(1))
+                rounds.value += 1
+                lock.unlock()
+            }
+        }
+        let waiter = Green.spawn { () -> Int in
+            try Green.sleep(for: .milliseconds(3))
+            lock.lock()
+            defer { lock.unlock() }
+            return rounds.value
+        }
+        let roundsBefore = try waiter.value
+        try looper.value
+        XCTAssertLessThan(roundsBefore, 10, "the waiter got the lock after \(roundsBefore) of 50 rounds")
+    }
+
     /// libdispatch marks a lock word it failed to trylock with
     /// FUTEX_OWNER_DIED and counts on FUTEX_UNLOCK_PI to clear it; the owner
     /// still unlocks, from a plain thread and from a fiber, and a fiber

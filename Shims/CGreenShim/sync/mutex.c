@@ -72,6 +72,14 @@ static int lock(pthread_mutex_t *m, clockid_t clock, const struct timespec *abst
     return 0;
 }
 
+/// The lock was wanted: wake one waiter. A fiber that unlocks then lets the
+/// woken one run before it goes on: fibers are never preempted, so one that
+/// locks again at once (a loop around a locked section that parks) would
+/// take the lock back every time and the waiter would never get it.
+static void wake_waiter(pthread_mutex_t *m, int kind) {
+    if (gfutex_wake(word_of(m), 1, futex_flags(kind)) > 0 && green_on_fiber()) green_yield();
+}
+
 /// A normal (default) mutex of this process: the kind every lock fast path is for.
 static inline int plain_kind(int kind) { return kind >= 0 && (kind & (KIND_TYPE | KIND_LIBC)) == 0; }
 
@@ -124,7 +132,7 @@ GREEN_EXPORT int pthread_mutex_unlock(pthread_mutex_t *m) {
     if (__builtin_expect(plain_kind(kind), 1)) { // no owner check, as glibc's
         m->__data.__owner = 0;
         m->__data.__nusers--;
-        if (__atomic_exchange_n(word_of(m), 0, __ATOMIC_RELEASE) == 2) gfutex_wake(word_of(m), 1, futex_flags(kind));
+        if (__atomic_exchange_n(word_of(m), 0, __ATOMIC_RELEASE) == 2) wake_waiter(m, kind);
         return 0;
     }
     if (kind & KIND_LIBC) return REAL(pthread_mutex_unlock)(m);
@@ -136,6 +144,6 @@ GREEN_EXPORT int pthread_mutex_unlock(pthread_mutex_t *m) {
     }
     m->__data.__owner = 0;
     m->__data.__nusers--;
-    if (__atomic_exchange_n(word_of(m), 0, __ATOMIC_RELEASE) == 2) gfutex_wake(word_of(m), 1, futex_flags(kind));
+    if (__atomic_exchange_n(word_of(m), 0, __ATOMIC_RELEASE) == 2) wake_waiter(m, kind);
     return 0;
 }
