@@ -308,5 +308,9 @@ final class LinkedLocksTests: XCTestCase {
         let mutex2 = Mutex(0)
         var viaNSLock = 0
         var viaPthread = 0
+        deinit {
+            pthread_mutex_destroy(mutex)
+            mutex.deallocate()
+        }
     }
 }
