@@ -22,16 +22,21 @@ typedef struct gcond {
 _Static_assert(sizeof(gcond) <= sizeof(pthread_cond_t), "gcond fits in pthread_cond_t");
 
 GREEN_EXPORT int pthread_cond_init(pthread_cond_t *c, const pthread_condattr_t *attr) {
-    memset(c, 0, sizeof *c);
     gcond *g = (gcond *)c;
+    clockid_t clock = CLOCK_REALTIME;
+    int pshared = PTHREAD_PROCESS_PRIVATE;
     if (attr) {
-        clockid_t clock = CLOCK_REALTIME;
-        int pshared = PTHREAD_PROCESS_PRIVATE;
         pthread_condattr_getclock(attr, &clock);
         pthread_condattr_getpshared(attr, &pshared);
-        g->clock = clock;
-        g->flags = pshared == PTHREAD_PROCESS_SHARED ? GF_SHARED : 0;
     }
+    memset((char *)c + sizeof *g, 0, sizeof *c - sizeof *g);
+    // Atomic stores: another thread may use the condition without having
+    // seen this store synchronize (it reached that thread through a library
+    // that is not instrumented), and ThreadSanitizer would call it a race.
+    __atomic_store_n(&g->seq, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&g->waiters, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&g->clock, (int32_t)clock, __ATOMIC_RELAXED);
+    __atomic_store_n(&g->flags, pshared == PTHREAD_PROCESS_SHARED ? GF_SHARED : 0, __ATOMIC_RELEASE);
     return 0;
 }
 
@@ -69,7 +74,7 @@ static int cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m, clockid_t cloc
     }
     cond_waiting w = {c, m, seq};
     pthread_cleanup_push(cancelled, &w);
-    r = gfutex_wait(&g->seq, seq, clock, abstime, g->flags | GF_CANCEL, "pthread_cond");
+    r = gfutex_wait(&g->seq, seq, clock, abstime, __atomic_load_n(&g->flags, __ATOMIC_RELAXED) | GF_CANCEL, "pthread_cond");
     pthread_cleanup_pop(0);
     __atomic_sub_fetch(&g->waiters, 1, __ATOMIC_SEQ_CST);
     pthread_mutex_lock(m); // the mutex is held again whatever happened
@@ -79,7 +84,7 @@ static int cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m, clockid_t cloc
 GREEN_EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m) { return cond_wait_until(c, m, CLOCK_REALTIME, NULL); }
 
 GREEN_EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *abstime) {
-    return cond_wait_until(c, m, ((gcond *)c)->clock, abstime);
+    return cond_wait_until(c, m, __atomic_load_n(&((gcond *)c)->clock, __ATOMIC_RELAXED), abstime);
 }
 
 GREEN_EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clock, const struct timespec *abstime) {
@@ -91,7 +96,7 @@ static int wake(pthread_cond_t *c, int n) {
     gcond *g = (gcond *)c;
     if (__atomic_load_n(&g->waiters, __ATOMIC_SEQ_CST) == 0) return 0;
     __atomic_add_fetch(&g->seq, 1, __ATOMIC_SEQ_CST);
-    gfutex_wake(&g->seq, n, g->flags);
+    gfutex_wake(&g->seq, n, __atomic_load_n(&g->flags, __ATOMIC_RELAXED));
     return 0;
 }
 

@@ -16,6 +16,10 @@
 static inline int kind_of(pthread_mutex_t *m) { return __atomic_load_n(&m->__data.__kind, __ATOMIC_RELAXED); }
 static inline uint32_t *word_of(pthread_mutex_t *m) { return (uint32_t *)&m->__data.__lock; }
 static inline int futex_flags(int kind) { return (kind & KIND_PSHARED) ? GF_SHARED : 0; }
+/// The owner field is read by other threads (is it mine?) while the owner
+/// writes it: relaxed atomics (plain moves), as glibc's reads are in effect.
+static inline int owner_of(pthread_mutex_t *m) { return __atomic_load_n(&m->__data.__owner, __ATOMIC_RELAXED); }
+static inline void set_owner(pthread_mutex_t *m, int id) { __atomic_store_n(&m->__data.__owner, id, __ATOMIC_RELAXED); }
 
 GREEN_EXPORT int pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_t *attr) {
     int type = PTHREAD_MUTEX_NORMAL, pshared = PTHREAD_PROCESS_PRIVATE;
@@ -27,8 +31,18 @@ GREEN_EXPORT int pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_
         pthread_mutexattr_getprotocol(attr, &protocol);
     }
     if (robust != PTHREAD_MUTEX_STALLED || protocol != PTHREAD_PRIO_NONE) return REAL(pthread_mutex_init)(m, attr);
-    memset(m, 0, sizeof *m);
-    m->__data.__kind = (type & KIND_TYPE) | (pshared == PTHREAD_PROCESS_SHARED ? KIND_PSHARED : 0);
+    memset(&m->__data.__list, 0, sizeof m->__data.__list);
+    // Another thread may read these with atomics without having seen this
+    // store synchronize (the mutex reached it through a library that is not
+    // instrumented): atomic stores too, so that ThreadSanitizer sees no race.
+    __atomic_store_n(&m->__data.__lock, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&m->__data.__count, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&m->__data.__nusers, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&m->__data.__spins, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&m->__data.__elision, 0, __ATOMIC_RELAXED);
+    set_owner(m, 0);
+    __atomic_store_n(&m->__data.__kind, (type & KIND_TYPE) | (pshared == PTHREAD_PROCESS_SHARED ? KIND_PSHARED : 0),
+                     __ATOMIC_RELEASE);
     return 0;
 }
 
@@ -36,7 +50,7 @@ GREEN_EXPORT int pthread_mutex_destroy(pthread_mutex_t *m) {
     int kind = kind_of(m);
     if (kind & KIND_LIBC) return REAL(pthread_mutex_destroy)(m);
     if (__atomic_load_n(word_of(m), __ATOMIC_RELAXED) != 0) return EBUSY;
-    m->__data.__kind = -1; // as glibc: a destroyed mutex fails with EINVAL
+    __atomic_store_n(&m->__data.__kind, -1, __ATOMIC_RELAXED); // as glibc: a destroyed mutex fails with EINVAL
     return 0;
 }
 
@@ -58,15 +72,15 @@ static int lock(pthread_mutex_t *m, clockid_t clock, const struct timespec *abst
     if (kind < 0) return EINVAL;
     int self = shim_owner_id();
     int type = kind & KIND_TYPE;
-    if (type == PTHREAD_MUTEX_RECURSIVE && m->__data.__owner == self) {
+    if (type == PTHREAD_MUTEX_RECURSIVE && owner_of(m) == self) {
         if (m->__data.__count == UINT_MAX) return EAGAIN;
         m->__data.__count++;
         return 0;
     }
-    if (type == PTHREAD_MUTEX_ERRORCHECK && m->__data.__owner == self) return EDEADLK;
+    if (type == PTHREAD_MUTEX_ERRORCHECK && owner_of(m) == self) return EDEADLK;
     int r = acquire(m, kind, clock, abstime);
     if (r) return r;
-    m->__data.__owner = self;
+    set_owner(m, self);
     m->__data.__count = 1;
     m->__data.__nusers++;
     return 0;
@@ -89,7 +103,7 @@ GREEN_EXPORT int pthread_mutex_lock(pthread_mutex_t *m) {
     // The uncontended default mutex first, in a few instructions, as glibc's.
     if (__builtin_expect(plain_kind(kind), 1) &&
         __atomic_compare_exchange_n(word_of(m), &free_, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
-        m->__data.__owner = shim_thread_owner_id();
+        set_owner(m, shim_thread_owner_id());
         m->__data.__count = 1;
         m->__data.__nusers++;
         return 0;
@@ -114,14 +128,14 @@ GREEN_EXPORT int pthread_mutex_trylock(pthread_mutex_t *m) {
     if (kind & KIND_LIBC) return REAL(pthread_mutex_trylock)(m);
     if (kind < 0) return EINVAL;
     int self = shim_owner_id();
-    if ((kind & KIND_TYPE) == PTHREAD_MUTEX_RECURSIVE && m->__data.__owner == self) {
+    if ((kind & KIND_TYPE) == PTHREAD_MUTEX_RECURSIVE && owner_of(m) == self) {
         if (m->__data.__count == UINT_MAX) return EAGAIN;
         m->__data.__count++;
         return 0;
     }
     uint32_t free_ = 0;
     if (!__atomic_compare_exchange_n(word_of(m), &free_, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) return EBUSY;
-    m->__data.__owner = self;
+    set_owner(m, self);
     m->__data.__count = 1;
     m->__data.__nusers++;
     return 0;
@@ -130,7 +144,7 @@ GREEN_EXPORT int pthread_mutex_trylock(pthread_mutex_t *m) {
 GREEN_EXPORT int pthread_mutex_unlock(pthread_mutex_t *m) {
     int kind = kind_of(m);
     if (__builtin_expect(plain_kind(kind), 1)) { // no owner check, as glibc's
-        m->__data.__owner = 0;
+        set_owner(m, 0);
         m->__data.__nusers--;
         if (__atomic_exchange_n(word_of(m), 0, __ATOMIC_RELEASE) == 2) wake_waiter(m, kind);
         return 0;
@@ -139,10 +153,10 @@ GREEN_EXPORT int pthread_mutex_unlock(pthread_mutex_t *m) {
     if (kind < 0) return EINVAL;
     int type = kind & KIND_TYPE;
     if (type == PTHREAD_MUTEX_RECURSIVE || type == PTHREAD_MUTEX_ERRORCHECK) {
-        if (m->__data.__owner != shim_owner_id()) return EPERM;
+        if (owner_of(m) != shim_owner_id()) return EPERM;
         if (type == PTHREAD_MUTEX_RECURSIVE && --m->__data.__count != 0) return 0;
     }
-    m->__data.__owner = 0;
+    set_owner(m, 0);
     m->__data.__nusers--;
     if (__atomic_exchange_n(word_of(m), 0, __ATOMIC_RELEASE) == 2) wake_waiter(m, kind);
     return 0;

@@ -14,7 +14,9 @@
 #define WRITERS_WAITING(l) ((uint32_t *)&(l)->__data.__writers)
 #define SEQ(l) ((uint32_t *)&(l)->__data.__wrphase_futex)
 #define WAITERS(l) ((uint32_t *)&(l)->__data.__writers_futex)
-#define OWNER(l) ((l)->__data.__cur_writer)
+/// The writer's id: read by other threads while the writer sets it (relaxed atomics).
+#define OWNER(l) __atomic_load_n(&(l)->__data.__cur_writer, __ATOMIC_RELAXED)
+#define SET_OWNER(l, id) __atomic_store_n(&(l)->__data.__cur_writer, (id), __ATOMIC_RELAXED)
 #define PREFER_WRITER(l) ((l)->__data.__flags != 0)
 #define SHARED(l) ((l)->__data.__shared ? GF_SHARED : 0)
 
@@ -47,7 +49,7 @@ static int try_read(pthread_rwlock_t *l) {
 static int try_write(pthread_rwlock_t *l) {
     uint32_t none = 0;
     if (!__atomic_compare_exchange_n(STATE(l), &none, WRITER, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) return EBUSY;
-    OWNER(l) = shim_owner_id();
+    SET_OWNER(l, shim_owner_id());
     return 0;
 }
 
@@ -100,7 +102,7 @@ GREEN_EXPORT int pthread_rwlock_unlock(pthread_rwlock_t *l) {
     if (s == 0) return EPERM;
     if (s & WRITER) {
         if (OWNER(l) != shim_owner_id()) return EPERM;
-        OWNER(l) = 0;
+        SET_OWNER(l, 0);
         __atomic_store_n(STATE(l), 0, __ATOMIC_RELEASE);
     } else if (__atomic_sub_fetch(STATE(l), 1, __ATOMIC_RELEASE) != 0) {
         return 0; // other readers still hold it: nobody can go in yet

@@ -22,7 +22,9 @@ _Static_assert(sizeof(gsem) <= sizeof(sem_t), "gsem fits in sem_t");
 #error "sem.c assumes glibc's little-endian layout"
 #endif
 
-static inline int flags_of(gsem *s) { return s->private_ == GLIBC_FUTEX_PRIVATE ? 0 : GF_SHARED; }
+static inline int flags_of(gsem *s) {
+    return __atomic_load_n(&s->private_, __ATOMIC_RELAXED) == GLIBC_FUTEX_PRIVATE ? 0 : GF_SHARED;
+}
 
 GREEN_EXPORT int sem_init(sem_t *sem, int pshared, unsigned int value) {
     if (value > SEM_VALUE_MAX) {
@@ -30,9 +32,11 @@ GREEN_EXPORT int sem_init(sem_t *sem, int pshared, unsigned int value) {
         return -1;
     }
     gsem *s = (gsem *)sem;
-    s->value = value;
-    s->nwaiters = 0;
-    s->private_ = pshared ? GLIBC_FUTEX_SHARED : GLIBC_FUTEX_PRIVATE;
+    // Atomic stores: the semaphore may reach another thread through a library
+    // that is not instrumented (libdispatch), which ThreadSanitizer cannot see.
+    __atomic_store_n(&s->value, value, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->nwaiters, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->private_, pshared ? GLIBC_FUTEX_SHARED : GLIBC_FUTEX_PRIVATE, __ATOMIC_RELEASE);
     return 0;
 }
 
