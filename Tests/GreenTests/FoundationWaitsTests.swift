@@ -147,7 +147,9 @@ final class SlowHTTPServer: @unchecked Sendable {
     private let listener: Int32
     private let lock = NSLock()
     private var inFlight = 0
-    private(set) var maxInFlight = 0
+    private var mostInFlight = 0
+    /// The most requests it held at once.
+    var maxInFlight: Int { lock.withLock { mostInFlight } }
     private var stopped = false
 
     init(delay: Double) throws {
@@ -173,7 +175,7 @@ final class SlowHTTPServer: @unchecked Sendable {
             if n <= 0 { return }
             request += buffer[0..<n]
         }
-        lock.withLock { inFlight += 1; maxInFlight = max(maxInFlight, inFlight) }
+        lock.withLock { inFlight += 1; mostInFlight = max(mostInFlight, inFlight) }
         Thread.sleep(forTimeInterval: delay)
         lock.withLock { inFlight -= 1 }
         let reply = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"
