@@ -39,7 +39,7 @@ static int take_turn(double seconds) {
 /// Give the turn back; a fiber waiting for it (now ready) runs before this one can ask again.
 static void end_turn(void) {
     pthread_mutex_unlock(&turn);
-    green_yield();
+    shim_yield_keeping_interrupts();
 }
 
 GREEN_EXPORT int32_t CFRunLoopRunInMode(const void *mode, double seconds, unsigned char return_after_source_handled) {

@@ -91,7 +91,7 @@ static int lock(pthread_mutex_t *m, clockid_t clock, const struct timespec *abst
 /// locks again at once (a loop around a locked section that parks) would
 /// take the lock back every time and the waiter would never get it.
 static void wake_waiter(pthread_mutex_t *m, int kind) {
-    if (gfutex_wake(word_of(m), 1, futex_flags(kind)) > 0 && green_on_fiber()) green_yield();
+    if (gfutex_wake(word_of(m), 1, futex_flags(kind)) > 0 && green_on_fiber()) shim_yield_keeping_interrupts();
 }
 
 /// A normal (default) mutex of this process: the kind every lock fast path is for.

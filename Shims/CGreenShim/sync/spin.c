@@ -30,7 +30,7 @@ GREEN_EXPORT int pthread_spin_trylock(pthread_spinlock_t *l) {
 
 GREEN_EXPORT int pthread_spin_lock(pthread_spinlock_t *l) {
     while (pthread_spin_trylock(l) != 0) {
-        if (green_on_fiber()) green_yield();
+        if (green_on_fiber()) shim_yield_keeping_interrupts();
         else
             while (__atomic_load_n(l, __ATOMIC_RELAXED)) cpu_relax();
     }

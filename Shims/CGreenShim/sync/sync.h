@@ -64,6 +64,14 @@ static inline int timespec_ok(const struct timespec *t) { return t->tv_nsec >= 0
 long shim_futex_syscall(uint32_t *word, int op, uint32_t val, const struct timespec *timeout, uint32_t *word2,
                         uint32_t val3);
 
+/// Let the other ready fibers run once (a fair turn inside a lock call). A
+/// cancellation or timeout that the yield reports stays pending for the
+/// caller's next park: a lock call has no way to report it, and must not lose it.
+static inline void shim_yield_keeping_interrupts(void) {
+    int reason = green_yield();
+    if (reason) green_rearm_interrupt(reason);
+}
+
 // ---- who is asking ------------------------------------------------------------------
 
 /// What `green run`'s preload library adds (NULL in a linked program, where
