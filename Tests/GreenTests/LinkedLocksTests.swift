@@ -155,6 +155,10 @@ final class LinkedLocksTests: XCTestCase {
         let rounds = 300
         let shared = SharedCounters()
         let done = DispatchSemaphore(value: 0)
+        // Synchronization.Mutex's contended path runs in the standard library,
+        // which is not instrumented: ThreadSanitizer misses its atomics and
+        // reports the data it guards (natively as well), so it sits out there.
+        let withMutex = ProcessInfo.processInfo.environment["GREEN_SANITIZER"] != "thread"
         @Sendable func work(parks: Bool) throws {
             for i in 0..<rounds {
                 shared.nsLock.lock()
@@ -169,7 +173,7 @@ final class LinkedLocksTests: XCTestCase {
                 shared.viaPthread = before + 1
                 pthread_mutex_unlock(shared.mutex)
 
-                shared.mutex2.withLock { $0 += 1 }
+                if withMutex { shared.mutex2.withLock { $0 += 1 } }
             }
         }
         let hubThreads = 2, fibersPerHub = 4, plainThreads = 2
@@ -189,7 +193,7 @@ final class LinkedLocksTests: XCTestCase {
         let expected = rounds * (fibersPerHub * (hubThreads + 1) + plainThreads)
         XCTAssertEqual(shared.viaNSLock, expected)
         XCTAssertEqual(shared.viaPthread, expected)
-        XCTAssertEqual(shared.mutex2.withLock { $0 }, expected)
+        XCTAssertEqual(shared.mutex2.withLock { $0 }, withMutex ? expected : 0)
     }
 
     /// A fiber that locks again right after unlocking (a loop around a

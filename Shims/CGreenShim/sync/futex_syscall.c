@@ -107,7 +107,10 @@ static long pi_unlock(uint32_t *word, int op, int emulate_all) {
         gfutex_wake(word, 1, flags);
         return 0;
     }
-    // The kernel's unlock: to its own waiter, else the word becomes 0.
+    // The kernel's unlock: to its own waiter, else the word becomes 0. First a
+    // release on the word that ThreadSanitizer can see (the kernel's write it
+    // cannot): whoever takes the lock next acquires on the same word.
+    __atomic_fetch_add(word, 0, __ATOMIC_RELEASE);
     long r = GREEN_SYSCALL(SYS_futex, word, op, 0, NULL, NULL, 0);
     if (r < 0) return r;
     gfutex_wake(word, 1, flags | GF_FIBERS_ONLY);
@@ -116,8 +119,11 @@ static long pi_unlock(uint32_t *word, int op, int emulate_all) {
 
 static long pi_call(uint32_t *word, int op, const struct timespec *timeout) {
     int emulate_all = shim_pthreads != NULL;
-    if (!emulate_all && !green_on_fiber() && (op & FUTEX_CMD_MASK) != FUTEX_UNLOCK_PI)
-        return GREEN_SYSCALL(SYS_futex, word, op, 0, timeout, NULL, 0); // a thread waits in the kernel
+    if (!emulate_all && !green_on_fiber() && (op & FUTEX_CMD_MASK) != FUTEX_UNLOCK_PI) {
+        long r = GREEN_SYSCALL(SYS_futex, word, op, 0, timeout, NULL, 0); // a thread waits in the kernel
+        if (r == 0) (void)__atomic_load_n(word, __ATOMIC_ACQUIRE); // taken: the acquire pi_unlock's release pairs with
+        return r;
+    }
     switch (op & FUTEX_CMD_MASK) {
     case FUTEX_TRYLOCK_PI:
         return pi_trylock(word, emulate_all);
