@@ -7,7 +7,8 @@
 // until it returns (each no longer than the time it gave the call), and a
 // fiber that had its turn lets a waiting one go first next time. A fiber
 // that runs the loop again from inside a callout keeps its turn. Off a
-// fiber, Foundation's own functions run unchanged.
+// fiber, and under `green run` (each fiber thread has its own TLS, so its
+// own run loop), Foundation's own functions run unchanged.
 #include "../sync/sync.h"
 #include <time.h>
 
@@ -21,6 +22,10 @@ static void *_Atomic real_run_in_mode, *_Atomic real_run;
 /// and is owned per fiber (sync/mutex.c).
 static __thread pthread_mutex_t turn __attribute__((tls_model("initial-exec"))) =
     PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+
+/// A fiber that shares its thread's run loop with other fibers (a linked
+/// program's; under `green run` each fiber thread has a run loop of its own).
+static inline int on_shared_thread_fiber(void) { return green_on_fiber() && !shim_pthreads; }
 
 enum { RUN_TIMED_OUT = 3 }; // kCFRunLoopRunTimedOut
 
@@ -44,7 +49,7 @@ static void end_turn(void) {
 
 GREEN_EXPORT int32_t CFRunLoopRunInMode(const void *mode, double seconds, unsigned char return_after_source_handled) {
     run_in_mode_fn run = (run_in_mode_fn)shim_next_function(&real_run_in_mode, "CFRunLoopRunInMode");
-    if (!green_on_fiber()) return run(mode, seconds, return_after_source_handled);
+    if (!on_shared_thread_fiber()) return run(mode, seconds, return_after_source_handled);
     if (!take_turn(seconds)) return RUN_TIMED_OUT;
     int32_t result = run(mode, seconds, return_after_source_handled);
     end_turn();
@@ -53,7 +58,7 @@ GREEN_EXPORT int32_t CFRunLoopRunInMode(const void *mode, double seconds, unsign
 
 GREEN_EXPORT void CFRunLoopRun(void) {
     run_fn run = (run_fn)shim_next_function(&real_run, "CFRunLoopRun");
-    if (!green_on_fiber()) {
+    if (!on_shared_thread_fiber()) {
         run();
         return;
     }
