@@ -6,32 +6,30 @@ import Glibc
 
 let arguments = Array(CommandLine.arguments.dropFirst())
 
-switch arguments.first {
-case "run":
-    let options: RunOptions
+/// The command's options (the arguments after it), or exit with the usage
+/// error; with `--help` among them, print the usage and exit.
+func parsedOrExit<Options>(_ parse: ([String]) throws -> Options, wantsHelp: (Options) -> Bool) -> Options {
+    let options: Options
     do {
-        options = try RunOptions.parse(Array(arguments.dropFirst()))
+        options = try parse(Array(arguments.dropFirst()))
     } catch {
         exitWithUsageError((error as? UsageError)?.message ?? "\(error)")
     }
-    if options.wantsHelp {
+    if wantsHelp(options) {
         printUsage()
         exit(0)
     }
+    return options
+}
+
+switch arguments.first {
+case "run":
+    let options = parsedOrExit(RunOptions.parse, wantsHelp: \.wantsHelp)
     let library = locatePreloadLibrary()
     applyLaunchEnvironment(library: library, options: options)
     execProgram(options.program, options.programArguments)
 case "install", "uninstall":
-    let options: InstallOptions
-    do {
-        options = try InstallOptions.parse(Array(arguments.dropFirst()))
-    } catch {
-        exitWithUsageError((error as? UsageError)?.message ?? "\(error)")
-    }
-    if options.wantsHelp {
-        printUsage()
-        exit(0)
-    }
+    let options = parsedOrExit(InstallOptions.parse, wantsHelp: \.wantsHelp)
     do {
         let report = arguments.first == "install"
             ? try install(prefix: options.prefix ?? defaultPrefix())
