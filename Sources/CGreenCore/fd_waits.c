@@ -28,20 +28,20 @@ static void fd_wait_cb(struct ev_loop *loop, ev_io *w, int revents) {
 }
 
 static int fd_index_reserve(green_sched *s, int fd) {
-    if ((size_t)fd < s->fd_waits_cap) return 0;
-    size_t cap = s->fd_waits_cap ? s->fd_waits_cap : 256;
+    if ((size_t)fd < s->fd_waits.cap) return 0;
+    size_t cap = s->fd_waits.cap ? s->fd_waits.cap : 256;
     while (cap <= (size_t)fd) cap *= 2;
-    green_fd_wait **n = realloc(s->fd_waits, cap * sizeof *n);
+    green_fd_wait **n = realloc(s->fd_waits.by_fd, cap * sizeof *n);
     if (!n) return -1;
-    memset(n + s->fd_waits_cap, 0, (cap - s->fd_waits_cap) * sizeof *n);
-    s->fd_waits = n;
-    s->fd_waits_cap = cap;
+    memset(n + s->fd_waits.cap, 0, (cap - s->fd_waits.cap) * sizeof *n);
+    s->fd_waits.by_fd = n;
+    s->fd_waits.cap = cap;
     return 0;
 }
 
 static void fd_index_remove(green_sched *s, int fd, green_fd_wait *fw) {
     if (fw->prev) fw->prev->next = fw->next;
-    else if ((size_t)fd < s->fd_waits_cap && s->fd_waits[fd] == fw) s->fd_waits[fd] = fw->next;
+    else if ((size_t)fd < s->fd_waits.cap && s->fd_waits.by_fd[fd] == fw) s->fd_waits.by_fd[fd] = fw->next;
     if (fw->next) fw->next->prev = fw->prev;
     fw->next = fw->prev = NULL;
 }
@@ -51,13 +51,13 @@ static void fd_index_remove(green_sched *s, int fd, green_fd_wait *fw) {
 static int watch(green_sched *s, green_fd_wait *fw, int fd, int events) {
     if (fd < 0 || fd_index_reserve(s, fd) != 0) return -1;
     ev_io_init(&fw->io, fd_wait_cb, fd, events & (EV_READ | EV_WRITE));
-    fw->fiber = s->current;
+    fw->fiber = s->run.current;
     fw->revents = 0;
     fw->closed = false;
     fw->prev = NULL;
-    fw->next = s->fd_waits[fd];
+    fw->next = s->fd_waits.by_fd[fd];
     if (fw->next) fw->next->prev = fw;
-    s->fd_waits[fd] = fw;
+    s->fd_waits.by_fd[fd] = fw;
     ev_io_start(s->loop, &fw->io);
     return 0;
 }
@@ -78,9 +78,9 @@ int green_wait_fd(int fd, int events, int64_t deadline, int flags, int *revents)
     }
     int r;
     do { // a wake-up that brought no event (the fiber ran a signal handler) waits again
-        s->current->wait_label = "fd";
-        s->current->wait_fd = fd;
-        s->current->wait_events = events;
+        s->run.current->wait_label = "fd";
+        s->run.current->wait_fd = fd;
+        s->run.current->wait_events = events;
         r = green_park_until(deadline, flags);
     } while (r == GREEN_WAKE_NORMAL && !fw.revents && !fw.closed);
     unwatch(s, &fw);
@@ -99,7 +99,7 @@ int green_wait_fds(const int *fds, const int *events, int n, int64_t deadline, i
         if (watch(s, &w[registered], fds[i], events[i]) == 0) registered++;
     int r;
     for (;;) {
-        s->current->wait_label = "poll";
+        s->run.current->wait_label = "poll";
         r = green_park_until(deadline, flags);
         if (r != GREEN_WAKE_NORMAL) break;
         int any = 0; // a wake-up that brought no event (a signal handler ran) waits again
@@ -113,9 +113,9 @@ int green_wait_fds(const int *fds, const int *events, int n, int64_t deadline, i
 
 void green_fd_closing(int fd) {
     green_sched *s = green_tls_sched;
-    if (!s || fd < 0 || (size_t)fd >= s->fd_waits_cap) return;
-    green_fd_wait *fw = s->fd_waits[fd];
-    s->fd_waits[fd] = NULL;
+    if (!s || fd < 0 || (size_t)fd >= s->fd_waits.cap) return;
+    green_fd_wait *fw = s->fd_waits.by_fd[fd];
+    s->fd_waits.by_fd[fd] = NULL;
     while (fw) {
         green_fd_wait *next = fw->next;
         ev_io_stop(s->loop, &fw->io);

@@ -17,7 +17,7 @@ void green_hub_abi_install(const green_hub_abi *abi) { installed_abi = abi; }
 // interrupts them (green_sched_interrupt_syscalls).
 
 static inline green_fiber *enter_syscall(void) {
-    green_fiber *self = green_tls_sched->current;
+    green_fiber *self = green_tls_sched->run.current;
     self->flags |= FIBER_IN_SYSCALL;
     return self;
 }

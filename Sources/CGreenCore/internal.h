@@ -117,37 +117,84 @@ struct green_fiber {
 
 typedef struct green_fd_wait green_fd_wait;
 
-struct green_sched {
-    struct ev_loop *loop;
-    green_fiber *current;
-    green_fiber *root;
-    green_fiber *hub;
-    green_fiber *ready_head, *ready_tail;
+// A hub's state, one slice per subsystem (as libdill's ctx.h): each slice is
+// read and written by the file named in its comment, and by nothing else
+// except where a field says who else reads it.
+
+/// Who runs (scheduler.c): the fibers the switch moves between.
+typedef struct green_run_state {
+    green_fiber *current;        ///< running now (the monitor thread reads it)
+    green_fiber *root;           ///< the thread's own context (main or pthread stack)
+    green_fiber *hub;            ///< the fiber that polls libev
+    green_fiber *ready_head, *ready_tail; ///< ready fibers, first in first out
     green_fiber *dead;           ///< finished fiber whose stack is released after the switch
-    green_fiber *all;            ///< every live fiber, newest first
     unsigned budget;             ///< direct switches left before the hub polls I/O
-    ev_async notify;
-    ev_fork fork_watch;          ///< in a fork child, before libev recreates its fds: mark them internal
-    ev_check fork_done;          ///< ...and right after it (see fork_watch_cb)
-    ev_idle fork_nowait;         ///< keeps that first poll after a fork from blocking
+} green_run_state;
+
+/// Fairness (scheduler.c, green_fair_turn): calls that completed without parking.
+typedef struct green_fair_state {
+    uint64_t mark;               ///< `census.switches` when the running fiber's streak began
+    unsigned calls;              ///< calls completed without parking since then
+} green_fair_state;
+
+/// The thread pointer (scheduler.c): whose TLS the CPU uses now.
+typedef struct green_tp_state {
+    void *native;                ///< the hub thread's own (the hub and most fibers run on it)
+    void *now;                   ///< the one loaded in the CPU now
+} green_tp_state;
+
+/// Entry from other threads and signal handlers (scheduler.c): the only
+/// fields written off the hub's thread.
+typedef struct green_inbox {
+    ev_async notify;             ///< wakes the hub's poll
     green_remote_wake *_Atomic remote_wakes; ///< pushed by any thread, drained by the hub
     _Atomic int interrupt_requested;         ///< 1: green_sched_interrupt_syscalls (every fiber); 2: some fibers' `signalled`
-    void *owner;
-    void (*on_notify)(void *owner);
-    void (*on_destroy)(void *owner);
-    int (*on_resume)(green_fiber *f);        ///< green_sched_set_resume_hook
+} green_inbox;
+
+/// A fork child's first poll (scheduler.c, see fork_watch_cb).
+typedef struct green_fork_state {
+    ev_fork watch;               ///< before libev recreates its fds: mark them internal
+    ev_check done;               ///< ...and right after it
+    ev_idle nowait;              ///< keeps that first poll from blocking
+} green_fork_state;
+
+/// The object that owns the hub (the Swift `Hub`, or the preload library) and its hooks.
+typedef struct green_owner_state {
+    void *object;
+    void (*on_notify)(void *object);   ///< after remote wakes are delivered
+    void (*on_destroy)(void *object);  ///< at thread exit, before the hub is freed
+    int (*on_resume)(green_fiber *f);  ///< green_sched_set_resume_hook
     int external;                ///< green_sched_retain_external count
-    uint64_t next_id, switches, polls, live;
-    uint64_t fair_mark;          ///< `switches` when the running fiber's streak of unparked calls began
-    unsigned fair_calls;         ///< calls completed without parking since then (green_fair_turn)
-    pthread_t thread;            ///< the hub's own thread (for the blocking monitor)
-    void *native_tp;             ///< the hub thread's own thread pointer (the hub and most fibers run on it)
-    void *tp_now;                ///< the thread pointer loaded in the CPU now
-    int in_loop;                 ///< 1 while the hub waits in libev (read by the monitor)
-    green_sched *registry_next;  ///< all hubs of the process, for the blocking monitor
-    green_fd_wait **fd_waits;    ///< per fd: the fibers parked on it (records on their stacks)
-    size_t fd_waits_cap;
-    green_stack_pool stacks;
+} green_owner_state;
+
+/// What the blocking monitor and fiber dumps read from another thread
+/// (scheduler.c writes; monitor.c and snapshot.c read, with atomic loads).
+typedef struct green_census {
+    green_fiber *all;            ///< every live fiber, newest first
+    uint64_t next_id;            ///< the last fiber id given out
+    uint64_t live;               ///< fibers spawned and not yet finished
+    uint64_t switches;           ///< context switches so far
+    uint64_t polls;              ///< turns of the hub's loop
+    int in_loop;                 ///< 1 while the hub waits in libev
+} green_census;
+
+/// Fibers parked on each fd (fd_waits.c; the records live on their stacks).
+typedef struct green_fd_wait_table {
+    green_fd_wait **by_fd;
+    size_t cap;
+} green_fd_wait_table;
+
+struct green_sched {
+    struct ev_loop *loop;        ///< this hub's libev loop
+    green_run_state run;
+    green_fair_state fair;
+    green_tp_state tp;
+    green_inbox inbox;
+    green_fork_state fork;
+    green_owner_state owner;
+    green_census census;
+    green_fd_wait_table fd_waits;
+    green_stack_pool stacks;     ///< stack.c
 };
 
 struct green_timeout {

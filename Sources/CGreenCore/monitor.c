@@ -313,12 +313,12 @@ static void read_hub(hub_entry *e, hub_view *v, int pipe_fds[2]) {
         memset(v, 0, sizeof *v);
         v->fibers = fibers;
         v->tid = e->tid;
-        uint64_t before = __atomic_load_n(&s->switches, __ATOMIC_ACQUIRE);
-        v->in_loop = __atomic_load_n(&s->in_loop, __ATOMIC_ACQUIRE);
-        v->live = __atomic_load_n(&s->live, __ATOMIC_RELAXED);
-        green_fiber *current = __atomic_load_n(&s->current, __ATOMIC_ACQUIRE);
-        green_fiber *root = s->root; // both set once, when the hub was made
-        v->hub_running = current == s->hub;
+        uint64_t before = __atomic_load_n(&s->census.switches, __ATOMIC_ACQUIRE);
+        v->in_loop = __atomic_load_n(&s->census.in_loop, __ATOMIC_ACQUIRE);
+        v->live = __atomic_load_n(&s->census.live, __ATOMIC_RELAXED);
+        green_fiber *current = __atomic_load_n(&s->run.current, __ATOMIC_ACQUIRE);
+        green_fiber *root = s->run.root; // both set once, when the hub was made
+        v->hub_running = current == s->run.hub;
         int have_current = v->hub_running;
         double now = ev_time(); // the clock of parked_at (libev's ev_now)
 
@@ -331,7 +331,7 @@ static void read_hub(hub_entry *e, hub_view *v, int pipe_fds[2]) {
             if (current == root) v->current = fv, have_current = 1;
         }
         v->total = 1;
-        green_fiber *f = __atomic_load_n(&s->all, __ATOMIC_ACQUIRE);
+        green_fiber *f = __atomic_load_n(&s->census.all, __ATOMIC_ACQUIRE);
         size_t max_steps = v->live + 1024 < VIEW_MAX_WALK ? (size_t)v->live + 1024 : VIEW_MAX_WALK;
         for (size_t steps = 0; f && steps < max_steps; steps++) {
             if (safe_copy(&copy, f, sizeof copy, pipe_fds) != 0 || copy.sched != s || copy.state > GREEN_FIBER_DONE) {
@@ -348,7 +348,7 @@ static void read_hub(hub_entry *e, hub_view *v, int pipe_fds[2]) {
         // The running fiber was not in the list (it was being linked or unlinked): read it alone.
         if (!have_current && safe_copy(&copy, current, sizeof copy, pipe_fds) == 0 && copy.sched == s)
             view_fiber(&copy, 1, now, pipe_fds, &v->current);
-        v->switches = __atomic_load_n(&s->switches, __ATOMIC_ACQUIRE);
+        v->switches = __atomic_load_n(&s->census.switches, __ATOMIC_ACQUIRE);
         if (v->switches == before) return;
     }
     v->moving = 1;
@@ -453,8 +453,8 @@ static int report_one_stall(int64_t now, int64_t limit) {
     pthread_mutex_lock(&registry_lock);
     for (hub_entry *e = registry; e; e = e->next) {
         green_sched *s = e->s;
-        uint64_t sw = __atomic_load_n(&s->switches, __ATOMIC_RELAXED);
-        int idle = __atomic_load_n(&s->in_loop, __ATOMIC_RELAXED) || __atomic_load_n(&s->live, __ATOMIC_RELAXED) == 0;
+        uint64_t sw = __atomic_load_n(&s->census.switches, __ATOMIC_RELAXED);
+        int idle = __atomic_load_n(&s->census.in_loop, __ATOMIC_RELAXED) || __atomic_load_n(&s->census.live, __ATOMIC_RELAXED) == 0;
         if (sw != e->switches || idle) {
             e->switches = sw;
             e->since = now;

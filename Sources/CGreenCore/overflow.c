@@ -40,7 +40,7 @@ static void forward(int sig, siginfo_t *info, void *uc) {
 
 static void on_segv(int sig, siginfo_t *info, void *uc) {
     green_sched *s = green_tls_sched;
-    green_fiber *f = s ? s->current : NULL;
+    green_fiber *f = s ? s->run.current : NULL;
     char *addr = info ? (char *)info->si_addr : NULL;
     int fault = info && info->si_code > 0;
     if (fault && f && f->stack.guard && addr >= f->stack.guard && addr < f->stack.lo) {

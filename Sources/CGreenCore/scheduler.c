@@ -62,16 +62,16 @@ int64_t green_now_ns(void) {
 
 static inline void push_ready(green_sched *s, green_fiber *f) {
     f->run_next = NULL;
-    if (s->ready_tail) s->ready_tail->run_next = f;
-    else s->ready_head = f;
-    s->ready_tail = f;
+    if (s->run.ready_tail) s->run.ready_tail->run_next = f;
+    else s->run.ready_head = f;
+    s->run.ready_tail = f;
 }
 
 static inline green_fiber *pop_ready(green_sched *s) {
-    green_fiber *f = s->ready_head;
+    green_fiber *f = s->run.ready_head;
     if (f) {
-        s->ready_head = f->run_next;
-        if (!s->ready_head) s->ready_tail = NULL;
+        s->run.ready_head = f->run_next;
+        if (!s->run.ready_head) s->run.ready_tail = NULL;
     }
     return f;
 }
@@ -79,39 +79,39 @@ static inline green_fiber *pop_ready(green_sched *s) {
 // ---- switching -------------------------------------------------------------
 
 static void release_dead(green_sched *s) {
-    green_fiber *d = s->dead;
-    s->dead = NULL;
+    green_fiber *d = s->run.dead;
+    s->run.dead = NULL;
     TSAN_FIBER_DESTROY(d);
     green_stack st = d->stack;
     green_stack_free(&s->stacks, &st);
 }
 
 static inline void after_switch(green_sched *s) {
-    if (s->dead) release_dead(s);
+    if (s->run.dead) release_dead(s);
 }
 
 void (*_Atomic green_next_switch_hook)(void);
 void (*_Atomic green_notify_hook)(void);
 
 static inline void switch_to(green_sched *s, green_fiber *to) {
-    green_fiber *from = s->current;
+    green_fiber *from = s->run.current;
     if (from == to) return;
     if (__builtin_expect(green_next_switch_hook != NULL, 0)) {
         void (*hook)(void) = atomic_exchange(&green_next_switch_hook, NULL);
         if (hook) hook(); // before another fiber thread runs (see green_hub_abi.h)
     }
-    __atomic_store_n(&s->current, to, __ATOMIC_RELAXED); // a plain store; the monitor thread reads it
-    __atomic_store_n(&s->switches, s->switches + 1, __ATOMIC_RELAXED); // a plain store; the monitor reads it
+    __atomic_store_n(&s->run.current, to, __ATOMIC_RELAXED); // a plain store; the monitor thread reads it
+    __atomic_store_n(&s->census.switches, s->census.switches + 1, __ATOMIC_RELAXED); // a plain store; the monitor reads it
     from->saved_errno = errno;
     // A fiber standing for a program's thread has TLS of its own: load its
     // thread pointer before the TLS stores below, which are then its own.
-    void *tp = to->tp ? to->tp : s->native_tp;
-    if (__builtin_expect(tp != s->tp_now, 0)) {
+    void *tp = to->tp ? to->tp : s->tp.native;
+    if (__builtin_expect(tp != s->tp.now, 0)) {
         green_tp_write(tp);
-        s->tp_now = tp;
+        s->tp.now = tp;
         green_tls_sched = s;
     }
-    if (to != s->hub) {
+    if (to != s->run.hub) {
         to->state = GREEN_FIBER_RUNNING;
         green_tls_parkable = to;
     } else {
@@ -129,11 +129,11 @@ static inline void switch_to(green_sched *s, green_fiber *to) {
 /// spent or nothing is ready.
 static inline void schedule_next(green_sched *s) {
     green_fiber *next = NULL;
-    if (s->budget) {
+    if (s->run.budget) {
         next = pop_ready(s);
-        if (next) s->budget--;
+        if (next) s->run.budget--;
     }
-    switch_to(s, next ? next : s->hub);
+    switch_to(s, next ? next : s->run.hub);
 }
 
 // ---- interruptions ---------------------------------------------------------
@@ -165,14 +165,14 @@ int green_take_interrupt(green_fiber *f) {
 static void run_resume_hook(green_sched *s, green_fiber *self) {
     atomic_store(&self->resume_pending, 0);
     int8_t reason = self->wake_reason;
-    int interrupt = s->on_resume ? s->on_resume(self) : 1;
+    int interrupt = s->owner.on_resume ? s->owner.on_resume(self) : 1;
     if (reason == GREEN_WAKE_SIGNAL && !interrupt) reason = GREEN_WAKE_NORMAL;
     self->wake_reason = reason; // the hook may have parked meanwhile
 }
 
 int green_park(int flags) {
     green_sched *s = green_tls_sched;
-    green_fiber *self = s->current;
+    green_fiber *self = s->run.current;
     if (!(flags & GREEN_PARK_UNINTERRUPTIBLE) && (self->flags & FIBER_CANCEL_PENDING || self->timeouts_fired)) {
         int r = green_take_interrupt(self);
         if (r) return r;
@@ -198,7 +198,7 @@ void green_wake(green_fiber *f, int reason) {
 int green_yield(void) {
     green_sched *s = green_tls_sched;
     if (!s) return 0;
-    green_fiber *self = s->current;
+    green_fiber *self = s->run.current;
     if (self->flags & FIBER_CANCEL_PENDING || self->timeouts_fired) {
         int r = green_take_interrupt(self);
         if (r) return r;
@@ -206,7 +206,7 @@ int green_yield(void) {
     self->state = GREEN_FIBER_READY;
     // Alone in the ready queue: go through the hub so timers and I/O still
     // get polled while this fiber loops on yield().
-    if (!s->ready_head) s->budget = 0;
+    if (!s->run.ready_head) s->run.budget = 0;
     push_ready(s, self);
     schedule_next(s);
     if (__builtin_expect(atomic_load_explicit(&self->resume_pending, memory_order_relaxed), 0))
@@ -225,17 +225,17 @@ int green_yield(void) {
 void green_fair_turn(void) {
     green_sched *s = green_tls_sched;
     if (!s || !green_tls_parkable) return; // not on a fiber that may park (a native thread, the hub)
-    if (s->switches != s->fair_mark) { // this hub switched since: a new streak
-        s->fair_mark = s->switches;
-        s->fair_calls = 0;
+    if (s->census.switches != s->fair.mark) { // this hub switched since: a new streak
+        s->fair.mark = s->census.switches;
+        s->fair.calls = 0;
         return;
     }
-    if (++s->fair_calls < FAIR_CALLS) return;
+    if (++s->fair.calls < FAIR_CALLS) return;
     // Ready again at the back of the queue, like green_yield, but a pending
     // cancellation or timeout stays pending for the call's next real park.
-    green_fiber *self = s->current;
+    green_fiber *self = s->run.current;
     self->state = GREEN_FIBER_READY;
-    s->budget = 0; // through the hub, so that timers and I/O are polled too
+    s->run.budget = 0; // through the hub, so that timers and I/O are polled too
     push_ready(s, self);
     schedule_next(s);
     if (__builtin_expect(atomic_load_explicit(&self->resume_pending, memory_order_relaxed), 0))
@@ -253,11 +253,11 @@ static void fiber_main(void *arg) {
     // Done: wake joiners, hand the stack to whoever runs next, never return.
     f->state = GREEN_FIBER_DONE;
     green_waitq_wake_all(&f->joiners);
-    __atomic_store_n(&s->live, s->live - 1, __ATOMIC_RELAXED); // plain store; the monitor reads it
+    __atomic_store_n(&s->census.live, s->census.live - 1, __ATOMIC_RELAXED); // plain store; the monitor reads it
     if (f->all_prev) f->all_prev->all_next = f->all_next;
-    else __atomic_store_n(&s->all, f->all_next, __ATOMIC_RELAXED); // the monitor reads the head
+    else __atomic_store_n(&s->census.all, f->all_next, __ATOMIC_RELAXED); // the monitor reads the head
     if (f->all_next) f->all_next->all_prev = f->all_prev;
-    s->dead = f;
+    s->run.dead = f;
     schedule_next(s);
     __builtin_unreachable();
 }
@@ -286,13 +286,13 @@ green_fiber *green_fiber_spawn(size_t stack_size, void (*entry)(void *), void *a
     if (!f) return NULL;
     f->entry = entry;
     f->entry_arg = arg;
-    f->id = ++s->next_id;
+    f->id = ++s->census.next_id;
     f->state = GREEN_FIBER_READY;
     f->joiners.label = "join";
-    f->all_next = s->all;
-    if (s->all) s->all->all_prev = f;
-    __atomic_store_n(&s->all, f, __ATOMIC_RELAXED);
-    __atomic_store_n(&s->live, s->live + 1, __ATOMIC_RELAXED);
+    f->all_next = s->census.all;
+    if (s->census.all) s->census.all->all_prev = f;
+    __atomic_store_n(&s->census.all, f, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->census.live, s->census.live + 1, __ATOMIC_RELAXED);
     push_ready(s, f);
     return f;
 }
@@ -301,16 +301,16 @@ void green_fiber_set_thread_pointer(green_fiber *f, void *tp) {
     green_tp_prepare();
     f->tp = tp;
     green_sched *s = f->sched;
-    if (s->current != f) return; // loaded by the switch into it
-    void *now = tp ? tp : s->native_tp;
-    if (now == s->tp_now) return;
+    if (s->run.current != f) return; // loaded by the switch into it
+    void *now = tp ? tp : s->tp.native;
+    if (now == s->tp.now) return;
     green_tp_write(now);
-    s->tp_now = now;
+    s->tp.now = now;
     green_tls_sched = s; // this TLS's own copies of the core's per-thread state
     green_tls_parkable = f;
 }
 
-void *green_sched_native_thread_pointer(green_sched *s) { return s ? s->native_tp : NULL; }
+void *green_sched_native_thread_pointer(green_sched *s) { return s ? s->tp.native : NULL; }
 
 void *green_thread_pointer_swap(void *tp) {
     void *old = green_tp_read();
@@ -320,7 +320,7 @@ void *green_thread_pointer_swap(void *tp) {
 
 green_fiber *green_fiber_current(void) {
     green_sched *s = green_tls_sched;
-    return (s && s->current != s->hub) ? s->current : NULL;
+    return (s && s->run.current != s->run.hub) ? s->run.current : NULL;
 }
 
 green_fiber *green_parkable_fiber(void) { return green_tls_parkable; }
@@ -379,7 +379,7 @@ bool green_fiber_cancel_requested(const green_fiber *f) { return f->flags & FIBE
 void green_rearm_interrupt(int reason) {
     green_sched *s = green_tls_sched;
     if (!s) return;
-    green_fiber *self = s->current;
+    green_fiber *self = s->run.current;
     if (reason == GREEN_WAKE_CANCELLED) {
         self->flags |= FIBER_CANCEL_PENDING;
     } else if (reason == GREEN_WAKE_TIMEOUT_SCOPE && self->expired && self->expired->reported) {
@@ -397,11 +397,11 @@ int green_fiber_join(green_fiber *f, int64_t deadline, int flags) {
 
 void green_wake_remote(green_remote_wake *w) {
     green_sched *s = w->fiber->sched;
-    green_remote_wake *head = atomic_load_explicit(&s->remote_wakes, memory_order_relaxed);
+    green_remote_wake *head = atomic_load_explicit(&s->inbox.remote_wakes, memory_order_relaxed);
     do w->next = head;
-    while (!atomic_compare_exchange_weak_explicit(&s->remote_wakes, &head, w, memory_order_release,
+    while (!atomic_compare_exchange_weak_explicit(&s->inbox.remote_wakes, &head, w, memory_order_release,
                                                   memory_order_relaxed));
-    ev_async_send(s->loop, &s->notify);
+    ev_async_send(s->loop, &s->inbox.notify);
 }
 
 bool green_wake_from_anywhere(green_remote_wake *w) {
@@ -416,7 +416,7 @@ bool green_wake_from_anywhere(green_remote_wake *w) {
 
 /// On the hub: wake the fibers other threads (or signal handlers) asked for.
 static void deliver_remote_wakes(green_sched *s) {
-    green_remote_wake *w = atomic_exchange_explicit(&s->remote_wakes, NULL, memory_order_acquire);
+    green_remote_wake *w = atomic_exchange_explicit(&s->inbox.remote_wakes, NULL, memory_order_acquire);
     while (w) {
         green_remote_wake *next = w->next; // w may be reused once its fiber runs
         w->delivered = 1;
@@ -426,8 +426,8 @@ static void deliver_remote_wakes(green_sched *s) {
 }
 
 void green_sched_interrupt_syscalls(green_sched *s) {
-    atomic_store(&s->interrupt_requested, 1);
-    ev_async_send(s->loop, &s->notify);
+    atomic_store(&s->inbox.interrupt_requested, 1);
+    ev_async_send(s->loop, &s->inbox.notify);
 }
 
 void green_fiber_request_resume(green_fiber *f) {
@@ -435,14 +435,14 @@ void green_fiber_request_resume(green_fiber *f) {
     green_fiber_interrupt_syscall(f); // parked in a blocking call: woken now to run it
 }
 
-void green_sched_set_resume_hook(green_sched *s, int (*hook)(green_fiber *f)) { s->on_resume = hook; }
+void green_sched_set_resume_hook(green_sched *s, int (*hook)(green_fiber *f)) { s->owner.on_resume = hook; }
 
 void green_fiber_interrupt_syscall(green_fiber *f) {
     green_sched *s = f->sched;
     atomic_store(&f->signalled, 1);
     int none = 0;
-    atomic_compare_exchange_strong(&s->interrupt_requested, &none, 2); // "every fiber" (1) stays
-    ev_async_send(s->loop, &s->notify);
+    atomic_compare_exchange_strong(&s->inbox.interrupt_requested, &none, 2); // "every fiber" (1) stays
+    ev_async_send(s->loop, &s->inbox.notify);
 }
 
 /// On the hub, after a signal handler asked for it: wake the blocking calls,
@@ -456,39 +456,39 @@ static void interrupt_syscall(green_fiber *f, int all) {
 }
 
 static void interrupt_syscalls(green_sched *s, int all) {
-    interrupt_syscall(s->root, all);
-    for (green_fiber *f = s->all; f; f = f->all_next) interrupt_syscall(f, all);
+    interrupt_syscall(s->run.root, all);
+    for (green_fiber *f = s->census.all; f; f = f->all_next) interrupt_syscall(f, all);
 }
 
 static void notify_cb(struct ev_loop *loop, ev_async *w, int revents) {
     (void)loop; (void)w; (void)revents;
     green_sched *s = green_tls_sched;
     deliver_remote_wakes(s);
-    int interrupt = atomic_exchange(&s->interrupt_requested, 0);
+    int interrupt = atomic_exchange(&s->inbox.interrupt_requested, 0);
     if (interrupt) interrupt_syscalls(s, interrupt == 1);
     void (*hook)(void) = atomic_load_explicit(&green_notify_hook, memory_order_relaxed);
     if (hook) hook();
-    if (s->on_notify) s->on_notify(s->owner);
+    if (s->owner.on_notify) s->owner.on_notify(s->owner.object);
 }
 
 static void hub_main(void *arg) {
     green_sched *s = arg;
     after_switch(s);
     for (;;) {
-        int block = s->ready_head == NULL;
+        int block = s->run.ready_head == NULL;
         if (block) green_stack_trim(&s->stacks, HOT_FREE_STACKS, TRIM_PER_IDLE);
-        s->polls++;
-        __atomic_store_n(&s->in_loop, 1, __ATOMIC_RELAXED);
+        s->census.polls++;
+        __atomic_store_n(&s->census.in_loop, 1, __ATOMIC_RELAXED);
         int active = ev_run(s->loop, block ? EVRUN_ONCE : EVRUN_NOWAIT);
-        __atomic_store_n(&s->in_loop, 0, __ATOMIC_RELAXED);
-        if (!s->ready_head && !active && s->root->state == GREEN_FIBER_PARKED) {
+        __atomic_store_n(&s->census.in_loop, 0, __ATOMIC_RELAXED);
+        if (!s->run.ready_head && !active && s->run.root->state == GREEN_FIBER_PARKED) {
             // No ready fiber and no watcher left: nothing can ever wake the
             // root context. Fail its wait instead of hanging (gevent's LoopExit).
-            green_wake(s->root, GREEN_WAKE_DEADLOCK);
+            green_wake(s->run.root, GREEN_WAKE_DEADLOCK);
         }
         green_fiber *next = pop_ready(s);
         if (next) {
-            s->budget = SWITCH_BUDGET;
+            s->run.budget = SWITCH_BUDGET;
             switch_to(s, next);
         }
     }
@@ -507,14 +507,14 @@ static void after_fork_in_child(void) {
 void green_sched_keep_only_current(void) {
     green_sched *s = green_tls_sched;
     if (!s) return;
-    green_fiber *self = s->current;
-    s->ready_head = s->ready_tail = NULL;
-    if (s->root != self) s->root->state = GREEN_FIBER_DONE; // green_wake ignores DONE fibers
-    for (green_fiber *f = s->all; f; f = f->all_next)
+    green_fiber *self = s->run.current;
+    s->run.ready_head = s->run.ready_tail = NULL;
+    if (s->run.root != self) s->run.root->state = GREEN_FIBER_DONE; // green_wake ignores DONE fibers
+    for (green_fiber *f = s->census.all; f; f = f->all_next)
         if (f != self) f->state = GREEN_FIBER_DONE;
-    __atomic_store_n(&s->all, self == s->root ? NULL : self, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->census.all, self == s->run.root ? NULL : self, __ATOMIC_RELAXED);
     self->all_next = self->all_prev = NULL;
-    __atomic_store_n(&s->live, self == s->root ? 0 : 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->census.live, self == s->run.root ? 0 : 1, __ATOMIC_RELAXED);
 }
 
 // A fork child's first loop iteration. libev recreates its epoll fd and
@@ -533,12 +533,12 @@ void green_sched_keep_only_current(void) {
 // libev queues after a fork then runs, and clears the flag.
 static void fork_done_cb(struct ev_loop *loop, ev_check *w, int revents) {
     (void)revents;
-    green_sched *s = (green_sched *)((char *)w - offsetof(green_sched, fork_done));
+    green_sched *s = (green_sched *)((char *)w - offsetof(green_sched, fork.done));
     green_tls_making_internal_fds--;
     ev_ref(loop);
     ev_check_stop(loop, w);
     ev_ref(loop);
-    ev_idle_stop(loop, &s->fork_nowait);
+    ev_idle_stop(loop, &s->fork.nowait);
 }
 
 static void fork_nowait_cb(struct ev_loop *loop, ev_idle *w, int revents) {
@@ -547,11 +547,11 @@ static void fork_nowait_cb(struct ev_loop *loop, ev_idle *w, int revents) {
 
 static void fork_watch_cb(struct ev_loop *loop, ev_fork *w, int revents) {
     (void)revents;
-    green_sched *s = (green_sched *)((char *)w - offsetof(green_sched, fork_watch));
+    green_sched *s = (green_sched *)((char *)w - offsetof(green_sched, fork.watch));
     green_tls_making_internal_fds++;
-    ev_check_start(loop, &s->fork_done);
+    ev_check_start(loop, &s->fork.done);
     ev_unref(loop);
-    ev_idle_start(loop, &s->fork_nowait);
+    ev_idle_start(loop, &s->fork.nowait);
     ev_unref(loop);
 }
 
@@ -569,16 +569,16 @@ static bool exit_key_made; ///< pthread_key_create can fail (PTHREAD_KEYS_MAX): 
 
 static void on_thread_exit(void *arg) {
     green_sched *s = arg;
-    if (s->live != 0 || s->current != s->root) return;
+    if (s->census.live != 0 || s->run.current != s->run.root) return;
     green_monitor_unregister(s);
-    if (s->on_destroy) s->on_destroy(s->owner);
+    if (s->owner.on_destroy) s->owner.on_destroy(s->owner.object);
     destroy_loop(s->loop);
-    TSAN_FIBER_DESTROY(s->hub);
-    green_stack hub_stack = s->hub->stack;   // not running: we are on the thread's own stack
+    TSAN_FIBER_DESTROY(s->run.hub);
+    green_stack hub_stack = s->run.hub->stack;   // not running: we are on the thread's own stack
     green_stack_free(&s->stacks, &hub_stack);
     green_stack_pool_destroy(&s->stacks);
-    free(s->fd_waits);
-    free(s->root);
+    free(s->fd_waits.by_fd);
+    free(s->run.root);
     free(s);
     green_tls_sched = NULL;
     green_tls_parkable = NULL;
@@ -603,8 +603,8 @@ green_sched *green_sched_create(void) {
     green_tls_making_internal_fds++;
     s->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
     if (s->loop) {
-        ev_async_init(&s->notify, notify_cb);
-        ev_async_start(s->loop, &s->notify); // libev's wake-up eventfd is made here
+        ev_async_init(&s->inbox.notify, notify_cb);
+        ev_async_start(s->loop, &s->inbox.notify); // libev's wake-up eventfd is made here
     }
     if (!s->loop && errno) err = errno; // epoll_create1's reason (EMFILE, ENFILE…)
     green_tls_making_internal_fds--;
@@ -613,28 +613,27 @@ green_sched *green_sched_create(void) {
     root->state = GREEN_FIBER_RUNNING;
     TSAN_FIBER_CURRENT(root);
     strcpy(root->name, "root");
-    s->root = s->current = root;
+    s->run.root = s->run.current = root;
     ev_unref(s->loop); // the wake-up alone does not keep waits alive
-    ev_fork_init(&s->fork_watch, fork_watch_cb);
-    ev_set_priority(&s->fork_watch, EV_MINPRI);
-    ev_fork_start(s->loop, &s->fork_watch);
+    ev_fork_init(&s->fork.watch, fork_watch_cb);
+    ev_set_priority(&s->fork.watch, EV_MINPRI);
+    ev_fork_start(s->loop, &s->fork.watch);
     ev_unref(s->loop);
-    ev_check_init(&s->fork_done, fork_done_cb);
-    ev_set_priority(&s->fork_done, EV_MAXPRI);
-    ev_idle_init(&s->fork_nowait, fork_nowait_cb);
+    ev_check_init(&s->fork.done, fork_done_cb);
+    ev_set_priority(&s->fork.done, EV_MAXPRI);
+    ev_idle_init(&s->fork.nowait, fork_nowait_cb);
     green_tls_sched = s;
     green_tls_parkable = root;
-    s->native_tp = s->tp_now = green_tp_read();
+    s->tp.native = s->tp.now = green_tp_read();
     (void)green_libc_syscall(); // resolved now, not first in a signal handler
     pthread_once(&atfork_once, register_atfork);
 
     green_fiber *hub = new_fiber_record(s, HUB_STACK_SIZE, hub_main, s);
     if (!hub) goto fail_tls;
     strcpy(hub->name, "hub");
-    s->hub = hub;
+    s->run.hub = hub;
     green_overflow_install_for_thread();
     if (exit_key_made) pthread_setspecific(exit_key, s);
-    s->thread = pthread_self();
     green_monitor_register(s);
     return s;
 
@@ -650,23 +649,23 @@ fail:
 }
 
 void green_sched_set_owner(green_sched *s, void *owner, void (*on_notify)(void *), void (*on_destroy)(void *)) {
-    s->owner = owner;
-    s->on_notify = on_notify;
-    s->on_destroy = on_destroy;
+    s->owner.object = owner;
+    s->owner.on_notify = on_notify;
+    s->owner.on_destroy = on_destroy;
 }
 
-void *green_sched_owner(green_sched *s) { return s->owner; }
-void green_sched_notify(green_sched *s) { ev_async_send(s->loop, &s->notify); }
+void *green_sched_owner(green_sched *s) { return s->owner.object; }
+void green_sched_notify(green_sched *s) { ev_async_send(s->loop, &s->inbox.notify); }
 
 void green_sched_retain_external(green_sched *s) {
-    if (s->external++ == 0) ev_ref(s->loop);
+    if (s->owner.external++ == 0) ev_ref(s->loop);
 }
 
 void green_sched_release_external(green_sched *s) {
-    if (--s->external == 0) ev_unref(s->loop);
+    if (--s->owner.external == 0) ev_unref(s->loop);
 }
 
-green_fiber *green_sched_root(green_sched *s) { return s->root; }
-uint64_t green_sched_switch_count(green_sched *s) { return s->switches; }
-uint64_t green_sched_poll_count(green_sched *s) { return s->polls; }
-uint64_t green_sched_live_fibers(green_sched *s) { return s->live; }
+green_fiber *green_sched_root(green_sched *s) { return s->run.root; }
+uint64_t green_sched_switch_count(green_sched *s) { return s->census.switches; }
+uint64_t green_sched_poll_count(green_sched *s) { return s->census.polls; }
+uint64_t green_sched_live_fibers(green_sched *s) { return s->census.live; }

@@ -20,9 +20,9 @@ static void describe(green_sched *s, const green_fiber *f, green_fiber_info *out
 
 size_t green_sched_snapshot(green_sched *s, green_fiber_info *out, size_t max) {
     size_t n = 0;
-    if (n < max) describe(s, s->root, &out[n]);
+    if (n < max) describe(s, s->run.root, &out[n]);
     n++;
-    for (green_fiber *f = s->all; f; f = f->all_next) {
+    for (green_fiber *f = s->census.all; f; f = f->all_next) {
         if (n < max) describe(s, f, &out[n]);
         n++;
     }

@@ -30,7 +30,7 @@ static ev_tstamp seconds_until(struct ev_loop *loop, int64_t deadline) {
 int green_park_until(int64_t deadline, int flags) {
     if (deadline == GREEN_NO_DEADLINE) return green_park(flags);
     green_sched *s = green_tls_sched;
-    green_fiber *self = s->current;
+    green_fiber *self = s->run.current;
     if (green_now_ns() >= deadline) {
         int r = (flags & GREEN_PARK_UNINTERRUPTIBLE) ? 0 : green_take_interrupt(self);
         return r ? r : GREEN_WAKE_DEADLINE;
@@ -46,12 +46,12 @@ int green_park_until(int64_t deadline, int flags) {
 
 void green_set_wait_label(const char *label) {
     green_sched *s = green_tls_sched;
-    if (s) s->current->wait_label = label;
+    if (s) s->run.current->wait_label = label;
 }
 
 int green_sleep_until(int64_t deadline, int flags) {
     for (;;) {
-        green_tls_sched->current->wait_label = "sleep";
+        green_tls_sched->run.current->wait_label = "sleep";
         int r = green_park_until(deadline, flags);
         if (r == GREEN_WAKE_DEADLINE || r == GREEN_WAKE_NORMAL) {
             if (green_now_ns() >= deadline) return 0;
@@ -80,7 +80,7 @@ green_timeout *green_timeout_start(int64_t deadline) {
     if (!s) return NULL;
     green_timeout *t = calloc(1, sizeof *t);
     if (!t) return NULL;
-    green_fiber *f = s->current;
+    green_fiber *f = s->run.current;
     t->fiber = f;
     t->outer = f->timeouts;
     f->timeouts = t;

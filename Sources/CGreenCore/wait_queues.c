@@ -16,7 +16,7 @@ static void waitq_remove(green_waitq *q, green_fiber *f) {
 }
 
 int green_waitq_park(green_waitq *q, int64_t deadline, int flags) {
-    green_fiber *self = green_tls_sched->current;
+    green_fiber *self = green_tls_sched->run.current;
     self->waitq = q;
     self->wq_next = NULL;
     self->wq_prev = q->tail;
