@@ -317,4 +317,40 @@ final class LinkedLocksTests: XCTestCase {
             mutex.deallocate()
         }
     }
+
+    /// A sem_post from a signal handler that interrupted the code holding the
+    /// semaphore's futex bucket cannot take the bucket: its wake is noted for
+    /// the hub in a ring of 64 slots. More such wakes than slots must still
+    /// all arrive (the hub then wakes every waiter, and each rechecks).
+    func testWakesDeferredPastTheRingAreNotLost() throws {
+        let waiters = 100
+        // Semaphores whose words share one bucket, picked from a large buffer.
+        let stride = MemoryLayout<sem_t>.stride
+        let slots = 8 << 20 / stride
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: slots * stride, alignment: 32)
+        defer { buffer.deallocate() }
+        func word(_ slot: Int) -> UnsafeMutablePointer<UInt32> {
+            (buffer + slot * stride).assumingMemoryBound(to: UInt32.self)
+        }
+        let bucket = gfutex_test_bucket_index(word(0))
+        let sems = (0..<slots).filter { gfutex_test_bucket_index(word($0)) == bucket }.prefix(waiters)
+            .map { OpaquePointer(word($0)) }.map { UnsafeMutablePointer<sem_t>($0) }
+        XCTAssertEqual(sems.count, waiters, "enough words in one bucket")
+        for s in sems { XCTAssertEqual(sem_init(s, 0, 0), 0) }
+
+        let woken = Counter()
+        let fibers = sems.map { s in
+            Green.spawn {
+                XCTAssertEqual(sem_wait(s), 0)
+                woken.value += 1
+            }
+        }
+        try Green.sleep(for: .milliseconds(10)) // every fiber is parked on its semaphore
+        XCTAssertEqual(woken.value, 0)
+        gfutex_test_hold_bucket(word(0))
+        for s in sems { XCTAssertEqual(sem_post(s), 0) } // each wake is deferred: the bucket is held
+        gfutex_test_release_bucket(word(0))
+        for f in fibers { try f.join(until: .after(.seconds(10))) }
+        XCTAssertEqual(woken.value, waiters, "every deferred wake arrived")
+    }
 }

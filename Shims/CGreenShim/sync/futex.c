@@ -391,3 +391,11 @@ int gfutex_wake_bitset(uint32_t *word, int n, uint32_t bitset, int flags) {
     if (__builtin_expect(deferred_pending(), 0) && !green_sched_current()) deliver_deferred(GF_SIGNAL_SAFE);
     return woke;
 }
+
+// ---- test support --------------------------------------------------------------------------
+// Hidden like the rest: the Swift tests link the shim statically and reach
+// these; no program sees them.
+
+int gfutex_test_bucket_index(const uint32_t *word) { return (int)(bucket_of(word) - table); }
+void gfutex_test_hold_bucket(const uint32_t *word) { bucket_lock(bucket_of(word)); }
+void gfutex_test_release_bucket(const uint32_t *word) { bucket_unlock(bucket_of(word)); }

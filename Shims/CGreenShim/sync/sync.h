@@ -140,6 +140,12 @@ static inline void shim_testcancel(void) {
     else REAL(pthread_testcancel)();
 }
 
+// Test support (futex.c): which bucket a word hashes to, and holding it as a
+// signal handler's interrupted code would (so the handler's wake is deferred).
+int gfutex_test_bucket_index(const uint32_t *word);
+void gfutex_test_hold_bucket(const uint32_t *word);
+void gfutex_test_release_bucket(const uint32_t *word);
+
 GREEN_HIDDEN_END
 
 #endif

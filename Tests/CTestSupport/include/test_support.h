@@ -26,3 +26,10 @@ static inline int test_futex_trylock_pi(uint32_t *word) { return test_futex_pi(w
 static inline int test_futex_unlock_pi(uint32_t *word) { return test_futex_pi(word, FUTEX_UNLOCK_PI); }
 /// The calling OS thread's kernel tid.
 static inline uint32_t test_kernel_tid(void) { return (uint32_t)test_libc_syscall()(SYS_gettid); }
+
+/// The green futex's test hooks (hidden in the shim, which the tests link
+/// statically): a word's bucket, and holding a bucket the way code that a
+/// signal handler interrupted holds it, so the handler's wakes are deferred.
+int gfutex_test_bucket_index(const uint32_t *word);
+void gfutex_test_hold_bucket(const uint32_t *word);
+void gfutex_test_release_bucket(const uint32_t *word);
