@@ -31,8 +31,9 @@ static volatile sig_atomic_t wrapped[NSIG];
 // while the hub waited) is noted here, and its handler runs when that thread
 // next runs, on its own stack (the core's resume hook), so that a handler
 // that waits for another thread to act lets it. A thread parked in a
-// blocking call of the shim is woken for it at once; one parked in a lock
-// or condition wait runs it when that wait ends.
+// blocking call of the shim, or in a lock, condition, semaphore, futex or
+// join wait (GREEN_PARK_SIGNALS), is woken for it at once: the handler runs
+// while it waits, and the wait goes on or fails with EINTR as the kernel's.
 
 #define DEFERRED_MAX 32
 enum { SLOT_FREE, SLOT_WRITING, SLOT_FULL };

@@ -80,6 +80,7 @@ enum {
     FIBER_CANCEL_REQUESTED = 1, ///< sticky: cancel() was called
     FIBER_CANCEL_PENDING = 2,   ///< not yet delivered by a park
     FIBER_IN_SYSCALL = 4,       ///< parked in a blocking call of the shim (a signal interrupts it)
+    FIBER_SIGNAL_RESTARTED = 8, ///< its last signal wake ran only SA_RESTART handlers (green_take_signal_restart)
 };
 
 struct green_fiber {

@@ -166,7 +166,10 @@ static void run_resume_hook(green_sched *s, green_fiber *self) {
     atomic_store(&self->resume_pending, 0);
     int8_t reason = self->wake_reason;
     int interrupt = s->owner.on_resume ? s->owner.on_resume(self) : 1;
-    if (reason == GREEN_WAKE_SIGNAL && !interrupt) reason = GREEN_WAKE_NORMAL;
+    if (reason == GREEN_WAKE_SIGNAL && !interrupt) {
+        reason = GREEN_WAKE_NORMAL;
+        self->flags |= FIBER_SIGNAL_RESTARTED;
+    }
     self->wake_reason = reason; // the hook may have parked meanwhile
 }
 
@@ -193,6 +196,15 @@ void green_wake(green_fiber *f, int reason) {
     f->state = GREEN_FIBER_READY;
     f->wake_reason = (int8_t)reason;
     push_ready(f->sched, f);
+}
+
+int green_take_signal_restart(void) {
+    green_sched *s = green_tls_sched;
+    if (!s) return 0;
+    green_fiber *self = s->run.current;
+    int restarted = (self->flags & FIBER_SIGNAL_RESTARTED) != 0;
+    self->flags &= ~FIBER_SIGNAL_RESTARTED;
+    return restarted;
 }
 
 int green_yield(void) {
@@ -446,12 +458,15 @@ void green_fiber_interrupt_syscall(green_fiber *f) {
 }
 
 /// On the hub, after a signal handler asked for it: wake the blocking calls,
-/// of every fiber (all: 1) or of the fibers a handler ran for (2). A fiber
+/// of every fiber (all: 1) or of the fibers a handler ran for (2), and the
+/// parks that take their own thread's signals (GREEN_PARK_SIGNALS: lock and
+/// futex waits, which a process-wide "every fiber" leaves alone). A fiber
 /// that was running meanwhile forgets it: natively a handler that runs
 /// between two calls interrupts neither.
 static void interrupt_syscall(green_fiber *f, int all) {
     int mine = atomic_exchange(&f->signalled, 0);
-    if ((all || mine) && f->state == GREEN_FIBER_PARKED && (f->flags & FIBER_IN_SYSCALL))
+    if (f->state != GREEN_FIBER_PARKED) return;
+    if (((all || mine) && (f->flags & FIBER_IN_SYSCALL)) || (mine && (f->park_flags & GREEN_PARK_SIGNALS)))
         green_wake(f, GREEN_WAKE_SIGNAL);
 }
 

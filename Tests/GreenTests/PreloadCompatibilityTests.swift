@@ -197,4 +197,30 @@ final class PreloadCompatibilityTests: XCTestCase {
             "vfork child's mask changes: the parent still gets its signals: yes",
         ])
     }
+
+    /// A handler for a thread that waits for a lock, condition, semaphore,
+    /// futex or join runs at once, while it still waits, as natively; then
+    /// the wait goes on, or fails with EINTR where the kernel's would.
+    func testHandlersRunDuringLockAndFutexWaits() throws {
+        try checkPreloadProgram("signal_in_waits", library: library, expect: [
+            "sem_wait, no SA_RESTART: handler ran while it waited: yes; then Interrupted system call",
+            "sem_wait, SA_RESTART: handler ran while it waited: yes; then went on",
+            "sem_timedwait, no SA_RESTART: handler ran while it waited: yes; then Interrupted system call",
+            "sem_timedwait, SA_RESTART: handler ran while it waited: yes; then Interrupted system call",
+            "futex, no SA_RESTART: handler ran while it waited: yes; then Interrupted system call",
+            "futex, SA_RESTART: handler ran while it waited: yes; then went on",
+            "timed futex, no SA_RESTART: handler ran while it waited: yes; then Interrupted system call",
+            "timed futex, SA_RESTART: handler ran while it waited: yes; then Interrupted system call",
+            "mutex, no SA_RESTART: handler ran while it waited: yes; then went on",
+            "mutex, SA_RESTART: handler ran while it waited: yes; then went on",
+            "rwlock, no SA_RESTART: handler ran while it waited: yes; then went on",
+            "rwlock, SA_RESTART: handler ran while it waited: yes; then went on",
+            "cond, no SA_RESTART: handler ran while it waited: yes; then went on",
+            "cond, SA_RESTART: handler ran while it waited: yes; then went on",
+            "join, no SA_RESTART: handler ran while it waited: yes; then went on",
+            "join, SA_RESTART: handler ran while it waited: yes; then went on",
+            "barrier, no SA_RESTART: handler ran while it waited: yes; then went on",
+            "barrier, SA_RESTART: handler ran while it waited: yes; then went on",
+        ])
+    }
 }

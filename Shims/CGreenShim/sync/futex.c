@@ -143,30 +143,44 @@ static int kernel_wait(uint32_t *word, uint32_t expected, clockid_t clock, const
         err = r == 0 ? 0 : errno;
     }
     atomic_fetch_sub(&kernel_waiters, 1);
+    if (err == EINTR && (flags & GF_EINTR)) return EINTR;
     return err == ETIMEDOUT ? ETIMEDOUT : 0; // EAGAIN (changed) and EINTR are wake-ups too
 }
 
 // ---- fibers ---------------------------------------------------------------------------
 
+/// After a park of a wait that the kernel would end with EINTR (`eintr`:
+/// sem_wait, futex): does a signal handler end it? The kernel restarts an
+/// untimed FUTEX_WAIT after SA_RESTART handlers, but never a timed one.
+static int signal_ends_wait(int reason, int eintr, int64_t deadline) {
+    if (!eintr) return 0;
+    if (reason == GREEN_WAKE_SIGNAL) return 1;
+    return green_take_signal_restart() && deadline != GREEN_NO_DEADLINE;
+}
+
 /// A word another process may change: nobody will wake us, so look again
 /// every millisecond or so (up to 16 ms between looks).
 /// `park_flags`: 0 in a cancellation point (pthread_cancel ends the park:
-/// ECANCELED), else GREEN_PARK_UNINTERRUPTIBLE.
-static int fiber_poll(uint32_t *word, uint32_t expected, int64_t deadline, int park_flags, const char *label) {
+/// ECANCELED), else GREEN_PARK_UNINTERRUPTIBLE; GREEN_PARK_SIGNALS always.
+/// `eintr`: a signal's wake ends the wait (EINTR), else it goes on (see signal_ends_wait).
+static int fiber_poll(uint32_t *word, uint32_t expected, int64_t deadline, int park_flags, int eintr,
+                      const char *label) {
     int64_t pause = 1000000;
     while (__atomic_load_n(word, __ATOMIC_ACQUIRE) == expected) {
         int64_t now = green_now_ns();
         if (now >= deadline) return ETIMEDOUT;
         int64_t until = now + pause < deadline ? now + pause : deadline;
         green_set_wait_label(label);
-        if (green_park_until(until, park_flags) == GREEN_WAKE_CANCELLED) return ECANCELED;
+        int r = green_park_until(until, park_flags);
+        if (r == GREEN_WAKE_CANCELLED) return ECANCELED;
+        if (signal_ends_wait(r, eintr, deadline)) return EINTR;
         if (pause < 16000000) pause *= 2;
     }
     return 0;
 }
 
 static int fiber_wait(uint32_t *word, uint32_t expected, int64_t deadline, uint32_t bitset, int park_flags,
-                      const char *label) {
+                      int eintr, const char *label) {
     bucket *b = bucket_of(word);
     gwaiter w = {.word = word, .bitset = bitset, .wake = {.fiber = green_fiber_current()}};
     bucket_lock(b);
@@ -187,12 +201,13 @@ static int fiber_wait(uint32_t *word, uint32_t expected, int64_t deadline, uint3
             while (w.remote && !w.wake.delivered) green_park_until(GREEN_NO_DEADLINE, GREEN_PARK_UNINTERRUPTIBLE);
             return 0;
         }
-        if (r == GREEN_WAKE_DEADLINE || r == GREEN_WAKE_CANCELLED) {
+        if (r == GREEN_WAKE_DEADLINE || r == GREEN_WAKE_CANCELLED || signal_ends_wait(r, eintr, deadline)) {
             unlink_waiter(b, &w);
             bucket_unlock(b);
-            return r == GREEN_WAKE_DEADLINE ? ETIMEDOUT : ECANCELED;
+            return r == GREEN_WAKE_DEADLINE ? ETIMEDOUT : r == GREEN_WAKE_CANCELLED ? ECANCELED : EINTR;
         }
-        bucket_unlock(b); // not for us: park again
+        // Not for us (a handler with SA_RESTART ran, say): park again.
+        bucket_unlock(b);
         green_set_wait_label(label);
     }
 }
@@ -207,15 +222,18 @@ int gfutex_wait_bitset(uint32_t *word, uint32_t expected, clockid_t clock, const
     int point = 0;
     if (flags & GF_CANCEL) point = shim_cancel_point_enter();
     else shim_cancel_async_point();
-    int park_flags = point ? 0 : GREEN_PARK_UNINTERRUPTIBLE;
+    // A handler for this thread runs during any wait, as natively.
+    int park_flags = (point ? 0 : GREEN_PARK_UNINTERRUPTIBLE) | GREEN_PARK_SIGNALS;
+    int eintr = (flags & GF_EINTR) != 0;
+    (void)green_take_signal_restart(); // only a wake of this wait counts
     // The waker may be another thread (a Dispatch worker, a thread of the
     // program): while parked here, the hub must not take "no fiber ready and
     // nothing to wait for" as a deadlock. (Fibers that deadlock on each
     // other's locks hang, as threads would.)
     green_sched *s = green_sched_current();
     green_sched_retain_external(s);
-    int r = (flags & GF_SHARED) ? fiber_poll(word, expected, deadline, park_flags, label)
-                                : fiber_wait(word, expected, deadline, bitset, park_flags, label);
+    int r = (flags & GF_SHARED) ? fiber_poll(word, expected, deadline, park_flags, eintr, label)
+                                : fiber_wait(word, expected, deadline, bitset, park_flags, eintr, label);
     green_sched_release_external(s);
     if (point) shim_cancel_point_leave(point);
     else shim_cancel_async_point();

@@ -34,7 +34,7 @@ static long futex_wait_op(uint32_t *word, int op, uint32_t expected, const struc
         clock = CLOCK_MONOTONIC;
         abstime = &until;
     }
-    int flags = private_flag ? 0 : GF_SHARED;
+    int flags = (private_flag ? 0 : GF_SHARED) | GF_EINTR; // the kernel's FUTEX_WAIT fails with EINTR too
     int r = gfutex_wait_bitset(word, expected, clock, abstime, flags, bitset, "futex");
     return r ? fail(r) : 0;
 }

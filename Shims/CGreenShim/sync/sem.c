@@ -98,8 +98,13 @@ static int sem_wait_until(sem_t *sem, clockid_t clock, const struct timespec *ab
     int r = 0;
     pthread_cleanup_push(cancelled, s);
     while (!try_take(s)) {
-        if (gfutex_wait(&s->value, 0, clock, abstime, flags_of(s) | GF_CANCEL, abstime ? "sem_timedwait" : "sem_wait") ==
-            ETIMEDOUT) {
+        int w = gfutex_wait(&s->value, 0, clock, abstime, flags_of(s) | GF_CANCEL | GF_EINTR,
+                            abstime ? "sem_timedwait" : "sem_wait");
+        if (w == EINTR) { // a handler without SA_RESTART ran: as glibc's, the wait fails
+            r = EINTR;
+            break;
+        }
+        if (w == ETIMEDOUT) {
             // One last look: a post that came with the timeout is ours. Taken
             // here, it must not be looked for again by the loop's condition
             // (that lost it: the waiter timed out holding a token nobody had).

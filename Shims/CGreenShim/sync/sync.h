@@ -26,11 +26,15 @@ enum {
     GF_SIGNAL_SAFE = 2, ///< the waker may be a signal handler (sem_post)
     GF_FIBERS_ONLY = 4, ///< wake fibers only: the caller has made the kernel's wake itself
     GF_CANCEL = 8,      ///< a cancellation point (cond, sem, join): pthread_cancel acts here (the preload library's cancel.c)
+    GF_EINTR = 16,      ///< a handler without SA_RESTART ends the wait with EINTR (sem_wait, futex), as the kernel's
 };
 
 /// Wait while *word == expected, until woken or `abstime` on `clock` passes
 /// (NULL: no timeout). Returns 0 (woken, or the word had changed: recheck),
-/// ETIMEDOUT, or EINVAL for a bad timespec. Spurious returns are allowed.
+/// ETIMEDOUT, EINVAL for a bad timespec, or with GF_EINTR, EINTR. Spurious
+/// returns are allowed. A signal handler for the waiting thread runs during
+/// the wait, as natively; then the wait goes on, unless GF_EINTR asks for
+/// the kernel's EINTR (a handler without SA_RESTART).
 /// With GF_CANCEL the wait is a cancellation point: a pending cancellation
 /// acts on entry and when it wakes the wait (the caller's pthread_cleanup_push
 /// handlers undo its own state).

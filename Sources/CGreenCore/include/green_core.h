@@ -36,7 +36,13 @@ typedef enum green_wake_reason {
 } green_wake_reason;
 
 /// Park flags.
-enum { GREEN_PARK_UNINTERRUPTIBLE = 1 }; ///< cancellation and timeout scopes wait for the next park
+enum {
+    GREEN_PARK_UNINTERRUPTIBLE = 1, ///< cancellation and timeout scopes wait for the next park
+    /// A signal handler for this fiber's thread (green_fiber_interrupt_syscall)
+    /// ends the park with GREEN_WAKE_SIGNAL, so the handler runs at once, as a
+    /// thread's does in a futex wait; the caller waits again or fails with EINTR.
+    GREEN_PARK_SIGNALS = 2,
+};
 
 typedef enum green_fiber_state {
     GREEN_FIBER_READY = 0,   ///< in the ready queue (or never started)
@@ -184,6 +190,12 @@ bool green_fiber_cancel_requested(const green_fiber *f);
 /// scope) but its operation completed anyway: keep the interruption pending
 /// for its next park instead of losing it.
 void green_rearm_interrupt(int reason);
+
+/// Whether the current fiber's last wake for a signal (GREEN_PARK_SIGNALS, or
+/// a blocking call) ran only SA_RESTART handlers, so its park returned
+/// GREEN_WAKE_NORMAL; clears it. A kernel wait with a timeout fails with EINTR
+/// even then (the kernel does not restart it), which the futex wait mimics.
+int green_take_signal_restart(void);
 
 /// Wait until `f` is done (returns immediately if it is).
 int green_fiber_join(green_fiber *f, int64_t deadline, int flags);

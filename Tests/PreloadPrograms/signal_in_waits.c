@@ -1,0 +1,117 @@
+/* signal_in_waits.c — a handler for a thread that waits for a lock, a
+ * condition, a semaphore, a futex or another thread runs at once, while the
+ * thread still waits, as the kernel runs it. Afterwards the wait goes on
+ * (mutex, rwlock, condition, join, barrier), except where the kernel's wait
+ * fails with EINTR for a handler without SA_RESTART (sem_wait, futex):
+ * there with SA_RESTART it goes on too, unless the wait has a timeout
+ * (sem_timedwait, a timed futex), which the kernel never restarts. */
+#include "check.h"
+#include <linux/futex.h>
+#include <semaphore.h>
+#include <sys/syscall.h>
+
+enum { SEM, SEM_TIMED, FUTEX, FUTEX_TIMED, MUTEX, RWLOCK, COND, JOIN, BARRIER, KINDS };
+static const char *names[KINDS] = {"sem_wait", "sem_timedwait", "futex", "timed futex", "mutex", "rwlock", "cond",
+                                   "join", "barrier"};
+
+static volatile sig_atomic_t handled;
+static void on_usr1(int sig) { (void)sig; handled++; }
+
+static sem_t sem;
+static uint32_t word;
+static pthread_mutex_t mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_rwlock_t rwlock = PTHREAD_RWLOCK_INITIALIZER;
+static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+static int cond_flag;
+static pthread_barrier_t barrier;
+static pthread_t joined;
+static int kind, waiting;
+
+static void *sleeper(void *arg) {
+    while (!__atomic_load_n(&word, __ATOMIC_SEQ_CST)) sleep_ms(1); /* ends when the wait is released */
+    return arg;
+}
+
+/* Waits once; returns 0, or the errno its call failed with. */
+static void *waiter(void *arg) {
+    (void)arg;
+    __atomic_store_n(&waiting, 1, __ATOMIC_SEQ_CST);
+    long r = 0;
+    switch (kind) {
+    case SEM: r = sem_wait(&sem) ? errno : 0; break;
+    case SEM_TIMED: {
+        struct timespec later = deadline_after(CLOCK_REALTIME, 20000);
+        r = sem_timedwait(&sem, &later) ? errno : 0;
+        break;
+    }
+    case FUTEX: r = syscall(SYS_futex, &word, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0) ? errno : 0; break;
+    case FUTEX_TIMED: {
+        struct timespec twenty = {20, 0};
+        r = syscall(SYS_futex, &word, FUTEX_WAIT_PRIVATE, 0, &twenty, NULL, 0) ? errno : 0;
+        break;
+    }
+    case MUTEX: r = pthread_mutex_lock(&mutex); pthread_mutex_unlock(&mutex); break;
+    case RWLOCK: r = pthread_rwlock_wrlock(&rwlock); pthread_rwlock_unlock(&rwlock); break;
+    case COND:
+        pthread_mutex_lock(&mutex);
+        while (!cond_flag && r == 0) r = pthread_cond_wait(&cond, &mutex);
+        pthread_mutex_unlock(&mutex);
+        break;
+    case JOIN: r = pthread_join(joined, NULL); break;
+    case BARRIER: r = pthread_barrier_wait(&barrier); if (r == PTHREAD_BARRIER_SERIAL_THREAD) r = 0; break;
+    }
+    return (void *)r;
+}
+
+/* One round: the waiter waits, gets SIGUSR1, and is released afterwards. */
+static void round_of(int k, int restart) {
+    kind = k;
+    handled = 0;
+    waiting = 0;
+    word = 0;
+    cond_flag = 0;
+    CHECK(sem_init(&sem, 0, 0) == 0);
+    CHECK(set_handler(SIGUSR1, on_usr1, restart ? SA_RESTART : 0) == 0);
+    if (k == MUTEX) pthread_mutex_lock(&mutex);
+    if (k == RWLOCK) pthread_rwlock_rdlock(&rwlock);
+    if (k == JOIN) CHECK_RC(pthread_create(&joined, NULL, sleeper, NULL), 0);
+    if (k == BARRIER) CHECK_RC(pthread_barrier_init(&barrier, NULL, 2), 0);
+    pthread_t t;
+    CHECK_RC(pthread_create(&t, NULL, waiter, NULL), 0);
+    while (!__atomic_load_n(&waiting, __ATOMIC_SEQ_CST)) sleep_ms(1);
+    sleep_ms(50); /* it is inside its wait now */
+    CHECK_RC(pthread_kill(t, SIGUSR1), 0);
+    for (int i = 0; i < 5000 && !handled; i++) sleep_ms(1);
+    int ran_while_waiting = handled == 1;
+    /* Release the wait (whatever it is), then see how it ended. */
+    __atomic_store_n(&word, 1, __ATOMIC_SEQ_CST);
+    syscall(SYS_futex, &word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    sem_post(&sem);
+    if (k == MUTEX) pthread_mutex_unlock(&mutex);
+    if (k == RWLOCK) pthread_rwlock_unlock(&rwlock);
+    pthread_mutex_lock(&mutex);
+    cond_flag = 1;
+    pthread_cond_signal(&cond);
+    pthread_mutex_unlock(&mutex);
+    if (k == BARRIER) pthread_barrier_wait(&barrier);
+    void *result;
+    CHECK_RC(pthread_join(t, &result), 0);
+    if (k == BARRIER) pthread_barrier_destroy(&barrier);
+    int r = (int)(intptr_t)result;
+    int timed = k == SEM_TIMED || k == FUTEX_TIMED;
+    int eintr_kind = k == SEM || k == FUTEX || timed;
+    int want = eintr_kind && (!restart || timed) ? EINTR : 0;
+    CHECK(ran_while_waiting);
+    CHECK_RC(r, want);
+    printf("%s, %s: handler ran while it waited: %s; then %s\n", names[k], restart ? "SA_RESTART" : "no SA_RESTART",
+           ran_while_waiting ? "yes" : "no", r ? strerror(r) : "went on");
+}
+
+int main(void) {
+    program_start(60);
+    for (int k = 0; k < KINDS; k++) {
+        round_of(k, 0);
+        round_of(k, 1);
+    }
+    return program_end("signal_in_waits");
+}
