@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <link.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -320,8 +321,10 @@ void thread_block_after_fork_spares(void) {
 // it tail-calls libc's, so that glibc still sees the program's code as the
 // caller (whose RUNPATH and namespace the search uses); the copy into each
 // fiber thread is made at the next fiber switch, before any other fiber
-// thread can run the library's code. (The thread that called dlopen runs on
-// until its next switch: its own copy is made then.)
+// thread can run the library's code, or at the caller's next dlsym if that
+// comes first: the thread that called dlopen runs on, and finds the library's
+// code with dlsym before it can run it. (Only a constructor of the library
+// that reads its own initial-exec TLS runs before either.)
 
 #define STATIC_MODULES_MAX 64
 typedef struct static_module {
@@ -388,6 +391,21 @@ GREEN_EXPORT void *dlopen(const char *file, int mode) {
     if (!libc_dlopen) libc_dlopen = (void *(*)(const char *, int))dlsym(RTLD_NEXT, "dlopen");
     if (glibc.enabled && link_map_tls_offset >= 0) green_next_switch_hook = copy_new_static_tls;
     __attribute__((musttail)) return libc_dlopen(file, mode);
+}
+
+static void *(*libc_dlsym)(void *, const char *);
+
+/// Interposed only to make a pending copy on the hub's thread (where the
+/// blocks and `done` belong); it tail-calls libc's, so that RTLD_NEXT and
+/// RTLD_DEFAULT still mean what they mean for the caller.
+GREEN_EXPORT void *dlsym(void *handle, const char *name) {
+    if (!libc_dlsym) libc_dlsym = (void *(*)(void *, const char *))dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.34");
+    if (!libc_dlsym) libc_dlsym = (void *(*)(void *, const char *))dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.2.5");
+    if (!libc_dlsym) libc_dlsym = (void *(*)(void *, const char *))dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.17"); // aarch64
+    if (__builtin_expect(atomic_load_explicit(&green_next_switch_hook, memory_order_relaxed) == copy_new_static_tls, 0) &&
+        gthread_current() && atomic_exchange(&green_next_switch_hook, NULL) == copy_new_static_tls)
+        copy_new_static_tls();
+    __attribute__((musttail)) return libc_dlsym(handle, name);
 }
 
 gthread *thread_block_owner(pthread_t th) {
