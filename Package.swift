@@ -6,6 +6,12 @@ import PackageDescription
 /// sure code loaded later with dlopen sees all of them too.
 let exportInterposers: [LinkerSetting] = [.unsafeFlags(["-Xlinker", "--export-dynamic"])]
 
+/// Swift 6 language mode, for the runtime (where hub affinity is stated in the
+/// types: hub-bound types are not Sendable, the cross-thread entry points take
+/// @Sendable work) and for the targets that compile in it unchanged; the rest
+/// stay in the package's Swift 5 mode.
+let swift6: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
 let package = Package(
     name: "Green",
     products: [
@@ -43,19 +49,19 @@ let package = Package(
                 // it): link it statically and keep its symbols local, so the library
                 // needs no libswiftCore.so and exports only the interposers.
                 linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "--exclude-libs=ALL", "-Xlinker", "--gc-sections"])]),
-        .executableTarget(name: "GreenLauncher"),
+        .executableTarget(name: "GreenLauncher", swiftSettings: swift6),
         // The Swift runtime: Hub, Fiber, timeouts, sync, channels, pools.
-        .target(name: "Green", dependencies: ["CGreenCore", "CGreenShim"]),
+        .target(name: "Green", dependencies: ["CGreenCore", "CGreenShim"], swiftSettings: swift6),
         .executableTarget(name: "GreenBenchmarks", dependencies: ["Green", "CLibpq"], linkerSettings: exportInterposers),
         .executableTarget(name: "SequentialToFibers", dependencies: ["Green"], path: "Examples/SequentialToFibers",
-                          linkerSettings: exportInterposers),
+                          swiftSettings: swift6, linkerSettings: exportInterposers),
         .executableTarget(name: "SyncSwiftToFibers", dependencies: ["Green"], path: "Examples/SyncSwiftToFibers",
                           linkerSettings: exportInterposers),
         .executableTarget(name: "PostgresQueries", dependencies: ["Green", "CLibpq"], path: "Examples/PostgresQueries",
-                          linkerSettings: exportInterposers),
-        .target(name: "HTTPServerKit", dependencies: ["Green"], path: "Examples/HTTPServerKit"),
+                          swiftSettings: swift6, linkerSettings: exportInterposers),
+        .target(name: "HTTPServerKit", dependencies: ["Green"], path: "Examples/HTTPServerKit", swiftSettings: swift6),
         .executableTarget(name: "HTTPServer", dependencies: ["Green", "HTTPServerKit"], path: "Examples/HTTPServer",
-                          linkerSettings: exportInterposers),
+                          swiftSettings: swift6, linkerSettings: exportInterposers),
         // A helper process for tests that crash or need a process of their own
         // (stack overflow, fork, blocking monitor, DNS in a mount namespace).
         .executableTarget(name: "GreenTestHelper", dependencies: ["Green"], path: "Tests/GreenTestHelper",

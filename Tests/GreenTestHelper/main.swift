@@ -111,6 +111,21 @@ case "unlock-by-non-owner":
 case "unlock-unlocked":
     Lock().unlock()
     print("not stopped")
+case "wrong-hub":
+    // An Event first used on this thread's hub, then set on another thread's
+    // hub: debug builds stop the program (release builds do not check).
+    let event = Event()
+    event.clear() // the first use binds it to this thread's hub
+    var tid = pthread_t()
+    let rc = pthread_create(&tid, nil, { arg in
+        let event = Unmanaged<Event>.fromOpaque(arg!).takeRetainedValue()
+        _ = Hub.current // a hub of its own
+        event.set()
+        return nil
+    }, Unmanaged.passRetained(event).toOpaque())
+    precondition(rc == 0)
+    pthread_join(tid, nil)
+    print("not stopped")
 case "monitor":
     // A fiber that computes for 400 ms without parking stalls the hub.
     Green.startBlockingMonitor(threshold: .milliseconds(50))

@@ -42,11 +42,11 @@ final class AsyncBridgeTests: XCTestCase {
         let answer = AsyncResult<String>()
         hub.beginExternalWork()
         defer { hub.endExternalWork() }
-        let f = UncheckedSendable(fiber), g = UncheckedSendable(failing), a = UncheckedSendable(answer)
+        let a = HubBound(answer) // fibers are Sendable; an AsyncResult is opened on its hub only
         Task {
-            let v = try await f.value.result
+            let v = try await fiber.result
             var text = "value \(v)"
-            do { _ = try await g.value.result } catch { text += ", error \((error as? TestError)?.code ?? -1)" }
+            do { _ = try await failing.result } catch { text += ", error \((error as? TestError)?.code ?? -1)" }
             hub.postInternal { a.value.set(text) }
         }
         XCTAssertEqual(try answer.get(until: .after(.seconds(10))), "value 9, error 6")
@@ -58,9 +58,9 @@ final class AsyncBridgeTests: XCTestCase {
         let answer = AsyncResult<String>()
         hub.beginExternalWork()
         defer { hub.endExternalWork() }
-        let f = UncheckedSendable(fiber), a = UncheckedSendable(answer)
+        let a = HubBound(answer)
         let task = Task {
-            do { try await f.value.result; hub.postInternal { a.value.set("finished") } }
+            do { try await fiber.result; hub.postInternal { a.value.set("finished") } }
             catch { hub.postInternal { a.value.set(error is CancellationError ? "cancelled" : "other \(error)") } }
         }
         try Green.sleep(for: .milliseconds(20))

@@ -1,3 +1,4 @@
+import CGreenCore
 import Foundation
 import XCTest
 @testable import Green
@@ -203,6 +204,28 @@ extension RuntimeReviewTests {
         let unlocked = try runHelper(["unlock-unlocked"])
         XCTAssertEqual(unlocked.reason, .uncaughtSignal, unlocked.stdout + unlocked.stderr)
         XCTAssertTrue(unlocked.stderr.contains("green: Lock.unlock() of a lock that is not locked"), unlocked.stderr)
+    }
+
+    func testPrimitiveUsedOnAnotherHubStopsDebugBuilds() throws {
+        let run = try runHelper(["wrong-hub"])
+        #if DEBUG
+        XCTAssertEqual(run.reason, .uncaughtSignal, run.stdout + run.stderr)
+        XCTAssertFalse(run.stdout.contains("not stopped"))
+        XCTAssertTrue(run.stderr.contains("green: a primitive (Event) was used on a thread other than its hub's"), run.stderr)
+        #else
+        XCTAssertTrue(run.stdout.contains("not stopped"), "release builds do not check hub affinity")
+        #endif
+    }
+
+    func testWakeReasonsMatchTheCCore() {
+        let all: [WakeReason] = [.normal, .deadline, .cancelled, .timeoutScope, .deadlock, .fdClosed, .signal]
+        let c: [green_wake_reason] = [GREEN_WAKE_NORMAL, GREEN_WAKE_DEADLINE, GREEN_WAKE_CANCELLED, GREEN_WAKE_TIMEOUT_SCOPE,
+                                      GREEN_WAKE_DEADLOCK, GREEN_WAKE_FD_CLOSED, GREEN_WAKE_SIGNAL]
+        for (reason, raw) in zip(all, c) {
+            XCTAssertEqual(reason.raw, Int32(raw.rawValue))
+            XCTAssertEqual(WakeReason(Int32(raw.rawValue)), reason)
+        }
+        XCTAssertTrue(WakeReason.isNormal(0))
     }
 
     func testUnlockByOwnerNeedsNoTry() throws {

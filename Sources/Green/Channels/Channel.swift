@@ -58,6 +58,7 @@ public final class Channel<Element>: Sequence {
     /// Send `element`, parking while the channel is full (or, for a
     /// rendezvous channel, until a receiver takes it).
     public func send(_ element: Element, until deadline: Deadline = .never) throws {
+        receivers.assertOnOwnHub()
         if limit == 0 { return try sendRendezvous(element, until: deadline) }
         while true {
             if isClosed { throw GreenError.channelClosed }
@@ -74,6 +75,7 @@ public final class Channel<Element>: Sequence {
     /// Send without parking; false if the channel is full (or no receiver is
     /// waiting, for a rendezvous channel). Throws if closed.
     public func trySend(_ element: Element) throws -> Bool {
+        receivers.assertOnOwnHub()
         if isClosed { throw GreenError.channelClosed }
         if limit == 0 {
             // A rendezvous succeeds only if a receiver is parked right now;
@@ -99,10 +101,10 @@ public final class Channel<Element>: Sequence {
         while !offer.taken {
             if isClosed { _ = offers.removeFirst { $0 === offer }; throw GreenError.channelClosed }
             labelWait("channel send")
-            let reason = green_park_until(deadline.nanoseconds, 0)
-            if reason == 0 { continue }
+            let reason = parkCurrentFiber(until: deadline)
+            if reason == .normal { continue }
             if offer.taken {
-                green_rearm_interrupt(reason) // delivered after all: keep the interruption
+                reason.rearm() // delivered after all: keep the interruption
             } else {
                 _ = offers.removeFirst { $0 === offer }
                 try throwWake(reason)
@@ -115,6 +117,7 @@ public final class Channel<Element>: Sequence {
     /// Receive the next element, parking until there is one. Throws
     /// `GreenError.channelClosed` once the channel is closed and drained.
     public func receive(until deadline: Deadline = .never) throws -> Element {
+        receivers.assertOnOwnHub()
         while true {
             if let e = tryReceiveNow() { return e }
             if isClosed { throw GreenError.channelClosed }
@@ -125,7 +128,10 @@ public final class Channel<Element>: Sequence {
     }
 
     /// Receive without parking; nil if nothing is available.
-    public func tryReceive() -> Element? { tryReceiveNow() }
+    public func tryReceive() -> Element? {
+        receivers.assertOnOwnHub()
+        return tryReceiveNow()
+    }
 
     private func tryReceiveNow() -> Element? {
         if let e = buffer.popFirst() {
@@ -137,7 +143,7 @@ public final class Channel<Element>: Sequence {
             // Skip senders already woken by their deadline or a cancellation.
             guard offer.senderIsWaiting else { continue }
             offer.taken = true
-            green_wake(offer.fiber, 0)
+            wake(offer.fiber)
             return offer.element
         }
         return nil
@@ -145,11 +151,12 @@ public final class Channel<Element>: Sequence {
 
     /// Close the channel: no more sends; receivers drain the buffer.
     public func close() {
+        receivers.assertOnOwnHub()
         guard !isClosed else { return }
         isClosed = true
         receivers.wakeAll()
         senders.wakeAll()
-        while let offer = offers.popFirst() { green_wake(offer.fiber, 0) }
+        while let offer = offers.popFirst() { wake(offer.fiber) }
         selectors.notifyAll()
     }
 
@@ -188,10 +195,10 @@ public final class Channel<Element>: Sequence {
             do {
                 return try channel.receive()
             } catch is CancellationError {
-                green_rearm_interrupt(Int32(GREEN_WAKE_CANCELLED.rawValue))
+                WakeReason.cancelled.rearm()
                 return nil
             } catch is TimeoutError {
-                green_rearm_interrupt(Int32(GREEN_WAKE_TIMEOUT_SCOPE.rawValue))
+                WakeReason.timeoutScope.rearm()
                 return nil
             } catch {
                 return nil // closed (or a deadlock, reported again by the next wait)
@@ -201,6 +208,12 @@ public final class Channel<Element>: Sequence {
 
     public func makeIterator() -> Iterator { Iterator(channel: self) }
 }
+
+/// Hub-bound: a channel connects fibers of the hub that first uses it (one
+/// thread); other threads reach it through `Hub.post`. Debug builds check
+/// this at each entry point.
+@available(*, unavailable, message: "a Channel belongs to one hub: use it from that hub's fibers (Hub.post from other threads)")
+extension Channel: Sendable {}
 
 /// gevent's name for a channel.
 public typealias Queue<Element> = Channel<Element>

@@ -20,7 +20,7 @@ struct SelectWaiters {
         guard !waiters.isEmpty else { return }
         for w in waiters where !w.fired {
             w.fired = true
-            green_wake(w.fiber, 0)
+            wake(w.fiber)
         }
         waiters.removeAll()
     }
@@ -33,7 +33,8 @@ struct Selected<Result> {
 }
 
 /// One arm of `Green.select`: a channel receive or send, or an event wait,
-/// with the code to run when it is the one that happens.
+/// with the code to run when it is the one that happens. Hub-bound, as its
+/// channel or event is (not `Sendable`).
 public struct SelectCase<Result> {
     /// Try the operation without parking; nil if it cannot happen now.
     let attempt: () throws -> Selected<Result>?
@@ -66,15 +67,15 @@ extension Green {
             let waiter = SelectWaiter(fiber: green_fiber_current()!)
             for c in cases { c.register(waiter) }
             labelWait("select")
-            let reason = green_park_until(deadline.nanoseconds, 0)
+            let reason = parkCurrentFiber(until: deadline)
             for c in cases { c.unregister(waiter) }
-            if reason != 0 && !waiter.fired { try throwWake(reason) }
-            if reason != 0 {
+            if reason != .normal && !waiter.fired { try throwWake(reason) }
+            if reason != .normal {
                 // Woken by a source and interrupted at once: if a case can
                 // proceed, take it and keep the interruption for the next wait.
                 for c in cases {
                     if let r = try c.attempt() {
-                        green_rearm_interrupt(reason)
+                        reason.rearm()
                         return r.value
                     }
                 }

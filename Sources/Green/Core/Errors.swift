@@ -51,22 +51,24 @@ public enum GreenError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// Turn a park's wake reason into the error the Swift API throws.
+/// Turn the wake reason a C park call returned into the error the Swift API
+/// throws (none for `.normal`).
 @inline(__always)
 func throwIfInterrupted(_ reason: Int32) throws {
-    if reason == 0 { return }
-    try throwWake(reason)
+    if WakeReason.isNormal(reason) { return }
+    try throwWake(WakeReason(reason))
 }
 
+/// The error the Swift API throws for an interrupted park.
 @inline(never)
-func throwWake(_ reason: Int32) throws -> Never {
-    switch UInt32(reason) {
-    case GREEN_WAKE_DEADLINE.rawValue: throw TimeoutError()
-    case GREEN_WAKE_TIMEOUT_SCOPE.rawValue:
+func throwWake(_ reason: WakeReason) throws -> Never {
+    switch reason {
+    case .deadline: throw TimeoutError()
+    case .timeoutScope:
         throw TimeoutError(scope: green_fiber_current().flatMap { green_fiber_expired_timeout($0) })
-    case GREEN_WAKE_CANCELLED.rawValue: throw CancellationError()
-    case GREEN_WAKE_DEADLOCK.rawValue: throw GreenError.deadlock
-    case GREEN_WAKE_FD_CLOSED.rawValue: throw GreenError.fdClosed
-    default: fatalError("green: unknown wake reason \(reason)")
+    case .cancelled: throw CancellationError()
+    case .deadlock: throw GreenError.deadlock
+    case .fdClosed: throw GreenError.fdClosed
+    case .normal, .signal: fatalError("green: a park of the Swift API returned wake reason \(reason)")
     }
 }

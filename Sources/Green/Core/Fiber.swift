@@ -18,6 +18,13 @@ public enum FiberState: Sendable, Equatable {
 /// bookkeeping fields skip Swift's dynamic exclusivity checks
 /// (`@exclusivity(unchecked)`): each check is a thread-local lookup, and they
 /// dominated the cost of a spawn.
+///
+/// A fiber belongs to its hub. The handle is `Sendable` so that other threads
+/// (and async tasks) can cancel it and await it: from another thread use only
+/// `cancel()`, `name`, `id`, `hub` and `Fiber.result`; everything else —
+/// joining, `value`, `outcome`, `state` — is for its hub's thread (checked in
+/// debug builds).
+// @unchecked: off its hub only immutable fields are read and cancel()/result post to the hub.
 public class AnyFiber: @unchecked Sendable, CustomStringConvertible {
     /// The C record; nil before the fiber starts and once it is done (its
     /// stack is recycled).
@@ -90,7 +97,9 @@ public class AnyFiber: @unchecked Sendable, CustomStringConvertible {
         return Hub.current.rootFiber
     }
 
+    /// Where the fiber is in its life (on its hub's thread).
     public var state: FiberState {
+        assertOnOwnHub("AnyFiber.state")
         guard let core else { return finished ? .done : .ready }
         switch green_fiber_state_of(core) {
         case GREEN_FIBER_READY: return .ready
@@ -102,6 +111,7 @@ public class AnyFiber: @unchecked Sendable, CustomStringConvertible {
 
     /// Whether `cancel()` was called on this fiber.
     public var isCancelled: Bool {
+        assertOnOwnHub("AnyFiber.isCancelled")
         guard let core else { return cancelledBeforeEnd }
         return green_fiber_cancel_requested(core)
     }
@@ -122,6 +132,7 @@ public class AnyFiber: @unchecked Sendable, CustomStringConvertible {
     /// is the caller's business; one whose error nobody saw has it printed
     /// to stderr when its last reference goes (see `deinit`).
     public func join(until deadline: Deadline = .never) throws {
+        assertOnOwnHub("AnyFiber.join")
         while let core, !finished {
             Hub.ensureParkable()
             try throwIfInterrupted(green_fiber_join(core, deadline.nanoseconds, 0))
@@ -148,11 +159,12 @@ public class AnyFiber: @unchecked Sendable, CustomStringConvertible {
 
     @inline(never)
     private func reportUnobservedError(_ error: Error) {
-        fputs("green: fiber \(name) (#\(id)) failed: \(error)\n", stderr)
+        printToStandardError("green: fiber \(name) (#\(id)) failed: \(error)\n")
     }
 
     /// Run `handler` on this fiber when it finishes (immediately if it has).
     func onCompletion(_ handler: @escaping () -> Void) {
+        assertOnOwnHub("AnyFiber.onCompletion")
         if finished { handler() } else { completionHandlers.append(handler) }
     }
 
@@ -181,9 +193,18 @@ public class AnyFiber: @unchecked Sendable, CustomStringConvertible {
     func dropBody() {}
 
     public var description: String { "Fiber #\(id) \(name) (\(state))" }
+
+    /// Debug builds only: stop unless the caller runs on the fiber's hub.
+    @inline(__always)
+    final func assertOnOwnHub(_ what: StaticString, file: StaticString = #fileID, line: UInt = #line) {
+        #if DEBUG
+        hub?.assertOnOwnHub(what, file: file, line: line)
+        #endif
+    }
 }
 
 /// A fiber whose body returns `Value`. Create one with `Green.spawn`.
+// @unchecked: as AnyFiber's (a subclass restates it); `body` is used only on the fiber's own stack.
 public final class Fiber<Value>: AnyFiber, @unchecked Sendable {
     @exclusivity(unchecked) private var body: (() throws -> Value)?
 
@@ -207,7 +228,13 @@ public final class Fiber<Value>: AnyFiber, @unchecked Sendable {
 
     /// The outcome if the fiber is done, nil while it runs.
     public var outcome: Result<Value, Error>? {
+        assertOnOwnHub("Fiber.outcome")
         guard finished else { return nil }
+        return finishedOutcome()
+    }
+
+    /// The outcome of a finished fiber, now counted as seen.
+    func finishedOutcome() -> Result<Value, Error> {
         if let error = observedError() { return .failure(error) }
         return .success(outcomeValue as! Value)
     }

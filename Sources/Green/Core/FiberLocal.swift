@@ -15,3 +15,8 @@ public final class FiberLocal<Value> {
         set { AnyFiber.running.locals[ObjectIdentifier(self)] = newValue }
     }
 }
+
+/// A fiber-local (a global `let`, say) may be shared by every thread: each
+/// access reads or writes the running fiber's own copy, on that fiber's
+/// thread, and the object itself holds only its immutable default.
+extension FiberLocal: Sendable where Value: Sendable {}

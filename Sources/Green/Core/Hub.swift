@@ -8,7 +8,12 @@ import Glibc
 /// belongs to its thread for the thread's lifetime.
 ///
 /// Fibers and sync primitives belong to one hub. The only ways in from other
-/// threads are `post(_:)`, `Fiber.cancel()` and `Green.offload`'s completions.
+/// threads are `post(_:)`, `Fiber.cancel()`, `Green.offload`'s and
+/// `Green.await`'s completions, and `Fiber.result`.
+///
+/// A hub is `Sendable` so that other threads can post to it; everything else
+/// it has is for its own thread (checked in debug builds).
+// @unchecked: the inbox (and `torndown`) is used only under `inboxLock`; all else only on the hub's thread.
 public final class Hub: @unchecked Sendable {
     let sched: OpaquePointer
     let thread: pthread_t
@@ -18,7 +23,7 @@ public final class Hub: @unchecked Sendable {
     /// Installed `Green.onSignal` handlers (kept alive here).
     var signalHandlers: [SignalHandler] = []
     private let inboxLock = PthreadLock()
-    private var inbox: [() -> Void] = []
+    private var inbox: [@Sendable () -> Void] = []
 
     private init(sched: OpaquePointer) {
         self.sched = sched
@@ -65,6 +70,24 @@ public final class Hub: @unchecked Sendable {
     /// Whether the caller runs on this hub's thread.
     var isCurrentThread: Bool { pthread_equal(pthread_self(), thread) != 0 }
 
+    /// Debug builds only: stop with a clear message unless the caller runs on
+    /// this hub's thread (SwiftNIO's `assertInEventLoop`). Compiles to
+    /// nothing in release builds.
+    @inline(__always)
+    func assertOnOwnHub(_ what: StaticString, file: StaticString = #fileID, line: UInt = #line) {
+        #if DEBUG
+        if !isCurrentThread { wrongHub(what, file: file, line: line) }
+        #endif
+    }
+
+    #if DEBUG
+    @inline(never)
+    private func wrongHub(_ what: StaticString, file: StaticString, line: UInt) -> Never {
+        fatalError("green: \(what) called on a thread other than the hub's: it belongs to one hub (one thread);"
+                   + " cross threads with Hub.post, Green.offload or Green.await", file: file, line: line)
+    }
+    #endif
+
     /// Thread-safe: run `body` in a new fiber on this hub. The hub wakes up
     /// even if it is blocked in its loop. (Dropped if the hub's thread has
     /// exited: a hub ends with its thread when no fiber is left on it.) If the hub's thread waits for
@@ -77,7 +100,7 @@ public final class Hub: @unchecked Sendable {
     /// Thread-safe: run `work` on the hub fiber itself; it must not park.
     /// Returns false (and drops it) if the hub's thread has exited.
     @discardableResult
-    func postInternal(_ work: @escaping () -> Void) -> Bool {
+    func postInternal(_ work: @escaping @Sendable () -> Void) -> Bool {
         inboxLock.lock()
         defer { inboxLock.unlock() }
         guard !torndown else { return false }
@@ -110,9 +133,15 @@ public final class Hub: @unchecked Sendable {
     /// Hub thread only: declare that something outside the hub (another
     /// thread, a `post`) will wake a fiber, so waits meanwhile are not
     /// reported as `GreenError.deadlock`. Balance with `endExternalWork()`.
-    public func beginExternalWork() { green_sched_retain_external(sched) }
+    public func beginExternalWork() {
+        assertOnOwnHub("Hub.beginExternalWork()")
+        green_sched_retain_external(sched)
+    }
     /// Hub thread only: the end of `beginExternalWork()`.
-    public func endExternalWork() { green_sched_release_external(sched) }
+    public func endExternalWork() {
+        assertOnOwnHub("Hub.endExternalWork()")
+        green_sched_release_external(sched)
+    }
 
     /// Number of context switches this hub has made.
     public var switchCount: UInt64 { green_sched_switch_count(sched) }
@@ -143,14 +172,31 @@ private let runBlockingForC: @convention(c) (
     (@convention(c) (UnsafeMutableRawPointer?) -> Void)?, UnsafeMutableRawPointer?
 ) -> Int32 = { fn, arg in
     guard let fn else { return -1 }
-    let box = UncheckedSendable((fn, arg))
-    Green.offloadUninterruptibly { box.value.0(box.value.1) }
+    // The C caller's argument, as an address: it waits (parked) while a pool
+    // thread runs fn(arg), so the memory has one user at a time.
+    let address = UInt(bitPattern: arg)
+    Green.offloadUninterruptibly { fn(UnsafeMutableRawPointer(bitPattern: address)) }
     return 0
 }
 
-/// Wraps values the compiler cannot prove Sendable but which we hand over
-/// between threads exactly once.
-struct UncheckedSendable<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
+/// A value of a hub-bound (non-`Sendable`) type that may be handed across
+/// threads but used only on `hub`'s thread (SwiftNIO's `NIOLoopBound`): e.g.
+/// posted back to its hub in a `Hub.post` closure.
+// @unchecked: `value` is read only on `hub`'s thread (checked by a precondition, in release builds too).
+struct HubBound<Value>: @unchecked Sendable {
+    let hub: Hub
+    private let unsafeValue: Value
+
+    /// Bind `value` to the running hub (call it on that hub's thread).
+    init(_ value: Value, hub: Hub = .current) {
+        self.hub = hub
+        self.unsafeValue = value
+        hub.assertOnOwnHub("HubBound.init")
+    }
+
+    /// The value (on `hub`'s thread only).
+    var value: Value {
+        precondition(hub.isCurrentThread, "green: a hub-bound value was opened on a thread other than its hub's")
+        return unsafeValue
+    }
 }

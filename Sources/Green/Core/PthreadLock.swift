@@ -5,6 +5,7 @@ import Glibc
 /// property, whose address `&` does not guarantee to be stable (Swift may
 /// copy the value to a temporary around the call, and a lock that moves is
 /// no lock). For the runtime's own cross-thread state; fibers use `Lock`.
+// @unchecked: a pthread mutex is made to be shared between threads; the pointer never changes.
 final class PthreadLock: @unchecked Sendable {
     let mutex: UnsafeMutablePointer<pthread_mutex_t>
 
@@ -45,6 +46,7 @@ final class PthreadLock: @unchecked Sendable {
 }
 
 /// A condition variable at a stable address, used with a `PthreadLock`.
+// @unchecked: a pthread condition is made to be shared between threads; the pointer never changes.
 final class PthreadCondition: @unchecked Sendable {
     let cond: UnsafeMutablePointer<pthread_cond_t>
 
@@ -71,6 +73,7 @@ final class PthreadCondition: @unchecked Sendable {
 }
 
 /// A counting semaphore for OS threads.
+// @unchecked: `count` is used only under `lock`.
 final class PthreadSemaphore: @unchecked Sendable {
     private let lock = PthreadLock()
     private let changed = PthreadCondition()

@@ -20,6 +20,7 @@ public class Group {
 
     /// Add an already spawned fiber.
     public func add(_ fiber: AnyFiber) {
+        emptied.assertOnOwnHub()
         guard !fiber.finished else { return }
         let key = ObjectIdentifier(fiber)
         members[key] = fiber
@@ -33,11 +34,13 @@ public class Group {
 
     /// Park until every member is done.
     public func join(until deadline: Deadline = .never) throws {
+        emptied.assertOnOwnHub()
         while !members.isEmpty { try emptied.park(until: deadline) }
     }
 
     /// Cancel every member (see `AnyFiber.cancel()`).
     public func cancelAll() {
+        emptied.assertOnOwnHub()
         for f in members.values { f.cancel() }
     }
 }
@@ -70,3 +73,9 @@ public final class Pool: Group {
         return fiber
     }
 }
+
+/// Hub-bound: a `Group` belongs to the hub that first uses it (one thread),
+/// like the fibers it parks; other threads reach it through `Hub.post`.
+/// Debug builds check this at each entry point.
+@available(*, unavailable, message: "a Group belongs to one hub: use it from that hub's fibers (Hub.post from other threads)")
+extension Group: Sendable {}

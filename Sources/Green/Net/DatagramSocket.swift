@@ -71,3 +71,7 @@ public final class DatagramSocket {
         return addr
     }
 }
+
+/// Used on one hub at a time, as `Socket` is.
+@available(*, unavailable, message: "a DatagramSocket is used on one hub at a time: move it (sending), do not share it")
+extension DatagramSocket: Sendable {}

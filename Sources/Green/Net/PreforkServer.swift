@@ -150,8 +150,13 @@ public final class PreforkServer {
             signals.forEach { $0.cancel() }
             exit(0)
         } catch {
-            fputs("green: prefork child \(index): \(error)\n", stderr)
+            printToStandardError("green: prefork child \(index): \(error)\n")
             exit(1)
         }
     }
 }
+
+/// The parent's supervisor fibers and signal handlers run on the hub that
+/// calls `run()`; `stop()` belongs there too.
+@available(*, unavailable, message: "a PreforkServer belongs to the hub that runs it")
+extension PreforkServer: Sendable {}

@@ -301,3 +301,9 @@ private func withUnixAddress(_ path: String, _ body: (UnsafePointer<sockaddr>, s
         try $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { try body($0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
     }
 }
+
+/// A socket is used by one fiber at a time, on that fiber's hub. It may move
+/// to another thread (`sending`, as `ThreadedServer` hands its first
+/// listener over) but is not shared between threads.
+@available(*, unavailable, message: "a Socket is used on one hub at a time: move it (sending), do not share it")
+extension Socket: Sendable {}

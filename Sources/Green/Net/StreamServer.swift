@@ -79,3 +79,8 @@ public final class StreamServer {
         }
     }
 }
+
+/// A server runs on the hub that starts it, with its connections' fibers;
+/// from another thread, stop it through `Hub.post` (as `ThreadedServer` does).
+@available(*, unavailable, message: "a StreamServer belongs to one hub: stop it from another thread with Hub.post")
+extension StreamServer: Sendable {}

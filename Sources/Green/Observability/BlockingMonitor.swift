@@ -11,7 +11,7 @@ extension Green {
     /// Calling it again changes the threshold.
     public static func startBlockingMonitor(threshold: Duration = .milliseconds(100)) {
         let rc = green_monitor_start(threshold.nanosecondsClamped)
-        if rc != 0 { fputs("green: cannot start the blocking monitor (error \(rc))\n", stderr) }
+        if rc != 0 { printToStandardError("green: cannot start the blocking monitor (error \(rc))\n") }
     }
 
     /// How many stalls the blocking monitor has reported.

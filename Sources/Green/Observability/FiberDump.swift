@@ -32,6 +32,7 @@ extension Hub {
     /// Every fiber of this hub — the root context first — with its state and,
     /// if parked, what it waits for and for how long. Hub thread only.
     public func fiberDump() -> [FiberSnapshot] {
+        assertOnOwnHub("Hub.fiberDump()")
         var infos = [green_fiber_info](repeating: green_fiber_info(), count: 64)
         var n = green_sched_snapshot(sched, &infos, infos.count)
         if n > infos.count {
@@ -68,7 +69,7 @@ extension Hub {
 extension Green {
     /// Print this thread's fibers to stderr (see `Hub.fiberDump()`).
     public static func dumpFibers() {
-        fputs(Hub.current.fiberDumpText(), stderr)
+        printToStandardError(Hub.current.fiberDumpText())
     }
 }
 
@@ -88,7 +89,7 @@ func installDumpSignalFromEnvironment() {
     let names: [String: Int32] = ["USR1": SIGUSR1, "USR2": SIGUSR2, "SIGUSR1": SIGUSR1, "SIGUSR2": SIGUSR2,
                                   "QUIT": SIGQUIT, "SIGQUIT": SIGQUIT]
     guard let sig = names[raw.uppercased()] ?? Int32(raw) else {
-        fputs("green: GREEN_DUMP_SIGNAL=\(raw) is not a signal name or number\n", stderr)
+        printToStandardError("green: GREEN_DUMP_SIGNAL=\(raw) is not a signal name or number\n")
         return
     }
     Green.dumpFibersOnSignal(sig)

@@ -2,6 +2,7 @@ import CGreenCore
 import Glibc
 
 /// A signal handler installed with `Green.onSignal`; `cancel()` removes it.
+/// Hub-bound, as the hub it was installed on (not `Sendable`).
 public final class SignalHandler {
     private var watch: OpaquePointer?
     fileprivate let handler: () -> Void
@@ -18,6 +19,7 @@ public final class SignalHandler {
     /// Stop handling the signal (hub thread only). The previous disposition
     /// is not restored: libev keeps its own handler installed.
     public func cancel() {
+        hub.assertOnOwnHub("SignalHandler.cancel()")
         if let watch { green_signal_watch_stop(watch) }
         watch = nil
         hub.signalHandlers.removeAll { $0 === self }
@@ -47,8 +49,18 @@ extension Green {
 
 // MARK: fork hooks
 
+@available(*, unavailable, message: "a SignalHandler belongs to the hub it was installed on")
+extension SignalHandler: Sendable {}
+
 let forkHooksLock = PthreadLock() // internal for tests
-private var forkHooks: [(prepare: (() -> Void)?, parent: (() -> Void)?, child: (() -> Void)?)] = []
+
+/// The hooks `Green.onFork` registered. They run on whichever thread forks.
+// @unchecked: `list` is used only under `forkHooksLock`.
+private final class ForkHookList: @unchecked Sendable {
+    typealias Hook = @Sendable () -> Void
+    var list: [(prepare: Hook?, parent: Hook?, child: Hook?)] = []
+}
+private let forkHooks = ForkHookList()
 /// The fork handlers read `forkHooks` under its lock like everyone else: the
 /// prepare handler takes the lock and keeps it across `fork()`, the parent
 /// handler releases it, and the child (the forking thread's copy, alone in
@@ -61,15 +73,15 @@ private let forkHooksInstalled: Void = {
     let rc = pthread_atfork(
         {
             forkHooksLock.lock()
-            for h in forkHooks.reversed() { h.prepare?() }  // prepare hooks run in reverse, as pthread_atfork's do
+            for h in forkHooks.list.reversed() { h.prepare?() }  // prepare hooks run in reverse, as pthread_atfork's do
         },
         {
-            for h in forkHooks { h.parent?() }
+            for h in forkHooks.list { h.parent?() }
             forkHooksLock.unlock()
         },
         {
             forkHooksLock.reinitializeInChild()
-            for h in forkHooks { h.child?() }
+            for h in forkHooks.list { h.child?() }
         })
     if rc != 0 { fatalError("green: pthread_atfork failed (error \(rc))") }
 }()
@@ -80,8 +92,10 @@ extension Green {
     /// fresh event loop and thread pool). Register at start-up; the hooks run
     /// in the forking thread, in signal-unsafe but single-threaded context.
     /// A hook must not call `onFork` (the hooks run under the list's lock).
-    public static func onFork(prepare: (() -> Void)? = nil, parent: (() -> Void)? = nil, child: (() -> Void)? = nil) {
+    /// The hooks are `@Sendable`: they run on whichever thread forks.
+    public static func onFork(prepare: (@Sendable () -> Void)? = nil, parent: (@Sendable () -> Void)? = nil,
+                              child: (@Sendable () -> Void)? = nil) {
         _ = forkHooksInstalled
-        forkHooksLock.locked { forkHooks.append((prepare, parent, child)) }
+        forkHooksLock.locked { forkHooks.list.append((prepare, parent, child)) }
     }
 }

@@ -20,6 +20,7 @@ public final class AsyncResult<Value> {
     public func fail(_ error: Error) -> Bool { complete(.failure(error)) }
 
     private func complete(_ outcome: Result<Value, Error>) -> Bool {
+        waiters.assertOnOwnHub()
         guard result == nil else { return false }
         result = outcome
         waiters.wakeAll()
@@ -28,7 +29,14 @@ public final class AsyncResult<Value> {
 
     /// Park until the result is ready, then return the value or rethrow the error.
     public func get(until deadline: Deadline = .never) throws -> Value {
+        waiters.assertOnOwnHub()
         while result == nil { try waiters.park(until: deadline) }
         return try result!.get()
     }
 }
+
+/// Hub-bound: a `AsyncResult` belongs to the hub that first uses it (one thread),
+/// like the fibers it parks; other threads reach it through `Hub.post`.
+/// Debug builds check this at each entry point.
+@available(*, unavailable, message: "a AsyncResult belongs to one hub: use it from that hub's fibers (Hub.post from other threads)")
+extension AsyncResult: Sendable {}

@@ -12,6 +12,7 @@ public final class Condition {
     /// cancellation), then reacquire the lock. Spurious wake-ups can happen:
     /// check your predicate in a loop.
     public func wait(until deadline: Deadline = .never) throws {
+        waiters.assertOnOwnHub()
         let me = AnyFiber.running
         try lock.releaseForWait(by: me)
         defer { lock.lockUninterruptibly(as: me) }
@@ -19,8 +20,20 @@ public final class Condition {
     }
 
     /// Wake one waiting fiber.
-    public func signal() { waiters.wakeOne() }
+    public func signal() {
+        waiters.assertOnOwnHub()
+        waiters.wakeOne()
+    }
 
     /// Wake every waiting fiber.
-    public func broadcast() { waiters.wakeAll() }
+    public func broadcast() {
+        waiters.assertOnOwnHub()
+        waiters.wakeAll()
+    }
 }
+
+/// Hub-bound: a `Condition` belongs to the hub that first uses it (one thread),
+/// like the fibers it parks; other threads reach it through `Hub.post`.
+/// Debug builds check this at each entry point.
+@available(*, unavailable, message: "a Condition belongs to one hub: use it from that hub's fibers (Hub.post from other threads)")
+extension Condition: Sendable {}

@@ -13,6 +13,7 @@ public final class Event {
 
     /// Set the flag and wake every waiter.
     public func set() {
+        waiters.assertOnOwnHub()
         guard !isSet else { return }
         isSet = true
         generation &+= 1
@@ -21,11 +22,15 @@ public final class Event {
     }
 
     /// Reset the flag; later waits park again.
-    public func clear() { isSet = false }
+    public func clear() {
+        waiters.assertOnOwnHub()
+        isSet = false
+    }
 
     /// Park until the event is set (returns at once if it is).
     /// Throws `TimeoutError` past `deadline`, `CancellationError` if cancelled.
     public func wait(until deadline: Deadline = .never) throws {
+        waiters.assertOnOwnHub()
         let seen = generation
         while !isSet && generation == seen { try waiters.park(until: deadline) }
     }
@@ -33,3 +38,9 @@ public final class Event {
     /// `wait(until:)` with a relative timeout.
     public func wait(timeout: Duration) throws { try wait(until: .after(timeout)) }
 }
+
+/// Hub-bound: a `Event` belongs to the hub that first uses it (one thread),
+/// like the fibers it parks; other threads reach it through `Hub.post`.
+/// Debug builds check this at each entry point.
+@available(*, unavailable, message: "a Event belongs to one hub: use it from that hub's fibers (Hub.post from other threads)")
+extension Event: Sendable {}

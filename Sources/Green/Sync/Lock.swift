@@ -14,6 +14,7 @@ public final class Lock {
 
     /// Park until the lock is free, then take it.
     public func lock(until deadline: Deadline = .never) throws {
+        waiters.assertOnOwnHub()
         let me = AnyFiber.running
         if owner === me { throw GreenError.alreadyLocked }
         while owner != nil { try waiters.park(until: deadline) }
@@ -22,6 +23,7 @@ public final class Lock {
 
     /// Take the lock if it is free; never parks.
     public func tryLock() -> Bool {
+        waiters.assertOnOwnHub()
         guard owner == nil else { return false }
         owner = AnyFiber.running
         return true
@@ -32,6 +34,7 @@ public final class Lock {
     /// not locked, is a precondition failure (as unlocking a mutex you do not
     /// own is undefined for pthreads), not an error to handle.
     public func unlock() {
+        waiters.assertOnOwnHub()
         guard owner === AnyFiber.running else {
             // fatalError, not precondition: the message is kept in release builds too.
             fatalError(owner == nil ? "green: Lock.unlock() of a lock that is not locked"
@@ -60,3 +63,9 @@ public final class Lock {
         waiters.wakeOne()
     }
 }
+
+/// Hub-bound: a `Lock` belongs to the hub that first uses it (one thread),
+/// like the fibers it parks; other threads reach it through `Hub.post`.
+/// Debug builds check this at each entry point.
+@available(*, unavailable, message: "a Lock belongs to one hub: use it from that hub's fibers (Hub.post from other threads)")
+extension Lock: Sendable {}

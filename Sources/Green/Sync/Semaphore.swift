@@ -12,12 +12,14 @@ public class Semaphore {
 
     /// Park until a permit is available, then take it.
     public func acquire(until deadline: Deadline = .never) throws {
+        waiters.assertOnOwnHub()
         while count == 0 { try waiters.park(until: deadline) }
         count -= 1
     }
 
     /// Take a permit if one is available; never parks.
     public func tryAcquire() -> Bool {
+        waiters.assertOnOwnHub()
         guard count > 0 else { return false }
         count -= 1
         return true
@@ -25,6 +27,7 @@ public class Semaphore {
 
     /// Return a permit and wake one waiter.
     public func release() throws {
+        waiters.assertOnOwnHub()
         count += 1
         waiters.wakeOne()
     }
@@ -53,3 +56,9 @@ public final class BoundedSemaphore: Semaphore {
         try super.release()
     }
 }
+
+/// Hub-bound: a `Semaphore` belongs to the hub that first uses it (one thread),
+/// like the fibers it parks; other threads reach it through `Hub.post`.
+/// Debug builds check this at each entry point.
+@available(*, unavailable, message: "a Semaphore belongs to one hub: use it from that hub's fibers (Hub.post from other threads)")
+extension Semaphore: Sendable {}

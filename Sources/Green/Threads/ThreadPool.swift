@@ -4,7 +4,9 @@ import Glibc
 /// A pool of OS threads for work that cannot be made cooperative (CPU-bound
 /// code, regular-file I/O, a C call the shim cannot see). Shared by every hub
 /// of the process; threads start on demand up to `maxThreads` and then wait
-/// for more work. Size: `GREEN_THREADPOOL_SIZE` (default 16).
+/// for more work. Size: `GREEN_THREADPOOL_SIZE` (default 16). Thread-safe:
+/// any thread may submit.
+// @unchecked: every mutable field is used only under `mutex` (and reset in a fork child, which has one thread).
 final class ThreadPool: @unchecked Sendable {
     static let shared = ThreadPool(maxThreads: {
         if let s = getenv("GREEN_THREADPOOL_SIZE"), let n = Int(String(cString: s)), n > 0 { return n }
@@ -14,7 +16,7 @@ final class ThreadPool: @unchecked Sendable {
     let maxThreads: Int
     private let mutex = PthreadLock()
     private let wakeup = PthreadCondition()
-    private var jobs: [() -> Void] = []
+    private var jobs: [@Sendable () -> Void] = []
     private var head = 0
     private var threads = 0
     private var idle = 0
@@ -38,7 +40,7 @@ final class ThreadPool: @unchecked Sendable {
     }
 
     /// Queue `job` to run on a pool thread.
-    func submit(_ job: @escaping () -> Void) {
+    func submit(_ job: @escaping @Sendable () -> Void) {
         mutex.lock()
         jobs.append(job)
         // Idle threads that were signalled but have not taken their job yet
@@ -94,16 +96,54 @@ private let threadPoolAfterForkInChild: @convention(c) () -> Void = {
     ThreadPool.shared.resetInChild()
 }
 
-/// One `Green.offload` call in flight. `delivered` and `waiter` are touched
-/// on the hub's thread only; `outcome` is written by the pool thread before
-/// the completion is posted (the hub's inbox lock orders the two).
-final class OffloadJob<T> {
-    let body: () throws -> T
-    var outcome: Result<T, Error>?
-    var delivered = false
-    var waiter: OpaquePointer?
+/// The result of work done away from the hub — a `Green.offload` body on a
+/// pool thread, a `Green.await` body in a Swift task — and the fiber parked
+/// for it. Created on the hub; `deliver` is called once, from any thread.
+// @unchecked: `outcome` is written once off the hub before `deliver` posts to the hub and read on the hub after (the inbox lock orders the two); `delivered` and `waiter` are used on the hub only.
+final class PendingResult<T>: @unchecked Sendable {
+    private let hub: Hub
+    private var outcome: Result<T, Error>?
+    private var delivered = false
+    private var waiter: OpaquePointer?
 
-    init(_ body: @escaping () throws -> T) { self.body = body }
+    /// On the hub, for the running fiber (which may park: the caller made
+    /// sure). Until the result arrives, the hub counts it as external work.
+    init(hub: Hub) {
+        self.hub = hub
+        waiter = green_fiber_current()
+        hub.beginExternalWork()
+    }
+
+    /// Any thread, once: store the outcome and wake the waiting fiber on its hub.
+    func deliver(_ outcome: Result<T, Error>) {
+        self.outcome = outcome
+        hub.postInternal { [self] in
+            hub.endExternalWork()
+            delivered = true
+            if let waiter { wake(waiter) }
+        }
+    }
+
+    /// On the hub: park until the outcome is delivered, then return its value
+    /// or rethrow its error. If `interruptible` and the fiber is cancelled (or
+    /// its timeout scope expires) first, run `abandon` and throw at once; the
+    /// outcome is dropped when it arrives.
+    func wait(label: StaticString, interruptible: Bool, abandon: () -> Void = {}) throws -> T {
+        hub.assertOnOwnHub("PendingResult.wait")
+        while !delivered {
+            labelWait(label)
+            let reason = parkCurrentFiber(interruptible: interruptible)
+            if reason == .normal { continue }
+            if delivered {
+                reason.rearm() // the result is here: interrupt the next wait instead
+            } else {
+                waiter = nil
+                abandon()
+                try throwWake(reason)
+            }
+        }
+        return try outcome!.get()
+    }
 }
 
 extension Green {
@@ -118,7 +158,7 @@ extension Green {
     /// `offload` whose wait cannot be interrupted (used by the hub ABI).
     /// Returns `body`'s value or throws `body`'s error (typed, so a body that
     /// cannot throw makes a call that cannot throw).
-    static func offloadUninterruptibly<T, E: Error>(_ body: @escaping () throws(E) -> T) throws(E) -> T {
+    static func offloadUninterruptibly<T, E: Error>(_ body: @escaping @Sendable () throws(E) -> T) throws(E) -> T {
         // The body's error travels inside the value, so the wait's own error
         // can only be an interrupt, which an uninterruptible wait never gets.
         let outcome: Result<T, E>
@@ -132,34 +172,14 @@ extension Green {
         return try outcome.get()
     }
 
-    private static func offload<T>(interruptible: Bool, _ body: @escaping () throws -> T) throws -> T {
+    private static func offload<T>(interruptible: Bool, _ body: @escaping @Sendable () throws -> T) throws -> T {
         Hub.ensureParkable()
-        let hub = Hub.current
-        let job = OffloadJob(body)
-        job.waiter = green_fiber_current()
-        hub.beginExternalWork()
-        let sendableJob = UncheckedSendable(job)
+        let pending = PendingResult<T>(hub: Hub.current)
         ThreadPool.shared.submit {
-            let job = sendableJob.value
-            do { job.outcome = .success(try job.body()) } catch { job.outcome = .failure(error) }
-            hub.postInternal {
-                hub.endExternalWork()
-                job.delivered = true
-                if let waiter = job.waiter { green_wake(waiter, 0) }
-            }
+            let outcome: Result<T, Error>
+            do { outcome = .success(try body()) } catch { outcome = .failure(error) }
+            pending.deliver(outcome)
         }
-        let flags: Int32 = interruptible ? 0 : Int32(GREEN_PARK_UNINTERRUPTIBLE)
-        while !job.delivered {
-            labelWait("offload")
-            let reason = green_park_until(Int64.max, flags)
-            if reason == 0 { continue }
-            if job.delivered {
-                green_rearm_interrupt(reason) // the result is here: interrupt the next wait instead
-            } else {
-                job.waiter = nil // abandon: the result is dropped when it arrives
-                try throwWake(reason)
-            }
-        }
-        return try job.outcome!.get()
+        return try pending.wait(label: "offload", interruptible: interruptible)
     }
 }
