@@ -1,19 +1,21 @@
 import Foundation
 import XCTest
 
-/// The libraries export only the interposed calls listed in README.md
-/// (between `<!-- interposed:begin -->` and `<!-- interposed:end -->`) and the
+/// The libraries export only the interposed calls listed in the DocC
+/// catalog's "Interposed calls" (`Sources/Green/Green.docc/GreenRun.md`,
+/// between `<!-- interposed:begin -->` and `<!-- interposed:end -->`) and the
 /// public C API (`green_*`): under LD_PRELOAD any other exported name would
 /// take the place of a host program's own function of that name.
 final class SymbolTests: XCTestCase {
-    /// The interposed calls as README.md documents them.
+    /// The interposed calls as the documentation lists them.
     static func documentedInterposers() throws -> Set<String> {
-        let readme = try String(contentsOf: Preload.packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
-        guard let begin = readme.range(of: "<!-- interposed:begin -->"),
-              let end = readme.range(of: "<!-- interposed:end -->", range: begin.upperBound..<readme.endIndex) else {
+        let article = Preload.packageRoot.appendingPathComponent("Sources/Green/Green.docc/GreenRun.md")
+        let text = try String(contentsOf: article, encoding: .utf8)
+        guard let begin = text.range(of: "<!-- interposed:begin -->"),
+              let end = text.range(of: "<!-- interposed:end -->", range: begin.upperBound..<text.endIndex) else {
             throw TestError(code: -3)
         }
-        let block = readme[begin.upperBound..<end.lowerBound]
+        let block = text[begin.upperBound..<end.lowerBound]
         var names = Set<String>()
         for part in block.split(separator: "`", omittingEmptySubsequences: false).enumerated() where part.offset % 2 == 1 {
             names.insert(String(part.element))
@@ -44,7 +46,7 @@ final class SymbolTests: XCTestCase {
             try Preload.unavailable("\(path) is missing: run `swift build` first", in: self)
         }
         let documented = try Self.documentedInterposers()
-        XCTAssertGreaterThan(documented.count, 100, "the README list was not found or is short")
+        XCTAssertGreaterThan(documented.count, 100, "the list in GreenRun.md was not found or is short")
         let stray = try Self.exportedNames(path).filter { name in
             !(documented.contains(name) || name.hasPrefix("green_") || Self.linkerNames.contains(name)
               || (allowSwift && (name.hasPrefix("$s") || name.hasPrefix("_$s"))))
@@ -66,6 +68,6 @@ final class SymbolTests: XCTestCase {
         guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("libgreen-preload.so not built") }
         let exported = Set(try Self.exportedNames(path))
         let missing = try Self.documentedInterposers().subtracting(exported)
-        XCTAssertEqual(missing, [], "documented in README but not exported")
+        XCTAssertEqual(missing, [], "documented in GreenRun.md but not exported")
     }
 }
