@@ -311,7 +311,7 @@ static int suspend_with(gsig *g, const sigset_t *mask) {
     unsigned handled = g->handled;
     g->suspended = 1;
     set_mask(g, mask); // may run a handler at once
-    while (g->handled == handled) green_hub_abi_get()->sleep_until(GREEN_NO_DEADLINE);
+    while (g->handled == handled) green_hub_abi_get()->sleep_until(GREEN_NO_DEADLINE, 0);
     g->suspended = 0;
     set_mask(g, &before);
     errno = EINTR;

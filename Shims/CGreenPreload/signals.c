@@ -150,6 +150,7 @@ static void trampoline(int sig, siginfo_t *info, void *context) {
         green_thread_pointer_swap(before);
         target->handled++;
         if ((interrupts || target->suspended) && target->fiber) green_fiber_interrupt_syscall(target->fiber);
+        else if (target->fiber) green_fiber_restartable_handler_ran(target->fiber); // poll, sleeps: EINTR still
         // The kernel puts back, on return, the mask it saved at delivery: if a
         // thread's mask changed meanwhile, the one the threads want now.
         if (generation != gsig_applied_generation() && context)

@@ -2,7 +2,9 @@
 // fiber on every listed fd at once, then let the kernel compute the answer
 // with a zero-timeout call, so revents, fd sets and counts are exactly the
 // kernel's. Each call is a fair turn (green_fair_turn): a thread whose poll
-// always finds something ready still lets the others run.
+// always finds something ready still lets the others run. A handler for the
+// thread ends the wait with EINTR, SA_RESTART or not: the kernel never
+// restarts these calls.
 #include "shim.h"
 #include <pthread.h>
 #include <stdlib.h>
@@ -69,7 +71,7 @@ static int park_loop(struct pollfd *fds, nfds_t n, int64_t deadline, int (*probe
             wev[k] = ev ? ev : GREEN_READ; // errors and hang-ups show up as readable
             k++;
         }
-        int w = k ? hub()->wait_fds(wfds, wev, k, deadline) : hub()->sleep_until(deadline);
+        int w = k ? hub()->wait_fds(wfds, wev, k, deadline) : hub()->sleep_until(deadline, GREEN_PARK_NO_RESTART);
         if (w == GREEN_WAKE_NORMAL || w == GREEN_WAKE_FD_CLOSED) continue; // re-probe
         if (w == GREEN_WAKE_DEADLINE) { result = probe(fds, n, ctx); break; }
         errno = shim_errno_for_wake(w);
@@ -190,8 +192,7 @@ static int epoll_park(int epfd, struct epoll_event *ev, int max, int64_t deadlin
         int r = pwait ? REAL(epoll_pwait)(epfd, ev, max, 0, mask) : REAL(epoll_wait)(epfd, ev, max, 0);
         if (r != 0) return r;
         if (deadline != GREEN_NO_DEADLINE && green_now_ns() >= deadline) return 0;
-        int revents;
-        int w = hub()->wait_fd(epfd, GREEN_READ, deadline, &revents);
+        int w = hub()->wait_fds(&epfd, &(int){GREEN_READ}, 1, deadline); // ended by any handler, as poll
         if (w == GREEN_WAKE_NORMAL) continue;
         if (w == GREEN_WAKE_DEADLINE) return 0;
         errno = shim_errno_for_wake(w);

@@ -1,6 +1,7 @@
 // sleep.c — sleep, usleep, nanosleep and clock_nanosleep park the fiber on a
-// hub timer. Interrupted (the fiber was cancelled or its timeout scope
-// expired), they report EINTR and the time left, as a signal would.
+// hub timer. Interrupted (a handler ran for the thread, SA_RESTART or not, as
+// the kernel never restarts a sleep; or the fiber was cancelled or its
+// timeout scope expired), they report EINTR and the time left.
 #include "shim.h"
 
 #define NS GREEN_NS_PER_SEC
@@ -13,7 +14,7 @@ GREEN_EXPORT unsigned int sleep(unsigned int seconds) {
     if (!green_on_fiber()) return REAL(sleep)(seconds);
     green_fair_turn(); // sleep(0) in a loop still lets the others run
     int64_t deadline = green_deadline_in(green_mul_sat(seconds, NS));
-    if (hub()->sleep_until(deadline) == 0) return 0;
+    if (hub()->sleep_until(deadline, GREEN_PARK_NO_RESTART) == 0) return 0;
     int64_t left = green_ns_until(deadline);
     return left == 0 ? 0 : (unsigned int)((left - 1) / NS + 1); // whole seconds left, rounded up
 }
@@ -21,7 +22,7 @@ GREEN_EXPORT unsigned int sleep(unsigned int seconds) {
 GREEN_EXPORT int usleep(useconds_t usec) {
     if (!green_on_fiber()) return REAL(usleep)(usec);
     green_fair_turn();
-    int r = hub()->sleep_until(green_deadline_in((int64_t)usec * 1000));
+    int r = hub()->sleep_until(green_deadline_in((int64_t)usec * 1000), GREEN_PARK_NO_RESTART);
     if (r == 0) return 0;
     errno = EINTR;
     return -1;
@@ -33,7 +34,7 @@ GREEN_EXPORT int nanosleep(const struct timespec *req, struct timespec *rem) {
     if (!req) { errno = EFAULT; return -1; }
     if (!green_timespec_valid(req)) { errno = EINVAL; return -1; }
     int64_t deadline = green_deadline_in(green_timespec_ns(req));
-    if (hub()->sleep_until(deadline) == 0) return 0;
+    if (hub()->sleep_until(deadline, GREEN_PARK_NO_RESTART) == 0) return 0;
     fill_remaining(rem, deadline);
     errno = EINTR;
     return -1;
@@ -48,7 +49,7 @@ GREEN_EXPORT int clock_nanosleep(clockid_t clock, int flags, const struct timesp
     if (!green_timespec_valid(req)) return EINVAL;
     if (!(flags & TIMER_ABSTIME)) {
         int64_t deadline = green_deadline_in(green_timespec_ns(req));
-        if (hub()->sleep_until(deadline) == 0) return 0;
+        if (hub()->sleep_until(deadline, GREEN_PARK_NO_RESTART) == 0) return 0;
         fill_remaining(rem, deadline);
         return EINTR;
     }
@@ -60,6 +61,6 @@ GREEN_EXPORT int clock_nanosleep(clockid_t clock, int flags, const struct timesp
         clock_gettime(clock, &now);
         int64_t left = target - green_timespec_ns(&now);
         if (left <= 0) return 0;
-        if (hub()->sleep_until(green_deadline_in(left)) != 0) return EINTR; // rem is untouched for TIMER_ABSTIME
+        if (hub()->sleep_until(green_deadline_in(left), GREEN_PARK_NO_RESTART) != 0) return EINTR; // rem is untouched for TIMER_ABSTIME
     }
 }

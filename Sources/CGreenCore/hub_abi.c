@@ -53,10 +53,11 @@ static int abi_wait_fd(int fd, int events, int64_t deadline, int *revents) {
     CANCELLATION_POINT(green_wait_fd(fd, events, deadline, 0, revents))
 }
 
-static int abi_sleep_until(int64_t deadline) { CANCELLATION_POINT(green_sleep_until(deadline, 0)) }
+static int abi_sleep_until(int64_t deadline, int flags) { CANCELLATION_POINT(green_sleep_until(deadline, flags)) }
 
+// poll, select and epoll_wait: never restarted after a handler.
 static int abi_wait_fds(const int *fds, const int *events, int n, int64_t deadline) {
-    CANCELLATION_POINT(green_wait_fds(fds, events, n, deadline, 0))
+    CANCELLATION_POINT(green_wait_fds(fds, events, n, deadline, GREEN_PARK_NO_RESTART))
 }
 
 const green_hub_abi *green_hub_abi_make(int (*run_blocking)(void (*)(void *), void *)) {

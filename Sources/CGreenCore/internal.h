@@ -80,7 +80,6 @@ enum {
     FIBER_CANCEL_REQUESTED = 1, ///< sticky: cancel() was called
     FIBER_CANCEL_PENDING = 2,   ///< not yet delivered by a park
     FIBER_IN_SYSCALL = 4,       ///< parked in a blocking call of the shim (a signal interrupts it)
-    FIBER_SIGNAL_RESTARTED = 8, ///< its last signal wake ran only SA_RESTART handlers (green_take_signal_restart)
 };
 
 struct green_fiber {
@@ -110,7 +109,7 @@ struct green_fiber {
     int wait_fd, wait_events;
     ev_tstamp parked_at;         ///< libev's time when it parked
     void *tsan_fiber;            ///< ThreadSanitizer's record of this stack (sanitizer builds)
-    _Atomic uint8_t signalled;   ///< a handler ran for it: interrupt its blocking call (green_fiber_interrupt_syscall)
+    _Atomic uint8_t signalled;   ///< handlers ran for it: SIGNALLED_INTERRUPT and/or SIGNALLED_RESTART (scheduler.c)
     _Atomic uint8_t resume_pending; ///< run the hub's resume hook when it next runs (green_fiber_request_resume)
     void *tp;                    ///< its own thread pointer (a program's thread under `green run`), or NULL: the hub thread's
     char name[48];

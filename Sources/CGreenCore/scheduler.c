@@ -166,10 +166,8 @@ static void run_resume_hook(green_sched *s, green_fiber *self) {
     atomic_store(&self->resume_pending, 0);
     int8_t reason = self->wake_reason;
     int interrupt = s->owner.on_resume ? s->owner.on_resume(self) : 1;
-    if (reason == GREEN_WAKE_SIGNAL && !interrupt) {
+    if (reason == GREEN_WAKE_SIGNAL && !interrupt && !(self->park_flags & GREEN_PARK_NO_RESTART))
         reason = GREEN_WAKE_NORMAL;
-        self->flags |= FIBER_SIGNAL_RESTARTED;
-    }
     self->wake_reason = reason; // the hook may have parked meanwhile
 }
 
@@ -196,15 +194,6 @@ void green_wake(green_fiber *f, int reason) {
     f->state = GREEN_FIBER_READY;
     f->wake_reason = (int8_t)reason;
     push_ready(f->sched, f);
-}
-
-int green_take_signal_restart(void) {
-    green_sched *s = green_tls_sched;
-    if (!s) return 0;
-    green_fiber *self = s->run.current;
-    int restarted = (self->flags & FIBER_SIGNAL_RESTARTED) != 0;
-    self->flags &= ~FIBER_SIGNAL_RESTARTED;
-    return restarted;
 }
 
 int green_yield(void) {
@@ -449,25 +438,37 @@ void green_fiber_request_resume(green_fiber *f) {
 
 void green_sched_set_resume_hook(green_sched *s, int (*hook)(green_fiber *f)) { s->owner.on_resume = hook; }
 
-void green_fiber_interrupt_syscall(green_fiber *f) {
+/// What handlers ran for a fiber (its `signalled` bits).
+enum {
+    SIGNALLED_INTERRUPT = 1, ///< one without SA_RESTART, or one its resume hook is to run
+    SIGNALLED_RESTART = 2,   ///< only SA_RESTART ones: a wait the kernel never restarts ends
+};
+
+static void note_signalled(green_fiber *f, uint8_t bit) {
     green_sched *s = f->sched;
-    atomic_store(&f->signalled, 1);
+    atomic_fetch_or(&f->signalled, bit);
     int none = 0;
     atomic_compare_exchange_strong(&s->inbox.interrupt_requested, &none, 2); // "every fiber" (1) stays
     ev_async_send(s->loop, &s->inbox.notify);
 }
 
+void green_fiber_interrupt_syscall(green_fiber *f) { note_signalled(f, SIGNALLED_INTERRUPT); }
+void green_fiber_restartable_handler_ran(green_fiber *f) { note_signalled(f, SIGNALLED_RESTART); }
+
 /// On the hub, after a signal handler asked for it: wake the blocking calls,
 /// of every fiber (all: 1) or of the fibers a handler ran for (2), and the
 /// parks that take their own thread's signals (GREEN_PARK_SIGNALS: lock and
-/// futex waits, which a process-wide "every fiber" leaves alone). A fiber
+/// futex waits, which a process-wide "every fiber" leaves alone). After only
+/// SA_RESTART handlers, only the waits the kernel never restarts end. A fiber
 /// that was running meanwhile forgets it: natively a handler that runs
 /// between two calls interrupts neither.
 static void interrupt_syscall(green_fiber *f, int all) {
     int mine = atomic_exchange(&f->signalled, 0);
     if (f->state != GREEN_FIBER_PARKED) return;
-    if (((all || mine) && (f->flags & FIBER_IN_SYSCALL)) || (mine && (f->park_flags & GREEN_PARK_SIGNALS)))
-        green_wake(f, GREEN_WAKE_SIGNAL);
+    int in_call = (f->flags & FIBER_IN_SYSCALL) != 0, own_signals = (f->park_flags & GREEN_PARK_SIGNALS) != 0;
+    int interrupt = ((all || (mine & SIGNALLED_INTERRUPT)) && in_call) || ((mine & SIGNALLED_INTERRUPT) && own_signals);
+    int ends = (mine & SIGNALLED_RESTART) && (in_call || own_signals) && (f->park_flags & GREEN_PARK_NO_RESTART);
+    if (interrupt || ends) green_wake(f, GREEN_WAKE_SIGNAL);
 }
 
 static void interrupt_syscalls(green_sched *s, int all) {

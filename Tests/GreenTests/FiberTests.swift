@@ -270,7 +270,7 @@ final class FiberTests: XCTestCase {
         XCTAssertEqual(abi.pointee.version, GREEN_HUB_ABI_VERSION)
         XCTAssertNotNil(green_parkable_fiber(), "the root context may park")
         // The C path: sleep through the table from a fiber.
-        let f = Green.spawn { () -> Int32 in abi.pointee.sleep_until(green_now_ns() + 2_000_000) }
+        let f = Green.spawn { () -> Int32 in abi.pointee.sleep_until(green_now_ns() + 2_000_000, 0) }
         XCTAssertEqual(try f.value, 0)
         // run_blocking runs on another thread while this hub keeps going.
         var ticks = 0

@@ -199,9 +199,11 @@ final class PreloadCompatibilityTests: XCTestCase {
     }
 
     /// A handler for a thread that waits for a lock, condition, semaphore,
-    /// futex or join runs at once, while it still waits, as natively; then
-    /// the wait goes on, or fails with EINTR where the kernel's would.
-    func testHandlersRunDuringLockAndFutexWaits() throws {
+    /// futex, join, fd or time runs at once, while it still waits, as
+    /// natively; then the wait goes on, or fails with EINTR where the
+    /// kernel's would (SA_RESTART decides, except for the calls the kernel
+    /// never restarts: poll, select, epoll_wait, sleeps, timed waits).
+    func testHandlersRunDuringWaitsAndEndThemAsTheKernelDoes() throws {
         try checkPreloadProgram("signal_in_waits", library: library, expect: [
             "sem_wait, no SA_RESTART: handler ran while it waited: yes; then Interrupted system call",
             "sem_wait, SA_RESTART: handler ran while it waited: yes; then went on",
@@ -221,6 +223,20 @@ final class PreloadCompatibilityTests: XCTestCase {
             "join, SA_RESTART: handler ran while it waited: yes; then went on",
             "barrier, no SA_RESTART: handler ran while it waited: yes; then went on",
             "barrier, SA_RESTART: handler ran while it waited: yes; then went on",
+            "read, no SA_RESTART: handler ran while it waited: yes; then Interrupted system call",
+            "read, SA_RESTART: handler ran while it waited: yes; then went on",
+            "poll, no SA_RESTART: handler ran while it waited: yes; then Interrupted system call",
+            "poll, SA_RESTART: handler ran while it waited: yes; then Interrupted system call",
+            "ppoll, no SA_RESTART: handler ran while it waited: yes; then Interrupted system call",
+            "ppoll, SA_RESTART: handler ran while it waited: yes; then Interrupted system call",
+            "select, no SA_RESTART: handler ran while it waited: yes; then Interrupted system call",
+            "select, SA_RESTART: handler ran while it waited: yes; then Interrupted system call",
+            "epoll_wait, no SA_RESTART: handler ran while it waited: yes; then Interrupted system call",
+            "epoll_wait, SA_RESTART: handler ran while it waited: yes; then Interrupted system call",
+            "nanosleep, no SA_RESTART: handler ran while it waited: yes; then Interrupted system call",
+            "nanosleep, SA_RESTART: handler ran while it waited: yes; then Interrupted system call",
+            "usleep, no SA_RESTART: handler ran while it waited: yes; then Interrupted system call",
+            "usleep, SA_RESTART: handler ran while it waited: yes; then Interrupted system call",
         ])
     }
 }

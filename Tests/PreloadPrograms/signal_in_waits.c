@@ -1,18 +1,25 @@
 /* signal_in_waits.c — a handler for a thread that waits for a lock, a
- * condition, a semaphore, a futex or another thread runs at once, while the
- * thread still waits, as the kernel runs it. Afterwards the wait goes on
- * (mutex, rwlock, condition, join, barrier), except where the kernel's wait
- * fails with EINTR for a handler without SA_RESTART (sem_wait, futex):
- * there with SA_RESTART it goes on too, unless the wait has a timeout
- * (sem_timedwait, a timed futex), which the kernel never restarts. */
+ * condition, a semaphore, a futex, another thread, an fd or time runs at
+ * once, while the thread still waits, as the kernel runs it. Afterwards the
+ * wait goes on (mutex, rwlock, condition, join, barrier), or fails with
+ * EINTR where the kernel's does: after a handler without SA_RESTART (sem_wait,
+ * futex, read), and after any handler for the calls the kernel never
+ * restarts (timed semaphore and futex waits, poll, ppoll, select, epoll_wait,
+ * the sleeps). */
 #include "check.h"
 #include <linux/futex.h>
 #include <semaphore.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
 #include <sys/syscall.h>
 
-enum { SEM, SEM_TIMED, FUTEX, FUTEX_TIMED, MUTEX, RWLOCK, COND, JOIN, BARRIER, KINDS };
+enum { SEM, SEM_TIMED, FUTEX, FUTEX_TIMED, MUTEX, RWLOCK, COND, JOIN, BARRIER,
+       READ, POLL, PPOLL, SELECT, EPOLL, NANOSLEEP, USLEEP, KINDS };
 static const char *names[KINDS] = {"sem_wait", "sem_timedwait", "futex", "timed futex", "mutex", "rwlock", "cond",
-                                   "join", "barrier"};
+                                   "join", "barrier", "read", "poll", "ppoll", "select", "epoll_wait", "nanosleep",
+                                   "usleep"};
+static int pipe_fds[2];
 
 static volatile sig_atomic_t handled;
 static void on_usr1(int sig) { (void)sig; handled++; }
@@ -59,6 +66,44 @@ static void *waiter(void *arg) {
         break;
     case JOIN: r = pthread_join(joined, NULL); break;
     case BARRIER: r = pthread_barrier_wait(&barrier); if (r == PTHREAD_BARRIER_SERIAL_THREAD) r = 0; break;
+    case READ: {
+        char c;
+        r = read(pipe_fds[0], &c, 1) == 1 ? 0 : errno;
+        break;
+    }
+    case POLL: {
+        struct pollfd p = {pipe_fds[0], POLLIN, 0};
+        r = poll(&p, 1, 20000) == 1 ? 0 : errno;
+        break;
+    }
+    case PPOLL: {
+        struct pollfd p = {pipe_fds[0], POLLIN, 0};
+        struct timespec twenty = {20, 0};
+        r = ppoll(&p, 1, &twenty, NULL) == 1 ? 0 : errno;
+        break;
+    }
+    case SELECT: {
+        fd_set set;
+        FD_ZERO(&set);
+        FD_SET(pipe_fds[0], &set);
+        struct timeval twenty = {20, 0};
+        r = select(pipe_fds[0] + 1, &set, NULL, NULL, &twenty) == 1 ? 0 : errno;
+        break;
+    }
+    case EPOLL: {
+        int ep = epoll_create1(EPOLL_CLOEXEC);
+        struct epoll_event e = {.events = EPOLLIN};
+        CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, pipe_fds[0], &e) == 0);
+        r = epoll_wait(ep, &e, 1, 20000) == 1 ? 0 : errno;
+        close(ep);
+        break;
+    }
+    case NANOSLEEP: {
+        struct timespec ten = {10, 0};
+        r = nanosleep(&ten, NULL) ? errno : 0;
+        break;
+    }
+    case USLEEP: r = usleep(10000000) ? errno : 0; break;
     }
     return (void *)r;
 }
@@ -71,6 +116,7 @@ static void round_of(int k, int restart) {
     word = 0;
     cond_flag = 0;
     CHECK(sem_init(&sem, 0, 0) == 0);
+    CHECK(pipe(pipe_fds) == 0);
     CHECK(set_handler(SIGUSR1, on_usr1, restart ? SA_RESTART : 0) == 0);
     if (k == MUTEX) pthread_mutex_lock(&mutex);
     if (k == RWLOCK) pthread_rwlock_rdlock(&rwlock);
@@ -87,6 +133,7 @@ static void round_of(int k, int restart) {
     __atomic_store_n(&word, 1, __ATOMIC_SEQ_CST);
     syscall(SYS_futex, &word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
     sem_post(&sem);
+    CHECK(write(pipe_fds[1], "x", 1) == 1);
     if (k == MUTEX) pthread_mutex_unlock(&mutex);
     if (k == RWLOCK) pthread_rwlock_unlock(&rwlock);
     pthread_mutex_lock(&mutex);
@@ -98,8 +145,10 @@ static void round_of(int k, int restart) {
     CHECK_RC(pthread_join(t, &result), 0);
     if (k == BARRIER) pthread_barrier_destroy(&barrier);
     int r = (int)(intptr_t)result;
-    int timed = k == SEM_TIMED || k == FUTEX_TIMED;
-    int eintr_kind = k == SEM || k == FUTEX || timed;
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
+    int timed = k == SEM_TIMED || k == FUTEX_TIMED || k >= POLL; /* never restarted by the kernel */
+    int eintr_kind = k == SEM || k == FUTEX || k == READ || timed;
     int want = eintr_kind && (!restart || timed) ? EINTR : 0;
     CHECK(ran_while_waiting);
     CHECK_RC(r, want);

@@ -149,14 +149,9 @@ static int kernel_wait(uint32_t *word, uint32_t expected, clockid_t clock, const
 
 // ---- fibers ---------------------------------------------------------------------------
 
-/// After a park of a wait that the kernel would end with EINTR (`eintr`:
-/// sem_wait, futex): does a signal handler end it? The kernel restarts an
-/// untimed FUTEX_WAIT after SA_RESTART handlers, but never a timed one.
-static int signal_ends_wait(int reason, int eintr, int64_t deadline) {
-    if (!eintr) return 0;
-    if (reason == GREEN_WAKE_SIGNAL) return 1;
-    return green_take_signal_restart() && deadline != GREEN_NO_DEADLINE;
-}
+/// Does a park's wake end a wait that the kernel ends with EINTR (`eintr`:
+/// sem_wait, futex)? Its park said which handlers do (GREEN_PARK_NO_RESTART).
+static inline int signal_ends_wait(int reason, int eintr) { return eintr && reason == GREEN_WAKE_SIGNAL; }
 
 /// A word another process may change: nobody will wake us, so look again
 /// every millisecond or so (up to 16 ms between looks).
@@ -173,7 +168,7 @@ static int fiber_poll(uint32_t *word, uint32_t expected, int64_t deadline, int p
         green_set_wait_label(label);
         int r = green_park_until(until, park_flags);
         if (r == GREEN_WAKE_CANCELLED) return ECANCELED;
-        if (signal_ends_wait(r, eintr, deadline)) return EINTR;
+        if (signal_ends_wait(r, eintr)) return EINTR;
         if (pause < 16000000) pause *= 2;
     }
     return 0;
@@ -201,7 +196,7 @@ static int fiber_wait(uint32_t *word, uint32_t expected, int64_t deadline, uint3
             while (w.remote && !w.wake.delivered) green_park_until(GREEN_NO_DEADLINE, GREEN_PARK_UNINTERRUPTIBLE);
             return 0;
         }
-        if (r == GREEN_WAKE_DEADLINE || r == GREEN_WAKE_CANCELLED || signal_ends_wait(r, eintr, deadline)) {
+        if (r == GREEN_WAKE_DEADLINE || r == GREEN_WAKE_CANCELLED || signal_ends_wait(r, eintr)) {
             unlink_waiter(b, &w);
             bucket_unlock(b);
             return r == GREEN_WAKE_DEADLINE ? ETIMEDOUT : r == GREEN_WAKE_CANCELLED ? ECANCELED : EINTR;
@@ -224,8 +219,10 @@ int gfutex_wait_bitset(uint32_t *word, uint32_t expected, clockid_t clock, const
     else shim_cancel_async_point();
     // A handler for this thread runs during any wait, as natively.
     int park_flags = (point ? 0 : GREEN_PARK_UNINTERRUPTIBLE) | GREEN_PARK_SIGNALS;
+    // The kernel restarts an untimed FUTEX_WAIT after SA_RESTART handlers,
+    // never a timed one.
     int eintr = (flags & GF_EINTR) != 0;
-    (void)green_take_signal_restart(); // only a wake of this wait counts
+    if (eintr && abstime) park_flags |= GREEN_PARK_NO_RESTART;
     // The waker may be another thread (a Dispatch worker, a thread of the
     // program): while parked here, the hub must not take "no fiber ready and
     // nothing to wait for" as a deadlock. (Fibers that deadlock on each

@@ -42,6 +42,10 @@ enum {
     /// ends the park with GREEN_WAKE_SIGNAL, so the handler runs at once, as a
     /// thread's does in a futex wait; the caller waits again or fails with EINTR.
     GREEN_PARK_SIGNALS = 2,
+    /// A wait the kernel never restarts after a handler (poll, select,
+    /// epoll_wait, sleeps, timed futex waits): any handler that ran for the
+    /// thread ends it with GREEN_WAKE_SIGNAL, SA_RESTART or not.
+    GREEN_PARK_NO_RESTART = 4,
 };
 
 typedef enum green_fiber_state {
@@ -171,6 +175,11 @@ int green_tp_uses_syscall(void);
 /// for every fiber of a hub.
 void green_fiber_interrupt_syscall(green_fiber *f);
 
+/// From a signal handler (async-signal-safe): a handler installed with
+/// SA_RESTART ran for fiber `f`: only a wait the kernel never restarts
+/// (GREEN_PARK_NO_RESTART) fails with EINTR; the others go on.
+void green_fiber_restartable_handler_ran(green_fiber *f);
+
 /// From a signal handler (async-signal-safe): run the hub's resume hook on
 /// fiber `f` when it next runs — on its own stack, as it returns from a
 /// park, a yield or a fair turn; if it is parked in a blocking call of the
@@ -190,12 +199,6 @@ bool green_fiber_cancel_requested(const green_fiber *f);
 /// scope) but its operation completed anyway: keep the interruption pending
 /// for its next park instead of losing it.
 void green_rearm_interrupt(int reason);
-
-/// Whether the current fiber's last wake for a signal (GREEN_PARK_SIGNALS, or
-/// a blocking call) ran only SA_RESTART handlers, so its park returned
-/// GREEN_WAKE_NORMAL; clears it. A kernel wait with a timeout fails with EINTR
-/// even then (the kernel does not restart it), which the futex wait mimics.
-int green_take_signal_restart(void);
 
 /// Wait until `f` is done (returns immediately if it is).
 int green_fiber_join(green_fiber *f, int64_t deadline, int flags);

@@ -11,7 +11,7 @@
 extern "C" {
 #endif
 
-#define GREEN_HUB_ABI_VERSION 1
+#define GREEN_HUB_ABI_VERSION 2
 
 typedef struct green_hub_abi {
     int version; ///< GREEN_HUB_ABI_VERSION
@@ -19,13 +19,15 @@ typedef struct green_hub_abi {
     /// monotonic deadline; returns a green_wake_reason, *revents the events.
     int (*wait_fd)(int fd, int events, int64_t deadline, int *revents);
     /// Park until the monotonic deadline; returns a green_wake_reason (0: slept).
-    int (*sleep_until)(int64_t deadline);
+    /// `flags`: GREEN_PARK_NO_RESTART for the sleeps the kernel never restarts.
+    int (*sleep_until)(int64_t deadline, int flags);
     /// Run fn(arg) on the hub's thread pool, parking (uninterruptibly) until
     /// it has returned. Returns 0, or -1 if no thread could run it.
     int (*run_blocking)(void (*fn)(void *arg), void *arg);
     /// Before closing fd: wake its waiters on this thread's hub (EBADF for them).
     void (*fd_closing)(int fd);
-    /// Park until any of n fds is ready (see green_wait_fds).
+    /// Park until any of n fds is ready (see green_wait_fds). Like poll, a
+    /// handler for the thread ends it, SA_RESTART or not.
     int (*wait_fds)(const int *fds, const int *events, int n, int64_t deadline);
 } green_hub_abi;
 
