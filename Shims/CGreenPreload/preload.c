@@ -60,6 +60,8 @@ static const shim_pthread_hooks pthread_hooks = {
     .cancel_point_leave = gcancel_point_leave,
     .cancel_async_point = async_cancel_point,
     .testcancel = gcancel_testcancel,
+    .swap_mask = gsig_swap_mask,
+    .handlers_run = gsig_handlers_run,
 };
 
 static void on_notify(void *unused) {

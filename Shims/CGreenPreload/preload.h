@@ -211,6 +211,10 @@ void gsig_init_main(void);
 /// off a fiber thread or main: a native thread keeps its kernel mask).
 gsig *gsig_main(void);
 gsig *gsig_current(void);
+/// The calling thread's mask for the length of a ppoll, pselect or
+/// epoll_pwait (shim_pthread_hooks.swap_mask), and its count of handlers run.
+unsigned gsig_swap_mask(const sigset_t *mask, sigset_t *old);
+unsigned gsig_handlers_run(void);
 /// A fiber thread starts with its creator's mask; a finished one counts no more.
 void gsig_thread_started(gsig *g, green_fiber *f, void *tp);
 void gsig_thread_finished(gsig *g);

@@ -197,6 +197,12 @@ static int is_fault(int sig, const siginfo_t *info) {
            (sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL || sig == SIGTRAP || sig == SIGSYS);
 }
 
+/// A signal now pending for `g`: a sigwait it is parked in looks again. (One
+/// that runs is in no wait: nothing is noted for its next call.)
+static void wake_sigwait(gsig *g) {
+    if (g->fiber && g->fiber != green_fiber_current()) green_fiber_interrupt_syscall(g->fiber);
+}
+
 /// The kernel's choice for a process-directed signal: the main thread when
 /// it does not block it, else another thread that does not.
 static gsig *first_taker(int sig) {
@@ -226,7 +232,7 @@ gsig *gsig_pick_target(int sig, const siginfo_t *info) {
     }
     if (sigismember(&g->mask, sig)) { // its target blocks it: pending for that thread alone
         sigaddset(&g->pending, sig);
-        if (g->fiber) green_fiber_interrupt_syscall(g->fiber); // its sigwait looks again
+        wake_sigwait(g);
         return NULL;
     }
     return g;
@@ -241,7 +247,7 @@ int gsig_kill(gsig *g, int sig) {
     if (sigismember(&g->mask, sig) && someone_takes(sig)) {
         // Another thread would take it from the kernel: it stays g's alone.
         sigaddset(&g->pending, sig);
-        if (g->fiber) green_fiber_interrupt_syscall(g->fiber); // its sigwait looks again
+        wake_sigwait(g);
         return 0;
     }
     atomic_store(&notes[sig], g);
@@ -303,6 +309,20 @@ GREEN_EXPORT int sigpending(sigset_t *set) {
     sigorset(set, set, &g->pending);
     sigorset(set, set, &process_pending);
     return 0;
+}
+
+unsigned gsig_swap_mask(const sigset_t *mask, sigset_t *old) {
+    gsig *g = gsig_current();
+    if (!g) return 0;
+    unsigned handled = g->handled;
+    *old = g->mask;
+    set_mask(g, mask); // may run a handler at once
+    return handled;
+}
+
+unsigned gsig_handlers_run(void) {
+    gsig *g = gsig_current();
+    return g ? g->handled : 0;
 }
 
 /// Wait with `mask` as the thread's mask until a handler has run for it.

@@ -129,13 +129,13 @@ static void trampoline(int sig, siginfo_t *info, void *context) {
     if (a->sa_flags & SA_RESETHAND) wrapped[sig] = 0; // the kernel has put SIG_DFL back
     green_sched *s = green_sched_current();
     gsig *target = NULL;
+    green_fiber *running = s ? green_fiber_current() : NULL;
     if (s && preload_fiber_mode && gsig_main()) {
         target = gsig_pick_target(sig, info);
         if (!target) return; // pending for the thread it was sent to, or for the process
         // Another thread is running (it may be the one the handler will wait
         // for): the target runs the handler itself when it next runs. With
         // no thread running (the hub waits for events), here and now.
-        green_fiber *running = green_fiber_current();
         if (running && target != gsig_current() && target->fiber && defer(target, sig, info, a)) {
             green_fiber_request_resume(target->fiber);
             return;
@@ -149,8 +149,13 @@ static void trampoline(int sig, siginfo_t *info, void *context) {
     if (target) {
         green_thread_pointer_swap(before);
         target->handled++;
-        if ((interrupts || target->suspended) && target->fiber) green_fiber_interrupt_syscall(target->fiber);
-        else if (target->fiber) green_fiber_restartable_handler_ran(target->fiber); // poll, sleeps: EINTR still
+        // A parked target's blocking call ends as the kernel decides. One
+        // that runs is in no call (natively a handler between two calls
+        // interrupts neither): nothing is noted for its next one.
+        if (target->fiber && target->fiber != running) {
+            if (interrupts || target->suspended) green_fiber_interrupt_syscall(target->fiber);
+            else green_fiber_restartable_handler_ran(target->fiber); // poll, sleeps: EINTR still
+        }
         // The kernel puts back, on return, the mask it saved at delivery: if a
         // thread's mask changed meanwhile, the one the threads want now.
         if (generation != gsig_applied_generation() && context)

@@ -6,6 +6,7 @@
 // thread ends the wait with EINTR, SA_RESTART or not: the kernel never
 // restarts these calls.
 #include "shim.h"
+#include "sync/sync.h"
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,41 @@ static int deadline_ts(const struct timespec *ts, int64_t *deadline) {
 
 static int park_loop(struct pollfd *fds, nfds_t n, int64_t deadline, int (*probe)(struct pollfd *, nfds_t, void *),
                      void *ctx, int *wfds, int *wev);
+
+// ---- the signal mask of ppoll, pselect and epoll_pwait ----------------------------
+//
+// Under `green run` a fiber thread has a mask of its own (the preload
+// library's sigmask.c): the call's mask is the thread's for the call's
+// length, so a signal it unblocks is handled then, and the call fails with
+// EINTR (any handler ends these calls). In a linked program, whose fibers
+// share their thread's mask, the mask is not applied on a fiber.
+
+typedef struct call_mask {
+    int active;     ///< a mask was given and the thread has one of its own
+    unsigned handled; ///< the thread's handler count before the call
+    sigset_t old;   ///< its mask before the call
+} call_mask;
+
+/// Load `mask` (NULL: none) for the call. -1 with EINTR when a pending
+/// signal it unblocked was handled at once; call mask_end either way.
+static int mask_begin(call_mask *m, const sigset_t *mask) {
+    const shim_pthread_hooks *h = shim_pthreads;
+    m->active = mask && h && h->swap_mask;
+    if (!m->active) return 0;
+    m->handled = h->swap_mask(mask, &m->old);
+    if (h->handlers_run() == m->handled) return 0;
+    errno = EINTR;
+    return -1;
+}
+
+/// The thread's mask from before the call, keeping the call's errno.
+static void mask_end(const call_mask *m) {
+    if (!m->active) return;
+    int err = errno;
+    sigset_t during;
+    shim_pthreads->swap_mask(&m->old, &during);
+    errno = err;
+}
 
 typedef struct wait_arrays { int *fds, *events; } wait_arrays;
 
@@ -96,12 +132,16 @@ GREEN_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout) {
 GREEN_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *sigmask) {
     if (!green_on_fiber()) return REAL(ppoll)(fds, n, ts, sigmask);
     green_fair_turn();
-    if (ts && ts->tv_sec == 0 && ts->tv_nsec == 0) return REAL(ppoll)(fds, n, ts, sigmask);
     int64_t deadline;
     if (deadline_ts(ts, &deadline) != 0) return -1;
-    // A parked fiber cannot take the signal mask atomically as ppoll does:
-    // on a fiber the mask is ignored (documented limit).
-    return park_on_pollfds(fds, n, deadline, probe_poll, NULL);
+    call_mask m;
+    int r = mask_begin(&m, sigmask);
+    if (r == 0) {
+        if (ts && ts->tv_sec == 0 && ts->tv_nsec == 0) r = REAL(poll)(fds, n, 0);
+        else r = park_on_pollfds(fds, n, deadline, probe_poll, NULL);
+    }
+    mask_end(&m);
+    return r;
 }
 
 extern void __chk_fail(void) __attribute__((noreturn));
@@ -178,18 +218,24 @@ GREEN_EXPORT int select(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeva
 GREEN_EXPORT int pselect(int nfds, fd_set *r, fd_set *w, fd_set *x, const struct timespec *ts, const sigset_t *sigmask) {
     if (!green_on_fiber()) return REAL(pselect)(nfds, r, w, x, ts, sigmask);
     green_fair_turn();
-    if (ts && ts->tv_sec == 0 && ts->tv_nsec == 0) return REAL(pselect)(nfds, r, w, x, ts, sigmask);
     int64_t deadline;
     if (deadline_ts(ts, &deadline) != 0) return -1;
-    return select_via_poll(nfds, r, w, x, deadline);
+    call_mask m;
+    int res = mask_begin(&m, sigmask);
+    if (res == 0) {
+        if (ts && ts->tv_sec == 0 && ts->tv_nsec == 0) res = REAL(select)(nfds, r, w, x, &(struct timeval){0, 0});
+        else res = select_via_poll(nfds, r, w, x, deadline);
+    }
+    mask_end(&m);
+    return res;
 }
 
 // ---- epoll ----------------------------------------------------------------------
 
 /// The epoll fd itself becomes readable when any of its fds is ready.
-static int epoll_park(int epfd, struct epoll_event *ev, int max, int64_t deadline, const sigset_t *mask, int pwait) {
+static int epoll_park(int epfd, struct epoll_event *ev, int max, int64_t deadline) {
     for (;;) {
-        int r = pwait ? REAL(epoll_pwait)(epfd, ev, max, 0, mask) : REAL(epoll_wait)(epfd, ev, max, 0);
+        int r = REAL(epoll_wait)(epfd, ev, max, 0);
         if (r != 0) return r;
         if (deadline != GREEN_NO_DEADLINE && green_now_ns() >= deadline) return 0;
         int w = hub()->wait_fds(&epfd, &(int){GREEN_READ}, 1, deadline); // ended by any handler, as poll
@@ -204,12 +250,15 @@ GREEN_EXPORT int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeo
     if (!green_on_fiber()) return REAL(epoll_wait)(epfd, ev, max, timeout);
     green_fair_turn();
     if (timeout == 0) return REAL(epoll_wait)(epfd, ev, max, timeout);
-    return epoll_park(epfd, ev, max, deadline_ms(timeout), NULL, 0);
+    return epoll_park(epfd, ev, max, deadline_ms(timeout));
 }
 
 GREEN_EXPORT int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout, const sigset_t *mask) {
     if (!green_on_fiber()) return REAL(epoll_pwait)(epfd, ev, max, timeout, mask);
     green_fair_turn();
-    if (timeout == 0) return REAL(epoll_pwait)(epfd, ev, max, timeout, mask);
-    return epoll_park(epfd, ev, max, deadline_ms(timeout), mask, 1);
+    call_mask m;
+    int r = mask_begin(&m, mask);
+    if (r == 0) r = timeout == 0 ? REAL(epoll_wait)(epfd, ev, max, 0) : epoll_park(epfd, ev, max, deadline_ms(timeout));
+    mask_end(&m);
+    return r;
 }

@@ -239,4 +239,15 @@ final class PreloadCompatibilityTests: XCTestCase {
             "usleep, SA_RESTART: handler ran while it waited: yes; then Interrupted system call",
         ])
     }
+
+    /// ppoll, pselect and epoll_pwait take their mask for the call on the
+    /// calling thread only: a signal it unblocks (pending or sent meanwhile)
+    /// is handled during the call and ends it with EINTR; the mask is back after.
+    func testPwaitMasksApplyToTheCallingThreadForTheCall() throws {
+        try checkPreloadProgram("pwait_masks", library: library, expect: [
+            "ppoll: pending signal handled in the call: EINTR; sent during it: EINTR; mask back after: yes",
+            "pselect: pending signal handled in the call: EINTR; sent during it: EINTR; mask back after: yes",
+            "epoll_pwait: pending signal handled in the call: EINTR; sent during it: EINTR; mask back after: yes",
+        ])
+    }
 }

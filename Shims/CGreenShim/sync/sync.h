@@ -15,6 +15,7 @@
 #include "../shim.h"
 #include <pthread.h>
 #include <semaphore.h>
+#include <signal.h>
 #include <time.h>
 
 GREEN_HIDDEN_BEGIN
@@ -94,6 +95,13 @@ typedef struct shim_pthread_hooks {
     void (*cancel_async_point)(void);
     /// pthread_testcancel for any caller.
     void (*testcancel)(void);
+    /// The signal mask of ppoll, pselect and epoll_pwait on a fiber thread:
+    /// make `mask` the calling thread's (a pending signal it unblocks is
+    /// handled at once) and store its mask in *old; returns handlers_run()
+    /// from before.
+    unsigned (*swap_mask)(const sigset_t *mask, sigset_t *old);
+    /// Handlers run for the calling thread so far (a counter).
+    unsigned (*handlers_run)(void);
 } shim_pthread_hooks;
 extern const shim_pthread_hooks *_Atomic shim_pthreads;
 
