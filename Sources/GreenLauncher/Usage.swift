@@ -46,7 +46,7 @@ let helpText = usageText + """
       LD_PRELOAD                   kept, after the library
       HOME                         green install's prefix when not root: $HOME/.local
       PATH                         green install says so when the prefix's bin/ is not on it
-    Which tool finds which hang: README.md, "Troubleshooting green run".
+    Which tool finds which hang: Sources/Green/Green.docc/DebuggingAStalledHub.md, "Troubleshooting green run".
     """
 
 /// A mistake in the command line: reported with the usage, exit status 2.

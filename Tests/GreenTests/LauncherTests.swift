@@ -312,7 +312,7 @@ let launcherHelp = launcherUsage + """
       LD_PRELOAD                   kept, after the library
       HOME                         green install's prefix when not root: $HOME/.local
       PATH                         green install says so when the prefix's bin/ is not on it
-    Which tool finds which hang: README.md, "Troubleshooting green run".
+    Which tool finds which hang: Sources/Green/Green.docc/DebuggingAStalledHub.md, "Troubleshooting green run".
     """
 
 /// Runs `executable` with `args` and captures its output. The child gets this
