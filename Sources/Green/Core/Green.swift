@@ -14,6 +14,7 @@ public enum Green {
     /// - Parameters:
     ///   - name: shown in fiber dumps and stack-overflow reports.
     ///   - stackSize: usable stack bytes (default 256 KiB; rounded up to 16 KiB).
+    ///   - body: the fiber's work; its result or error is the fiber's (`value`, `join`).
     @inlinable @discardableResult
     public static func spawn<Value>(
         name: String = "fiber", stackSize: Int = 0, _ body: @escaping () throws -> Value

@@ -51,9 +51,12 @@ public final class PreforkServer {
     private var stopping = false
 
     /// - Parameters:
+    ///   - processes: how many child processes accept connections (each runs its own hub).
+    ///   - host: the address to listen on.
     ///   - port: 0 lets the kernel pick one (see `port`).
     ///   - maxConnectionsPerProcess: the `StreamServer` bound of each child.
     ///   - grace: how long a stopping child lets its connections finish.
+    ///   - handler: serves one connection, in a child, on a fiber of its own.
     public init(processes: Int, host: String = "127.0.0.1", port: UInt16 = 0, maxConnectionsPerProcess: Int? = nil,
                 grace: Duration = .seconds(5), handler: @escaping (Socket) throws -> Void) throws {
         precondition(processes > 0)

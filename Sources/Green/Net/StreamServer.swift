@@ -18,8 +18,12 @@ public final class StreamServer {
     private var acceptor: Fiber<Void>?
     private var stopping = false
 
-    /// - Parameter maxConnections: at most this many handlers at once; the
-    ///   accept loop waits for a free slot (the kernel's backlog holds the rest).
+    /// A server on `listener` that runs `handler` on a fiber of its own for each connection.
+    /// - Parameters:
+    ///   - listener: a listening socket (``Socket/listen(host:port:backlog:reusePort:)`` or a Unix path).
+    ///   - maxConnections: at most this many handlers at once; the
+    ///     accept loop waits for a free slot (the kernel's backlog holds the rest).
+    ///   - handler: serves one connection; the server closes it when the handler returns or throws.
     public init(listener: Socket, maxConnections: Int? = nil, handler: @escaping (Socket) throws -> Void) {
         self.listener = listener
         self.handler = handler
