@@ -211,6 +211,10 @@ void gsig_init_main(void);
 /// off a fiber thread or main: a native thread keeps its kernel mask).
 gsig *gsig_main(void);
 gsig *gsig_current(void);
+/// Keep `sig` unblocked in the hub thread's kernel mask whatever the
+/// threads block (the library's own signal; the threads' masks still decide
+/// whether the program's own `sig` is delivered).
+void gsig_keep_unblocked(int sig);
 /// The calling thread's mask for the length of a ppoll, pselect or
 /// epoll_pwait (shim_pthread_hooks.swap_mask), and its count of handlers run.
 unsigned gsig_swap_mask(const sigset_t *mask, sigset_t *old);
@@ -232,6 +236,19 @@ int gsig_kill(gsig *g, int sig);
 /// resume hook runs them; a thread that ends drops its own.
 void preload_signals_start(green_sched *s);
 void preload_forget_deferred_signals(gsig *g);
+/// Install `handler` for `sig` as the library's own (0, or -1): sigaction
+/// then keeps the program's action aside, and the handler gives the
+/// program's own signals to preload_signal_forward, which runs its action.
+int preload_signal_take(int sig, void (*handler)(int, siginfo_t *, void *));
+void preload_signal_forward(int sig, siginfo_t *info, void *context);
+
+// ---- preemption (preempt.c) ------------------------------------------------------------
+
+/// Start preempting fiber threads that run a whole slice (idempotent; with
+/// the program's second thread, and again in a fork child).
+void preempt_start(void);
+/// Non-zero while the library runs a program's signal handler: not preempted.
+extern _Atomic int preload_preempt_blocked;
 /// A live fiber thread not blocking `sig` (NULL: none, or the list is changing).
 gsig *gthread_first_sig_taker(int sig);
 /// The hub thread's kernel tid.

@@ -67,6 +67,8 @@ static void load_mask(const sigset_t *m) {
     GREEN_SYSCALL(SYS_rt_sigprocmask, SIG_SETMASK, m, NULL, KERNEL_SIGSET);
 }
 
+static uint64_t kernel_unblocked; ///< never blocked in the OS thread (gsig_keep_unblocked)
+
 /// Load into the OS thread the signals every fiber thread blocks. Only the
 /// signals some thread blocks are looked at: usually none.
 static void apply(void) {
@@ -75,8 +77,16 @@ static void apply(void) {
         int i = __builtin_ctzll(some);
         if (blocked_by[i] == threads_counted) all |= (uint64_t)1 << i;
     }
+    all &= ~kernel_unblocked;
     if (all == bits_of(&applied)) return;
     set_bits(&applied, all);
+    applied_generation++;
+    load_mask(&applied);
+}
+
+void gsig_keep_unblocked(int sig) {
+    kernel_unblocked |= BIT(sig);
+    set_bits(&applied, bits_of(&applied) & ~kernel_unblocked);
     applied_generation++;
     load_mask(&applied);
 }

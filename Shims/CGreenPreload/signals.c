@@ -79,8 +79,10 @@ void preload_forget_deferred_signals(gsig *g) {
 }
 
 static void call_handler(const struct sigaction *a, int sig, siginfo_t *info, void *context) {
+    atomic_fetch_add(&preload_preempt_blocked, 1); // a handler is not preempted (preempt.c)
     if (a->sa_flags & SA_SIGINFO) a->sa_sigaction(sig, info, context);
     else a->sa_handler(sig);
+    atomic_fetch_sub(&preload_preempt_blocked, 1);
 }
 
 /// The core's resume hook: run the handlers noted for the thread now running.
@@ -168,10 +170,42 @@ static void trampoline(int sig, siginfo_t *info, void *context) {
 typedef int (*sigaction_fn)(int, const struct sigaction *, struct sigaction *);
 static sigaction_fn real_sigaction;
 
+// ---- a signal the library takes for itself (preempt.c) ----------------------------
+
+static int taken_signal; ///< its handler is the library's; the program's action is kept in programs[]
+
+int preload_signal_take(int sig, void (*handler)(int, siginfo_t *, void *)) {
+    if (!real_sigaction) real_sigaction = (sigaction_fn)dlsym(RTLD_NEXT, "sigaction");
+    struct sigaction now;
+    if (real_sigaction(sig, NULL, &now) != 0) return -1;
+    if (!wrapped[sig]) programs[sig] = now; // SIG_DFL or SIG_IGN: what the program set
+    struct sigaction mine;
+    memset(&mine, 0, sizeof mine);
+    mine.sa_sigaction = handler;
+    mine.sa_flags = SA_SIGINFO | SA_RESTART | SA_NODEFER; // NODEFER: the next one may come while it ran
+    sigemptyset(&mine.sa_mask);
+    if (real_sigaction(sig, &mine, NULL) != 0) return -1;
+    taken_signal = sig;
+    return 0;
+}
+
+void preload_signal_forward(int sig, siginfo_t *info, void *context) {
+    if (wrapped[sig]) trampoline(sig, info, context); // else SIG_DFL (SIGURG: ignored) or SIG_IGN
+}
+
 GREEN_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old) {
     if (!real_sigaction) real_sigaction = (sigaction_fn)dlsym(RTLD_NEXT, "sigaction");
     if (!preload_fiber_mode || sig <= 0 || sig >= NSIG) return real_sigaction(sig, act, old);
     green_fair_turn(); // a thread that changes handlers in a loop still lets the others run
+    if (sig == taken_signal) { // the library's handler stays; it forwards to the program's
+        struct sigaction before = programs[sig];
+        if (act) {
+            programs[sig] = *act;
+            wrapped[sig] = act->sa_handler != SIG_DFL && act->sa_handler != SIG_IGN;
+        }
+        if (old) *old = before;
+        return 0;
+    }
     struct sigaction before = programs[sig];
     int was_wrapped = wrapped[sig];
     int r;

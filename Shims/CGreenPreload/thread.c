@@ -221,6 +221,7 @@ static size_t stack_size_for(const pthread_attr_t *attr) {
 GREEN_EXPORT int pthread_create(pthread_t *out, const pthread_attr_t *attr, void *(*start)(void *), void *arg) {
     preload_init();
     if (!preload_fiber_mode || !green_on_fiber()) return PREAL(pthread_create)(out, attr, start, arg);
+    preempt_start(); // with a second thread, one may spin waiting for another
     int detach = 0;
     if (attr && pthread_attr_getdetachstate(attr, &detach) == 0) detach = detach == PTHREAD_CREATE_DETACHED;
     gcancel_init();

@@ -243,6 +243,31 @@ void green_fair_turn(void) {
         run_resume_hook(s, self);
 }
 
+// ---- preemption ------------------------------------------------------------------
+
+int green_preempt_running(void) {
+    green_sched *s = green_tls_sched;
+    if (!s || !green_tls_parkable) return 0; // the hub, or not a fiber
+    green_fiber *self = s->run.current;
+    if (self == s->run.hub || self->state != GREEN_FIBER_RUNNING) return 0;
+    // As a fair turn: at the back of the queue, through the hub, so that
+    // timers and I/O that the others wait for are polled too.
+    self->state = GREEN_FIBER_READY;
+    s->run.budget = 0;
+    push_ready(s, self);
+    schedule_next(s);
+    if (__builtin_expect(atomic_load_explicit(&self->resume_pending, memory_order_relaxed), 0))
+        run_resume_hook(s, self);
+    return 1;
+}
+
+int green_sched_fiber_streak(green_sched *s, uint64_t *switches) {
+    *switches = __atomic_load_n(&s->census.switches, __ATOMIC_RELAXED);
+    if (__atomic_load_n(&s->census.in_loop, __ATOMIC_RELAXED)) return 0;
+    green_fiber *current = __atomic_load_n(&s->run.current, __ATOMIC_RELAXED);
+    return current != s->run.hub;
+}
+
 // ---- fibers ----------------------------------------------------------------------
 
 static void fiber_main(void *arg) {

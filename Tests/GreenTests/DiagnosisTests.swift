@@ -142,7 +142,8 @@ final class DiagnosisTests: XCTestCase {
     /// name and fiber id, shows its backtrace (a frame in the program) and the
     /// fiber dump.
     func testMonitorNamesTheSpinningFiberThread() throws {
-        let child = try startSpinner([], environment: ["GREEN_MONITOR_MS": "100"])
+        // Preemption off: it would give the others their turns, and the hub would never stall.
+        let child = try startSpinner([], environment: ["GREEN_MONITOR_MS": "100", "GREEN_PREEMPT": "0"])
         let printed = try waitForStderr(child, containing: ["blocking monitor:", "backtrace of the stalled hub's thread",
                                                             "running now:"])
         kill(child.pid, SIGKILL)
@@ -161,7 +162,7 @@ final class DiagnosisTests: XCTestCase {
     /// thread, and the report says so (and how to get one) instead of saying
     /// nothing; the name and the dump still come out.
     func testMonitorReportsASpinnerThatBlocksSignals() throws {
-        let child = try startSpinner(["block"], environment: ["GREEN_MONITOR_MS": "100"])
+        let child = try startSpinner(["block"], environment: ["GREEN_MONITOR_MS": "100", "GREEN_PREEMPT": "0"])
         let printed = try waitForStderr(child, containing: ["blocking monitor:", "running now:"])
         kill(child.pid, SIGKILL)
         let r = child.wait(timeout: 10)

@@ -302,6 +302,8 @@ let launcherHelp = launcherUsage + """
       GREEN_MONITOR_MS=N           blocking monitor: when no thread has let the others run
                                    for N ms, name the one running, print its backtrace
                                    and the fiber dump
+      GREEN_PREEMPT=0              no preemption: a thread that runs 10 ms without a call
+                                   that waits keeps the CPU until it makes one (gevent's way)
       GREEN_NO_OVERFLOW_HANDLER=1  no SIGSEGV handler naming the thread whose stack overflowed
       GREEN_EXCLUSIVITY_HOOKS=0, GREEN_EXCLUSIVITY_SLOW_PATH=1
                                    Swift code only, for the runtime's tests: how Swift's

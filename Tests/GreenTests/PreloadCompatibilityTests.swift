@@ -250,4 +250,15 @@ final class PreloadCompatibilityTests: XCTestCase {
             "epoll_pwait: pending signal handled in the call: EINTR; sent during it: EINTR; mask back after: yes",
         ])
     }
+
+    /// Threads that spin-wait on flags other threads set, and a CPU-bound
+    /// thread next to one that sleeps and ticks, all make progress: a fiber
+    /// thread that runs a whole slice is preempted (without it the relay
+    /// never finishes: its first thread spins on a hub nobody else gets).
+    func testSpinningThreadsArePreempted() throws {
+        try checkPreloadProgram("spin_flags", library: library, expect: [
+            "spin relay of 4 threads: finished",
+            "busy thread: the sleeping thread kept ticking: yes",
+        ])
+    }
 }

@@ -175,6 +175,18 @@ int green_tp_uses_syscall(void);
 /// for every fiber of a hub.
 void green_fiber_interrupt_syscall(green_fiber *f);
 
+/// Preemption (`green run` only: its fiber threads are threads, written to
+/// be preempted). From a signal handler on the hub's thread that interrupted
+/// a fiber in code the caller knows may be preempted (the program's own, not
+/// libc's or the runtime's): the fiber goes to the back of the ready queue,
+/// the hub polls and the others run; returns 1 when it runs again, 0 at once
+/// if no fiber was running (the hub, a native thread).
+int green_preempt_running(void);
+/// From any thread: is a fiber (not the hub, not waiting in libev) running on
+/// hub `s`? *switches: its switch count, which stays the same while that one
+/// fiber keeps running.
+int green_sched_fiber_streak(green_sched *s, uint64_t *switches);
+
 /// From a signal handler (async-signal-safe): a handler installed with
 /// SA_RESTART ran for fiber `f`: only a wait the kernel never restarts
 /// (GREEN_PARK_NO_RESTART) fails with EINTR; the others go on.

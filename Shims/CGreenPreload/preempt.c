@@ -1,0 +1,162 @@
+// preempt.c — a fiber thread that runs for long without making a call that
+// parks (a spin-wait on a flag another thread sets, a CPU-bound loop) is
+// preempted, as the kernel preempts a thread, so the program's other threads
+// still run: spin-waits end, and a timed wait (CPython's GIL request) fires.
+//
+// A watcher thread of the library's own (started with the program's second
+// thread) looks at the hub every SLICE_NS. When the same fiber thread has
+// run all that time, it sends the hub's OS thread PREEMPT_SIGNAL, tagged as
+// ours; the handler, on that fiber's stack, puts it at the back of the ready
+// queue (green_preempt_running) and the hub polls and runs the others.
+//
+// Only code that holds no lock the hub itself needs is preempted: the
+// handler looks at where the signal landed and leaves alone libc and the
+// dynamic linker (their internal locks are kernel futexes that a fiber of the
+// same hub would wait on for ever), the unwinder, this library, and a signal
+// handler the library runs for the program. The program's code, its other
+// libraries and JIT code are preempted. A fiber thread stopped elsewhere is
+// looked at again a slice later.
+//
+// PREEMPT_SIGNAL is SIGURG, as Go's: rarely used, ignored by default. The
+// program's own SIGURG still reaches its handler (signals.c), and sigaction
+// reports the program's action. GREEN_PREEMPT=0 turns preemption off.
+#include "preload.h"
+#include <dlfcn.h>
+#include <errno.h>
+#include <link.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#define PREEMPT_SIGNAL SIGURG
+#define SLICE_NS (10 * 1000000L)    ///< how long one fiber thread runs before the others get a turn
+#define IDLE_LOOK_NS (80 * 1000000L) ///< the watcher's pace while the hub waits for events
+
+_Atomic int preload_preempt_blocked;
+static _Atomic int started;         ///< the watcher runs (0 again in a fork child)
+static green_sched *watched;
+static pid_t pid, hub_tid;
+static const char tag = 0;          ///< its address is the si_value of our own signals
+
+// ---- where a signal may preempt -------------------------------------------------
+
+static struct link_map *libc_map, *ld_map, *self_map;
+
+static struct link_map *map_of(const void *address) {
+    Dl_info info;
+    struct link_map *map = NULL;
+    if (!dladdr1(address, &info, (void **)&map, RTLD_DL_LINKMAP)) return NULL;
+    return map;
+}
+
+/// Is `pc` in code that may be preempted? Async-signal-safe: _dl_find_object
+/// is, and the rest reads memory.
+static int preemptible_at(void *pc) {
+    struct dl_find_object found;
+    if (_dl_find_object(pc, &found) != 0) return 1; // in no object: JIT code
+    struct link_map *m = found.dlfo_link_map;
+    if (m == libc_map || m == ld_map || m == self_map) return 0;
+    const char *name = m->l_name;
+    return !(name && (strstr(name, "libgcc_s.so") || strstr(name, "libunwind"))); // they hold the loader's lock
+}
+
+static void *interrupted_pc(void *context) {
+    const ucontext_t *uc = context;
+#if defined(__x86_64__)
+    return (void *)uc->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__)
+    return (void *)uc->uc_mcontext.pc;
+#else
+    (void)uc;
+    return NULL;
+#endif
+}
+
+static void on_signal(int sig, siginfo_t *info, void *context) {
+    if (info->si_code != SI_QUEUE || info->si_pid != pid || info->si_value.sival_ptr != (void *)&tag) {
+        preload_signal_forward(sig, info, context); // the program's own SIGURG
+        return;
+    }
+    int saved = errno;
+    void *pc = interrupted_pc(context);
+    if (pc && !atomic_load_explicit(&preload_preempt_blocked, memory_order_relaxed) && preemptible_at(pc))
+        green_preempt_running();
+    errno = saved;
+}
+
+// ---- the watcher ------------------------------------------------------------------
+
+static void pause_ns(long ns) {
+    struct timespec t = {ns / 1000000000L, ns % 1000000000L};
+    GREEN_SYSCALL(SYS_clock_nanosleep, CLOCK_MONOTONIC, 0, &t, NULL);
+}
+
+static void preempt_hub(void) {
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    si.si_signo = PREEMPT_SIGNAL;
+    si.si_code = SI_QUEUE;
+    si.si_pid = pid;
+    si.si_uid = getuid();
+    si.si_value.sival_ptr = (void *)&tag;
+    GREEN_SYSCALL(SYS_rt_tgsigqueueinfo, (long)pid, (long)hub_tid, (long)PREEMPT_SIGNAL, &si);
+}
+
+static void *watch(void *unused) {
+    (void)unused;
+    prctl(PR_SET_NAME, "green-preempt"); // as ps and top show it
+    sigset_t all;
+    sigfillset(&all);
+    GREEN_SYSCALL(SYS_rt_sigprocmask, SIG_SETMASK, &all, NULL, _NSIG / 8); // the program's signals are not for it
+    uint64_t last = 0;
+    long pace = SLICE_NS;
+    for (;;) {
+        pause_ns(pace);
+        uint64_t switches;
+        int running = green_sched_fiber_streak(watched, &switches);
+        if (running && switches == last) preempt_hub(); // one fiber thread ran the whole slice
+        last = switches;
+        // Slower while the hub waits for events: a fiber thread that starts
+        // running then is preempted within two paces.
+        pace = running ? SLICE_NS : (pace * 2 > IDLE_LOOK_NS ? IDLE_LOOK_NS : pace * 2);
+    }
+    return NULL;
+}
+
+static void after_fork_in_child(void) { atomic_store(&started, 0); } // the watcher did not come along
+
+void preempt_start(void) {
+    if (atomic_load_explicit(&started, memory_order_acquire) || atomic_exchange(&started, 1)) return;
+    static int decided, enabled;
+    if (!decided) {
+        decided = 1;
+        const char *env = getenv("GREEN_PREEMPT");
+        enabled = !(env && strcmp(env, "0") == 0);
+        libc_map = map_of((void *)&getpid);
+        ld_map = map_of((void *)&_dl_find_object);
+        self_map = map_of((void *)&preempt_start);
+        if (!libc_map || !ld_map || !self_map) enabled = 0;
+        if (enabled) {
+            pthread_atfork(NULL, NULL, after_fork_in_child);
+            enabled = preload_signal_take(PREEMPT_SIGNAL, on_signal) == 0;
+        }
+        preload_log("preemption of fiber threads that run %ld ms: %s", SLICE_NS / 1000000, enabled ? "on" : "off");
+    }
+    if (!enabled) return;
+    watched = green_sched_current();
+    pid = getpid();
+    hub_tid = preload_hub_tid();
+    gsig_keep_unblocked(PREEMPT_SIGNAL);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 64 * 1024);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_t t;
+    if (PREAL(pthread_create)(&t, &attr, watch, NULL) != 0) preload_log("preemption: no watcher thread");
+    pthread_attr_destroy(&attr);
+}
