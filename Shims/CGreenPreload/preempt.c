@@ -12,10 +12,14 @@
 // Only code that holds no lock the hub itself needs is preempted: the
 // handler looks at where the signal landed and leaves alone libc and the
 // dynamic linker (their internal locks are kernel futexes that a fiber of the
-// same hub would wait on for ever), the unwinder, this library, and a signal
-// handler the library runs for the program. The program's code, its other
-// libraries and JIT code are preempted. A fiber thread stopped elsewhere is
-// looked at again a slice later.
+// same hub would wait on for ever), the unwinder, this library, a signal
+// handler the library runs for the program, and a thread holding a standard
+// stream's lock. The program's code, its other libraries and JIT code are
+// preempted. A fiber thread stopped elsewhere is looked at again a slice
+// later. What stays: program code that runs while libc holds a lock for it
+// (a callback of dl_iterate_phdr or of a fork handler, a loop under
+// flockfile of a stream other than the standard three) and is preempted
+// there makes another thread that needs that lock wait for ever.
 //
 // PREEMPT_SIGNAL is SIGURG, as Go's: rarely used, ignored by default. The
 // program's own SIGURG still reaches its handler (signals.c), and sigaction
@@ -23,6 +27,8 @@
 #include "preload.h"
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <link.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -65,6 +71,23 @@ static int preemptible_at(void *pc) {
     return !(name && (strstr(name, "libgcc_s.so") || strstr(name, "libunwind"))); // they hold the loader's lock
 }
 
+/// Does the running thread hold the lock of a standard stream (flockfile,
+/// or a custom printf conversion)? Another thread's printf would then wait
+/// for it in the kernel, on the hub's own OS thread. glibc's stream lock is
+/// {int lock; int cnt; void *owner} with the owner's descriptor, which is
+/// the thread pointer on x86_64. (Other streams' locks cannot be found.)
+static int holds_std_stream(void) {
+#if defined(__x86_64__)
+    void *self = __builtin_thread_pointer();
+    FILE *streams[] = {stdout, stderr, stdin};
+    for (unsigned i = 0; i < sizeof streams / sizeof *streams; i++) {
+        const char *lock = streams[i] ? (const char *)streams[i]->_lock : NULL;
+        if (lock && *(void *const volatile *)(lock + 8) == self) return 1;
+    }
+#endif
+    return 0;
+}
+
 static void *interrupted_pc(void *context) {
     const ucontext_t *uc = context;
 #if defined(__x86_64__)
@@ -84,7 +107,8 @@ static void on_signal(int sig, siginfo_t *info, void *context) {
     }
     int saved = errno;
     void *pc = interrupted_pc(context);
-    if (pc && !atomic_load_explicit(&preload_preempt_blocked, memory_order_relaxed) && preemptible_at(pc))
+    if (pc && !atomic_load_explicit(&preload_preempt_blocked, memory_order_relaxed) && preemptible_at(pc) &&
+        !holds_std_stream())
         green_preempt_running();
     errno = saved;
 }
@@ -107,6 +131,23 @@ static void preempt_hub(void) {
     GREEN_SYSCALL(SYS_rt_tgsigqueueinfo, (long)pid, (long)hub_tid, (long)PREEMPT_SIGNAL, &si);
 }
 
+/// Is the hub's OS thread on a CPU (or waiting for one), rather than asleep
+/// in the kernel? A fiber thread inside a call the shim cannot park (a
+/// regular file, a raw system call) is not spinning: a signal would only
+/// interrupt that call. Read from /proc with raw calls (no fd is left open).
+static int hub_on_cpu(void) {
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)hub_tid);
+    long fd = GREEN_SYSCALL(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 1; // cannot tell: assume it runs
+    long n = GREEN_SYSCALL(SYS_read, fd, buf, sizeof buf - 1);
+    GREEN_SYSCALL(SYS_close, fd);
+    if (n <= 0) return 1;
+    buf[n] = 0;
+    const char *paren = strrchr(buf, ')'); // after the command name, which may hold anything
+    return !paren || paren[1] != ' ' || paren[2] == 'R';
+}
+
 static void *watch(void *unused) {
     (void)unused;
     prctl(PR_SET_NAME, "green-preempt"); // as ps and top show it
@@ -119,7 +160,7 @@ static void *watch(void *unused) {
         pause_ns(pace);
         uint64_t switches;
         int running = green_sched_fiber_streak(watched, &switches);
-        if (running && switches == last) preempt_hub(); // one fiber thread ran the whole slice
+        if (running && switches == last && hub_on_cpu()) preempt_hub(); // one fiber thread ran the whole slice
         last = switches;
         // Slower while the hub waits for events: a fiber thread that starts
         // running then is preempted within two paces.

@@ -254,11 +254,14 @@ final class PreloadCompatibilityTests: XCTestCase {
     /// Threads that spin-wait on flags other threads set, and a CPU-bound
     /// thread next to one that sleeps and ticks, all make progress: a fiber
     /// thread that runs a whole slice is preempted (without it the relay
-    /// never finishes: its first thread spins on a hub nobody else gets).
+    /// never finishes: its first thread spins on a hub nobody else gets); one
+    /// computing under flockfile(stdout) is left alone while another prints.
     func testSpinningThreadsArePreempted() throws {
         try checkPreloadProgram("spin_flags", library: library, expect: [
             "spin relay of 4 threads: finished",
             "busy thread: the sleeping thread kept ticking: yes",
+            "busy thread holding stdout's lock: done",
+            "printer line 2",
         ])
     }
 }

@@ -1,7 +1,10 @@
 /* spin_flags.c — threads that spin-wait, without any call, on flags other
  * threads set (as redis' I/O threads and many lock-free programs do), and a
  * CPU-bound thread next to one that sleeps and ticks: every thread finishes
- * and the ticker keeps ticking, as with the kernel's preemption. */
+ * and the ticker keeps ticking, as with the kernel's preemption. A thread
+ * that computes holding stdout's lock (flockfile) while another prints
+ * finishes too (preempting it there would leave the printer waiting for the
+ * lock in the kernel, on the only OS thread). */
 #include "check.h"
 
 #define CHAIN 4
@@ -28,6 +31,11 @@ static void *ticker(void *arg) {
     return arg;
 }
 
+static void *printer(void *arg) {
+    for (int i = 0; i < 3; i++) printf("printer line %d\n", i);
+    return arg;
+}
+
 int main(void) {
     program_start(60);
     /* Started last-first: each waits on one that is not running yet. */
@@ -48,5 +56,14 @@ int main(void) {
     CHECK_RC(pthread_join(tick, NULL), 0);
     CHECK(ticks >= 5); /* ...and the ticker still ran: ~250 ticks natively */
     printf("busy thread: the sleeping thread kept ticking: %s\n", ticks >= 5 ? "yes" : "no");
+
+    flockfile(stdout);
+    pthread_t print;
+    CHECK_RC(pthread_create(&print, NULL, printer, NULL), 0);
+    start = ts_now(CLOCK_MONOTONIC);
+    while (ms_since(start) < 100) sum += 1; /* computes holding stdout's lock */
+    fputs_unlocked("busy thread holding stdout's lock: done\n", stdout);
+    funlockfile(stdout);
+    CHECK_RC(pthread_join(print, NULL), 0);
     return program_end("spin_flags");
 }
