@@ -34,6 +34,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
@@ -43,15 +44,20 @@
 #define SLICE_NS (10 * 1000000L)    ///< how long one fiber thread runs before the others get a turn
 #define IDLE_LOOK_NS (80 * 1000000L) ///< the watcher's pace while the hub waits for events
 
-_Atomic int preload_preempt_blocked;
+int preload_preempt_blocked;
 static _Atomic int started;         ///< the watcher runs (0 again in a fork child)
+static _Atomic uint64_t sampled;    ///< the switch count the watcher saw for a whole slice
 static green_sched *watched;
 static pid_t pid, hub_tid;
 static const char tag = 0;          ///< its address is the si_value of our own signals
 
 // ---- where a signal may preempt -------------------------------------------------
 
-static struct link_map *libc_map, *ld_map, *self_map;
+struct ev_loop;
+int ev_run(struct ev_loop *loop, int flags); // only its address: which object is libev (ev.h clashes with link.h)
+
+static struct link_map *libc_map, *ld_map, *self_map, *libev_map;
+static uintptr_t vdso_base;
 
 static struct link_map *map_of(const void *address) {
     Dl_info info;
@@ -66,7 +72,9 @@ static int preemptible_at(void *pc) {
     struct dl_find_object found;
     if (_dl_find_object(pc, &found) != 0) return 1; // in no object: JIT code
     struct link_map *m = found.dlfo_link_map;
-    if (m == libc_map || m == ld_map || m == self_map) return 0;
+    // libev runs on fibers' stacks too (a park starts and stops its
+    // watchers), and the vDSO's clock is called from inside it.
+    if (m == libc_map || m == ld_map || m == self_map || m == libev_map || (uintptr_t)m->l_addr == vdso_base) return 0;
     const char *name = m->l_name;
     return !(name && (strstr(name, "libgcc_s.so") || strstr(name, "libunwind"))); // they hold the loader's lock
 }
@@ -105,11 +113,20 @@ static void on_signal(int sig, siginfo_t *info, void *context) {
         preload_signal_forward(sig, info, context); // the program's own SIGURG
         return;
     }
+    // Only the fiber thread the watcher saw run the whole slice: if the hub
+    // switched since, the one running now has just begun (and may be
+    // finishing a park inside the runtime).
+    green_sched *s = green_sched_current();
+    if (!s || green_sched_switch_count(s) != atomic_load_explicit(&sampled, memory_order_relaxed)) return;
     int saved = errno;
     void *pc = interrupted_pc(context);
-    if (pc && !atomic_load_explicit(&preload_preempt_blocked, memory_order_relaxed) && preemptible_at(pc) &&
-        !holds_std_stream())
+    if (pc && !preload_preempt_blocked && preemptible_at(pc) && !holds_std_stream()) {
+        int generation = gsig_applied_generation();
         green_preempt_running();
+        // sigreturn reloads the mask saved at delivery: if the threads'
+        // masks changed while others ran, the one they want now.
+        if (generation != gsig_applied_generation()) gsig_applied_mask(&((ucontext_t *)context)->uc_sigmask);
+    }
     errno = saved;
 }
 
@@ -160,7 +177,10 @@ static void *watch(void *unused) {
         pause_ns(pace);
         uint64_t switches;
         int running = green_sched_fiber_streak(watched, &switches);
-        if (running && switches == last && hub_on_cpu()) preempt_hub(); // one fiber thread ran the whole slice
+        if (running && switches == last && hub_on_cpu()) { // one fiber thread ran the whole slice
+            atomic_store_explicit(&sampled, switches, memory_order_relaxed);
+            preempt_hub();
+        }
         last = switches;
         // Slower while the hub waits for events: a fiber thread that starts
         // running then is preempted within two paces.
@@ -181,7 +201,12 @@ void preempt_start(void) {
         libc_map = map_of((void *)&getpid);
         ld_map = map_of((void *)&_dl_find_object);
         self_map = map_of((void *)&preempt_start);
-        if (!libc_map || !ld_map || !self_map) enabled = 0;
+        libev_map = map_of((void *)&ev_run);
+        vdso_base = (uintptr_t)getauxval(AT_SYSINFO_EHDR);
+        if (!libc_map || !ld_map || !self_map || !libev_map) enabled = 0;
+#if !defined(__x86_64__)
+        enabled = 0; // fiber threads have TLS of their own, and a stream lock can be told apart, on x86_64 only
+#endif
         if (enabled) {
             pthread_atfork(NULL, NULL, after_fork_in_child);
             enabled = preload_signal_take(PREEMPT_SIGNAL, on_signal) == 0;

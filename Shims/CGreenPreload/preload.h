@@ -217,7 +217,7 @@ gsig *gsig_current(void);
 void gsig_keep_unblocked(int sig);
 /// The calling thread's mask for the length of a ppoll, pselect or
 /// epoll_pwait (shim_pthread_hooks.swap_mask), and its count of handlers run.
-unsigned gsig_swap_mask(const sigset_t *mask, sigset_t *old);
+unsigned gsig_swap_mask(const sigset_t *mask, sigset_t *old, int entering);
 unsigned gsig_handlers_run(void);
 /// A fiber thread starts with its creator's mask; a finished one counts no more.
 void gsig_thread_started(gsig *g, green_fiber *f, void *tp);
@@ -247,8 +247,9 @@ void preload_signal_forward(int sig, siginfo_t *info, void *context);
 /// Start preempting fiber threads that run a whole slice (idempotent; with
 /// the program's second thread, and again in a fork child).
 void preempt_start(void);
-/// Non-zero while the library runs a program's signal handler: not preempted.
-extern _Atomic int preload_preempt_blocked;
+/// Non-zero while signals.c runs a handler with another thread's TLS loaded:
+/// no switch may happen then (the hub's one OS thread: a plain int).
+extern int preload_preempt_blocked;
 /// A live fiber thread not blocking `sig` (NULL: none, or the list is changing).
 gsig *gthread_first_sig_taker(int sig);
 /// The hub thread's kernel tid.

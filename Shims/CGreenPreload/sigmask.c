@@ -321,12 +321,21 @@ GREEN_EXPORT int sigpending(sigset_t *set) {
     return 0;
 }
 
-unsigned gsig_swap_mask(const sigset_t *mask, sigset_t *old) {
+unsigned gsig_swap_mask(const sigset_t *mask, sigset_t *old, int entering) {
     gsig *g = gsig_current();
     if (!g) return 0;
     unsigned handled = g->handled;
     *old = g->mask;
+    // From after the handlers its mask lets run at once (the caller sees
+    // those by the count) to the end of the call, a handler that runs for
+    // the thread ends the call (signals.c). What one noted for it after the
+    // call's wait is no interruption of its next call.
+    if (!entering) {
+        g->suspended = 0;
+        if (g->fiber) green_fiber_forget_interrupt(g->fiber);
+    }
     set_mask(g, mask); // may run a handler at once
+    if (entering) g->suspended = 1;
     return handled;
 }
 

@@ -20,6 +20,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <ucontext.h>
 
 static struct sigaction programs[NSIG]; // what the program installed, as it sees it
@@ -79,10 +80,8 @@ void preload_forget_deferred_signals(gsig *g) {
 }
 
 static void call_handler(const struct sigaction *a, int sig, siginfo_t *info, void *context) {
-    atomic_fetch_add(&preload_preempt_blocked, 1); // a handler is not preempted (preempt.c)
     if (a->sa_flags & SA_SIGINFO) a->sa_sigaction(sig, info, context);
     else a->sa_handler(sig);
-    atomic_fetch_sub(&preload_preempt_blocked, 1);
 }
 
 /// The core's resume hook: run the handlers noted for the thread now running.
@@ -146,15 +145,19 @@ static void trampoline(int sig, siginfo_t *info, void *context) {
     // The thread it is for is running (or the table is full, or no hub): here.
     int generation = gsig_applied_generation();
     void *before = NULL;
-    if (target) before = green_thread_pointer_swap(target->tp ? target->tp : green_sched_native_thread_pointer(s));
+    void *tp = target ? (target->tp ? target->tp : green_sched_native_thread_pointer(s)) : NULL;
+    if (target) before = green_thread_pointer_swap(tp);
+    int swapped = target && tp != before;
+    preload_preempt_blocked += swapped; // another thread's TLS is loaded: no switch now (preempt.c)
     call_handler(a, sig, info, context);
+    preload_preempt_blocked -= swapped;
     if (target) {
         green_thread_pointer_swap(before);
         target->handled++;
         // A parked target's blocking call ends as the kernel decides. One
         // that runs is in no call (natively a handler between two calls
         // interrupts neither): nothing is noted for its next one.
-        if (target->fiber && target->fiber != running) {
+        if (target->fiber && (target->fiber != running || target->suspended)) { // in ppoll or sigsuspend: any handler ends it
             if (interrupts || target->suspended) green_fiber_interrupt_syscall(target->fiber);
             else green_fiber_restartable_handler_ran(target->fiber); // poll, sleeps: EINTR still
         }
@@ -190,7 +193,21 @@ int preload_signal_take(int sig, void (*handler)(int, siginfo_t *, void *)) {
 }
 
 void preload_signal_forward(int sig, siginfo_t *info, void *context) {
-    if (wrapped[sig]) trampoline(sig, info, context); // else SIG_DFL (SIGURG: ignored) or SIG_IGN
+    if (!wrapped[sig]) return; // SIG_DFL (SIGURG: ignored) or SIG_IGN
+    // What the kernel does for a handler of its own, since the library's
+    // handler has neither the program's mask nor its flags: block its
+    // sa_mask and the signal itself meanwhile, and reset a one-shot handler.
+    const struct sigaction *a = &programs[sig];
+    sigset_t block = a->sa_mask, before;
+    if (!(a->sa_flags & SA_NODEFER)) sigaddset(&block, sig);
+    GREEN_SYSCALL(SYS_rt_sigprocmask, SIG_BLOCK, &block, &before, _NSIG / 8);
+    int once = (a->sa_flags & SA_RESETHAND) != 0;
+    trampoline(sig, info, context);
+    if (once) {
+        memset(&programs[sig], 0, sizeof programs[sig]); // SIG_DFL, as sigaction now reports
+        wrapped[sig] = 0;
+    }
+    GREEN_SYSCALL(SYS_rt_sigprocmask, SIG_SETMASK, &before, NULL, _NSIG / 8);
 }
 
 GREEN_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old) {

@@ -116,7 +116,9 @@ int shim_errno_for_wake(int reason) {
 
 int shim_wait_ready(int fd, int events, int64_t deadline) {
     int revents = 0;
-    int r = hub()->wait_fd(fd, events, deadline, &revents);
+    // A deadline here is a socket's SO_RCVTIMEO/SO_SNDTIMEO: such a wait is
+    // never restarted after a handler, SA_RESTART or not (signal(7)).
+    int r = hub()->wait_fd(fd, events, deadline, &revents, deadline == GREEN_NO_DEADLINE ? 0 : GREEN_PARK_NO_RESTART);
     if (r == GREEN_WAKE_NORMAL) return 0;
     errno = shim_errno_for_wake(r);
     return -1;

@@ -49,7 +49,7 @@ static int mask_begin(call_mask *m, const sigset_t *mask) {
     const shim_pthread_hooks *h = shim_pthreads;
     m->active = mask && h && h->swap_mask;
     if (!m->active) return 0;
-    m->handled = h->swap_mask(mask, &m->old);
+    m->handled = h->swap_mask(mask, &m->old, 1);
     if (h->handlers_run() == m->handled) return 0;
     errno = EINTR;
     return -1;
@@ -60,7 +60,7 @@ static void mask_end(const call_mask *m) {
     if (!m->active) return;
     int err = errno;
     sigset_t during;
-    shim_pthreads->swap_mask(&m->old, &during);
+    shim_pthreads->swap_mask(&m->old, &during, 0);
     errno = err;
 }
 

@@ -32,7 +32,7 @@ static pid_t wait_cooperatively(pid_t pid, int *status, int options, struct rusa
             result = r;
             break;
         }
-        int w = pidfd >= 0 ? hub()->wait_fd(pidfd, GREEN_READ, green_now_ns() + 1000000000LL, &(int){0})
+        int w = pidfd >= 0 ? hub()->wait_fd(pidfd, GREEN_READ, green_now_ns() + 1000000000LL, &(int){0}, 0)
                            : hub()->sleep_until(green_now_ns() + backoff, 0);
         if (backoff < 50000000) backoff *= 2;
         if (w != GREEN_WAKE_NORMAL && w != GREEN_WAKE_DEADLINE && w != 0) {

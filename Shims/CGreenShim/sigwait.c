@@ -45,7 +45,7 @@ static int wait_for_signal(const sigset_t *set, siginfo_t *info, const struct ti
         if (sfd < 0) return -1; // EMFILE, ENOMEM: as a failed wait
         int revents = 0, w;
         pthread_cleanup_push(close_own_fd, &sfd);
-        w = hub()->wait_fd(sfd, GREEN_READ, deadline, &revents);
+        w = hub()->wait_fd(sfd, GREEN_READ, deadline, &revents, GREEN_PARK_NO_RESTART); // never restarted
         pthread_cleanup_pop(1);
         if (w != GREEN_WAKE_NORMAL && w != GREEN_WAKE_DEADLINE) {
             mine = h ? h->take_thread_signal(set, info) : 0;

@@ -49,8 +49,8 @@ void green_hub_abi_set_cancellation_point(void (*point)(int after)) { cancellati
         if (r != GREEN_WAKE_CANCELLED) return r;                                                   \
     }
 
-static int abi_wait_fd(int fd, int events, int64_t deadline, int *revents) {
-    CANCELLATION_POINT(green_wait_fd(fd, events, deadline, 0, revents))
+static int abi_wait_fd(int fd, int events, int64_t deadline, int *revents, int flags) {
+    CANCELLATION_POINT(green_wait_fd(fd, events, deadline, flags, revents))
 }
 
 static int abi_sleep_until(int64_t deadline, int flags) { CANCELLATION_POINT(green_sleep_until(deadline, flags)) }

@@ -478,6 +478,7 @@ static void note_signalled(green_fiber *f, uint8_t bit) {
 }
 
 void green_fiber_interrupt_syscall(green_fiber *f) { note_signalled(f, SIGNALLED_INTERRUPT); }
+void green_fiber_forget_interrupt(green_fiber *f) { atomic_store(&f->signalled, 0); }
 void green_fiber_restartable_handler_ran(green_fiber *f) { note_signalled(f, SIGNALLED_RESTART); }
 
 /// On the hub, after a signal handler asked for it: wake the blocking calls,

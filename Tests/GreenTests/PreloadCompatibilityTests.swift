@@ -264,4 +264,25 @@ final class PreloadCompatibilityTests: XCTestCase {
             "printer line 2",
         ])
     }
+
+    /// Preemption leaves no trace a program could see (found by review):
+    /// the signal mask the threads want is back after a preempted thread
+    /// resumes; a handler that leaves with siglongjmp does not turn
+    /// preemption off; the program's own SIGURG handler runs with SIGURG
+    /// blocked, as the kernel runs it.
+    func testPreemptionLeavesNoTrace() throws {
+        try checkPreloadProgram("preempt_mask_restore", library: library, expect: ["OK: SIGALRM handled"])
+        try checkPreloadProgram("preempt_after_longjmp", library: library,
+                                expect: ["spin-wait after a handler left with siglongjmp: ended"])
+        try checkPreloadProgram("sigurg_own_handler", library: library, expect: ["calls 2, max nesting 1 -> OK"])
+    }
+
+    /// sigtimedwait and a socket read with SO_RCVTIMEO are never restarted:
+    /// an SA_RESTART handler ends them with EINTR, as natively.
+    func testWaitsTheKernelNeverRestartsEndAfterAnyHandler() throws {
+        try checkPreloadProgram("never_restarted_waits", library: library, expect: [
+            "sigtimedwait: -1 Interrupted system call",
+            "recv SO_RCVTIMEO: -1 Interrupted system call",
+        ])
+    }
 }

@@ -98,8 +98,10 @@ typedef struct shim_pthread_hooks {
     /// The signal mask of ppoll, pselect and epoll_pwait on a fiber thread:
     /// make `mask` the calling thread's (a pending signal it unblocks is
     /// handled at once) and store its mask in *old; returns handlers_run()
-    /// from before.
-    unsigned (*swap_mask)(const sigset_t *mask, sigset_t *old);
+    /// from before. `entering`: 1 as the call begins (from then on any
+    /// handler for the thread ends it, as a handler ends sigsuspend), 0 as
+    /// it ends.
+    unsigned (*swap_mask)(const sigset_t *mask, sigset_t *old, int entering);
     /// Handlers run for the calling thread so far (a counter).
     unsigned (*handlers_run)(void);
 } shim_pthread_hooks;

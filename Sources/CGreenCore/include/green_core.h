@@ -187,6 +187,10 @@ int green_preempt_running(void);
 /// fiber keeps running.
 int green_sched_fiber_streak(green_sched *s, uint64_t *switches);
 
+/// On `f`, running: forget what handlers noted for its blocking calls
+/// (green_fiber_interrupt_syscall): the call they were for is over.
+void green_fiber_forget_interrupt(green_fiber *f);
+
 /// From a signal handler (async-signal-safe): a handler installed with
 /// SA_RESTART ran for fiber `f`: only a wait the kernel never restarts
 /// (GREEN_PARK_NO_RESTART) fails with EINTR; the others go on.

@@ -11,13 +11,15 @@
 extern "C" {
 #endif
 
-#define GREEN_HUB_ABI_VERSION 2
+#define GREEN_HUB_ABI_VERSION 3
 
 typedef struct green_hub_abi {
     int version; ///< GREEN_HUB_ABI_VERSION
     /// Park until fd is ready for `events` (GREEN_READ/GREEN_WRITE) or the
     /// monotonic deadline; returns a green_wake_reason, *revents the events.
-    int (*wait_fd)(int fd, int events, int64_t deadline, int *revents);
+    /// `flags`: GREEN_PARK_NO_RESTART for the waits the kernel never restarts
+    /// (a socket's SO_RCVTIMEO/SO_SNDTIMEO, sigtimedwait).
+    int (*wait_fd)(int fd, int events, int64_t deadline, int *revents, int flags);
     /// Park until the monotonic deadline; returns a green_wake_reason (0: slept).
     /// `flags`: GREEN_PARK_NO_RESTART for the sleeps the kernel never restarts.
     int (*sleep_until)(int64_t deadline, int flags);
