@@ -12,18 +12,26 @@
 // Only code that holds no lock the hub itself needs is preempted: the
 // handler looks at where the signal landed and leaves alone libc and the
 // dynamic linker (their internal locks are kernel futexes that a fiber of the
-// same hub would wait on for ever), the unwinder, this library, a signal
-// handler the library runs for the program, and a thread holding a standard
-// stream's lock. The program's code, its other libraries and JIT code are
+// same hub would wait on for ever), libev and the vDSO (a park runs libev on
+// the fiber's stack), the unwinder, this library, a handler the library runs
+// with another thread's TLS, and a thread holding a standard stream's lock;
+// and it preempts only the fiber thread the watcher saw run the whole slice
+// (the hub has not switched since). The program's code, its other libraries and JIT code are
 // preempted. A fiber thread stopped elsewhere is looked at again a slice
 // later. What stays: program code that runs while libc holds a lock for it
 // (a callback of dl_iterate_phdr or of a fork handler, a loop under
 // flockfile of a stream other than the standard three) and is preempted
-// there makes another thread that needs that lock wait for ever.
+// there makes another thread that needs that lock wait for ever; and a
+// dlopen'ed library's constructor preempted while the loader's lock is held
+// lets another thread into the loader (fiber threads share the hub thread's
+// tid, which glibc's recursive locks take as their owner).
 //
 // PREEMPT_SIGNAL is SIGURG, as Go's: rarely used, ignored by default. The
-// program's own SIGURG still reaches its handler (signals.c), and sigaction
-// reports the program's action. GREEN_PREEMPT=0 turns preemption off.
+// program's own SIGURG still reaches its handler (signals.c: with its mask,
+// SIGURG blocked meanwhile, SA_RESETHAND honoured), and sigaction reports the
+// program's action; but the hub's OS thread never blocks SIGURG, so a
+// program that blocks it to take it with sigwait or a signalfd does not get
+// it there. GREEN_PREEMPT=0 turns preemption off. x86_64 only.
 #include "preload.h"
 #include <dlfcn.h>
 #include <errno.h>
