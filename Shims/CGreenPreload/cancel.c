@@ -106,9 +106,8 @@ static long field(const char *name, uint32_t bits) {
 }
 
 void gcancel_init(void) {
-    static int done; // pthread_create on a fiber: the hub thread only
-    if (done) return;
-    done = 1;
+    static _Atomic int done; // pthread_create on a fiber of any hub
+    if (atomic_load_explicit(&done, memory_order_acquire) || atomic_exchange(&done, 1)) return;
     green_hub_abi_set_cancellation_point(abi_cancellation_point);
     if (!thread_block_enabled()) return; // own mode
 #if defined(__x86_64__)
@@ -292,14 +291,18 @@ static void wake_if_parked(gthread *t) {
     if (t->cancel_point && green_fiber_state_of(t->fiber) == GREEN_FIBER_PARKED) green_fiber_cancel(t->fiber);
 }
 
-static _Atomic int remote_pending; ///< some thread's cancel_remote is set
+static _Atomic int remote_pending; ///< threads whose cancel_remote is set
 
+/// Only on the thread's own hub (with `--hubs`, each hub delivers its own).
 static void deliver(gthread *t) {
-    if (atomic_exchange(&t->cancel_remote, 0)) wake_if_parked(t);
+    if (t->hub != green_sched_current() || !atomic_load_explicit(&t->cancel_remote, memory_order_relaxed)) return;
+    if (!atomic_exchange(&t->cancel_remote, 0)) return;
+    atomic_fetch_sub(&remote_pending, 1);
+    wake_if_parked(t);
 }
 
 void gcancel_deliver_remote(void) {
-    if (atomic_load_explicit(&remote_pending, memory_order_relaxed) && atomic_exchange(&remote_pending, 0))
+    if (atomic_load_explicit(&remote_pending, memory_order_relaxed) > 0)
         gthread_each_live(deliver); // a thread in the list is alive: its record is not freed meanwhile
 }
 
@@ -325,8 +328,7 @@ int gcancel_cancel(gthread *t) {
     if (green_sched_current() == t->hub) {
         wake_if_parked(t);
     } else {
-        atomic_store(&t->cancel_remote, 1);
-        atomic_store(&remote_pending, 1);
+        if (!atomic_exchange(&t->cancel_remote, 1)) atomic_fetch_add(&remote_pending, 1);
         green_sched_notify(t->hub);
     }
     return 0;

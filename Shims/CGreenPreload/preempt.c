@@ -52,11 +52,15 @@
 #define SLICE_NS (10 * 1000000L)    ///< how long one fiber thread runs before the others get a turn
 #define IDLE_LOOK_NS (80 * 1000000L) ///< the watcher's pace while the hub waits for events
 
-int preload_preempt_blocked;
+__thread int preload_preempt_blocked __attribute__((tls_model("initial-exec")));
 static _Atomic int started;         ///< the watcher runs (0 again in a fork child)
-static _Atomic uint64_t sampled;    ///< the switch count the watcher saw for a whole slice
-static green_sched *watched;
-static pid_t pid, hub_tid;
+/// What the watcher knows of each hub: the switch count it saw last, and the
+/// one it saw for a whole slice (the handler preempts only if it still holds).
+static struct {
+    uint64_t last;
+    _Atomic uint64_t sampled;
+} hub_state[PRELOAD_HUBS_MAX];
+static pid_t pid;
 static const char tag = 0;          ///< its address is the si_value of our own signals
 
 // ---- where a signal may preempt -------------------------------------------------
@@ -117,23 +121,30 @@ static void *interrupted_pc(void *context) {
 }
 
 static void on_signal(int sig, siginfo_t *info, void *context) {
+    green_sched *s = green_sched_current();
     if (info->si_code != SI_QUEUE || info->si_pid != pid || info->si_value.sival_ptr != (void *)&tag) {
-        preload_signal_forward(sig, info, context); // the program's own SIGURG
+        // The program's own SIGURG: its handler runs where the program's
+        // signals are taken, on hub 0's thread.
+        if (s && s != hubs_main() && hubs_main()) GREEN_SYSCALL(SYS_tgkill, (long)pid, (long)preload_hub_tid(), (long)sig);
+        else preload_signal_forward(sig, info, context);
         return;
     }
     // Only the fiber thread the watcher saw run the whole slice: if the hub
     // switched since, the one running now has just begun (and may be
     // finishing a park inside the runtime).
-    green_sched *s = green_sched_current();
-    if (!s || green_sched_switch_count(s) != atomic_load_explicit(&sampled, memory_order_relaxed)) return;
+    int hub = s ? hubs_index_of(s) : -1;
+    if (hub < 0 || green_sched_switch_count(s) != atomic_load_explicit(&hub_state[hub].sampled, memory_order_relaxed))
+        return;
     int saved = errno;
     void *pc = interrupted_pc(context);
     if (pc && !preload_preempt_blocked && preemptible_at(pc) && !holds_std_stream()) {
         int generation = gsig_applied_generation();
         green_preempt_running();
         // sigreturn reloads the mask saved at delivery: if the threads'
-        // masks changed while others ran, the one they want now.
-        if (generation != gsig_applied_generation()) gsig_applied_mask(&((ucontext_t *)context)->uc_sigmask);
+        // masks changed while others ran, the one they want now (hub 0's
+        // thread; the others keep blocking the program's signals).
+        if (generation != gsig_applied_generation() && hub == 0)
+            gsig_applied_mask(&((ucontext_t *)context)->uc_sigmask);
     }
     errno = saved;
 }
@@ -145,7 +156,7 @@ static void pause_ns(long ns) {
     GREEN_SYSCALL(SYS_clock_nanosleep, CLOCK_MONOTONIC, 0, &t, NULL);
 }
 
-static void preempt_hub(void) {
+static void preempt_hub(pid_t hub_tid) {
     siginfo_t si;
     memset(&si, 0, sizeof si);
     si.si_signo = PREEMPT_SIGNAL;
@@ -160,7 +171,7 @@ static void preempt_hub(void) {
 /// in the kernel? A fiber thread inside a call the shim cannot park (a
 /// regular file, a raw system call) is not spinning: a signal would only
 /// interrupt that call. Read from /proc with raw calls (no fd is left open).
-static int hub_on_cpu(void) {
+static int hub_on_cpu(pid_t hub_tid) {
     char path[64], buf[512];
     snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)hub_tid);
     long fd = GREEN_SYSCALL(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
@@ -179,23 +190,31 @@ static void *watch(void *unused) {
     sigset_t all;
     sigfillset(&all);
     GREEN_SYSCALL(SYS_rt_sigprocmask, SIG_SETMASK, &all, NULL, _NSIG / 8); // the program's signals are not for it
-    uint64_t last = 0;
     long pace = SLICE_NS;
     for (;;) {
         pause_ns(pace);
-        uint64_t switches;
-        int running = green_sched_fiber_streak(watched, &switches);
-        if (running && switches == last && hub_on_cpu()) { // one fiber thread ran the whole slice
-            atomic_store_explicit(&sampled, switches, memory_order_relaxed);
-            preempt_hub();
+        int any_running = 0, n = hubs_count();
+        for (int i = 0; i < n; i++) {
+            green_sched *s = hubs_sched(i);
+            if (!s) continue;
+            uint64_t switches;
+            int running = green_sched_fiber_streak(s, &switches);
+            pid_t tid = hubs_tid_of(s);
+            if (running && switches == hub_state[i].last && hub_on_cpu(tid)) { // one fiber thread ran the whole slice
+                atomic_store_explicit(&hub_state[i].sampled, switches, memory_order_relaxed);
+                preempt_hub(tid);
+            }
+            hub_state[i].last = switches;
+            any_running |= running;
         }
-        last = switches;
-        // Slower while the hub waits for events: a fiber thread that starts
+        // Slower while the hubs wait for events: a fiber thread that starts
         // running then is preempted within two paces.
-        pace = running ? SLICE_NS : (pace * 2 > IDLE_LOOK_NS ? IDLE_LOOK_NS : pace * 2);
+        pace = any_running ? SLICE_NS : (pace * 2 > IDLE_LOOK_NS ? IDLE_LOOK_NS : pace * 2);
     }
     return NULL;
 }
+
+int preempt_signal(void) { return PREEMPT_SIGNAL; }
 
 static void after_fork_in_child(void) { atomic_store(&started, 0); } // the watcher did not come along
 
@@ -222,9 +241,8 @@ void preempt_start(void) {
         preload_log("preemption of fiber threads that run %ld ms: %s", SLICE_NS / 1000000, enabled ? "on" : "off");
     }
     if (!enabled) return;
-    watched = green_sched_current();
     pid = getpid();
-    hub_tid = preload_hub_tid();
+    memset(hub_state, 0, sizeof hub_state); // a fork child's hub 0 may have been another hub
     gsig_keep_unblocked(PREEMPT_SIGNAL);
     pthread_attr_t attr;
     pthread_attr_init(&attr);

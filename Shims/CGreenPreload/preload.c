@@ -67,13 +67,23 @@ static const shim_pthread_hooks pthread_hooks = {
 static void on_notify(void *unused) {
     (void)unused;
     gcancel_deliver_remote();
+    gsig_reload_if_asked();
 }
 
 /// A fork child has only the forking thread: only the forking fiber goes on.
 static void after_fork_in_child(void) {
+    hubs_after_fork_in_child();
     gfutex_after_fork_in_child();
     preload_threadpool_after_fork_in_child();
     gthread_after_fork_in_child();
+}
+
+void preload_hub_setup(green_sched *s) {
+    // A program waiting for a signal or a native thread is not deadlocked:
+    // keep the loop waiting, as the program would natively.
+    green_sched_retain_external(s);
+    green_sched_set_owner(s, NULL, on_notify, NULL);
+    preload_signals_start(s);
 }
 
 static void start_main_hub(void) {
@@ -95,11 +105,8 @@ static void start_main_hub(void) {
         preload_fiber_mode = 0;
         return;
     }
-    // A program waiting for a signal or a native thread is not deadlocked:
-    // keep the loop waiting, as the program would natively.
-    green_sched_retain_external(s);
-    green_sched_set_owner(s, NULL, on_notify, NULL);
-    preload_signals_start(s);
+    preload_hub_setup(s);
+    hubs_init(s);
     green_fiber_set_name(green_sched_root(s), "main");
     gthread_note_hub_thread();
     green_hub_abi_install(green_hub_abi_make(preload_run_blocking));

@@ -152,8 +152,10 @@ void thread_block_init(void);
 void thread_block_start(void);
 /// Do fiber threads get TLS of their own?
 bool thread_block_enabled(void);
-/// A zeroed gthread inside a new block of TLS and descriptor (NULL: no memory).
-gthread *thread_block_create(void);
+/// A zeroed gthread inside a new block of TLS and descriptor (NULL: no
+/// memory), for a fiber thread of the hub whose OS thread's thread pointer
+/// is `hub_tp` (its tid and malloc cache are copied from there).
+gthread *thread_block_create(void *hub_tp);
 /// On the new fiber thread, first thing: glibc's per-thread start-up.
 void thread_block_enter(void);
 /// On the finishing fiber thread: C++/Rust thread_local destructors.
@@ -227,6 +229,10 @@ void gsig_after_fork_in_child(gsig *self);
 /// In the handler wrapper: the thread a delivered signal is for, or NULL when
 /// it stays pending (its target, or every thread, blocks it).
 gsig *gsig_pick_target(int sig, const siginfo_t *info);
+/// A handler noted for `g` finds `sig` blocked by now: pending for g alone (returns 1).
+int gsig_pend_if_blocked(gsig *g, int sig);
+/// On hub 0 (its notify callback): load the threads' mask if another hub changed it.
+void gsig_reload_if_asked(void);
 /// The OS thread's mask as last loaded, and a counter of loads.
 int gsig_applied_generation(void);
 void gsig_applied_mask(sigset_t *out);
@@ -247,9 +253,11 @@ void preload_signal_forward(int sig, siginfo_t *info, void *context);
 /// Start preempting fiber threads that run a whole slice (idempotent; with
 /// the program's second thread, and again in a fork child).
 void preempt_start(void);
+/// The library's preemption signal (SIGURG), which every hub thread takes.
+int preempt_signal(void);
 /// Non-zero while signals.c runs a handler with another thread's TLS loaded:
-/// no switch may happen then (the hub's one OS thread: a plain int).
-extern int preload_preempt_blocked;
+/// no switch may happen then (in that TLS: the handler's thread's).
+extern __thread int preload_preempt_blocked __attribute__((tls_model("initial-exec")));
 /// A live fiber thread not blocking `sig` (NULL: none, or the list is changing).
 gsig *gthread_first_sig_taker(int sig);
 /// The hub thread's kernel tid.
@@ -257,6 +265,31 @@ pid_t preload_hub_tid(void);
 /// Is this pthread_t the main thread (the hub thread's own descriptor)?
 int preload_is_main_thread(pthread_t th);
 
+
+// ---- hubs (hubs.c) -----------------------------------------------------------------------
+
+#define PRELOAD_HUBS_MAX 64
+/// At start-up: hub 0 is the main thread's; read GREEN_HUBS.
+void hubs_init(green_sched *main_hub);
+/// With the program's second thread: start the other hubs (idempotent).
+void hubs_start(void);
+/// Hubs running now (1 until hubs_start), and how many GREEN_HUBS asks for.
+int hubs_count(void);
+int hubs_wanted(void);
+/// Hub 0, whose OS thread takes the program's signals; hub i (NULL: not running).
+green_sched *hubs_main(void);
+green_sched *hubs_sched(int i);
+/// The hub a new fiber thread goes to: round-robin (the caller's with one hub).
+green_sched *hubs_pick(void);
+/// A hub's OS thread: its kernel tid, its own thread pointer, its index (-1: none).
+pid_t hubs_tid_of(green_sched *s);
+void *hubs_thread_pointer_of(green_sched *s);
+int hubs_index_of(green_sched *s);
+/// In a fork child: the forking thread's hub is the only one.
+void hubs_after_fork_in_child(void);
+/// What every hub of the library gets (preload.c): kept alive, the
+/// library's notify callback, the deferred-signal hook.
+void preload_hub_setup(green_sched *s);
 
 // ---- thread pool (threadpool.c) ----------------------------------------------------------
 int preload_run_blocking(void (*fn)(void *), void *arg);

@@ -69,6 +69,73 @@ static void load_mask(const sigset_t *m) {
 
 static uint64_t kernel_unblocked; ///< never blocked in the OS thread (gsig_keep_unblocked)
 
+// ---- more than one hub (hubs.c) ------------------------------------------------------
+//
+// Then fiber threads of every hub change these records at once, so they are
+// changed under a lock (held for a few loads and stores, never across a
+// park). Only hub 0's OS thread takes the program's signals, and so holds
+// the mask the threads want; there the lock is held with signals blocked,
+// since its handlers take the lock too. Another hub that changes the mask
+// asks hub 0 to load it (gsig_reload_if_asked, from hub 0's notify callback).
+
+static _Atomic int locked;
+static int hub0_holds; ///< the holder is hub 0's thread: apply() leaves the load to the unlock
+static _Atomic int reload_asked;
+
+static int on_hub0(void) { return hubs_count() == 1 || green_sched_current() == hubs_main(); }
+
+typedef struct lock_state {
+    int held;        ///< the lock was taken (more than one hub)
+    int hub0;        ///< ...on hub 0, whose signals were blocked meanwhile
+    sigset_t before; ///< its mask then
+} lock_state;
+
+static void state_lock(lock_state *l) {
+    l->held = hubs_count() > 1;
+    if (!l->held) return;
+    l->hub0 = green_sched_current() == hubs_main();
+    if (l->hub0) {
+        sigset_t all;
+        sigfillset(&all);
+        GREEN_SYSCALL(SYS_rt_sigprocmask, SIG_SETMASK, &all, &l->before, KERNEL_SIGSET);
+    }
+    int expected = 0;
+    while (!atomic_compare_exchange_weak_explicit(&locked, &expected, 1, memory_order_acquire, memory_order_relaxed)) {
+        expected = 0;
+        GREEN_SYSCALL(SYS_sched_yield);
+    }
+    hub0_holds = l->hub0;
+}
+
+/// `in_handler`: put back the handler's own mask (its sigreturn loads the
+/// threads' one); else hub 0 loads the threads' mask as it is now.
+static void state_unlock(lock_state *l, int in_handler) {
+    if (!l->held) return;
+    hub0_holds = 0;
+    sigset_t now = applied;
+    atomic_store_explicit(&locked, 0, memory_order_release);
+    if (l->hub0) GREEN_SYSCALL(SYS_rt_sigprocmask, SIG_SETMASK, in_handler ? &l->before : &now, NULL, KERNEL_SIGSET);
+}
+
+/// The threads' mask changed: load it into the OS thread that takes the signals.
+static void load_applied(void) {
+    if (hub0_holds) return; // state_unlock loads it
+    if (on_hub0()) {
+        load_mask(&applied);
+    } else if (hubs_main()) {
+        atomic_store(&reload_asked, 1);
+        green_sched_notify(hubs_main());
+    }
+}
+
+void gsig_reload_if_asked(void) {
+    if (!atomic_load_explicit(&reload_asked, memory_order_relaxed) || !atomic_exchange(&reload_asked, 0)) return;
+    lock_state l;
+    state_lock(&l);
+    state_unlock(&l, 0); // which loads the mask on hub 0
+    if (!l.held) load_mask(&applied);
+}
+
 /// Load into the OS thread the signals every fiber thread blocks. Only the
 /// signals some thread blocks are looked at: usually none.
 static void apply(void) {
@@ -81,14 +148,17 @@ static void apply(void) {
     if (all == bits_of(&applied)) return;
     set_bits(&applied, all);
     applied_generation++;
-    load_mask(&applied);
+    load_applied();
 }
 
 void gsig_keep_unblocked(int sig) {
+    lock_state l;
+    state_lock(&l);
     kernel_unblocked |= BIT(sig);
     set_bits(&applied, bits_of(&applied) & ~kernel_unblocked);
     applied_generation++;
-    load_mask(&applied);
+    load_applied();
+    state_unlock(&l, 0);
 }
 
 /// Count a thread with `mask` in (+1) or out (-1).
@@ -124,11 +194,14 @@ static void raise_unblocked(gsig *g) {
 static void set_mask(gsig *g, const sigset_t *m) {
     sigset_t next;
     set_bits(&next, bits_of(m) & ~UNBLOCKABLE);
+    lock_state l;
+    state_lock(&l);
     count(&g->mask, -1);
     g->mask = next;
     count(&g->mask, +1);
     apply();
     raise_unblocked(g);
+    state_unlock(&l, 0);
 }
 
 // ---- records ---------------------------------------------------------------------
@@ -167,8 +240,11 @@ void gsig_thread_started(gsig *g, green_fiber *f, void *tp) {
     sigemptyset(&g->pending);
     g->fiber = f;
     g->tp = tp;
+    lock_state l;
+    state_lock(&l);
     count(&g->mask, +1);
     apply();
+    state_unlock(&l, 0);
 }
 
 void gsig_thread_finished(gsig *g) {
@@ -178,9 +254,12 @@ void gsig_thread_finished(gsig *g) {
         if (atomic_load_explicit(&notes[sig], memory_order_relaxed) == g) // signals sent to it die with it
             atomic_compare_exchange_strong(&notes[sig], &mine, NULL);
     }
+    lock_state l;
+    state_lock(&l);
     count(&g->mask, -1);
     sigfillset(&g->mask);
     apply();
+    state_unlock(&l, 0);
 }
 
 void gsig_after_fork_in_child(gsig *self) {
@@ -222,8 +301,18 @@ static gsig *first_taker(int sig) {
     return gthread_first_sig_taker(sig);
 }
 
+static gsig *pick_target(int sig, const siginfo_t *info);
+
 gsig *gsig_pick_target(int sig, const siginfo_t *info) {
     if (!ready || sig <= 0 || sig >= NSIG) return NULL;
+    lock_state l;
+    state_lock(&l);
+    gsig *g = pick_target(sig, info);
+    state_unlock(&l, 1);
+    return g;
+}
+
+static gsig *pick_target(int sig, const siginfo_t *info) {
     gsig *cur = gsig_current();
     gsig *g;
     if (is_fault(sig, info)) return cur ? cur : &main_thread;
@@ -248,24 +337,47 @@ gsig *gsig_pick_target(int sig, const siginfo_t *info) {
     return g;
 }
 
+int gsig_pend_if_blocked(gsig *g, int sig) {
+    lock_state l;
+    state_lock(&l);
+    int blocked = sigismember(&g->mask, sig);
+    if (blocked) sigaddset(&g->pending, sig);
+    state_unlock(&l, 0);
+    return blocked;
+}
+
 int gsig_applied_generation(void) { return applied_generation; }
 void gsig_applied_mask(sigset_t *out) { *out = applied; }
 
 int gsig_kill(gsig *g, int sig) {
     if (sig < 0 || sig >= NSIG) return EINVAL;
     if (sig == 0) return 0;
+    lock_state l;
+    state_lock(&l);
     if (sigismember(&g->mask, sig) && someone_takes(sig)) {
         // Another thread would take it from the kernel: it stays g's alone.
         sigaddset(&g->pending, sig);
         wake_sigwait(g);
+        state_unlock(&l, 0);
         return 0;
     }
+    state_unlock(&l, 0);
     atomic_store(&notes[sig], g);
     long r = GREEN_SYSCALL(SYS_tgkill, (long)getpid(), (long)preload_hub_tid(), (long)sig);
     return r < 0 ? errno : 0;
 }
 
+static int take_pending(gsig *g, const sigset_t *set, siginfo_t *info);
+
 static int gsig_take_pending(gsig *g, const sigset_t *set, siginfo_t *info) {
+    lock_state l;
+    state_lock(&l);
+    int sig = take_pending(g, set, info);
+    state_unlock(&l, 0);
+    return sig;
+}
+
+static int take_pending(gsig *g, const sigset_t *set, siginfo_t *info) {
     for (int sig = 1; sig < NSIG; sig++) {
         if (!sigismember(&g->pending, sig) || !sigismember(set, sig)) continue;
         sigdelset(&g->pending, sig);
@@ -316,8 +428,11 @@ GREEN_EXPORT int sigpending(sigset_t *set) {
     gsig *g = gsig_current();
     long r = GREEN_SYSCALL(SYS_rt_sigpending, set, KERNEL_SIGSET);
     if (r < 0 || !g) return r < 0 ? -1 : 0;
+    lock_state l;
+    state_lock(&l);
     sigorset(set, set, &g->pending);
     sigorset(set, set, &process_pending);
+    state_unlock(&l, 0);
     return 0;
 }
 

@@ -36,7 +36,7 @@ static volatile sig_atomic_t wrapped[NSIG];
 // join wait (GREEN_PARK_SIGNALS), is woken for it at once: the handler runs
 // while it waits, and the wait goes on or fails with EINTR as the kernel's.
 
-#define DEFERRED_MAX 32
+#define DEFERRED_MAX 64
 enum { SLOT_FREE, SLOT_WRITING, SLOT_FULL };
 typedef struct deferred_signal {
     _Atomic int state;
@@ -102,10 +102,7 @@ static int run_deferred(green_fiber *f) {
         siginfo_t info = d->info;
         d->target = NULL;
         atomic_store(&d->state, SLOT_FREE);
-        if (sigismember(&g->mask, sig)) { // blocked since: pending for it until it unblocks it
-            sigaddset(&g->pending, sig);
-            continue;
-        }
+        if (gsig_pend_if_blocked(g, sig)) continue; // blocked since: pending for it until it unblocks it
         ucontext_t context;
         getcontext(&context);
         // Not cancelled inside: it runs inside a park, whose bookkeeping a
@@ -137,8 +134,14 @@ static void trampoline(int sig, siginfo_t *info, void *context) {
         // Another thread is running (it may be the one the handler will wait
         // for): the target runs the handler itself when it next runs. With
         // no thread running (the hub waits for events), here and now.
-        if (running && target != gsig_current() && target->fiber && defer(target, sig, info, a)) {
+        // A thread of another hub (`--hubs`) may be running there: always so.
+        int elsewhere = target->fiber && green_fiber_sched(target->fiber) != s;
+        if ((elsewhere || (running && target != gsig_current())) && target->fiber && defer(target, sig, info, a)) {
             green_fiber_request_resume(target->fiber);
+            return;
+        }
+        if (elsewhere) { // the table is full: it cannot run here, on another thread's TLS
+            preload_log("signal %d for a thread of another hub: %d handlers already wait, dropped", sig, DEFERRED_MAX);
             return;
         }
     }

@@ -70,10 +70,14 @@ static void registry_remove(gthread *t) {
 }
 
 gsig *gthread_first_sig_taker(int sig) {
-    if (registry_changing) return NULL;
-    for (gthread *t = live_head; t; t = t->live_next)
-        if (!sigismember(&t->sig.mask, sig)) return &t->sig;
-    return NULL;
+    // From a signal handler: the interrupted code (or another hub's) may be
+    // changing the list; then no thread is picked now.
+    if (registry_changing || REAL(pthread_mutex_trylock)(&registry) != 0) return NULL;
+    gsig *found = NULL;
+    for (gthread *t = live_head; t && !found; t = t->live_next)
+        if (!sigismember(&t->sig.mask, sig)) found = &t->sig;
+    REAL(pthread_mutex_unlock)(&registry);
+    return found;
 }
 
 pid_t preload_hub_tid(void) { return hub_tid; }
@@ -89,9 +93,10 @@ int preload_is_main_thread(pthread_t th) { return hub_thread && th == hub_thread
 pid_t preload_kernel_tid(pid_t tid) {
     if (tid < GTHREAD_FIRST_ID) return tid;
     gthread_registry_lock();
-    int live = gthread_by_id(tid) != NULL;
+    gthread *t = gthread_by_id(tid);
+    pid_t kernel = t ? hubs_tid_of(t->hub) : -1;
     gthread_registry_unlock();
-    return live ? hub_tid : -1;
+    return kernel;
 }
 
 gthread *gthread_from(pthread_t th) {
@@ -100,7 +105,9 @@ gthread *gthread_from(pthread_t th) {
     return (g && g->magic == GTHREAD_MAGIC) ? g : NULL;
 }
 
-static gthread *gthread_new(void) { return thread_block_enabled() ? thread_block_create() : calloc(1, sizeof(gthread)); }
+static gthread *gthread_new(green_sched *hub) {
+    return thread_block_enabled() ? thread_block_create(hubs_thread_pointer_of(hub)) : calloc(1, sizeof(gthread));
+}
 
 static void gthread_free(gthread *t) {
     if (t->block) thread_block_free(t);
@@ -221,20 +228,22 @@ static size_t stack_size_for(const pthread_attr_t *attr) {
 GREEN_EXPORT int pthread_create(pthread_t *out, const pthread_attr_t *attr, void *(*start)(void *), void *arg) {
     preload_init();
     if (!preload_fiber_mode || !green_on_fiber()) return PREAL(pthread_create)(out, attr, start, arg);
-    preempt_start(); // with a second thread, one may spin waiting for another
+    hubs_start();    // with a second thread, the other hubs
+    preempt_start(); // ...and one thread may spin waiting for another
     int detach = 0;
     if (attr && pthread_attr_getdetachstate(attr, &detach) == 0) detach = detach == PTHREAD_CREATE_DETACHED;
     gcancel_init();
-    gthread *t = gthread_new();
+    green_sched *hub = hubs_pick();
+    gthread *t = gthread_new(hub);
     if (!t) return EAGAIN;
     t->magic = GTHREAD_MAGIC;
     t->start = start;
     t->arg = arg;
     t->id = atomic_fetch_add(&next_id, 1);
     t->detached_or_done = detach ? DETACHED : 0;
-    t->hub = green_sched_current();
+    t->hub = hub;
     size_t stack = stack_size_for(attr);
-    green_fiber *f = green_fiber_spawn(stack, thread_main, t);
+    green_fiber *f = green_fiber_create_on(hub, stack, thread_main, t);
     if (!f) {
         gthread_free(t);
         return EAGAIN; // what pthread_create says when it cannot have the memory
@@ -250,9 +259,10 @@ GREEN_EXPORT int pthread_create(pthread_t *out, const pthread_attr_t *attr, void
     __atomic_add_fetch(&gthread_live, 1, __ATOMIC_ACQ_REL);
     gsig_thread_started(&t->sig, f, t->tp);
     registry_add(t);
-    *out = gthread_handle(t);
-    preload_log("pthread_create: fiber thread %d, stack %zu KiB%s", t->id - GTHREAD_FIRST_ID + 1, stack >> 10,
-                detach ? ", detached" : "");
+    *out = gthread_handle(t); // before it runs, as glibc's
+    preload_log("pthread_create: fiber thread %d on hub %d, stack %zu KiB%s", t->id - GTHREAD_FIRST_ID + 1,
+                hubs_index_of(hub), stack >> 10, detach ? ", detached" : "");
+    green_fiber_start(f); // on another hub it may run from now on
     return 0;
 }
 

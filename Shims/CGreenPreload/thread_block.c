@@ -182,7 +182,7 @@ static void find_malloc_words(void) {
     }
     void *volatile warm = malloc(16); // the hub thread has its malloc state, to be shared
     free(warm);
-    gthread *probe = thread_block_create();
+    gthread *probe = thread_block_create(__builtin_thread_pointer());
     if (!probe) return;
     size_t words = libc.size / sizeof(void *);
     char *mine = (char *)probe->tp + libc.offset;
@@ -241,7 +241,7 @@ static int keep_spare_block(void *mem) {
     return kept;
 }
 
-gthread *thread_block_create(void) {
+gthread *thread_block_create(void *hub_tp) {
     size_t gsize = (sizeof(gthread) + 63) & ~(size_t)63;
     void *mem = NULL;
     mem = take_spare_block();
@@ -269,10 +269,11 @@ gthread *thread_block_create(void) {
     memcpy(pd + 32, now + 32, 3 * sizeof(uintptr_t)); // sysinfo, stack_guard, pointer_guard
     memcpy(pd + 72, now + 72, sizeof(unsigned)); // feature_1
 
-    // The descriptor proper. tid: the OS thread's, so glibc's own locks and
-    // raise() act on the thread that runs the fiber (gettid() is the
+    // The descriptor proper. tid: its hub's OS thread's, so glibc's own locks
+    // and raise() act on the thread that runs the fiber (gettid() is the
     // program's view, and says the fiber thread's own id).
-    *(pid_t *)(pd + glibc.tid) = *(pid_t *)(now + glibc.tid);
+    char *hub = hub_tp;
+    *(pid_t *)(pd + glibc.tid) = *(pid_t *)(hub + glibc.tid);
     *(void **)(pd + glibc.list) = pd + glibc.list; // an empty list: unlinking it is harmless
     *(void **)(pd + glibc.list + 8) = pd + glibc.list;
     *(void **)(pd + glibc.robust_prev) = pd + glibc.robust_head;
@@ -281,7 +282,7 @@ gthread *thread_block_create(void) {
     *(void **)(pd + glibc.start_routine) = (void *)fiber_thread_start;
     if (glibc.rseq >= 0) *(int32_t *)(pd + glibc.rseq + 4) = -2; // cpu_id: registration failed, ask the kernel
     for (int i = 0; i < malloc_word_count; i++) // the hub thread's malloc cache and arena
-        *(void **)(pd + malloc_words[i]) = *(void **)(now + malloc_words[i]);
+        *(void **)(pd + malloc_words[i]) = *(void **)(hub + malloc_words[i]);
     return t;
 }
 

@@ -34,11 +34,14 @@ void *green_tp_read(void);
 
 // ---- stacks (stack.c) ----
 
+struct green_stack_pool;
+
 typedef struct green_stack {
     char *guard;   ///< lowest address of the guard region
     char *lo;      ///< lowest usable address (just above the guard)
     char *hi;      ///< one past the highest usable address
     unsigned cls;  ///< size class index in the pool, or ~0u if mapped alone
+    struct green_stack_pool *home; ///< the pool it was carved for, and goes back to
 } green_stack;
 
 #define GREEN_GUARD_SIZE (64u * 1024u)
@@ -60,8 +63,11 @@ typedef struct green_slab {
     size_t size;
 } green_slab;
 
+typedef struct green_returned_stack green_returned_stack;
+
 typedef struct green_stack_pool {
     green_stack_class cls[GREEN_STACK_CLASSES];
+    green_returned_stack *_Atomic returned; ///< freed on another hub's thread: taken back at the next alloc
     unsigned nclasses;
     green_slab *slabs;  ///< every mapping carved into stacks, for green_stack_pool_destroy
     size_t nslabs, capslabs;
@@ -69,6 +75,10 @@ typedef struct green_stack_pool {
 
 int green_stack_alloc(green_stack_pool *p, size_t size, green_stack *out);
 void green_stack_free(green_stack_pool *p, const green_stack *st);
+/// Free a stack on the thread owning `here`: into `here` if it is its home
+/// pool, else handed back to its home (a lock-free push, any thread): a fiber
+/// thread that a hub made for another (`green run --hubs`) dies there.
+void green_stack_release(green_stack_pool *here, const green_stack *st);
 /// Unmap every slab and free the lists (no stack of the pool may be in use).
 void green_stack_pool_destroy(green_stack_pool *p);
 /// Give the pages of up to `budget` surplus free stacks back to the kernel.
@@ -149,6 +159,7 @@ typedef struct green_inbox {
     ev_async notify;             ///< wakes the hub's poll
     green_remote_wake *_Atomic remote_wakes; ///< pushed by any thread, drained by the hub
     _Atomic int interrupt_requested;         ///< 1: green_sched_interrupt_syscalls (every fiber); 2: some fibers' `signalled`
+    green_fiber *_Atomic adopted;            ///< fibers other threads made for this hub (green_fiber_start), newest first
 } green_inbox;
 
 /// A fork child's first poll (scheduler.c, see fork_watch_cb).

@@ -83,7 +83,7 @@ static void release_dead(green_sched *s) {
     s->run.dead = NULL;
     TSAN_FIBER_DESTROY(d);
     green_stack st = d->stack;
-    green_stack_free(&s->stacks, &st);
+    green_stack_release(&s->stacks, &st);
 }
 
 static inline void after_switch(green_sched *s) {
@@ -303,23 +303,64 @@ static green_fiber *new_fiber_record(green_sched *s, size_t stack_size, void (*f
     return f;
 }
 
-green_fiber *green_fiber_spawn(size_t stack_size, void (*entry)(void *), void *arg) {
-    green_sched *s = green_sched_create();
+green_fiber *green_fiber_create_on(green_sched *target, size_t stack_size, void (*entry)(void *), void *arg) {
+    green_sched *s = green_sched_create(); // the stack comes from the caller's own pool
     if (!s) return NULL;
     if (!stack_size) stack_size = GREEN_DEFAULT_STACK_SIZE;
     if (stack_size > GREEN_MAX_STACK_SIZE) { errno = EINVAL; return NULL; }
     green_fiber *f = new_fiber_record(s, stack_size, fiber_main, NULL);
     if (!f) return NULL;
+    f->sched = target ? target : s;
     f->entry = entry;
     f->entry_arg = arg;
-    f->id = ++s->census.next_id;
     f->state = GREEN_FIBER_READY;
     f->joiners.label = "join";
+    return f;
+}
+
+/// On f's hub: count it among the hub's fibers and queue it.
+static void adopt(green_sched *s, green_fiber *f) {
+    f->id = ++s->census.next_id;
+    f->all_prev = NULL;
     f->all_next = s->census.all;
     if (s->census.all) s->census.all->all_prev = f;
     __atomic_store_n(&s->census.all, f, __ATOMIC_RELAXED);
     __atomic_store_n(&s->census.live, s->census.live + 1, __ATOMIC_RELAXED);
     push_ready(s, f);
+}
+
+void green_fiber_start(green_fiber *f) {
+    green_sched *s = f->sched;
+    if (s == green_tls_sched) {
+        adopt(s, f);
+        return;
+    }
+    green_fiber *head = atomic_load_explicit(&s->inbox.adopted, memory_order_relaxed);
+    do f->run_next = head;
+    while (!atomic_compare_exchange_weak_explicit(&s->inbox.adopted, &head, f, memory_order_release,
+                                                  memory_order_relaxed));
+    ev_async_send(s->loop, &s->inbox.notify);
+}
+
+/// On the hub: start the fibers other threads made for it, oldest first.
+static void adopt_remote(green_sched *s) {
+    green_fiber *f = atomic_exchange_explicit(&s->inbox.adopted, NULL, memory_order_acquire), *oldest = NULL;
+    while (f) { // newest first: reverse
+        green_fiber *next = f->run_next;
+        f->run_next = oldest;
+        oldest = f;
+        f = next;
+    }
+    while (oldest) {
+        green_fiber *next = oldest->run_next;
+        adopt(s, oldest);
+        oldest = next;
+    }
+}
+
+green_fiber *green_fiber_spawn(size_t stack_size, void (*entry)(void *), void *arg) {
+    green_fiber *f = green_fiber_create_on(NULL, stack_size, entry, arg);
+    if (f) adopt(f->sched, f);
     return f;
 }
 
@@ -505,6 +546,7 @@ static void interrupt_syscalls(green_sched *s, int all) {
 static void notify_cb(struct ev_loop *loop, ev_async *w, int revents) {
     (void)loop; (void)w; (void)revents;
     green_sched *s = green_tls_sched;
+    if (atomic_load_explicit(&s->inbox.adopted, memory_order_relaxed)) adopt_remote(s);
     deliver_remote_wakes(s);
     int interrupt = atomic_exchange(&s->inbox.interrupt_requested, 0);
     if (interrupt) interrupt_syscalls(s, interrupt == 1);

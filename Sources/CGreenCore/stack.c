@@ -7,6 +7,7 @@
 // older kernels we fall back to mprotect while the map budget lasts, then to
 // unguarded stacks, saying so once on stderr.
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +117,7 @@ static int map_alone(size_t size, green_stack *out) {
     out->lo = m + GREEN_GUARD_SIZE;
     out->hi = m + total;
     out->cls = ~0u;
+    out->home = NULL;
     LSAN_ROOT(out->lo, out->hi);
     return 0;
 }
@@ -131,7 +133,39 @@ static green_stack_class *find_class(green_stack_pool *p, size_t size, unsigned 
     return c;
 }
 
+/// A stack handed back by another thread: the record sits at its top, where
+/// the dead fiber's own record was.
+struct green_returned_stack {
+    green_stack stack;
+    green_returned_stack *next;
+};
+
+static void take_returned(green_stack_pool *p) {
+    green_returned_stack *r = atomic_exchange_explicit(&p->returned, NULL, memory_order_acquire);
+    while (r) {
+        green_returned_stack *next = r->next;
+        green_stack st = r->stack; // r lives in the stack: copy before it is reused
+        green_stack_free(p, &st);
+        r = next;
+    }
+}
+
+void green_stack_release(green_stack_pool *here, const green_stack *st) {
+    green_stack_pool *home = st->home;
+    if (home == here || !home) {
+        green_stack_free(here, st);
+        return;
+    }
+    green_returned_stack *r = (green_returned_stack *)(st->hi - ((sizeof *r + 63) & ~(size_t)63));
+    r->stack = *st;
+    r->next = atomic_load_explicit(&home->returned, memory_order_relaxed);
+    while (!atomic_compare_exchange_weak_explicit(&home->returned, &r->next, r, memory_order_release,
+                                                  memory_order_relaxed)) {
+    }
+}
+
 int green_stack_alloc(green_stack_pool *p, size_t size, green_stack *out) {
+    if (__builtin_expect(atomic_load_explicit(&p->returned, memory_order_relaxed) != NULL, 0)) take_returned(p);
     size = round_size(size);
     unsigned idx;
     green_stack_class *c = find_class(p, size, &idx);
@@ -162,6 +196,7 @@ int green_stack_alloc(green_stack_pool *p, size_t size, green_stack *out) {
     out->lo = g + GREEN_GUARD_SIZE;
     out->hi = g + stride;
     out->cls = idx;
+    out->home = p;
     LSAN_ROOT(out->lo, out->hi);
     return 0;
 }
@@ -192,6 +227,7 @@ void green_stack_trim(green_stack_pool *p, size_t keep, size_t budget) {
 }
 
 void green_stack_pool_destroy(green_stack_pool *p) {
+    take_returned(p);
 #ifdef GREEN_ASAN
     // Unregister every stack carved so far (free ones are in the lists; the
     // rest were in use, and a pool is destroyed only when none are).

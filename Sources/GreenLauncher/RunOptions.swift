@@ -12,6 +12,9 @@ struct RunOptions {
     var threads = Threads.fiber
     /// Default stack size in bytes (`GREEN_STACK_SIZE`), only when given.
     var stackSize: Int?
+    /// `--hubs`: how many hubs run the fiber threads (`GREEN_HUBS`), only
+    /// when given: a number from 1 to 64, or `cpus` (the CPUs the process may run on).
+    var hubs: String?
     /// Whether the preload library logs to stderr (`GREEN_DEBUG=1`).
     var debug = false
     /// `green run --help`: print the usage instead of running anything.
@@ -62,6 +65,12 @@ struct RunOptions {
                     throw UsageError(message: "--stack-size: '\(text)' is not a size greater than 0 and at most 1g (bytes, or with a k, m or g suffix)")
                 }
                 options.stackSize = size
+            case "--hubs":
+                let text = try value(of: name, inline: inline)
+                guard text == "cpus" || (Int(text).map { (1...64).contains($0) } ?? false) else {
+                    throw UsageError(message: "--hubs expects a number from 1 to 64, or cpus, not '\(text)'")
+                }
+                options.hubs = text
             case "--debug" where inline == nil:
                 options.debug = true
             case "--help" where inline == nil, "-h" where inline == nil:

@@ -5,6 +5,8 @@ let usageText = """
     green run [options] [--] PROGRAM [ARGS...]
       --threads=fiber|native   pthreads become fibers on one hub (default) or stay OS threads
       --stack-size=SIZE        default stack for threads that do not set one (bytes, or 64k, 1m, …)
+      --hubs=N|cpus            run the fiber threads on N hubs, each an OS thread of its own
+                               (default 1: every thread on the main thread's hub)
       --debug                  the preload library logs what it does to stderr
     green install [--prefix=DIR]   copy green and its library to DIR/bin and DIR/lib/green
                                    (default: /usr/local as root, else $HOME/.local)
@@ -24,6 +26,7 @@ let helpText = usageText + """
     with LD_PRELOAD=.../libgreen-preload.so):
       GREEN_THREADS=fiber|native   what --threads sets (default: fiber)
       GREEN_STACK_SIZE=SIZE        what --stack-size sets (default: glibc's, ulimit -s)
+      GREEN_HUBS=N|cpus            what --hubs sets (default: 1)
       GREEN_DEBUG=1                what --debug sets
       GREEN_THREAD_TLS=shared      fiber threads share the main thread's TLS (thread-local
                                    variables, errno, thread descriptor), as before Green

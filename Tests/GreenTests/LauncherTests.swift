@@ -128,6 +128,8 @@ final class LauncherTests: XCTestCase {
             (["run", "--threads=green", "/usr/bin/env"], "green: --threads expects fiber or native, not 'green'"),
             (["run", "--threads"], "green: --threads needs a value"),
             (["run", "--stack-size"], "green: --stack-size needs a value"),
+            (["run", "--hubs=0", "/usr/bin/env"], "green: --hubs expects a number from 1 to 64, or cpus, not '0'"),
+            (["run", "--hubs=many", "/usr/bin/env"], "green: --hubs expects a number from 1 to 64, or cpus, not 'many'"),
         ]
         for (args, message) in cases {
             let r = try runLauncher(green, args, environment: ["GREEN_PRELOAD": library])
@@ -176,6 +178,7 @@ final class LauncherTests: XCTestCase {
         XCTAssertEqual(vars["LD_PRELOAD"], library)
         XCTAssertEqual(vars["GREEN_THREADS"], "fiber")
         XCTAssertNil(vars["GREEN_STACK_SIZE"])
+        XCTAssertNil(vars["GREEN_HUBS"])
         XCTAssertNil(vars["GREEN_DEBUG"])
     }
 
@@ -183,9 +186,9 @@ final class LauncherTests: XCTestCase {
         let green = try green()
         let library = try harmlessLibrary()
         let forms: [[String]] = [
-            ["--threads=native", "--stack-size=1m", "--debug"],
-            ["--threads", "native", "--stack-size", "1M", "--debug"],
-            ["--debug", "--stack-size", "1024k", "--threads", "native", "--"],
+            ["--threads=native", "--stack-size=1m", "--hubs=4", "--debug"],
+            ["--threads", "native", "--stack-size", "1M", "--hubs", "4", "--debug"],
+            ["--debug", "--hubs=4", "--stack-size", "1024k", "--threads", "native", "--"],
         ]
         for options in forms {
             let r = try runLauncher(green, ["run"] + options + ["/usr/bin/env"], environment: ["GREEN_PRELOAD": library])
@@ -194,6 +197,7 @@ final class LauncherTests: XCTestCase {
             XCTAssertEqual(vars["LD_PRELOAD"], library, "\(options)")
             XCTAssertEqual(vars["GREEN_THREADS"], "native", "\(options)")
             XCTAssertEqual(vars["GREEN_STACK_SIZE"], "1048576", "\(options)")
+            XCTAssertEqual(vars["GREEN_HUBS"], "4", "\(options)")
             XCTAssertEqual(vars["GREEN_DEBUG"], "1", "\(options)")
         }
         for (size, bytes) in [("65536", "65536"), ("64k", "65536"), ("64K", "65536"), ("1g", "1073741824"), ("1G", "1073741824")] {
@@ -273,6 +277,8 @@ let launcherUsage = """
     green run [options] [--] PROGRAM [ARGS...]
       --threads=fiber|native   pthreads become fibers on one hub (default) or stay OS threads
       --stack-size=SIZE        default stack for threads that do not set one (bytes, or 64k, 1m, …)
+      --hubs=N|cpus            run the fiber threads on N hubs, each an OS thread of its own
+                               (default 1: every thread on the main thread's hub)
       --debug                  the preload library logs what it does to stderr
     green install [--prefix=DIR]   copy green and its library to DIR/bin and DIR/lib/green
                                    (default: /usr/local as root, else $HOME/.local)
@@ -290,6 +296,7 @@ let launcherHelp = launcherUsage + """
     with LD_PRELOAD=.../libgreen-preload.so):
       GREEN_THREADS=fiber|native   what --threads sets (default: fiber)
       GREEN_STACK_SIZE=SIZE        what --stack-size sets (default: glibc's, ulimit -s)
+      GREEN_HUBS=N|cpus            what --hubs sets (default: 1)
       GREEN_DEBUG=1                what --debug sets
       GREEN_THREAD_TLS=shared      fiber threads share the main thread's TLS (thread-local
                                    variables, errno, thread descriptor), as before Green

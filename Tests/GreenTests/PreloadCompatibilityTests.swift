@@ -265,6 +265,23 @@ final class PreloadCompatibilityTests: XCTestCase {
         ])
     }
 
+    /// `--hubs=2` runs fiber threads in parallel: two threads that hand a
+    /// turn back and forth by spinning (no call, preemption off) finish,
+    /// which on one OS thread they never would; 64 threads sharing a mutex,
+    /// a condition variable, an rwlock and a semaphore across the hubs lose
+    /// no increment and no wake.
+    func testFiberThreadsRunInParallelOnTwoHubs() throws {
+        let expect = ["ping-pong by spinning: 20000 rounds", "mutex: 128000 increments", "semaphore: 6400 passes"]
+        try checkPreloadProgram("hubs_parallel", library: library, modes: [.plain], expect: expect)
+        let binary = try Preload.program("hubs_parallel", for: self)
+        var env = PreloadMode.hubs.environment(library: library)
+        env["GREEN_PREEMPT"] = "0"
+        let r = try Preload.run(binary, [], environment: env, timeout: 60)
+        XCTAssertTrue(!r.signaled && !r.timedOut && r.status == 0, "hubs_parallel with 2 hubs: \(r)")
+        for line in expect { XCTAssertTrue(r.stdout.contains(line + "\n"), "missing \(line): \(r)") }
+        XCTAssertFalse(r.stdout.contains("FAIL"), "\(r)")
+    }
+
     /// Preemption leaves no trace a program could see (found by review):
     /// the signal mask the threads want is back after a preempted thread
     /// resumes; a handler that leaves with siglongjmp does not turn

@@ -16,13 +16,16 @@ enum PreloadMode: String, CaseIterable {
     case fiber
     /// `LD_PRELOAD=libgreen-preload.so GREEN_THREADS=native`: OS threads, I/O interposed.
     case native
+    /// As `fiber`, with `GREEN_HUBS=2`: fiber threads spread over two hubs, run in parallel.
+    case hubs
 
     /// The environment overrides for this mode (nil: remove the variable).
     func environment(library: String) -> [String: String?] {
         switch self {
-        case .plain: return ["LD_PRELOAD": nil, "GREEN_THREADS": nil]
-        case .fiber: return ["LD_PRELOAD": library, "GREEN_THREADS": "fiber"]
-        case .native: return ["LD_PRELOAD": library, "GREEN_THREADS": "native"]
+        case .plain: return ["LD_PRELOAD": nil, "GREEN_THREADS": nil, "GREEN_HUBS": nil]
+        case .fiber: return ["LD_PRELOAD": library, "GREEN_THREADS": "fiber", "GREEN_HUBS": nil]
+        case .native: return ["LD_PRELOAD": library, "GREEN_THREADS": "native", "GREEN_HUBS": nil]
+        case .hubs: return ["LD_PRELOAD": library, "GREEN_THREADS": "fiber", "GREEN_HUBS": "2"]
         }
     }
 }

@@ -132,6 +132,15 @@ void green_set_wait_label(const char *label);
 /// Returns NULL with errno set when no stack could be had.
 green_fiber *green_fiber_spawn(size_t stack_size, void (*entry)(void *arg), void *arg);
 
+/// green_fiber_spawn in two steps, for a fiber that is to run on another
+/// thread's hub (`green run --hubs`): make it (its stack from the calling
+/// thread's pool; `target` NULL: the caller's hub), set it up, then start it.
+/// Until green_fiber_start nothing runs it; from then on `target`'s thread
+/// may run it at once. Returns NULL with errno set when no stack could be had.
+green_fiber *green_fiber_create_on(green_sched *target, size_t stack_size, void (*entry)(void *arg), void *arg);
+/// Queue a fiber made by green_fiber_create_on on its hub (any thread may call it).
+void green_fiber_start(green_fiber *f);
+
 /// The running fiber (the root context counts), or NULL when this thread
 /// has no scheduler or the hub itself is running.
 green_fiber *green_fiber_current(void);

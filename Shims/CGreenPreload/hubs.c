@@ -1,0 +1,165 @@
+// hubs.c — `green run --hubs=N` (GREEN_HUBS): fiber threads spread over N
+// hubs, each on an OS thread of its own, so that a program's threads run on
+// N CPUs at once.
+//
+// Hub 0 is the main thread's. The others start with the program's second
+// thread (each an OS thread of the library's own that makes a hub and leaves
+// its own context parked for good). pthread_create picks a hub round-robin
+// and makes the new fiber thread there: its TLS copies that hub thread's tid
+// and malloc cache (thread_block.c), which it then shares with the hub's
+// other fiber threads only, and its fd waits, timers and futex waits are
+// that hub's. A fiber thread stays on its hub for life.
+//
+// Signals: only hub 0's OS thread takes the program's signals (sigmask.c
+// loads the threads' mask there); the others block them all but the
+// library's preemption signal. A handler for a thread of another hub runs on
+// that thread when it next runs (signals.c).
+#include "preload.h"
+#include <errno.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+typedef struct preload_hub {
+    green_sched *_Atomic sched; ///< set once the hub runs
+    pid_t tid;                  ///< its OS thread's kernel tid
+    void *tp;                   ///< that thread's own thread pointer (its TLS, its malloc cache)
+} preload_hub;
+
+static preload_hub hubs[PRELOAD_HUBS_MAX];
+static int wanted = 1;             ///< GREEN_HUBS
+static _Atomic int running = 1;    ///< hubs started (hub 0 is the main thread's)
+static _Atomic unsigned next_pick; ///< round-robin cursor
+static _Atomic int started;        ///< the other hubs' threads were asked for
+static _Atomic int failed;         ///< a hub's thread could not make its hub
+
+/// The CPUs this process may run on (its affinity mask), at least 1.
+static int cpus_allowed(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) != 0) return 1;
+    int n = CPU_COUNT(&set);
+    return n > 0 ? n : 1;
+}
+
+void hubs_init(green_sched *main_hub) {
+    hubs[0].sched = main_hub;
+    hubs[0].tid = (pid_t)GREEN_SYSCALL(SYS_gettid);
+    hubs[0].tp = green_sched_native_thread_pointer(main_hub);
+    const char *env = getenv("GREEN_HUBS");
+    if (!env || !*env) return;
+    char *end;
+    long n = strtol(env, &end, 10);
+    if (strcmp(env, "cpus") == 0) n = cpus_allowed();
+    else if (*end || n < 1 || n > PRELOAD_HUBS_MAX) {
+        preload_log("GREEN_HUBS=%s: expected 1 to %d, or cpus; using 1", env, PRELOAD_HUBS_MAX);
+        return;
+    }
+    wanted = (int)n;
+    preload_log("%d hubs", wanted);
+}
+
+int hubs_count(void) { return atomic_load_explicit(&running, memory_order_acquire); }
+int hubs_wanted(void) { return wanted; }
+green_sched *hubs_main(void) { return hubs[0].sched; }
+
+green_sched *hubs_sched(int i) { return atomic_load_explicit(&hubs[i].sched, memory_order_acquire); }
+
+pid_t hubs_tid_of(green_sched *s) {
+    int n = hubs_count();
+    for (int i = 0; i < n; i++)
+        if (hubs[i].sched == s) return hubs[i].tid;
+    return hubs[0].tid;
+}
+
+void *hubs_thread_pointer_of(green_sched *s) {
+    int n = hubs_count();
+    for (int i = 0; i < n; i++)
+        if (hubs[i].sched == s) return hubs[i].tp;
+    return hubs[0].tp;
+}
+
+int hubs_index_of(green_sched *s) {
+    int n = hubs_count();
+    for (int i = 0; i < n; i++)
+        if (hubs[i].sched == s) return i;
+    return -1;
+}
+
+green_sched *hubs_pick(void) {
+    int n = hubs_count();
+    if (n == 1) return green_sched_current();
+    // The hub with the fewest fiber threads (the main thread counts on hub
+    // 0), looking from a round-robin start so that ties spread.
+    unsigned start = atomic_fetch_add_explicit(&next_pick, 1, memory_order_relaxed);
+    int best = -1;
+    uint64_t best_load = UINT64_MAX;
+    for (int k = 0; k < n; k++) {
+        int i = (int)((start + 1 + (unsigned)k) % (unsigned)n);
+        uint64_t load = green_sched_live_fibers(hubs[i].sched) + (i == 0);
+        if (load < best_load) best = i, best_load = load;
+    }
+    return hubs[best].sched;
+}
+
+/// A hub's OS thread: make the hub, say where it is, then park its own
+/// context for good; the hub fiber runs the fiber threads given to it.
+static void *hub_thread(void *arg) {
+    int i = (int)(intptr_t)arg;
+    sigset_t all;
+    sigfillset(&all);
+    sigdelset(&all, preempt_signal());
+    GREEN_SYSCALL(SYS_rt_sigprocmask, SIG_SETMASK, &all, NULL, _NSIG / 8); // the program's signals go to hub 0
+    char name[16] = "green-hub-";
+    name[10] = (char)('0' + i / 10 % 10);
+    name[11] = (char)('0' + i % 10);
+    name[12] = 0;
+    prctl(PR_SET_NAME, name);
+    green_sched *s = green_sched_create();
+    if (!s) {
+        preload_log("hub %d: cannot start (%s)", i, strerror(errno));
+        atomic_store(&failed, 1);
+        return NULL;
+    }
+    preload_hub_setup(s);
+    void *volatile warm = malloc(16); // this thread's malloc cache exists before fiber threads copy it
+    free(warm);
+    hubs[i].tid = (pid_t)GREEN_SYSCALL(SYS_gettid);
+    hubs[i].tp = green_sched_native_thread_pointer(s);
+    atomic_store_explicit(&hubs[i].sched, s, memory_order_release);
+    for (;;) green_sleep_until(GREEN_NO_DEADLINE, GREEN_PARK_UNINTERRUPTIBLE);
+    return NULL;
+}
+
+void hubs_start(void) {
+    if (wanted == 1 || atomic_load_explicit(&started, memory_order_acquire) || atomic_exchange(&started, 1)) return;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int made = 1;
+    for (int i = 1; i < wanted; i++) {
+        pthread_t t;
+        if (PREAL(pthread_create)(&t, &attr, hub_thread, (void *)(intptr_t)i) != 0) break;
+        while (!hubs_sched(i) && !atomic_load(&failed)) GREEN_SYSCALL(SYS_sched_yield); // up in microseconds
+        if (!hubs_sched(i)) break;
+        made = i + 1;
+        atomic_store_explicit(&running, made, memory_order_release);
+    }
+    pthread_attr_destroy(&attr);
+    if (made < wanted) preload_log("hubs: %d of %d started", made, wanted);
+}
+
+void hubs_after_fork_in_child(void) {
+    // Only the forking thread lives on: its hub is the child's only one.
+    green_sched *s = green_sched_current();
+    int i = hubs_index_of(s);
+    if (i > 0) hubs[0] = hubs[i];
+    for (int k = 1; k < PRELOAD_HUBS_MAX; k++) atomic_store(&hubs[k].sched, NULL);
+    hubs[0].tid = (pid_t)GREEN_SYSCALL(SYS_gettid);
+    atomic_store(&running, 1);
+    atomic_store(&started, 1); // no new hubs in the child: its threads share the one left
+}
