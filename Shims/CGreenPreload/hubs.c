@@ -8,7 +8,10 @@
 // and makes the new fiber thread there: its TLS copies that hub thread's tid
 // and malloc cache (thread_block.c), which it then shares with the hub's
 // other fiber threads only, and its fd waits, timers and futex waits are
-// that hub's. A fiber thread stays on its hub for life.
+// that hub's. A hub with nothing to run gets a ready fiber thread from a hub
+// that has more than one (the core's green_sched_share): it moves while
+// ready, never while running or waiting, and takes the new hub's tid and
+// malloc cache with it.
 //
 // Signals: only hub 0's OS thread takes the program's signals (sigmask.c
 // loads the threads' mask there); the others block them all but the
@@ -45,6 +48,16 @@ static int cpus_allowed(void) {
     return n > 0 ? n : 1;
 }
 
+/// The core asks, on the giving hub's thread, whether a ready fiber may move
+/// to `to`: a fiber thread may; it gets the new hub's tid and malloc cache.
+static int movable(green_fiber *f, green_sched *to) {
+    gthread *t = green_fiber_owner(f);
+    if (!t || t->magic != GTHREAD_MAGIC) return 0;
+    if (t->tp) thread_block_rehome(t, hubs_thread_pointer_of(to));
+    t->hub = to;
+    return 1;
+}
+
 void hubs_init(green_sched *main_hub) {
     hubs[0].sched = main_hub;
     hubs[0].tid = (pid_t)GREEN_SYSCALL(SYS_gettid);
@@ -59,6 +72,7 @@ void hubs_init(green_sched *main_hub) {
         return;
     }
     wanted = (int)n;
+    if (wanted > 1) green_sched_share(main_hub, movable);
     preload_log("%d hubs", wanted);
 }
 
@@ -105,13 +119,17 @@ green_sched *hubs_pick(void) {
     return hubs[best].sched;
 }
 
+void hubs_other_mask(sigset_t *out) {
+    sigfillset(out);
+    sigdelset(out, preempt_signal());
+}
+
 /// A hub's OS thread: make the hub, say where it is, then park its own
 /// context for good; the hub fiber runs the fiber threads given to it.
 static void *hub_thread(void *arg) {
     int i = (int)(intptr_t)arg;
     sigset_t all;
-    sigfillset(&all);
-    sigdelset(&all, preempt_signal());
+    hubs_other_mask(&all);
     GREEN_SYSCALL(SYS_rt_sigprocmask, SIG_SETMASK, &all, NULL, _NSIG / 8); // the program's signals go to hub 0
     char name[16] = "green-hub-";
     name[10] = (char)('0' + i / 10 % 10);
@@ -125,6 +143,7 @@ static void *hub_thread(void *arg) {
         return NULL;
     }
     preload_hub_setup(s);
+    green_sched_share(s, movable);
     void *volatile warm = malloc(16); // this thread's malloc cache exists before fiber threads copy it
     free(warm);
     hubs[i].tid = (pid_t)GREEN_SYSCALL(SYS_gettid);

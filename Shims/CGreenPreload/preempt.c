@@ -140,11 +140,14 @@ static void on_signal(int sig, siginfo_t *info, void *context) {
     if (pc && !preload_preempt_blocked && preemptible_at(pc) && !holds_std_stream()) {
         int generation = gsig_applied_generation();
         green_preempt_running();
-        // sigreturn reloads the mask saved at delivery: if the threads'
-        // masks changed while others ran, the one they want now (hub 0's
-        // thread; the others keep blocking the program's signals).
-        if (generation != gsig_applied_generation() && hub == 0)
-            gsig_applied_mask(&((ucontext_t *)context)->uc_sigmask);
+        // sigreturn reloads the mask saved at delivery, into the OS thread it
+        // runs on now (the thread may have moved to another hub meanwhile):
+        // hub 0's the one the threads want, if it changed; another hub's
+        // blocks the program's signals.
+        int now = hubs_index_of(green_sched_current());
+        sigset_t *saved = &((ucontext_t *)context)->uc_sigmask;
+        if (now == 0 && (generation != gsig_applied_generation() || hub != 0)) gsig_applied_mask(saved);
+        else if (now > 0 && hub != now) hubs_other_mask(saved);
     }
     errno = saved;
 }

@@ -156,6 +156,9 @@ bool thread_block_enabled(void);
 /// memory), for a fiber thread of the hub whose OS thread's thread pointer
 /// is `hub_tp` (its tid and malloc cache are copied from there).
 gthread *thread_block_create(void *hub_tp);
+/// A ready fiber thread moves to the hub whose OS thread's thread pointer is
+/// `hub_tp`: its descriptor's tid and its malloc cache become that hub's.
+void thread_block_rehome(gthread *t, void *hub_tp);
 /// On the new fiber thread, first thing: glibc's per-thread start-up.
 void thread_block_enter(void);
 /// On the finishing fiber thread: C++/Rust thread_local destructors.
@@ -287,6 +290,8 @@ void *hubs_thread_pointer_of(green_sched *s);
 int hubs_index_of(green_sched *s);
 /// In a fork child: the forking thread's hub is the only one.
 void hubs_after_fork_in_child(void);
+/// The kernel mask of every hub thread but hub 0's: all but the preemption signal.
+void hubs_other_mask(sigset_t *out);
 /// What every hub of the library gets (preload.c): kept alive, the
 /// library's notify callback, the deferred-signal hook.
 void preload_hub_setup(green_sched *s);

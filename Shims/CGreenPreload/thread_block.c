@@ -286,6 +286,12 @@ gthread *thread_block_create(void *hub_tp) {
     return t;
 }
 
+void thread_block_rehome(gthread *t, void *hub_tp) {
+    char *pd = t->tp, *hub = hub_tp;
+    *(pid_t *)(pd + glibc.tid) = *(pid_t *)(hub + glibc.tid);
+    for (int i = 0; i < malloc_word_count; i++) *(void **)(pd + malloc_words[i]) = *(void **)(hub + malloc_words[i]);
+}
+
 void thread_block_enter(void) {
     if (glibc.enabled) glibc.ctype_init(); // as glibc's start_thread: the locale's ctype tables
 }

@@ -76,6 +76,8 @@ int green_wait_fd(int fd, int events, int64_t deadline, int flags, int *revents)
         if (revents) *revents = 0;
         return GREEN_WAKE_FD_CLOSED;
     }
+    green_fiber *self = s->run.current;
+    self->pins++; // its watcher is this hub's until unwatch
     int r;
     do { // a wake-up that brought no event (the fiber ran a signal handler) waits again
         s->run.current->wait_label = "fd";
@@ -84,6 +86,7 @@ int green_wait_fd(int fd, int events, int64_t deadline, int flags, int *revents)
         r = green_park_until(deadline, flags);
     } while (r == GREEN_WAKE_NORMAL && !fw.revents && !fw.closed);
     unwatch(s, &fw);
+    self->pins--;
     if (revents) *revents = fw.revents & (EV_READ | EV_WRITE);
     return fw.closed ? GREEN_WAKE_FD_CLOSED : r;
 }
@@ -94,6 +97,8 @@ int green_wait_fds(const int *fds, const int *events, int n, int64_t deadline, i
     green_fd_wait local[16];
     green_fd_wait *w = n <= 16 ? local : malloc((size_t)n * sizeof *w);
     if (!w) return green_park_until(deadline, flags); // degrade to a timed wait
+    green_fiber *self = s->run.current;
+    self->pins++; // its watchers are this hub's until unwatch
     int registered = 0;
     for (int i = 0; i < n; i++)
         if (watch(s, &w[registered], fds[i], events[i]) == 0) registered++;
@@ -107,6 +112,7 @@ int green_wait_fds(const int *fds, const int *events, int n, int64_t deadline, i
         if (any || !registered) break;
     }
     for (int i = 0; i < registered; i++) unwatch(s, &w[i]);
+    self->pins--;
     if (w != local) free(w);
     return r;
 }

@@ -113,6 +113,7 @@ struct green_fiber {
     uint8_t park_flags;
     uint8_t flags;               ///< FIBER_CANCEL_*
     int8_t wake_reason;
+    uint8_t pins;                ///< parks whose caller stops a watcher of this hub's loop after waking: not moved meanwhile
     uint32_t timeouts_fired;     ///< expired scopes not yet reported
     green_fiber *all_next, *all_prev; ///< the hub's list of live fibers (for dumps)
     const char *wait_label;      ///< what the current/next park waits for
@@ -189,6 +190,13 @@ typedef struct green_census {
     int in_loop;                 ///< 1 while the hub waits in libev
 } green_census;
 
+/// Sharing ready fibers with the other hubs of the process (scheduler.c,
+/// green_sched_share): off unless the owner asks.
+typedef struct green_share_state {
+    int (*movable)(green_fiber *f, green_sched *to); ///< the owner's say, and its preparation; NULL: not sharing
+    _Atomic int hungry;          ///< 1 while the hub waits for events with nothing ready: give it work
+} green_share_state;
+
 /// Fibers parked on each fd (fd_waits.c; the records live on their stacks).
 typedef struct green_fd_wait_table {
     green_fd_wait **by_fd;
@@ -205,6 +213,7 @@ struct green_sched {
     green_owner_state owner;
     green_census census;
     green_fd_wait_table fd_waits;
+    green_share_state share;
     green_stack_pool stacks;     ///< stack.c
 };
 

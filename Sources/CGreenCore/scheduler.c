@@ -120,14 +120,97 @@ static inline void switch_to(green_sched *s, green_fiber *to) {
     green_exclusivity_switch(from, to);
     TSAN_SWITCH(to);
     green_ctx_switch(&from->sp, to->sp);
-    // Back on `from`.
-    after_switch(s);
+    // Back on `from`, maybe on another hub (green_sched_share moved it).
+    after_switch(from->sched);
     errno = from->saved_errno;
+}
+
+/// Wake hub s's loop (ev_async_send, from any thread or a signal handler).
+/// libev writes to its eventfd with write(), which `green run`'s shim
+/// interposes: the calling fiber does not count as one for it meanwhile,
+/// so the write goes straight to the kernel and never takes a fair turn (a
+/// switch in the middle of scheduling, under a futex bucket's lock, or in a
+/// signal handler).
+static void notify_hub(green_sched *s) {
+    green_fiber *parkable = green_tls_parkable;
+    green_tls_parkable = NULL;
+    ev_async_send(s->loop, &s->inbox.notify);
+    green_tls_parkable = parkable;
+}
+
+// ---- sharing ready fibers between hubs (green_sched_share) -----------------------
+//
+// A hub that has nothing to run says so (`hungry`) before it waits for
+// events; a hub of the group that has more than one fiber ready gives one
+// away at its next scheduling point: a relaxed load on every switch, and the
+// rest only when some hub is hungry. Only a ready fiber moves (never a
+// running or parked one), and only one its owner lets move and that holds no
+// watcher of its hub's loop (`pins`, a timeout scope).
+
+#define SHARE_MAX 64
+static green_sched *_Atomic share_members[SHARE_MAX];
+static _Atomic int share_count;
+static _Atomic int share_hungry; ///< members hungry now
+
+void green_sched_share(green_sched *s, int (*movable)(green_fiber *f, green_sched *to)) {
+    if (s->share.movable) return;
+    int i = atomic_fetch_add(&share_count, 1);
+    if (i >= SHARE_MAX) {
+        atomic_fetch_sub(&share_count, 1);
+        return;
+    }
+    green_sched_retain_external(s); // for good: retain and release are no-ops from now on
+    s->share.movable = movable;
+    atomic_store_explicit(&share_members[i], s, memory_order_release);
+}
+
+static green_sched *take_hungry(green_sched *s) {
+    int n = atomic_load_explicit(&share_count, memory_order_acquire);
+    for (int i = 0; i < n; i++) {
+        green_sched *m = atomic_load_explicit(&share_members[i], memory_order_acquire);
+        int yes = 1;
+        if (m && m != s && atomic_load_explicit(&m->share.hungry, memory_order_relaxed) &&
+            atomic_compare_exchange_strong(&m->share.hungry, &yes, 0)) {
+            atomic_fetch_sub(&share_hungry, 1);
+            return m;
+        }
+    }
+    return NULL;
+}
+
+static void adopt_later(green_sched *to, green_fiber *f);
+
+/// Give a ready fiber to a hungry hub, keeping at least one for this one.
+static void share_ready(green_sched *s) {
+    if (!s->share.movable || s->run.ready_head == s->run.ready_tail) return;
+    green_sched *to = take_hungry(s);
+    if (!to) return;
+    green_fiber *prev = NULL;
+    for (green_fiber *f = s->run.ready_head; f; prev = f, f = f->run_next) {
+        // Not the one switching out now (a yield queues itself first): its
+        // context is saved only by the switch.
+        if (f == s->run.current || f == s->run.root || f->pins || f->timeouts || !s->share.movable(f, to)) continue;
+        if (prev) prev->run_next = f->run_next;
+        else s->run.ready_head = f->run_next;
+        if (s->run.ready_tail == f) s->run.ready_tail = prev;
+        // No longer this hub's fiber.
+        __atomic_store_n(&s->census.live, s->census.live - 1, __ATOMIC_RELAXED);
+        if (f->all_prev) f->all_prev->all_next = f->all_next;
+        else __atomic_store_n(&s->census.all, f->all_next, __ATOMIC_RELAXED);
+        if (f->all_next) f->all_next->all_prev = f->all_prev;
+        f->sched = to;
+        adopt_later(to, f);
+        return;
+    }
+    // Nothing could move: the other hub is still hungry.
+    atomic_store(&to->share.hungry, 1);
+    atomic_fetch_add(&share_hungry, 1);
 }
 
 /// Give the CPU to the next ready fiber, or to the hub when the budget is
 /// spent or nothing is ready.
 static inline void schedule_next(green_sched *s) {
+    if (__builtin_expect(atomic_load_explicit(&share_hungry, memory_order_relaxed) > 0, 0)) share_ready(s);
     green_fiber *next = NULL;
     if (s->run.budget) {
         next = pop_ready(s);
@@ -184,7 +267,7 @@ int green_park(int flags) {
     self->parked_at = ev_now(s->loop);
     schedule_next(s);
     if (__builtin_expect(atomic_load_explicit(&self->resume_pending, memory_order_relaxed), 0))
-        run_resume_hook(s, self);
+        run_resume_hook(self->sched, self);
     self->wait_label = NULL;
     return self->wake_reason;
 }
@@ -211,7 +294,7 @@ int green_yield(void) {
     push_ready(s, self);
     schedule_next(s);
     if (__builtin_expect(atomic_load_explicit(&self->resume_pending, memory_order_relaxed), 0))
-        run_resume_hook(s, self);
+        run_resume_hook(self->sched, self);
     // A timeout scope that expired meanwhile is reported now, not later.
     return green_take_interrupt(self);
 }
@@ -240,7 +323,7 @@ void green_fair_turn(void) {
     push_ready(s, self);
     schedule_next(s);
     if (__builtin_expect(atomic_load_explicit(&self->resume_pending, memory_order_relaxed), 0))
-        run_resume_hook(s, self);
+        run_resume_hook(self->sched, self);
 }
 
 // ---- preemption ------------------------------------------------------------------
@@ -257,7 +340,7 @@ int green_preempt_running(void) {
     push_ready(s, self);
     schedule_next(s);
     if (__builtin_expect(atomic_load_explicit(&self->resume_pending, memory_order_relaxed), 0))
-        run_resume_hook(s, self);
+        run_resume_hook(self->sched, self);
     return 1;
 }
 
@@ -276,6 +359,7 @@ static void fiber_main(void *arg) {
     after_switch(s);
     errno = 0;
     f->entry(f->entry_arg);
+    s = f->sched; // it may have moved to another hub meanwhile
     // Done: wake joiners, hand the stack to whoever runs next, never return.
     f->state = GREEN_FIBER_DONE;
     green_waitq_wake_all(&f->joiners);
@@ -335,11 +419,16 @@ void green_fiber_start(green_fiber *f) {
         adopt(s, f);
         return;
     }
+    adopt_later(s, f);
+}
+
+/// Hand f to hub s from another thread: s adopts it in its notify callback.
+static void adopt_later(green_sched *s, green_fiber *f) {
     green_fiber *head = atomic_load_explicit(&s->inbox.adopted, memory_order_relaxed);
     do f->run_next = head;
     while (!atomic_compare_exchange_weak_explicit(&s->inbox.adopted, &head, f, memory_order_release,
                                                   memory_order_relaxed));
-    ev_async_send(s->loop, &s->inbox.notify);
+    notify_hub(s);
 }
 
 /// On the hub: start the fibers other threads made for it, oldest first.
@@ -468,7 +557,7 @@ void green_wake_remote(green_remote_wake *w) {
     do w->next = head;
     while (!atomic_compare_exchange_weak_explicit(&s->inbox.remote_wakes, &head, w, memory_order_release,
                                                   memory_order_relaxed));
-    ev_async_send(s->loop, &s->inbox.notify);
+    notify_hub(s);
 }
 
 bool green_wake_from_anywhere(green_remote_wake *w) {
@@ -486,15 +575,21 @@ static void deliver_remote_wakes(green_sched *s) {
     green_remote_wake *w = atomic_exchange_explicit(&s->inbox.remote_wakes, NULL, memory_order_acquire);
     while (w) {
         green_remote_wake *next = w->next; // w may be reused once its fiber runs
-        w->delivered = 1;
-        green_wake(w->fiber, GREEN_WAKE_NORMAL);
+        if (w->fiber->sched != s) {
+            // The fiber moved to another hub (green_sched_share) since the
+            // wake was sent: only its hub may touch its ready queue.
+            green_wake_remote(w);
+        } else {
+            w->delivered = 1;
+            green_wake(w->fiber, GREEN_WAKE_NORMAL);
+        }
         w = next;
     }
 }
 
 void green_sched_interrupt_syscalls(green_sched *s) {
     atomic_store(&s->inbox.interrupt_requested, 1);
-    ev_async_send(s->loop, &s->inbox.notify);
+    notify_hub(s);
 }
 
 void green_fiber_request_resume(green_fiber *f) {
@@ -515,7 +610,7 @@ static void note_signalled(green_fiber *f, uint8_t bit) {
     atomic_fetch_or(&f->signalled, bit);
     int none = 0;
     atomic_compare_exchange_strong(&s->inbox.interrupt_requested, &none, 2); // "every fiber" (1) stays
-    ev_async_send(s->loop, &s->inbox.notify);
+    notify_hub(s);
 }
 
 void green_fiber_interrupt_syscall(green_fiber *f) { note_signalled(f, SIGNALLED_INTERRUPT); }
@@ -563,7 +658,14 @@ static void hub_main(void *arg) {
         if (block) green_stack_trim(&s->stacks, HOT_FREE_STACKS, TRIM_PER_IDLE);
         s->census.polls++;
         __atomic_store_n(&s->census.in_loop, 1, __ATOMIC_RELAXED);
+        int hungry = block && s->share.movable && s->run.ready_head == NULL;
+        if (hungry) { // the other hubs may give it work meanwhile (share_ready)
+            atomic_store(&s->share.hungry, 1);
+            atomic_fetch_add(&share_hungry, 1);
+        }
         int active = ev_run(s->loop, block ? EVRUN_ONCE : EVRUN_NOWAIT);
+        int still = 1;
+        if (hungry && atomic_compare_exchange_strong(&s->share.hungry, &still, 0)) atomic_fetch_sub(&share_hungry, 1);
         __atomic_store_n(&s->census.in_loop, 0, __ATOMIC_RELAXED);
         if (!s->run.ready_head && !active && s->run.root->state == GREEN_FIBER_PARKED) {
             // No ready fiber and no watcher left: nothing can ever wake the
@@ -739,13 +841,17 @@ void green_sched_set_owner(green_sched *s, void *owner, void (*on_notify)(void *
 }
 
 void *green_sched_owner(green_sched *s) { return s->owner.object; }
-void green_sched_notify(green_sched *s) { ev_async_send(s->loop, &s->inbox.notify); }
+void green_sched_notify(green_sched *s) { notify_hub(s); }
 
+// A hub that shares its fibers is kept alive for good (green_sched_share):
+// a fiber that retains it may move on and release another.
 void green_sched_retain_external(green_sched *s) {
+    if (s->share.movable) return;
     if (s->owner.external++ == 0) ev_ref(s->loop);
 }
 
 void green_sched_release_external(green_sched *s) {
+    if (s->share.movable) return;
     if (--s->owner.external == 0) ev_unref(s->loop);
 }
 

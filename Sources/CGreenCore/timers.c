@@ -38,9 +38,11 @@ int green_park_until(int64_t deadline, int flags) {
     timer_wait tw;
     ev_timer_init(&tw.timer, timer_wait_cb, seconds_until(s->loop, deadline), 0.);
     tw.fiber = self;
+    self->pins++; // woken, it stops the timer on this hub's loop: it stays here until then
     ev_timer_start(s->loop, &tw.timer);
     int r = green_park(flags);
     ev_timer_stop(s->loop, &tw.timer);
+    self->pins--;
     return r;
 }
 

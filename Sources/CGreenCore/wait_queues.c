@@ -24,8 +24,10 @@ int green_waitq_park(green_waitq *q, int64_t deadline, int flags) {
     else q->head = self;
     q->tail = self;
     self->wait_label = q->label ? q->label : "wait queue";
+    self->pins++; // the queue is its hub's: it stays there until off it
     int r = green_park_until(deadline, flags);
     if (self->waitq) waitq_remove(self->waitq, self);
+    self->pins--;
     return r;
 }
 

@@ -5,7 +5,8 @@
 //
 // 5a/5d: the thread-per-connection echo server
 //        (Examples/ThreadPerConnection/echo_server.c) at 100, 1,000 and 10,000
-//        concurrent connections: requests/s, server CPU per request, resident
+//        concurrent connections, natively, preloaded with one hub and with a
+//        hub per CPU (issue #12): requests/s, server CPU per request, resident
 //        memory plus kernel stacks, threads. The load comes from this process,
 //        one Green fiber per connection.
 // 5b:    thread create+join cost (Examples/ThreadPerConnection/create_join.c),
@@ -61,7 +62,7 @@ enum PreloadBench {
         var runs: [EchoRun] = []
         for n in connectionCounts {
             for round in 1...rounds {
-                let order: [ServerMode] = round % 2 == 1 ? [.native, .green] : [.green, .native]
+                let order: [ServerMode] = round % 2 == 1 ? [.native, .green, .hubs] : [.hubs, .green, .native]
                 for mode in order {
                     let r = EchoRun.measure(binary: echoServer, preload: tools.preloadLibrary, mode: mode,
                                             connections: n, duration: loadDuration, round: round)
@@ -108,7 +109,7 @@ enum PreloadBench {
     /// One line per finished configuration, so a long run shows progress.
     static func printProgress(_ r: EchoRun) {
         let status = r.errorCount == 0 ? "ok" : "\(r.errorCount) ERROR(S): \(r.errors.first ?? "")"
-        print("  \(r.mode.rawValue.padding(6)) \(grouped(r.connections).leftPadding(6)) connections, round \(r.round): "
+        print("  \(r.mode.rawValue.padding(10)) \(grouped(r.connections).leftPadding(6)) connections, round \(r.round): "
               + "\(grouped(Int(r.requestsPerSecond.isFinite ? r.requestsPerSecond : 0))) req/s, "
               + "total memory \(r.peakTotal.map(mib) ?? "?") MiB, \(r.threads.map(String.init) ?? "?") threads — \(status)")
         fflush(stdout)
@@ -148,27 +149,30 @@ enum PreloadBench {
         t.print()
     }
 
-    /// Table 5d: the side-by-side summary, and whether issue #4's targets are met.
+    /// Table 5d: the side-by-side summary, and whether issue #4's and #12's targets are met.
     static func printSummary(_ runs: [EchoRun]) {
-        var t = Table("5d. Summary: echo server natively vs under the preload library (ratio = green / native)",
-                      ["connections", "native req/s", "green req/s", "ratio", "native MiB", "green MiB", "ratio",
-                       "native threads", "green threads", "native CPU µs/req", "green CPU µs/req", "ratio"])
+        var t = Table("5d. Summary: echo server natively, preloaded with 1 hub and with a hub per CPU (ratio = x / native)",
+                      ["connections", "native req/s", "1 hub req/s", "ratio", "hubs req/s", "ratio",
+                       "native MiB", "1 hub MiB", "ratio", "hubs MiB", "ratio",
+                       "threads n/1/hubs", "native CPU µs/req", "1 hub", "hubs"])
         for n in connectionCounts {
-            guard let native = best(runs, n, .native), let green = best(runs, n, .green) else { continue }
-            let nm = native.peakTotal.map(Double.init) ?? .nan, gm = green.peakTotal.map(Double.init) ?? .nan
-            t.add([grouped(n),
-                   grouped(Int(native.requestsPerSecond.isFinite ? native.requestsPerSecond : 0)),
-                   grouped(Int(green.requestsPerSecond.isFinite ? green.requestsPerSecond : 0)),
-                   ratioText(green.requestsPerSecond, native.requestsPerSecond),
-                   fixed(nm / 1_048_576, 1), fixed(gm / 1_048_576, 1), ratioText(gm, nm),
-                   native.threads.map(String.init) ?? "-", green.threads.map(String.init) ?? "-",
+            guard let native = best(runs, n, .native), let green = best(runs, n, .green),
+                  let hubs = best(runs, n, .hubs) else { continue }
+            func rps(_ r: EchoRun) -> String { grouped(Int(r.requestsPerSecond.isFinite ? r.requestsPerSecond : 0)) }
+            func mem(_ r: EchoRun) -> Double { r.peakTotal.map(Double.init) ?? .nan }
+            t.add([grouped(n), rps(native), rps(green), ratioText(green.requestsPerSecond, native.requestsPerSecond),
+                   rps(hubs), ratioText(hubs.requestsPerSecond, native.requestsPerSecond),
+                   fixed(mem(native) / 1_048_576, 1), fixed(mem(green) / 1_048_576, 1), ratioText(mem(green), mem(native)),
+                   fixed(mem(hubs) / 1_048_576, 1), ratioText(mem(hubs), mem(native)),
+                   [native, green, hubs].map { $0.threads.map(String.init) ?? "-" }.joined(separator: "/"),
                    fixed(native.serverMicrosPerRequest, 1), fixed(green.serverMicrosPerRequest, 1),
-                   ratioText(green.serverMicrosPerRequest, native.serverMicrosPerRequest)])
+                   fixed(hubs.serverMicrosPerRequest, 1)])
         }
         t.note("Each row takes, for each server, its round with the most req/s of the \(rounds) in 5a.")
         t.note("MiB = the server's VmRSS + its threads' kernel stacks, the larger of the idle and end-of-load samples (5a).")
         t.note("threads = OS threads of the server process (/proc/PID/status). CPU µs/req = the server's CPU per request.")
-        for line in verdict(runs) { t.note(line) }
+        t.note("hubs = GREEN_HUBS=cpus: \(ProcessInfoLite.cpus) hubs here; the load generator shares those cores.")
+        for line in verdict(runs, .green) + verdict(runs, .hubs) { t.note(line) }
         t.print()
     }
 
@@ -179,21 +183,22 @@ enum PreloadBench {
         return runs.filter { $0.connections == n && $0.mode == mode }.max { rate($0) < rate($1) }
     }
 
-    /// Issue #4's targets at the largest connection count, in words.
-    static func verdict(_ runs: [EchoRun]) -> [String] {
+    /// The targets at the largest connection count, in words: issue #4's
+    /// for one hub, issue #12's for a hub per CPU.
+    static func verdict(_ runs: [EchoRun], _ mode: ServerMode) -> [String] {
         let n = connectionCounts.max()!
-        guard let native = best(runs, n, .native), let green = best(runs, n, .green),
+        guard let native = best(runs, n, .native), let green = best(runs, n, mode),
               let nm = native.peakTotal, let gm = green.peakTotal,
               native.requestsPerSecond.isFinite, green.requestsPerSecond.isFinite else {
-            return ["Targets at \(grouped(n)) connections: cannot tell (a configuration failed)."]
+            return ["Targets of \(mode.rawValue) at \(grouped(n)) connections: cannot tell (a configuration failed)."]
         }
         let memoryRatio = Double(gm) / Double(nm)
         let speedRatio = green.requestsPerSecond / native.requestsPerSecond
         let caveat = native.errorCount == 0 && green.errorCount == 0 ? "." : " (but the run had errors: see below)."
         return [
-            "Target at \(grouped(n)) connections, memory under half of native's: green/native = \(fixed(memoryRatio, 3)) — "
+            "\(mode.rawValue) at \(grouped(n)) connections, memory under half of native's: x/native = \(fixed(memoryRatio, 3)) — "
                 + (memoryRatio < 0.5 ? "MET" : "NOT MET") + caveat,
-            "Target at \(grouped(n)) connections, at least native's throughput: green/native = \(fixed(speedRatio, 2)) — "
+            "\(mode.rawValue) at \(grouped(n)) connections, at least native's throughput: x/native = \(fixed(speedRatio, 2)) — "
                 + (speedRatio >= 1.0 ? "MET" : "NOT MET") + caveat,
         ]
     }

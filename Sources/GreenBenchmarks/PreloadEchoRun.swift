@@ -10,6 +10,8 @@ enum ServerMode: String {
     case native
     /// LD_PRELOAD=libgreen-preload.so, GREEN_THREADS=fiber: one fiber per connection.
     case green
+    /// As `green`, with GREEN_HUBS=cpus: the fibers spread over a hub per CPU (issue #12).
+    case hubs = "green-hubs"
 }
 
 /// Everything measured in one configuration.
@@ -67,7 +69,12 @@ struct EchoRun {
     static func measure(binary: String, preload: String, mode: ServerMode, connections: Int,
                         duration: Duration, round: Int) -> EchoRun {
         var run = EchoRun(mode: mode, connections: connections, round: round)
-        let extra = mode == .native ? [] : ["LD_PRELOAD=\(preload)", "GREEN_THREADS=fiber"]
+        let extra: [String]
+        switch mode {
+        case .native: extra = []
+        case .green: extra = ["LD_PRELOAD=\(preload)", "GREEN_THREADS=fiber", "GREEN_HUBS=1"]
+        case .hubs: extra = ["LD_PRELOAD=\(preload)", "GREEN_THREADS=fiber", "GREEN_HUBS=cpus"]
+        }
         let server: ChildProcess
         do {
             server = try ChildProcess([binary, "0"], environment: ChildProcess.environment(adding: extra),

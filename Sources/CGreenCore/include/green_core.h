@@ -141,6 +141,14 @@ green_fiber *green_fiber_create_on(green_sched *target, size_t stack_size, void 
 /// Queue a fiber made by green_fiber_create_on on its hub (any thread may call it).
 void green_fiber_start(green_fiber *f);
 
+/// Let hub `s` (the calling thread's) share ready fibers with the other hubs
+/// that joined (`green run --hubs`): when one of them waits for events with
+/// nothing to run, a hub with more than one fiber ready gives it one at its
+/// next switch. `movable(f, to)` is asked, on the giving hub's thread, for a
+/// ready fiber f that holds nothing of its hub: 0 keeps it; 1 lets it move,
+/// after preparing it to run on `to` (f->sched is `to` from then on).
+void green_sched_share(green_sched *s, int (*movable)(green_fiber *f, green_sched *to));
+
 /// The running fiber (the root context counts), or NULL when this thread
 /// has no scheduler or the hub itself is running.
 green_fiber *green_fiber_current(void);
