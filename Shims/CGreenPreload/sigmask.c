@@ -264,6 +264,9 @@ void gsig_thread_finished(gsig *g) {
 
 void gsig_after_fork_in_child(gsig *self) {
     owner_pid = (pid_t)GREEN_SYSCALL(SYS_getpid);
+    atomic_store(&locked, 0); // another hub's thread may have held it at the fork
+    hub0_holds = 0;
+    atomic_store(&reload_asked, 0);
     // Only the forking thread lives on: it alone counts.
     memset(blocked_by, 0, sizeof blocked_by);
     blocked_by_some = 0;

@@ -688,6 +688,16 @@ green_sched *green_sched_current(void) { return green_tls_sched; }
 static void after_fork_in_child(void) {
     green_sched *s = green_tls_sched;
     if (s) ev_loop_fork(s->loop);
+    // The other hubs' threads did not come along: share with none of them.
+    int n = atomic_load(&share_count);
+    for (int i = 0; i < n; i++) atomic_store(&share_members[i], NULL);
+    atomic_store(&share_count, 0);
+    atomic_store(&share_hungry, 0);
+    if (s && s->share.movable) {
+        atomic_store(&s->share.hungry, 0);
+        atomic_store(&share_members[0], s);
+        atomic_store(&share_count, 1);
+    }
 }
 
 void green_sched_keep_only_current(void) {

@@ -269,9 +269,11 @@ final class PreloadCompatibilityTests: XCTestCase {
     /// turn back and forth by spinning (no call, preemption off) finish,
     /// which on one OS thread they never would; 64 threads sharing a mutex,
     /// a condition variable, an rwlock and a semaphore across the hubs lose
-    /// no increment and no wake.
+    /// no increment and no wake; a child forked meanwhile keeps only the
+    /// forking thread's hub, and its threads all run there.
     func testFiberThreadsRunInParallelOnTwoHubs() throws {
-        let expect = ["ping-pong by spinning: 20000 rounds", "mutex: 128000 increments", "semaphore: 6400 passes"]
+        let expect = ["ping-pong by spinning: 20000 rounds", "mutex: 128000 increments", "semaphore: 6400 passes",
+                      "forked child with 8 threads: exit 0"]
         try checkPreloadProgram("hubs_parallel", library: library, modes: [.plain], expect: expect)
         let binary = try Preload.program("hubs_parallel", for: self)
         var env = PreloadMode.hubs.environment(library: library)

@@ -13,6 +13,7 @@
  *   hangs, and the watchdog says so). */
 #include "check.h"
 #include <semaphore.h>
+#include <sys/wait.h>
 
 #define ROUNDS 20000
 static int turn;
@@ -72,6 +73,32 @@ static void *worker(void *arg) {
     return NULL;
 }
 
+static long child_counter;
+static void *child_worker(void *arg) {
+    for (int i = 0; i < 1000; i++) {
+        pthread_mutex_lock(&lock);
+        child_counter++;
+        pthread_mutex_unlock(&lock);
+        if (i % 100 == 0) sched_yield();
+    }
+    return arg;
+}
+
+/* In a child: 8 threads that take turns; exit status 0 when all counted. */
+static int fork_and_count(void) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        pthread_t c[8];
+        for (int i = 0; i < 8; i++)
+            if (pthread_create(&c[i], NULL, child_worker, NULL) != 0) _exit(2);
+        for (int i = 0; i < 8; i++) pthread_join(c[i], NULL);
+        _exit(child_counter == 8000 ? 0 : 1);
+    }
+    int status = -1;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid) return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 int main(void) {
     program_start(120);
     pthread_t t;
@@ -91,5 +118,9 @@ int main(void) {
     CHECK(counter == (long)THREADS * PER_THREAD);
     printf("semaphore: %ld passes\n", sem_passes);
     CHECK(sem_passes == (long)THREADS * 100);
+
+    int child = fork_and_count();
+    printf("forked child with 8 threads: exit %d\n", child);
+    CHECK(child == 0);
     return program_end("hubs_parallel");
 }
