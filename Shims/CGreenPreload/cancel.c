@@ -295,7 +295,11 @@ static _Atomic int remote_pending; ///< threads whose cancel_remote is set
 
 /// Only on the thread's own hub (with `--hubs`, each hub delivers its own).
 static void deliver(gthread *t) {
-    if (t->hub != green_sched_current() || !atomic_load_explicit(&t->cancel_remote, memory_order_relaxed)) return;
+    if (!atomic_load_explicit(&t->cancel_remote, memory_order_relaxed)) return;
+    if (t->hub != green_sched_current()) { // it moved to another hub since: that hub's to deliver
+        green_sched_notify(t->hub);
+        return;
+    }
     if (!atomic_exchange(&t->cancel_remote, 0)) return;
     atomic_fetch_sub(&remote_pending, 1);
     wake_if_parked(t);

@@ -148,6 +148,8 @@ static void on_signal(int sig, siginfo_t *info, void *context) {
         sigset_t *saved = &((ucontext_t *)context)->uc_sigmask;
         if (now == 0 && (generation != gsig_applied_generation() || hub != 0)) gsig_applied_mask(saved);
         else if (now > 0 && hub != now) hubs_other_mask(saved);
+        // ...and its alternate signal stack: this OS thread's, not the old one's.
+        if (hub != now) sigaltstack(NULL, &((ucontext_t *)context)->uc_stack);
     }
     errno = saved;
 }

@@ -279,6 +279,7 @@ void gsig_after_fork_in_child(gsig *self) {
         count(&self->mask, +1);
     }
     apply();
+    load_mask(&applied); // also when unchanged: a fork made on another hub's thread blocked every signal
 }
 
 // ---- delivery (called by signals.c's handler wrapper) ---------------------------------

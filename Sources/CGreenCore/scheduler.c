@@ -183,28 +183,29 @@ static void adopt_later(green_sched *to, green_fiber *f);
 /// Give a ready fiber to a hungry hub, keeping at least one for this one.
 static void share_ready(green_sched *s) {
     if (!s->share.movable || s->run.ready_head == s->run.ready_tail) return;
-    green_sched *to = take_hungry(s);
-    if (!to) return;
-    green_fiber *prev = NULL;
-    for (green_fiber *f = s->run.ready_head; f; prev = f, f = f->run_next) {
+    green_fiber *prev = NULL, *f;
+    for (f = s->run.ready_head; f; prev = f, f = f->run_next) {
         // Not the one switching out now (a yield queues itself first): its
         // context is saved only by the switch.
-        if (f == s->run.current || f == s->run.root || f->pins || f->timeouts || !s->share.movable(f, to)) continue;
-        if (prev) prev->run_next = f->run_next;
-        else s->run.ready_head = f->run_next;
-        if (s->run.ready_tail == f) s->run.ready_tail = prev;
-        // No longer this hub's fiber.
-        __atomic_store_n(&s->census.live, s->census.live - 1, __ATOMIC_RELAXED);
-        if (f->all_prev) f->all_prev->all_next = f->all_next;
-        else __atomic_store_n(&s->census.all, f->all_next, __ATOMIC_RELAXED);
-        if (f->all_next) f->all_next->all_prev = f->all_prev;
-        f->sched = to;
-        adopt_later(to, f);
+        if (f != s->run.current && f != s->run.root && !f->pins && !f->timeouts) break;
+    }
+    if (!f) return;
+    green_sched *to = take_hungry(s);
+    if (!to) return;
+    if (!s->share.movable(f, to)) {
+        notify_hub(to); // it stays: the other hub looks again, and says it is hungry again
         return;
     }
-    // Nothing could move: the other hub is still hungry.
-    atomic_store(&to->share.hungry, 1);
-    atomic_fetch_add(&share_hungry, 1);
+    if (prev) prev->run_next = f->run_next;
+    else s->run.ready_head = f->run_next;
+    if (s->run.ready_tail == f) s->run.ready_tail = prev;
+    // No longer this hub's fiber.
+    __atomic_store_n(&s->census.live, s->census.live - 1, __ATOMIC_RELAXED);
+    if (f->all_prev) f->all_prev->all_next = f->all_next;
+    else __atomic_store_n(&s->census.all, f->all_next, __ATOMIC_RELAXED);
+    if (f->all_next) f->all_next->all_prev = f->all_prev;
+    f->sched = to;
+    adopt_later(to, f);
 }
 
 /// Give the CPU to the next ready fiber, or to the hub when the budget is
@@ -705,6 +706,9 @@ void green_sched_keep_only_current(void) {
     if (!s) return;
     green_fiber *self = s->run.current;
     s->run.ready_head = s->run.ready_tail = NULL;
+    // Fibers other threads were handing over, and their wakes: gone with them.
+    atomic_store(&s->inbox.adopted, NULL);
+    atomic_store(&s->inbox.remote_wakes, NULL);
     if (s->run.root != self) s->run.root->state = GREEN_FIBER_DONE; // green_wake ignores DONE fibers
     for (green_fiber *f = s->census.all; f; f = f->all_next)
         if (f != self) f->state = GREEN_FIBER_DONE;
