@@ -13,10 +13,9 @@
 // ready, never while running or waiting, and takes the new hub's tid and
 // malloc cache with it.
 //
-// Signals: only hub 0's OS thread takes the program's signals (sigmask.c
-// loads the threads' mask there); the others block them all but the
-// library's preemption signal. A handler for a thread of another hub runs on
-// that thread when it next runs (signals.c).
+// Signals: every hub's OS thread takes the program's signals, with the mask
+// the threads want (sigmask.c); a handler for a thread of another hub runs
+// on that thread when it next runs (signals.c).
 #include "preload.h"
 #include <errno.h>
 #include <sched.h>
@@ -119,18 +118,13 @@ green_sched *hubs_pick(void) {
     return hubs[best].sched;
 }
 
-void hubs_other_mask(sigset_t *out) {
-    sigfillset(out);
-    sigdelset(out, preempt_signal());
-}
-
 /// A hub's OS thread: make the hub, say where it is, then park its own
 /// context for good; the hub fiber runs the fiber threads given to it.
 static void *hub_thread(void *arg) {
     int i = (int)(intptr_t)arg;
-    sigset_t all;
-    hubs_other_mask(&all);
-    GREEN_SYSCALL(SYS_rt_sigprocmask, SIG_SETMASK, &all, NULL, _NSIG / 8); // the program's signals go to hub 0
+    sigset_t mask;
+    gsig_applied_mask(&mask); // the threads' mask: this thread takes the program's signals too
+    GREEN_SYSCALL(SYS_rt_sigprocmask, SIG_SETMASK, &mask, NULL, _NSIG / 8);
     char name[16] = "green-hub-";
     name[10] = (char)('0' + i / 10 % 10);
     name[11] = (char)('0' + i % 10);

@@ -123,10 +123,7 @@ static void *interrupted_pc(void *context) {
 static void on_signal(int sig, siginfo_t *info, void *context) {
     green_sched *s = green_sched_current();
     if (info->si_code != SI_QUEUE || info->si_pid != pid || info->si_value.sival_ptr != (void *)&tag) {
-        // The program's own SIGURG: its handler runs where the program's
-        // signals are taken, on hub 0's thread.
-        if (s && s != hubs_main() && hubs_main()) GREEN_SYSCALL(SYS_tgkill, (long)pid, (long)preload_hub_tid(), (long)sig);
-        else preload_signal_forward(sig, info, context);
+        preload_signal_forward(sig, info, context); // the program's own SIGURG
         return;
     }
     // Only the fiber thread the watcher saw run the whole slice: if the hub
@@ -140,15 +137,12 @@ static void on_signal(int sig, siginfo_t *info, void *context) {
     if (pc && !preload_preempt_blocked && preemptible_at(pc) && !holds_std_stream()) {
         int generation = gsig_applied_generation();
         green_preempt_running();
-        // sigreturn reloads the mask saved at delivery, into the OS thread it
-        // runs on now (the thread may have moved to another hub meanwhile):
-        // hub 0's the one the threads want, if it changed; another hub's
-        // blocks the program's signals.
+        // sigreturn reloads the mask saved at delivery: if the threads'
+        // masks changed while others ran, the one they want now; and the
+        // alternate signal stack of the OS thread it runs on now (the thread
+        // may have moved to another hub meanwhile).
         int now = hubs_index_of(green_sched_current());
-        sigset_t *saved = &((ucontext_t *)context)->uc_sigmask;
-        if (now == 0 && (generation != gsig_applied_generation() || hub != 0)) gsig_applied_mask(saved);
-        else if (now > 0 && hub != now) hubs_other_mask(saved);
-        // ...and its alternate signal stack: this OS thread's, not the old one's.
+        if (generation != gsig_applied_generation()) gsig_applied_mask(&((ucontext_t *)context)->uc_sigmask);
         if (hub != now) sigaltstack(NULL, &((ucontext_t *)context)->uc_stack);
     }
     errno = saved;

@@ -234,7 +234,7 @@ void gsig_after_fork_in_child(gsig *self);
 gsig *gsig_pick_target(int sig, const siginfo_t *info);
 /// A handler noted for `g` finds `sig` blocked by now: pending for g alone (returns 1).
 int gsig_pend_if_blocked(gsig *g, int sig);
-/// On hub 0 (its notify callback): load the threads' mask if another hub changed it.
+/// On a hub's thread (its notify callback): load the threads' mask if another hub changed it.
 void gsig_reload_if_asked(void);
 /// The OS thread's mask as last loaded, and a counter of loads.
 int gsig_applied_generation(void);
@@ -279,7 +279,7 @@ void hubs_start(void);
 /// Hubs running now (1 until hubs_start), and how many GREEN_HUBS asks for.
 int hubs_count(void);
 int hubs_wanted(void);
-/// Hub 0, whose OS thread takes the program's signals; hub i (NULL: not running).
+/// Hub 0 (the main thread's); hub i (NULL: not running).
 green_sched *hubs_main(void);
 green_sched *hubs_sched(int i);
 /// The hub a new fiber thread goes to: round-robin (the caller's with one hub).
@@ -290,8 +290,6 @@ void *hubs_thread_pointer_of(green_sched *s);
 int hubs_index_of(green_sched *s);
 /// In a fork child: the forking thread's hub is the only one.
 void hubs_after_fork_in_child(void);
-/// The kernel mask of every hub thread but hub 0's: all but the preemption signal.
-void hubs_other_mask(sigset_t *out);
 /// What every hub of the library gets (preload.c): kept alive, the
 /// library's notify callback, the deferred-signal hook.
 void preload_hub_setup(green_sched *s);

@@ -73,67 +73,82 @@ static uint64_t kernel_unblocked; ///< never blocked in the OS thread (gsig_keep
 //
 // Then fiber threads of every hub change these records at once, so they are
 // changed under a lock (held for a few loads and stores, never across a
-// park). Only hub 0's OS thread takes the program's signals, and so holds
-// the mask the threads want; there the lock is held with signals blocked,
-// since its handlers take the lock too. Another hub that changes the mask
-// asks hub 0 to load it (gsig_reload_if_asked, from hub 0's notify callback).
+// park). Every hub's OS thread takes the program's signals, with the mask
+// the threads want loaded; handlers take the lock too, so it is held with
+// the holder's signals blocked. A hub that changes the mask loads it and
+// asks the others to (gsig_reload_if_asked, from their notify callbacks).
 
 static _Atomic int locked;
-static int hub0_holds; ///< the holder is hub 0's thread: apply() leaves the load to the unlock
-static _Atomic int reload_asked;
-
-static int on_hub0(void) { return hubs_count() == 1 || green_sched_current() == hubs_main(); }
+static _Atomic int reload_generation;       ///< the mask generation every hub should have loaded
+static int hub_loaded[PRELOAD_HUBS_MAX];    ///< the generation each hub's OS thread loaded last
+static __thread int holding __attribute__((tls_model("initial-exec"))); ///< this thread holds the lock: apply() leaves the load to the unlock
 
 typedef struct lock_state {
-    int held;        ///< the lock was taken (more than one hub)
-    int hub0;        ///< ...on hub 0, whose signals were blocked meanwhile
-    sigset_t before; ///< its mask then
+    int held;        ///< the lock was taken (more than one hub), with signals blocked
+    sigset_t before; ///< the mask before
 } lock_state;
 
 static void state_lock(lock_state *l) {
     l->held = hubs_count() > 1;
     if (!l->held) return;
-    l->hub0 = green_sched_current() == hubs_main();
-    if (l->hub0) {
-        sigset_t all;
-        sigfillset(&all);
-        GREEN_SYSCALL(SYS_rt_sigprocmask, SIG_SETMASK, &all, &l->before, KERNEL_SIGSET);
-    }
+    sigset_t all;
+    sigfillset(&all);
+    GREEN_SYSCALL(SYS_rt_sigprocmask, SIG_SETMASK, &all, &l->before, KERNEL_SIGSET);
     int expected = 0;
     while (!atomic_compare_exchange_weak_explicit(&locked, &expected, 1, memory_order_acquire, memory_order_relaxed)) {
         expected = 0;
         GREEN_SYSCALL(SYS_sched_yield);
     }
-    hub0_holds = l->hub0;
+    holding = 1;
 }
 
-/// `in_handler`: put back the handler's own mask (its sigreturn loads the
-/// threads' one); else hub 0 loads the threads' mask as it is now.
-static void state_unlock(lock_state *l, int in_handler) {
-    if (!l->held) return;
-    hub0_holds = 0;
-    sigset_t now = applied;
-    atomic_store_explicit(&locked, 0, memory_order_release);
-    if (l->hub0) GREEN_SYSCALL(SYS_rt_sigprocmask, SIG_SETMASK, in_handler ? &l->before : &now, NULL, KERNEL_SIGSET);
+/// Load the threads' mask into this OS thread, and note it for its hub.
+static void load_here(const sigset_t *m) {
+    load_mask(m);
+    int i = hubs_index_of(green_sched_current());
+    if (i >= 0) hub_loaded[i] = applied_generation;
 }
 
-/// The threads' mask changed: load it into the OS thread that takes the signals.
-static void load_applied(void) {
-    if (hub0_holds) return; // state_unlock loads it
-    if (on_hub0()) {
-        load_mask(&applied);
-    } else if (hubs_main()) {
-        atomic_store(&reload_asked, 1);
-        green_sched_notify(hubs_main());
+/// Ask every other hub to load the threads' mask (generation `gen`).
+static void ask_others(int gen) {
+    atomic_store(&reload_generation, gen);
+    green_sched *self = green_sched_current();
+    for (int i = 0, n = hubs_count(); i < n; i++) {
+        green_sched *h = hubs_sched(i);
+        if (h && h != self && hub_loaded[i] != gen) green_sched_notify(h);
     }
 }
 
+/// `in_handler`: put back the handler's own mask (its sigreturn loads the
+/// threads' one); else this OS thread loads the threads' mask as it is now.
+static void state_unlock(lock_state *l, int in_handler) {
+    if (!l->held) return;
+    holding = 0;
+    sigset_t now = applied;
+    int gen = applied_generation;
+    atomic_store_explicit(&locked, 0, memory_order_release);
+    if (in_handler) {
+        GREEN_SYSCALL(SYS_rt_sigprocmask, SIG_SETMASK, &l->before, NULL, KERNEL_SIGSET);
+    } else {
+        load_here(&now);
+        if (atomic_load_explicit(&reload_generation, memory_order_relaxed) != gen) ask_others(gen);
+    }
+}
+
+/// The threads' mask changed: load it into this OS thread, and the others.
+static void load_applied(void) {
+    if (holding) return; // state_unlock loads it
+    load_here(&applied);
+    if (hubs_count() > 1) ask_others(applied_generation);
+}
+
 void gsig_reload_if_asked(void) {
-    if (!atomic_load_explicit(&reload_asked, memory_order_relaxed) || !atomic_exchange(&reload_asked, 0)) return;
+    int i = hubs_index_of(green_sched_current());
+    if (i < 0 || hub_loaded[i] == atomic_load_explicit(&reload_generation, memory_order_relaxed)) return;
     lock_state l;
     state_lock(&l);
-    state_unlock(&l, 0); // which loads the mask on hub 0
-    if (!l.held) load_mask(&applied);
+    state_unlock(&l, 0); // which loads the mask here
+    if (!l.held) load_here(&applied);
 }
 
 /// Load into the OS thread the signals every fiber thread blocks. Only the
@@ -265,8 +280,9 @@ void gsig_thread_finished(gsig *g) {
 void gsig_after_fork_in_child(gsig *self) {
     owner_pid = (pid_t)GREEN_SYSCALL(SYS_getpid);
     atomic_store(&locked, 0); // another hub's thread may have held it at the fork
-    hub0_holds = 0;
-    atomic_store(&reload_asked, 0);
+    holding = 0;
+    memset(hub_loaded, 0, sizeof hub_loaded);
+    atomic_store(&reload_generation, 0);
     // Only the forking thread lives on: it alone counts.
     memset(blocked_by, 0, sizeof blocked_by);
     blocked_by_some = 0;
@@ -321,8 +337,15 @@ static gsig *pick_target(int sig, const siginfo_t *info) {
     gsig *g;
     if (is_fault(sig, info)) return cur ? cur : &main_thread;
     if (info->si_code == SI_TKILL && info->si_pid == getpid()) {
-        g = atomic_exchange(&notes[sig], NULL);
+        // pthread_kill sends to hub 0's thread with a note; on another
+        // hub's thread it is raise() or abort(), which signal the thread itself.
+        green_sched *here = green_sched_current();
+        g = here && here != hubs_main() ? NULL : atomic_exchange(&notes[sig], NULL);
         if (!g) g = cur ? cur : &main_thread; // raise(), abort(): glibc signals the thread itself
+    } else if (sig == SIGPIPE && info->si_code == SI_USER && info->si_pid == getpid() && cur &&
+               !sigismember(&cur->mask, sig)) {
+        g = cur; // the kernel's, for a write on a pipe or socket with no reader: the writing thread's
+        return g;
     } else if (info->si_code == SI_TKILL) {
         g = &main_thread; // another process named the main thread's tid
     } else {

@@ -99,6 +99,21 @@ static int fork_and_count(void) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+static __thread int handled_here;
+static void on_signal(int sig) { (void)sig; handled_here++; }
+
+static void *raiser(void *arg) {
+    int fds[2];
+    if (pipe(fds) != 0) return (void *)1;
+    close(fds[0]);
+    raise(SIGUSR1);
+    int raised = handled_here;
+    ssize_t w = write(fds[1], "x", 1); /* the reader is gone: SIGPIPE, then EPIPE */
+    int piped = handled_here - raised;
+    close(fds[1]);
+    return (void *)(intptr_t)(raised == 1 && piped == 1 && w == -1 && errno == EPIPE ? 0 : 1);
+}
+
 int main(void) {
     program_start(120);
     pthread_t t;
@@ -118,6 +133,21 @@ int main(void) {
     CHECK(counter == (long)THREADS * PER_THREAD);
     printf("semaphore: %ld passes\n", sem_passes);
     CHECK(sem_passes == (long)THREADS * 100);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGPIPE, &sa, NULL);
+    int bad = 0;
+    for (int i = 0; i < 4; i++) { /* 4 threads: under --hubs=2 some land on hub 1 */
+        void *r = NULL;
+        CHECK_RC(pthread_create(&t, NULL, raiser, NULL), 0);
+        CHECK_RC(pthread_join(t, &r), 0);
+        bad += r != NULL;
+    }
+    printf("raise and SIGPIPE handled on the thread itself: %s\n", bad ? "no" : "yes");
+    CHECK(bad == 0);
 
     int child = fork_and_count();
     printf("forked child with 8 threads: exit %d\n", child);
