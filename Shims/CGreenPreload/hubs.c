@@ -38,6 +38,7 @@ static _Atomic int running = 1;    ///< hubs started (hub 0 is the main thread's
 static _Atomic unsigned next_pick; ///< round-robin cursor
 static _Atomic int started;        ///< the other hubs' threads were asked for
 static _Atomic int failed;         ///< a hub's thread could not make its hub
+static char main_name[16];         ///< the main thread's name (hub 0's OS thread's)
 
 /// The CPUs this process may run on (its affinity mask), at least 1.
 static int cpus_allowed(void) {
@@ -49,7 +50,7 @@ static int cpus_allowed(void) {
 
 /// The core asks, on the giving hub's thread, whether a ready fiber may move
 /// to `to`: a fiber thread may; it gets the new hub's tid and malloc cache.
-static int movable(green_fiber *f, green_sched *to) {
+int hubs_rehome(green_fiber *f, green_sched *to) {
     gthread *t = green_fiber_owner(f);
     if (!t || t->magic != GTHREAD_MAGIC) return 0;
     if (t->tp) thread_block_rehome(t, hubs_thread_pointer_of(to));
@@ -61,6 +62,7 @@ void hubs_init(green_sched *main_hub) {
     hubs[0].sched = main_hub;
     hubs[0].tid = (pid_t)GREEN_SYSCALL(SYS_gettid);
     hubs[0].tp = green_sched_native_thread_pointer(main_hub);
+    prctl(PR_GET_NAME, main_name);
     const char *env = getenv("GREEN_HUBS");
     if (!env || !*env) return;
     char *end;
@@ -71,7 +73,7 @@ void hubs_init(green_sched *main_hub) {
         return;
     }
     wanted = (int)n;
-    if (wanted > 1) green_sched_share(main_hub, movable);
+    if (wanted > 1) green_sched_share(main_hub, hubs_rehome);
     preload_log("%d hubs", wanted);
 }
 
@@ -118,6 +120,21 @@ green_sched *hubs_pick(void) {
     return hubs[best].sched;
 }
 
+void hubs_set_tid(int i, pid_t tid) {
+    if (i >= 0 && i < PRELOAD_HUBS_MAX) hubs[i].tid = tid;
+}
+
+void hubs_name(int i, char name[16]) {
+    if (i == 0) { // the main thread's: the program's name
+        memcpy(name, main_name, 16);
+        return;
+    }
+    memcpy(name, "green-hub-", 10);
+    name[10] = (char)('0' + i / 10 % 10);
+    name[11] = (char)('0' + i % 10);
+    name[12] = 0;
+}
+
 /// A hub's OS thread: make the hub, say where it is, then park its own
 /// context for good; the hub fiber runs the fiber threads given to it.
 static void *hub_thread(void *arg) {
@@ -125,10 +142,8 @@ static void *hub_thread(void *arg) {
     sigset_t mask;
     gsig_applied_mask(&mask); // the threads' mask: this thread takes the program's signals too
     GREEN_SYSCALL(SYS_rt_sigprocmask, SIG_SETMASK, &mask, NULL, _NSIG / 8);
-    char name[16] = "green-hub-";
-    name[10] = (char)('0' + i / 10 % 10);
-    name[11] = (char)('0' + i % 10);
-    name[12] = 0;
+    char name[16];
+    hubs_name(i, name);
     prctl(PR_SET_NAME, name);
     green_sched *s = green_sched_create();
     if (!s) {
@@ -137,7 +152,7 @@ static void *hub_thread(void *arg) {
         return NULL;
     }
     preload_hub_setup(s);
-    green_sched_share(s, movable);
+    green_sched_share(s, hubs_rehome);
     void *volatile warm = malloc(16); // this thread's malloc cache exists before fiber threads copy it
     free(warm);
     hubs[i].tid = (pid_t)GREEN_SYSCALL(SYS_gettid);

@@ -3,8 +3,8 @@
 // preempted, as the kernel preempts a thread, so the program's other threads
 // still run: spin-waits end, and a timed wait (CPython's GIL request) fires.
 //
-// A watcher thread of the library's own (started with the program's second
-// thread) looks at the hub every SLICE_NS. When the same fiber thread has
+// The library's watcher thread (watcher.c, started with the program's
+// second thread) looks at the hubs every SLICE_NS. When the same fiber thread has
 // run all that time, it sends the hub's OS thread PREEMPT_SIGNAL, tagged as
 // ours; the handler, on that fiber's stack, puts it at the back of the ready
 // queue (green_preempt_running) and the hub polls and runs the others.
@@ -53,7 +53,6 @@
 #define IDLE_LOOK_NS (80 * 1000000L) ///< the watcher's pace while the hub waits for events
 
 __thread int preload_preempt_blocked __attribute__((tls_model("initial-exec")));
-static _Atomic int started;         ///< the watcher runs (0 again in a fork child)
 /// What the watcher knows of each hub: the switch count it saw last, and the
 /// one it saw for a whole slice (the handler preempts only if it still holds).
 static struct {
@@ -150,11 +149,6 @@ static void on_signal(int sig, siginfo_t *info, void *context) {
 
 // ---- the watcher ------------------------------------------------------------------
 
-static void pause_ns(long ns) {
-    struct timespec t = {ns / 1000000000L, ns % 1000000000L};
-    GREEN_SYSCALL(SYS_clock_nanosleep, CLOCK_MONOTONIC, 0, &t, NULL);
-}
-
 static void preempt_hub(pid_t hub_tid) {
     siginfo_t si;
     memset(&si, 0, sizeof si);
@@ -183,42 +177,31 @@ static int hub_on_cpu(pid_t hub_tid) {
     return !paren || paren[1] != ' ' || paren[2] == 'R';
 }
 
-static void *watch(void *unused) {
-    (void)unused;
-    prctl(PR_SET_NAME, "green-preempt"); // as ps and top show it
-    sigset_t all;
-    sigfillset(&all);
-    GREEN_SYSCALL(SYS_rt_sigprocmask, SIG_SETMASK, &all, NULL, _NSIG / 8); // the program's signals are not for it
-    long pace = SLICE_NS;
-    for (;;) {
-        pause_ns(pace);
-        int any_running = 0, n = hubs_count();
-        for (int i = 0; i < n; i++) {
-            green_sched *s = hubs_sched(i);
-            if (!s) continue;
-            uint64_t switches;
-            int running = green_sched_fiber_streak(s, &switches);
-            pid_t tid = hubs_tid_of(s);
-            if (running && switches == hub_state[i].last && hub_on_cpu(tid)) { // one fiber thread ran the whole slice
-                atomic_store_explicit(&hub_state[i].sampled, switches, memory_order_relaxed);
-                preempt_hub(tid);
-            }
-            hub_state[i].last = switches;
-            any_running |= running;
+long preempt_look(void) {
+    static long pace = SLICE_NS;
+    int any_running = 0, n = hubs_count();
+    for (int i = 0; i < n; i++) {
+        green_sched *s = hubs_sched(i);
+        if (!s) continue;
+        uint64_t switches;
+        int running = green_sched_fiber_streak(s, &switches);
+        pid_t tid = hubs_tid_of(s);
+        if (running && switches == hub_state[i].last && hub_on_cpu(tid)) { // one fiber thread ran the whole slice
+            atomic_store_explicit(&hub_state[i].sampled, switches, memory_order_relaxed);
+            preempt_hub(tid);
         }
-        // Slower while the hubs wait for events: a fiber thread that starts
-        // running then is preempted within two paces.
-        pace = any_running ? SLICE_NS : (pace * 2 > IDLE_LOOK_NS ? IDLE_LOOK_NS : pace * 2);
+        hub_state[i].last = switches;
+        any_running |= running;
     }
-    return NULL;
+    // Slower while the hubs wait for events: a fiber thread that starts
+    // running then is preempted within two paces.
+    pace = any_running ? SLICE_NS : (pace * 2 > IDLE_LOOK_NS ? IDLE_LOOK_NS : pace * 2);
+    return pace;
 }
 
 int preempt_signal(void) { return PREEMPT_SIGNAL; }
 
-static void after_fork_in_child(void) { atomic_store(&started, 0); } // the watcher did not come along
-
-void preempt_start(void) {
-    if (atomic_load_explicit(&started, memory_order_acquire) || atomic_exchange(&started, 1)) return;
+int preempt_prepare(void) {
     static int decided, enabled;
     if (!decided) {
         decided = 1;
@@ -226,28 +209,19 @@ void preempt_start(void) {
         enabled = !(env && strcmp(env, "0") == 0);
         libc_map = map_of((void *)&getpid);
         ld_map = map_of((void *)&_dl_find_object);
-        self_map = map_of((void *)&preempt_start);
+        self_map = map_of((void *)&preempt_prepare);
         libev_map = map_of((void *)&ev_run);
         vdso_base = (uintptr_t)getauxval(AT_SYSINFO_EHDR);
         if (!libc_map || !ld_map || !self_map || !libev_map) enabled = 0;
 #if !defined(__x86_64__)
         enabled = 0; // fiber threads have TLS of their own, and a stream lock can be told apart, on x86_64 only
 #endif
-        if (enabled) {
-            pthread_atfork(NULL, NULL, after_fork_in_child);
-            enabled = preload_signal_take(PREEMPT_SIGNAL, on_signal) == 0;
-        }
+        if (enabled) enabled = preload_signal_take(PREEMPT_SIGNAL, on_signal) == 0;
         preload_log("preemption of fiber threads that run %ld ms: %s", SLICE_NS / 1000000, enabled ? "on" : "off");
     }
-    if (!enabled) return;
+    if (!enabled) return 0;
     pid = getpid();
     memset(hub_state, 0, sizeof hub_state); // a fork child's hub 0 may have been another hub
     gsig_keep_unblocked(PREEMPT_SIGNAL);
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, 64 * 1024);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_t t;
-    if (PREAL(pthread_create)(&t, &attr, watch, NULL) != 0) preload_log("preemption: no watcher thread");
-    pthread_attr_destroy(&attr);
+    return 1;
 }

@@ -73,6 +73,7 @@ static void on_notify(void *unused) {
 /// A fork child has only the forking thread: only the forking fiber goes on.
 static void after_fork_in_child(void) {
     hubs_after_fork_in_child();
+    handoff_after_fork_in_child();
     gfutex_after_fork_in_child();
     preload_threadpool_after_fork_in_child();
     gthread_after_fork_in_child();

@@ -159,6 +159,9 @@ gthread *thread_block_create(void *hub_tp);
 /// A ready fiber thread moves to the hub whose OS thread's thread pointer is
 /// `hub_tp`: its descriptor's tid and its malloc cache become that hub's.
 void thread_block_rehome(gthread *t, void *hub_tp);
+/// The kernel tid in the descriptor at thread pointer `tp` (a hub's or a
+/// spare's own, worn by another OS thread after a hand-off).
+void thread_block_set_tid(void *tp, pid_t tid);
 /// On the new fiber thread, first thing: glibc's per-thread start-up.
 void thread_block_enter(void);
 /// On the finishing fiber thread: C++/Rust thread_local destructors.
@@ -253,9 +256,12 @@ void preload_signal_forward(int sig, siginfo_t *info, void *context);
 
 // ---- preemption (preempt.c) ------------------------------------------------------------
 
-/// Start preempting fiber threads that run a whole slice (idempotent; with
-/// the program's second thread, and again in a fork child).
-void preempt_start(void);
+/// Preempt fiber threads that run a whole slice? (GREEN_PREEMPT, decided
+/// once; then ready for the watcher in this process). 1: preempt_look.
+int preempt_prepare(void);
+/// The watcher's look (watcher.c): preempt what ran a whole slice; returns
+/// the time until the next look, in ns.
+long preempt_look(void);
 /// The library's preemption signal (SIGURG), which every hub thread takes.
 int preempt_signal(void);
 /// Non-zero while signals.c runs a handler with another thread's TLS loaded:
@@ -290,9 +296,33 @@ void *hubs_thread_pointer_of(green_sched *s);
 int hubs_index_of(green_sched *s);
 /// In a fork child: the forking thread's hub is the only one.
 void hubs_after_fork_in_child(void);
+/// Hub i runs on another OS thread now (handoff.c): its kernel tid.
+void hubs_set_tid(int i, pid_t tid);
+/// Make fiber thread f ready to run on hub `to` (its tid and malloc cache
+/// become that hub's); 0 if f is not a fiber thread.
+int hubs_rehome(green_fiber *f, green_sched *to);
+/// Hub i's OS thread's name, as ps and top show it.
+void hubs_name(int i, char name[16]);
 /// What every hub of the library gets (preload.c): kept alive, the
 /// library's notify callback, the deferred-signal hook.
 void preload_hub_setup(green_sched *s);
+
+// ---- hand-off (handoff.c) ------------------------------------------------------------------
+
+/// Hand off hubs whose OS thread is stuck in a call? (GREEN_HANDOFF, decided
+/// once.) 1: handoff_look.
+int handoff_prepare(void);
+/// The watcher's look: hand off the hubs whose call has lasted since the
+/// last look; returns the time until the next look, in ns.
+long handoff_look(void);
+/// In a fork child: no spares.
+void handoff_after_fork_in_child(void);
+
+// ---- the watcher thread (watcher.c) --------------------------------------------------------
+
+/// With the program's second thread (and again in a fork child): start the
+/// library's watcher thread, which preemption and hand-off use (idempotent).
+void watcher_start(void);
 
 // ---- thread pool (threadpool.c) ----------------------------------------------------------
 int preload_run_blocking(void (*fn)(void *), void *arg);

@@ -131,7 +131,7 @@ static void forget_tid(void) { cached_tid = 0; } // in a fork child: a new tid
 int preload_self_id(void) {
     gthread *g = gthread_current();
     if (g) return g->id;
-    if (!cached_tid) cached_tid = (int)GREEN_SYSCALL(SYS_gettid);
+    if (!cached_tid) cached_tid = (int)gettid(); // the main thread's stays its own after a hand-off
     return cached_tid;
 }
 
@@ -229,7 +229,7 @@ GREEN_EXPORT int pthread_create(pthread_t *out, const pthread_attr_t *attr, void
     preload_init();
     if (!preload_fiber_mode || !green_on_fiber()) return PREAL(pthread_create)(out, attr, start, arg);
     hubs_start();    // with a second thread, the other hubs
-    preempt_start(); // ...and one thread may spin waiting for another
+    watcher_start(); // ...and one thread may spin waiting for another, or block in a call
     int detach = 0;
     if (attr && pthread_attr_getdetachstate(attr, &detach) == 0) detach = detach == PTHREAD_CREATE_DETACHED;
     gcancel_init();

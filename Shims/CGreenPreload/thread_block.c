@@ -292,6 +292,10 @@ void thread_block_rehome(gthread *t, void *hub_tp) {
     for (int i = 0; i < malloc_word_count; i++) *(void **)(pd + malloc_words[i]) = *(void **)(hub + malloc_words[i]);
 }
 
+void thread_block_set_tid(void *tp, pid_t tid) {
+    if (glibc.enabled && tp) *(pid_t *)((char *)tp + glibc.tid) = tid;
+}
+
 void thread_block_enter(void) {
     if (glibc.enabled) glibc.ctype_init(); // as glibc's start_thread: the locale's ctype tables
 }

@@ -19,7 +19,12 @@
 
 GREEN_EXPORT pid_t gettid(void) {
     gthread *t = gthread_current();
-    return t ? t->id : (pid_t)GREEN_SYSCALL(SYS_gettid);
+    if (t) return t->id;
+    // The main thread keeps its tid when its hub runs on another OS thread
+    // (handoff.c): the one it started with, the process id.
+    green_sched *s = green_sched_current();
+    if (s && s == hubs_main() && green_parkable_fiber() == green_sched_root(s)) return preload_hub_tid();
+    return (pid_t)GREEN_SYSCALL(SYS_gettid);
 }
 
 /// `tid` as the kernel knows it, or -1 with errno ESRCH.

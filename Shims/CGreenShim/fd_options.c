@@ -35,6 +35,9 @@ static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, uintptr_t a
         if (r >= 0) shim_fd_copy(fd, r);
         return r;
     }
+    case F_SETLKW:
+    case F_OFD_SETLKW: // waits for another process's lock
+        return SHIM_BLOCKING_CALL(real(fd, cmd, arg));
     default:
         return real(fd, cmd, arg);
     }

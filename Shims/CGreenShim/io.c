@@ -64,6 +64,9 @@ static ssize_t perform(io_op *op, int dontwait) {
     return -1;
 }
 
+/// As it is: a regular file, a terminal, an fd the program made non-blocking…
+static ssize_t perform_as_is(io_op *op) { return SHIM_BLOCKING_CALL(perform(op, 0)); }
+
 
 // ---- input ---------------------------------------------------------------------------
 
@@ -88,7 +91,7 @@ static ssize_t input(io_op *op) {
     // a wait-and-retry loop spin for ever).
     int m = (op->flags & (MSG_DONTWAIT | MSG_ERRQUEUE)) ? PASS : mode_for(op->fd, &e);
     // A read on a pipe's write end fails at once (EBADF); it never gets readable.
-    if (m == PASS || (m == WAIT_FIRST && FD_LOAD(e, access) == O_WRONLY)) return perform(op, 0);
+    if (m == PASS || (m == WAIT_FIRST && FD_LOAD(e, access) == O_WRONLY)) return perform_as_is(op);
     // A zero-length read(2)/readv(2) returns 0 at once whatever the socket
     // holds (the kernel answers it before the socket sees it), where recv
     // with MSG_DONTWAIT would say EAGAIN and the fiber would wait for bytes.
@@ -126,7 +129,7 @@ static ssize_t input(io_op *op) {
         }
         if (r < 0 && m == DONTWAIT && errno == ENOTSOCK) {
             m = reclassify(op->fd, &e);
-            if (m == PASS) return perform(op, 0);
+            if (m == PASS) return perform_as_is(op);
             if (m != DONTWAIT) continue;
         }
         if (hinted && (r >= 0 || !would_block())) FD_STORE(e, read_drained, r > 0 && (size_t)r < op->len);
@@ -169,7 +172,7 @@ static ssize_t output(io_op *op) {
     fd_info *e = NULL;
     int m = (op->flags & MSG_DONTWAIT) ? PASS : mode_for(op->fd, &e);
     // A write on a pipe's read end fails at once (EBADF); it never gets writable.
-    if (m == PASS || (m == WAIT_FIRST && FD_LOAD(e, access) == O_RDONLY)) return perform(op, 0);
+    if (m == PASS || (m == WAIT_FIRST && FD_LOAD(e, access) == O_RDONLY)) return perform_as_is(op);
     int64_t deadline = shim_deadline_after(FD_LOAD(e, snd_timeout));
 
     // Work on a private copy of the iovec array, since we advance it.
@@ -239,7 +242,7 @@ static ssize_t output(io_op *op) {
         }
         if (r < 0 && m == DONTWAIT && errno == ENOTSOCK) {
             m = reclassify(op->fd, &e);
-            if (m == PASS) { result = perform(op, 0); break; }
+            if (m == PASS) { result = perform_as_is(op); break; }
             if (m != DONTWAIT) continue;
         }
         if (r < 0) {

@@ -40,6 +40,24 @@ GREEN_HIDDEN_BEGIN
     X(ssize_t, send, (int, const void *, size_t, int)) \
     X(ssize_t, sendto, (int, const void *, size_t, int, const struct sockaddr *, socklen_t)) \
     X(ssize_t, sendmsg, (int, const struct msghdr *, int)) \
+    X(ssize_t, pread, (int, void *, size_t, off_t)) \
+    X(ssize_t, pread64, (int, void *, size_t, off64_t)) \
+    X(ssize_t, pwrite, (int, const void *, size_t, off_t)) \
+    X(ssize_t, pwrite64, (int, const void *, size_t, off64_t)) \
+    X(ssize_t, preadv, (int, const struct iovec *, int, off_t)) \
+    X(ssize_t, preadv64, (int, const struct iovec *, int, off64_t)) \
+    X(ssize_t, pwritev, (int, const struct iovec *, int, off_t)) \
+    X(ssize_t, pwritev64, (int, const struct iovec *, int, off64_t)) \
+    X(ssize_t, preadv2, (int, const struct iovec *, int, off_t, int)) \
+    X(ssize_t, pwritev2, (int, const struct iovec *, int, off_t, int)) \
+    X(int, fsync, (int)) \
+    X(int, fdatasync, (int)) \
+    X(int, syncfs, (int)) \
+    X(void, sync, (void)) \
+    X(int, sync_file_range, (int, off64_t, off64_t, unsigned int)) \
+    X(int, flock, (int, int)) \
+    X(int, lockf, (int, int, off_t)) \
+    X(int, lockf64, (int, int, off64_t)) \
     X(int, close, (int)) \
     X(int, dup, (int)) \
     X(int, dup2, (int, int)) \

@@ -101,6 +101,20 @@ int shim_wait_ready(int fd, int events, int64_t deadline);
 /// errno for a wake reason other than "ready".
 int shim_errno_for_wake(int reason);
 
+/// `expr`, a call that may block in the kernel with nothing a fiber can wait
+/// for (a regular file's read or write, fsync, a blocking file lock), marked
+/// so that `green run` may hand the hub to another OS thread while it takes
+/// long (the core's green_call_enter). Elsewhere a few loads. errno as the
+/// call left it.
+#define SHIM_BLOCKING_CALL(expr)                                        \
+    __extension__({                                                     \
+        green_call shim_call_;                                          \
+        green_sched *shim_hub_ = green_call_enter(&shim_call_);        \
+        __typeof__(expr) shim_result_ = (expr);                         \
+        if (shim_hub_) green_call_leave(&shim_call_);                   \
+        shim_result_;                                                   \
+    })
+
 /// What `green run`'s preload library adds to the shim (NULL in a linked
 /// program): the signal state each fiber thread has of its own.
 typedef struct shim_thread_hooks {

@@ -197,6 +197,14 @@ typedef struct green_share_state {
     _Atomic int hungry;          ///< 1 while the hub waits for events with nothing ready: give it work
 } green_share_state;
 
+/// The call the running fiber is making in the kernel, for hand-off
+/// (handoff.c; the owner's watcher reads `word` from another thread).
+typedef struct green_call_state {
+    _Atomic uint64_t word;       ///< the call's sequence number << 2 | its state (handoff.c)
+    green_call *current;         ///< its record, on the calling fiber's stack
+    int allowed;                 ///< green_sched_allow_handoff was called
+} green_call_state;
+
 /// Fibers parked on each fd (fd_waits.c; the records live on their stacks).
 typedef struct green_fd_wait_table {
     green_fd_wait **by_fd;
@@ -214,6 +222,7 @@ struct green_sched {
     green_census census;
     green_fd_wait_table fd_waits;
     green_share_state share;
+    green_call_state call;
     green_stack_pool stacks;     ///< stack.c
 };
 
@@ -225,6 +234,13 @@ struct green_timeout {
 };
 
 extern __thread green_sched *green_tls_sched __attribute__((tls_model("initial-exec")));
+
+/// Take f off hub s's list of live fibers (it finished, or moves to another hub).
+void green_census_remove(green_sched *s, green_fiber *f);
+/// What a fiber does first when switched back in: free the fiber that died switching to it.
+void green_after_switch(green_sched *s);
+/// Hand f to hub s from any thread: s queues it in its notify callback.
+void green_adopt_later(green_sched *s, green_fiber *f);
 
 /// Park the current fiber (state set by caller's protocol) and switch away.
 int green_park(int flags);

@@ -90,6 +90,8 @@ static inline void after_switch(green_sched *s) {
     if (s->run.dead) release_dead(s);
 }
 
+void green_after_switch(green_sched *s) { after_switch(s); }
+
 void (*_Atomic green_next_switch_hook)(void);
 void (*_Atomic green_notify_hook)(void);
 
@@ -199,11 +201,7 @@ static void share_ready(green_sched *s) {
     if (prev) prev->run_next = f->run_next;
     else s->run.ready_head = f->run_next;
     if (s->run.ready_tail == f) s->run.ready_tail = prev;
-    // No longer this hub's fiber.
-    __atomic_store_n(&s->census.live, s->census.live - 1, __ATOMIC_RELAXED);
-    if (f->all_prev) f->all_prev->all_next = f->all_next;
-    else __atomic_store_n(&s->census.all, f->all_next, __ATOMIC_RELAXED);
-    if (f->all_next) f->all_next->all_prev = f->all_prev;
+    green_census_remove(s, f); // no longer this hub's fiber
     f->sched = to;
     adopt_later(to, f);
 }
@@ -364,10 +362,7 @@ static void fiber_main(void *arg) {
     // Done: wake joiners, hand the stack to whoever runs next, never return.
     f->state = GREEN_FIBER_DONE;
     green_waitq_wake_all(&f->joiners);
-    __atomic_store_n(&s->census.live, s->census.live - 1, __ATOMIC_RELAXED); // plain store; the monitor reads it
-    if (f->all_prev) f->all_prev->all_next = f->all_next;
-    else __atomic_store_n(&s->census.all, f->all_next, __ATOMIC_RELAXED); // the monitor reads the head
-    if (f->all_next) f->all_next->all_prev = f->all_prev;
+    green_census_remove(s, f);
     s->run.dead = f;
     schedule_next(s);
     __builtin_unreachable();
@@ -402,6 +397,15 @@ green_fiber *green_fiber_create_on(green_sched *target, size_t stack_size, void 
     f->joiners.label = "join";
     return f;
 }
+
+void green_census_remove(green_sched *s, green_fiber *f) {
+    __atomic_store_n(&s->census.live, s->census.live - 1, __ATOMIC_RELAXED); // plain store; the monitor reads it
+    if (f->all_prev) f->all_prev->all_next = f->all_next;
+    else __atomic_store_n(&s->census.all, f->all_next, __ATOMIC_RELAXED); // the monitor reads the head
+    if (f->all_next) f->all_next->all_prev = f->all_prev;
+}
+
+void green_adopt_later(green_sched *s, green_fiber *f) { adopt_later(s, f); }
 
 /// On f's hub: count it among the hub's fibers and queue it.
 static void adopt(green_sched *s, green_fiber *f) {

@@ -311,6 +311,9 @@ let launcherHelp = launcherUsage + """
                                    and the fiber dump
       GREEN_PREEMPT=0              no preemption: a thread that runs 10 ms without a call
                                    that waits keeps the CPU until it makes one (gevent's way)
+      GREEN_HANDOFF=0              no hand-off: a thread blocked in a call no event loop can
+                                   wait for (a file's read or write, fsync, flock) holds up
+                                   the other threads of its hub until the call returns
       GREEN_NO_OVERFLOW_HANDLER=1  no SIGSEGV handler naming the thread whose stack overflowed
       GREEN_EXCLUSIVITY_HOOKS=0, GREEN_EXCLUSIVITY_SLOW_PATH=1
                                    Swift code only, for the runtime's tests: how Swift's

@@ -285,6 +285,16 @@ final class PreloadCompatibilityTests: XCTestCase {
         XCTAssertFalse(r.stdout.contains("FAIL"), "\(r)")
     }
 
+    /// A thread blocked in a call no event loop can wait for (flock on a lock
+    /// a child process holds, write and fsync of a file) does not stop the
+    /// others: its hub goes on on a spare OS thread (hand-off). Without
+    /// hand-off (GREEN_HANDOFF=0) the lock wait would never end here.
+    func testBlockedCallHandsItsHubOff() throws {
+        try checkPreloadProgram("handoff", library: library,
+                                expect: ["lock wait: the others ran 2000 rounds meanwhile",
+                                         "disk writer: 200 requests answered, most while the file was written"])
+    }
+
     /// Preemption leaves no trace a program could see (found by review):
     /// the signal mask the threads want is back after a preempted thread
     /// resumes; a handler that leaves with siglongjmp does not turn

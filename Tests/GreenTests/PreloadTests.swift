@@ -211,7 +211,7 @@ final class PreloadTests: XCTestCase {
             let threads = r.stdout.split(separator: "\n").first { $0.hasPrefix("os threads while sleeping: ") }
                 .flatMap { Int($0.dropFirst("os threads while sleeping: ".count)) }
             if mode == .fiber {
-                // One OS thread runs them all; the library adds its preemption watcher (preempt.c).
+                // One OS thread runs them all; the library adds its watcher (watcher.c: preemption, hand-off).
                 XCTAssertEqual(threads, 2, "under the preload the 100 sleeping threads are fibers of one OS thread: \(r)")
             } else {
                 XCTAssertGreaterThan(threads ?? 0, 1, "natively they are OS threads: \(r)")
@@ -282,7 +282,7 @@ final class PreloadTests: XCTestCase {
             } catch { failures.append("\(f.name): \(error)") }
         }
         XCTAssertEqual(failures.count, 0, "\(failures.count) clients failed, e.g. \(failures.prefix(5))")
-        // One OS thread serves them all, next to the library's preemption watcher.
+        // One OS thread serves them all, next to the library's watcher (preemption, hand-off).
         XCTAssertEqual(threads, 2, "echo_server under the preload with \(clients) clients connected: /proc shows \(threads) threads")
         XCTAssertGreaterThanOrEqual(fds, clients, "the server should hold a socket per client")
         print("echo_server under the preload: \(clients) concurrent clients, Threads: \(threads), open fds: \(fds)")
@@ -318,7 +318,7 @@ final class PreloadTests: XCTestCase {
             if mode == .fiber {
                 // One OS thread, plus at most the preload's small DNS thread
                 // pool (microsocks resolves even numeric addresses with
-                // getaddrinfo) and its preemption watcher.
+                // getaddrinfo) and its watcher (preemption, hand-off).
                 XCTAssertTrue(threads >= 1 && threads <= 10, "microsocks under the preload with 150 clients: Threads: \(threads)")
             } else {
                 XCTAssertGreaterThan(threads, 150, "natively microsocks has a thread per client: Threads: \(threads)")

@@ -204,6 +204,55 @@ int green_preempt_running(void);
 /// fiber keeps running.
 int green_sched_fiber_streak(green_sched *s, uint64_t *switches);
 
+// ---- hand-off: a hub goes on without a thread stuck in a call (handoff.c) ----
+//
+// `green run` only (green_sched_allow_handoff); elsewhere green_call_enter
+// returns NULL and nothing changes. Around a system call that no fiber can
+// wait for (a regular file's read or write, fsync, a blocking file lock), the
+// shim marks the call; a watcher of the owner's that sees the same call in
+// progress twice retakes the hub (green_sched_retake), and a spare OS thread
+// of the owner's runs it on (green_sched_claim, green_sched_run_claimed)
+// while the call goes on. When the call returns, its thread takes the
+// spare's place (stack and TLS) and the fiber waits to be given to a hub
+// again (green_fiber_adopt). Only a fiber with TLS of its own (a program's
+// thread) is handed off this way: the hub's own TLS goes with the hub.
+
+/// One call in progress: on the calling fiber's stack, from enter to leave.
+typedef struct green_call {
+    green_sched *sched;        ///< the hub it was made on
+    green_fiber *fiber;        ///< the fiber making it
+    uint64_t word;             ///< the hub's call word while it is in progress
+    void *_Atomic runner_sp;   ///< the spare's own context, saved when it took the hub
+    void *runner_tp;           ///< the spare's thread pointer
+} green_call;
+
+/// Before a call that may block in the kernel: the hub it may be handed off
+/// from, or NULL (nothing to undo: not a fiber thread, or no hand-off here).
+/// Until green_call_leave the thread counts as no fiber's for the shim.
+green_sched *green_call_enter(green_call *c);
+/// After it (errno kept). If the hub was handed off meanwhile, the thread
+/// parts from the fiber here, and the fiber returns once a hub runs it.
+void green_call_leave(green_call *c);
+/// Let hub `s` (the calling thread's) be handed off (x86_64; 0 on success).
+int green_sched_allow_handoff(green_sched *s);
+/// From any thread: the sequence number of the call in progress on `s`, 0
+/// if none. The same number seen twice is the same call.
+uint64_t green_sched_call_in_progress(green_sched *s);
+/// The watcher: take `s` from its thread if call `seq` is still in progress
+/// (1). A spare must then claim it; until one does, the call may still
+/// return and keep its hub.
+int green_sched_retake(green_sched *s, uint64_t seq);
+/// On a spare OS thread: the retaken call of `s`, now this thread's to run
+/// the hub for; NULL if the call returned first (the hub stayed its own).
+green_call *green_sched_claim(green_sched *s);
+/// Run hub `s` (claimed) on this OS thread, with the hub's TLS, saving this
+/// context (its stack, thread pointer `runner_tp`). Returns the fiber whose
+/// call was handed off once its call has returned, on the thread that made
+/// it: that thread runs this context from then on.
+green_fiber *green_sched_run_claimed(green_sched *s, green_call *c, void *runner_tp);
+/// From any thread: give fiber `f` (handed off, its call over) to hub `to`.
+void green_fiber_adopt(green_sched *to, green_fiber *f);
+
 /// On `f`, running: forget what handlers noted for its blocking calls
 /// (green_fiber_interrupt_syscall): the call they were for is over.
 void green_fiber_forget_interrupt(green_fiber *f);

@@ -1,0 +1,195 @@
+/* handoff.c — a thread blocked in a call no event loop can wait for does
+ * not stop the program's other threads (under `green run`: its hub goes on
+ * without that OS thread).
+ *
+ * 1. A thread waits in flock() for a lock a child process holds; the child
+ *    lets go only after two other threads have exchanged ROUNDS messages, so
+ *    the program finishes only if they run while the lock wait blocks.
+ * 2. A thread writes a file to disk in a loop (fsync after every MiB) while
+ *    another answers REQUESTS requests from a third: every one is answered
+ *    within a generous bound, and they are answered while the writer writes.
+ * 3. After the calls, each thread is still itself: gettid() and
+ *    pthread_self() unchanged, its TLS intact, errno as the call left it. */
+#include "check.h"
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#define ROUNDS 2000
+#define REQUESTS 200
+#define CHUNK (256 * 1024)
+
+static char path[] = "/tmp/green-handoff-XXXXXX";
+static int release_pipe[2];
+static volatile int locking; /* the flock thread is about to wait */
+static volatile int rounds_done;
+static int pair[2];
+
+static __thread int tls_mark;
+
+static void *locker(void *arg) {
+    (void)arg;
+    pid_t tid = gettid();
+    pthread_t self = pthread_self();
+    tls_mark = 42;
+    int fd = open(path, O_RDWR);
+    CHECK(fd >= 0);
+    locking = 1;
+    CHECK(flock(fd, LOCK_EX) == 0); /* the child holds it until the others are done */
+    CHECK(rounds_done == ROUNDS);
+    CHECK(gettid() == tid);
+    CHECK(pthread_equal(pthread_self(), self));
+    CHECK(tls_mark == 42);
+    errno = 0;
+    CHECK(flock(-1, LOCK_EX) == -1 && errno == EBADF); /* errno from the call itself */
+    close(fd);
+    return NULL;
+}
+
+static void *pinger(void *arg) {
+    (void)arg;
+    while (!locking) sleep_ms(1);
+    sleep_ms(50); /* the locker is in flock() by now */
+    char c = 'x';
+    for (int i = 0; i < ROUNDS; i++) {
+        CHECK(write(pair[0], &c, 1) == 1);
+        CHECK(read(pair[0], &c, 1) == 1);
+    }
+    rounds_done = ROUNDS;
+    CHECK(write(release_pipe[1], "go", 2) == 2); /* the child lets go of the lock */
+    return NULL;
+}
+
+static void *ponger(void *arg) {
+    (void)arg;
+    char c;
+    for (int i = 0; i < ROUNDS; i++) {
+        CHECK(read(pair[1], &c, 1) == 1);
+        CHECK(write(pair[1], &c, 1) == 1);
+    }
+    return NULL;
+}
+
+static void lock_wait(void) {
+    int fd = open(path, O_RDWR);
+    CHECK(fd >= 0);
+    CHECK(pipe(release_pipe) == 0);
+    int ready[2];
+    CHECK(pipe(ready) == 0);
+    pid_t child = fork();
+    if (child == 0) {
+        int own = open(path, O_RDWR); /* its own open file: its lock conflicts with the parent's */
+        if (own < 0 || flock(own, LOCK_EX) != 0) _exit(2);
+        if (write(ready[1], "r", 1) != 1) _exit(3);
+        char buf[2];
+        if (read(release_pipe[0], buf, 2) != 2) _exit(4);
+        _exit(0); /* the lock goes with the process */
+    }
+    char r;
+    CHECK(read(ready[0], &r, 1) == 1);
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, pair) == 0);
+    pthread_t t[3];
+    CHECK_RC(pthread_create(&t[0], NULL, locker, NULL), 0);
+    CHECK_RC(pthread_create(&t[1], NULL, pinger, NULL), 0);
+    CHECK_RC(pthread_create(&t[2], NULL, ponger, NULL), 0);
+    for (int i = 0; i < 3; i++) CHECK_RC(pthread_join(t[i], NULL), 0);
+    int status;
+    CHECK(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    printf("lock wait: the others ran %d rounds meanwhile\n", rounds_done);
+    close(fd);
+    close(pair[0]);
+    close(pair[1]);
+}
+
+static volatile int serving = 1;
+static volatile int writing;
+static long long written;
+static int answered_while_writing;
+static double slowest_ms;
+
+static void *disk_writer(void *arg) {
+    (void)arg;
+    int fd = open(path, O_WRONLY | O_TRUNC);
+    CHECK(fd >= 0);
+    char *chunk = malloc(CHUNK);
+    memset(chunk, 'd', CHUNK);
+    writing = 1;
+    long long since_sync = 0;
+    while (serving || written < 8 * 1024 * 1024) {
+        ssize_t n = write(fd, chunk, CHUNK);
+        CHECK(n == CHUNK);
+        if (n <= 0) break;
+        written += n;
+        since_sync += n;
+        if (since_sync >= 1024 * 1024) {
+            CHECK(fsync(fd) == 0);
+            since_sync = 0;
+        }
+        if (written >= 256LL * 1024 * 1024) { /* the file stays bounded */
+            CHECK(lseek(fd, 0, SEEK_SET) == 0);
+            written = 8 * 1024 * 1024;
+        }
+    }
+    writing = 0;
+    free(chunk);
+    close(fd);
+    return NULL;
+}
+
+static void *server(void *arg) {
+    (void)arg;
+    char buf[64];
+    for (int i = 0; i < REQUESTS; i++) {
+        ssize_t n = read(pair[1], buf, sizeof buf);
+        CHECK(n > 0);
+        if (n <= 0) break;
+        CHECK(write(pair[1], buf, (size_t)n) == n);
+    }
+    return NULL;
+}
+
+static void *client(void *arg) {
+    (void)arg;
+    while (!writing) sleep_ms(1);
+    char buf[64];
+    for (int i = 0; i < REQUESTS; i++) {
+        struct timespec start = ts_now(CLOCK_MONOTONIC);
+        int len = snprintf(buf, sizeof buf, "request %d", i);
+        CHECK(write(pair[0], buf, (size_t)len) == len);
+        CHECK(read(pair[0], buf, sizeof buf) == len);
+        double ms = ms_since(start);
+        if (ms > slowest_ms) slowest_ms = ms;
+        if (writing) answered_while_writing++;
+        sleep_ms(2);
+    }
+    serving = 0;
+    return NULL;
+}
+
+static void disk_and_sockets(void) {
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, pair) == 0);
+    pthread_t t[3];
+    CHECK_RC(pthread_create(&t[0], NULL, disk_writer, NULL), 0);
+    CHECK_RC(pthread_create(&t[1], NULL, server, NULL), 0);
+    CHECK_RC(pthread_create(&t[2], NULL, client, NULL), 0);
+    for (int i = 0; i < 3; i++) CHECK_RC(pthread_join(t[i], NULL), 0);
+    CHECK(slowest_ms < 5000); /* generous: natively a few milliseconds */
+    CHECK(answered_while_writing > REQUESTS / 2);
+    printf("disk writer: %d requests answered, %s while the file was written\n", REQUESTS,
+           answered_while_writing > REQUESTS / 2 ? "most" : "not");
+    close(pair[0]);
+    close(pair[1]);
+}
+
+int main(void) {
+    program_start(120);
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    close(fd);
+    lock_wait();
+    disk_and_sockets();
+    unlink(path);
+    return program_end("handoff");
+}
