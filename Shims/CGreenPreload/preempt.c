@@ -4,9 +4,11 @@
 // still run: spin-waits end, and a timed wait (CPython's GIL request) fires.
 //
 // The library's watcher thread (watcher.c, started with the program's
-// second thread) looks at the hubs every SLICE_NS. When the same fiber thread has
-// run all that time, it sends the hub's OS thread PREEMPT_SIGNAL, tagged as
-// ours; the handler, on that fiber's stack, puts it at the back of the ready
+// second thread) looks at the hubs every BUSY_SLICE_NS while a fiber thread
+// runs. When the same one has run BUSY_SLICE_NS while others of its hub
+// were ready (the kernel's share of a CPU between runnable threads), or
+// SLICE_NS while none was (the hub's timers and fds still get polled), it
+// sends the hub's OS thread PREEMPT_SIGNAL, tagged as ours; the handler, on that fiber's stack, puts it at the back of the ready
 // queue (green_preempt_running) and the hub polls and runs the others.
 //
 // Only code that holds no lock the hub itself needs is preempted: the
@@ -49,7 +51,8 @@
 #include <unistd.h>
 
 #define PREEMPT_SIGNAL SIGURG
-#define SLICE_NS (10 * 1000000L)    ///< how long one fiber thread runs before the others get a turn
+#define SLICE_NS (10 * 1000000L)    ///< how long one fiber thread runs before the hub polls its timers and fds
+#define BUSY_SLICE_NS (2 * 1000000L) ///< ...and before another one gets a turn, when others are ready
 #define IDLE_LOOK_NS (80 * 1000000L) ///< the watcher's pace while the hub waits for events
 
 __thread int preload_preempt_blocked __attribute__((tls_model("initial-exec")));
@@ -57,6 +60,7 @@ __thread int preload_preempt_blocked __attribute__((tls_model("initial-exec")));
 /// one it saw for a whole slice (the handler preempts only if it still holds).
 static struct {
     uint64_t last;
+    int64_t since; ///< when the watcher first saw the fiber thread running now (ns)
     _Atomic uint64_t sampled;
 } hub_state[PRELOAD_HUBS_MAX];
 static pid_t pid;
@@ -177,25 +181,38 @@ static int hub_on_cpu(pid_t hub_tid) {
     return !paren || paren[1] != ' ' || paren[2] == 'R';
 }
 
+static int64_t now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
 long preempt_look(void) {
     static long pace = SLICE_NS;
     int any_running = 0, n = hubs_count();
+    int64_t now = now_ns();
     for (int i = 0; i < n; i++) {
         green_sched *s = hubs_sched(i);
         if (!s) continue;
         uint64_t switches;
         int running = green_sched_fiber_streak(s, &switches);
+        if (!running || switches != hub_state[i].last) hub_state[i].since = now; // a new streak (or none)
+        // Others waiting for their turn get it after a short slice, as the
+        // kernel shares a CPU between runnable threads; with none waiting the
+        // hub still polls its timers and fds every SLICE_NS.
+        int64_t slice = green_sched_has_ready(s) ? BUSY_SLICE_NS : SLICE_NS;
         pid_t tid = hubs_tid_of(s);
-        if (running && switches == hub_state[i].last && hub_on_cpu(tid)) { // one fiber thread ran the whole slice
+        if (running && now - hub_state[i].since >= slice && hub_on_cpu(tid)) {
             atomic_store_explicit(&hub_state[i].sampled, switches, memory_order_relaxed);
             preempt_hub(tid);
+            hub_state[i].since = now;
         }
         hub_state[i].last = switches;
         any_running |= running;
     }
     // Slower while the hubs wait for events: a fiber thread that starts
-    // running then is preempted within two paces.
-    pace = any_running ? SLICE_NS : (pace * 2 > IDLE_LOOK_NS ? IDLE_LOOK_NS : pace * 2);
+    // running then is preempted within a pace and a slice.
+    pace = any_running ? BUSY_SLICE_NS : (pace * 2 > IDLE_LOOK_NS ? IDLE_LOOK_NS : pace * 2);
     return pace;
 }
 

@@ -195,7 +195,7 @@ static void raise_unblocked(gsig *g) {
         int sig = __builtin_ctzll(b) + 1;
         sigdelset(&g->pending, sig);
         atomic_store(&notes[sig], g);
-        GREEN_SYSCALL(SYS_tgkill, (long)getpid(), (long)preload_hub_tid(), (long)sig);
+        GREEN_SYSCALL(SYS_tgkill, (long)getpid(), (long)hubs_tid_of(hubs_main()), (long)sig);
     }
     for (uint64_t b = bits_of(&process_pending); b; b &= b - 1) {
         int sig = __builtin_ctzll(b) + 1;
@@ -390,7 +390,7 @@ int gsig_kill(gsig *g, int sig) {
     }
     state_unlock(&l, 0);
     atomic_store(&notes[sig], g);
-    long r = GREEN_SYSCALL(SYS_tgkill, (long)getpid(), (long)preload_hub_tid(), (long)sig);
+    long r = GREEN_SYSCALL(SYS_tgkill, (long)getpid(), (long)hubs_tid_of(hubs_main()), (long)sig);
     return r < 0 ? errno : 0;
 }
 

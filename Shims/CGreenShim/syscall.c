@@ -133,6 +133,12 @@ GREEN_EXPORT long syscall(long number, ...) {
         return ioctl((int)a0, (unsigned long)a1, a2);
     case SYS_setsockopt:
         return setsockopt((int)a0, (int)a1, (int)a2, (const void *)a3, (socklen_t)a4);
+    case SYS_clone:
+    case SYS_clone3:
+    case SYS_vfork:
+    case SYS_exit:
+    case SYS_exit_group: // a child sharing this memory, or no return: never marked
+        return GREEN_SYSCALL(number, a0, a1, a2, a3, a4, a5);
     default: // a call the shim knows nothing of: it may block
         return SHIM_BLOCKING_CALL(GREEN_SYSCALL(number, a0, a1, a2, a3, a4, a5));
     }

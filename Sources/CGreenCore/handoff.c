@@ -40,18 +40,21 @@ green_sched *green_call_enter(green_call *c) {
     green_fiber *f = green_tls_parkable;
     if (!f || !f->tp) return NULL; // not a fiber, or one that shares the hub's TLS (main)
     green_sched *s = green_tls_sched;
-    // A timeout scope or a pinned wait holds a watcher of this hub's loop.
-    if (!s->call.allowed || f->timeouts || f->pins) return NULL;
+    // Only the fiber running now: a signal handler that runs with a parked
+    // thread's TLS loaded finds that thread here, not running. A timeout
+    // scope or a pinned wait holds a watcher of this hub's loop.
+    if (!s->call.allowed || s->run.current != f || f->timeouts || f->pins) return NULL;
+    // From here this OS thread may stop being the hub's: to the shim (and to
+    // a signal handler that runs during the call, which then marks nothing)
+    // it is no fiber's.
+    green_tls_parkable = NULL;
+    green_tls_sched = NULL;
     c->sched = s;
     c->fiber = f;
     atomic_store_explicit(&c->runner_sp, NULL, memory_order_relaxed);
     s->call.current = c;
     uint64_t w = ((CALL_SEQ(atomic_load_explicit(&s->call.word, memory_order_relaxed)) + 1) << 2) | CALL_IN;
     c->word = w;
-    // Meanwhile this OS thread may stop being the hub's: to the shim (and to
-    // a signal handler that runs during the call) it is no fiber's.
-    green_tls_parkable = NULL;
-    green_tls_sched = NULL;
     atomic_store_explicit(&s->call.word, w, memory_order_release);
     return s;
 }

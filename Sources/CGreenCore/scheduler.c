@@ -343,6 +343,8 @@ int green_preempt_running(void) {
     return 1;
 }
 
+int green_sched_has_ready(green_sched *s) { return __atomic_load_n(&s->run.ready_head, __ATOMIC_RELAXED) != NULL; }
+
 int green_sched_fiber_streak(green_sched *s, uint64_t *switches) {
     *switches = __atomic_load_n(&s->census.switches, __ATOMIC_RELAXED);
     if (__atomic_load_n(&s->census.in_loop, __ATOMIC_RELAXED)) return 0;

@@ -203,6 +203,8 @@ int green_preempt_running(void);
 /// hub `s`? *switches: its switch count, which stays the same while that one
 /// fiber keeps running.
 int green_sched_fiber_streak(green_sched *s, uint64_t *switches);
+/// From any thread (a relaxed look): has hub `s` fibers waiting for their turn?
+int green_sched_has_ready(green_sched *s);
 
 // ---- hand-off: a hub goes on without a thread stuck in a call (handoff.c) ----
 //
