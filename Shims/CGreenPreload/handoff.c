@@ -42,7 +42,9 @@ typedef struct runner {
 
 static pthread_mutex_t idle_lock = PTHREAD_MUTEX_INITIALIZER; // libc's (REAL): the watcher and spares only
 static runner *idle;        ///< spares waiting for a hub
-static int spares;          ///< spares made
+static _Atomic int spares;  ///< spares made
+static uint64_t seen[PRELOAD_HUBS_MAX]; ///< the watcher's last look: each hub's call in progress
+static long pace = PACE_MAX_NS;         ///< the watcher's time to its next look
 
 static void block_all_signals(void) {
     sigset_t all;
@@ -149,8 +151,6 @@ static void hand_off(green_sched *s, uint64_t seq) {
 }
 
 long handoff_look(void) {
-    static uint64_t seen[PRELOAD_HUBS_MAX];
-    static long pace = PACE_MAX_NS;
     int any = 0, n = hubs_count();
     for (int i = 0; i < n; i++) {
         green_sched *s = hubs_sched(i);
@@ -168,17 +168,21 @@ long handoff_look(void) {
 
 int handoff_prepare(void) {
     static int enabled = -1;
-    if (enabled < 0) {
+    int first = enabled < 0;
+    if (first) {
         const char *env = getenv("GREEN_HANDOFF");
         enabled = !(env && strcmp(env, "0") == 0) && thread_block_enabled();
-        for (int i = 0; enabled && i < hubs_count(); i++) {
-            green_sched *s = hubs_sched(i);
-            if (s && green_sched_allow_handoff(s) != 0) enabled = 0; // not on this CPU
-        }
-        preload_log("hand-off of a hub stuck in a call: %s", enabled ? "on" : "off");
     }
+    // Every hub running now: a fork child's hubs start after the parent's asked.
+    for (int i = 0; enabled && i < hubs_count(); i++) {
+        green_sched *s = hubs_sched(i);
+        if (s && green_sched_allow_handoff(s) != 0) enabled = 0; // not on this CPU
+    }
+    if (first) preload_log("hand-off of a hub stuck in a call: %s", enabled ? "on" : "off");
     return enabled;
 }
+
+int handoff_spares(void) { return atomic_load_explicit(&spares, memory_order_relaxed); }
 
 void handoff_after_fork_in_child(void) {
     // Only the forking thread came along: no spares.
@@ -186,4 +190,6 @@ void handoff_after_fork_in_child(void) {
     idle_lock = fresh;
     idle = NULL; // their records are leaked: a few dozen bytes each
     spares = 0;
+    memset(seen, 0, sizeof seen); // the parent's calls, by its hubs' numbers
+    pace = PACE_MAX_NS;
 }

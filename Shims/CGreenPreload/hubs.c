@@ -1,6 +1,8 @@
 // hubs.c — `green run --hubs=N` (GREEN_HUBS): fiber threads spread over N
 // hubs, each on an OS thread of its own, so that a program's threads run on
-// N CPUs at once.
+// N CPUs at once. By default N is the CPUs the process may run on, as a
+// program's threads natively spread over them; `--hubs=1` runs every fiber
+// thread on the main thread's hub (gevent's model).
 //
 // Hub 0 is the main thread's. The others start with the program's second
 // thread (each an OS thread of the library's own that makes a hub and leaves
@@ -33,7 +35,7 @@ typedef struct preload_hub {
 } preload_hub;
 
 static preload_hub hubs[PRELOAD_HUBS_MAX];
-static int wanted = 1;             ///< GREEN_HUBS
+static int wanted = 1;             ///< GREEN_HUBS, or the CPUs allowed
 static _Atomic int running = 1;    ///< hubs started (hub 0 is the main thread's)
 static _Atomic unsigned next_pick; ///< round-robin cursor
 static _Atomic int started;        ///< the other hubs' threads were asked for
@@ -64,21 +66,22 @@ void hubs_init(green_sched *main_hub) {
     hubs[0].tp = green_sched_native_thread_pointer(main_hub);
     prctl(PR_GET_NAME, main_name);
     const char *env = getenv("GREEN_HUBS");
-    if (!env || !*env) return;
-    char *end;
-    long n = strtol(env, &end, 10);
-    if (strcmp(env, "cpus") == 0) n = cpus_allowed();
-    else if (*end || n < 1 || n > PRELOAD_HUBS_MAX) {
-        preload_log("GREEN_HUBS=%s: expected 1 to %d, or cpus; using 1", env, PRELOAD_HUBS_MAX);
-        return;
+    long n = cpus_allowed();
+    if (env && *env && strcmp(env, "cpus") != 0) {
+        char *end;
+        long asked = strtol(env, &end, 10);
+        if (*end || asked < 1 || asked > PRELOAD_HUBS_MAX)
+            preload_log("GREEN_HUBS=%s: expected 1 to %d, or cpus; using one per CPU", env, PRELOAD_HUBS_MAX);
+        else n = asked;
     }
-    wanted = (int)n;
+    wanted = n > PRELOAD_HUBS_MAX ? PRELOAD_HUBS_MAX : (int)n;
     if (wanted > 1) green_sched_share(main_hub, hubs_rehome);
     preload_log("%d hubs", wanted);
 }
 
 int hubs_count(void) { return atomic_load_explicit(&running, memory_order_acquire); }
 int hubs_wanted(void) { return wanted; }
+int hubs_parallel(void) { return hubs_count() > 1 || handoff_spares() > 0; }
 green_sched *hubs_main(void) { return hubs[0].sched; }
 
 green_sched *hubs_sched(int i) { return atomic_load_explicit(&hubs[i].sched, memory_order_acquire); }
@@ -189,5 +192,6 @@ void hubs_after_fork_in_child(void) {
     for (int k = 1; k < PRELOAD_HUBS_MAX; k++) atomic_store(&hubs[k].sched, NULL);
     hubs[0].tid = (pid_t)GREEN_SYSCALL(SYS_gettid);
     atomic_store(&running, 1);
-    atomic_store(&started, 1); // no new hubs in the child: its threads share the one left
+    atomic_store(&failed, 0);
+    atomic_store(&started, 0); // the child starts its other hubs with its second thread, as the parent did
 }

@@ -285,6 +285,10 @@ void hubs_start(void);
 /// Hubs running now (1 until hubs_start), and how many GREEN_HUBS asks for.
 int hubs_count(void);
 int hubs_wanted(void);
+/// More than one OS thread may run the program's code at once: more than one
+/// hub, or a hub handed off while a thread of it is in a call (whose signal
+/// handlers run on that call's thread).
+int hubs_parallel(void);
 /// Hub 0 (the main thread's); hub i (NULL: not running).
 green_sched *hubs_main(void);
 green_sched *hubs_sched(int i);
@@ -317,6 +321,8 @@ int handoff_prepare(void);
 long handoff_look(void);
 /// In a fork child: no spares.
 void handoff_after_fork_in_child(void);
+/// Spare OS threads made so far (0 until a first hand-off).
+int handoff_spares(void);
 
 // ---- the watcher thread (watcher.c) --------------------------------------------------------
 

@@ -69,7 +69,7 @@ static void load_mask(const sigset_t *m) {
 
 static uint64_t kernel_unblocked; ///< never blocked in the OS thread (gsig_keep_unblocked)
 
-// ---- more than one hub (hubs.c) ------------------------------------------------------
+// ---- more than one hub (hubs.c), or a hub handed off (handoff.c) ---------------------
 //
 // Then fiber threads of every hub change these records at once, so they are
 // changed under a lock (held for a few loads and stores, never across a
@@ -84,12 +84,12 @@ static int hub_loaded[PRELOAD_HUBS_MAX];    ///< the generation each hub's OS th
 static __thread int holding __attribute__((tls_model("initial-exec"))); ///< this thread holds the lock: apply() leaves the load to the unlock
 
 typedef struct lock_state {
-    int held;        ///< the lock was taken (more than one hub), with signals blocked
+    int held;        ///< the lock was taken (hubs_parallel), with signals blocked
     sigset_t before; ///< the mask before
 } lock_state;
 
 static void state_lock(lock_state *l) {
-    l->held = hubs_count() > 1;
+    l->held = hubs_parallel();
     if (!l->held) return;
     sigset_t all;
     sigfillset(&all);

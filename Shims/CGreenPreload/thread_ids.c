@@ -39,12 +39,13 @@ static pid_t kernel_tid(pid_t tid) {
 static int kill_own_thread(pid_t tid, int sig) {
     if (tid == preload_hub_tid() && gsig_main()) return gsig_kill(gsig_main(), sig);
     if (tid < GTHREAD_FIRST_ID) return -1;
-    // With one hub, on the hub thread no fiber thread can finish meanwhile,
-    // and the signal may be delivered to this very thread at once: its
-    // handler should find the lock free. Another thread, or a fiber thread
-    // while other hubs run (whose threads may finish), looks the target up
-    // and sends under the lock (a handler then only fails to try-lock it).
-    int keep = gsig_current() == NULL || hubs_count() > 1;
+    // With one hub and no hand-off yet, on the hub thread no fiber thread
+    // can finish meanwhile, and the signal may be delivered to this very
+    // thread at once: its handler should find the lock free. Another thread,
+    // or a fiber thread while other OS threads run the program's code (whose
+    // threads may finish), looks the target up and sends under the lock (a
+    // handler then only fails to try-lock it).
+    int keep = gsig_current() == NULL || hubs_parallel();
     gthread_registry_lock();
     gthread *t = gthread_by_id(tid);
     if (!keep || !t) gthread_registry_unlock();

@@ -275,10 +275,11 @@ final class LauncherTests: XCTestCase {
 /// `green --help`'s text, as the launcher prints it.
 let launcherUsage = """
     green run [options] [--] PROGRAM [ARGS...]
-      --threads=fiber|native   pthreads become fibers on one hub (default) or stay OS threads
+      --threads=fiber|native   pthreads become fibers (default) or stay OS threads
       --stack-size=SIZE        default stack for threads that do not set one (bytes, or 64k, 1m, …)
       --hubs=N|cpus            run the fiber threads on N hubs, each an OS thread of its own
-                               (default 1: every thread on the main thread's hub)
+                               (default cpus: one per CPU the process may run on;
+                               1: every thread on the main thread's hub)
       --debug                  the preload library logs what it does to stderr
     green install [--prefix=DIR]   copy green and its library to DIR/bin and DIR/lib/green
                                    (default: /usr/local as root, else $HOME/.local)
@@ -296,7 +297,7 @@ let launcherHelp = launcherUsage + """
     with LD_PRELOAD=.../libgreen-preload.so):
       GREEN_THREADS=fiber|native   what --threads sets (default: fiber)
       GREEN_STACK_SIZE=SIZE        what --stack-size sets (default: glibc's, ulimit -s)
-      GREEN_HUBS=N|cpus            what --hubs sets (default: 1)
+      GREEN_HUBS=N|cpus            what --hubs sets (default: cpus)
       GREEN_DEBUG=1                what --debug sets
       GREEN_THREAD_TLS=shared      fiber threads share the main thread's TLS (thread-local
                                    variables, errno, thread descriptor), as before Green

@@ -12,7 +12,7 @@ import XCTest
 enum PreloadMode: String, CaseIterable {
     /// No preload library: the reference behaviour.
     case plain
-    /// `LD_PRELOAD=libgreen-preload.so GREEN_THREADS=fiber`: pthreads are fibers.
+    /// `LD_PRELOAD=libgreen-preload.so GREEN_THREADS=fiber GREEN_HUBS=1`: pthreads are fibers of one hub.
     case fiber
     /// `LD_PRELOAD=libgreen-preload.so GREEN_THREADS=native`: OS threads, I/O interposed.
     case native
@@ -23,7 +23,7 @@ enum PreloadMode: String, CaseIterable {
     func environment(library: String) -> [String: String?] {
         switch self {
         case .plain: return ["LD_PRELOAD": nil, "GREEN_THREADS": nil, "GREEN_HUBS": nil]
-        case .fiber: return ["LD_PRELOAD": library, "GREEN_THREADS": "fiber", "GREEN_HUBS": nil]
+        case .fiber: return ["LD_PRELOAD": library, "GREEN_THREADS": "fiber", "GREEN_HUBS": "1"]
         case .native: return ["LD_PRELOAD": library, "GREEN_THREADS": "native", "GREEN_HUBS": nil]
         case .hubs: return ["LD_PRELOAD": library, "GREEN_THREADS": "fiber", "GREEN_HUBS": "2"]
         }
@@ -245,6 +245,19 @@ enum Preload {
     }
 
     // MARK: /proc and limits
+
+    /// The CPUs this process may run on (its affinity mask): the preload
+    /// library's default number of hubs.
+    /// (Glibc does not export sched_getaffinity to Swift: the mask is read
+    /// from the "Cpus_allowed:" line of /proc/self/status, hex words.)
+    static var cpusAllowed: Int {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 1 }
+        for line in status.split(separator: "\n") where line.hasPrefix("Cpus_allowed:") {
+            let n = line.dropFirst("Cpus_allowed:".count).compactMap { $0.hexDigitValue?.nonzeroBitCount }.reduce(0, +)
+            return max(n, 1)
+        }
+        return 1
+    }
 
     /// The "Threads:" count of /proc/PID/status (-1 if unreadable).
     static func threadCount(of pid: Int32) -> Int {

@@ -141,17 +141,23 @@ final class PreloadTests: XCTestCase {
 
     // MARK: green run, fiber dump
 
-    /// `green run` next to the library: fiber threads by default, OS threads with --threads=native.
+    /// `green run` next to the library: fiber threads on a hub per CPU by
+    /// default, on one with --hubs=1, OS threads with --threads=native.
     func testGreenRunStartsTheProgramUnderThePreload() throws {
         let green = URL(fileURLWithPath: library).deletingLastPathComponent().appendingPathComponent("green").path
         guard FileManager.default.isExecutableFile(atPath: green) else {
             try Preload.unavailable("the green launcher is not built next to \(library)", in: self)
         }
         let binary = try Preload.program("sleeps", for: self)
-        let clean: [String: String?] = ["LD_PRELOAD": nil, "GREEN_THREADS": nil, "GREEN_PRELOAD": nil]
+        let clean: [String: String?] = ["LD_PRELOAD": nil, "GREEN_THREADS": nil, "GREEN_PRELOAD": nil, "GREEN_HUBS": nil]
         let fibers = try Preload.run(green, ["run", "--", binary], environment: clean)
         XCTAssertEqual(fibers.status, 0, "\(fibers)")
-        XCTAssertTrue(fibers.stdout.contains("os threads while sleeping: 2\n"), "\(fibers)") // one, and the watcher
+        // A hub per CPU (the default), and the watcher.
+        let hubs = min(Preload.cpusAllowed, 64)
+        XCTAssertTrue(fibers.stdout.contains("os threads while sleeping: \(hubs + 1)\n"), "\(fibers)")
+        let oneHub = try Preload.run(green, ["run", "--hubs=1", "--", binary], environment: clean)
+        XCTAssertEqual(oneHub.status, 0, "\(oneHub)")
+        XCTAssertTrue(oneHub.stdout.contains("os threads while sleeping: 2\n"), "\(oneHub)") // one, and the watcher
 
         let native = try Preload.run(green, ["run", "--threads=native", "--", binary], environment: clean)
         XCTAssertEqual(native.status, 0, "\(native)")
