@@ -269,12 +269,13 @@ final class PreloadCompatibilityTests: XCTestCase {
     /// turn back and forth by spinning (no call, preemption off) finish,
     /// which on one OS thread they never would; 64 threads sharing a mutex,
     /// a condition variable, an rwlock and a semaphore across the hubs lose
-    /// no increment and no wake; a child forked meanwhile keeps only the
-    /// forking thread's hub, and its threads all run there; raise() and a
+    /// no increment and no wake; a child forked meanwhile keeps the forking
+    /// thread's hub and starts a second one of its own with its second
+    /// thread (its spinning ping-pong finishes too); raise() and a
     /// SIGPIPE run their handlers on the thread itself on either hub.
     func testFiberThreadsRunInParallelOnTwoHubs() throws {
         let expect = ["ping-pong by spinning: 20000 rounds", "mutex: 128000 increments", "semaphore: 6400 passes",
-                      "forked child with 8 threads: exit 0", "raise and SIGPIPE handled on the thread itself: yes"]
+                      "forked child with 8 threads, then a ping-pong by spinning: exit 0", "raise and SIGPIPE handled on the thread itself: yes"]
         try checkPreloadProgram("hubs_parallel", library: library, modes: [.plain], expect: expect)
         let binary = try Preload.program("hubs_parallel", for: self)
         var env = PreloadMode.hubs.environment(library: library)

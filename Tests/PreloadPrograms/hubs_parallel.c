@@ -84,15 +84,27 @@ static void *child_worker(void *arg) {
     return arg;
 }
 
-/* In a child: 8 threads that take turns; exit status 0 when all counted. */
+/* In a child: 8 threads that take turns, then a ping-pong by spinning (which
+ * needs a second hub in the child: it starts its own, as the parent did);
+ * exit status 0 when all counted, 3 if the ping-pong did not end. */
 static int fork_and_count(void) {
     pid_t pid = fork();
     if (pid == 0) {
+        alarm(60);
         pthread_t c[8];
         for (int i = 0; i < 8; i++)
             if (pthread_create(&c[i], NULL, child_worker, NULL) != 0) _exit(2);
         for (int i = 0; i < 8; i++) pthread_join(c[i], NULL);
-        _exit(child_counter == 8000 ? 0 : 1);
+        if (child_counter != 8000) _exit(1);
+        __atomic_store_n(&turn, 0, __ATOMIC_RELEASE);
+        pthread_t t;
+        if (pthread_create(&t, NULL, pong, NULL) != 0) _exit(2);
+        for (int i = 0; i < ROUNDS; i++) {
+            __atomic_store_n(&turn, 1, __ATOMIC_RELEASE);
+            while (__atomic_load_n(&turn, __ATOMIC_ACQUIRE) != 0) { /* spin: no call */ }
+        }
+        pthread_join(t, NULL);
+        _exit(0);
     }
     int status = -1;
     if (pid < 0 || waitpid(pid, &status, 0) != pid) return -1;
@@ -150,7 +162,7 @@ int main(void) {
     CHECK(bad == 0);
 
     int child = fork_and_count();
-    printf("forked child with 8 threads: exit %d\n", child);
+    printf("forked child with 8 threads, then a ping-pong by spinning: exit %d\n", child);
     CHECK(child == 0);
     return program_end("hubs_parallel");
 }
