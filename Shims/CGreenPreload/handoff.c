@@ -42,7 +42,7 @@ typedef struct runner {
 
 static pthread_mutex_t idle_lock = PTHREAD_MUTEX_INITIALIZER; // libc's (REAL): the watcher and spares only
 static runner *idle;        ///< spares waiting for a hub
-static _Atomic int spares;  ///< spares made
+static int spares;          ///< spares made
 static uint64_t seen[PRELOAD_HUBS_MAX]; ///< the watcher's last look: each hub's call in progress
 static long pace = PACE_MAX_NS;         ///< the watcher's time to its next look
 
@@ -178,11 +178,10 @@ int handoff_prepare(void) {
         green_sched *s = hubs_sched(i);
         if (s && green_sched_allow_handoff(s) != 0) enabled = 0; // not on this CPU
     }
+    if (enabled) hubs_set_parallel(); // on the hub's thread, before any call can be handed off
     if (first) preload_log("hand-off of a hub stuck in a call: %s", enabled ? "on" : "off");
     return enabled;
 }
-
-int handoff_spares(void) { return atomic_load_explicit(&spares, memory_order_relaxed); }
 
 void handoff_after_fork_in_child(void) {
     // Only the forking thread came along: no spares.

@@ -1,8 +1,9 @@
 // hubs.c — `green run --hubs=N` (GREEN_HUBS): fiber threads spread over N
 // hubs, each on an OS thread of its own, so that a program's threads run on
 // N CPUs at once. By default N is the CPUs the process may run on, as a
-// program's threads natively spread over them; `--hubs=1` runs every fiber
-// thread on the main thread's hub (gevent's model).
+// program's threads natively spread over them (one when fiber threads share
+// their hub thread's TLS); `--hubs=1` runs every fiber thread on the main
+// thread's hub (gevent's model).
 //
 // Hub 0 is the main thread's. The others start with the program's second
 // thread (each an OS thread of the library's own that makes a hub and leaves
@@ -66,12 +67,17 @@ void hubs_init(green_sched *main_hub) {
     hubs[0].tp = green_sched_native_thread_pointer(main_hub);
     prctl(PR_GET_NAME, main_name);
     const char *env = getenv("GREEN_HUBS");
-    long n = cpus_allowed();
-    if (env && *env && strcmp(env, "cpus") != 0) {
+    // A hub per CPU, when fiber threads have TLS of their own; when they
+    // share their hub thread's (GREEN_THREAD_TLS=shared, a glibc or CPU the
+    // library does not know), one hub unless asked: a thread that moved
+    // would see another thread's TLS.
+    long n = thread_block_enabled() ? cpus_allowed() : 1;
+    if (env && strcmp(env, "cpus") == 0) n = cpus_allowed();
+    else if (env && *env) {
         char *end;
         long asked = strtol(env, &end, 10);
         if (*end || asked < 1 || asked > PRELOAD_HUBS_MAX)
-            preload_log("GREEN_HUBS=%s: expected 1 to %d, or cpus; using one per CPU", env, PRELOAD_HUBS_MAX);
+            preload_log("GREEN_HUBS=%s: expected 1 to %d, or cpus; using %ld", env, PRELOAD_HUBS_MAX, n);
         else n = asked;
     }
     wanted = n > PRELOAD_HUBS_MAX ? PRELOAD_HUBS_MAX : (int)n;
@@ -81,7 +87,10 @@ void hubs_init(green_sched *main_hub) {
 
 int hubs_count(void) { return atomic_load_explicit(&running, memory_order_acquire); }
 int hubs_wanted(void) { return wanted; }
-int hubs_parallel(void) { return hubs_count() > 1 || handoff_spares() > 0; }
+static _Atomic int parallel; ///< set for good before a second OS thread may run the program's code
+
+void hubs_set_parallel(void) { atomic_store(&parallel, 1); }
+int hubs_parallel(void) { return atomic_load_explicit(&parallel, memory_order_relaxed); }
 green_sched *hubs_main(void) { return hubs[0].sched; }
 
 green_sched *hubs_sched(int i) { return atomic_load_explicit(&hubs[i].sched, memory_order_acquire); }
@@ -167,6 +176,7 @@ static void *hub_thread(void *arg) {
 
 void hubs_start(void) {
     if (wanted == 1 || atomic_load_explicit(&started, memory_order_acquire) || atomic_exchange(&started, 1)) return;
+    hubs_set_parallel(); // before the first other hub's thread takes a signal
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, 256 * 1024);

@@ -190,6 +190,11 @@ static int64_t now_ns(void) {
 long preempt_look(void) {
     static long pace = SLICE_NS;
     int any_running = 0, n = hubs_count();
+    // A program with a SIGURG handler of its own may send itself SIGURG: the
+    // kernel keeps one pending standard signal of a kind, so one the watcher
+    // sent at the same moment would swallow the program's. No preemption
+    // then, rather than a lost signal.
+    int program_sends_its_own = preload_signal_program_handles(PREEMPT_SIGNAL);
     int64_t now = now_ns();
     for (int i = 0; i < n; i++) {
         green_sched *s = hubs_sched(i);
@@ -202,7 +207,7 @@ long preempt_look(void) {
         // hub still polls its timers and fds every SLICE_NS.
         int64_t slice = green_sched_has_ready(s) ? BUSY_SLICE_NS : SLICE_NS;
         pid_t tid = hubs_tid_of(s);
-        if (running && now - hub_state[i].since >= slice && hub_on_cpu(tid)) {
+        if (running && now - hub_state[i].since >= slice && !program_sends_its_own && hub_on_cpu(tid)) {
             atomic_store_explicit(&hub_state[i].sampled, switches, memory_order_relaxed);
             preempt_hub(tid);
             hub_state[i].since = now;

@@ -253,6 +253,8 @@ void preload_forget_deferred_signals(gsig *g);
 /// program's own signals to preload_signal_forward, which runs its action.
 int preload_signal_take(int sig, void (*handler)(int, siginfo_t *, void *));
 void preload_signal_forward(int sig, siginfo_t *info, void *context);
+/// The program has a handler of its own for `sig` (not SIG_DFL or SIG_IGN).
+int preload_signal_program_handles(int sig);
 
 // ---- preemption (preempt.c) ------------------------------------------------------------
 
@@ -286,9 +288,10 @@ void hubs_start(void);
 int hubs_count(void);
 int hubs_wanted(void);
 /// More than one OS thread may run the program's code at once: more than one
-/// hub, or a hub handed off while a thread of it is in a call (whose signal
-/// handlers run on that call's thread).
+/// hub, or hand-off on (a thread in a handed-off call runs its signal
+/// handlers on that call's thread). Set for good, before that can happen.
 int hubs_parallel(void);
+void hubs_set_parallel(void);
 /// Hub 0 (the main thread's); hub i (NULL: not running).
 green_sched *hubs_main(void);
 green_sched *hubs_sched(int i);
@@ -321,8 +324,6 @@ int handoff_prepare(void);
 long handoff_look(void);
 /// In a fork child: no spares.
 void handoff_after_fork_in_child(void);
-/// Spare OS threads made so far (0 until a first hand-off).
-int handoff_spares(void);
 
 // ---- the watcher thread (watcher.c) --------------------------------------------------------
 

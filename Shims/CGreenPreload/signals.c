@@ -195,6 +195,8 @@ int preload_signal_take(int sig, void (*handler)(int, siginfo_t *, void *)) {
     return 0;
 }
 
+int preload_signal_program_handles(int sig) { return sig > 0 && sig < NSIG && wrapped[sig]; }
+
 void preload_signal_forward(int sig, siginfo_t *info, void *context) {
     if (!wrapped[sig]) return; // SIG_DFL (SIGURG: ignored) or SIG_IGN
     // What the kernel does for a handler of its own, since the library's

@@ -39,19 +39,29 @@ static pid_t kernel_tid(pid_t tid) {
 static int kill_own_thread(pid_t tid, int sig) {
     if (tid == preload_hub_tid() && gsig_main()) return gsig_kill(gsig_main(), sig);
     if (tid < GTHREAD_FIRST_ID) return -1;
-    // With one hub and no hand-off yet, on the hub thread no fiber thread
-    // can finish meanwhile, and the signal may be delivered to this very
-    // thread at once: its handler should find the lock free. Another thread,
-    // or a fiber thread while other OS threads run the program's code (whose
-    // threads may finish), looks the target up and sends under the lock (a
-    // handler then only fails to try-lock it).
+    // With one OS thread for the program's code (one hub, no hand-off), no
+    // fiber thread can finish while a fiber thread sends: it looks the target
+    // up, unlocks, then sends. Otherwise the target may finish meanwhile: it
+    // sends under the lock, with this OS thread's signals held back until the
+    // unlock (one sent to itself then runs its handler after it, and a
+    // handler that makes or names a thread, which takes the lock, does not
+    // deadlock).
     int keep = gsig_current() == NULL || hubs_parallel();
+    sigset_t all, before;
+    if (keep) {
+        sigfillset(&all);
+        GREEN_SYSCALL(SYS_rt_sigprocmask, SIG_SETMASK, &all, &before, _NSIG / 8);
+    }
     gthread_registry_lock();
     gthread *t = gthread_by_id(tid);
-    if (!keep || !t) gthread_registry_unlock();
-    if (!t) return ESRCH;
-    int r = gsig_kill(&t->sig, sig);
-    if (keep) gthread_registry_unlock();
+    int r = ESRCH;
+    if (!keep) {
+        gthread_registry_unlock();
+        return t ? gsig_kill(&t->sig, sig) : ESRCH;
+    }
+    if (t) r = gsig_kill(&t->sig, sig);
+    gthread_registry_unlock();
+    GREEN_SYSCALL(SYS_rt_sigprocmask, SIG_SETMASK, &before, NULL, _NSIG / 8);
     return r;
 }
 

@@ -28,8 +28,12 @@ GREEN_EXPORT int dup(int fd) {
     return r;
 }
 
+// dup2/dup3 onto one of the core's own numbers: a hub's event loop holds
+// it and cannot move to another, so the call fails with EBUSY (what Linux
+// says for a number being opened) instead of breaking the hub.
 GREEN_EXPORT int dup2(int from, int to) {
     if (shim_fd_is_internal(from)) { errno = EBADF; return -1; }
+    if (shim_fd_is_internal(to)) { errno = EBUSY; return -1; }
     if (from != to) closing(to);
     int r = REAL(dup2)(from, to);
     if (r >= 0 && from != to) shim_fd_copy(from, to);
@@ -38,6 +42,7 @@ GREEN_EXPORT int dup2(int from, int to) {
 
 GREEN_EXPORT int dup3(int from, int to, int flags) {
     if (shim_fd_is_internal(from)) { errno = EBADF; return -1; }
+    if (shim_fd_is_internal(to)) { errno = EBUSY; return -1; }
     if (from != to) closing(to);
     int r = REAL(dup3)(from, to, flags);
     if (r >= 0) shim_fd_copy(from, to);

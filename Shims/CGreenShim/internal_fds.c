@@ -14,10 +14,13 @@
 
 /// Lowest number for an internal fd: just under the soft fd limit, or under
 /// 1024 (select()'s FD_SETSIZE) when the limit is higher; 0 when too small.
+/// The window holds two fds per hub: 288 numbers fit `green run`'s 64 hubs
+/// twice (a fork child's new hubs next to its parent's) and more.
 static int internal_floor(void) {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
     rlim_t top = rl.rlim_cur < 1024 ? rl.rlim_cur : 1024;
+    if (top >= 512) return (int)top - 288;
     return top >= 64 ? (int)top - 32 : 0;
 }
 

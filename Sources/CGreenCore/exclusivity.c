@@ -35,7 +35,9 @@ extern void swift_endAccess(void *buffer) __attribute__((weak));
 enum { ACCESS_MODIFY = 1, ACCESS_TRACKING = 0x20 };
 
 static int hooks_enabled = -1; // GREEN_EXCLUSIVITY_HOOKS=0 turns them off (for tests)
-static __thread void **head_slot __attribute__((tls_model("initial-exec")));
+__thread int green_exclusivity_mode __attribute__((tls_model("initial-exec")));
+__thread void **green_exclusivity_slot __attribute__((tls_model("initial-exec")));
+#define head_slot green_exclusivity_slot
 static __thread int head_slot_probed __attribute__((tls_model("initial-exec")));
 
 static int hooks_on(void) {
@@ -95,22 +97,30 @@ static void probe_head_slot(void) {
     if (ok && *slot == before) head_slot = slot;
 }
 
-void green_exclusivity_switch(green_fiber *from, green_fiber *to) {
-    if (hooks_enabled == 0 || (hooks_enabled < 0 && !hooks_on())) return;
+void green_exclusivity_switch_slow(green_fiber *from, green_fiber *to) {
+    if (hooks_enabled == 0 || (hooks_enabled < 0 && !hooks_on())) {
+        green_exclusivity_mode = GREEN_EXCLUSIVITY_NONE;
+        return;
+    }
     if (!head_slot_probed) probe_head_slot();
     void **slot = head_slot;
-    if (slot) {
+    if (slot) { // this time, and inline from now on
+        green_exclusivity_mode = GREEN_EXCLUSIVITY_SLOT;
         from->exclusivity[0] = (uintptr_t)*slot;
         *slot = (void *)to->exclusivity[0];
         return;
     }
+    green_exclusivity_mode = GREEN_EXCLUSIVITY_CALLS;
     swift_task_exitThreadLocalContext((char *)from->exclusivity);
     // With the thread's list now empty, entering a context that saved no
     // accesses changes nothing: skip the call (the common case).
     if (to->exclusivity[0]) swift_task_enterThreadLocalContext((char *)to->exclusivity);
 }
 
-void green_exclusivity_off(void) { hooks_enabled = 0; }
+void green_exclusivity_off(void) {
+    hooks_enabled = 0;
+    green_exclusivity_mode = GREEN_EXCLUSIVITY_NONE; // this thread; the others on their first switch
+}
 
 bool green_exclusivity_hooks_available(void) {
     return swift_task_exitThreadLocalContext != 0 && swift_task_enterThreadLocalContext != 0;

@@ -248,7 +248,29 @@ int green_park(int flags);
 int green_take_interrupt(green_fiber *f);
 
 // ---- exclusivity (exclusivity.c) ----
-void green_exclusivity_switch(green_fiber *from, green_fiber *to);
+
+/// What a switch does for Swift's exclusivity access set on this thread.
+enum {
+    GREEN_EXCLUSIVITY_UNKNOWN = 0, ///< not looked yet: the slow path looks
+    GREEN_EXCLUSIVITY_SLOT,        ///< swap the list head in libswiftCore's TLS slot
+    GREEN_EXCLUSIVITY_CALLS,       ///< through swift_task_exit/enterThreadLocalContext
+    GREEN_EXCLUSIVITY_NONE,        ///< nothing to do (no Swift runtime, or turned off)
+};
+extern __thread int green_exclusivity_mode __attribute__((tls_model("initial-exec")));
+extern __thread void **green_exclusivity_slot __attribute__((tls_model("initial-exec")));
+void green_exclusivity_switch_slow(green_fiber *from, green_fiber *to);
+
+/// Give `to` its own exclusivity access set (exclusivity.c): inline on
+/// every switch, one TLS load and two stores when the slot is known.
+static inline void green_exclusivity_switch(green_fiber *from, green_fiber *to) {
+    if (__builtin_expect(green_exclusivity_mode == GREEN_EXCLUSIVITY_SLOT, 1)) {
+        void **slot = green_exclusivity_slot;
+        from->exclusivity[0] = (uintptr_t)*slot;
+        *slot = (void *)to->exclusivity[0];
+        return;
+    }
+    if (green_exclusivity_mode != GREEN_EXCLUSIVITY_NONE) green_exclusivity_switch_slow(from, to);
+}
 
 // ---- blocking monitor (monitor.c) ----
 

@@ -80,7 +80,31 @@ typedef struct hub_entry {
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static hub_entry *registry;
 
+/// A fork child has only the forking thread: its hub's entry is the one
+/// left, and the lock may have been held by a thread that did not come along.
+static void registry_after_fork_in_child(void) {
+    pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+    registry_lock = fresh;
+    green_sched *self = green_sched_current();
+    hub_entry *kept = NULL;
+    for (hub_entry *e = registry, *next; e; e = next) {
+        next = e->next;
+        if (e->s == self) {
+            e->next = NULL;
+            e->tid = (pid_t)GREEN_SYSCALL(SYS_gettid);
+            kept = e;
+        } else {
+            free(e);
+        }
+    }
+    registry = kept;
+}
+
+static pthread_once_t registry_atfork_once = PTHREAD_ONCE_INIT;
+static void registry_atfork(void) { pthread_atfork(NULL, NULL, registry_after_fork_in_child); }
+
 void green_monitor_register(green_sched *s) {
+    pthread_once(&registry_atfork_once, registry_atfork);
     hub_entry *e = calloc(1, sizeof *e);
     if (!e) return; // the monitor will not see this hub; nothing else depends on it
     e->s = s;

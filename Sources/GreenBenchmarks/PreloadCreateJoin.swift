@@ -43,8 +43,8 @@ enum PreloadCreateJoin {
         func environment(preload: String) -> [String] {
             switch self {
             case .native: return []
-            case .fiber: return ["LD_PRELOAD=\(preload)", "GREEN_THREADS=fiber"]
-            case .fiberSharedTLS: return ["LD_PRELOAD=\(preload)", "GREEN_THREADS=fiber", "GREEN_THREAD_TLS=shared"]
+            case .fiber: return ["LD_PRELOAD=\(preload)", "GREEN_THREADS=fiber", "GREEN_HUBS=1"]
+            case .fiberSharedTLS: return ["LD_PRELOAD=\(preload)", "GREEN_THREADS=fiber", "GREEN_THREAD_TLS=shared", "GREEN_HUBS=1"]
             case .preloadNative: return ["LD_PRELOAD=\(preload)", "GREEN_THREADS=native"]
             }
         }

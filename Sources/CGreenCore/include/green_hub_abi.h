@@ -77,7 +77,8 @@ long (*green_libc_syscall(void))(long number, ...);
 
 /// No Swift code runs on this process' fibers (the preload library: its
 /// Swift runtime is linked in only because swiftc links every product with
-/// it): switches skip Swift's exclusivity bookkeeping.
+/// it): switches skip Swift's exclusivity bookkeeping. Call it before the
+/// first switch: a thread that switched already keeps its way.
 void green_exclusivity_off(void);
 
 /// Run once at the next fiber switch of any hub, before the next fiber
