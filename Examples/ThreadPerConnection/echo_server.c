@@ -1,7 +1,8 @@
 /* echo_server.c — a classic thread-per-connection TCP echo server in plain
  * POSIX C. It knows nothing of Green: natively every connection costs an OS
  * thread; under `green run` (LD_PRELOAD=libgreen-preload.so) every thread is
- * a fiber on one OS thread, and the same binary serves thousands of clients.
+ * a fiber, over a hub (an OS thread) per CPU, and the same binary serves
+ * thousands of clients.
  *
  *   cc -O2 -pthread -o echo_server echo_server.c
  *   ./echo_server [PORT]        (PORT 0 or absent: the kernel picks one)

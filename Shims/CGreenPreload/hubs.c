@@ -164,12 +164,15 @@ static void *hub_thread(void *arg) {
         return NULL;
     }
     preload_hub_setup(s);
-    green_sched_share(s, hubs_rehome);
     void *volatile warm = malloc(16); // this thread's malloc cache exists before fiber threads copy it
     free(warm);
     hubs[i].tid = (pid_t)GREEN_SYSCALL(SYS_gettid);
     hubs[i].tp = green_sched_native_thread_pointer(s);
     atomic_store_explicit(&hubs[i].sched, s, memory_order_release);
+    // Share ready threads only once hubs_start counts this hub: a thread
+    // moved here takes its tid and malloc cache from hubs[i] (hubs_rehome).
+    while (hubs_count() <= i) GREEN_SYSCALL(SYS_sched_yield);
+    green_sched_share(s, hubs_rehome);
     for (;;) green_sleep_until(GREEN_NO_DEADLINE, GREEN_PARK_UNINTERRUPTIBLE);
     return NULL;
 }
@@ -195,7 +198,7 @@ void hubs_start(void) {
 }
 
 void hubs_after_fork_in_child(void) {
-    // Only the forking thread lives on: its hub is the child's only one.
+    // Only the forking thread lives on: its hub is the child's hub 0.
     green_sched *s = green_sched_current();
     int i = hubs_index_of(s);
     if (i > 0) hubs[0] = hubs[i];

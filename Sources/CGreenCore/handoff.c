@@ -27,7 +27,7 @@ enum { CALL_NONE = 0, CALL_IN = 1, CALL_LOST = 2, CALL_TAKEN = 3 };
 
 int green_sched_allow_handoff(green_sched *s) {
 #if defined(__x86_64__)
-    s->call.allowed = 1;
+    __atomic_store_n(&s->call.allowed, 1, __ATOMIC_RELAXED); // from the watcher: the hub reads it relaxed
     return 0;
 #else
     (void)s;
@@ -43,7 +43,7 @@ green_sched *green_call_enter(green_call *c) {
     // Only the fiber running now: a signal handler that runs with a parked
     // thread's TLS loaded finds that thread here, not running. A timeout
     // scope or a pinned wait holds a watcher of this hub's loop.
-    if (!s->call.allowed || s->run.current != f || f->timeouts || f->pins) return NULL;
+    if (!__atomic_load_n(&s->call.allowed, __ATOMIC_RELAXED) || s->run.current != f || f->timeouts || f->pins) return NULL;
     // From here this OS thread may stop being the hub's: to the shim (and to
     // a signal handler that runs during the call, which then marks nothing)
     // it is no fiber's.

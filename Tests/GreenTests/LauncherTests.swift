@@ -299,10 +299,11 @@ let launcherHelp = launcherUsage + """
       GREEN_STACK_SIZE=SIZE        what --stack-size sets (default: glibc's, ulimit -s)
       GREEN_HUBS=N|cpus            what --hubs sets (default: cpus)
       GREEN_DEBUG=1                what --debug sets
-      GREEN_THREAD_TLS=shared      fiber threads share the main thread's TLS (thread-local
+      GREEN_THREAD_TLS=shared      fiber threads share their hub thread's TLS (thread-local
                                    variables, errno, thread descriptor), as before Green
-                                   gave each its own; a way to tell whether a problem
-                                   comes from per-thread TLS
+                                   gave each its own, on one hub unless GREEN_HUBS says
+                                   otherwise; a way to tell whether a problem comes
+                                   from per-thread TLS
       GREEN_DUMP_SIGNAL=SIG        on signal SIG (USR1, USR2, HUP, QUIT or a number), print
                                    every fiber thread: state, what it waits in, for how long.
                                    An OS thread of the library prints it, so it comes out
