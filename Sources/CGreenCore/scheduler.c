@@ -95,6 +95,11 @@ void green_after_switch(green_sched *s) { after_switch(s); }
 void (*_Atomic green_next_switch_hook)(void);
 void (*_Atomic green_notify_hook)(void);
 
+/// errno's place from the thread pointer: the same in every thread (libc's
+/// static TLS), so a switch reaches it without calling __errno_location.
+static long errno_offset;
+static inline int *errno_here(void) { return (int *)((char *)__builtin_thread_pointer() + errno_offset); }
+
 static inline void switch_to(green_sched *s, green_fiber *to) {
     green_fiber *from = s->run.current;
     if (from == to) return;
@@ -104,7 +109,7 @@ static inline void switch_to(green_sched *s, green_fiber *to) {
     }
     __atomic_store_n(&s->run.current, to, __ATOMIC_RELAXED); // a plain store; the monitor thread reads it
     __atomic_store_n(&s->census.switches, s->census.switches + 1, __ATOMIC_RELAXED); // a plain store; the monitor reads it
-    from->saved_errno = errno;
+    from->saved_errno = *errno_here();
     // A fiber standing for a program's thread has TLS of its own: load its
     // thread pointer before the TLS stores below, which are then its own.
     void *tp = to->tp ? to->tp : s->tp.native;
@@ -124,7 +129,7 @@ static inline void switch_to(green_sched *s, green_fiber *to) {
     green_ctx_switch(&from->sp, to->sp);
     // Back on `from`, maybe on another hub (green_sched_share moved it).
     after_switch(from->sched);
-    errno = from->saved_errno;
+    *errno_here() = from->saved_errno;
 }
 
 /// Wake hub s's loop (ev_async_send, from any thread or a signal handler).
@@ -831,6 +836,7 @@ green_sched *green_sched_create(void) {
     green_tls_sched = s;
     green_tls_parkable = root;
     s->tp.native = s->tp.now = green_tp_read();
+    errno_offset = (char *)&errno - (char *)s->tp.native;
     (void)green_libc_syscall(); // resolved now, not first in a signal handler
     pthread_once(&atfork_once, register_atfork);
 
