@@ -286,6 +286,23 @@ final class PreloadCompatibilityTests: XCTestCase {
         XCTAssertFalse(r.stdout.contains("FAIL"), "\(r)")
     }
 
+    /// 2,000 threads share a mutex, a condition variable, an rwlock and a
+    /// semaphore and take turns in pairs through condition variables of
+    /// their own, natively, on one hub, two, and eight (more hubs than CPUs:
+    /// threads wait and wake across hubs all the time): every count exact,
+    /// no wake lost.
+    func testThousandsOfThreadsShareLocksAcrossManyHubs() throws {
+        let expect = ["threads: 2000", "mutex: every increment", "rwlock: table whole", "semaphore: every pass",
+                      "pairs: every turn", "hubs_stress: all checks passed"]
+        try checkPreloadProgram("hubs_stress", library: library, modes: [.plain, .fiber, .hubs], expect: expect, timeout: 120)
+        let binary = try Preload.program("hubs_stress", for: self)
+        var env = PreloadMode.hubs.environment(library: library)
+        env["GREEN_HUBS"] = "8"
+        let r = try Preload.run(binary, [], environment: env, timeout: 120)
+        XCTAssertTrue(!r.signaled && !r.timedOut && r.status == 0, "hubs_stress with 8 hubs: \(r)")
+        for line in expect { XCTAssertTrue(r.stdout.contains(line + "\n"), "missing \(line) with 8 hubs: \(r)") }
+    }
+
     /// A thread blocked in a call no event loop can wait for (flock on a lock
     /// a child process holds, write and fsync of a file) does not stop the
     /// others: its hub goes on on a spare OS thread (hand-off). Without
