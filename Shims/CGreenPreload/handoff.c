@@ -141,6 +141,10 @@ static runner *get_spare(void) {
 static void hand_off(green_sched *s, uint64_t seq) {
     runner *r = get_spare();
     if (!r) return;
+    // From now on two OS threads may run the program's code (the spare, and
+    // a handler on the thread in the call): the signal records take their
+    // lock. (Not sooner: with one hub it costs two system calls per change.)
+    hubs_set_parallel();
     if (!green_sched_retake(s, seq)) { // the call returned meanwhile
         put_idle(r);
         return;
@@ -178,7 +182,6 @@ int handoff_prepare(void) {
         green_sched *s = hubs_sched(i);
         if (s && green_sched_allow_handoff(s) != 0) enabled = 0; // not on this CPU
     }
-    if (enabled) hubs_set_parallel(); // on the hub's thread, before any call can be handed off
     if (first) preload_log("hand-off of a hub stuck in a call: %s", enabled ? "on" : "off");
     return enabled;
 }

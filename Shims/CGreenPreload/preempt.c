@@ -61,6 +61,7 @@ __thread int preload_preempt_blocked __attribute__((tls_model("initial-exec")));
 static struct {
     uint64_t last;
     int64_t since; ///< when the watcher first saw the fiber thread running now (ns)
+    int64_t cpu;   ///< the hub's OS thread's CPU time when the watcher last asked (ns)
     _Atomic uint64_t sampled;
 } hub_state[PRELOAD_HUBS_MAX];
 static pid_t pid;
@@ -164,21 +165,19 @@ static void preempt_hub(pid_t hub_tid) {
     GREEN_SYSCALL(SYS_rt_tgsigqueueinfo, (long)pid, (long)hub_tid, (long)PREEMPT_SIGNAL, &si);
 }
 
-/// Is the hub's OS thread on a CPU (or waiting for one), rather than asleep
-/// in the kernel? A fiber thread inside a call the shim cannot park (a
-/// regular file, a raw system call) is not spinning: a signal would only
-/// interrupt that call. Read from /proc with raw calls (no fd is left open).
-static int hub_on_cpu(pid_t hub_tid) {
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)hub_tid);
-    long fd = GREEN_SYSCALL(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return 1; // cannot tell: assume it runs
-    long n = GREEN_SYSCALL(SYS_read, fd, buf, sizeof buf - 1);
-    GREEN_SYSCALL(SYS_close, fd);
-    if (n <= 0) return 1;
-    buf[n] = 0;
-    const char *paren = strrchr(buf, ')'); // after the command name, which may hold anything
-    return !paren || paren[1] != ' ' || paren[2] == 'R';
+/// Has hub i's OS thread been on a CPU (RAN_NS or more) since the watcher
+/// last asked, rather than asleep in the kernel? A fiber thread inside a call the shim cannot
+/// park (a regular file, a raw system call) is not spinning: a signal would
+/// only interrupt that call. Read from the thread's CPU-time clock (the
+/// kernel's per-thread clock: no fd is opened, which the program could see).
+#define RAN_NS (50 * 1000L)
+static int hub_ran(int i, pid_t hub_tid) {
+    clockid_t clock = (clockid_t)((~(unsigned)hub_tid << 3) | 6); // the kernel's MAKE_THREAD_CPUCLOCK(tid, CPUCLOCK_SCHED)
+    struct timespec t;
+    if (GREEN_SYSCALL(SYS_clock_gettime, (long)clock, &t) != 0) return 1; // cannot tell: assume it runs
+    int64_t cpu = (int64_t)t.tv_sec * 1000000000 + t.tv_nsec, before = hub_state[i].cpu;
+    hub_state[i].cpu = cpu;
+    return cpu - before >= RAN_NS || cpu < before; // less: another OS thread runs the hub now (hand-off)
 }
 
 static int64_t now_ns(void) {
@@ -187,29 +186,46 @@ static int64_t now_ns(void) {
     return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
+// A program with a SIGURG handler of its own may send itself SIGURG: the
+// kernel keeps one pending standard signal of a kind, so one the watcher
+// sent at the same moment would swallow the program's. No preemption then,
+// rather than a lost signal: the watcher looks before each signal it sends,
+// and sigaction waits for a send under way (preempt_quiesce) before the
+// program's handler can run.
+static _Atomic int sending; ///< the watcher is between its look and its send
+
+static int program_handles_it(void) {
+    return preload_signal_program_handles(PREEMPT_SIGNAL); // after `sending` is set (sequentially consistent)
+}
+
+void preempt_quiesce(void) {
+    while (atomic_load(&sending)) GREEN_SYSCALL(SYS_sched_yield);
+}
+
 long preempt_look(void) {
     static long pace = SLICE_NS;
     int any_running = 0, n = hubs_count();
-    // A program with a SIGURG handler of its own may send itself SIGURG: the
-    // kernel keeps one pending standard signal of a kind, so one the watcher
-    // sent at the same moment would swallow the program's. No preemption
-    // then, rather than a lost signal.
-    int program_sends_its_own = preload_signal_program_handles(PREEMPT_SIGNAL);
+
     int64_t now = now_ns();
     for (int i = 0; i < n; i++) {
         green_sched *s = hubs_sched(i);
         if (!s) continue;
         uint64_t switches;
         int running = green_sched_fiber_streak(s, &switches);
-        if (!running || switches != hub_state[i].last) hub_state[i].since = now; // a new streak (or none)
+        pid_t tid = hubs_tid_of(s);
+        if (!running || switches != hub_state[i].last) { // a new streak (or none)
+            hub_state[i].since = now;
+            if (running) (void)hub_ran(i, tid); // its CPU time as the streak begins
+        }
         // Others waiting for their turn get it after a short slice, as the
         // kernel shares a CPU between runnable threads; with none waiting the
         // hub still polls its timers and fds every SLICE_NS.
         int64_t slice = green_sched_has_ready(s) ? BUSY_SLICE_NS : SLICE_NS;
-        pid_t tid = hubs_tid_of(s);
-        if (running && now - hub_state[i].since >= slice && !program_sends_its_own && hub_on_cpu(tid)) {
+        if (running && now - hub_state[i].since >= slice && hub_ran(i, tid)) {
             atomic_store_explicit(&hub_state[i].sampled, switches, memory_order_relaxed);
-            preempt_hub(tid);
+            atomic_store(&sending, 1); // seen by preempt_quiesce from here on
+            if (!program_handles_it()) preempt_hub(tid);
+            atomic_store(&sending, 0);
             hub_state[i].since = now;
         }
         hub_state[i].last = switches;

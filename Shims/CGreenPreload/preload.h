@@ -156,6 +156,11 @@ bool thread_block_enabled(void);
 /// memory), for a fiber thread of the hub whose OS thread's thread pointer
 /// is `hub_tp` (its tid and malloc cache are copied from there).
 gthread *thread_block_create(void *hub_tp);
+/// The same in `mem` (thread_block_size() bytes aligned to
+/// thread_block_align(): the top of the thread's stack, as glibc's).
+gthread *thread_block_create_at(void *mem, void *hub_tp);
+size_t thread_block_size(void);
+size_t thread_block_align(void);
 /// A ready fiber thread moves to the hub whose OS thread's thread pointer is
 /// `hub_tp`: its descriptor's tid and its malloc cache become that hub's.
 void thread_block_rehome(gthread *t, void *hub_tp);
@@ -168,9 +173,8 @@ void thread_block_enter(void);
 void thread_block_run_tls_destructors(void);
 /// In a fork child made by a fiber thread: the hub's descriptor is the OS thread's again.
 void thread_block_after_fork_in_child(void);
-/// In every fork child: the spare blocks' lock is free.
-void thread_block_after_fork_spares(void);
-/// Free the block (and so the gthread in it), once nothing runs on it.
+/// Free the block's TLS (and the block, unless it is on the thread's
+/// stack), once nothing runs on it.
 void thread_block_free(gthread *t);
 /// The gthread of a descriptor made here, else NULL.
 gthread *thread_block_owner(pthread_t th);
@@ -266,6 +270,9 @@ int preempt_prepare(void);
 long preempt_look(void);
 /// The library's preemption signal (SIGURG), which every hub thread takes.
 int preempt_signal(void);
+/// The program now has a handler of its own for the preemption signal:
+/// wait until no preemption signal is being sent (none is sent from then on).
+void preempt_quiesce(void);
 /// Non-zero while signals.c runs a handler with another thread's TLS loaded:
 /// no switch may happen then (in that TLS: the handler's thread's).
 extern __thread int preload_preempt_blocked __attribute__((tls_model("initial-exec")));
@@ -288,7 +295,7 @@ void hubs_start(void);
 int hubs_count(void);
 int hubs_wanted(void);
 /// More than one OS thread may run the program's code at once: more than one
-/// hub, or hand-off on (a thread in a handed-off call runs its signal
+/// hub, or a hub handed off (a thread in a handed-off call runs its signal
 /// handlers on that call's thread). Set for good, before that can happen.
 int hubs_parallel(void);
 void hubs_set_parallel(void);

@@ -195,7 +195,9 @@ int preload_signal_take(int sig, void (*handler)(int, siginfo_t *, void *)) {
     return 0;
 }
 
-int preload_signal_program_handles(int sig) { return sig > 0 && sig < NSIG && wrapped[sig]; }
+int preload_signal_program_handles(int sig) {
+    return sig > 0 && sig < NSIG && __atomic_load_n(&wrapped[sig], __ATOMIC_SEQ_CST);
+}
 
 void preload_signal_forward(int sig, siginfo_t *info, void *context) {
     if (!wrapped[sig]) return; // SIG_DFL (SIGURG: ignored) or SIG_IGN
@@ -223,7 +225,9 @@ GREEN_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigactio
         struct sigaction before = programs[sig];
         if (act) {
             programs[sig] = *act;
-            wrapped[sig] = act->sa_handler != SIG_DFL && act->sa_handler != SIG_IGN;
+            int handles = act->sa_handler != SIG_DFL && act->sa_handler != SIG_IGN;
+            __atomic_store_n(&wrapped[sig], handles, __ATOMIC_SEQ_CST);
+            if (handles && sig == preempt_signal()) preempt_quiesce(); // no preemption signal in flight
         }
         if (old) *old = before;
         return 0;

@@ -25,7 +25,11 @@ void gthread_note_hub_thread(void) {
 }
 
 
-enum { DETACHED = 1, FINISHED = 2, JOINING = 4 };
+// A thread's record and its stack (which may hold the record: glibc's
+// layout) go when the thread has FINISHED (its fiber left the stack for
+// good) and nobody will ask for it (DETACHED, or JOINED): the second of the
+// two frees them.
+enum { DETACHED = 1, FINISHED = 2, JOINING = 4, JOINED = 8 };
 
 // ---- the live fiber threads, by id -----------------------------------------------
 
@@ -105,13 +109,20 @@ gthread *gthread_from(pthread_t th) {
     return (g && g->magic == GTHREAD_MAGIC) ? g : NULL;
 }
 
-static gthread *gthread_new(green_sched *hub) {
-    return thread_block_enabled() ? thread_block_create(hubs_thread_pointer_of(hub)) : calloc(1, sizeof(gthread));
+/// Free a thread's record, its TLS and its stack, which may hold them.
+static void gthread_free(gthread *t) {
+    green_fiber *f = t->fiber;
+    if (t->tp) thread_block_free(t);
+    else free(t);
+    if (f) green_fiber_release_stack(f); // last: the record may live there
 }
 
-static void gthread_free(gthread *t) {
-    if (t->block) thread_block_free(t);
-    else free(t);
+/// The thread's fiber has left its stack for good (on its hub, as another
+/// fiber resumes).
+static void stack_left(green_fiber *f) {
+    gthread *t = green_fiber_owner(f);
+    int before = atomic_fetch_or(&t->detached_or_done, FINISHED);
+    if (before & (DETACHED | JOINED)) gthread_free(t);
 }
 
 /// The fiber thread whose TLS is loaded: set in each fiber thread's own TLS
@@ -148,7 +159,6 @@ void gthread_after_fork_in_child(void) {
     gthread_live = self ? 1 : 0;
     hub_tid = (pid_t)GREEN_SYSCALL(SYS_gettid); // the forking thread's, now the hub's
     if (self) self->id = hub_tid; // as natively: the forking thread is the child's main thread now
-    thread_block_after_fork_spares();
     if (self && self->tp) thread_block_after_fork_in_child();
     green_sched_keep_only_current();
 }
@@ -164,15 +174,12 @@ static void finish(gthread *t) {
         if (main_is_gone) exit(0); // the last thread of a fork child: the process ends, as glibc's would
         gfutex_wake(&gthread_live, INT_MAX, 0);
     }
-    int before = atomic_fetch_or(&t->detached_or_done, FINISHED);
-    if (before & DETACHED) {
-        green_fiber_set_owner(t->fiber, NULL);
-        gthread_free(t); // nobody will join it
-    }
+    // The record and the stack go once the fiber has left it (stack_left).
 }
 
-static void thread_main(void *arg) {
-    gthread *t = arg;
+static void thread_main(void *unused) {
+    (void)unused; // its TLS block on its stack, or the record: the owner is the record either way
+    gthread *t = green_fiber_owner(green_fiber_current());
     if (t->tp) {
         tls_self = t;
         thread_block_enter();
@@ -234,21 +241,37 @@ GREEN_EXPORT int pthread_create(pthread_t *out, const pthread_attr_t *attr, void
     if (attr && pthread_attr_getdetachstate(attr, &detach) == 0) detach = detach == PTHREAD_CREATE_DETACHED;
     gcancel_init();
     green_sched *hub = hubs_pick();
-    gthread *t = gthread_new(hub);
-    if (!t) return EAGAIN;
+    size_t stack = stack_size_for(attr);
+    gthread *t;
+    green_fiber *f;
+    if (thread_block_enabled()) {
+        // As glibc: the TLS and the descriptor at the top of the thread's
+        // stack, which already holds the fiber's record (no allocation).
+        void *block;
+        f = green_fiber_create_reserving(hub, stack, thread_block_size(), thread_block_align(), thread_main, &block);
+        if (!f) return EAGAIN; // what pthread_create says when it cannot have the memory
+        t = thread_block_create_at(block, hubs_thread_pointer_of(hub));
+        if (!t) {
+            green_fiber_release_stack(f);
+            return EAGAIN;
+        }
+    } else {
+        t = calloc(1, sizeof(gthread));
+        if (!t) return EAGAIN;
+        f = green_fiber_create_on(hub, stack, thread_main, NULL);
+        if (!f) {
+            free(t);
+            return EAGAIN;
+        }
+    }
     t->magic = GTHREAD_MAGIC;
     t->start = start;
     t->arg = arg;
     t->id = atomic_fetch_add(&next_id, 1);
     t->detached_or_done = detach ? DETACHED : 0;
     t->hub = hub;
-    size_t stack = stack_size_for(attr);
-    green_fiber *f = green_fiber_create_on(hub, stack, thread_main, t);
-    if (!f) {
-        gthread_free(t);
-        return EAGAIN; // what pthread_create says when it cannot have the memory
-    }
     t->fiber = f;
+    green_fiber_keep_stack(f, stack_left);
     if (t->tp) {
         green_fiber_set_thread_pointer(f, t->tp);
         __libc_single_threaded = 0; // as glibc's pthread_create: the process has threads now
@@ -289,10 +312,8 @@ static int join(gthread *t, void **retval, clockid_t clock, const struct timespe
         atomic_fetch_and(&t->detached_or_done, ~JOINING);
         return r;
     }
-    // finish() set FINISHED right after `done`; wait for it so the record is ours alone.
-    while (!(atomic_load(&t->detached_or_done) & FINISHED)) sched_yield();
     if (retval) *retval = t->retval;
-    gthread_free(t);
+    if (atomic_fetch_or(&t->detached_or_done, JOINED) & FINISHED) gthread_free(t); // else when its fiber leaves the stack
     return 0;
 }
 
@@ -323,7 +344,7 @@ GREEN_EXPORT int pthread_detach(pthread_t th) {
     if (!t) return PREAL(pthread_detach)(th);
     int before = atomic_fetch_or(&t->detached_or_done, DETACHED);
     if (before & (DETACHED | JOINING)) return EINVAL;
-    if (before & FINISHED) gthread_free(t); // it had already finished: nobody else holds it
+    if (before & FINISHED) gthread_free(t); // it had already finished: nobody else holds it (else stack_left frees)
     return 0;
 }
 

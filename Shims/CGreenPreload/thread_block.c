@@ -1,7 +1,8 @@
 // thread_block.c — what glibc gives a new thread, for each fiber thread: a
 // static TLS block holding every loaded module's initial TLS image, a DTV,
-// and a thread descriptor (glibc's `struct pthread`), all in one allocation
-// together with the library's own record of the thread (gthread). The
+// and a thread descriptor (glibc's `struct pthread`), all in one block
+// together with the library's own record of the thread (gthread), at the
+// top of the fiber's stack as glibc places them (thread.c). The
 // fiber's thread pointer points at the descriptor, so `__thread` variables,
 // errno, C++ `thread_local`, Rust's thread handle and glibc's own per-thread
 // state (locale, malloc's thread cache, dlerror) are the thread's own.
@@ -217,46 +218,22 @@ static void find_malloc_words(void) {
     preload_log("fiber threads share their hub thread's malloc cache (%d words of libc's TLS)", changed);
 }
 
-// Blocks of finished threads are kept for the next ones (up to a few
-// thousand KiB): a program that makes threads all the time then allocates
-// none, and touches no new memory (as the hub keeps warm stacks).
-#define SPARE_BLOCKS_MAX 512
-static void *spare_blocks[SPARE_BLOCKS_MAX];
-static int spare_count;
-static pthread_mutex_t spare_lock = PTHREAD_MUTEX_INITIALIZER; // libc's: a native thread may join a fiber thread
+static size_t record_size(void) { return (sizeof(gthread) + 63) & ~(size_t)63; }
 
-static void *take_spare_block(void) {
-    void *mem = NULL;
-    REAL(pthread_mutex_lock)(&spare_lock);
-    if (spare_count) mem = spare_blocks[--spare_count];
-    REAL(pthread_mutex_unlock)(&spare_lock);
-    return mem;
-}
+size_t thread_block_size(void) { return glibc.static_size + record_size(); }
+size_t thread_block_align(void) { return glibc.static_align > 64 ? glibc.static_align : 64; }
 
-static int keep_spare_block(void *mem) {
-    REAL(pthread_mutex_lock)(&spare_lock);
-    int kept = spare_count < SPARE_BLOCKS_MAX;
-    if (kept) spare_blocks[spare_count++] = mem;
-    REAL(pthread_mutex_unlock)(&spare_lock);
-    return kept;
-}
-
-gthread *thread_block_create(void *hub_tp) {
-    size_t gsize = (sizeof(gthread) + 63) & ~(size_t)63;
-    void *mem = NULL;
-    mem = take_spare_block();
-    if (!mem && posix_memalign(&mem, glibc.static_align, glibc.static_size + gsize) != 0) return NULL;
+/// The block at `mem` (thread_block_size() bytes, aligned), set up as glibc
+/// sets up a new thread's; `owned`: mem is the block's to free.
+static gthread *make_block(void *mem, void *hub_tp, bool owned) {
     char *pd = (char *)mem + glibc.static_size - glibc.descriptor;
     // The descriptor and the record start zeroed, as glibc's; the TLS blocks
     // get their images from _dl_allocate_tls (the surplus is written only by
     // a later dlopen: see thread_block_dlopened).
-    memset(pd, 0, glibc.descriptor + gsize);
-    if (!glibc.allocate_tls(pd)) { // the DTV and every module's initial TLS image
-        if (!keep_spare_block(mem)) free(mem);
-        return NULL;
-    }
+    memset(pd, 0, glibc.descriptor + record_size());
+    if (!glibc.allocate_tls(pd)) return NULL; // the DTV and every module's initial TLS image
     gthread *t = (gthread *)(pd + glibc.descriptor);
-    t->block = mem;
+    t->block = owned ? mem : NULL;
     t->tp = pd;
 
     // tcbhead_t (x86_64 ABI offsets): tcb and self point at the descriptor;
@@ -285,6 +262,16 @@ gthread *thread_block_create(void *hub_tp) {
         *(void **)(pd + malloc_words[i]) = *(void **)(hub + malloc_words[i]);
     return t;
 }
+
+gthread *thread_block_create(void *hub_tp) {
+    void *mem = NULL;
+    if (posix_memalign(&mem, thread_block_align(), thread_block_size()) != 0) return NULL;
+    gthread *t = make_block(mem, hub_tp, true);
+    if (!t) free(mem);
+    return t;
+}
+
+gthread *thread_block_create_at(void *mem, void *hub_tp) { return make_block(mem, hub_tp, false); }
 
 void thread_block_rehome(gthread *t, void *hub_tp) {
     char *pd = t->tp, *hub = hub_tp;
@@ -316,12 +303,7 @@ void thread_block_after_fork_in_child(void) {
 
 void thread_block_free(gthread *t) {
     glibc.deallocate_tls(t->tp, false); // the DTV and the TLS of modules dlopen'ed later
-    if (!keep_spare_block(t->block)) free(t->block);
-}
-
-void thread_block_after_fork_spares(void) {
-    pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
-    spare_lock = fresh; // another thread may have held it at the fork
+    free(t->block); // NULL for a block on the thread's stack: its stack goes back instead
 }
 
 // ---- libraries dlopen'ed later with static TLS --------------------------------------

@@ -123,6 +123,8 @@ struct green_fiber {
     _Atomic uint8_t signalled;   ///< handlers ran for it: SIGNALLED_INTERRUPT and/or SIGNALLED_RESTART (scheduler.c)
     _Atomic uint8_t resume_pending; ///< run the hub's resume hook when it next runs (green_fiber_request_resume)
     void *tp;                    ///< its own thread pointer (a program's thread under `green run`), or NULL: the hub thread's
+    void *top;                   ///< the highest address its frames may use (below a reserve: green_fiber_create_reserving)
+    void (*keeper)(green_fiber *f); ///< owns the stack past the end (green_fiber_keep_stack), or NULL
     char name[48];
 };
 

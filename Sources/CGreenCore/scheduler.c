@@ -82,8 +82,20 @@ static void release_dead(green_sched *s) {
     green_fiber *d = s->run.dead;
     s->run.dead = NULL;
     TSAN_FIBER_DESTROY(d);
+    if (d->keeper) { // its owner gives the stack back (green_fiber_release_stack)
+        d->keeper(d);
+        return;
+    }
     green_stack st = d->stack;
     green_stack_release(&s->stacks, &st);
+}
+
+void green_fiber_keep_stack(green_fiber *f, void (*left)(green_fiber *f)) { f->keeper = left; }
+
+void green_fiber_release_stack(green_fiber *f) {
+    green_stack st = f->stack; // copied: f lives on that stack
+    green_sched *s = green_tls_sched;
+    green_stack_release(s ? &s->stacks : NULL, &st); // another thread's pool gets it back through its inbox
 }
 
 static inline void after_switch(green_sched *s) {
@@ -375,33 +387,52 @@ static void fiber_main(void *arg) {
     __builtin_unreachable();
 }
 
-/// A stack with the fiber's own record at its top, set to start in fn(arg)
-/// (fn(record) when arg is NULL).
-static green_fiber *new_fiber_record(green_sched *s, size_t stack_size, void (*fn)(void *), void *arg) {
+/// A stack with the fiber's own record at its top, then `reserve` bytes
+/// (aligned to `align`) for its owner, set to start in fn(arg) (fn(record)
+/// when arg is NULL) below them.
+static green_fiber *new_fiber_record(green_sched *s, size_t stack_size, size_t reserve, size_t align,
+                                     void (*fn)(void *), void *arg) {
     green_stack st;
     size_t record = (sizeof(green_fiber) + 63) & ~(size_t)63;
-    if (green_stack_alloc(&s->stacks, stack_size + record, &st) != 0) return NULL;
+    size_t extra = reserve ? reserve + align : 0;
+    if (green_stack_alloc(&s->stacks, stack_size + record + extra, &st) != 0) return NULL;
     green_fiber *f = (green_fiber *)(st.hi - record);
     memset(f, 0, sizeof *f);
     f->stack = st;
     f->sched = s;
-    f->sp = green_ctx_make(f, fn, arg ? arg : f);
+    f->top = reserve ? (void *)(((uintptr_t)f - reserve) & ~(uintptr_t)(align - 1)) : (void *)f;
+    f->sp = green_ctx_make(f->top, fn, arg ? arg : f);
     TSAN_FIBER_CREATE(f);
     return f;
 }
 
-green_fiber *green_fiber_create_on(green_sched *target, size_t stack_size, void (*entry)(void *), void *arg) {
+static green_fiber *create_on(green_sched *target, size_t stack_size, size_t reserve, size_t align,
+                              void (*entry)(void *), void *arg) {
     green_sched *s = green_sched_create(); // the stack comes from the caller's own pool
     if (!s) return NULL;
     if (!stack_size) stack_size = GREEN_DEFAULT_STACK_SIZE;
-    if (stack_size > GREEN_MAX_STACK_SIZE) { errno = EINVAL; return NULL; }
-    green_fiber *f = new_fiber_record(s, stack_size, fiber_main, NULL);
+    if (stack_size > GREEN_MAX_STACK_SIZE || (align & (align - 1)) || reserve > GREEN_MAX_STACK_SIZE) {
+        errno = EINVAL;
+        return NULL;
+    }
+    green_fiber *f = new_fiber_record(s, stack_size, reserve, align ? align : 16, fiber_main, NULL);
     if (!f) return NULL;
     f->sched = target ? target : s;
     f->entry = entry;
-    f->entry_arg = arg;
+    f->entry_arg = reserve ? f->top : arg;
     f->state = GREEN_FIBER_READY;
     f->joiners.label = "join";
+    return f;
+}
+
+green_fiber *green_fiber_create_on(green_sched *target, size_t stack_size, void (*entry)(void *), void *arg) {
+    return create_on(target, stack_size, 0, 0, entry, arg);
+}
+
+green_fiber *green_fiber_create_reserving(green_sched *target, size_t stack_size, size_t reserve, size_t align,
+                                          void (*entry)(void *), void **reserved) {
+    green_fiber *f = create_on(target, stack_size, reserve ? reserve : 1, align, entry, NULL);
+    if (f) *reserved = f->top;
     return f;
 }
 
@@ -518,11 +549,11 @@ int32_t green_fiber_owner_id(green_fiber *f) {
 green_fiber_state green_fiber_state_of(const green_fiber *f) { return (green_fiber_state)f->state; }
 void green_fiber_set_owner(green_fiber *f, void *owner) { f->owner = owner; }
 void *green_fiber_owner(const green_fiber *f) { return f->owner; }
-size_t green_fiber_stack_size(const green_fiber *f) { return (size_t)((const char *)f - f->stack.lo); }
+size_t green_fiber_stack_size(const green_fiber *f) { return (size_t)((const char *)f->top - f->stack.lo); }
 
 void green_fiber_stack_bounds(const green_fiber *f, void **lo, void **hi) {
     *lo = f->stack.lo;
-    *hi = f->stack.lo ? (void *)f : NULL; // the fiber's record sits at the top of its stack
+    *hi = f->stack.lo ? f->top : NULL; // the fiber's record (and any reserve) sit at the top of its stack
 }
 
 void green_fiber_set_name(green_fiber *f, const char *name) {
@@ -840,7 +871,7 @@ green_sched *green_sched_create(void) {
     (void)green_libc_syscall(); // resolved now, not first in a signal handler
     pthread_once(&atfork_once, register_atfork);
 
-    green_fiber *hub = new_fiber_record(s, HUB_STACK_SIZE, hub_main, s);
+    green_fiber *hub = new_fiber_record(s, HUB_STACK_SIZE, 0, 0, hub_main, s);
     if (!hub) goto fail_tls;
     strcpy(hub->name, "hub");
     s->run.hub = hub;

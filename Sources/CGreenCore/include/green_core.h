@@ -140,6 +140,21 @@ green_fiber *green_fiber_spawn(size_t stack_size, void (*entry)(void *arg), void
 green_fiber *green_fiber_create_on(green_sched *target, size_t stack_size, void (*entry)(void *arg), void *arg);
 /// Queue a fiber made by green_fiber_create_on on its hub (any thread may call it).
 void green_fiber_start(green_fiber *f);
+/// green_fiber_create_on with `reserve` bytes for the caller at the top of
+/// the stack, above the fiber's frames (as glibc keeps a thread's TLS and
+/// descriptor at the top of its stack): *reserved points at them, aligned
+/// to `align` (a power of two), and `entry` gets *reserved as its argument.
+/// The `stack_size` bytes of stack stay the fiber's own.
+green_fiber *green_fiber_create_reserving(green_sched *target, size_t stack_size, size_t reserve, size_t align,
+                                          void (*entry)(void *reserved), void **reserved);
+/// Keep f's stack (and what it holds: its record, a reserve) past f's end:
+/// once f has left it for good, `left(f)` is called on the hub f ended on
+/// (from the scheduler, as another fiber resumes: it must not park), and the
+/// stack is the caller's to give back with green_fiber_release_stack.
+void green_fiber_keep_stack(green_fiber *f, void (*left)(green_fiber *f));
+/// Give back the stack of a fiber that ended (after `left`), from any thread:
+/// f and everything on its stack are gone after this.
+void green_fiber_release_stack(green_fiber *f);
 
 /// Let hub `s` (the calling thread's) share ready fibers with the other hubs
 /// that joined (`green run --hubs`): when one of them waits for events with
@@ -167,7 +182,8 @@ void *green_fiber_owner(const green_fiber *f);
 void green_fiber_set_name(green_fiber *f, const char *name);
 const char *green_fiber_name(const green_fiber *f);
 size_t green_fiber_stack_size(const green_fiber *f);
-/// The usable stack of a fiber: [*lo, *hi). The root context has none (both NULL).
+/// The usable stack of a fiber: [*lo, *hi), below its record and any
+/// reserve. The root context has none (both NULL).
 void green_fiber_stack_bounds(const green_fiber *f, void **lo, void **hi);
 
 /// Give a fiber a thread pointer of its own (x86_64: the FS base; aarch64:
