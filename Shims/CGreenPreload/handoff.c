@@ -143,8 +143,10 @@ static void hand_off(green_sched *s, uint64_t seq) {
     if (!r) return;
     // From now on two OS threads may run the program's code (the spare, and
     // a handler on the thread in the call): the signal records take their
-    // lock. (Not sooner: with one hub it costs two system calls per change.)
+    // lock, once the sections that began without it have ended. (Not
+    // sooner: with one hub the lock costs two system calls per change.)
     hubs_set_parallel();
+    gsig_unlocked_drain();
     if (!green_sched_retake(s, seq)) { // the call returned meanwhile
         put_idle(r);
         return;

@@ -90,7 +90,7 @@ int hubs_wanted(void) { return wanted; }
 static _Atomic int parallel; ///< set for good before a second OS thread may run the program's code
 
 void hubs_set_parallel(void) { atomic_store(&parallel, 1); }
-int hubs_parallel(void) { return atomic_load_explicit(&parallel, memory_order_relaxed); }
+int hubs_parallel(void) { return atomic_load(&parallel); } // sequentially consistent: see gsig_unlocked_begin
 green_sched *hubs_main(void) { return hubs[0].sched; }
 
 green_sched *hubs_sched(int i) { return atomic_load_explicit(&hubs[i].sched, memory_order_acquire); }

@@ -61,10 +61,13 @@ __thread int preload_preempt_blocked __attribute__((tls_model("initial-exec")));
 static struct {
     uint64_t last;
     int64_t since; ///< when the watcher first saw the fiber thread running now (ns)
-    int64_t cpu;   ///< the hub's OS thread's CPU time when the watcher last asked (ns)
+    int64_t cpu;   ///< the hub's OS thread's CPU time when the watcher last asked (ns)...
+    pid_t cpu_tid; ///< ...and that thread (another after a hand-off)
     _Atomic uint64_t sampled;
 } hub_state[PRELOAD_HUBS_MAX];
 static pid_t pid;
+static _Atomic int sending;             ///< the watcher is between its look and its send (preempt_quiesce)
+static _Atomic unsigned sent, received; ///< preemption signals sent, and taken by on_signal
 static const char tag = 0;          ///< its address is the si_value of our own signals
 
 // ---- where a signal may preempt -------------------------------------------------
@@ -130,6 +133,7 @@ static void on_signal(int sig, siginfo_t *info, void *context) {
         preload_signal_forward(sig, info, context); // the program's own SIGURG
         return;
     }
+    atomic_fetch_add_explicit(&received, 1, memory_order_release); // for preempt_quiesce
     // Only the fiber thread the watcher saw run the whole slice: if the hub
     // switched since, the one running now has just begun (and may be
     // finishing a park inside the runtime).
@@ -176,8 +180,10 @@ static int hub_ran(int i, pid_t hub_tid) {
     struct timespec t;
     if (GREEN_SYSCALL(SYS_clock_gettime, (long)clock, &t) != 0) return 1; // cannot tell: assume it runs
     int64_t cpu = (int64_t)t.tv_sec * 1000000000 + t.tv_nsec, before = hub_state[i].cpu;
+    int same = hub_state[i].cpu_tid == hub_tid;
     hub_state[i].cpu = cpu;
-    return cpu - before >= RAN_NS || cpu < before; // less: another OS thread runs the hub now (hand-off)
+    hub_state[i].cpu_tid = hub_tid;
+    return !same || cpu - before >= RAN_NS; // another thread's clock before: cannot tell, assume it runs
 }
 
 static int64_t now_ns(void) {
@@ -192,14 +198,26 @@ static int64_t now_ns(void) {
 // rather than a lost signal: the watcher looks before each signal it sends,
 // and sigaction waits for a send under way (preempt_quiesce) before the
 // program's handler can run.
-static _Atomic int sending; ///< the watcher is between its look and its send
 
 static int program_handles_it(void) {
     return preload_signal_program_handles(PREEMPT_SIGNAL); // after `sending` is set (sequentially consistent)
 }
 
 void preempt_quiesce(void) {
-    while (atomic_load(&sending)) GREEN_SYSCALL(SYS_sched_yield);
+    // Until the signals sent are taken too: one pending on a hub's thread
+    // (its signals blocked for a moment) would swallow the program's own.
+    // Bounded: a hub's thread may keep signals blocked (asleep in the kernel
+    // uninterruptibly); a stray preemption signal then only goes unused.
+    for (int i = 0; i < 100000; i++) {
+        if (!atomic_load(&sending) && atomic_load(&sent) == atomic_load_explicit(&received, memory_order_acquire)) return;
+        GREEN_SYSCALL(SYS_sched_yield);
+    }
+    atomic_store(&received, atomic_load(&sent)); // two that merged count as one: start even
+}
+
+void preempt_after_fork_in_child(void) {
+    atomic_store(&sending, 0); // the watcher did not come along
+    atomic_store(&received, atomic_load(&sent)); // nor did the other threads' pending signals
 }
 
 long preempt_look(void) {
@@ -213,18 +231,19 @@ long preempt_look(void) {
         uint64_t switches;
         int running = green_sched_fiber_streak(s, &switches);
         pid_t tid = hubs_tid_of(s);
-        if (!running || switches != hub_state[i].last) { // a new streak (or none)
-            hub_state[i].since = now;
-            if (running) (void)hub_ran(i, tid); // its CPU time as the streak begins
-        }
+        if (!running || switches != hub_state[i].last) hub_state[i].since = now; // a new streak (or none)
+        int ran = running && hub_ran(i, tid); // on a CPU since the last look (not asleep in a call)
         // Others waiting for their turn get it after a short slice, as the
         // kernel shares a CPU between runnable threads; with none waiting the
         // hub still polls its timers and fds every SLICE_NS.
         int64_t slice = green_sched_has_ready(s) ? BUSY_SLICE_NS : SLICE_NS;
-        if (running && now - hub_state[i].since >= slice && hub_ran(i, tid)) {
+        if (running && now - hub_state[i].since >= slice && ran) {
             atomic_store_explicit(&hub_state[i].sampled, switches, memory_order_relaxed);
             atomic_store(&sending, 1); // seen by preempt_quiesce from here on
-            if (!program_handles_it()) preempt_hub(tid);
+            if (!program_handles_it()) {
+                atomic_fetch_add(&sent, 1);
+                preempt_hub(tid);
+            }
             atomic_store(&sending, 0);
             hub_state[i].since = now;
         }

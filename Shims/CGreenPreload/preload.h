@@ -86,13 +86,13 @@ typedef struct gsig {
 typedef struct gthread {
     uint64_t magic;               ///< GTHREAD_MAGIC (a native pthread_t's first word is its own address)
     void *tp;                     ///< its thread pointer = glibc descriptor (NULL: shares the hub thread's)
-    void *block;                  ///< the allocation holding its TLS, descriptor and this record
+    void *block;                  ///< the allocation holding its TLS, descriptor and this record (NULL: at the top of its stack)
     green_fiber *fiber;
     void *(*start)(void *);
     void *arg;
     void *retval;
     uint32_t done;                ///< futex word: 1 once the thread has finished
-    _Atomic int detached_or_done; ///< bit 1: detached, bit 2: finished; the second to come frees
+    _Atomic int detached_or_done; ///< DETACHED, FINISHED, JOINING, JOINED (thread.c): who frees
     int id;                       ///< owner id for mutexes (never a kernel tid)
     __pthread_unwind_buf_t *exit_buf; ///< in thread_main: cancellation and pthread_exit unwind to here
     __pthread_unwind_buf_t *cleanup; ///< pthread_cleanup_push chain, when not glibc's (cancel.c)
@@ -248,6 +248,13 @@ int gsig_applied_generation(void);
 void gsig_applied_mask(sigset_t *out);
 /// pthread_kill for a fiber thread or main: returns an error number.
 int gsig_kill(gsig *g, int sig);
+/// A section that reads or changes signal records without their lock, which
+/// is right while one OS thread runs the program's code: 1 if it may
+/// (then gsig_unlocked_end when done), 0 if it must take the lock.
+int gsig_unlocked_begin(void);
+void gsig_unlocked_end(void);
+/// After hubs_set_parallel: wait until the sections without the lock ended.
+void gsig_unlocked_drain(void);
 /// Handlers noted for a thread that was not running (signals.c): the core's
 /// resume hook runs them; a thread that ends drops its own.
 void preload_signals_start(green_sched *s);
@@ -273,6 +280,8 @@ int preempt_signal(void);
 /// The program now has a handler of its own for the preemption signal:
 /// wait until no preemption signal is being sent (none is sent from then on).
 void preempt_quiesce(void);
+/// In a fork child: no preemption signal is in flight.
+void preempt_after_fork_in_child(void);
 /// Non-zero while signals.c runs a handler with another thread's TLS loaded:
 /// no switch may happen then (in that TLS: the handler's thread's).
 extern __thread int preload_preempt_blocked __attribute__((tls_model("initial-exec")));

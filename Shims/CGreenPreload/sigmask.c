@@ -88,8 +88,27 @@ typedef struct lock_state {
     sigset_t before; ///< the mask before
 } lock_state;
 
+// With one OS thread for the program's code the records are changed without
+// the lock; a first hand-off, which makes a second one, waits for every such
+// section to end first (gsig_unlocked_drain) once the lock is taken by all.
+static _Atomic int unlocked_users;
+
+int gsig_unlocked_begin(void) {
+    if (hubs_parallel()) return 0;
+    atomic_fetch_add(&unlocked_users, 1); // then look again: hand_off sets `parallel` then drains (both sequentially consistent)
+    if (!hubs_parallel()) return 1;
+    atomic_fetch_sub(&unlocked_users, 1);
+    return 0;
+}
+
+void gsig_unlocked_end(void) { atomic_fetch_sub(&unlocked_users, 1); }
+
+void gsig_unlocked_drain(void) {
+    while (atomic_load(&unlocked_users)) GREEN_SYSCALL(SYS_sched_yield);
+}
+
 static void state_lock(lock_state *l) {
-    l->held = hubs_parallel();
+    l->held = !gsig_unlocked_begin();
     if (!l->held) return;
     sigset_t all;
     sigfillset(&all);
@@ -122,7 +141,10 @@ static void ask_others(int gen) {
 /// `in_handler`: put back the handler's own mask (its sigreturn loads the
 /// threads' one); else this OS thread loads the threads' mask as it is now.
 static void state_unlock(lock_state *l, int in_handler) {
-    if (!l->held) return;
+    if (!l->held) {
+        gsig_unlocked_end();
+        return;
+    }
     holding = 0;
     sigset_t now = applied;
     int gen = applied_generation;

@@ -109,13 +109,11 @@ gthread *gthread_from(pthread_t th) {
     return (g && g->magic == GTHREAD_MAGIC) ? g : NULL;
 }
 
-/// Free a thread's record, its TLS and its stack, which may hold them.
-static void gthread_free(gthread *t) {
-    green_fiber *f = t->fiber;
-    if (t->tp) thread_block_free(t);
-    else free(t);
-    if (f) green_fiber_release_stack(f); // last: the record may live there
-}
+/// Give back a finished thread's stack, and with it its record (and its
+/// TLS block, already emptied by finish()), which live at its top. No
+/// allocator call: stack_left runs from the scheduler, as another fiber
+/// resumes, perhaps inside an allocator it was preempted in.
+static void gthread_free(gthread *t) { green_fiber_release_stack(t->fiber); }
 
 /// The thread's fiber has left its stack for good (on its hub, as another
 /// fiber resumes).
@@ -166,6 +164,7 @@ void gthread_after_fork_in_child(void) {
 // ---- life of a fiber thread ------------------------------------------------------
 
 static void finish(gthread *t) {
+    if (t->tp) thread_block_free(t); // its DTV and dynamic TLS: here, on the hub thread's TLS, not from stack_left
     registry_remove(t); // its id names no thread from now on
     gsig_thread_finished(&t->sig);
     __atomic_store_n(&t->done, 1, __ATOMIC_RELEASE);
@@ -197,7 +196,7 @@ static void thread_main(void *unused) {
     // As glibc's threads end: thread_local destructors, then pthread keys'.
     if (t->tp) thread_block_run_tls_destructors();
     gthread_run_key_destructors(t);
-    // Its TLS is freed by whoever frees the record: finish on the hub thread's.
+    // Its TLS is freed in finish: finish on the hub thread's.
     if (t->tp) green_fiber_set_thread_pointer(t->fiber, NULL);
     finish(t);
 }
@@ -252,17 +251,14 @@ GREEN_EXPORT int pthread_create(pthread_t *out, const pthread_attr_t *attr, void
         if (!f) return EAGAIN; // what pthread_create says when it cannot have the memory
         t = thread_block_create_at(block, hubs_thread_pointer_of(hub));
         if (!t) {
-            green_fiber_release_stack(f);
+            green_fiber_discard(f);
             return EAGAIN;
         }
-    } else {
-        t = calloc(1, sizeof(gthread));
-        if (!t) return EAGAIN;
-        f = green_fiber_create_on(hub, stack, thread_main, NULL);
-        if (!f) {
-            free(t);
-            return EAGAIN;
-        }
+    } else { // the record alone at the top of the stack
+        void *record;
+        f = green_fiber_create_reserving(hub, stack, sizeof(gthread), 64, thread_main, &record);
+        if (!f) return EAGAIN;
+        t = memset(record, 0, sizeof(gthread));
     }
     t->magic = GTHREAD_MAGIC;
     t->start = start;
@@ -342,8 +338,11 @@ GREEN_EXPORT int pthread_clockjoin_np(pthread_t th, void **retval, clockid_t clo
 GREEN_EXPORT int pthread_detach(pthread_t th) {
     gthread *t = gthread_from(th);
     if (!t) return PREAL(pthread_detach)(th);
-    int before = atomic_fetch_or(&t->detached_or_done, DETACHED);
-    if (before & (DETACHED | JOINING)) return EINVAL;
+    int before = atomic_load(&t->detached_or_done);
+    do {
+        if (before & DETACHED) return EINVAL;
+        if (before & JOINING) return 0; // as glibc: a thread being joined stays the joiner's
+    } while (!atomic_compare_exchange_weak(&t->detached_or_done, &before, before | DETACHED));
     if (before & FINISHED) gthread_free(t); // it had already finished: nobody else holds it (else stack_left frees)
     return 0;
 }

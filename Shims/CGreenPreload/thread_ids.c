@@ -46,7 +46,8 @@ static int kill_own_thread(pid_t tid, int sig) {
     // unlock (one sent to itself then runs its handler after it, and a
     // handler that makes or names a thread, which takes the lock, does not
     // deadlock).
-    int keep = gsig_current() == NULL || hubs_parallel();
+    int unlocked = gsig_current() != NULL && gsig_unlocked_begin();
+    int keep = !unlocked;
     sigset_t all, before;
     if (keep) {
         sigfillset(&all);
@@ -57,7 +58,9 @@ static int kill_own_thread(pid_t tid, int sig) {
     int r = ESRCH;
     if (!keep) {
         gthread_registry_unlock();
-        return t ? gsig_kill(&t->sig, sig) : ESRCH;
+        r = t ? gsig_kill(&t->sig, sig) : ESRCH;
+        gsig_unlocked_end();
+        return r;
     }
     if (t) r = gsig_kill(&t->sig, sig);
     gthread_registry_unlock();

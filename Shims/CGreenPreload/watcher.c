@@ -37,7 +37,10 @@ static void *watch(void *unused) {
     return NULL;
 }
 
-static void after_fork_in_child(void) { atomic_store(&started, 0); }
+static void after_fork_in_child(void) {
+    atomic_store(&started, 0);
+    preempt_after_fork_in_child();
+}
 
 void watcher_start(void) {
     if (atomic_load_explicit(&started, memory_order_acquire) || atomic_exchange(&started, 1)) return;

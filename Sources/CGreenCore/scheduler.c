@@ -98,6 +98,11 @@ void green_fiber_release_stack(green_fiber *f) {
     green_stack_release(s ? &s->stacks : NULL, &st); // another thread's pool gets it back through its inbox
 }
 
+void green_fiber_discard(green_fiber *f) {
+    TSAN_FIBER_DESTROY(f);
+    green_fiber_release_stack(f);
+}
+
 static inline void after_switch(green_sched *s) {
     if (s->run.dead) release_dead(s);
 }
@@ -110,7 +115,9 @@ void (*_Atomic green_notify_hook)(void);
 /// errno's place from the thread pointer: the same in every thread (libc's
 /// static TLS), so a switch reaches it without calling __errno_location.
 static long errno_offset;
-static inline int *errno_here(void) { return (int *)((char *)__builtin_thread_pointer() + errno_offset); }
+static inline int *errno_here(void) {
+    return (int *)((char *)__builtin_thread_pointer() + __atomic_load_n(&errno_offset, __ATOMIC_RELAXED));
+}
 
 static inline void switch_to(green_sched *s, green_fiber *to) {
     green_fiber *from = s->run.current;
@@ -553,7 +560,7 @@ size_t green_fiber_stack_size(const green_fiber *f) { return (size_t)((const cha
 
 void green_fiber_stack_bounds(const green_fiber *f, void **lo, void **hi) {
     *lo = f->stack.lo;
-    *hi = f->stack.lo ? f->top : NULL; // the fiber's record (and any reserve) sit at the top of its stack
+    *hi = f->stack.lo ? f->stack.hi : NULL; // the fiber's record and any reserve included, as glibc counts its descriptor
 }
 
 void green_fiber_set_name(green_fiber *f, const char *name) {
@@ -867,7 +874,7 @@ green_sched *green_sched_create(void) {
     green_tls_sched = s;
     green_tls_parkable = root;
     s->tp.native = s->tp.now = green_tp_read();
-    errno_offset = (char *)&errno - (char *)s->tp.native;
+    __atomic_store_n(&errno_offset, (long)((char *)&errno - (char *)s->tp.native), __ATOMIC_RELAXED); // every hub: the same
     (void)green_libc_syscall(); // resolved now, not first in a signal handler
     pthread_once(&atfork_once, register_atfork);
 

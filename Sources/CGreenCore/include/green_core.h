@@ -155,6 +155,9 @@ void green_fiber_keep_stack(green_fiber *f, void (*left)(green_fiber *f));
 /// Give back the stack of a fiber that ended (after `left`), from any thread:
 /// f and everything on its stack are gone after this.
 void green_fiber_release_stack(green_fiber *f);
+/// Give back a fiber made by green_fiber_create_on/_reserving that never
+/// started (its set-up failed).
+void green_fiber_discard(green_fiber *f);
 
 /// Let hub `s` (the calling thread's) share ready fibers with the other hubs
 /// that joined (`green run --hubs`): when one of them waits for events with
@@ -182,8 +185,9 @@ void *green_fiber_owner(const green_fiber *f);
 void green_fiber_set_name(green_fiber *f, const char *name);
 const char *green_fiber_name(const green_fiber *f);
 size_t green_fiber_stack_size(const green_fiber *f);
-/// The usable stack of a fiber: [*lo, *hi), below its record and any
-/// reserve. The root context has none (both NULL).
+/// A fiber's stack: [*lo, *hi), its record and any reserve at the top
+/// included (as glibc's pthread_getattr_np counts a thread's TLS and
+/// descriptor). The root context has none (both NULL).
 void green_fiber_stack_bounds(const green_fiber *f, void **lo, void **hi);
 
 /// Give a fiber a thread pointer of its own (x86_64: the FS base; aarch64:
