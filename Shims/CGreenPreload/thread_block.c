@@ -299,6 +299,17 @@ void thread_block_after_fork_in_child(void) {
     if (!glibc.enabled || !hub) return;
     *(pid_t *)(hub + glibc.tid) = (pid_t)GREEN_SYSCALL(SYS_set_tid_address, hub + glibc.tid);
     GREEN_SYSCALL(SYS_set_robust_list, hub + glibc.robust_head, (size_t)24);
+    // glibc's fork also put the forking descriptor on its list of thread
+    // stacks in use (its reclaim_stacks): that descriptor lives on the fiber's
+    // stack, which is reused when the thread ends, so it leaves the list
+    // (list_t {next, prev}: list_del, then an empty list of its own again).
+    void **node = (void **)(void *)((char *)__builtin_thread_pointer() + glibc.list);
+    void **next = node[0], **prev = node[1];
+    if (next && prev && next != (void *)node) {
+        prev[0] = next;
+        next[1] = prev;
+        node[0] = node[1] = node;
+    }
 }
 
 void thread_block_free(gthread *t) {

@@ -303,6 +303,16 @@ final class PreloadCompatibilityTests: XCTestCase {
         for line in expect { XCTAssertTrue(r.stdout.contains(line + "\n"), "missing \(line) with 8 hubs: \(r)") }
     }
 
+    /// Threads fork on whichever hub they run; each child makes threads of
+    /// its own (and hubs), has glibc walk its thread lists (setgid) and forks
+    /// again from a thread, three levels deep: glibc's list of stacks in use
+    /// never keeps a fiber thread's descriptor, whose stack is reused.
+    func testForksFromThreadsOnAnyHub() throws {
+        try checkPreloadProgram("fork_from_threads", library: library, expect: [
+            "forks from threads, three levels deep: ok", "fork_from_threads: all checks passed",
+        ], timeout: 120)
+    }
+
     /// A thread blocked in a call no event loop can wait for (flock on a lock
     /// a child process holds, write and fsync of a file) does not stop the
     /// others: its hub goes on on a spare OS thread (hand-off). Without
