@@ -54,6 +54,25 @@ static int check_failures;
         } \
     } while (0)
 
+/* One round on a table of 16 longs under an rwlock whose sum stays 0: a
+ * writer (every fourth round) moves 2 from two cells to one, a reader checks
+ * the sum, which a read torn by a writer would show. */
+static inline void rw_table_round(pthread_rwlock_t *rw, long table[16], int round, long id) {
+    if ((round + id) % 4 == 0) {
+        pthread_rwlock_wrlock(rw);
+        table[round % 16] += 2;
+        table[(round + 1) % 16] -= 1;
+        table[(round + 2) % 16] -= 1;
+        pthread_rwlock_unlock(rw);
+    } else {
+        pthread_rwlock_rdlock(rw);
+        long sum = 0;
+        for (int k = 0; k < 16; k++) sum += table[k];
+        CHECK(sum == 0);
+        pthread_rwlock_unlock(rw);
+    }
+}
+
 /* Start of every program: unbuffered-enough stdout and a watchdog. */
 static inline void program_start(unsigned watchdog_seconds) {
     setvbuf(stdout, NULL, _IOLBF, 0);

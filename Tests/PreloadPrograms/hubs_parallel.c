@@ -49,21 +49,7 @@ static void *worker(void *arg) {
     while (arrived < THREADS) pthread_cond_wait(&changed, &lock);
     pthread_mutex_unlock(&lock);
     /* Writers add to the table; readers check that the sum is whole. */
-    for (int i = 0; i < 200; i++) {
-        if ((i + id) % 4 == 0) {
-            pthread_rwlock_wrlock(&rw);
-            table[i % 16] += 2;
-            table[(i + 1) % 16] -= 1;
-            table[(i + 2) % 16] -= 1;
-            pthread_rwlock_unlock(&rw);
-        } else {
-            pthread_rwlock_rdlock(&rw);
-            long sum = 0;
-            for (int k = 0; k < 16; k++) sum += table[k];
-            CHECK(sum == 0);
-            pthread_rwlock_unlock(&rw);
-        }
-    }
+    for (int i = 0; i < 200; i++) rw_table_round(&rw, table, i, id);
     /* Four tokens for 64 threads. */
     for (int i = 0; i < 100; i++) {
         while (sem_wait(&tokens) != 0) CHECK(errno == EINTR);

@@ -52,21 +52,7 @@ static void *worker(void *arg) {
     if (++arrived == threads) pthread_cond_broadcast(&all_here);
     while (arrived < threads) pthread_cond_wait(&all_here, &lock);
     pthread_mutex_unlock(&lock);
-    for (int i = 0; i < RW_ROUNDS; i++) {
-        if ((i + id) % 4 == 0) {
-            pthread_rwlock_wrlock(&rw);
-            table[i % 16] += 2;
-            table[(i + 1) % 16] -= 1;
-            table[(i + 2) % 16] -= 1;
-            pthread_rwlock_unlock(&rw);
-        } else {
-            pthread_rwlock_rdlock(&rw);
-            long sum = 0;
-            for (int k = 0; k < 16; k++) sum += table[k];
-            CHECK(sum == 0);
-            pthread_rwlock_unlock(&rw);
-        }
-    }
+    for (int i = 0; i < RW_ROUNDS; i++) rw_table_round(&rw, table, i, id);
     for (int i = 0; i < SEM_ROUNDS; i++) {
         while (sem_wait(&tokens) != 0) CHECK(errno == EINTR);
         __atomic_add_fetch(&sem_passes, 1, __ATOMIC_RELAXED);
