@@ -158,7 +158,8 @@ static void on_signal(int sig, siginfo_t *info, void *context) {
 
 // ---- the watcher ------------------------------------------------------------------
 
-static void preempt_hub(pid_t hub_tid) {
+/// 0 once the signal is queued (the hub's thread may have ended: -1).
+static long preempt_hub(pid_t hub_tid) {
     siginfo_t si;
     memset(&si, 0, sizeof si);
     si.si_signo = PREEMPT_SIGNAL;
@@ -166,7 +167,7 @@ static void preempt_hub(pid_t hub_tid) {
     si.si_pid = pid;
     si.si_uid = getuid();
     si.si_value.sival_ptr = (void *)&tag;
-    GREEN_SYSCALL(SYS_rt_tgsigqueueinfo, (long)pid, (long)hub_tid, (long)PREEMPT_SIGNAL, &si);
+    return GREEN_SYSCALL(SYS_rt_tgsigqueueinfo, (long)pid, (long)hub_tid, (long)PREEMPT_SIGNAL, &si);
 }
 
 /// Has hub i's OS thread been on a CPU (RAN_NS or more) since the watcher
@@ -206,10 +207,11 @@ static int program_handles_it(void) {
 void preempt_quiesce(void) {
     // Until the signals sent are taken too: one pending on a hub's thread
     // (its signals blocked for a moment) would swallow the program's own.
-    // Bounded: a hub's thread may keep signals blocked (asleep in the kernel
-    // uninterruptibly); a stray preemption signal then only goes unused.
-    for (int i = 0; i < 100000; i++) {
-        if (!atomic_load(&sending) && atomic_load(&sent) == atomic_load_explicit(&received, memory_order_acquire)) return;
+    // Bounded (20 ms): a hub's thread may keep signals blocked (asleep in
+    // the kernel uninterruptibly), and two pending at once merge into one.
+    int64_t give_up = now_ns() + 20 * 1000000L;
+    while (atomic_load(&sending) || atomic_load(&sent) != atomic_load_explicit(&received, memory_order_acquire)) {
+        if (now_ns() >= give_up) break;
         GREEN_SYSCALL(SYS_sched_yield);
     }
     atomic_store(&received, atomic_load(&sent)); // two that merged count as one: start even
@@ -240,10 +242,7 @@ long preempt_look(void) {
         if (running && now - hub_state[i].since >= slice && ran) {
             atomic_store_explicit(&hub_state[i].sampled, switches, memory_order_relaxed);
             atomic_store(&sending, 1); // seen by preempt_quiesce from here on
-            if (!program_handles_it()) {
-                atomic_fetch_add(&sent, 1);
-                preempt_hub(tid);
-            }
+            if (!program_handles_it() && preempt_hub(tid) == 0) atomic_fetch_add(&sent, 1);
             atomic_store(&sending, 0);
             hub_state[i].since = now;
         }
