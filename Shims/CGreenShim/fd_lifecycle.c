@@ -1,12 +1,33 @@
 // fd_lifecycle.c — close and dup: fibers waiting on an fd are woken (EBADF)
-// and their watchers removed before its number can be reused, and the
-// shim's record follows the fd (dup shares the open file description).
+// and their watchers removed before its number can be reused, every hub is
+// told that the number will name another file (its epoll registration is
+// made anew at the next wait: fd_generations.c), and the shim's record
+// follows the fd (dup shares the open file description). Every way a
+// program lets go of a number goes through here: close, dup2/dup3 onto it,
+// close_range/closefrom, and the stdio calls whose close no interposer sees
+// (fclose, pclose, freopen).
 #include "shim.h"
+#include <sys/syscall.h>
 
-/// Wake this hub's fibers waiting on fd (they get EBADF) before the number is freed.
+/// Before the number lets go of its file: wake this hub's fibers waiting on
+/// it (they get EBADF), forget what the shim knew of the file (before the
+/// number can be another thread's new fd), and no hub trusts its
+/// registration of the number until closed().
 static void closing(int fd) {
-    const green_hub_abi *abi = green_hub_abi_get();
-    if (abi) abi->fd_closing(fd);
+    green_fd_closing(fd);
+    shim_fd_forget(fd);
+}
+
+/// After the close returned, whatever it returned.
+static void closed(int fd) { green_fd_closed(fd); }
+
+void shim_close_own(int fd) {
+    if (fd < 0) return;
+    int e = errno;
+    green_fd_closing(fd);
+    GREEN_SYSCALL(SYS_close, fd);
+    green_fd_closed(fd);
+    errno = e;
 }
 
 GREEN_EXPORT int close(int fd) {
@@ -17,8 +38,11 @@ GREEN_EXPORT int close(int fd) {
         return -1;
     }
     closing(fd);
-    shim_fd_forget(fd);
-    return REAL(close)(fd);
+    int r = REAL(close)(fd);
+    int saved = errno;
+    closed(fd);
+    errno = saved;
+    return r;
 }
 
 GREEN_EXPORT int dup(int fd) {
@@ -34,17 +58,116 @@ GREEN_EXPORT int dup(int fd) {
 GREEN_EXPORT int dup2(int from, int to) {
     if (shim_fd_is_internal(from)) { errno = EBADF; return -1; }
     if (shim_fd_is_internal(to)) { errno = EBUSY; return -1; }
-    if (from != to) closing(to);
+    if (from == to) return REAL(dup2)(from, to);
+    green_fd_closing(to); // its record stays until the copy: the call may fail
     int r = REAL(dup2)(from, to);
-    if (r >= 0 && from != to) shim_fd_copy(from, to);
+    int saved = errno;
+    green_fd_closed(to);
+    if (r >= 0) shim_fd_copy(from, to);
+    errno = saved;
     return r;
 }
 
 GREEN_EXPORT int dup3(int from, int to, int flags) {
     if (shim_fd_is_internal(from)) { errno = EBADF; return -1; }
     if (shim_fd_is_internal(to)) { errno = EBUSY; return -1; }
-    if (from != to) closing(to);
+    if (from == to) return REAL(dup3)(from, to, flags); // EINVAL
+    green_fd_closing(to);
     int r = REAL(dup3)(from, to, flags);
+    int saved = errno;
+    green_fd_closed(to);
     if (r >= 0) shim_fd_copy(from, to);
+    errno = saved;
+    return r;
+}
+
+// ---- close_range and closefrom ----------------------------------------------------
+//
+// A daemon's closefrom(3) must not close the hubs' own fds: the range is
+// closed around them, in pieces.
+
+/// close_range of [first, last] with no internal fd in it.
+static int close_program_range(unsigned first, unsigned last, unsigned flags) {
+    int closes = !(flags & CLOSE_RANGE_CLOEXEC);
+    if (closes) {
+        green_fd_closing_range(first, last);
+        shim_fd_forget_range(first, last);
+    }
+    int r = REAL(close_range)(first, last, flags);
+    int saved = errno;
+    if (closes) green_fd_closed_range(first, last);
+    errno = saved;
+    return r;
+}
+
+GREEN_EXPORT int close_range(unsigned first, unsigned last, int flags) {
+    if (!REAL(close_range)) { errno = ENOSYS; return -1; } // a glibc before 2.34
+    if (first > last) return REAL(close_range)(first, last, flags); // EINVAL, as the kernel says
+    for (;;) {
+        int internal = shim_fd_next_internal(first, last);
+        if (internal < 0) return close_program_range(first, last, (unsigned)flags);
+        if ((unsigned)internal > first) {
+            int r = close_program_range(first, (unsigned)internal - 1, (unsigned)flags);
+            if (r != 0) return r;
+        }
+        if ((unsigned)internal == last) return 0;
+        first = (unsigned)internal + 1;
+    }
+}
+
+GREEN_EXPORT void closefrom(int lowfd) {
+    unsigned first = lowfd < 0 ? 0 : (unsigned)lowfd;
+    if (close_range(first, ~0U, 0) == 0) return;
+    // No close_range (an old kernel): close the numbers one by one up to the
+    // limit, as glibc's fallback closes those /proc lists.
+    struct rlimit rl;
+    rlim_t top = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? rl.rlim_cur : 1u << 20;
+    for (rlim_t fd = first; fd < top; fd++) close((int)fd);
+}
+
+// ---- stdio streams ------------------------------------------------------------------
+//
+// glibc closes a stream's fd with its own internal call: announce it here.
+
+/// The stream's fd, or -1 (fmemopen, a cookie stream of the program's own).
+static int stream_fd(FILE *f) { return f ? fileno_unlocked(f) : -1; }
+
+GREEN_EXPORT int fclose(FILE *f) {
+    int fd = stream_fd(f);
+    if (fd >= 0) closing(fd);
+    int r = REAL(fclose)(f);
+    int saved = errno;
+    if (fd >= 0) closed(fd);
+    errno = saved;
+    return r;
+}
+
+GREEN_EXPORT int pclose(FILE *f) {
+    int fd = stream_fd(f);
+    if (fd >= 0) closing(fd);
+    int r = REAL(pclose)(f); // waits for the child: waitpid is interposed, and parks
+    int saved = errno;
+    if (fd >= 0) closed(fd);
+    errno = saved;
+    return r;
+}
+
+GREEN_EXPORT FILE *freopen(const char *path, const char *mode, FILE *f) {
+    int fd = stream_fd(f);
+    if (fd >= 0) closing(fd);
+    FILE *r = REAL(freopen)(path, mode, f);
+    int saved = errno;
+    if (fd >= 0) closed(fd);
+    errno = saved;
+    return r;
+}
+
+GREEN_EXPORT FILE *freopen64(const char *path, const char *mode, FILE *f) {
+    int fd = stream_fd(f);
+    if (fd >= 0) closing(fd);
+    FILE *r = REAL(freopen64)(path, mode, f);
+    int saved = errno;
+    if (fd >= 0) closed(fd);
+    errno = saved;
     return r;
 }

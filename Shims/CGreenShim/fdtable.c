@@ -79,6 +79,41 @@ void shim_fd_forget(int fd) {
     if (e) shim_fd_store(e, (fd_info){0});
 }
 
+/// Calls fn(record) for each record of [first, last] whose chunk exists
+/// (never allocates); stops at the first non-zero answer and returns it.
+static long each_in_range(unsigned first, unsigned last, long (*fn)(fd_info *e, unsigned fd)) {
+    for (unsigned c = first >> CHUNK_BITS; c < MAX_CHUNKS && c <= (last >> CHUNK_BITS); c++) {
+        fd_info *chunk = atomic_load_explicit(&chunks[c], memory_order_acquire);
+        if (!chunk) continue;
+        unsigned lo = c == (first >> CHUNK_BITS) ? (first & (CHUNK_SIZE - 1)) : 0;
+        unsigned hi = c == (last >> CHUNK_BITS) ? (last & (CHUNK_SIZE - 1)) : CHUNK_SIZE - 1;
+        for (unsigned i = lo; i <= hi; i++) {
+            long r = fn(&chunk[i], (c << CHUNK_BITS) + i);
+            if (r) return r;
+        }
+    }
+    return 0;
+}
+
+static long forget_one(fd_info *e, unsigned fd) {
+    (void)fd;
+    shim_fd_store(e, (fd_info){0});
+    return 0;
+}
+
+void shim_fd_forget_range(unsigned first, unsigned last) {
+    if (first <= last) each_in_range(first, last, forget_one);
+}
+
+static long internal_one(fd_info *e, unsigned fd) {
+    return FD_KIND(e) == FD_INTERNAL ? (long)fd + 1 : 0;
+}
+
+int shim_fd_next_internal(unsigned first, unsigned last) {
+    if (first > last || green_tls_making_internal_fds) return -1;
+    return (int)each_in_range(first, last, internal_one) - 1;
+}
+
 void shim_fd_adopt(int fd, int is_socket, int user_nonblock) {
     fd_info *e = shim_fd_get(fd);
     if (e) shim_fd_store(e, (fd_info){.kind = FD_MANAGED, .is_socket = (uint8_t)is_socket,

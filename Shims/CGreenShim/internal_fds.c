@@ -29,7 +29,7 @@ int shim_fd_out_of_the_way(int fd) {
     if (fd < 0 || floor <= fd) return fd;
     int high = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, floor);
     if (high < 0) return fd;
-    REAL(close)(fd);
+    shim_close_own(fd);
     return high;
 }
 

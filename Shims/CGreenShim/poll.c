@@ -232,17 +232,40 @@ GREEN_EXPORT int pselect(int nfds, fd_set *r, fd_set *w, fd_set *x, const struct
 
 // ---- epoll ----------------------------------------------------------------------
 
-/// The epoll fd itself becomes readable when any of its fds is ready.
+// A program's own event loop (libuv, redis's ae) calls epoll_wait on every
+// turn. The hub watches the program's epoll fd, which is readable while its
+// set has events; what a turn costs is the number of system calls:
+//   probe first (epoll_wait, timeout 0): 1 when events are already pending,
+//     3 when not (the probe, the hub's epoll_wait, the probe after the wake);
+//   park first: always 2 (the hub's epoll_wait, the probe after the wake).
+// A busy loop finds events pending and probes first; once a probe finds
+// nothing the thread parks first, and samples with a probe every
+// EPOLL_SAMPLE-th turn to notice the loop getting busy again.
+#define EPOLL_SAMPLE 8
+
+/// This thread's epoll turns: bit 0 set while its probes find events
+/// pending, the rest counts turns (for the sampling).
+static __thread unsigned epoll_turns;
+
+/// Park until the program's epoll set has events or the deadline passes.
 static int epoll_park(int epfd, struct epoll_event *ev, int max, int64_t deadline) {
-    for (;;) {
+    unsigned turns = epoll_turns += 2;
+    if ((turns & 1) || (turns >> 1) % EPOLL_SAMPLE == 0) {
         int r = REAL(epoll_wait)(epfd, ev, max, 0);
-        if (r != 0) return r;
-        if (deadline != GREEN_NO_DEADLINE && green_now_ns() >= deadline) return 0;
+        if (r != 0) {
+            epoll_turns |= 1;
+            return r;
+        }
+        epoll_turns &= ~1u;
+    }
+    for (;;) { // a deadline already past ends the park at once
         int w = hub()->wait_fds(&epfd, &(int){GREEN_READ}, 1, deadline); // ended by any handler, as poll
-        if (w == GREEN_WAKE_NORMAL) continue;
-        if (w == GREEN_WAKE_DEADLINE) return 0;
-        errno = shim_errno_for_wake(w);
-        return -1;
+        if (w != GREEN_WAKE_NORMAL && w != GREEN_WAKE_DEADLINE) {
+            errno = shim_errno_for_wake(w);
+            return -1;
+        }
+        int r = REAL(epoll_wait)(epfd, ev, max, 0); // what arrived by the deadline counts too
+        if (r != 0 || w == GREEN_WAKE_DEADLINE) return r;
     }
 }
 

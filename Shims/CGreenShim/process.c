@@ -13,11 +13,7 @@
 #endif
 
 /// Close the pidfd, if any (no cancellation point: it runs in a cleanup handler).
-static void close_pidfd(void *fd) {
-    int e = errno;
-    if (*(int *)fd >= 0) GREEN_SYSCALL(SYS_close, *(int *)fd);
-    errno = e;
-}
+static void close_pidfd(void *fd) { shim_close_own(*(int *)fd); }
 
 static pid_t wait_cooperatively(pid_t pid, int *status, int options, struct rusage *ru) {
     int pidfd = -1;

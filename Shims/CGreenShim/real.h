@@ -62,6 +62,11 @@ GREEN_HIDDEN_BEGIN
     X(int, dup, (int)) \
     X(int, dup2, (int, int)) \
     X(int, dup3, (int, int, int)) \
+    X(int, close_range, (unsigned int, unsigned int, int)) \
+    X(int, fclose, (FILE *)) \
+    X(int, pclose, (FILE *)) \
+    X(FILE *, freopen, (const char *, const char *, FILE *)) \
+    X(FILE *, freopen64, (const char *, const char *, FILE *)) \
     X(int, fcntl, (int, int, ...)) \
     X(int, fcntl64, (int, int, ...)) \
     X(int, ioctl, (int, unsigned long, ...)) \

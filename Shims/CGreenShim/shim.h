@@ -58,6 +58,14 @@ fd_info *shim_fd_find(int fd);
 fd_info *shim_fd_classify(int fd);
 /// Forget fd (it was closed).
 void shim_fd_forget(int fd);
+/// Close an fd the shim made for itself (a signalfd, a pidfd) with a raw
+/// system call — no cancellation point, safe in cleanup handlers; errno is
+/// kept — telling the hubs that its number will name another file.
+void shim_close_own(int fd);
+/// Forget every fd of [first, last] (close_range).
+void shim_fd_forget_range(unsigned first, unsigned last);
+/// The lowest internal fd (shim_fd_is_internal) in [first, last], or -1.
+int shim_fd_next_internal(unsigned first, unsigned last);
 /// The core's own fd (libev's), which the program never opened: to the
 /// program that number is not open (EBADF), as for any number it never got.
 static inline int shim_fd_is_internal(int fd) {

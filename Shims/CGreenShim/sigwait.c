@@ -13,13 +13,8 @@
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 
-/// Close an fd of the shim's own (no cancellation point: it runs in cleanup
-/// handlers, and after a wait that a cancellation may follow).
-static void close_own_fd(void *fd) {
-    int e = errno;
-    GREEN_SYSCALL(SYS_close, *(int *)fd);
-    errno = e;
-}
+/// Close the wait's signalfd (a cleanup handler too: sigwait* are cancellation points).
+static void close_own_fd(void *fd) { shim_close_own(*(int *)fd); }
 
 /// sigtimedwait's contract; `timeout` NULL waits for ever.
 static int wait_for_signal(const sigset_t *set, siginfo_t *info, const struct timespec *timeout) {

@@ -88,6 +88,8 @@ GREEN_EXPORT long syscall(long number, ...) {
         return connect((int)a0, (const struct sockaddr *)a1, (socklen_t)a2);
     case SYS_close:
         return close((int)a0);
+    case SYS_close_range:
+        return close_range((unsigned)a0, (unsigned)a1, (int)a2);
     case SYS_dup:
         return dup((int)a0);
     case SYS_dup2:

@@ -1,6 +1,8 @@
 // fd_waits.c — parking a fiber until one fd (or any of several) is ready,
 // with libev io watchers that live on the parked fiber's stack, indexed by
 // fd so that closing an fd wakes its waiters before the number is reused.
+// The kernel's registration outlives the watchers: a wait on a number whose
+// generation (fd_generations.c) has not moved costs no epoll_ctl.
 #include "internal.h"
 #include <stdlib.h>
 #include <string.h>
@@ -29,12 +31,16 @@ static void fd_wait_cb(struct ev_loop *loop, ev_io *w, int revents) {
 
 static int fd_index_reserve(green_sched *s, int fd) {
     if ((size_t)fd < s->fd_waits.cap) return 0;
-    size_t cap = s->fd_waits.cap ? s->fd_waits.cap : 256;
+    size_t old = s->fd_waits.cap, cap = old ? old : 256;
     while (cap <= (size_t)fd) cap *= 2;
     green_fd_wait **n = realloc(s->fd_waits.by_fd, cap * sizeof *n);
     if (!n) return -1;
-    memset(n + s->fd_waits.cap, 0, (cap - s->fd_waits.cap) * sizeof *n);
     s->fd_waits.by_fd = n;
+    memset(n + old, 0, (cap - old) * sizeof *n);
+    uint32_t *g = realloc(s->fd_waits.registered, cap * sizeof *g);
+    if (!g) return -1; // by_fd grew, cap did not: the next call tries again
+    memset(g + old, 0, (cap - old) * sizeof *g);
+    s->fd_waits.registered = g;
     s->fd_waits.cap = cap;
     return 0;
 }
@@ -50,7 +56,19 @@ static void fd_index_remove(green_sched *s, int fd, green_fd_wait *fw) {
 /// libev watcher started. -1 (nothing started) for a bad or unindexable fd.
 static int watch(green_sched *s, green_fd_wait *fw, int fd, int events) {
     if (fd < 0 || fd_index_reserve(s, fd) != 0) return -1;
-    ev_io_init(&fw->io, fd_wait_cb, fd, events & (EV_READ | EV_WRITE));
+    events &= EV_READ | EV_WRITE;
+    uint32_t gen;
+    bool known = fd_generation_get(fd, &gen);
+    if (known && s->fd_waits.registered[fd] == gen + 1) {
+        // The file this hub registered under fd last time: libev keeps the
+        // kernel's registration (no epoll_ctl when the mask is unchanged).
+        ev_init(&fw->io, fd_wait_cb);
+        fw->io.fd = fd;
+        fw->io.events = events;
+    } else {
+        ev_io_init(&fw->io, fd_wait_cb, fd, events); // EV__IOFDSET: register anew
+        s->fd_waits.registered[fd] = known ? gen + 1 : 0;
+    }
     fw->fiber = s->run.current;
     fw->revents = 0;
     fw->closed = false;
@@ -67,6 +85,20 @@ static void unwatch(green_sched *s, green_fd_wait *fw) {
     if (!ev_is_active(&fw->io)) return;
     ev_io_stop(s->loop, &fw->io);
     fd_index_remove(s, fw->io.fd, fw);
+}
+
+/// Stop this hub's watchers on fd and wake their fibers: the fd is closing.
+static void wake_closed(green_sched *s, int fd) {
+    green_fd_wait *fw = s->fd_waits.by_fd[fd];
+    s->fd_waits.by_fd[fd] = NULL;
+    while (fw) {
+        green_fd_wait *next = fw->next;
+        ev_io_stop(s->loop, &fw->io);
+        fw->next = fw->prev = NULL;
+        fw->closed = true;
+        green_wake(fw->fiber, GREEN_WAKE_FD_CLOSED);
+        fw = next;
+    }
 }
 
 int green_wait_fd(int fd, int events, int64_t deadline, int flags, int *revents) {
@@ -118,16 +150,23 @@ int green_wait_fds(const int *fds, const int *events, int n, int64_t deadline, i
 }
 
 void green_fd_closing(int fd) {
+    fd_generation_bump(fd); // odd until green_fd_closed: no hub trusts a registration now
     green_sched *s = green_tls_sched;
-    if (!s || fd < 0 || (size_t)fd >= s->fd_waits.cap) return;
-    green_fd_wait *fw = s->fd_waits.by_fd[fd];
-    s->fd_waits.by_fd[fd] = NULL;
-    while (fw) {
-        green_fd_wait *next = fw->next;
-        ev_io_stop(s->loop, &fw->io);
-        fw->next = fw->prev = NULL;
-        fw->closed = true;
-        green_wake(fw->fiber, GREEN_WAKE_FD_CLOSED);
-        fw = next;
-    }
+    if (s && fd >= 0 && (size_t)fd < s->fd_waits.cap) wake_closed(s, fd);
+}
+
+void green_fd_closed(int fd) { fd_generation_bump(fd); }
+
+void green_fd_closing_range(unsigned first, unsigned last) {
+    if (first > last) return;
+    fd_generation_bump_range(first, last);
+    green_sched *s = green_tls_sched;
+    if (!s || first >= s->fd_waits.cap) return;
+    size_t end = last < s->fd_waits.cap ? (size_t)last + 1 : s->fd_waits.cap;
+    for (size_t fd = first; fd < end; fd++)
+        if (s->fd_waits.by_fd[fd]) wake_closed(s, (int)fd);
+}
+
+void green_fd_closed_range(unsigned first, unsigned last) {
+    if (first <= last) fd_generation_bump_range(first, last);
 }

@@ -827,6 +827,7 @@ static void on_thread_exit(void *arg) {
     green_stack_free(&s->stacks, &hub_stack);
     green_stack_pool_destroy(&s->stacks);
     free(s->fd_waits.by_fd);
+    free(s->fd_waits.registered);
     free(s->run.root);
     free(s);
     green_tls_sched = NULL;

@@ -57,6 +57,38 @@ final class PreloadCompatibilityTests: XCTestCase {
         ])
     }
 
+    /// A hub keeps an fd registered with its epoll set between waits (no
+    /// epoll_ctl per wait), so a number that takes a new file must be
+    /// registered anew, whichever way the old file went: without that, each
+    /// round's second read never returned (verified by turning the
+    /// generation bump off). closefrom/close_range used to close the hubs'
+    /// own fds too.
+    func testReusedFdNumbersAreWaitedOnAsTheirNewFile() throws {
+        try checkPreloadProgram("fd_reuse", library: library, expect: [
+            "reused by another thread's close: new file waited on",
+            "reused by fclose: new file waited on",
+            "reused by dup2: new file waited on",
+            "reused by close_range: new file waited on",
+            "reused by closefrom: new file waited on",
+            "reused by syscall(SYS_close): new file waited on",
+            "after closefrom: threads and sleeps work",
+            "fd_reuse: all checks passed",
+        ])
+    }
+
+    /// A program's own epoll loop on a thread (redis's ae, libuv): busy
+    /// (events pending when it asks: it probes first) and idle (every turn
+    /// waits: it parks first), level- and edge-triggered fds, timeouts that
+    /// expire, pending events under a 1 ms timeout, epoll_pwait.
+    func testOwnEpollLoopServesOtherThreads() throws {
+        try checkPreloadProgram("own_event_loop", library: library, expect: [
+            "busy loop: 9600 replies, every one right",
+            "idle loop: 50 replies, timeouts expire",
+            "pending events under a 1 ms timeout: 100 of 100 turns",
+            "own_event_loop: all checks passed",
+        ])
+    }
+
     /// The library's epoll fd and eventfd took the program's lowest numbers,
     /// so a program started with stdio closed got them as fds 0 and 1
     /// (CPython's test_pass_fds_redirected), and a daemon's close-all loop

@@ -355,10 +355,18 @@ int green_wait_fd(int fd, int events, int64_t deadline, int flags, int *revents)
 /// the deadline, or an interruption. The caller re-checks readiness itself
 /// (e.g. with a zero-timeout poll) to get the kernel's exact answer.
 int green_wait_fds(const int *fds, const int *events, int n, int64_t deadline, int flags);
-/// The fd is about to be closed: stop every watcher this hub has on it and
-/// wake the fibers waiting there with GREEN_WAKE_FD_CLOSED, so the number
-/// can be reused safely once close() returns.
+/// The fd is about to be closed (close, dup2 onto it, fclose…): stop every
+/// watcher this hub has on it and wake the fibers waiting there with
+/// GREEN_WAKE_FD_CLOSED, so the number can be reused safely once close()
+/// returns. Every hub registers the number with its kernel epoll set anew
+/// at its next wait. Call from any thread, hub or not, then green_fd_closed.
 void green_fd_closing(int fd);
+/// The close that green_fd_closing announced returned (whatever it returned).
+void green_fd_closed(int fd);
+/// green_fd_closing / green_fd_closed for every number in [first, last]
+/// (close_range, closefrom).
+void green_fd_closing_range(unsigned first, unsigned last);
+void green_fd_closed_range(unsigned first, unsigned last);
 /// Park until the monotonic deadline (never returns early). 0 when slept.
 int green_sleep_until(int64_t deadline, int flags);
 

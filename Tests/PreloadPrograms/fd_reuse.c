@@ -1,0 +1,162 @@
+/* fd_reuse.c — a number closed and reused behind a reader's back is waited
+ * on as its new file. The library keeps an fd registered with its event
+ * loop between waits, so it must notice every new file behind a number,
+ * whichever way the old one went: close from another thread, fclose (glibc
+ * closes the fd internally), dup2 onto it, close_range and closefrom (which
+ * must also leave the library's own fds alone), syscall(SYS_close).
+ *
+ * Each round: the reader waits on number M until a byte arrives through its
+ * first file; at once, with no other wait in between, M gets a new file
+ * (a pipe's read end), and the reader waits on M again for a byte that a
+ * writer thread sends 20 ms later. A new file the library missed is a read
+ * that never returns: the watchdog's SIGALRM. */
+#include "check.h"
+#include <fcntl.h>
+#include <semaphore.h>
+#include <sys/syscall.h>
+
+/* The writer: for each post of `go`, sleeps 20 ms and writes `byte` to `target`. */
+static sem_t go;
+static int target = -1;
+static char byte;
+static volatile int writer_done;
+
+static void *writer(void *arg) {
+    (void)arg;
+    for (;;) {
+        while (sem_wait(&go) != 0) {}
+        if (target < 0) return NULL;
+        sleep_ms(20);
+        CHECK(write(target, &byte, 1) == 1);
+    }
+}
+
+static void send_later(int fd, char b) {
+    target = fd;
+    byte = b;
+    sem_post(&go);
+}
+
+/* A blocking read of one byte from fd: the byte, or -1. */
+static int read_byte(int fd) {
+    char b;
+    return read(fd, &b, 1) == 1 ? b : -1;
+}
+
+/* The closer, another thread (with more than one hub, on another OS
+ * thread): closes `victim`, makes a pipe (whose read end takes the number)
+ * and publishes it. */
+static sem_t close_go;
+static int victim = -1;
+static int reopened[2] = {-1, -1};
+static volatile int reopened_ready;
+
+static void *closer(void *arg) {
+    (void)arg;
+    for (;;) {
+        while (sem_wait(&close_go) != 0) {}
+        if (victim < 0) return NULL;
+        CHECK(close(victim) == 0);
+        CHECK(pipe(reopened) == 0);
+        __atomic_store_n(&reopened_ready, 1, __ATOMIC_RELEASE);
+    }
+}
+
+enum how { BY_CLOSE_ELSEWHERE, BY_FCLOSE, BY_DUP2, BY_CLOSE_RANGE, BY_CLOSEFROM, BY_SYSCALL };
+static const char *const names[] = {"another thread's close", "fclose", "dup2", "close_range", "closefrom",
+                                    "syscall(SYS_close)"};
+
+/* One round; returns whether the second byte arrived through the new file. */
+static int round_by(enum how how, char tag) {
+    int first[2];
+    CHECK(pipe(first) == 0);
+    FILE *stream = NULL;
+    int m = first[0];
+    if (how == BY_FCLOSE) { /* a stream of its own on the same pipe: glibc closes its fd */
+        char path[64];
+        snprintf(path, sizeof path, "/proc/self/fd/%d", first[0]);
+        stream = fopen(path, "r");
+        CHECK(stream != NULL);
+        if (!stream) return 0;
+        m = fileno(stream);
+    }
+    send_later(first[1], tag);
+    CHECK(read_byte(m) == tag); /* M is now registered with the reader's event loop */
+
+    int second[2] = {-1, -1};
+    switch (how) {
+    case BY_CLOSE_ELSEWHERE:
+        victim = m;
+        __atomic_store_n(&reopened_ready, 0, __ATOMIC_RELEASE);
+        sem_post(&close_go);
+        while (!__atomic_load_n(&reopened_ready, __ATOMIC_ACQUIRE)) {} /* no wait of our own meanwhile */
+        second[0] = reopened[0];
+        second[1] = reopened[1];
+        break;
+    case BY_FCLOSE:
+        CHECK(fclose(stream) == 0);
+        CHECK(pipe(second) == 0);
+        break;
+    case BY_DUP2: {
+        int fresh[2];
+        CHECK(pipe(fresh) == 0);
+        CHECK(dup2(fresh[0], m) == m); /* M's old file had no other number: it is gone */
+        CHECK(close(fresh[0]) == 0);
+        second[0] = m;
+        second[1] = fresh[1];
+        break;
+    }
+    case BY_CLOSE_RANGE:
+        CHECK(close(first[1]) == 0);
+        CHECK(close_range((unsigned)m, ~0U, 0) == 0); /* also the library's own numbers, if it let them go */
+        CHECK(pipe(second) == 0);
+        first[1] = -1;
+        break;
+    case BY_CLOSEFROM:
+        CHECK(close(first[1]) == 0);
+        closefrom(m);
+        CHECK(pipe(second) == 0);
+        first[1] = -1;
+        break;
+    case BY_SYSCALL:
+        CHECK(syscall(SYS_close, m) == 0);
+        CHECK(pipe(second) == 0);
+        break;
+    }
+    CHECK(second[0] == m); /* the lowest free number: M again */
+    send_later(second[1], (char)(tag + 1));
+    int got = read_byte(m);
+    if (got != tag + 1) printf("round %s: read %d (errno %d), expected %d\n", names[how], got, errno, tag + 1);
+    CHECK(got == tag + 1);
+    close(second[0]);
+    close(second[1]);
+    if (first[1] >= 0) close(first[1]);
+    if (how == BY_FCLOSE) close(first[0]); /* the other rounds closed it to free M */
+    return got == tag + 1;
+}
+
+int main(void) {
+    program_start(60);
+    sem_init(&go, 0, 0);
+    sem_init(&close_go, 0, 0);
+    /* close_range and closefrom close everything from M up: the helper
+     * threads are made first so that their own resources sit below. */
+    pthread_t w, c;
+    CHECK_RC(pthread_create(&w, NULL, writer, NULL), 0);
+    CHECK_RC(pthread_create(&c, NULL, closer, NULL), 0);
+    for (int how = BY_CLOSE_ELSEWHERE; how <= BY_SYSCALL; how++) {
+        int ok = 1;
+        for (int i = 0; i < 20; i++) ok &= round_by((enum how)how, (char)('A' + 2 * i));
+        printf("reused by %s: %s\n", names[how], ok ? "new file waited on" : "MISSED");
+    }
+    target = -1;
+    sem_post(&go);
+    victim = -1;
+    sem_post(&close_go);
+    CHECK_RC(pthread_join(w, NULL), 0);
+    CHECK_RC(pthread_join(c, NULL), 0);
+    /* After closefrom the library's event loop still works: a sleep and a thread. */
+    sleep_ms(5);
+    printf("after closefrom: threads and sleeps work\n");
+    return program_end("fd_reuse");
+}
