@@ -7,6 +7,9 @@
 // close_range/closefrom, and the stdio calls whose close no interposer sees
 // (fclose, pclose, freopen).
 #include "shim.h"
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <sys/syscall.h>
 
 /// Before the number lets go of its file: wake this hub's fibers waiting on
@@ -86,6 +89,15 @@ GREEN_EXPORT int dup3(int from, int to, int flags) {
 // A daemon's closefrom(3) must not close the hubs' own fds: the range is
 // closed around them, in pieces.
 
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+
+/// The kernel's close_range (no libc wrapper before glibc 2.34).
+static int sys_close_range(unsigned first, unsigned last, unsigned flags) {
+    return (int)GREEN_SYSCALL(SYS_close_range, first, last, flags);
+}
+
 /// close_range of [first, last] with no internal fd in it.
 static int close_program_range(unsigned first, unsigned last, unsigned flags) {
     int closes = !(flags & CLOSE_RANGE_CLOEXEC);
@@ -93,7 +105,7 @@ static int close_program_range(unsigned first, unsigned last, unsigned flags) {
         green_fd_closing_range(first, last);
         shim_fd_forget_range(first, last);
     }
-    int r = REAL(close_range)(first, last, flags);
+    int r = sys_close_range(first, last, flags);
     int saved = errno;
     if (closes) green_fd_closed_range(first, last);
     errno = saved;
@@ -101,8 +113,9 @@ static int close_program_range(unsigned first, unsigned last, unsigned flags) {
 }
 
 GREEN_EXPORT int close_range(unsigned first, unsigned last, int flags) {
-    if (!REAL(close_range)) { errno = ENOSYS; return -1; } // a glibc before 2.34
-    if (first > last) return REAL(close_range)(first, last, flags); // EINVAL, as the kernel says
+    // What the kernel refuses, it refuses before closing anything: so here.
+    if (first > last || ((unsigned)flags & ~(CLOSE_RANGE_CLOEXEC | CLOSE_RANGE_UNSHARE)))
+        return sys_close_range(first, last, (unsigned)flags); // EINVAL
     for (;;) {
         int internal = shim_fd_next_internal(first, last);
         if (internal < 0) return close_program_range(first, last, (unsigned)flags);
@@ -115,22 +128,50 @@ GREEN_EXPORT int close_range(unsigned first, unsigned last, int flags) {
     }
 }
 
+/// closefrom without close_range (a kernel before 5.9): what /proc/self/fd
+/// lists from `first` up is closed one by one, as glibc's fallback does,
+/// reading the directory again until a pass closes nothing.
+static void close_listed_from(unsigned first) {
+    int dir = (int)GREEN_SYSCALL(SYS_openat, AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0) return;
+    char buf[4096] __attribute__((aligned(8)));
+    for (int closed_some = 1; closed_some;) {
+        closed_some = 0;
+        GREEN_SYSCALL(SYS_lseek, dir, 0, SEEK_SET);
+        long n;
+        while ((n = GREEN_SYSCALL(SYS_getdents64, dir, buf, sizeof buf)) > 0) {
+            for (long at = 0; at < n;) {
+                struct dirent64 *e = (struct dirent64 *)(buf + at);
+                at += e->d_reclen;
+                char *end;
+                long fd = strtol(e->d_name, &end, 10);
+                if (*end || e->d_name[0] == '.' || fd < (long)first || fd == dir || shim_fd_is_internal((int)fd)) continue;
+                close((int)fd);
+                closed_some = 1;
+            }
+        }
+    }
+    shim_close_own(dir);
+}
+
 GREEN_EXPORT void closefrom(int lowfd) {
     unsigned first = lowfd < 0 ? 0 : (unsigned)lowfd;
-    if (close_range(first, ~0U, 0) == 0) return;
-    // No close_range (an old kernel): close the numbers one by one up to the
-    // limit, as glibc's fallback closes those /proc lists.
-    struct rlimit rl;
-    rlim_t top = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? rl.rlim_cur : 1u << 20;
-    for (rlim_t fd = first; fd < top; fd++) close((int)fd);
+    if (close_range(first, ~0U, 0) != 0) close_listed_from(first);
 }
 
 // ---- stdio streams ------------------------------------------------------------------
 //
 // glibc closes a stream's fd with its own internal call: announce it here.
 
-/// The stream's fd, or -1 (fmemopen, a cookie stream of the program's own).
-static int stream_fd(FILE *f) { return f ? fileno_unlocked(f) : -1; }
+/// The stream's fd, or -1 (fmemopen, a cookie stream of the program's own,
+/// one of the hubs' numbers). errno is left alone: fileno says EBADF.
+static int stream_fd(FILE *f) {
+    if (!f) return -1;
+    int e = errno;
+    int fd = fileno_unlocked(f);
+    errno = e;
+    return fd >= 0 && !shim_fd_is_internal(fd) ? fd : -1;
+}
 
 GREEN_EXPORT int fclose(FILE *f) {
     int fd = stream_fd(f);
@@ -145,7 +186,7 @@ GREEN_EXPORT int fclose(FILE *f) {
 GREEN_EXPORT int pclose(FILE *f) {
     int fd = stream_fd(f);
     if (fd >= 0) closing(fd);
-    int r = REAL(pclose)(f); // waits for the child: waitpid is interposed, and parks
+    int r = REAL(pclose)(f); // glibc waits for the child internally: this hub waits too
     int saved = errno;
     if (fd >= 0) closed(fd);
     errno = saved;

@@ -246,13 +246,26 @@ GREEN_EXPORT int pselect(int nfds, fd_set *r, fd_set *w, fd_set *x, const struct
 /// This thread's epoll turns: bit 0 set while its probes find events
 /// pending, the rest counts turns (for the sampling).
 static __thread unsigned epoll_turns;
+/// The epoll fd this thread's last probe accepted, and its word
+/// (green_fd_generation) then: parking first on any other fd could hand
+/// libev a number that is not open, or not an epoll fd; the probe says
+/// EBADF / EINVAL at once, as the kernel would.
+static __thread int epoll_checked_fd = -1;
+static __thread uint64_t epoll_checked_word;
 
 /// Park until the program's epoll set has events or the deadline passes.
 static int epoll_park(int epfd, struct epoll_event *ev, int max, int64_t deadline) {
     unsigned turns = epoll_turns += 2;
-    if ((turns & 1) || (turns >> 1) % EPOLL_SAMPLE == 0) {
+    uint64_t word;
+    int checked = epfd == epoll_checked_fd && green_fd_generation(epfd, &word) && word == epoll_checked_word && max > 0;
+    if (!checked || (turns & 1) || (turns >> 1) % EPOLL_SAMPLE == 0) {
         int r = REAL(epoll_wait)(epfd, ev, max, 0);
-        if (r != 0) {
+        if (r < 0) return r; // EBADF, EINVAL, EFAULT, EINTR: as the kernel says
+        if (!checked && green_fd_generation(epfd, &word)) {
+            epoll_checked_fd = epfd;
+            epoll_checked_word = word;
+        }
+        if (r > 0) {
             epoll_turns |= 1;
             return r;
         }

@@ -62,7 +62,6 @@ GREEN_HIDDEN_BEGIN
     X(int, dup, (int)) \
     X(int, dup2, (int, int)) \
     X(int, dup3, (int, int, int)) \
-    X(int, close_range, (unsigned int, unsigned int, int)) \
     X(int, fclose, (FILE *)) \
     X(int, pclose, (FILE *)) \
     X(FILE *, freopen, (const char *, const char *, FILE *)) \

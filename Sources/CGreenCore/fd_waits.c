@@ -21,6 +21,10 @@ struct green_fd_wait {
 
 static void fd_wait_cb(struct ev_loop *loop, ev_io *w, int revents) {
     green_fd_wait *fw = (green_fd_wait *)w;
+    if (revents & EV_ERROR) { // libev could not register the fd (ENOSPC, ENOMEM): try again next wait
+        green_sched *s = green_tls_sched;
+        if ((size_t)w->fd < s->fd_waits.cap) s->fd_waits.registered[w->fd] = 0;
+    }
     if (fw->fiber->state == GREEN_FIBER_DONE) { // abandoned in a fork child: never again
         ev_io_stop(loop, w);
         return;
@@ -37,7 +41,7 @@ static int fd_index_reserve(green_sched *s, int fd) {
     if (!n) return -1;
     s->fd_waits.by_fd = n;
     memset(n + old, 0, (cap - old) * sizeof *n);
-    uint32_t *g = realloc(s->fd_waits.registered, cap * sizeof *g);
+    uint64_t *g = realloc(s->fd_waits.registered, cap * sizeof *g);
     if (!g) return -1; // by_fd grew, cap did not: the next call tries again
     memset(g + old, 0, (cap - old) * sizeof *g);
     s->fd_waits.registered = g;
@@ -57,7 +61,7 @@ static void fd_index_remove(green_sched *s, int fd, green_fd_wait *fw) {
 static int watch(green_sched *s, green_fd_wait *fw, int fd, int events) {
     if (fd < 0 || fd_index_reserve(s, fd) != 0) return -1;
     events &= EV_READ | EV_WRITE;
-    uint32_t gen;
+    uint64_t gen;
     bool known = fd_generation_get(fd, &gen);
     if (known && s->fd_waits.registered[fd] == gen + 1) {
         // The file this hub registered under fd last time: libev keeps the
@@ -150,16 +154,19 @@ int green_wait_fds(const int *fds, const int *events, int n, int64_t deadline, i
 }
 
 void green_fd_closing(int fd) {
-    fd_generation_bump(fd); // odd until green_fd_closed: no hub trusts a registration now
+    if (fd < 0) return;
+    fd_generation_closing((unsigned)fd, (unsigned)fd); // until green_fd_closed no hub trusts a registration
     green_sched *s = green_tls_sched;
-    if (s && fd >= 0 && (size_t)fd < s->fd_waits.cap) wake_closed(s, fd);
+    if (s && (size_t)fd < s->fd_waits.cap) wake_closed(s, fd);
 }
 
-void green_fd_closed(int fd) { fd_generation_bump(fd); }
+void green_fd_closed(int fd) {
+    if (fd >= 0) fd_generation_closed((unsigned)fd, (unsigned)fd);
+}
 
 void green_fd_closing_range(unsigned first, unsigned last) {
     if (first > last) return;
-    fd_generation_bump_range(first, last);
+    fd_generation_closing(first, last);
     green_sched *s = green_tls_sched;
     if (!s || first >= s->fd_waits.cap) return;
     size_t end = last < s->fd_waits.cap ? (size_t)last + 1 : s->fd_waits.cap;
@@ -167,6 +174,6 @@ void green_fd_closing_range(unsigned first, unsigned last) {
         if (s->fd_waits.by_fd[fd]) wake_closed(s, (int)fd);
 }
 
-void green_fd_closed_range(unsigned first, unsigned last) {
-    if (first <= last) fd_generation_bump_range(first, last);
-}
+void green_fd_closed_range(unsigned first, unsigned last) { fd_generation_closed(first, last); }
+
+bool green_fd_generation(int fd, uint64_t *word) { return fd_generation_get(fd, word); }

@@ -210,19 +210,19 @@ typedef struct green_call_state {
 /// Fibers parked on each fd (fd_waits.c; the records live on their stacks).
 typedef struct green_fd_wait_table {
     green_fd_wait **by_fd;
-    /// Per number: 1 + the generation (fd_generations.c) under which this
-    /// hub last registered it with its epoll set; 0 = never. While it is
-    /// current, a wait leaves the kernel's registration as it is.
-    uint32_t *registered;
+    /// Per number: 1 + the word (fd_generations.c) under which this hub
+    /// last registered it with its epoll set; 0 = not to be trusted. While
+    /// it is current, a wait leaves the kernel's registration as it is.
+    uint64_t *registered;
     size_t cap;                  ///< entries in by_fd and in registered
 } green_fd_wait_table;
 
-// fd_generations.c: a counter per fd number, bumped before and after the
-// number lets go of its file. get: false while it is being closed or when no
-// counter can be kept (then register every time).
-bool fd_generation_get(int fd, uint32_t *gen);
-void fd_generation_bump(int fd);
-void fd_generation_bump_range(unsigned first, unsigned last);
+// fd_generations.c: a word per fd number that changes when a close of it
+// begins and when it ends. get: false while a close is in progress or when
+// no word can be kept (then register every time).
+bool fd_generation_get(int fd, uint64_t *word);
+void fd_generation_closing(unsigned first, unsigned last);
+void fd_generation_closed(unsigned first, unsigned last);
 
 struct green_sched {
     struct ev_loop *loop;        ///< this hub's libev loop

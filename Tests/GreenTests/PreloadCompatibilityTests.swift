@@ -72,6 +72,8 @@ final class PreloadCompatibilityTests: XCTestCase {
             "reused by closefrom: new file waited on",
             "reused by syscall(SYS_close): new file waited on",
             "after closefrom: threads and sleeps work",
+            "refused close_range and fdless fclose: nothing changed",
+            "closefrom without close_range: listed fds closed, the library's kept",
             "fd_reuse: all checks passed",
         ])
     }
@@ -85,6 +87,7 @@ final class PreloadCompatibilityTests: XCTestCase {
             "busy loop: 9600 replies, every one right",
             "idle loop: 50 replies, timeouts expire",
             "pending events under a 1 ms timeout: 100 of 100 turns",
+            "bad epoll input: EINVAL and EBADF at once",
             "own_event_loop: all checks passed",
         ])
     }

@@ -13,7 +13,13 @@
 #include "check.h"
 #include <fcntl.h>
 #include <semaphore.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 
 /* The writer: for each post of `go`, sleeps 20 ms and writes `byte` to `target`. */
 static sem_t go;
@@ -135,6 +141,38 @@ static int round_by(enum how how, char tag) {
     return got == tag + 1;
 }
 
+/* A kernel without close_range (before 5.9), as seccomp makes it look:
+ * closefrom then closes what /proc/self/fd lists, and still not the
+ * library's own fds. In a child: the filter stays with the process. */
+static int closefrom_without_close_range(void) {
+    pid_t kid = fork();
+    if (kid == 0) {
+        struct sock_filter code[] = {
+            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_close_range, 0, 1),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        };
+        struct sock_fprog prog = {.len = sizeof code / sizeof code[0], .filter = code};
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) _exit(2);
+        if (close_range(3, ~0U, 0) == 0 || errno != ENOSYS) _exit(3);
+        int p[2];
+        if (pipe(p) != 0) _exit(4);
+        int high = fcntl(p[0], F_DUPFD, 600);
+        closefrom(3);
+        if (fcntl(p[0], F_GETFD) != -1 || fcntl(p[1], F_GETFD) != -1 || fcntl(high, F_GETFD) != -1) _exit(5);
+        sleep_ms(5); /* the event loop still works: a sleep and a thread */
+        pthread_t t;
+        if (pthread_create(&t, NULL, writer, NULL) != 0) _exit(6);
+        target = -1;
+        sem_post(&go);
+        _exit(pthread_join(t, NULL) == 0 ? 0 : 7);
+    }
+    int status = -1;
+    CHECK(waitpid(kid, &status, 0) == kid);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 100 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
 int main(void) {
     program_start(60);
     sem_init(&go, 0, 0);
@@ -149,14 +187,40 @@ int main(void) {
         for (int i = 0; i < 20; i++) ok &= round_by((enum how)how, (char)('A' + 2 * i));
         printf("reused by %s: %s\n", names[how], ok ? "new file waited on" : "MISSED");
     }
-    target = -1;
-    sem_post(&go);
     victim = -1;
     sem_post(&close_go);
+    target = -1;
+    sem_post(&go);
     CHECK_RC(pthread_join(w, NULL), 0);
     CHECK_RC(pthread_join(c, NULL), 0);
     /* After closefrom the library's event loop still works: a sleep and a thread. */
     sleep_ms(5);
     printf("after closefrom: threads and sleeps work\n");
+
+    /* A close_range the kernel refuses closes nothing, and changes nothing:
+     * a blocking read of the socket still waits for its byte. */
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    CHECK_ERRNO(close_range((unsigned)sv[0], (unsigned)sv[0], 0x4000), EINVAL);
+    CHECK_ERRNO(close_range((unsigned)sv[1], (unsigned)sv[0], 0), EINVAL);
+    pthread_t w2;
+    CHECK_RC(pthread_create(&w2, NULL, writer, NULL), 0);
+    send_later(sv[1], 'z');
+    CHECK(read_byte(sv[0]) == 'z');
+    target = -1;
+    sem_post(&go);
+    CHECK_RC(pthread_join(w2, NULL), 0);
+    close(sv[0]);
+    close(sv[1]);
+    /* fclose of a stream with no fd leaves errno alone, as libc's. */
+    char mem[16];
+    FILE *m = fmemopen(mem, sizeof mem, "w");
+    errno = 0;
+    CHECK(m && fclose(m) == 0);
+    CHECK(errno == 0);
+    printf("refused close_range and fdless fclose: nothing changed\n");
+    int child = closefrom_without_close_range();
+    CHECK(child == 0);
+    printf("closefrom without close_range: %s\n", child == 0 ? "listed fds closed, the library's kept" : "FAILED");
     return program_end("fd_reuse");
 }

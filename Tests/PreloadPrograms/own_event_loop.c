@@ -135,6 +135,17 @@ int main(void) {
     for (int i = 0; i < 100; i++) pending += epoll_wait(ep, out, 4, 1) == 1 && out[0].data.fd == sv[0];
     printf("pending events under a 1 ms timeout: %d of 100 turns\n", pending);
     CHECK(pending == 100);
+
+    /* Bad input is the kernel's answer, at once, not after the timeout (or never). */
+    struct timespec t1 = ts_now(CLOCK_MONOTONIC);
+    CHECK_ERRNO(epoll_wait(ep, out, 0, 500), EINVAL);    /* maxevents 0 */
+    CHECK_ERRNO(epoll_wait(sv[0], out, 4, 500), EINVAL); /* not an epoll fd */
+    int gone = dup(ep);
+    close(gone);
+    CHECK_ERRNO(epoll_wait(gone, out, 4, -1), EBADF);     /* not open */
+    CHECK_ERRNO(epoll_pwait(gone, out, 4, 500, NULL), EBADF);
+    CHECK(ms_since(t1) < 400);
+    printf("bad epoll input: EINVAL and EBADF at once\n");
     close(ep);
     close(sv[0]);
     close(sv[1]);

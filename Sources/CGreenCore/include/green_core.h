@@ -367,6 +367,10 @@ void green_fd_closed(int fd);
 /// (close_range, closefrom).
 void green_fd_closing_range(unsigned first, unsigned last);
 void green_fd_closed_range(unsigned first, unsigned last);
+/// A word that changes whenever fd's number is closed (while a close is in
+/// progress: false). Equal words from two calls: the same file is behind the
+/// number, as far as the closes green_fd_closing saw can tell.
+bool green_fd_generation(int fd, uint64_t *word);
 /// Park until the monotonic deadline (never returns early). 0 when slept.
 int green_sleep_until(int64_t deadline, int flags);
 

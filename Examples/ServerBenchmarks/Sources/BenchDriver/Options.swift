@@ -1,6 +1,6 @@
 /// What to run and where the programs are, from the command line.
 ///
-///     server-bench --bin DIR --green-http PATH [--only echo|http] [--seconds S]
+///     server-bench --bin DIR --green-http PATH --green PATH [--only echo|http|green-run] [--seconds S]
 ///                  [--http-seconds S] [--rounds N] [--sizes 1024,…] [--connections 10,…]
 ///                  [--port-base P] [--logs DIR]
 struct Options {
@@ -8,7 +8,9 @@ struct Options {
     var binDirectory = ""
     /// The root package's `http-server` executable (Examples/HTTPServer).
     var greenHTTPServer = ""
-    /// Run only this benchmark ("echo" or "http"); nil runs both.
+    /// The root package's `green` launcher (with libgreen-preload.so beside it).
+    var green = ""
+    /// Run only this benchmark ("echo", "http" or "green-run"); nil runs all.
     var only: String?
     /// Measured seconds per echo cell (after a warm-up of `echoWarmup`).
     var echoSeconds = 2.5
@@ -46,6 +48,7 @@ struct Options {
             switch flag {
             case "--bin": o.binDirectory = try value(flag)
             case "--green-http": o.greenHTTPServer = try value(flag)
+            case "--green": o.green = try value(flag)
             case "--only": o.only = try value(flag)
             case "--seconds": o.echoSeconds = Double(try value(flag)) ?? o.echoSeconds
             case "--http-seconds": o.httpSeconds = Int(try value(flag)) ?? o.httpSeconds
@@ -58,10 +61,16 @@ struct Options {
             }
         }
         guard !o.binDirectory.isEmpty else { throw BenchError("--bin DIR is required") }
-        if o.only != "echo" && o.greenHTTPServer.isEmpty { throw BenchError("--green-http PATH is required") }
-        if let only = o.only, only != "echo", only != "http" { throw BenchError("--only takes echo or http") }
+        if o.runs("http") && o.greenHTTPServer.isEmpty { throw BenchError("--green-http PATH is required") }
+        if o.runs("green-run") && o.green.isEmpty { throw BenchError("--green PATH is required") }
+        if let only = o.only, !["echo", "http", "green-run"].contains(only) {
+            throw BenchError("--only takes echo, http or green-run")
+        }
         return o
     }
+
+    /// Whether `benchmark` ("echo", "http", "green-run") is to run.
+    func runs(_ benchmark: String) -> Bool { only == nil || only == benchmark }
 
     /// The path of one of this package's executables.
     func executable(_ name: String) -> String { binDirectory + "/" + name }

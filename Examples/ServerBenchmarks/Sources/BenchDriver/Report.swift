@@ -94,4 +94,35 @@ enum Report {
             "http \($0.mode.rawValue): \($0.contender): \($0.non2xx) non-2xx, \($0.socketErrors) socket errors"
         }
     }
+
+    /// `green run`: one row per program, native and preloaded side by side.
+    static func greenRun(_ results: [GreenRunMeasurement]) -> String {
+        var table = Table(["program, load", "native req/s", "green run req/s", "÷ native", "native CPU/req",
+                           "green run CPU/req", "CPU ÷ native"], rightAligned: [1, 2, 3, 4, 5, 6])
+        for (native, green) in greenRunPairs(results) {
+            table.add([native.program, formatCount(native.requestsPerSecond), formatCount(green.requestsPerSecond),
+                       formatRatio(green.requestsPerSecond / native.requestsPerSecond),
+                       formatMicros(native.cpuMicrosecondsPerRequest), formatMicros(green.cpuMicrosecondsPerRequest),
+                       formatRatio(green.cpuMicrosecondsPerRequest / native.cpuMicrosecondsPerRequest)])
+        }
+        return table.render()
+    }
+
+    /// Issue #13's targets: each program under `green run` at ≥ 0.9× its native requests/s.
+    static func greenRunVerdicts(_ results: [GreenRunMeasurement]) -> [String] {
+        greenRunPairs(results).map { native, green in
+            let ratio = green.requestsPerSecond / native.requestsPerSecond
+            return "green run \(native.program): \(formatRatio(ratio)) of native (target ≥ 0.90×): " + (ratio >= 0.9 ? "met" : "MISSED")
+        }
+    }
+
+    private static func greenRunPairs(_ results: [GreenRunMeasurement]) -> [(GreenRunMeasurement, GreenRunMeasurement)] {
+        var order: [String] = []
+        for m in results where !order.contains(m.program) { order.append(m.program) }
+        return order.compactMap { program in
+            guard let n = results.first(where: { $0.program == program && $0.contender == "native" }),
+                  let g = results.first(where: { $0.program == program && $0.contender == "green run" }) else { return nil }
+            return (n, g)
+        }
+    }
 }
