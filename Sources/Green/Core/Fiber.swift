@@ -32,7 +32,7 @@ public class AnyFiber: @unchecked Sendable, CustomStringConvertible {
     /// The hub the fiber belongs to. (Strong: a weak reference would cost
     /// atomic side-table traffic on every spawn; the root fiber's reference
     /// back to its hub is cut when the hub is torn down.)
-    public internal(set) var hub: Hub?
+    @exclusivity(unchecked) public internal(set) var hub: Hub?
     /// A number unique within the hub (0 for a root context).
     @exclusivity(unchecked) public private(set) var id: UInt64 = 0
     /// The name given at spawn (used in stack-overflow reports).
@@ -45,7 +45,8 @@ public class AnyFiber: @unchecked Sendable, CustomStringConvertible {
     /// Whether someone joined the fiber or read its error: an error nobody
     /// saw is reported on stderr when the fiber's record goes away.
     @exclusivity(unchecked) var outcomeObserved = false
-    @exclusivity(unchecked) var locals: [ObjectIdentifier: Any] = [:]
+    /// FiberLocal values; nil until the first is set (most fibers never do).
+    @exclusivity(unchecked) var locals: [ObjectIdentifier: Any]?
     @exclusivity(unchecked) var completionHandlers: [() -> Void] = []
     @exclusivity(unchecked) var finished = false
     @exclusivity(unchecked) var cancelledBeforeEnd = false
@@ -183,7 +184,7 @@ public class AnyFiber: @unchecked Sendable, CustomStringConvertible {
             completionHandlers = []
             for h in handlers { h() }
         }
-        if !locals.isEmpty { locals = [:] }
+        locals = nil
         core = nil
     }
 
@@ -223,7 +224,7 @@ public final class Fiber<Value>: AnyFiber, @unchecked Sendable {
     public func value(until deadline: Deadline) throws -> Value {
         try join(until: deadline)
         if let error = observedError() { throw error }
-        return outcomeValue as! Value
+        return finishedValue
     }
 
     /// The outcome if the fiber is done, nil while it runs.
@@ -236,11 +237,20 @@ public final class Fiber<Value>: AnyFiber, @unchecked Sendable {
     /// The outcome of a finished fiber, now counted as seen.
     func finishedOutcome() -> Result<Value, Error> {
         if let error = observedError() { return .failure(error) }
-        return .success(outcomeValue as! Value)
+        return .success(finishedValue)
     }
 
     override func runBody() {
-        do { outcomeValue = try body!() } catch { outcomeError = error }
+        do {
+            // A Void result is not boxed: `value` makes one when asked.
+            if Value.self == Void.self { _ = try body!() } else { outcomeValue = try body!() }
+        } catch { outcomeError = error }
+    }
+
+    /// The body's result (only for a fiber that finished without error).
+    private var finishedValue: Value {
+        if Value.self == Void.self { return () as! Value }
+        return outcomeValue as! Value
     }
 
     override func dropBody() { body = nil }

@@ -11,8 +11,12 @@ public final class FiberLocal<Value> {
 
     /// The running fiber's value (the default until it sets one).
     public var value: Value {
-        get { AnyFiber.running.locals[ObjectIdentifier(self)] as? Value ?? defaultValue }
-        set { AnyFiber.running.locals[ObjectIdentifier(self)] = newValue }
+        get { AnyFiber.running.locals?[ObjectIdentifier(self)] as? Value ?? defaultValue }
+        set {
+            let fiber = AnyFiber.running
+            if fiber.locals == nil { fiber.locals = [:] }
+            fiber.locals![ObjectIdentifier(self)] = newValue
+        }
     }
 }
 
