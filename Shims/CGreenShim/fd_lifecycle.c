@@ -173,20 +173,28 @@ static int stream_fd(FILE *f) {
     return fd >= 0 && !shim_fd_is_internal(fd) ? fd : -1;
 }
 
-GREEN_EXPORT int fclose(FILE *f) {
+/// fclose or pclose of f, its fd announced around the call.
+static int close_stream(int (*real)(FILE *), FILE *f) {
     int fd = stream_fd(f);
     if (fd >= 0) closing(fd);
-    int r = REAL(fclose)(f);
+    int r = real(f);
     int saved = errno;
     if (fd >= 0) closed(fd);
     errno = saved;
     return r;
 }
 
-GREEN_EXPORT int pclose(FILE *f) {
+GREEN_EXPORT int fclose(FILE *f) { return close_stream(REAL(fclose), f); }
+
+/// glibc waits for the child internally: this hub waits too.
+GREEN_EXPORT int pclose(FILE *f) { return close_stream(REAL(pclose), f); }
+
+/// freopen or freopen64: f's old fd announced around the call.
+static FILE *reopen_stream(FILE *(*real)(const char *, const char *, FILE *), const char *path, const char *mode,
+                           FILE *f) {
     int fd = stream_fd(f);
     if (fd >= 0) closing(fd);
-    int r = REAL(pclose)(f); // glibc waits for the child internally: this hub waits too
+    FILE *r = real(path, mode, f);
     int saved = errno;
     if (fd >= 0) closed(fd);
     errno = saved;
@@ -194,21 +202,9 @@ GREEN_EXPORT int pclose(FILE *f) {
 }
 
 GREEN_EXPORT FILE *freopen(const char *path, const char *mode, FILE *f) {
-    int fd = stream_fd(f);
-    if (fd >= 0) closing(fd);
-    FILE *r = REAL(freopen)(path, mode, f);
-    int saved = errno;
-    if (fd >= 0) closed(fd);
-    errno = saved;
-    return r;
+    return reopen_stream(REAL(freopen), path, mode, f);
 }
 
 GREEN_EXPORT FILE *freopen64(const char *path, const char *mode, FILE *f) {
-    int fd = stream_fd(f);
-    if (fd >= 0) closing(fd);
-    FILE *r = REAL(freopen64)(path, mode, f);
-    int saved = errno;
-    if (fd >= 0) closed(fd);
-    errno = saved;
-    return r;
+    return reopen_stream(REAL(freopen64), path, mode, f);
 }

@@ -6,6 +6,7 @@
 // thread ends the wait with EINTR, SA_RESTART or not: the kernel never
 // restarts these calls.
 #include "shim.h"
+#include <sys/syscall.h>
 #include "sync/sync.h"
 #include <pthread.h>
 #include <stdlib.h>
@@ -252,6 +253,40 @@ static __thread unsigned epoll_turns;
 /// EBADF / EINVAL at once, as the kernel would.
 static __thread int epoll_checked_fd = -1;
 static __thread uint64_t epoll_checked_word;
+/// Whether the hub can watch that epoll fd: a set nested four deep cannot
+/// be nested once more (epoll says ELOOP, and libev would abort). Such a
+/// set is probed at a growing interval instead (1 ms, doubling to 50 ms).
+static __thread bool epoll_checked_watchable;
+
+/// Whether a hub's epoll set can take epfd: tried on a fresh set of the
+/// shim's own, which nests it as deep as a hub's would (ELOOP past four
+/// levels; libev aborts on that error, so the hub must never be given it).
+static bool hub_can_watch(int epfd) {
+    int trial = (int)GREEN_SYSCALL(SYS_epoll_create1, EPOLL_CLOEXEC);
+    if (trial < 0) return true; // cannot tell (EMFILE…): let the hub watch it, as before
+    struct epoll_event ev = {.events = EPOLLIN};
+    bool ok = GREEN_SYSCALL(SYS_epoll_ctl, trial, EPOLL_CTL_ADD, epfd, &ev) == 0;
+    shim_close_own(trial);
+    return ok;
+}
+
+/// epoll_park for a set the hub cannot watch.
+static int epoll_poll_unwatchable(int epfd, struct epoll_event *ev, int max, int64_t deadline) {
+    int64_t backoff = 1000000;
+    for (;;) {
+        int r = REAL(epoll_wait)(epfd, ev, max, 0);
+        if (r != 0) return r;
+        int64_t now = green_now_ns();
+        if (deadline != GREEN_NO_DEADLINE && now >= deadline) return 0;
+        int64_t until = deadline != GREEN_NO_DEADLINE && deadline - now < backoff ? deadline : now + backoff;
+        int w = hub()->sleep_until(until, GREEN_PARK_NO_RESTART);
+        if (w != GREEN_WAKE_NORMAL && w != GREEN_WAKE_DEADLINE) {
+            errno = shim_errno_for_wake(w);
+            return -1;
+        }
+        if (backoff < 50000000) backoff *= 2;
+    }
+}
 
 /// Park until the program's epoll set has events or the deadline passes.
 static int epoll_park(int epfd, struct epoll_event *ev, int max, int64_t deadline) {
@@ -264,6 +299,7 @@ static int epoll_park(int epfd, struct epoll_event *ev, int max, int64_t deadlin
         if (!checked && green_fd_generation(epfd, &word)) {
             epoll_checked_fd = epfd;
             epoll_checked_word = word;
+            epoll_checked_watchable = hub_can_watch(epfd);
         }
         if (r > 0) {
             epoll_turns |= 1;
@@ -271,6 +307,7 @@ static int epoll_park(int epfd, struct epoll_event *ev, int max, int64_t deadlin
         }
         epoll_turns &= ~1u;
     }
+    if (epfd != epoll_checked_fd || !epoll_checked_watchable) return epoll_poll_unwatchable(epfd, ev, max, deadline);
     for (;;) { // a deadline already past ends the park at once
         int w = hub()->wait_fds(&epfd, &(int){GREEN_READ}, 1, deadline); // ended by any handler, as poll
         if (w != GREEN_WAKE_NORMAL && w != GREEN_WAKE_DEADLINE) {

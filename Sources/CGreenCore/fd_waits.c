@@ -84,10 +84,12 @@ static int watch(green_sched *s, green_fd_wait *fw, int fd, int events) {
     return 0;
 }
 
-/// Stop what watch() started, unless green_fd_closing already did.
+/// Stop what watch() started, unless green_fd_closing already did. libev
+/// may have stopped the watcher itself (it could not register the fd:
+/// EV_ERROR), so the index entry is removed whether it is active or not.
 static void unwatch(green_sched *s, green_fd_wait *fw) {
-    if (!ev_is_active(&fw->io)) return;
-    ev_io_stop(s->loop, &fw->io);
+    if (fw->closed) return; // green_fd_closing stopped it and took it out of the index
+    if (ev_is_active(&fw->io)) ev_io_stop(s->loop, &fw->io);
     fd_index_remove(s, fw->io.fd, fw);
 }
 
@@ -177,3 +179,4 @@ void green_fd_closing_range(unsigned first, unsigned last) {
 void green_fd_closed_range(unsigned first, unsigned last) { fd_generation_closed(first, last); }
 
 bool green_fd_generation(int fd, uint64_t *word) { return fd_generation_get(fd, word); }
+

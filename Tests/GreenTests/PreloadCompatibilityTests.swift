@@ -88,6 +88,7 @@ final class PreloadCompatibilityTests: XCTestCase {
             "idle loop: 50 replies, timeouts expire",
             "pending events under a 1 ms timeout: 100 of 100 turns",
             "bad epoll input: EINVAL and EBADF at once",
+            "epoll sets nested 4 deep: timeout and event seen",
             "own_event_loop: all checks passed",
         ])
     }

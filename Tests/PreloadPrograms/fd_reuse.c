@@ -25,7 +25,6 @@
 static sem_t go;
 static int target = -1;
 static char byte;
-static volatile int writer_done;
 
 static void *writer(void *arg) {
     (void)arg;

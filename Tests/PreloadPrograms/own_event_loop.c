@@ -81,6 +81,43 @@ static void close_pairs(int n) {
     }
 }
 
+static int nest_pipe[2];
+
+static void *write_later(void *arg) {
+    (void)arg;
+    sleep_ms(50);
+    CHECK(write(nest_pipe[1], "n", 1) == 1);
+    return NULL;
+}
+
+/* Epoll sets nested four deep (as deep as epoll allows, so a fifth level —
+ * a hub watching the outermost — is refused with ELOOP): waits on the
+ * outermost still end at the timeout, and at an event in the innermost. */
+static void nested_sets(void) {
+    int e[5];
+    CHECK(pipe(nest_pipe) == 0);
+    e[0] = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = nest_pipe[0]}, out[4];
+    CHECK(epoll_ctl(e[0], EPOLL_CTL_ADD, nest_pipe[0], &ev) == 0);
+    for (int i = 1; i < 5; i++) {
+        e[i] = epoll_create1(0);
+        ev.data.fd = e[i - 1];
+        CHECK(epoll_ctl(e[i], EPOLL_CTL_ADD, e[i - 1], &ev) == 0);
+    }
+    struct timespec t0 = ts_now(CLOCK_MONOTONIC);
+    CHECK(epoll_wait(e[4], out, 4, 100) == 0);
+    double waited = ms_since(t0);
+    CHECK(waited >= 99);
+    pthread_t w;
+    CHECK_RC(pthread_create(&w, NULL, write_later, NULL), 0);
+    CHECK(epoll_wait(e[4], out, 4, -1) == 1 && out[0].data.fd == e[3]);
+    CHECK_RC(pthread_join(w, NULL), 0);
+    printf("epoll sets nested 4 deep: timeout and event seen\n");
+    for (int i = 0; i < 5; i++) close(e[i]);
+    close(nest_pipe[0]);
+    close(nest_pipe[1]);
+}
+
 int main(void) {
     program_start(60);
     /* Busy: 32 clients at once. */
@@ -146,6 +183,7 @@ int main(void) {
     CHECK_ERRNO(epoll_pwait(gone, out, 4, 500, NULL), EBADF);
     CHECK(ms_since(t1) < 400);
     printf("bad epoll input: EINVAL and EBADF at once\n");
+    nested_sets();
     close(ep);
     close(sv[0]);
     close(sv[1]);

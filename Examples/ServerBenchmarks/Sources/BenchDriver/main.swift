@@ -10,40 +10,47 @@ func say(_ text: String) {
     fflush(stdout)
 }
 
+/// One benchmark: its title and method, then its table between two readings
+/// of the load average (the machine is shared: the reader judges the noise).
+func section<T>(_ title: String, _ method: String, runs name: String, _ run: () throws -> T,
+                report: (T) -> String) throws -> T {
+    say(title)
+    say(method)
+    let loadBefore = loadAverage()
+    let result = try run()
+    say(report(result) + "\n")
+    say("Load average before / after the \(name) runs: \(loadBefore) / \(loadAverage())\n")
+    return result
+}
+
 do {
     let options = try Options.parse(Array(CommandLine.arguments.dropFirst()))
     var verdicts: [String] = []
     var errors: [String] = []
     if options.runs("echo") {
-        say("## Echo: requests/s, p99 and server CPU per request (\(Placement.pinned.description))\n")
-        say("\(formatCount(options.echoSeconds * 1000)) ms per cell after \(formatCount(options.echoWarmup * 1000)) ms of warm-up; "
-            + "best of \(options.rounds); every byte checked.\n")
-        let loadBefore = loadAverage()
-        let echo = try EchoBenchmark(options: options).run()
-        say(Report.echo(echo) + "\n")
-        say("Load average before / after the echo runs: \(loadBefore) / \(loadAverage())\n")
+        let echo = try section(
+            "## Echo: requests/s, p99 and server CPU per request (\(Placement.pinned.description))\n",
+            "\(formatCount(options.echoSeconds * 1000)) ms per cell after \(formatCount(options.echoWarmup * 1000)) ms of warm-up; "
+                + "best of \(options.rounds); every byte checked.\n",
+            runs: "echo", { try EchoBenchmark(options: options).run() }, report: Report.echo)
         verdicts += Report.echoVerdicts(echo)
     }
     if options.runs("http") {
-        say("## HTTP plaintext keep-alive: wrk -c\(options.httpConnections) -d\(options.httpSeconds)s --latency, GET /\n")
-        say("1 thread, pinned: \(Placement.pinned.description), wrk -t1. 1 thread, unpinned: one server thread "
-            + "(event loop), wrk -t1, \(Placement.unpinned.description). All cores: \(Placement.cpuCount) server threads, "
-            + "wrk -t\(Placement.cpuCount), \(Placement.unpinned.description).\n")
-        let loadBefore = loadAverage()
-        let http = try HTTPBenchmark(options: options).run()
-        say(Report.http(http) + "\n")
-        say("Load average before / after the HTTP runs: \(loadBefore) / \(loadAverage())\n")
+        let http = try section(
+            "## HTTP plaintext keep-alive: wrk -c\(options.httpConnections) -d\(options.httpSeconds)s --latency, GET /\n",
+            "1 thread, pinned: \(Placement.pinned.description), wrk -t1. 1 thread, unpinned: one server thread "
+                + "(event loop), wrk -t1, \(Placement.unpinned.description). All cores: \(Placement.cpuCount) server threads, "
+                + "wrk -t\(Placement.cpuCount), \(Placement.unpinned.description).\n",
+            runs: "HTTP", { try HTTPBenchmark(options: options).run() }, report: Report.http)
         verdicts += Report.httpVerdicts(http)
         errors += Report.httpErrors(http)
     }
     if options.runs("green-run") {
-        say("## Existing servers under green run: natively and preloaded (\(Placement.pinned.description))\n")
-        say("node: wrk -t1 -c\(options.httpConnections) -d\(options.httpSeconds)s; redis-server: redis-benchmark -q -n 100000 "
-            + "-c 50 -t set,get (the rate over both). Best of \(options.rounds); every wrk answer a 200.\n")
-        let loadBefore = loadAverage()
-        let greenRun = try GreenRunBenchmark(options: options).run()
-        say(Report.greenRun(greenRun) + "\n")
-        say("Load average before / after the green run runs: \(loadBefore) / \(loadAverage())\n")
+        let greenRun = try section(
+            "## Existing servers under green run: natively and preloaded (\(Placement.pinned.description))\n",
+            "node: wrk -t1 -c\(options.httpConnections) -d\(options.httpSeconds)s; redis-server: redis-benchmark -q -n 100000 "
+                + "-c 50 -t set,get (the rate over both). Best of \(options.rounds); every wrk answer a 200.\n",
+            runs: "green run", { try GreenRunBenchmark(options: options).run() }, report: Report.greenRun)
         verdicts += Report.greenRunVerdicts(greenRun)
     }
     say("## Targets (issues #5 and #13)\n")
