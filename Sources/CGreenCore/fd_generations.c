@@ -48,6 +48,7 @@ static _Atomic uint64_t *chunk_of(unsigned fd, bool create) {
 }
 
 bool fd_generation_get(int fd, uint64_t *word) {
+    *word = 0;
     if (fd < 0) return false;
     _Atomic uint64_t *chunk = chunk_of((unsigned)fd, true);
     if (!chunk) return false;

@@ -4,7 +4,10 @@
 // The kernel's registration outlives the watchers: a wait on a number whose
 // generation (fd_generations.c) has not moved costs no epoll_ctl.
 #include "internal.h"
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
 #include <string.h>
 
 // ---- fd waits ----------------------------------------------------------------
@@ -45,6 +48,10 @@ static int fd_index_reserve(green_sched *s, int fd) {
     if (!g) return -1; // by_fd grew, cap did not: the next call tries again
     memset(g + old, 0, (cap - old) * sizeof *g);
     s->fd_waits.registered = g;
+    uint32_t *slots = realloc(s->fd_waits.started_slot, cap * sizeof *slots);
+    if (!slots) return -1;
+    memset(slots + old, 0, (cap - old) * sizeof *slots);
+    s->fd_waits.started_slot = slots;
     s->fd_waits.cap = cap;
     return 0;
 }
@@ -54,6 +61,29 @@ static void fd_index_remove(green_sched *s, int fd, green_fd_wait *fw) {
     else if ((size_t)fd < s->fd_waits.cap && s->fd_waits.by_fd[fd] == fw) s->fd_waits.by_fd[fd] = fw->next;
     if (fw->next) fw->next->prev = fw->prev;
     fw->next = fw->prev = NULL;
+}
+
+/// Remember that fd's watcher started under `word` (see fd_waits_before_poll).
+/// Without room the fd is not checked: as before this check existed.
+static void note_started(green_sched *s, int fd, uint64_t word) {
+    green_fd_wait_table *t = &s->fd_waits;
+    uint32_t slot = t->started_slot[fd];
+    if (slot && slot <= t->started_count && t->started[slot - 1].fd == fd) {
+        // One entry per number, with the newest word: the watchers that
+        // started before it on this hub were woken by the close that moved
+        // the word here, or share the registration libev makes now.
+        t->started[slot - 1].word = word;
+        return;
+    }
+    if (t->started_count == t->started_cap) {
+        size_t cap = t->started_cap ? t->started_cap * 2 : 64;
+        struct green_fd_started *n = realloc(t->started, cap * sizeof *n);
+        if (!n) return;
+        t->started = n;
+        t->started_cap = cap;
+    }
+    t->started[t->started_count++] = (struct green_fd_started){fd, word};
+    t->started_slot[fd] = (uint32_t)t->started_count;
 }
 
 /// Start watching fd for the current fiber: fw is indexed under fd and its
@@ -73,6 +103,7 @@ static int watch(green_sched *s, green_fd_wait *fw, int fd, int events) {
         ev_io_init(&fw->io, fd_wait_cb, fd, events); // EV__IOFDSET: register anew
         s->fd_waits.registered[fd] = known ? gen + 1 : 0;
     }
+    note_started(s, fd, gen);
     fw->fiber = s->run.current;
     fw->revents = 0;
     fw->closed = false;
@@ -153,6 +184,23 @@ int green_wait_fds(const int *fds, const int *events, int n, int64_t deadline, i
     self->pins--;
     if (w != local) free(w);
     return r;
+}
+
+void fd_waits_before_poll(green_sched *s) {
+    green_fd_wait_table *t = &s->fd_waits;
+    for (size_t i = 0; i < t->started_count; i++) {
+        int fd = t->started[i].fd;
+        if (!t->by_fd[fd]) continue; // its waits are over
+        uint64_t now;
+        bool trusted = fd_generation_get(fd, &now);
+        if (trusted && now == t->started[i].word) continue; // no close since: the common case
+        if (!trusted && (now & 0xff) == 0) continue;        // a number never counted (no word)
+        // A close since (or under way): the number may name a new file that
+        // the wait was started on, or nothing. Only the kernel can tell, and
+        // only "nothing" must not reach libev (it aborts on EBADF).
+        if (GREEN_SYSCALL(SYS_fcntl, fd, F_GETFD) < 0 && errno == EBADF) wake_closed(s, fd);
+    }
+    t->started_count = 0;
 }
 
 void green_fd_closing(int fd) {

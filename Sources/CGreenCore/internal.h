@@ -215,7 +215,20 @@ typedef struct green_fd_wait_table {
     /// it is current, a wait leaves the kernel's registration as it is.
     uint64_t *registered;
     size_t cap;                  ///< entries in by_fd and in registered
+    /// The fds whose watchers started since this hub last polled, with
+    /// their word then: a close by another hub's thread meanwhile is caught
+    /// before libev gives the kernel a number that is no longer open (it
+    /// aborts on EBADF). fd_waits_before_poll checks and empties it.
+    struct green_fd_started { int fd; uint64_t word; } *started;
+    size_t started_count, started_cap;
+    /// Per number: 1 + its entry in `started` (valid while that entry
+    /// names it), so that a number has one entry, the newest word.
+    uint32_t *started_slot;
 } green_fd_wait_table;
+
+/// Before the hub polls: wake (GREEN_WAKE_FD_CLOSED) the waiters whose fd
+/// was closed by another thread since their watcher started (fd_waits.c).
+void fd_waits_before_poll(green_sched *s);
 
 // fd_generations.c: a word per fd number that changes when a close of it
 // begins and when it ends. get: false while a close is in progress or when

@@ -713,6 +713,7 @@ static void hub_main(void *arg) {
             atomic_store(&s->share.hungry, 1);
             atomic_fetch_add(&share_hungry, 1);
         }
+        fd_waits_before_poll(s);
         int active = ev_run(s->loop, block ? EVRUN_ONCE : EVRUN_NOWAIT);
         int still = 1;
         if (hungry && atomic_compare_exchange_strong(&s->share.hungry, &still, 0)) atomic_fetch_sub(&share_hungry, 1);
@@ -828,6 +829,8 @@ static void on_thread_exit(void *arg) {
     green_stack_pool_destroy(&s->stacks);
     free(s->fd_waits.by_fd);
     free(s->fd_waits.registered);
+    free(s->fd_waits.started);
+    free(s->fd_waits.started_slot);
     free(s->run.root);
     free(s);
     green_tls_sched = NULL;

@@ -172,6 +172,67 @@ static int closefrom_without_close_range(void) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : 100 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
 
+/* A read that starts on one thread while another thread (with several hubs,
+ * maybe on another OS thread) closes the socket: nothing aborts, and the
+ * read returns — the byte sent afterwards (natively: the blocked read keeps
+ * the file), EBADF (the library woke it: its wait holds no reference), or
+ * EAGAIN at its 300 ms SO_RCVTIMEO (a waiter of another hub, which a close
+ * does not wake). The reader's hub is kept busy by a spinning thread after
+ * the read starts, so the close can land before that hub next polls (libev
+ * aborted when it then gave the kernel the closed number). */
+static int race_pair[2];
+static volatile int race_reading, race_closed, race_spin;
+
+static void *race_reader(void *arg) {
+    char b;
+    __atomic_store_n(&race_reading, 1, __ATOMIC_SEQ_CST);
+    ssize_t n = read(race_pair[0], &b, 1);
+    *(int *)arg = n == 1 ? (b == 'r' ? 1 : -2) : (errno == EBADF || errno == EAGAIN ? 0 : -errno);
+    return NULL;
+}
+
+static void *race_spinner(void *arg) {
+    (void)arg;
+    struct timespec t0 = ts_now(CLOCK_MONOTONIC);
+    while (__atomic_load_n(&race_spin, __ATOMIC_SEQ_CST) && ms_since(t0) < 20) {}
+    return NULL;
+}
+
+static void *race_closer(void *arg) {
+    (void)arg;
+    while (!__atomic_load_n(&race_reading, __ATOMIC_SEQ_CST)) sched_yield();
+    usleep(200);
+    CHECK(close(race_pair[0]) == 0);
+    __atomic_store_n(&race_closed, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+static int close_while_read_starts(void) {
+    int bad = 0;
+    for (int round = 0; round < 30; round++) {
+        CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, race_pair) == 0);
+        struct timeval tv = {0, 300000};
+        CHECK(setsockopt(race_pair[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0);
+        race_reading = race_closed = 0;
+        race_spin = 1;
+        int result = -100;
+        pthread_t r, sp, c;
+        CHECK_RC(pthread_create(&c, NULL, race_closer, NULL), 0);
+        CHECK_RC(pthread_create(&r, NULL, race_reader, &result), 0);
+        CHECK_RC(pthread_create(&sp, NULL, race_spinner, NULL), 0);
+        while (!__atomic_load_n(&race_closed, __ATOMIC_SEQ_CST)) sched_yield();
+        __atomic_store_n(&race_spin, 0, __ATOMIC_SEQ_CST);
+        ssize_t w = write(race_pair[1], "r", 1);
+        CHECK(w == 1 || errno == EPIPE);
+        CHECK_RC(pthread_join(c, NULL), 0);
+        CHECK_RC(pthread_join(r, NULL), 0);
+        CHECK_RC(pthread_join(sp, NULL), 0);
+        if (result != 1 && result != 0) { printf("close race round %d: read gave %d\n", round, result); bad++; }
+        close(race_pair[1]);
+    }
+    return bad;
+}
+
 int main(void) {
     program_start(60);
     sem_init(&go, 0, 0);
@@ -218,6 +279,9 @@ int main(void) {
     CHECK(m && fclose(m) == 0);
     CHECK(errno == 0);
     printf("refused close_range and fdless fclose: nothing changed\n");
+    signal(SIGPIPE, SIG_IGN);
+    CHECK(close_while_read_starts() == 0);
+    printf("close while a read starts on another thread: the read returned, 30 rounds\n");
     int child = closefrom_without_close_range();
     CHECK(child == 0);
     printf("closefrom without close_range: %s\n", child == 0 ? "listed fds closed, the library's kept" : "FAILED");
