@@ -177,7 +177,7 @@ static int stream_fd(FILE *f) {
 static int close_stream(int (*real)(FILE *), FILE *f) {
     int fd = stream_fd(f);
     if (fd >= 0) closing(fd);
-    int r = real(f);
+    int r = real == REAL(pclose) ? SHIM_BLOCKING_CALL(real(f)) : real(f);
     int saved = errno;
     if (fd >= 0) closed(fd);
     errno = saved;
@@ -186,7 +186,9 @@ static int close_stream(int (*real)(FILE *), FILE *f) {
 
 GREEN_EXPORT int fclose(FILE *f) { return close_stream(REAL(fclose), f); }
 
-/// glibc waits for the child internally: this hub waits too.
+/// glibc waits for the child with its own internal waitpid, which no
+/// interposer sees: a marked call, so that under `green run` the hub goes
+/// on without this thread while the child runs.
 GREEN_EXPORT int pclose(FILE *f) { return close_stream(REAL(pclose), f); }
 
 /// freopen or freopen64: f's old fd announced around the call.

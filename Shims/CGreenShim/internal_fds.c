@@ -49,6 +49,20 @@ static int internal(int fd) {
 }
 
 GREEN_EXPORT int epoll_create(int size) { return internal(REAL(epoll_create)(size)); }
+
+/// libev aborts when the kernel refuses to watch a number with EBADF, ELOOP
+/// or EINVAL (a number another thread closed just as a wait on it began).
+/// For a hub's own epoll set those become ENOMEM, on which libev drops the
+/// fd's watchers with EV_ERROR: the waiter tries its call again and gets the
+/// kernel's answer. The program's own epoll sets get the kernel's errors.
+GREEN_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev) {
+    int r = REAL(epoll_ctl)(epfd, op, fd, ev);
+    if (r != 0 && (errno == EBADF || errno == ELOOP || errno == EINVAL)) {
+        fd_info *e = shim_fd_find(epfd);
+        if (e && FD_KIND(e) == FD_INTERNAL) errno = ENOMEM;
+    }
+    return r;
+}
 GREEN_EXPORT int epoll_create1(int flags) { return internal(REAL(epoll_create1)(flags)); }
 /// fstat of a number the program never opened: EBADF, as natively (CPython's
 /// fd_status.py lists a child's open fds this way).

@@ -92,6 +92,7 @@ GREEN_HIDDEN_BEGIN
     X(struct hostent *, gethostbyname2, (const char *, int)) \
     X(FILE *, fdopen, (int, const char *)) \
     X(int, epoll_create, (int)) \
+    X(int, epoll_ctl, (int, int, int, struct epoll_event *)) \
     X(int, epoll_create1, (int)) \
     X(int, eventfd, (unsigned int, int)) \
     X(int, fstat, (int, struct stat *)) \

@@ -704,6 +704,7 @@ static void hub_main(void *arg) {
     green_sched *s = arg;
     after_switch(s);
     for (;;) {
+        fd_waits_before_poll(s); // may make waiters ready: before `block` is decided
         int block = s->run.ready_head == NULL;
         if (block) green_stack_trim(&s->stacks, HOT_FREE_STACKS, TRIM_PER_IDLE);
         s->census.polls++;
@@ -713,7 +714,6 @@ static void hub_main(void *arg) {
             atomic_store(&s->share.hungry, 1);
             atomic_fetch_add(&share_hungry, 1);
         }
-        fd_waits_before_poll(s);
         int active = ev_run(s->loop, block ? EVRUN_ONCE : EVRUN_NOWAIT);
         int still = 1;
         if (hungry && atomic_compare_exchange_strong(&s->share.hungry, &still, 0)) atomic_fetch_sub(&share_hungry, 1);

@@ -183,6 +183,57 @@ static void disk_and_sockets(void) {
     close(pair[1]);
 }
 
+/* pclose waits for its child inside glibc, where no interposer sees it:
+ * the others go on meanwhile (the hub is handed off). */
+static volatile int pclosing, pclose_done;
+static long pclose_rounds;
+static int pp[2];
+
+static void *pcloser(void *arg) {
+    (void)arg;
+    FILE *f = popen("exec sleep 0.3", "r");
+    CHECK(f != NULL);
+    pclosing = 1;
+    CHECK(f && pclose(f) == 0);
+    pclose_done = 1;
+    return NULL;
+}
+
+static void *pclose_pinger(void *arg) {
+    (void)arg;
+    while (!pclosing) sleep_ms(1);
+    sleep_ms(20); /* the other thread is in pclose by now */
+    char c = 'x';
+    long n = 0;
+    for (; !pclose_done; n++) {
+        CHECK(write(pp[0], &c, 1) == 1);
+        CHECK(read(pp[0], &c, 1) == 1);
+    }
+    pclose_rounds = n;
+    CHECK(write(pp[0], "q", 1) == 1);
+    return NULL;
+}
+
+static void *pclose_ponger(void *arg) {
+    (void)arg;
+    char c;
+    while (read(pp[1], &c, 1) == 1 && c != 'q') CHECK(write(pp[1], &c, 1) == 1);
+    return NULL;
+}
+
+static void pclose_wait(void) {
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, pp) == 0);
+    pthread_t t[3];
+    CHECK_RC(pthread_create(&t[0], NULL, pcloser, NULL), 0);
+    CHECK_RC(pthread_create(&t[1], NULL, pclose_pinger, NULL), 0);
+    CHECK_RC(pthread_create(&t[2], NULL, pclose_ponger, NULL), 0);
+    for (int i = 0; i < 3; i++) CHECK_RC(pthread_join(t[i], NULL), 0);
+    CHECK(pclose_rounds >= 100);
+    printf("pclose: the others ran %s meanwhile\n", pclose_rounds >= 100 ? "on" : "NOT");
+    close(pp[0]);
+    close(pp[1]);
+}
+
 int main(void) {
     program_start(120);
     int fd = mkstemp(path);
@@ -190,6 +241,7 @@ int main(void) {
     close(fd);
     lock_wait();
     disk_and_sockets();
+    pclose_wait();
     unlink(path);
     return program_end("handoff");
 }
