@@ -47,7 +47,9 @@ public class AnyFiber: @unchecked Sendable, CustomStringConvertible {
     @exclusivity(unchecked) var outcomeObserved = false
     /// FiberLocal values; nil until the first is set (most fibers never do).
     @exclusivity(unchecked) var locals: [ObjectIdentifier: Any]?
-    @exclusivity(unchecked) var completionHandlers: [() -> Void] = []
+    /// Handlers to run when the fiber ends; nil until the first (an empty
+    /// array would cost a release in every fiber's deinit).
+    @exclusivity(unchecked) var completionHandlers: [() -> Void]?
     @exclusivity(unchecked) var finished = false
     @exclusivity(unchecked) var cancelledBeforeEnd = false
 
@@ -166,7 +168,13 @@ public class AnyFiber: @unchecked Sendable, CustomStringConvertible {
     /// Run `handler` on this fiber when it finishes (immediately if it has).
     func onCompletion(_ handler: @escaping () -> Void) {
         assertOnOwnHub("AnyFiber.onCompletion")
-        if finished { handler() } else { completionHandlers.append(handler) }
+        if finished {
+            handler()
+        } else if completionHandlers == nil {
+            completionHandlers = [handler]
+        } else {
+            completionHandlers!.append(handler)
+        }
     }
 
     /// Called on the fiber's own stack by the C core.
@@ -179,12 +187,11 @@ public class AnyFiber: @unchecked Sendable, CustomStringConvertible {
         dropBody()
         if let core { cancelledBeforeEnd = green_fiber_cancel_requested(core) }
         finished = true
-        if !completionHandlers.isEmpty {
-            let handlers = completionHandlers
-            completionHandlers = []
+        if let handlers = completionHandlers {
+            completionHandlers = nil
             for h in handlers { h() }
         }
-        locals = nil
+        if locals != nil { locals = nil } // most fibers set none: skip the release call
         core = nil
     }
 
@@ -249,7 +256,8 @@ public final class Fiber<Value>: AnyFiber, @unchecked Sendable {
 
     /// The body's result (only for a fiber that finished without error).
     private var finishedValue: Value {
-        if Value.self == Void.self { return () as! Value }
+        // Value is Void here: a bit cast of () (both empty), not a dynamic cast.
+        if Value.self == Void.self { return unsafeBitCast((), to: Value.self) }
         return outcomeValue as! Value
     }
 
