@@ -9,6 +9,8 @@
 #include "shim.h"
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
 
@@ -62,10 +64,12 @@ GREEN_EXPORT int dup2(int from, int to) {
     if (shim_fd_is_internal(from)) { errno = EBADF; return -1; }
     if (shim_fd_is_internal(to)) { errno = EBUSY; return -1; }
     if (from == to) return REAL(dup2)(from, to);
-    green_fd_closing(to); // its record stays until the copy: the call may fail
+    // The call may fail (a bad `from`, EINTR): then `to` keeps its file,
+    // its waiters and its record, as natively.
+    green_fd_replacing(to);
     int r = REAL(dup2)(from, to);
     int saved = errno;
-    green_fd_closed(to);
+    green_fd_replaced(to, r >= 0);
     if (r >= 0) shim_fd_copy(from, to);
     errno = saved;
     return r;
@@ -75,10 +79,10 @@ GREEN_EXPORT int dup3(int from, int to, int flags) {
     if (shim_fd_is_internal(from)) { errno = EBADF; return -1; }
     if (shim_fd_is_internal(to)) { errno = EBUSY; return -1; }
     if (from == to) return REAL(dup3)(from, to, flags); // EINVAL
-    green_fd_closing(to);
+    green_fd_replacing(to);
     int r = REAL(dup3)(from, to, flags);
     int saved = errno;
-    green_fd_closed(to);
+    green_fd_replaced(to, r >= 0);
     if (r >= 0) shim_fd_copy(from, to);
     errno = saved;
     return r;
@@ -112,10 +116,34 @@ static int close_program_range(unsigned first, unsigned last, unsigned flags) {
     return r;
 }
 
+/// 0 when the kernel runs close_range, else the errno it refuses it with
+/// (ENOSYS before Linux 5.9; EPERM or ENOSYS under a seccomp filter). Asked
+/// with a range that closes nothing, before each range close, so that a
+/// refusal is known before any waiter is woken or record forgotten. A
+/// refusal is kept: neither the kernel nor a seccomp filter (which can
+/// only be added to) lets the call through later.
+static int close_range_refusal(void) {
+    static _Atomic int refused;
+    int r = atomic_load_explicit(&refused, memory_order_relaxed);
+    if (r) return r;
+    int e = errno;
+    if (sys_close_range(~0U, ~0U, 0) != 0) {
+        r = errno;
+        atomic_store_explicit(&refused, r, memory_order_relaxed);
+    }
+    errno = e;
+    return r;
+}
+
 GREEN_EXPORT int close_range(unsigned first, unsigned last, int flags) {
     // What the kernel refuses, it refuses before closing anything: so here.
     if (first > last || ((unsigned)flags & ~(CLOSE_RANGE_CLOEXEC | CLOSE_RANGE_UNSHARE)))
         return sys_close_range(first, last, (unsigned)flags); // EINVAL
+    int refusal = close_range_refusal();
+    if (refusal) {
+        errno = refusal;
+        return -1;
+    }
     for (;;) {
         int internal = shim_fd_next_internal(first, last);
         if (internal < 0) return close_program_range(first, last, (unsigned)flags);
@@ -128,12 +156,35 @@ GREEN_EXPORT int close_range(unsigned first, unsigned last, int flags) {
     }
 }
 
+/// glibc's closefrom ends the process when it cannot close every fd.
+static _Noreturn void closefrom_failed(void) {
+    static const char msg[] = "*** closefrom failed to close a file descriptor ***: terminated\n";
+    GREEN_SYSCALL(SYS_write, 2, msg, sizeof msg - 1);
+    abort();
+}
+
+static int open_fd_dir(void) {
+    return (int)GREEN_SYSCALL(SYS_openat, AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
 /// closefrom without close_range (a kernel before 5.9): what /proc/self/fd
 /// lists from `first` up is closed one by one, as glibc's fallback does,
-/// reading the directory again until a pass closes nothing.
+/// reading the directory again until a pass closes nothing. With no free
+/// number to open the directory, numbers from `first` up are closed until
+/// one was open; with no /proc, the process ends (glibc's fortify failure).
 static void close_listed_from(unsigned first) {
-    int dir = (int)GREEN_SYSCALL(SYS_openat, AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir < 0) return;
+    int dir = open_fd_dir();
+    if (dir < 0 && errno != ENOENT) {
+        for (unsigned fd = first; fd < INT_MAX; fd++) { // as glibc: up to the first open one
+            if (shim_fd_is_internal((int)fd)) continue;
+            if (GREEN_SYSCALL(SYS_fcntl, (int)fd, F_GETFD) >= 0 || errno != EBADF) {
+                close((int)fd);
+                break;
+            }
+        }
+        dir = open_fd_dir();
+    }
+    if (dir < 0) closefrom_failed();
     char buf[4096] __attribute__((aligned(8)));
     for (int closed_some = 1; closed_some;) {
         closed_some = 0;

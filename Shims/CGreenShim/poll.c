@@ -247,26 +247,52 @@ GREEN_EXPORT int pselect(int nfds, fd_set *r, fd_set *w, fd_set *x, const struct
 /// This thread's epoll turns: bit 0 set while its probes find events
 /// pending, the rest counts turns (for the sampling).
 static __thread unsigned epoll_turns;
-/// The epoll fd this thread's last probe accepted, and its word
+/// The epoll sets this thread's probes accepted, each with its word
 /// (green_fd_generation) then: parking first on any other fd could hand
 /// libev a number that is not open, or not an epoll fd; the probe says
-/// EBADF / EINVAL at once, as the kernel would.
-static __thread int epoll_checked_fd = -1;
-static __thread uint64_t epoll_checked_word;
-/// Whether the hub can watch that epoll fd: a set nested four deep cannot
-/// be nested once more (epoll says ELOOP, and libev would abort). Such a
-/// set is probed at a growing interval instead (1 ms, doubling to 50 ms).
-static __thread bool epoll_checked_watchable;
+/// EBADF / EINVAL at once, as the kernel would. And whether the hub can
+/// watch the set: one nested four deep cannot be nested once more (epoll
+/// says ELOOP, and libev would abort); such a set is probed at a growing
+/// interval instead (1 ms, doubling to 50 ms). A few sets, so that a thread
+/// taking turns between loops does not check each again every turn.
+#define EPOLL_KNOWN 4
+typedef struct {
+    int fd;         ///< -1: empty
+    bool watchable; ///< the hub can add it to its own set
+    uint64_t word;  ///< the number's word when checked
+} epoll_known_set;
+static __thread epoll_known_set epoll_known[EPOLL_KNOWN] = {{-1}, {-1}, {-1}, {-1}};
+static __thread unsigned epoll_known_next; ///< the entry replaced next
+
+/// The entry for epfd if it was checked under its current word.
+static epoll_known_set *known_set(int epfd, uint64_t word) {
+    for (int i = 0; i < EPOLL_KNOWN; i++)
+        if (epoll_known[i].fd == epfd && epoll_known[i].word == word) return &epoll_known[i];
+    return NULL;
+}
+
+static void remember_set(int epfd, uint64_t word, bool watchable) {
+    epoll_known_set *e = NULL;
+    for (int i = 0; i < EPOLL_KNOWN && !e; i++)
+        if (epoll_known[i].fd == epfd) e = &epoll_known[i];
+    if (!e) e = &epoll_known[epoll_known_next++ % EPOLL_KNOWN];
+    *e = (epoll_known_set){.fd = epfd, .watchable = watchable, .word = word};
+}
 
 /// Whether a hub's epoll set can take epfd: tried on a fresh set of the
-/// shim's own, which nests it as deep as a hub's would (ELOOP past four
-/// levels; libev aborts on that error, so the hub must never be given it).
+/// shim's own, which nests it as deep as a hub's would. (The trial set
+/// holds a number only for the two calls: the program sees no fd more
+/// afterwards. errno is left as it was.)
 static bool hub_can_watch(int epfd) {
+    int e = errno;
+    bool ok = true; // cannot tell (EMFILE…): let the hub watch it, as before
     int trial = (int)GREEN_SYSCALL(SYS_epoll_create1, EPOLL_CLOEXEC);
-    if (trial < 0) return true; // cannot tell (EMFILE…): let the hub watch it, as before
-    struct epoll_event ev = {.events = EPOLLIN};
-    bool ok = GREEN_SYSCALL(SYS_epoll_ctl, trial, EPOLL_CTL_ADD, epfd, &ev) == 0;
-    shim_close_own(trial);
+    if (trial >= 0) {
+        struct epoll_event ev = {.events = EPOLLIN};
+        ok = GREEN_SYSCALL(SYS_epoll_ctl, trial, EPOLL_CTL_ADD, epfd, &ev) == 0;
+        shim_close_own(trial);
+    }
+    errno = e;
     return ok;
 }
 
@@ -292,22 +318,26 @@ static int epoll_poll_unwatchable(int epfd, struct epoll_event *ev, int max, int
 static int epoll_park(int epfd, struct epoll_event *ev, int max, int64_t deadline) {
     unsigned turns = epoll_turns += 2;
     uint64_t word;
-    int checked = epfd == epoll_checked_fd && green_fd_generation(epfd, &word) && word == epoll_checked_word && max > 0;
-    if (!checked || (turns & 1) || (turns >> 1) % EPOLL_SAMPLE == 0) {
+    bool trusted = green_fd_generation(epfd, &word);
+    epoll_known_set *known = trusted && max > 0 ? known_set(epfd, word) : NULL;
+    bool watchable = known && known->watchable;
+    if (!known || (turns & 1) || (turns >> 1) % EPOLL_SAMPLE == 0) {
         int r = REAL(epoll_wait)(epfd, ev, max, 0);
         if (r < 0) return r; // EBADF, EINVAL, EFAULT, EINTR: as the kernel says
-        if (!checked && green_fd_generation(epfd, &word)) {
-            epoll_checked_fd = epfd;
-            epoll_checked_word = word;
-            epoll_checked_watchable = hub_can_watch(epfd);
-        }
         if (r > 0) {
             epoll_turns |= 1;
             return r;
         }
         epoll_turns &= ~1u;
     }
-    if (epfd != epoll_checked_fd || !epoll_checked_watchable) return epoll_poll_unwatchable(epfd, ev, max, deadline);
+    if (!known) {
+        // An epoll set, as the probe just said: checked once, and
+        // remembered while its number's word holds (a number being closed
+        // is checked at every park).
+        watchable = hub_can_watch(epfd);
+        if (trusted && max > 0) remember_set(epfd, word, watchable);
+    }
+    if (!watchable) return epoll_poll_unwatchable(epfd, ev, max, deadline);
     for (;;) { // a deadline already past ends the park at once
         int w = hub()->wait_fds(&epfd, &(int){GREEN_READ}, 1, deadline); // ended by any handler, as poll
         if (w != GREEN_WAKE_NORMAL && w != GREEN_WAKE_DEADLINE) {

@@ -13,7 +13,9 @@
 // *new* file took the number, which is exactly what this tells.)
 //
 // The word: a generation (bits 8 and up), bumped when a close begins and
-// when it ends, and the closes in progress (bits 0-7). While any is in
+// when it ends, and the closes in progress (bits 0-7); plus, for a range
+// close (close_range, closefrom), the generation of one word shared by all
+// numbers (range_word). While any is in
 // progress the number is trusted by nobody, so a registration made while
 // the number changes hands is never reused; a close that never ends (its
 // thread cancelled inside it) leaves the number untrusted, which only costs
@@ -29,53 +31,104 @@
 #define IN_PROGRESS_MASK 0xffu
 #define GENERATION_STEP 0x100u
 
-static _Atomic(_Atomic uint64_t *) chunks[MAX_CHUNKS];
+/// What is known of one number: its word, and which hubs wait on it.
+typedef struct {
+    _Atomic uint64_t word;
+    /// A bit per hub of the sharing group (green_sched_share) that has
+    /// waiters on the number: a close on another hub tells those hubs.
+    _Atomic uint64_t hubs;
+} fd_entry;
 
-/// The chunk holding fd's word, made on first use when `create`. mmap, not
+static _Atomic(fd_entry *) chunks[MAX_CHUNKS];
+
+/// The entry of fd, its chunk made on first use when `create`. mmap, not
 /// malloc: close() makes it too, and may run in a signal handler.
-static _Atomic uint64_t *chunk_of(unsigned fd, bool create) {
+static fd_entry *entry_of(unsigned fd, bool create) {
     unsigned c = fd >> CHUNK_BITS;
     if (c >= MAX_CHUNKS) return NULL;
-    _Atomic uint64_t *chunk = atomic_load_explicit(&chunks[c], memory_order_acquire);
-    if (chunk || !create) return chunk;
-    size_t size = CHUNK_SIZE * sizeof *chunk;
-    void *fresh = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (fresh == MAP_FAILED) return NULL;
-    _Atomic uint64_t *expected = NULL;
-    if (atomic_compare_exchange_strong(&chunks[c], &expected, (_Atomic uint64_t *)fresh)) return fresh;
-    munmap(fresh, size);
-    return expected;
+    fd_entry *chunk = atomic_load_explicit(&chunks[c], memory_order_acquire);
+    if (!chunk && create) {
+        size_t size = CHUNK_SIZE * sizeof *chunk;
+        void *fresh = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (fresh == MAP_FAILED) return NULL;
+        fd_entry *expected = NULL;
+        if (atomic_compare_exchange_strong(&chunks[c], &expected, (fd_entry *)fresh)) {
+            chunk = fresh;
+        } else {
+            munmap(fresh, size);
+            chunk = expected;
+        }
+    }
+    return chunk ? &chunk[fd & (CHUNK_SIZE - 1)] : NULL;
 }
+
+/// The word of every number at once, for range closes (close_range,
+/// closefrom): closes in progress in bits 0-15, a generation above, bumped
+/// when a range close begins and when it ends. A range may reach numbers
+/// whose chunk does not exist yet, and a chunk made while the range closes
+/// would see only half of it; one word for all numbers has no such race.
+/// Range closes are rare (a child before exec, a daemon at start), so that
+/// every hub registering each waited-on number anew after one costs little.
+static _Atomic uint64_t range_word;
+#define RANGE_IN_PROGRESS_MASK 0xffffu
+#define RANGE_STEP 0x10000u
+/// Where the range generation goes in a number's word: far above the
+/// number's own generation (2^31 closes of one number to reach it).
+#define RANGE_SHIFT 40
 
 bool fd_generation_get(int fd, uint64_t *word) {
-    *word = 0;
+    uint64_t range = atomic_load_explicit(&range_word, memory_order_acquire);
+    *word = (range / RANGE_STEP) << RANGE_SHIFT;
     if (fd < 0) return false;
-    _Atomic uint64_t *chunk = chunk_of((unsigned)fd, true);
-    if (!chunk) return false;
-    *word = atomic_load_explicit(&chunk[(unsigned)fd & (CHUNK_SIZE - 1)], memory_order_acquire);
-    return (*word & IN_PROGRESS_MASK) == 0;
-}
-
-/// Apply `delta` to every word of [first, last]. A single number's chunk is
-/// made if missing; a range (close_range up to ~0U) touches only the chunks
-/// that exist. A chunk made between a close's two steps gets only the
-/// second: its in-progress count wraps to 0xff, and the number is never
-/// trusted again (safe; one epoll_ctl per wait there).
-static void add_range(unsigned first, unsigned last, uint64_t delta) {
-    for (unsigned c = first >> CHUNK_BITS; c < MAX_CHUNKS && c <= (last >> CHUNK_BITS); c++) {
-        _Atomic uint64_t *chunk = chunk_of(c << CHUNK_BITS, first == last);
-        if (!chunk) continue;
-        unsigned lo = c == (first >> CHUNK_BITS) ? (first & (CHUNK_SIZE - 1)) : 0;
-        unsigned hi = c == (last >> CHUNK_BITS) ? (last & (CHUNK_SIZE - 1)) : CHUNK_SIZE - 1;
-        for (unsigned i = lo; i <= hi; i++) atomic_fetch_add_explicit(&chunk[i], delta, memory_order_acq_rel);
-    }
+    fd_entry *e = entry_of((unsigned)fd, true);
+    if (!e) return false; // never counted: nobody can tell its closes
+    uint64_t own = atomic_load_explicit(&e->word, memory_order_seq_cst); // after fd_hubs_add's or: see there
+    *word += own;
+    return (own & IN_PROGRESS_MASK) == 0 && (range & RANGE_IN_PROGRESS_MASK) == 0;
 }
 
 void fd_generation_closing(unsigned first, unsigned last) {
-    if (first <= last) add_range(first, last, GENERATION_STEP + 1);
+    if (first > last) return;
+    if (first < last) {
+        atomic_fetch_add_explicit(&range_word, RANGE_STEP + 1, memory_order_acq_rel);
+        return;
+    }
+    fd_entry *e = entry_of(first, true);
+    if (e) atomic_fetch_add_explicit(&e->word, GENERATION_STEP + 1, memory_order_seq_cst);
 }
 
 void fd_generation_closed(unsigned first, unsigned last) {
-    // One fewer close in progress, and a new generation: GENERATION_STEP - 1.
-    if (first <= last) add_range(first, last, GENERATION_STEP - 1);
+    // One fewer close in progress, and a new generation: STEP - 1.
+    if (first > last) return;
+    if (first < last) {
+        atomic_fetch_add_explicit(&range_word, RANGE_STEP - 1, memory_order_acq_rel);
+        return;
+    }
+    // The chunk exists unless closing() could not make it (then neither can this).
+    fd_entry *e = entry_of(first, false);
+    if (e) atomic_fetch_add_explicit(&e->word, GENERATION_STEP - 1, memory_order_seq_cst);
+}
+
+uint64_t fd_generation_own_part(uint64_t word) { return word & ((UINT64_C(1) << RANGE_SHIFT) - 1); }
+
+// A hub sets its bit before it reads the number's word for a wait, and a
+// close reads the bits after its last bump of the word (both sequentially
+// consistent): a wait that read the word from before the close is then
+// always among the hubs the close tells.
+
+void fd_hubs_add(int fd, uint64_t bit) {
+    fd_entry *e = fd >= 0 ? entry_of((unsigned)fd, true) : NULL;
+    if (e && !(atomic_load_explicit(&e->hubs, memory_order_relaxed) & bit))
+        atomic_fetch_or_explicit(&e->hubs, bit, memory_order_seq_cst);
+}
+
+void fd_hubs_remove(int fd, uint64_t bit) {
+    fd_entry *e = fd >= 0 ? entry_of((unsigned)fd, false) : NULL;
+    if (e && (atomic_load_explicit(&e->hubs, memory_order_relaxed) & bit))
+        atomic_fetch_and_explicit(&e->hubs, ~bit, memory_order_relaxed);
+}
+
+uint64_t fd_hubs_waiting(int fd) {
+    fd_entry *e = fd >= 0 ? entry_of((unsigned)fd, false) : NULL;
+    return e ? atomic_load_explicit(&e->hubs, memory_order_seq_cst) : 0;
 }

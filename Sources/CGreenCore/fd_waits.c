@@ -6,6 +6,7 @@
 #include "internal.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
 #include <string.h>
@@ -19,7 +20,8 @@ struct green_fd_wait {
     green_fiber *fiber;
     green_fd_wait *next, *prev;
     int revents;
-    bool closed; ///< set by green_fd_closing: the fd must not be touched again
+    bool closed;       ///< set by green_fd_closing: the fd must not be touched again
+    uint64_t own_word; ///< the number's own generation when the wait began (wake_stale)
 };
 
 static void fd_wait_cb(struct ev_loop *loop, ev_io *w, int revents) {
@@ -56,9 +58,17 @@ static int fd_index_reserve(green_sched *s, int fd) {
     return 0;
 }
 
+/// The hub has no waiter on fd any more: closes on other hubs need not tell it.
+static void no_waiters_left(green_sched *s, int fd) {
+    if (s->share.bit) fd_hubs_remove(fd, s->share.bit);
+}
+
 static void fd_index_remove(green_sched *s, int fd, green_fd_wait *fw) {
     if (fw->prev) fw->prev->next = fw->next;
-    else if ((size_t)fd < s->fd_waits.cap && s->fd_waits.by_fd[fd] == fw) s->fd_waits.by_fd[fd] = fw->next;
+    else if ((size_t)fd < s->fd_waits.cap && s->fd_waits.by_fd[fd] == fw) {
+        s->fd_waits.by_fd[fd] = fw->next;
+        if (!fw->next) no_waiters_left(s, fd);
+    }
     if (fw->next) fw->next->prev = fw->prev;
     fw->next = fw->prev = NULL;
 }
@@ -91,6 +101,9 @@ static void note_started(green_sched *s, int fd, uint64_t word) {
 static int watch(green_sched *s, green_fd_wait *fw, int fd, int events) {
     if (fd < 0 || fd_index_reserve(s, fd) != 0) return -1;
     events &= EV_READ | EV_WRITE;
+    // The hub's bit goes up before the word is read (fd_generations.c): a
+    // close on another hub that this wait could miss then always tells it.
+    if (s->share.bit) fd_hubs_add(fd, s->share.bit);
     uint64_t gen;
     bool known = fd_generation_get(fd, &gen);
     if (known && s->fd_waits.registered[fd] == gen + 1) {
@@ -104,6 +117,7 @@ static int watch(green_sched *s, green_fd_wait *fw, int fd, int events) {
         s->fd_waits.registered[fd] = known ? gen + 1 : 0;
     }
     note_started(s, fd, gen);
+    fw->own_word = fd_generation_own_part(gen);
     fw->fiber = s->run.current;
     fw->revents = 0;
     fw->closed = false;
@@ -127,7 +141,9 @@ static void unwatch(green_sched *s, green_fd_wait *fw) {
 /// Stop this hub's watchers on fd and wake their fibers: the fd is closing.
 static void wake_closed(green_sched *s, int fd) {
     green_fd_wait *fw = s->fd_waits.by_fd[fd];
+    if (!fw) return;
     s->fd_waits.by_fd[fd] = NULL;
+    no_waiters_left(s, fd);
     while (fw) {
         green_fd_wait *next = fw->next;
         ev_io_stop(s->loop, &fw->io);
@@ -135,6 +151,48 @@ static void wake_closed(green_sched *s, int fd) {
         fw->closed = true;
         green_wake(fw->fiber, GREEN_WAKE_FD_CLOSED);
         fw = next;
+    }
+}
+
+/// fd was closed on another hub: stop and wake (EBADF) this hub's waiters
+/// that began before that close; a wait on the number's new file stays.
+static void wake_stale(green_sched *s, int fd) {
+    if ((size_t)fd >= s->fd_waits.cap) return;
+    uint64_t now;
+    fd_generation_get(fd, &now);
+    uint64_t own = fd_generation_own_part(now);
+    for (green_fd_wait *fw = s->fd_waits.by_fd[fd], *next; fw; fw = next) {
+        next = fw->next;
+        if (fw->own_word == own) continue;
+        fd_index_remove(s, fd, fw);
+        ev_io_stop(s->loop, &fw->io);
+        fw->closed = true;
+        green_wake(fw->fiber, GREEN_WAKE_FD_CLOSED);
+    }
+}
+
+void fd_waits_take_closed(green_sched *s) {
+    for (int i = 0; i < GREEN_CLOSED_FD_SLOTS; i++) {
+        if (!atomic_load_explicit(&s->inbox.closed_fds[i], memory_order_relaxed)) continue;
+        int v = atomic_exchange(&s->inbox.closed_fds[i], 0);
+        if (v) wake_stale(s, v - 1);
+    }
+    if (atomic_load_explicit(&s->inbox.closed_overflow, memory_order_relaxed) &&
+        atomic_exchange(&s->inbox.closed_overflow, false)) {
+        for (size_t fd = 0; fd < s->fd_waits.cap; fd++)
+            if (s->fd_waits.by_fd[fd]) wake_stale(s, (int)fd);
+    }
+}
+
+/// After a close of fd (on any thread): the other hubs with waiters on it
+/// wake those whose wait began before it (as green_fd_closing did here).
+static void tell_waiting_hubs(int fd) {
+    uint64_t hubs = fd_hubs_waiting(fd);
+    while (hubs) {
+        int bit = __builtin_ctzll(hubs);
+        hubs &= hubs - 1;
+        green_sched *h = green_share_member(bit);
+        if (h) green_sched_post_closed_fd(h, fd);
     }
 }
 
@@ -194,7 +252,6 @@ void fd_waits_before_poll(green_sched *s) {
         uint64_t now;
         bool trusted = fd_generation_get(fd, &now);
         if (trusted && now == t->started[i].word) continue; // no close since: the common case
-        if (!trusted && (now & 0xff) == 0) continue;        // a number never counted (no word)
         // A close since (or under way): the number may name a new file that
         // the wait was started on, or nothing. Only the kernel can tell, and
         // only "nothing" must not reach libev (it aborts on EBADF).
@@ -211,7 +268,23 @@ void green_fd_closing(int fd) {
 }
 
 void green_fd_closed(int fd) {
-    if (fd >= 0) fd_generation_closed((unsigned)fd, (unsigned)fd);
+    if (fd < 0) return;
+    fd_generation_closed((unsigned)fd, (unsigned)fd);
+    tell_waiting_hubs(fd);
+}
+
+void green_fd_replacing(int fd) {
+    if (fd >= 0) fd_generation_closing((unsigned)fd, (unsigned)fd);
+}
+
+void green_fd_replaced(int fd, bool replaced) {
+    if (fd < 0) return;
+    // Nothing of this hub ran since green_fd_replacing, and libev acts on a
+    // stopped watcher only at its next poll: waking now is as waking before.
+    green_sched *s = green_tls_sched;
+    if (replaced && s && (size_t)fd < s->fd_waits.cap) wake_closed(s, fd);
+    fd_generation_closed((unsigned)fd, (unsigned)fd);
+    if (replaced) tell_waiting_hubs(fd);
 }
 
 void green_fd_closing_range(unsigned first, unsigned last) {

@@ -158,11 +158,18 @@ typedef struct green_tp_state {
 
 /// Entry from other threads and signal handlers (scheduler.c): the only
 /// fields written off the hub's thread.
+#define GREEN_CLOSED_FD_SLOTS 32
+
 typedef struct green_inbox {
     ev_async notify;             ///< wakes the hub's poll
     green_remote_wake *_Atomic remote_wakes; ///< pushed by any thread, drained by the hub
     _Atomic int interrupt_requested;         ///< 1: green_sched_interrupt_syscalls (every fiber); 2: some fibers' `signalled`
     green_fiber *_Atomic adopted;            ///< fibers other threads made for this hub (green_fiber_start), newest first
+    /// fds closed on other hubs while this one had waiters on them, each
+    /// as fd + 1 (0: a free slot); when none is free, `closed_overflow`
+    /// says check every fd waited on.
+    _Atomic int closed_fds[GREEN_CLOSED_FD_SLOTS];
+    _Atomic bool closed_overflow;
 } green_inbox;
 
 /// A fork child's first poll (scheduler.c, see fork_watch_cb).
@@ -197,6 +204,7 @@ typedef struct green_census {
 typedef struct green_share_state {
     int (*movable)(green_fiber *f, green_sched *to); ///< the owner's say, and its preparation; NULL: not sharing
     _Atomic int hungry;          ///< 1 while the hub waits for events with nothing ready: give it work
+    uint64_t bit;                ///< 1 << its place in the group (fd_hubs_*); 0 outside the group
 } green_share_state;
 
 /// The call the running fiber is making in the kernel, for hand-off
@@ -236,6 +244,19 @@ void fd_waits_before_poll(green_sched *s);
 bool fd_generation_get(int fd, uint64_t *word);
 void fd_generation_closing(unsigned first, unsigned last);
 void fd_generation_closed(unsigned first, unsigned last);
+/// The part of a word that only closes of that one number move.
+uint64_t fd_generation_own_part(uint64_t word);
+/// The hubs (a bit each: green_share_state.bit) with waiters on fd.
+void fd_hubs_add(int fd, uint64_t bit);
+void fd_hubs_remove(int fd, uint64_t bit);
+uint64_t fd_hubs_waiting(int fd);
+/// Tell hub s that fd was closed on another hub (any thread): it wakes its
+/// waiters that started before that close (scheduler.c).
+void green_sched_post_closed_fd(green_sched *s, int fd);
+/// The hub of the sharing group with that bit, or NULL.
+green_sched *green_share_member(int bit);
+/// On the hub: wake the waiters of the fds other hubs closed (fd_waits.c).
+void fd_waits_take_closed(green_sched *s);
 
 struct green_sched {
     struct ev_loop *loop;        ///< this hub's libev loop

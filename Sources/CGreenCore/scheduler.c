@@ -187,7 +187,23 @@ void green_sched_share(green_sched *s, int (*movable)(green_fiber *f, green_sche
     }
     green_sched_retain_external(s); // for good: retain and release are no-ops from now on
     s->share.movable = movable;
+    s->share.bit = UINT64_C(1) << i;
     atomic_store_explicit(&share_members[i], s, memory_order_release);
+}
+
+green_sched *green_share_member(int bit) {
+    return bit >= 0 && bit < SHARE_MAX ? atomic_load_explicit(&share_members[bit], memory_order_acquire) : NULL;
+}
+
+void green_sched_post_closed_fd(green_sched *s, int fd) {
+    int posted = 0;
+    for (int i = 0; i < GREEN_CLOSED_FD_SLOTS && !posted; i++) {
+        int v = atomic_load_explicit(&s->inbox.closed_fds[i], memory_order_relaxed);
+        if (v == fd + 1) posted = 1; // already told, not yet taken
+        else if (v == 0) posted = atomic_compare_exchange_strong(&s->inbox.closed_fds[i], &v, fd + 1);
+    }
+    if (!posted) atomic_store(&s->inbox.closed_overflow, true);
+    notify_hub(s);
 }
 
 static green_sched *take_hungry(green_sched *s) {
@@ -693,6 +709,7 @@ static void notify_cb(struct ev_loop *loop, ev_async *w, int revents) {
     green_sched *s = green_tls_sched;
     if (atomic_load_explicit(&s->inbox.adopted, memory_order_relaxed)) adopt_remote(s);
     deliver_remote_wakes(s);
+    fd_waits_take_closed(s);
     int interrupt = atomic_exchange(&s->inbox.interrupt_requested, 0);
     if (interrupt) interrupt_syscalls(s, interrupt == 1);
     void (*hook)(void) = atomic_load_explicit(&green_notify_hook, memory_order_relaxed);

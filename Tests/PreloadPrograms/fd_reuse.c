@@ -140,6 +140,56 @@ static int round_by(enum how how, char tag) {
     return got == tag + 1;
 }
 
+/* A read of one byte on another thread, blocked until the byte comes. */
+static int blocked_fd = -1;
+static volatile int blocked_got = -2;
+
+static void *blocked_reader(void *arg) {
+    (void)arg;
+    blocked_got = read_byte(blocked_fd);
+    return NULL;
+}
+
+/* Calls that fail on `fd` while another thread's read waits on it: the
+ * read goes on waiting, and gets the byte sent afterwards (the library
+ * woke such a waiter with EBADF, as for a close). `refuse` makes the calls
+ * and says whether each failed as natively. */
+static int read_survives(int (*refuse)(int fd)) {
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    blocked_fd = sv[0];
+    blocked_got = -2;
+    pthread_t r;
+    CHECK_RC(pthread_create(&r, NULL, blocked_reader, NULL), 0);
+    sleep_ms(30); /* the read is waiting */
+    int refused = refuse(sv[0]);
+    CHECK(blocked_got == -2);
+    CHECK(write(sv[1], "s", 1) == 1);
+    CHECK_RC(pthread_join(r, NULL), 0);
+    close(sv[0]);
+    close(sv[1]);
+    return refused && blocked_got == 's';
+}
+
+static int refuse_dups(int fd) {
+    int spare = dup(2);
+    CHECK(spare >= 0);
+    close(spare); /* a number that is not open */
+    int ok = 1;
+    errno = 0;
+    ok &= dup2(spare, fd) == -1 && errno == EBADF;
+    errno = 0;
+    ok &= dup3(spare, fd, O_CLOEXEC) == -1 && errno == EBADF;
+    errno = 0;
+    ok &= dup3(2, fd, 0x1234) == -1 && errno == EINVAL;
+    return ok;
+}
+
+static int refuse_close_range(int fd) {
+    errno = 0;
+    return close_range((unsigned)fd, (unsigned)fd, 0) == -1 && errno == ENOSYS;
+}
+
 /* A kernel without close_range (before 5.9), as seccomp makes it look:
  * closefrom then closes what /proc/self/fd lists, and still not the
  * library's own fds. In a child: the filter stays with the process. */
@@ -155,6 +205,7 @@ static int closefrom_without_close_range(void) {
         struct sock_fprog prog = {.len = sizeof code / sizeof code[0], .filter = code};
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) _exit(2);
         if (close_range(3, ~0U, 0) == 0 || errno != ENOSYS) _exit(3);
+        if (!read_survives(refuse_close_range)) _exit(8);
         int p[2];
         if (pipe(p) != 0) _exit(4);
         int high = fcntl(p[0], F_DUPFD, 600);
@@ -175,9 +226,9 @@ static int closefrom_without_close_range(void) {
 /* A read that starts on one thread while another thread (with several hubs,
  * maybe on another OS thread) closes the socket: nothing aborts, and the
  * read returns — the byte sent afterwards (natively: the blocked read keeps
- * the file), EBADF (the library woke it: its wait holds no reference), or
- * EAGAIN at its 300 ms SO_RCVTIMEO (a waiter of another hub, which a close
- * does not wake). The reader's hub is kept busy by a spinning thread after
+ * the file) or EBADF (the library woke it, on whichever hub: its wait holds
+ * no reference), never EAGAIN at its 300 ms SO_RCVTIMEO (a waiter left
+ * behind). The reader's hub is kept busy by a spinning thread after
  * the read starts, so the close can land before that hub next polls (libev
  * aborted when it then gave the kernel the closed number). */
 static int race_pair[2];
@@ -187,7 +238,7 @@ static void *race_reader(void *arg) {
     char b;
     __atomic_store_n(&race_reading, 1, __ATOMIC_SEQ_CST);
     ssize_t n = read(race_pair[0], &b, 1);
-    *(int *)arg = n == 1 ? (b == 'r' ? 1 : -2) : (errno == EBADF || errno == EAGAIN ? 0 : -errno);
+    *(int *)arg = n == 1 ? (b == 'r' ? 1 : -2) : (errno == EBADF ? 0 : -errno);
     return NULL;
 }
 
@@ -229,6 +280,53 @@ static int close_while_read_starts(void) {
         CHECK_RC(pthread_join(sp, NULL), 0);
         if (result != 1 && result != 0) { printf("close race round %d: read gave %d\n", round, result); bad++; }
         close(race_pair[1]);
+    }
+    return bad;
+}
+
+/* A read waiting on a socket (no timeout) when another thread closes the
+ * number: the read returns — natively with the byte sent after the close
+ * (the read holds the file), here with EBADF (the library wakes the
+ * waiters of a closed number on every hub: the file may be gone) — and
+ * never hangs. The reader is made while this thread spins, so that with
+ * several hubs it mostly runs on another hub than the closer. */
+static int closed_pair[2];
+static volatile int closed_reader_waiting;
+
+static void *closed_reader(void *arg) {
+    char b;
+    closed_reader_waiting = 1;
+    ssize_t n = read(closed_pair[0], &b, 1);
+    *(int *)arg = n == 1 ? (b == 'h' ? 1 : -2) : (n < 0 && errno == EBADF ? 0 : -3);
+    return NULL;
+}
+
+static int close_under_waiting_read(void) {
+    int bad = 0;
+    for (int round = 0; round < 20; round++) {
+        CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, closed_pair) == 0);
+        closed_reader_waiting = 0;
+        int result = -100;
+        pthread_t r;
+        CHECK_RC(pthread_create(&r, NULL, closed_reader, &result), 0);
+        struct timespec t0 = ts_now(CLOCK_MONOTONIC);
+        while (ms_since(t0) < 5) {} /* busy: the new thread goes to an idle hub */
+        while (!closed_reader_waiting) sleep_ms(1);
+        sleep_ms(10); /* its read is waiting */
+        CHECK(close(closed_pair[0]) == 0);
+        ssize_t w = write(closed_pair[1], "h", 1);
+        CHECK(w == 1 || errno == EPIPE);
+        struct timespec limit;
+        clock_gettime(CLOCK_REALTIME, &limit);
+        limit.tv_sec += 5;
+        int joined = pthread_timedjoin_np(r, NULL, &limit);
+        if (joined != 0) {
+            printf("close under a waiting read, round %d: the read still waits after 5 s\n", round);
+            bad++;
+            break; /* the thread stays blocked: leave it */
+        }
+        if (result != 1 && result != 0) { printf("close under a waiting read, round %d: read gave %d\n", round, result); bad++; }
+        close(closed_pair[1]);
     }
     return bad;
 }
@@ -279,11 +377,18 @@ int main(void) {
     CHECK(m && fclose(m) == 0);
     CHECK(errno == 0);
     printf("refused close_range and fdless fclose: nothing changed\n");
+    CHECK(read_survives(refuse_dups));
+    printf("failed dup2 and dup3: a read waiting on the number goes on\n");
     signal(SIGPIPE, SIG_IGN);
     CHECK(close_while_read_starts() == 0);
     printf("close while a read starts on another thread: the read returned, 30 rounds\n");
+    CHECK(close_under_waiting_read() == 0);
+    printf("close under a read waiting on another thread: the read returned, 20 rounds\n");
     int child = closefrom_without_close_range();
+    if (child != 0) printf("closefrom child: exit %d\n", child);
     CHECK(child == 0);
-    printf("closefrom without close_range: %s\n", child == 0 ? "listed fds closed, the library's kept" : "FAILED");
+    printf("closefrom without close_range: %s\n",
+           child == 0 ? "a refused close_range left a waiting read alone; listed fds closed, the library's kept"
+                      : "FAILED");
     return program_end("fd_reuse");
 }

@@ -363,6 +363,11 @@ int green_wait_fds(const int *fds, const int *events, int n, int64_t deadline, i
 void green_fd_closing(int fd);
 /// The close that green_fd_closing announced returned (whatever it returned).
 void green_fd_closed(int fd);
+/// dup2/dup3 onto fd, which may fail and leave fd's file as it is: no hub
+/// trusts its registration of fd from green_fd_replacing on; this hub's
+/// waiters on fd are woken (as by green_fd_closing) only when `replaced`.
+void green_fd_replacing(int fd);
+void green_fd_replaced(int fd, bool replaced);
 /// green_fd_closing / green_fd_closed for every number in [first, last]
 /// (close_range, closefrom).
 void green_fd_closing_range(unsigned first, unsigned last);
