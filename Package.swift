@@ -52,7 +52,7 @@ let package = Package(
         .executableTarget(name: "GreenLauncher", swiftSettings: swift6),
         // The Swift runtime: Hub, Fiber, timeouts, sync, channels, pools.
         .target(name: "Green", dependencies: ["CGreenCore", "CGreenShim"], swiftSettings: swift6),
-        .executableTarget(name: "GreenBenchmarks", dependencies: ["Green", "CLibpq"], linkerSettings: exportInterposers),
+        .executableTarget(name: "GreenBenchmarks", dependencies: ["Green", "CGreenCore", "CLibpq"], linkerSettings: exportInterposers),
         .executableTarget(name: "SequentialToFibers", dependencies: ["Green"], path: "Examples/SequentialToFibers",
                           swiftSettings: swift6, linkerSettings: exportInterposers),
         .executableTarget(name: "SyncSwiftToFibers", dependencies: ["Green"], path: "Examples/SyncSwiftToFibers",

@@ -1,6 +1,7 @@
 // PingPong.swift — section 1: the cost of handing control back and forth
 // between two execution contexts. A round trip = each side gives control
 // away once. Reported as total time / round trips.
+import CGreenCore
 import Glibc
 import Green
 import Synchronization
@@ -20,9 +21,10 @@ enum PingPong {
         _ = pthreads(rounds: 2_000)
 
         // Interleave the contenders so slow drift on the machine hits all alike.
-        var greenRuns: [FiberResult] = [], taskRuns: [Double] = [], threadRuns: [Double] = []
+        var greenRuns: [FiberResult] = [], floorRuns: [Double] = [], taskRuns: [Double] = [], threadRuns: [Double] = []
         for _ in 0..<repeats {
             greenRuns.append(try greenFibers(rounds: fiberRounds))
+            floorRuns.append(bareSwitch(rounds: fiberRounds))
             taskRuns.append(swiftTasks(rounds: taskRounds))
             threadRuns.append(pthreads(rounds: threadRounds))
         }
@@ -33,6 +35,7 @@ enum PingPong {
                       ["contender", "round trips", "median run", "per round trip", "min .. max per round trip", "vs Green"])
         for (name, label, rounds, runs) in [
             ("Green", "Green fibers: Green.yield()", fiberRounds, greenRuns.map(\.seconds)),
+            ("Switch", "the bare context switch (floor)", fiberRounds, floorRuns),
             ("Task", "Swift Tasks: continuation handoff", taskRounds, taskRuns),
             ("Thread", "pthreads: mutex + condvar turn", threadRounds, threadRuns),
         ] {
@@ -46,6 +49,8 @@ enum PingPong {
         t.note("Median of \(repeats) runs per contender, interleaved.")
         t.note("Green: \(fixed(Double(green.switches) / Double(fiberRounds), 2)) context switches and "
                + "\(fixed(Double(green.polls) / Double(fiberRounds), 3)) libev polls per round trip (Hub.current counters).")
+        t.note("The bare context switch: Green's assembly switch between two contexts and nothing else "
+               + "(callee-saved registers, MXCSR and x87 control words); Green.yield() adds the scheduler.")
         t.note("Tasks run on the default global executor (\(ProcessInfoLite.cpus) CPUs); each handoff resumes an "
                + "UnsafeContinuation parked in a Mutex-protected slot.")
         t.print()
@@ -69,6 +74,14 @@ enum PingPong {
             try b.value
         }
         return FiberResult(seconds: secs, switches: hub.switchCount - switches0, polls: hub.pollCount - polls0)
+    }
+
+    // MARK: The bare switch
+
+    static func bareSwitch(rounds: Int) -> Double {
+        measure {
+            guard green_switch_floor(rounds) == 0 else { fatalError("green-bench: no memory for a stack") }
+        }
     }
 
     // MARK: Swift concurrency tasks

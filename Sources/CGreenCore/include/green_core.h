@@ -376,6 +376,10 @@ void green_fd_closed_range(unsigned first, unsigned last);
 /// progress: false). Equal words from two calls: the same file is behind the
 /// number, as far as the closes green_fd_closing saw can tell.
 bool green_fd_generation(int fd, uint64_t *word);
+/// For green-bench: `round_trips` round trips between two bare contexts
+/// (the assembly switch alone, with no scheduler: the floor under every
+/// fiber switch). 0, or -1 without memory for the second context's stack.
+int green_switch_floor(long round_trips);
 /// Park until the monotonic deadline (never returns early). 0 when slept.
 int green_sleep_until(int64_t deadline, int flags);
 
