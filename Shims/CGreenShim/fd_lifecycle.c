@@ -12,6 +12,7 @@
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 
 /// Before the number lets go of its file: wake this hub's fibers waiting on
@@ -116,20 +117,23 @@ static int close_program_range(unsigned first, unsigned last, unsigned flags) {
     return r;
 }
 
-/// 0 when the kernel runs close_range, else the errno it refuses it with
-/// (ENOSYS before Linux 5.9; EPERM or ENOSYS under a seccomp filter). Asked
-/// with a range that closes nothing, before each range close, so that a
-/// refusal is known before any waiter is woken or record forgotten. A
-/// refusal is kept: neither the kernel nor a seccomp filter (which can
-/// only be added to) lets the call through later.
-static int close_range_refusal(void) {
-    static _Atomic int refused;
-    int r = atomic_load_explicit(&refused, memory_order_relaxed);
-    if (r) return r;
-    int e = errno;
-    if (sys_close_range(~0U, ~0U, 0) != 0) {
+/// 0 when the kernel will run close_range with these flags, else the errno
+/// it refuses it with (ENOSYS before Linux 5.9; EPERM or ENOSYS under a
+/// seccomp filter). Asked with the same flags and a range that closes
+/// nothing, before each range close, so that a refusal is known before any
+/// waiter is woken or record forgotten. Only a kernel without the call is
+/// remembered: a seccomp filter may be the calling thread's alone, or look
+/// at the arguments.
+static int close_range_refusal(unsigned flags) {
+    static _Atomic bool missing;
+    if (atomic_load_explicit(&missing, memory_order_relaxed)) return ENOSYS;
+    int e = errno, r = 0;
+    if (sys_close_range(~0U, ~0U, flags) != 0) {
         r = errno;
-        atomic_store_explicit(&refused, r, memory_order_relaxed);
+        if (r == ENOSYS) {
+            // Before 5.9 an unknown number; a filter's ENOSYS is taken for that too.
+            atomic_store_explicit(&missing, true, memory_order_relaxed);
+        }
     }
     errno = e;
     return r;
@@ -139,7 +143,8 @@ GREEN_EXPORT int close_range(unsigned first, unsigned last, int flags) {
     // What the kernel refuses, it refuses before closing anything: so here.
     if (first > last || ((unsigned)flags & ~(CLOSE_RANGE_CLOEXEC | CLOSE_RANGE_UNSHARE)))
         return sys_close_range(first, last, (unsigned)flags); // EINVAL
-    int refusal = close_range_refusal();
+    // Setting close-on-exec wakes and forgets nothing: the kernel's answer is the call's.
+    int refusal = flags & CLOSE_RANGE_CLOEXEC ? 0 : close_range_refusal((unsigned)flags);
     if (refusal) {
         errno = refusal;
         return -1;
@@ -175,7 +180,11 @@ static int open_fd_dir(void) {
 static void close_listed_from(unsigned first) {
     int dir = open_fd_dir();
     if (dir < 0 && errno != ENOENT) {
-        for (unsigned fd = first; fd < INT_MAX; fd++) { // as glibc: up to the first open one
+        // As glibc: close numbers from `first` up to the first open one. No
+        // fd lies above the hard limit unless it was lowered after opening.
+        struct rlimit rl;
+        unsigned end = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max < INT_MAX ? (unsigned)rl.rlim_max : INT_MAX;
+        for (unsigned fd = first; fd < end; fd++) {
             if (shim_fd_is_internal((int)fd)) continue;
             if (GREEN_SYSCALL(SYS_fcntl, (int)fd, F_GETFD) >= 0 || errno != EBADF) {
                 close((int)fd);

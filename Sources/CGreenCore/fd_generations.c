@@ -128,6 +128,14 @@ void fd_hubs_remove(int fd, uint64_t bit) {
         atomic_fetch_and_explicit(&e->hubs, ~bit, memory_order_relaxed);
 }
 
+void fd_hubs_clear_all(void) {
+    for (unsigned c = 0; c < MAX_CHUNKS; c++) {
+        fd_entry *chunk = atomic_load_explicit(&chunks[c], memory_order_acquire);
+        if (!chunk) continue;
+        for (unsigned i = 0; i < CHUNK_SIZE; i++) atomic_store_explicit(&chunk[i].hubs, 0, memory_order_relaxed);
+    }
+}
+
 uint64_t fd_hubs_waiting(int fd) {
     fd_entry *e = fd >= 0 ? entry_of((unsigned)fd, false) : NULL;
     return e ? atomic_load_explicit(&e->hubs, memory_order_seq_cst) : 0;

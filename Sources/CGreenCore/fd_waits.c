@@ -20,8 +20,9 @@ struct green_fd_wait {
     green_fiber *fiber;
     green_fd_wait *next, *prev;
     int revents;
-    bool closed;       ///< set by green_fd_closing: the fd must not be touched again
-    uint64_t own_word; ///< the number's own generation when the wait began (wake_stale)
+    bool closed;         ///< set by green_fd_closing: the fd must not be touched again
+    bool began_in_close; ///< a close of the number was under way when the wait began
+    uint64_t own_word;   ///< the number's own generation when the wait began (wake_stale)
 };
 
 static void fd_wait_cb(struct ev_loop *loop, ev_io *w, int revents) {
@@ -58,17 +59,17 @@ static int fd_index_reserve(green_sched *s, int fd) {
     return 0;
 }
 
-/// The hub has no waiter on fd any more: closes on other hubs need not tell it.
+/// The hub has no waiter on fd any more: closes on other hubs need not tell
+/// it. Called where a close is handled, not at the end of every wait: the
+/// bit stays up between waits on the same number (no atomic write per wait),
+/// at the cost of one needless tell when the number is closed later.
 static void no_waiters_left(green_sched *s, int fd) {
     if (s->share.bit) fd_hubs_remove(fd, s->share.bit);
 }
 
 static void fd_index_remove(green_sched *s, int fd, green_fd_wait *fw) {
     if (fw->prev) fw->prev->next = fw->next;
-    else if ((size_t)fd < s->fd_waits.cap && s->fd_waits.by_fd[fd] == fw) {
-        s->fd_waits.by_fd[fd] = fw->next;
-        if (!fw->next) no_waiters_left(s, fd);
-    }
+    else if ((size_t)fd < s->fd_waits.cap && s->fd_waits.by_fd[fd] == fw) s->fd_waits.by_fd[fd] = fw->next;
     if (fw->next) fw->next->prev = fw->prev;
     fw->next = fw->prev = NULL;
 }
@@ -118,6 +119,7 @@ static int watch(green_sched *s, green_fd_wait *fw, int fd, int events) {
     }
     note_started(s, fd, gen);
     fw->own_word = fd_generation_own_part(gen);
+    fw->began_in_close = !known;
     fw->fiber = s->run.current;
     fw->revents = 0;
     fw->closed = false;
@@ -141,9 +143,9 @@ static void unwatch(green_sched *s, green_fd_wait *fw) {
 /// Stop this hub's watchers on fd and wake their fibers: the fd is closing.
 static void wake_closed(green_sched *s, int fd) {
     green_fd_wait *fw = s->fd_waits.by_fd[fd];
+    no_waiters_left(s, fd);
     if (!fw) return;
     s->fd_waits.by_fd[fd] = NULL;
-    no_waiters_left(s, fd);
     while (fw) {
         green_fd_wait *next = fw->next;
         ev_io_stop(s->loop, &fw->io);
@@ -154,8 +156,11 @@ static void wake_closed(green_sched *s, int fd) {
     }
 }
 
-/// fd was closed on another hub: stop and wake (EBADF) this hub's waiters
-/// that began before that close; a wait on the number's new file stays.
+/// fd was closed on another hub: stop and wake this hub's waiters that
+/// began before that close (EBADF: their file is gone); a wait on the
+/// number's new file stays. A wait that began while a close was under way
+/// may be on either file: it is woken as if ready, and its call, tried
+/// again, gets the kernel's answer (EBADF, or EAGAIN and a new wait).
 static void wake_stale(green_sched *s, int fd) {
     if ((size_t)fd >= s->fd_waits.cap) return;
     uint64_t now;
@@ -166,12 +171,30 @@ static void wake_stale(green_sched *s, int fd) {
         if (fw->own_word == own) continue;
         fd_index_remove(s, fd, fw);
         ev_io_stop(s->loop, &fw->io);
-        fw->closed = true;
-        green_wake(fw->fiber, GREEN_WAKE_FD_CLOSED);
+        if (fw->began_in_close) {
+            fw->revents |= fw->io.events & (EV_READ | EV_WRITE);
+            green_wake(fw->fiber, GREEN_WAKE_NORMAL);
+        } else {
+            fw->closed = true;
+            green_wake(fw->fiber, GREEN_WAKE_FD_CLOSED);
+        }
     }
+    if (!s->fd_waits.by_fd[fd]) no_waiters_left(s, fd);
+}
+
+void fd_waits_after_fork(green_sched *s) {
+    for (int i = 0; i < GREEN_CLOSED_FD_SLOTS; i++) atomic_store(&s->inbox.closed_fds[i], 0);
+    atomic_store(&s->inbox.closed_overflow, false);
+    atomic_store(&s->inbox.closed_any, false);
+    if (!s->share.bit) return;
+    for (size_t fd = 0; fd < s->fd_waits.cap; fd++)
+        if (s->fd_waits.by_fd[fd]) fd_hubs_add((int)fd, s->share.bit);
 }
 
 void fd_waits_take_closed(green_sched *s) {
+    if (!atomic_load_explicit(&s->inbox.closed_any, memory_order_relaxed) ||
+        !atomic_exchange(&s->inbox.closed_any, false))
+        return;
     for (int i = 0; i < GREEN_CLOSED_FD_SLOTS; i++) {
         if (!atomic_load_explicit(&s->inbox.closed_fds[i], memory_order_relaxed)) continue;
         int v = atomic_exchange(&s->inbox.closed_fds[i], 0);

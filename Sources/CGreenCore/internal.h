@@ -170,6 +170,7 @@ typedef struct green_inbox {
     /// says check every fd waited on.
     _Atomic int closed_fds[GREEN_CLOSED_FD_SLOTS];
     _Atomic bool closed_overflow;
+    _Atomic bool closed_any;     ///< set after a slot or the overflow: something to look at
 } green_inbox;
 
 /// A fork child's first poll (scheduler.c, see fork_watch_cb).
@@ -250,6 +251,11 @@ uint64_t fd_generation_own_part(uint64_t word);
 void fd_hubs_add(int fd, uint64_t bit);
 void fd_hubs_remove(int fd, uint64_t bit);
 uint64_t fd_hubs_waiting(int fd);
+/// In a fork child: no hub of the parent waits on anything any more.
+void fd_hubs_clear_all(void);
+/// In a fork child, once the surviving hub has its new bit: its waiters' fds
+/// carry that bit (fd_waits.c).
+void fd_waits_after_fork(green_sched *s);
 /// Tell hub s that fd was closed on another hub (any thread): it wakes its
 /// waiters that started before that close (scheduler.c).
 void green_sched_post_closed_fd(green_sched *s, int fd);

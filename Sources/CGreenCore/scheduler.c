@@ -198,11 +198,12 @@ green_sched *green_share_member(int bit) {
 void green_sched_post_closed_fd(green_sched *s, int fd) {
     int posted = 0;
     for (int i = 0; i < GREEN_CLOSED_FD_SLOTS && !posted; i++) {
-        int v = atomic_load_explicit(&s->inbox.closed_fds[i], memory_order_relaxed);
+        int v = atomic_load(&s->inbox.closed_fds[i]);
         if (v == fd + 1) posted = 1; // already told, not yet taken
         else if (v == 0) posted = atomic_compare_exchange_strong(&s->inbox.closed_fds[i], &v, fd + 1);
     }
     if (!posted) atomic_store(&s->inbox.closed_overflow, true);
+    atomic_store(&s->inbox.closed_any, true); // after the slot: the hub looks at the slots after taking this
     notify_hub(s);
 }
 
@@ -761,11 +762,17 @@ static void after_fork_in_child(void) {
     for (int i = 0; i < n; i++) atomic_store(&share_members[i], NULL);
     atomic_store(&share_count, 0);
     atomic_store(&share_hungry, 0);
+    if (s) s->share.bit = 0;
     if (s && s->share.movable) {
         atomic_store(&s->share.hungry, 0);
         atomic_store(&share_members[0], s);
         atomic_store(&share_count, 1);
+        s->share.bit = 1;
     }
+    // Which hubs wait on which fds: the parent's hubs are gone, and this
+    // one has a new place in the group.
+    fd_hubs_clear_all();
+    if (s) fd_waits_after_fork(s);
 }
 
 void green_sched_keep_only_current(void) {

@@ -76,6 +76,8 @@ final class PreloadCompatibilityTests: XCTestCase {
             "failed dup2 and dup3: a read waiting on the number goes on",
             "close while a read starts on another thread: the read returned, 30 rounds",
             "close under a read waiting on another thread: the read returned, 20 rounds",
+            "the same in a child forked by a thread: the read returned",
+            "a new file taking the number of a lingering close: its read gets its byte",
             "closefrom without close_range: a refused close_range left a waiting read alone; listed fds closed, the library's kept",
             "fd_reuse: all checks passed",
         ])

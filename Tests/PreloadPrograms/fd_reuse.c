@@ -17,6 +17,8 @@
 #include <linux/seccomp.h>
 #include <stddef.h>
 #include <sys/prctl.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -331,6 +333,99 @@ static int close_under_waiting_read(void) {
     return bad;
 }
 
+/* The same from a child forked by a thread other than main (with several
+ * hubs, on a hub other than the first): the child's hub takes the first
+ * place among its hubs, and a close on any of them still reaches the
+ * waiters of the others, both ways round. */
+static void *close_then_send(void *arg) {
+    (void)arg;
+    struct timespec t0 = ts_now(CLOCK_MONOTONIC);
+    while (ms_since(t0) < 5) {} /* busy: with several hubs, another one takes the reader's turn */
+    sleep_ms(20);
+    CHECK(close(closed_pair[0]) == 0);
+    ssize_t w = write(closed_pair[1], "h", 1);
+    CHECK(w == 1 || errno == EPIPE);
+    return NULL;
+}
+
+/* This thread reads while a new thread closes the number (the roles of
+ * close_under_waiting_read swapped): the read returns, 'h' or EBADF. */
+static int read_while_new_thread_closes(void) {
+    int bad = 0;
+    for (int round = 0; round < 10; round++) {
+        CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, closed_pair) == 0);
+        pthread_t c;
+        CHECK_RC(pthread_create(&c, NULL, close_then_send, NULL), 0);
+        alarm(5); /* a read left waiting: the child dies of SIGALRM */
+        char b;
+        ssize_t n = read(closed_pair[0], &b, 1);
+        alarm(0);
+        if (!(n == 1 && b == 'h') && !(n < 0 && errno == EBADF)) bad++;
+        CHECK_RC(pthread_join(c, NULL), 0);
+        close(closed_pair[1]);
+    }
+    return bad;
+}
+
+static void *fork_and_close_under_read(void *arg) {
+    pid_t kid = fork();
+    if (kid == 0) _exit(close_under_waiting_read() == 0 && read_while_new_thread_closes() == 0 ? 0 : 1);
+    int status = -1;
+    CHECK(waitpid(kid, &status, 0) == kid);
+    *(int *)arg = WIFEXITED(status) ? WEXITSTATUS(status) : 100 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    return NULL;
+}
+
+/* A close that lingers (SO_LINGER, unsent bytes the peer does not read):
+ * the kernel frees the number at once but the call returns a second later.
+ * Meanwhile another thread's socketpair takes the number and reads it;
+ * when the close returns, that read must go on to its byte (it is on the
+ * new file) — the library told the reader's hub of the close, and a wait
+ * begun while a close was under way is retried, not failed with EBADF. */
+static int newfile_pair[2] = {-1, -1};
+static volatile int newfile_ready;
+
+static void *newfile_reader(void *arg) {
+    sleep_ms(300); /* inside the lingering close */
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, newfile_pair) == 0);
+    newfile_ready = 1;
+    *(int *)arg = read_byte(newfile_pair[0]);
+    return NULL;
+}
+
+static int new_file_during_lingering_close(void) {
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    CHECK(l >= 0 && bind(l, (struct sockaddr *)&a, sizeof a) == 0 && listen(l, 1) == 0);
+    CHECK(getsockname(l, (struct sockaddr *)&a, &al) == 0);
+    int c = socket(AF_INET, SOCK_STREAM, 0), small = 4096;
+    CHECK(setsockopt(c, SOL_SOCKET, SO_SNDBUF, &small, sizeof small) == 0);
+    CHECK(connect(c, (struct sockaddr *)&a, sizeof a) == 0);
+    int p = accept(l, NULL, NULL);
+    CHECK(p >= 0 && setsockopt(p, SOL_SOCKET, SO_RCVBUF, &small, sizeof small) == 0);
+    static char buf[65536];
+    while (send(c, buf, sizeof buf, MSG_DONTWAIT) > 0) {}
+    struct linger lg = {1, 1};
+    CHECK(setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) == 0);
+    newfile_ready = 0;
+    int got = -2;
+    pthread_t r;
+    CHECK_RC(pthread_create(&r, NULL, newfile_reader, &got), 0);
+    struct timespec t0 = ts_now(CLOCK_MONOTONIC);
+    while (ms_since(t0) < 5) {} /* busy: the new thread goes to an idle hub */
+    close(c); /* EWOULDBLOCK after the linger time, or 0: either way the number is gone */
+    sleep_ms(200);
+    while (!newfile_ready) sleep_ms(1);
+    CHECK(write(newfile_pair[1], "x", 1) == 1);
+    CHECK_RC(pthread_join(r, NULL), 0);
+    close(newfile_pair[0]);
+    close(newfile_pair[1]);
+    close(p);
+    close(l);
+    return got == 'x';
+}
+
 int main(void) {
     program_start(60);
     sem_init(&go, 0, 0);
@@ -384,6 +479,14 @@ int main(void) {
     printf("close while a read starts on another thread: the read returned, 30 rounds\n");
     CHECK(close_under_waiting_read() == 0);
     printf("close under a read waiting on another thread: the read returned, 20 rounds\n");
+    int forked = -1;
+    pthread_t f;
+    CHECK_RC(pthread_create(&f, NULL, fork_and_close_under_read, &forked), 0);
+    CHECK_RC(pthread_join(f, NULL), 0);
+    CHECK(forked == 0);
+    printf("the same in a child forked by a thread: %s\n", forked == 0 ? "the read returned" : "FAILED");
+    CHECK(new_file_during_lingering_close());
+    printf("a new file taking the number of a lingering close: its read gets its byte\n");
     int child = closefrom_without_close_range();
     if (child != 0) printf("closefrom child: exit %d\n", child);
     CHECK(child == 0);
