@@ -119,7 +119,8 @@ static int close_program_range(unsigned first, unsigned last, unsigned flags) {
 
 /// 0 when the kernel will run close_range with these flags, else the errno
 /// it refuses it with (ENOSYS before Linux 5.9; EPERM or ENOSYS under a
-/// seccomp filter). Asked with the same flags and a range that closes
+/// seccomp filter). Asked with the same flags (but CLOSE_RANGE_UNSHARE,
+/// which would unshare the fd table by itself) and a range that closes
 /// nothing, before each range close, so that a refusal is known before any
 /// waiter is woken or record forgotten. Only a kernel without the call is
 /// remembered: a seccomp filter may be the calling thread's alone, or look
@@ -144,7 +145,7 @@ GREEN_EXPORT int close_range(unsigned first, unsigned last, int flags) {
     if (first > last || ((unsigned)flags & ~(CLOSE_RANGE_CLOEXEC | CLOSE_RANGE_UNSHARE)))
         return sys_close_range(first, last, (unsigned)flags); // EINVAL
     // Setting close-on-exec wakes and forgets nothing: the kernel's answer is the call's.
-    int refusal = flags & CLOSE_RANGE_CLOEXEC ? 0 : close_range_refusal((unsigned)flags);
+    int refusal = flags & CLOSE_RANGE_CLOEXEC ? 0 : close_range_refusal((unsigned)flags & ~CLOSE_RANGE_UNSHARE);
     if (refusal) {
         errno = refusal;
         return -1;

@@ -109,6 +109,22 @@ void fd_generation_closed(unsigned first, unsigned last) {
     if (e) atomic_fetch_add_explicit(&e->word, GENERATION_STEP - 1, memory_order_seq_cst);
 }
 
+void fd_generation_undo_closing(unsigned fd) {
+    fd_entry *e = entry_of(fd, false);
+    if (e) atomic_fetch_sub_explicit(&e->word, GENERATION_STEP + 1, memory_order_seq_cst);
+}
+
+void fd_hubs_each_waited(unsigned first, unsigned last, void (*tell)(int fd)) {
+    for (unsigned c = first >> CHUNK_BITS; c < MAX_CHUNKS && c <= (last >> CHUNK_BITS); c++) {
+        fd_entry *chunk = atomic_load_explicit(&chunks[c], memory_order_acquire);
+        if (!chunk) continue;
+        unsigned lo = c == (first >> CHUNK_BITS) ? (first & (CHUNK_SIZE - 1)) : 0;
+        unsigned hi = c == (last >> CHUNK_BITS) ? (last & (CHUNK_SIZE - 1)) : CHUNK_SIZE - 1;
+        for (unsigned i = lo; i <= hi; i++)
+            if (atomic_load_explicit(&chunk[i].hubs, memory_order_seq_cst)) tell((int)((c << CHUNK_BITS) | i));
+    }
+}
+
 uint64_t fd_generation_own_part(uint64_t word) { return word & ((UINT64_C(1) << RANGE_SHIFT) - 1); }
 
 // A hub sets its bit before it reads the number's word for a wait, and a

@@ -6,10 +6,12 @@
 #include "internal.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
 #include <string.h>
+#include <time.h>
 
 // ---- fd waits ----------------------------------------------------------------
 
@@ -22,7 +24,7 @@ struct green_fd_wait {
     int revents;
     bool closed;         ///< set by green_fd_closing: the fd must not be touched again
     bool began_in_close; ///< a close of the number was under way when the wait began
-    uint64_t own_word;   ///< the number's own generation when the wait began (wake_stale)
+    uint64_t word;       ///< the number's word (fd_generations.c) when the wait began (wake_stale)
 };
 
 static void fd_wait_cb(struct ev_loop *loop, ev_io *w, int revents) {
@@ -118,7 +120,7 @@ static int watch(green_sched *s, green_fd_wait *fw, int fd, int events) {
         s->fd_waits.registered[fd] = known ? gen + 1 : 0;
     }
     note_started(s, fd, gen);
-    fw->own_word = fd_generation_own_part(gen);
+    fw->word = gen;
     fw->began_in_close = !known;
     fw->fiber = s->run.current;
     fw->revents = 0;
@@ -156,28 +158,60 @@ static void wake_closed(green_sched *s, int fd) {
     }
 }
 
-/// fd was closed on another hub: stop and wake this hub's waiters that
-/// began before that close (EBADF: their file is gone); a wait on the
-/// number's new file stays. A wait that began while a close was under way
-/// may be on either file: it is woken as if ready, and its call, tried
-/// again, gets the kernel's answer (EBADF, or EAGAIN and a new wait).
+/// What the kernel says of fd now, for `events`: -1 the number is not open,
+/// 1 ready, 0 not ready (or cannot tell).
+static int kernel_readiness(int fd, int events) {
+    struct pollfd p = {.fd = fd, .events = (short)((events & EV_READ ? POLLIN : 0) | (events & EV_WRITE ? POLLOUT : 0))};
+    struct timespec zero = {0, 0};
+    if (GREEN_SYSCALL(SYS_ppoll, &p, 1, &zero, NULL, 0) != 1) return 0;
+    return p.revents & POLLNVAL ? -1 : 1;
+}
+
+static void end_wait(green_sched *s, int fd, green_fd_wait *fw, bool closed) {
+    fd_index_remove(s, fd, fw);
+    ev_io_stop(s->loop, &fw->io);
+    if (closed) {
+        fw->closed = true;
+        green_wake(fw->fiber, GREEN_WAKE_FD_CLOSED);
+    } else {
+        fw->revents |= fw->io.events & (EV_READ | EV_WRITE);
+        green_wake(fw->fiber, GREEN_WAKE_NORMAL);
+    }
+}
+
+/// fd was closed on another hub. This hub's waits that began on the file
+/// that closed end with EBADF; a wait on the number's new file stays. A wait
+/// that began while a close was under way (the kernel frees the number
+/// before close returns: another thread may have had a new file under it
+/// at once), or one only a range close could have ended, may be on either:
+/// the kernel says whether the number is open — not: EBADF; ready: it
+/// ends as ready; else it goes on waiting, registered anew (on whatever
+/// file the number names now). Its call never sees a readiness that is not
+/// there (a pipe's read, a connect, may not ask again).
 static void wake_stale(green_sched *s, int fd) {
     if ((size_t)fd >= s->fd_waits.cap) return;
     uint64_t now;
-    fd_generation_get(fd, &now);
+    bool trusted = fd_generation_get(fd, &now);
     uint64_t own = fd_generation_own_part(now);
     for (green_fd_wait *fw = s->fd_waits.by_fd[fd], *next; fw; fw = next) {
         next = fw->next;
-        if (fw->own_word == own) continue;
-        fd_index_remove(s, fd, fw);
-        ev_io_stop(s->loop, &fw->io);
-        if (fw->began_in_close) {
-            fw->revents |= fw->io.events & (EV_READ | EV_WRITE);
-            green_wake(fw->fiber, GREEN_WAKE_NORMAL);
-        } else {
-            fw->closed = true;
-            green_wake(fw->fiber, GREEN_WAKE_FD_CLOSED);
+        if (fw->word == now) continue;
+        if (!fw->began_in_close && fd_generation_own_part(fw->word) != own) {
+            end_wait(s, fd, fw, true); // its file closed since it began
+            continue;
         }
+        int events = fw->io.events & (EV_READ | EV_WRITE);
+        int k = kernel_readiness(fd, events);
+        if (k != 0) {
+            end_wait(s, fd, fw, k < 0);
+            continue;
+        }
+        ev_io_stop(s->loop, &fw->io);
+        ev_io_set(&fw->io, fd, events); // EV__IOFDSET: libev registers the number anew
+        ev_io_start(s->loop, &fw->io);
+        s->fd_waits.registered[fd] = trusted ? now + 1 : 0;
+        fw->word = now;
+        fw->began_in_close = !trusted;
     }
     if (!s->fd_waits.by_fd[fd]) no_waiters_left(s, fd);
 }
@@ -302,12 +336,16 @@ void green_fd_replacing(int fd) {
 
 void green_fd_replaced(int fd, bool replaced) {
     if (fd < 0) return;
+    if (!replaced) { // the file stays: its word goes back to what it was
+        fd_generation_undo_closing((unsigned)fd);
+        return;
+    }
     // Nothing of this hub ran since green_fd_replacing, and libev acts on a
     // stopped watcher only at its next poll: waking now is as waking before.
     green_sched *s = green_tls_sched;
-    if (replaced && s && (size_t)fd < s->fd_waits.cap) wake_closed(s, fd);
+    if (s && (size_t)fd < s->fd_waits.cap) wake_closed(s, fd);
     fd_generation_closed((unsigned)fd, (unsigned)fd);
-    if (replaced) tell_waiting_hubs(fd);
+    tell_waiting_hubs(fd);
 }
 
 void green_fd_closing_range(unsigned first, unsigned last) {
@@ -320,7 +358,10 @@ void green_fd_closing_range(unsigned first, unsigned last) {
         if (s->fd_waits.by_fd[fd]) wake_closed(s, (int)fd);
 }
 
-void green_fd_closed_range(unsigned first, unsigned last) { fd_generation_closed(first, last); }
+void green_fd_closed_range(unsigned first, unsigned last) {
+    fd_generation_closed(first, last);
+    fd_hubs_each_waited(first, last, tell_waiting_hubs);
+}
 
 bool green_fd_generation(int fd, uint64_t *word) { return fd_generation_get(fd, word); }
 

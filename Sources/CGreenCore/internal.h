@@ -245,6 +245,11 @@ void fd_waits_before_poll(green_sched *s);
 bool fd_generation_get(int fd, uint64_t *word);
 void fd_generation_closing(unsigned first, unsigned last);
 void fd_generation_closed(unsigned first, unsigned last);
+/// A close announced by fd_generation_closing that did not happen (a failed
+/// dup2): the word goes back to what it was.
+void fd_generation_undo_closing(unsigned fd);
+/// `tell(fd)` for each number of [first, last] some hub has waited on.
+void fd_hubs_each_waited(unsigned first, unsigned last, void (*tell)(int fd));
 /// The part of a word that only closes of that one number move.
 uint64_t fd_generation_own_part(uint64_t word);
 /// The hubs (a bit each: green_share_state.bit) with waiters on fd.

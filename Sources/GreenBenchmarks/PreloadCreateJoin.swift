@@ -23,16 +23,17 @@ enum PreloadCreateJoin {
     }
 
     /// The ways the program is run: without the library; under it with
-    /// pthreads as fibers that have TLS of their own (the default); the same
-    /// with every fiber thread on the main thread's TLS; under it with OS
-    /// threads kept (its pass-through cost).
+    /// pthreads as fibers that have TLS of their own (the default), on one
+    /// hub and on a hub per CPU; the same with every fiber thread on the main
+    /// thread's TLS; under it with OS threads kept (its pass-through cost).
     enum Mode: CaseIterable {
-        case native, fiber, fiberSharedTLS, preloadNative
+        case native, fiber, fiberHubPerCPU, fiberSharedTLS, preloadNative
 
         var label: String {
             switch self {
             case .native: return "native"
             case .fiber: return "preload (fibers, TLS per thread)"
+            case .fiberHubPerCPU: return "the same, a hub per CPU (green run's default)"
             case .fiberSharedTLS: return "preload, GREEN_THREAD_TLS=shared"
             case .preloadNative: return "preload, GREEN_THREADS=native"
             }
@@ -44,6 +45,7 @@ enum PreloadCreateJoin {
             switch self {
             case .native: return []
             case .fiber: return ["LD_PRELOAD=\(preload)", "GREEN_THREADS=fiber", "GREEN_HUBS=1"]
+            case .fiberHubPerCPU: return ["LD_PRELOAD=\(preload)", "GREEN_THREADS=fiber"]
             case .fiberSharedTLS: return ["LD_PRELOAD=\(preload)", "GREEN_THREADS=fiber", "GREEN_THREAD_TLS=shared", "GREEN_HUBS=1"]
             case .preloadNative: return ["LD_PRELOAD=\(preload)", "GREEN_THREADS=native"]
             }
@@ -89,17 +91,19 @@ enum PreloadCreateJoin {
         func osThreads(_ m: Mode) -> String { (results[m] ?? []).last.map { "\($0.osThreadsWhileAlive)" } ?? "-" }
 
         var t = Table("5b. Thread create+join, a plain C program (create_join.c), natively and under LD_PRELOAD",
-                      ["what", "native", "green, TLS per thread", "native/green", "green, TLS shared",
-                       "native/green", "TLS per thread − shared", "preload, threads native"])
+                      ["what", "native", "green, TLS per thread", "native/green", "the same, a hub per CPU",
+                       "native/green", "green, TLS shared", "native/green", "TLS per thread − shared",
+                       "preload, threads native"])
         for (what, f) in [("\(grouped(oneAtATime)) threads, one at a time", one),
                           ("\(grouped(alive)) alive at once, then joined (×\(aliveRounds))", many)] {
             t.add([what, perOp(ns: f(.native)), perOp(ns: f(.fiber)), ratioText(f(.native), f(.fiber)),
+                   perOp(ns: f(.fiberHubPerCPU)), ratioText(f(.native), f(.fiberHubPerCPU)),
                    perOp(ns: f(.fiberSharedTLS)), ratioText(f(.native), f(.fiberSharedTLS)),
                    signedNs(f(.fiber) - f(.fiberSharedTLS)) + " (" + ratioText(f(.fiber), f(.fiberSharedTLS)) + ")",
                    perOp(ns: f(.preloadNative))])
         }
         t.add(["OS threads while \(grouped(alive)) are alive", osThreads(.native), osThreads(.fiber), "",
-               osThreads(.fiberSharedTLS), "", "", osThreads(.preloadNative)])
+               osThreads(.fiberHubPerCPU), "", osThreads(.fiberSharedTLS), "", "", osThreads(.preloadNative)])
         for mode in Mode.allCases {
             let rs = results[mode] ?? []
             t.note("\(mode.label): one at a time \(range(rs.map(\.oneAtATimeNs), perOp)), "
@@ -110,6 +114,8 @@ enum PreloadCreateJoin {
         t.note("program is faster. TLS per thread (the default since 6fc582c): each fiber thread gets a static TLS block")
         t.note("and a glibc thread descriptor of its own; GREEN_THREAD_TLS=shared: they all use the main thread's.")
         t.note("The last column is the library with GREEN_THREADS=native: every pthread call passes through to glibc.")
+        t.note("A hub per CPU: a new thread starts on the least loaded hub, usually another than its creator's, so a")
+        t.note("thread made and joined at once costs two wake-ups of another OS thread (the other hub's, then the joiner's).")
         for line in verdict(native: (one(.native), many(.native)), green: (one(.fiber), many(.fiber))) { t.note(line) }
         for e in errors { t.note("ERROR: \(e)") }
         t.print()

@@ -303,9 +303,12 @@ static void *closed_reader(void *arg) {
     return NULL;
 }
 
-static int close_under_waiting_read(void) {
+static int close_one(int fd) { return close(fd); }
+static int close_range_of_one(int fd) { return close_range((unsigned)fd, (unsigned)fd, 0); }
+
+static int close_under_waiting_read_by(int (*close_it)(int fd), int rounds) {
     int bad = 0;
-    for (int round = 0; round < 20; round++) {
+    for (int round = 0; round < rounds; round++) {
         CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, closed_pair) == 0);
         closed_reader_waiting = 0;
         int result = -100;
@@ -315,7 +318,7 @@ static int close_under_waiting_read(void) {
         while (ms_since(t0) < 5) {} /* busy: the new thread goes to an idle hub */
         while (!closed_reader_waiting) sleep_ms(1);
         sleep_ms(10); /* its read is waiting */
-        CHECK(close(closed_pair[0]) == 0);
+        CHECK(close_it(closed_pair[0]) == 0);
         ssize_t w = write(closed_pair[1], "h", 1);
         CHECK(w == 1 || errno == EPIPE);
         struct timespec limit;
@@ -331,6 +334,11 @@ static int close_under_waiting_read(void) {
         close(closed_pair[1]);
     }
     return bad;
+}
+
+/* By close, and by close_range of that one number. */
+static int close_under_waiting_read(void) {
+    return close_under_waiting_read_by(close_one, 12) + close_under_waiting_read_by(close_range_of_one, 8);
 }
 
 /* The same from a child forked by a thread other than main (with several
@@ -383,17 +391,20 @@ static void *fork_and_close_under_read(void *arg) {
  * new file) — the library told the reader's hub of the close, and a wait
  * begun while a close was under way is retried, not failed with EBADF. */
 static int newfile_pair[2] = {-1, -1};
-static volatile int newfile_ready;
+static volatile int newfile_ready, newfile_is_pipe;
 
 static void *newfile_reader(void *arg) {
     sleep_ms(300); /* inside the lingering close */
-    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, newfile_pair) == 0);
+    CHECK((newfile_is_pipe ? pipe(newfile_pair) : socketpair(AF_UNIX, SOCK_STREAM, 0, newfile_pair)) == 0);
     newfile_ready = 1;
     *(int *)arg = read_byte(newfile_pair[0]);
     return NULL;
 }
 
-static int new_file_during_lingering_close(void) {
+/* With a socketpair's end or a pipe's read end as the new file (a pipe's
+ * read, once woken, does not ask whether it is ready: a readiness that is
+ * not there would block its hub in the kernel). */
+static int new_file_during_lingering_close(int use_pipe) {
     int l = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t al = sizeof a;
@@ -409,6 +420,7 @@ static int new_file_during_lingering_close(void) {
     struct linger lg = {1, 1};
     CHECK(setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) == 0);
     newfile_ready = 0;
+    newfile_is_pipe = use_pipe;
     int got = -2;
     pthread_t r;
     CHECK_RC(pthread_create(&r, NULL, newfile_reader, &got), 0);
@@ -417,6 +429,7 @@ static int new_file_during_lingering_close(void) {
     close(c); /* EWOULDBLOCK after the linger time, or 0: either way the number is gone */
     sleep_ms(200);
     while (!newfile_ready) sleep_ms(1);
+    CHECK(newfile_pair[0] == c); /* the new file took the closed number (the lowest free) */
     CHECK(write(newfile_pair[1], "x", 1) == 1);
     CHECK_RC(pthread_join(r, NULL), 0);
     close(newfile_pair[0]);
@@ -478,15 +491,16 @@ int main(void) {
     CHECK(close_while_read_starts() == 0);
     printf("close while a read starts on another thread: the read returned, 30 rounds\n");
     CHECK(close_under_waiting_read() == 0);
-    printf("close under a read waiting on another thread: the read returned, 20 rounds\n");
+    printf("close (or close_range) under a read waiting on another thread: the read returned, 20 rounds\n");
     int forked = -1;
     pthread_t f;
     CHECK_RC(pthread_create(&f, NULL, fork_and_close_under_read, &forked), 0);
     CHECK_RC(pthread_join(f, NULL), 0);
     CHECK(forked == 0);
     printf("the same in a child forked by a thread: %s\n", forked == 0 ? "the read returned" : "FAILED");
-    CHECK(new_file_during_lingering_close());
-    printf("a new file taking the number of a lingering close: its read gets its byte\n");
+    CHECK(new_file_during_lingering_close(0));
+    CHECK(new_file_during_lingering_close(1));
+    printf("a new file (socket, pipe) taking the number of a lingering close: its read gets its byte\n");
     int child = closefrom_without_close_range();
     if (child != 0) printf("closefrom child: exit %d\n", child);
     CHECK(child == 0);
