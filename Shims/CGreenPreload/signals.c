@@ -152,7 +152,9 @@ static void trampoline(int sig, siginfo_t *info, void *context) {
     if (target) before = green_thread_pointer_swap(tp);
     int swapped = target && tp != before;
     preload_preempt_blocked += swapped; // another thread's TLS is loaded: no switch now (preempt.c)
+    green_tls_in_signal_handler++; // in the TLS the handler runs with (its close: fd_waits.c)
     call_handler(a, sig, info, context);
+    green_tls_in_signal_handler--;
     preload_preempt_blocked -= swapped;
     if (target) {
         green_thread_pointer_swap(before);

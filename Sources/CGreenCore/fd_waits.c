@@ -321,7 +321,13 @@ void green_fd_closing(int fd) {
     if (fd < 0) return;
     fd_generation_closing((unsigned)fd, (unsigned)fd); // until green_fd_closed no hub trusts a registration
     green_sched *s = green_tls_sched;
-    if (s && (size_t)fd < s->fd_waits.cap) wake_closed(s, fd);
+    if (!s) return;
+    // In a signal handler the hub's lists and loop may be half changed by
+    // the code it interrupted: the hub wakes the waiters once the handler
+    // returned (its inbox, as for another hub's close: after this close, so
+    // they began on the closed file and end with EBADF).
+    if (green_tls_in_signal_handler) green_sched_post_closed_fd(s, fd);
+    else if ((size_t)fd < s->fd_waits.cap) wake_closed(s, fd);
 }
 
 void green_fd_closed(int fd) {
@@ -343,7 +349,8 @@ void green_fd_replaced(int fd, bool replaced) {
     // Nothing of this hub ran since green_fd_replacing, and libev acts on a
     // stopped watcher only at its next poll: waking now is as waking before.
     green_sched *s = green_tls_sched;
-    if (s && (size_t)fd < s->fd_waits.cap) wake_closed(s, fd);
+    if (s && green_tls_in_signal_handler) green_sched_post_closed_fd(s, fd); // see green_fd_closing
+    else if (s && (size_t)fd < s->fd_waits.cap) wake_closed(s, fd);
     fd_generation_closed((unsigned)fd, (unsigned)fd);
     tell_waiting_hubs(fd);
 }
@@ -352,6 +359,10 @@ void green_fd_closing_range(unsigned first, unsigned last) {
     if (first > last) return;
     fd_generation_closing(first, last);
     green_sched *s = green_tls_sched;
+    if (s && green_tls_in_signal_handler) { // see green_fd_closing; the lists may not even be read
+        green_sched_post_closed_all(s);
+        return;
+    }
     if (!s || first >= s->fd_waits.cap) return;
     size_t end = last < s->fd_waits.cap ? (size_t)last + 1 : s->fd_waits.cap;
     for (size_t fd = first; fd < end; fd++)

@@ -264,6 +264,8 @@ void fd_waits_after_fork(green_sched *s);
 /// Tell hub s that fd was closed on another hub (any thread): it wakes its
 /// waiters that started before that close (scheduler.c).
 void green_sched_post_closed_fd(green_sched *s, int fd);
+/// The same for every fd hub s waits on (a range close it cannot list).
+void green_sched_post_closed_all(green_sched *s);
 /// The hub of the sharing group with that bit, or NULL.
 green_sched *green_share_member(int bit);
 /// On the hub: wake the waiters of the fds other hubs closed (fd_waits.c).

@@ -51,6 +51,7 @@ void __tsan_switch_to_fiber(void *fiber, unsigned flags);
 __thread green_sched *green_tls_sched __attribute__((tls_model("initial-exec")));
 __thread green_fiber *green_tls_parkable __attribute__((tls_model("initial-exec")));
 __thread int green_tls_making_internal_fds __attribute__((tls_model("initial-exec")));
+__thread int green_tls_in_signal_handler __attribute__((tls_model("initial-exec")));
 
 int64_t green_now_ns(void) {
     struct timespec ts;
@@ -204,6 +205,12 @@ void green_sched_post_closed_fd(green_sched *s, int fd) {
     }
     if (!posted) atomic_store(&s->inbox.closed_overflow, true);
     atomic_store(&s->inbox.closed_any, true); // after the slot: the hub looks at the slots after taking this
+    notify_hub(s);
+}
+
+void green_sched_post_closed_all(green_sched *s) {
+    atomic_store(&s->inbox.closed_overflow, true);
+    atomic_store(&s->inbox.closed_any, true);
     notify_hub(s);
 }
 

@@ -439,6 +439,50 @@ static int new_file_during_lingering_close(int use_pipe) {
     return got == 'x';
 }
 
+/* A close made by a signal handler while another thread's read waits on
+ * the number: the read returns ('h' natively, EBADF here) and nothing
+ * breaks (the handler may have interrupted the library while it changed
+ * its lists of waits: it tells the hub, which wakes the read after). */
+static int handler_fd = -1;
+static void close_in_handler(int sig) {
+    (void)sig;
+    int e = errno;
+    close(handler_fd);
+    errno = e;
+}
+
+static int close_in_signal_handler(void) {
+    int bad = 0;
+    struct sigaction sa = {.sa_handler = close_in_handler}, old;
+    CHECK(sigaction(SIGUSR2, &sa, &old) == 0);
+    for (int round = 0; round < 10; round++) {
+        CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, closed_pair) == 0);
+        handler_fd = closed_pair[0];
+        closed_reader_waiting = 0;
+        int result = -100;
+        pthread_t r;
+        CHECK_RC(pthread_create(&r, NULL, closed_reader, &result), 0);
+        while (!closed_reader_waiting) sleep_ms(1);
+        sleep_ms(10); /* its read is waiting */
+        CHECK(kill(getpid(), SIGUSR2) == 0); /* the handler closes it (on whichever thread takes it) */
+        sleep_ms(10);
+        ssize_t w = write(closed_pair[1], "h", 1);
+        CHECK(w == 1 || errno == EPIPE);
+        struct timespec limit;
+        clock_gettime(CLOCK_REALTIME, &limit);
+        limit.tv_sec += 5;
+        if (pthread_timedjoin_np(r, NULL, &limit) != 0) {
+            printf("close in a signal handler, round %d: the read still waits after 5 s\n", round);
+            bad++;
+            break;
+        }
+        if (result != 1 && result != 0) { printf("close in a signal handler, round %d: read gave %d\n", round, result); bad++; }
+        close(closed_pair[1]);
+    }
+    CHECK(sigaction(SIGUSR2, &old, NULL) == 0);
+    return bad;
+}
+
 int main(void) {
     program_start(60);
     sem_init(&go, 0, 0);
@@ -498,6 +542,8 @@ int main(void) {
     CHECK_RC(pthread_join(f, NULL), 0);
     CHECK(forked == 0);
     printf("the same in a child forked by a thread: %s\n", forked == 0 ? "the read returned" : "FAILED");
+    CHECK(close_in_signal_handler() == 0);
+    printf("close in a signal handler under a waiting read: the read returned, 10 rounds\n");
     CHECK(new_file_during_lingering_close(0));
     CHECK(new_file_during_lingering_close(1));
     printf("a new file (socket, pipe) taking the number of a lingering close: its read gets its byte\n");

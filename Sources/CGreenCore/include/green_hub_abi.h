@@ -68,6 +68,11 @@ GREEN_HIDDEN_BEGIN // the C fast path's thread-locals: the library's own
 /// moves new ones out of the program's low numbers, close-on-exec, and lets
 /// only the core close them.
 extern __thread int green_tls_making_internal_fds __attribute__((tls_model("initial-exec")));
+/// Non-zero while a program's signal handler runs on this thread (the
+/// preload's wrapper counts it): a close made there must not touch the
+/// hub's fd-wait lists or its libev loop, which the code it interrupted
+/// may be changing; it tells the hub instead (green_fd_closing).
+extern __thread int green_tls_in_signal_handler __attribute__((tls_model("initial-exec")));
 
 /// libc's syscall(), never an interposer of it: the library's own raw system
 /// calls go through GREEN_SYSCALL. Resolved at the first call (a hub's start
