@@ -109,6 +109,11 @@ void fd_generation_closed(unsigned first, unsigned last) {
     if (e) atomic_fetch_add_explicit(&e->word, GENERATION_STEP - 1, memory_order_seq_cst);
 }
 
+void fd_generation_moved(int fd) {
+    fd_entry *e = fd >= 0 ? entry_of((unsigned)fd, false) : NULL;
+    if (e) atomic_fetch_add_explicit(&e->word, 2 * GENERATION_STEP, memory_order_seq_cst);
+}
+
 void fd_generation_undo_closing(unsigned fd) {
     fd_entry *e = entry_of(fd, false);
     if (e) atomic_fetch_sub_explicit(&e->word, GENERATION_STEP + 1, memory_order_seq_cst);

@@ -163,7 +163,10 @@ static void wake_closed(green_sched *s, int fd) {
 static int kernel_readiness(int fd, int events) {
     struct pollfd p = {.fd = fd, .events = (short)((events & EV_READ ? POLLIN : 0) | (events & EV_WRITE ? POLLOUT : 0))};
     struct timespec zero = {0, 0};
-    if (GREEN_SYSCALL(SYS_ppoll, &p, 1, &zero, NULL, 0) != 1) return 0;
+    long r;
+    do r = GREEN_SYSCALL(SYS_ppoll, &p, 1, &zero, NULL, 0);
+    while (r < 0 && errno == EINTR);
+    if (r != 1) return 0;
     return p.revents & POLLNVAL ? -1 : 1;
 }
 
@@ -195,7 +198,7 @@ static void wake_stale(green_sched *s, int fd) {
     uint64_t own = fd_generation_own_part(now);
     for (green_fd_wait *fw = s->fd_waits.by_fd[fd], *next; fw; fw = next) {
         next = fw->next;
-        if (fw->word == now) continue;
+        if (fw->word == now || fw->closed) continue;
         if (!fw->began_in_close && fd_generation_own_part(fw->word) != own) {
             end_wait(s, fd, fw, true); // its file closed since it began
             continue;
@@ -206,10 +209,12 @@ static void wake_stale(green_sched *s, int fd) {
             end_wait(s, fd, fw, k < 0);
             continue;
         }
+        if (fw->closed) continue; // a close (in a signal handler during the ppoll) ended it
         ev_io_stop(s->loop, &fw->io);
         ev_io_set(&fw->io, fd, events); // EV__IOFDSET: libev registers the number anew
         ev_io_start(s->loop, &fw->io);
         s->fd_waits.registered[fd] = trusted ? now + 1 : 0;
+        note_started(s, fd, now); // checked before the next poll, as a new wait is
         fw->word = now;
         fw->began_in_close = !trusted;
     }
@@ -370,6 +375,11 @@ void green_fd_closing_range(unsigned first, unsigned last) {
 }
 
 void green_fd_closed_range(unsigned first, unsigned last) {
+    // Each number some hub waited on gets a generation of its own too, before
+    // the range's close ends: a wait begun on its closed file then ends with
+    // EBADF (its own part moved), never as ready on a new file under the
+    // number. (The range word alone cannot tell which numbers it closed.)
+    fd_hubs_each_waited(first, last, fd_generation_moved);
     fd_generation_closed(first, last);
     fd_hubs_each_waited(first, last, tell_waiting_hubs);
 }

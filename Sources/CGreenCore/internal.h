@@ -248,6 +248,9 @@ void fd_generation_closed(unsigned first, unsigned last);
 /// A close announced by fd_generation_closing that did not happen (a failed
 /// dup2): the word goes back to what it was.
 void fd_generation_undo_closing(unsigned fd);
+/// A new generation for fd's own word (its in-progress count unchanged): a
+/// range close marks so each number some hub waited on.
+void fd_generation_moved(int fd);
 /// `tell(fd)` for each number of [first, last] some hub has waited on.
 void fd_hubs_each_waited(unsigned first, unsigned last, void (*tell)(int fd));
 /// The part of a word that only closes of that one number move.

@@ -77,6 +77,7 @@ final class PreloadCompatibilityTests: XCTestCase {
             "close while a read starts on another thread: the read returned, 30 rounds",
             "close (or close_range) under a read waiting on another thread: the read returned, 20 rounds",
             "the same in a child forked by a thread: the read returned",
+            "a range close under a waiting read, then a new pipe on its numbers: no byte of the new pipe read",
             "close in a signal handler under a waiting read: the read returned, 10 rounds",
             "a new file (socket, pipe) taking the number of a lingering close: its read gets its byte",
             "closefrom without close_range: a refused close_range left a waiting read alone; listed fds closed, the library's kept",

@@ -483,6 +483,56 @@ static int close_in_signal_handler(void) {
     return bad;
 }
 
+/* A range close under a read waiting on another thread, and a new pipe
+ * that takes the numbers at once and gets a byte: the read must not return
+ * the new pipe's byte (natively it ends with EOF: both ends of its own pipe
+ * are closed; here EBADF). The range's word alone could not tell the
+ * reader's hub that its number was among those closed. */
+static int old_pipe[2];
+static volatile int old_pipe_reading;
+
+static void *old_pipe_reader(void *arg) {
+    char b;
+    old_pipe_reading = 1;
+    ssize_t n = read(old_pipe[0], &b, 1);
+    *(int *)arg = n == 1 ? (b == 'q' ? -1 : -2) : (n == 0 || errno == EBADF ? 0 : -3);
+    return NULL;
+}
+
+static int range_close_then_new_pipe(void) {
+    int bad = 0, rounds = 0;
+    for (int round = 0; round < 20; round++) {
+        CHECK(pipe(old_pipe) == 0);
+        if (old_pipe[1] != old_pipe[0] + 1) { close(old_pipe[0]); close(old_pipe[1]); continue; }
+        rounds++;
+        old_pipe_reading = 0;
+        int result = -100;
+        pthread_t r;
+        CHECK_RC(pthread_create(&r, NULL, old_pipe_reader, &result), 0);
+        struct timespec t0 = ts_now(CLOCK_MONOTONIC);
+        while (ms_since(t0) < 5) {} /* busy: the new thread goes to an idle hub */
+        while (!old_pipe_reading) sleep_ms(1);
+        sleep_ms(10);
+        CHECK(close_range((unsigned)old_pipe[0], (unsigned)old_pipe[1], 0) == 0);
+        int fresh[2];
+        CHECK(pipe(fresh) == 0);
+        CHECK(write(fresh[1], "q", 1) == 1);
+        struct timespec limit;
+        clock_gettime(CLOCK_REALTIME, &limit);
+        limit.tv_sec += 5;
+        if (pthread_timedjoin_np(r, NULL, &limit) != 0) {
+            printf("range close, then a new pipe, round %d: the read still waits after 5 s\n", round);
+            bad++;
+            break;
+        }
+        if (result != 0) { printf("range close, then a new pipe, round %d: read gave %d\n", round, result); bad++; }
+        close(fresh[0]);
+        close(fresh[1]);
+    }
+    CHECK(rounds > 0);
+    return bad;
+}
+
 int main(void) {
     program_start(60);
     sem_init(&go, 0, 0);
@@ -542,6 +592,8 @@ int main(void) {
     CHECK_RC(pthread_join(f, NULL), 0);
     CHECK(forked == 0);
     printf("the same in a child forked by a thread: %s\n", forked == 0 ? "the read returned" : "FAILED");
+    CHECK(range_close_then_new_pipe() == 0);
+    printf("a range close under a waiting read, then a new pipe on its numbers: no byte of the new pipe read\n");
     CHECK(close_in_signal_handler() == 0);
     printf("close in a signal handler under a waiting read: the read returned, 10 rounds\n");
     CHECK(new_file_during_lingering_close(0));
