@@ -303,6 +303,30 @@ static void *closed_reader(void *arg) {
     return NULL;
 }
 
+/* Start `reader(result)` on a new thread, made while this one spins so
+ * that with several hubs it mostly runs on another, and return once its
+ * call waits (it sets *waiting first, then blocks; 10 ms more). */
+static pthread_t start_waiting_reader(void *(*reader)(void *), int *result, volatile int *waiting) {
+    *waiting = 0;
+    pthread_t r;
+    CHECK_RC(pthread_create(&r, NULL, reader, result), 0);
+    struct timespec t0 = ts_now(CLOCK_MONOTONIC);
+    while (ms_since(t0) < 5) {} /* busy: the new thread goes to an idle hub */
+    while (!*waiting) sleep_ms(1);
+    sleep_ms(10);
+    return r;
+}
+
+/* Join t within 5 s; 0 if it ended, else (it still waits) -1 and a line. */
+static int join_within_5s(pthread_t t, const char *what, int round) {
+    struct timespec limit;
+    clock_gettime(CLOCK_REALTIME, &limit);
+    limit.tv_sec += 5;
+    if (pthread_timedjoin_np(t, NULL, &limit) == 0) return 0;
+    printf("%s, round %d: the read still waits after 5 s\n", what, round);
+    return -1;
+}
+
 static int close_one(int fd) { return close(fd); }
 static int close_range_of_one(int fd) { return close_range((unsigned)fd, (unsigned)fd, 0); }
 
@@ -310,23 +334,12 @@ static int close_under_waiting_read_by(int (*close_it)(int fd), int rounds) {
     int bad = 0;
     for (int round = 0; round < rounds; round++) {
         CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, closed_pair) == 0);
-        closed_reader_waiting = 0;
         int result = -100;
-        pthread_t r;
-        CHECK_RC(pthread_create(&r, NULL, closed_reader, &result), 0);
-        struct timespec t0 = ts_now(CLOCK_MONOTONIC);
-        while (ms_since(t0) < 5) {} /* busy: the new thread goes to an idle hub */
-        while (!closed_reader_waiting) sleep_ms(1);
-        sleep_ms(10); /* its read is waiting */
+        pthread_t r = start_waiting_reader(closed_reader, &result, &closed_reader_waiting);
         CHECK(close_it(closed_pair[0]) == 0);
         ssize_t w = write(closed_pair[1], "h", 1);
         CHECK(w == 1 || errno == EPIPE);
-        struct timespec limit;
-        clock_gettime(CLOCK_REALTIME, &limit);
-        limit.tv_sec += 5;
-        int joined = pthread_timedjoin_np(r, NULL, &limit);
-        if (joined != 0) {
-            printf("close under a waiting read, round %d: the read still waits after 5 s\n", round);
+        if (join_within_5s(r, "close under a waiting read", round) != 0) {
             bad++;
             break; /* the thread stays blocked: leave it */
         }
@@ -458,21 +471,13 @@ static int close_in_signal_handler(void) {
     for (int round = 0; round < 10; round++) {
         CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, closed_pair) == 0);
         handler_fd = closed_pair[0];
-        closed_reader_waiting = 0;
         int result = -100;
-        pthread_t r;
-        CHECK_RC(pthread_create(&r, NULL, closed_reader, &result), 0);
-        while (!closed_reader_waiting) sleep_ms(1);
-        sleep_ms(10); /* its read is waiting */
+        pthread_t r = start_waiting_reader(closed_reader, &result, &closed_reader_waiting);
         CHECK(kill(getpid(), SIGUSR2) == 0); /* the handler closes it (on whichever thread takes it) */
         sleep_ms(10);
         ssize_t w = write(closed_pair[1], "h", 1);
         CHECK(w == 1 || errno == EPIPE);
-        struct timespec limit;
-        clock_gettime(CLOCK_REALTIME, &limit);
-        limit.tv_sec += 5;
-        if (pthread_timedjoin_np(r, NULL, &limit) != 0) {
-            printf("close in a signal handler, round %d: the read still waits after 5 s\n", round);
+        if (join_within_5s(r, "close in a signal handler", round) != 0) {
             bad++;
             break;
         }
@@ -505,23 +510,13 @@ static int range_close_then_new_pipe(void) {
         CHECK(pipe(old_pipe) == 0);
         if (old_pipe[1] != old_pipe[0] + 1) { close(old_pipe[0]); close(old_pipe[1]); continue; }
         rounds++;
-        old_pipe_reading = 0;
         int result = -100;
-        pthread_t r;
-        CHECK_RC(pthread_create(&r, NULL, old_pipe_reader, &result), 0);
-        struct timespec t0 = ts_now(CLOCK_MONOTONIC);
-        while (ms_since(t0) < 5) {} /* busy: the new thread goes to an idle hub */
-        while (!old_pipe_reading) sleep_ms(1);
-        sleep_ms(10);
+        pthread_t r = start_waiting_reader(old_pipe_reader, &result, &old_pipe_reading);
         CHECK(close_range((unsigned)old_pipe[0], (unsigned)old_pipe[1], 0) == 0);
         int fresh[2];
         CHECK(pipe(fresh) == 0);
         CHECK(write(fresh[1], "q", 1) == 1);
-        struct timespec limit;
-        clock_gettime(CLOCK_REALTIME, &limit);
-        limit.tv_sec += 5;
-        if (pthread_timedjoin_np(r, NULL, &limit) != 0) {
-            printf("range close, then a new pipe, round %d: the read still waits after 5 s\n", round);
+        if (join_within_5s(r, "range close, then a new pipe", round) != 0) {
             bad++;
             break;
         }
