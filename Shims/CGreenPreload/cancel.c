@@ -85,7 +85,7 @@ static struct {
 static inline bool in_glibc(const gthread *t) { return layout.glibc && t->tp; }
 
 static inline int *word_of(gthread *t) {
-    return in_glibc(t) ? (int *)(void *)((char *)t->tp + layout.cancelhandling) : &t->cancelhandling;
+    return in_glibc(t) ? (int *)(void *)(thread_block_descriptor(t->tp) + layout.cancelhandling) : &t->cancelhandling;
 }
 
 static inline int load(const int *w) { return __atomic_load_n(w, __ATOMIC_ACQUIRE); }
@@ -202,7 +202,7 @@ void gcancel_thread_begin(gthread *t, __pthread_unwind_buf_t *exit_buf) {
     // after the setjmp as start_thread does: setjmp may use that space.
     memset(exit_buf->__pad, 0, sizeof exit_buf->__pad);
     t->exit_buf = exit_buf;
-    if (in_glibc(t)) *(void **)(void *)((char *)t->tp + layout.cleanup_jmp_buf) = exit_buf;
+    if (in_glibc(t)) *(void **)(void *)(thread_block_descriptor(t->tp) + layout.cleanup_jmp_buf) = exit_buf;
 }
 
 void gcancel_thread_returned(gthread *t) {
@@ -212,7 +212,7 @@ void gcancel_thread_returned(gthread *t) {
 }
 
 void *gcancel_thread_result(gthread *t) {
-    return in_glibc(t) ? *(void **)(void *)((char *)t->tp + layout.result) : t->retval;
+    return in_glibc(t) ? *(void **)(void *)(thread_block_descriptor(t->tp) + layout.result) : t->retval;
 }
 
 void gcancel_exit(gthread *t, void *value) {

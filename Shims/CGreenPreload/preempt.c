@@ -33,7 +33,7 @@
 // SIGURG blocked meanwhile, SA_RESETHAND honoured), and sigaction reports the
 // program's action; but the hub's OS thread never blocks SIGURG, so a
 // program that blocks it to take it with sigwait or a signalfd does not get
-// it there. GREEN_PREEMPT=0 turns preemption off. x86_64 only.
+// it there. GREEN_PREEMPT=0 turns preemption off.
 #include "preload.h"
 #include <dlfcn.h>
 #include <errno.h>
@@ -101,17 +101,15 @@ static int preemptible_at(void *pc) {
 /// Does the running thread hold the lock of a standard stream (flockfile,
 /// or a custom printf conversion)? Another thread's printf would then wait
 /// for it in the kernel, on the hub's own OS thread. glibc's stream lock is
-/// {int lock; int cnt; void *owner} with the owner's descriptor, which is
-/// the thread pointer on x86_64. (Other streams' locks cannot be found.)
+/// {int lock; int cnt; void *owner} with the owner's descriptor (glibc's
+/// pthread_self). (Other streams' locks cannot be found.)
 static int holds_std_stream(void) {
-#if defined(__x86_64__)
-    void *self = __builtin_thread_pointer();
+    void *self = (void *)PREAL(pthread_self)();
     FILE *streams[] = {stdout, stderr, stdin};
     for (unsigned i = 0; i < sizeof streams / sizeof *streams; i++) {
         const char *lock = streams[i] ? (const char *)streams[i]->_lock : NULL;
         if (lock && *(void *const volatile *)(lock + 8) == self) return 1;
     }
-#endif
     return 0;
 }
 
@@ -269,9 +267,6 @@ int preempt_prepare(void) {
         libev_map = map_of((void *)&ev_run);
         vdso_base = (uintptr_t)getauxval(AT_SYSINFO_EHDR);
         if (!libc_map || !ld_map || !self_map || !libev_map) enabled = 0;
-#if !defined(__x86_64__)
-        enabled = 0; // fiber threads have TLS of their own, and a stream lock can be told apart, on x86_64 only
-#endif
         if (enabled) enabled = preload_signal_take(PREEMPT_SIGNAL, on_signal) == 0;
         preload_log("preemption of fiber threads that run %ld ms: %s", SLICE_NS / 1000000, enabled ? "on" : "off");
     }

@@ -81,11 +81,11 @@ typedef struct gsig {
 } gsig;
 
 /// A pthread that is a fiber. With TLS of its own (thread_block.c) it lives
-/// right after its glibc descriptor, which is the pthread_t; else the pthread_t
-/// points here.
+/// in the block with its glibc descriptor, which is the pthread_t; else the
+/// pthread_t points here.
 typedef struct gthread {
     uint64_t magic;               ///< GTHREAD_MAGIC (a native pthread_t's first word is its own address)
-    void *tp;                     ///< its thread pointer = glibc descriptor (NULL: shares the hub thread's)
+    void *tp;                     ///< its thread pointer (NULL: shares the hub thread's); x86_64: = glibc descriptor
     void *block;                  ///< the allocation holding its TLS, descriptor and this record (NULL: at the top of its stack)
     green_fiber *fiber;
     void *(*start)(void *);
@@ -111,8 +111,9 @@ typedef struct gthread {
 gthread *gthread_current(void);
 /// Is this pthread_t one of ours?
 gthread *gthread_from(pthread_t t);
+char *thread_block_descriptor(void *tp); // thread_block.c
 /// The pthread_t of a fiber thread.
-static inline pthread_t gthread_handle(gthread *t) { return (pthread_t)(t->tp ? t->tp : (void *)t); }
+static inline pthread_t gthread_handle(gthread *t) { return (pthread_t)(t->tp ? (void *)thread_block_descriptor(t->tp) : (void *)t); }
 /// The caller's owner id for mutexes and rwlocks: a fiber thread's id, else the kernel tid.
 int preload_self_id(void);
 /// Run the key destructors of a finishing fiber thread (keys.c).
@@ -178,6 +179,9 @@ void thread_block_after_fork_in_child(void);
 void thread_block_free(gthread *t);
 /// The gthread of a descriptor made here, else NULL.
 gthread *thread_block_owner(pthread_t th);
+/// The glibc descriptor (pthread_t) of the thread whose thread pointer is
+/// `tp`: tp itself on x86_64, right below it on aarch64.
+char *thread_block_descriptor(void *tp);
 
 // ---- cancellation (cancel.c) -----------------------------------------------------------------
 

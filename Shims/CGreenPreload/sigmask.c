@@ -210,14 +210,18 @@ static void count(const sigset_t *mask, int delta) {
 }
 
 /// Raise again, for the kernel to deliver now, what `g` no longer blocks:
-/// its own pending signals (through the hub thread, noted for `g`), and the
-/// process' that no thread took before.
+/// its own pending signals (through a hub thread, noted for `g`), and the
+/// process' that no thread took before. The caller's own are raised on the
+/// OS thread running it, whichever hub that is, so that the handler runs
+/// before pthread_sigmask returns, as natively.
 static void raise_unblocked(gsig *g) {
+    green_sched *running = g == gsig_current() ? green_sched_current() : NULL;
+    pid_t via = hubs_tid_of(running ? running : hubs_main());
     for (uint64_t b = bits_of(&g->pending) & ~bits_of(&g->mask); b; b &= b - 1) {
         int sig = __builtin_ctzll(b) + 1;
         sigdelset(&g->pending, sig);
         atomic_store(&notes[sig], g);
-        GREEN_SYSCALL(SYS_tgkill, (long)getpid(), (long)hubs_tid_of(hubs_main()), (long)sig);
+        GREEN_SYSCALL(SYS_tgkill, (long)getpid(), (long)via, (long)sig);
     }
     for (uint64_t b = bits_of(&process_pending); b; b &= b - 1) {
         int sig = __builtin_ctzll(b) + 1;

@@ -121,6 +121,18 @@ static int run_deferred(green_fiber *f) {
 
 void preload_signals_start(green_sched *s) { green_sched_set_resume_hook(s, run_deferred); }
 
+/// The handler, counted in the TLS it runs with. A call of its own, made
+/// after the thread pointer was swapped: a compiler may reuse within one
+/// function the thread pointer it read before (aarch64 does).
+static __attribute__((noinline)) void call_on_loaded_tls(const struct sigaction *a, int sig, siginfo_t *info,
+                                                          void *context, int swapped) {
+    preload_preempt_blocked += swapped; // another thread's TLS is loaded: no switch now (preempt.c)
+    green_tls_in_signal_handler++; // (its close: fd_waits.c)
+    call_handler(a, sig, info, context);
+    green_tls_in_signal_handler--;
+    preload_preempt_blocked -= swapped;
+}
+
 static void trampoline(int sig, siginfo_t *info, void *context) {
     struct sigaction *a = &programs[sig];
     int interrupts = !(a->sa_flags & SA_RESTART);
@@ -150,12 +162,7 @@ static void trampoline(int sig, siginfo_t *info, void *context) {
     void *before = NULL;
     void *tp = target ? (target->tp ? target->tp : green_sched_native_thread_pointer(s)) : NULL;
     if (target) before = green_thread_pointer_swap(tp);
-    int swapped = target && tp != before;
-    preload_preempt_blocked += swapped; // another thread's TLS is loaded: no switch now (preempt.c)
-    green_tls_in_signal_handler++; // in the TLS the handler runs with (its close: fd_waits.c)
-    call_handler(a, sig, info, context);
-    green_tls_in_signal_handler--;
-    preload_preempt_blocked -= swapped;
+    call_on_loaded_tls(a, sig, info, context, target && tp != before);
     if (target) {
         green_thread_pointer_swap(before);
         target->handled++;

@@ -7,10 +7,15 @@
 // errno, C++ `thread_local`, Rust's thread handle and glibc's own per-thread
 // state (locale, malloc's thread cache, dlerror) are the thread's own.
 //
-// Layout (x86_64, TLS variant II: the TLS blocks lie below the thread pointer):
+// Layout, as glibc's for the architecture (block_tp and descriptor_of below):
 //
+//   x86_64 (TLS variant II: the TLS blocks lie below the thread pointer)
 //     [ static TLS blocks + surplus | struct pthread | gthread ]
 //                                   ^ thread pointer = descriptor = pthread_t
+//   aarch64 (TLS variant I: the descriptor lies below the thread pointer,
+//   the TCB {dtv, private} at it and the TLS blocks above)
+//     [ struct pthread | TCB, static TLS blocks + surplus | gthread ]
+//     ^ pthread_t      ^ thread pointer
 //
 // glibc's dynamic linker does the TLS part (_dl_allocate_tls: DTV, images,
 // the TLS of modules dlopen'ed later on first use). The descriptor fields a
@@ -24,6 +29,7 @@
 #include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
+#include <limits.h>
 #include <link.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -32,6 +38,13 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#define NO_RSEQ LONG_MIN
+#if defined(__x86_64__)
+#define TP_INSTRUCTION "wrfsbase"
+#else
+#define TP_INSTRUCTION "msr tpidr_el0"
+#endif
 
 /// What the library knows of glibc's thread descriptor, from its exported tables.
 static struct {
@@ -45,7 +58,7 @@ static struct {
     size_t robust_head;
     size_t start_routine;
     size_t cancelhandling;
-    long rseq;           ///< __rseq_offset: the rseq area, from the thread pointer (-1: none)
+    long rseq;           ///< __rseq_offset: the rseq area, from the thread pointer (NO_RSEQ: none)
     long robust_futex_offset; ///< robust_head.futex_offset of every thread
     void *(*allocate_tls)(void *tcb);
     void (*deallocate_tls)(void *tcb, bool free_tcb);
@@ -82,9 +95,34 @@ static bool refuse(const char *why) {
     return false;
 }
 
+// ---- where the parts of a block lie ------------------------------------------------
+
+static size_t round64(size_t n) { return (n + 63) & ~(size_t)63; }
+static size_t record_size(void) { return round64(sizeof(gthread)); }
+
+#if defined(__x86_64__)
+/// Bytes of the block from its start to the thread pointer.
+static size_t tp_offset(void) { return glibc.static_size - glibc.descriptor; }
+/// The descriptor (what pthread_self returns) of the thread whose thread pointer is tp.
+static char *descriptor_of(void *tp) { return tp; }
+/// The library's record of the thread whose descriptor is pd.
+static gthread *record_of(char *pd) { return (gthread *)(pd + glibc.descriptor); }
+size_t thread_block_size(void) { return glibc.static_size + record_size(); }
+#elif defined(__aarch64__)
+static size_t tp_offset(void) {
+    size_t a = glibc.static_align;
+    return (glibc.descriptor + a - 1) & ~(a - 1); // the descriptor, the thread pointer aligned as the TLS needs
+}
+static char *descriptor_of(void *tp) { return (char *)tp - glibc.descriptor; }
+static gthread *record_of(char *pd) { return (gthread *)(pd + glibc.descriptor + round64(glibc.static_size)); }
+size_t thread_block_size(void) { return tp_offset() + round64(glibc.static_size) + record_size(); }
+#endif
+
+size_t thread_block_align(void) { return glibc.static_align > 64 ? glibc.static_align : 64; }
+
 static bool learn_layout(void) {
-#if !defined(__x86_64__)
-    return refuse("per-thread TLS is implemented for x86_64 only");
+#if !defined(__x86_64__) && !defined(__aarch64__)
+    return refuse("per-thread TLS is implemented for x86_64 and aarch64 only");
 #else
     void (*static_info)(size_t *, size_t *) = dlsym(RTLD_DEFAULT, "_dl_get_tls_static_info");
     glibc.allocate_tls = dlsym(RTLD_DEFAULT, "_dl_allocate_tls");
@@ -104,15 +142,21 @@ static bool learn_layout(void) {
     glibc.list = (size_t)list;
     glibc.start_routine = (size_t)start;
     glibc.cancelhandling = (size_t)cancel;
-    if (glibc.static_size <= glibc.descriptor || (glibc.static_size - glibc.descriptor) % glibc.static_align)
-        return refuse("unexpected static TLS size");
+    if (glibc.static_align & (glibc.static_align - 1)) return refuse("unexpected static TLS alignment");
 
     // Check the layout against the main thread's descriptor. x86_64 glibc
-    // puts it at the thread pointer; then tid, a padding int, robust_prev and
+    // puts it at the thread pointer (whose third word points to itself),
+    // aarch64's right below; in it tid, a padding int, robust_prev and
     // robust_head, which an idle thread has pointing at itself.
     char *self = (char *)PREAL(pthread_self)();
+#if defined(__x86_64__)
+    if (glibc.static_size <= glibc.descriptor || (glibc.static_size - glibc.descriptor) % glibc.static_align)
+        return refuse("unexpected static TLS size");
     if (self != (char *)__builtin_thread_pointer() || *(void **)(self + 16) != self)
         return refuse("the thread pointer is not the descriptor");
+#else
+    if (self != descriptor_of(__builtin_thread_pointer())) return refuse("the descriptor is not below the thread pointer");
+#endif
     if (*(pid_t *)(self + glibc.tid) != (pid_t)GREEN_SYSCALL(SYS_gettid)) return refuse("the tid field does not match");
     glibc.robust_prev = glibc.tid + 8;
     glibc.robust_head = glibc.tid + 16;
@@ -120,9 +164,14 @@ static bool learn_layout(void) {
         *(void **)(self + glibc.robust_head) != self + glibc.robust_head)
         return refuse("the robust-list fields do not match");
     glibc.robust_futex_offset = *(long *)(self + glibc.robust_head + 8);
+    // The rseq area, from the thread pointer: set only where it is inside
+    // the descriptor (glibc 2.35 and later), else left alone.
     const long *rseq_offset = dlsym(RTLD_DEFAULT, "__rseq_offset");
-    glibc.rseq = rseq_offset ? *rseq_offset : -1;
-    if (glibc.rseq >= 0 && (size_t)glibc.rseq + 32 > glibc.descriptor) glibc.rseq = -1; // not inside: leave it
+    glibc.rseq = NO_RSEQ;
+    if (rseq_offset) {
+        long from_pd = *rseq_offset + ((char *)__builtin_thread_pointer() - self); // its offset in the descriptor
+        if (from_pd >= 0 && (size_t)from_pd + 32 <= glibc.descriptor) glibc.rseq = *rseq_offset;
+    }
     return true;
 #endif
 }
@@ -146,7 +195,7 @@ void thread_block_start(void) {
     find_malloc_words();
     if (glibc.enabled)
         preload_log("fiber threads get TLS of their own: %zu bytes of static TLS, thread pointer by %s",
-                    glibc.static_size, green_tp_uses_syscall() ? "arch_prctl" : "wrfsbase");
+                    glibc.static_size, green_tp_uses_syscall() ? "arch_prctl" : TP_INSTRUCTION);
 }
 
 bool thread_block_enabled(void) { return glibc.enabled; }
@@ -177,7 +226,13 @@ static int find_libc_tls(struct dl_phdr_info *info, size_t size, void *data) {
 /// fiber thread exists.
 static void find_malloc_words(void) {
     struct tls_range libc = {0, 0};
-    if (!dl_iterate_phdr(find_libc_tls, &libc) || libc.offset >= 0 || libc.size > 4096) {
+    int found = dl_iterate_phdr(find_libc_tls, &libc);
+#if defined(__x86_64__)
+    int inside = libc.offset < 0; // static TLS lies below the thread pointer...
+#else
+    int inside = libc.offset > 0; // ...or above it
+#endif
+    if (!found || !inside || libc.size > 4096) {
         preload_log("glibc's malloc state stays per fiber thread: libc's TLS block not found");
         return;
     }
@@ -218,24 +273,24 @@ static void find_malloc_words(void) {
     preload_log("fiber threads share their hub thread's malloc cache (%d words of libc's TLS)", changed);
 }
 
-static size_t record_size(void) { return (sizeof(gthread) + 63) & ~(size_t)63; }
-
-size_t thread_block_size(void) { return glibc.static_size + record_size(); }
-size_t thread_block_align(void) { return glibc.static_align > 64 ? glibc.static_align : 64; }
-
 /// The block at `mem` (thread_block_size() bytes, aligned), set up as glibc
 /// sets up a new thread's; `owned`: mem is the block's to free.
 static gthread *make_block(void *mem, void *hub_tp, bool owned) {
-    char *pd = (char *)mem + glibc.static_size - glibc.descriptor;
-    // The descriptor and the record start zeroed, as glibc's; the TLS blocks
-    // get their images from _dl_allocate_tls (the surplus is written only by
-    // a later dlopen: see thread_block_dlopened).
-    memset(pd, 0, glibc.descriptor + record_size());
-    if (!glibc.allocate_tls(pd)) return NULL; // the DTV and every module's initial TLS image
-    gthread *t = (gthread *)(pd + glibc.descriptor);
+    char *tp = (char *)mem + tp_offset(), *pd = descriptor_of(tp);
+    gthread *t = record_of(pd);
+    // The descriptor, the TCB and the record start zeroed, as glibc's; the
+    // TLS blocks get their images from _dl_allocate_tls (the surplus is
+    // written only by a later dlopen: see thread_block_dlopened).
+    memset(pd, 0, glibc.descriptor);
+#if defined(__aarch64__)
+    memset(tp, 0, 2 * sizeof(void *)); // the TCB: {dtv, private}
+#endif
+    memset(t, 0, record_size());
+    if (!glibc.allocate_tls(tp)) return NULL; // the DTV and every module's initial TLS image
     t->block = owned ? mem : NULL;
-    t->tp = pd;
+    t->tp = tp;
 
+#if defined(__x86_64__)
     // tcbhead_t (x86_64 ABI offsets): tcb and self point at the descriptor;
     // sysinfo, the stack-protector canary, the pointer guard and the CET
     // feature bits are the process's, as glibc copies them.
@@ -245,11 +300,16 @@ static gthread *make_block(void *mem, void *hub_tp, bool owned) {
     *(int *)(pd + 24) = 1;                  // multiple_threads
     memcpy(pd + 32, now + 32, 3 * sizeof(uintptr_t)); // sysinfo, stack_guard, pointer_guard
     memcpy(pd + 72, now + 72, sizeof(unsigned)); // feature_1
+#else
+    // aarch64 keeps the canary and the pointer guard in globals; the
+    // descriptor's header is {multiple_threads, gscope_flag}.
+    *(int *)(pd + 0) = 1;
+#endif
 
     // The descriptor proper. tid: its hub's OS thread's, so glibc's own locks
     // and raise() act on the thread that runs the fiber (gettid() is the
     // program's view, and says the fiber thread's own id).
-    char *hub = hub_tp;
+    char *hub = descriptor_of(hub_tp);
     *(pid_t *)(pd + glibc.tid) = *(pid_t *)(hub + glibc.tid);
     *(void **)(pd + glibc.list) = pd + glibc.list; // an empty list: unlinking it is harmless
     *(void **)(pd + glibc.list + 8) = pd + glibc.list;
@@ -257,9 +317,9 @@ static gthread *make_block(void *mem, void *hub_tp, bool owned) {
     *(void **)(pd + glibc.robust_head) = pd + glibc.robust_head;
     *(long *)(pd + glibc.robust_head + 8) = glibc.robust_futex_offset;
     *(void **)(pd + glibc.start_routine) = (void *)fiber_thread_start;
-    if (glibc.rseq >= 0) *(int32_t *)(pd + glibc.rseq + 4) = -2; // cpu_id: registration failed, ask the kernel
-    for (int i = 0; i < malloc_word_count; i++) // the hub thread's malloc cache and arena
-        *(void **)(pd + malloc_words[i]) = *(void **)(hub + malloc_words[i]);
+    if (glibc.rseq != NO_RSEQ) *(int32_t *)(tp + glibc.rseq + 4) = -2; // cpu_id: registration failed, ask the kernel
+    for (int i = 0; i < malloc_word_count; i++) // the hub thread's malloc cache and arena (offsets from the thread pointer)
+        *(void **)(tp + malloc_words[i]) = *(void **)((char *)hub_tp + malloc_words[i]);
     return t;
 }
 
@@ -274,14 +334,16 @@ gthread *thread_block_create(void *hub_tp) {
 gthread *thread_block_create_at(void *mem, void *hub_tp) { return make_block(mem, hub_tp, false); }
 
 void thread_block_rehome(gthread *t, void *hub_tp) {
-    char *pd = t->tp, *hub = hub_tp;
-    *(pid_t *)(pd + glibc.tid) = *(pid_t *)(hub + glibc.tid);
-    for (int i = 0; i < malloc_word_count; i++) *(void **)(pd + malloc_words[i]) = *(void **)(hub + malloc_words[i]);
+    char *tp = t->tp, *hub = hub_tp;
+    *(pid_t *)(descriptor_of(tp) + glibc.tid) = *(pid_t *)(descriptor_of(hub) + glibc.tid);
+    for (int i = 0; i < malloc_word_count; i++) *(void **)(tp + malloc_words[i]) = *(void **)(hub + malloc_words[i]);
 }
 
 void thread_block_set_tid(void *tp, pid_t tid) {
-    if (glibc.enabled && tp) *(pid_t *)((char *)tp + glibc.tid) = tid;
+    if (glibc.enabled && tp) *(pid_t *)(descriptor_of(tp) + glibc.tid) = tid;
 }
+
+char *thread_block_descriptor(void *tp) { return descriptor_of(tp); }
 
 void thread_block_enter(void) {
     if (glibc.enabled) glibc.ctype_init(); // as glibc's start_thread: the locale's ctype tables
@@ -295,15 +357,16 @@ void thread_block_after_fork_in_child(void) {
     // glibc's fork registered the forking fiber's descriptor with the kernel
     // (tid to clear, robust list), but that block is freed when the fiber
     // thread ends: give both back to the hub thread's own descriptor.
-    char *hub = green_sched_native_thread_pointer(green_sched_current());
-    if (!glibc.enabled || !hub) return;
+    char *hub_tp = green_sched_native_thread_pointer(green_sched_current());
+    if (!glibc.enabled || !hub_tp) return;
+    char *hub = descriptor_of(hub_tp);
     *(pid_t *)(hub + glibc.tid) = (pid_t)GREEN_SYSCALL(SYS_set_tid_address, hub + glibc.tid);
     GREEN_SYSCALL(SYS_set_robust_list, hub + glibc.robust_head, (size_t)24);
     // glibc's fork also put the forking descriptor on its list of thread
     // stacks in use (its reclaim_stacks): that descriptor lives on the fiber's
     // stack, which is reused when the thread ends, so it leaves the list
     // (list_t {next, prev}: list_del, then an empty list of its own again).
-    void **node = (void **)(void *)((char *)__builtin_thread_pointer() + glibc.list);
+    void **node = (void **)(void *)(descriptor_of(__builtin_thread_pointer()) + glibc.list);
     void **next = node[0], **prev = node[1];
     if (next && prev && next != (void *)node) {
         prev[0] = next;
@@ -355,14 +418,18 @@ static size_t static_offset_of(uintptr_t base, size_t modid) {
     for (struct link_map *l = _r_debug.r_map; l; l = l->l_next) {
         if ((uintptr_t)l->l_addr != base || *(size_t *)((char *)l + link_map_modid) != modid) continue;
         size_t off = *(size_t *)((char *)l + link_map_tls_offset);
-        return off == (size_t)-1 ? 0 : off; // -1: forced dynamic
+        return off >= (size_t)-2 ? 0 : off; // -1, -2: none, or forced dynamic (glibc's values differ by variant)
     }
     return 0;
 }
 
 static void init_in_block(gthread *t, void *arg) {
     const new_module *n = arg;
-    char *dest = (char *)t->tp - n->m.offset;
+#if defined(__x86_64__)
+    char *dest = (char *)t->tp - n->m.offset; // below the thread pointer
+#else
+    char *dest = (char *)t->tp + n->m.offset; // above it
+#endif
     memcpy(dest, n->image, n->filesz);
     memset(dest + n->filesz, 0, n->memsz - n->filesz);
 }
@@ -386,14 +453,33 @@ static int find_new_static(struct dl_phdr_info *info, size_t size, void *data) {
     return 0;
 }
 
-/// At a fiber switch after a dlopen: new static-TLS libraries into every block.
+/// New static-TLS libraries into every block.
 static void copy_new_static_tls(void) { dl_iterate_phdr(find_new_static, (void *)1); }
+
+/// The fiber that called dlopen last (NULL: a thread of no hub).
+static green_fiber *_Atomic loader;
+
+/// After a dlopen, at a fiber switch or a dlsym: the copy, made by the fiber
+/// that called dlopen. It never parks inside dlopen, so by then the library
+/// is loaded and relocated; a switch on another hub may come while it is
+/// half loaded (its TLS offset not yet given, its TLS image not yet
+/// relocated), and leaves the hook set. (A dlopen off any hub: the next
+/// switch of any hub.)
+static void copy_after_dlopen(void) {
+    green_fiber *by = atomic_load(&loader);
+    if (by && green_fiber_current() != by) return;
+    void (*pending)(void) = copy_after_dlopen;
+    if (atomic_compare_exchange_strong(&green_next_switch_hook, &pending, NULL)) copy_new_static_tls();
+}
 
 static void *(*libc_dlopen)(const char *, int);
 
 GREEN_EXPORT void *dlopen(const char *file, int mode) {
     if (!libc_dlopen) libc_dlopen = (void *(*)(const char *, int))dlsym(RTLD_NEXT, "dlopen");
-    if (glibc.enabled && link_map_tls_offset >= 0) green_next_switch_hook = copy_new_static_tls;
+    if (glibc.enabled && link_map_tls_offset >= 0) {
+        atomic_store(&loader, green_fiber_current());
+        atomic_store(&green_next_switch_hook, copy_after_dlopen);
+    }
     __attribute__((musttail)) return libc_dlopen(file, mode);
 }
 
@@ -406,14 +492,14 @@ GREEN_EXPORT void *dlsym(void *handle, const char *name) {
     if (!libc_dlsym) libc_dlsym = (void *(*)(void *, const char *))dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.34");
     if (!libc_dlsym) libc_dlsym = (void *(*)(void *, const char *))dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.2.5");
     if (!libc_dlsym) libc_dlsym = (void *(*)(void *, const char *))dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.17"); // aarch64
-    if (__builtin_expect(atomic_load_explicit(&green_next_switch_hook, memory_order_relaxed) == copy_new_static_tls, 0) &&
-        gthread_current() && atomic_exchange(&green_next_switch_hook, NULL) == copy_new_static_tls)
-        copy_new_static_tls();
+    if (__builtin_expect(atomic_load_explicit(&green_next_switch_hook, memory_order_relaxed) == copy_after_dlopen, 0) &&
+        gthread_current())
+        copy_after_dlopen();
     __attribute__((musttail)) return libc_dlsym(handle, name);
 }
 
 gthread *thread_block_owner(pthread_t th) {
     char *pd = (char *)th;
     if (!pd || *(void **)(pd + glibc.start_routine) != (void *)fiber_thread_start) return NULL;
-    return (gthread *)(pd + glibc.descriptor);
+    return record_of(pd);
 }

@@ -92,25 +92,33 @@ GREEN_EXPORT long syscall(long number, ...) {
         return close_range((unsigned)a0, (unsigned)a1, (int)a2);
     case SYS_dup:
         return dup((int)a0);
+#ifdef SYS_dup2 // x86_64 has it; aarch64 has only the newer call
     case SYS_dup2:
         return dup2((int)a0, (int)a1);
+#endif
     case SYS_dup3:
         return dup3((int)a0, (int)a1, (int)a2);
     case SYS_fcntl:
         return fcntl((int)a0, (int)a1, a2);
+#ifdef SYS_poll // x86_64 has it; aarch64 has only the newer call
     case SYS_poll:
         return poll((struct pollfd *)a0, (nfds_t)a1, (int)a2);
+#endif
     case SYS_ppoll: // the kernel's mask argument has a size; libc's ppoll takes the set
         return ppoll((struct pollfd *)a0, (nfds_t)a1, (const struct timespec *)a2, (const sigset_t *)a3);
+#ifdef SYS_select // x86_64 has it; aarch64 has only the newer call
     case SYS_select:
         return select((int)a0, (fd_set *)a1, (fd_set *)a2, (fd_set *)a3, (struct timeval *)a4);
+#endif
     case SYS_pselect6: {
         const struct pselect6_mask *m = (const struct pselect6_mask *)a5;
         return pselect((int)a0, (fd_set *)a1, (fd_set *)a2, (fd_set *)a3, (const struct timespec *)a4,
                        m ? m->set : NULL);
     }
+#ifdef SYS_epoll_wait // x86_64 has it; aarch64 has only the newer call
     case SYS_epoll_wait:
         return epoll_wait((int)a0, (struct epoll_event *)a1, (int)a2, (int)a3);
+#endif
     case SYS_epoll_pwait:
         return epoll_pwait((int)a0, (struct epoll_event *)a1, (int)a2, (int)a3, (const sigset_t *)a4);
     case SYS_nanosleep:
@@ -127,8 +135,10 @@ GREEN_EXPORT long syscall(long number, ...) {
         return socketpair((int)a0, (int)a1, (int)a2, (int *)a3);
     case SYS_pipe2:
         return pipe2((int *)a0, (int)a1);
+#ifdef SYS_pipe // x86_64 has it; aarch64 has only the newer call
     case SYS_pipe:
         return pipe((int *)a0);
+#endif
     case SYS_fstat:
         return fstat((int)a0, (struct stat *)a1);
     case SYS_ioctl:
@@ -137,7 +147,9 @@ GREEN_EXPORT long syscall(long number, ...) {
         return setsockopt((int)a0, (int)a1, (int)a2, (const void *)a3, (socklen_t)a4);
     case SYS_clone:
     case SYS_clone3:
+#ifdef SYS_vfork
     case SYS_vfork:
+#endif
     case SYS_exit:
     case SYS_exit_group: // a child sharing this memory, or no return: never marked
         return GREEN_SYSCALL(number, a0, a1, a2, a3, a4, a5);

@@ -31,6 +31,18 @@ void green_tp_prepare(void);
 void green_tp_write(void *tp);
 /// The thread pointer in use.
 void *green_tp_read(void);
+/// The same, read from the register every time: a compiler takes
+/// __builtin_thread_pointer() for a constant within a function, but a
+/// switch can come back on another hub's thread.
+static inline void *green_tp_read_fresh(void) {
+    void *tp;
+#if defined(__x86_64__)
+    __asm__ volatile("mov %%fs:0, %0" : "=r"(tp));
+#else
+    __asm__ volatile("mrs %0, tpidr_el0" : "=r"(tp));
+#endif
+    return tp;
+}
 
 // ---- stacks (stack.c) ----
 

@@ -115,36 +115,46 @@ void (*_Atomic green_notify_hook)(void);
 
 /// errno's place from the thread pointer: the same in every thread (libc's
 /// static TLS), so a switch reaches it without calling __errno_location.
+/// The thread pointer is read anew (green_tp_read_fresh): a fiber that
+/// moved to another hub comes back from its switch on another one.
 static long errno_offset;
 static inline int *errno_here(void) {
-    return (int *)((char *)__builtin_thread_pointer() + __atomic_load_n(&errno_offset, __ATOMIC_RELAXED));
+    return (int *)((char *)green_tp_read_fresh() + __atomic_load_n(&errno_offset, __ATOMIC_RELAXED));
+}
+
+/// After a write of the thread pointer: the core's per-thread state in the
+/// TLS now loaded. Never inlined: a compiler may read the thread pointer
+/// once per function (aarch64 keeps TPIDR_EL0's value in a register and
+/// reuses it; x86_64's %fs-relative stores happen to use the current base),
+/// so TLS is touched only in a call made after the write.
+static __attribute__((noinline)) void note_loaded_tls(green_sched *s, green_fiber *parkable) {
+    green_tls_sched = s;
+    green_tls_parkable = parkable;
 }
 
 static inline void switch_to(green_sched *s, green_fiber *to) {
     green_fiber *from = s->run.current;
     if (from == to) return;
     if (__builtin_expect(green_next_switch_hook != NULL, 0)) {
-        void (*hook)(void) = atomic_exchange(&green_next_switch_hook, NULL);
-        if (hook) hook(); // before another fiber thread runs (see green_hub_abi.h)
+        void (*hook)(void) = atomic_load(&green_next_switch_hook);
+        if (hook) hook(); // before another fiber thread runs; it clears itself (see green_hub_abi.h)
     }
     __atomic_store_n(&s->run.current, to, __ATOMIC_RELAXED); // a plain store; the monitor thread reads it
     __atomic_store_n(&s->census.switches, s->census.switches + 1, __ATOMIC_RELAXED); // a plain store; the monitor reads it
     from->saved_errno = *errno_here();
+    green_exclusivity_switch(from, to); // (Swift's, on the hub thread's TLS: linked programs only)
     // A fiber standing for a program's thread has TLS of its own: load its
     // thread pointer before the TLS stores below, which are then its own.
     void *tp = to->tp ? to->tp : s->tp.native;
+    green_fiber *parkable = to != s->run.hub ? to : NULL;
+    if (parkable) to->state = GREEN_FIBER_RUNNING;
     if (__builtin_expect(tp != s->tp.now, 0)) {
         green_tp_write(tp);
         s->tp.now = tp;
-        green_tls_sched = s;
-    }
-    if (to != s->run.hub) {
-        to->state = GREEN_FIBER_RUNNING;
-        green_tls_parkable = to;
+        note_loaded_tls(s, parkable);
     } else {
-        green_tls_parkable = NULL;
+        green_tls_parkable = parkable;
     }
-    green_exclusivity_switch(from, to);
     TSAN_SWITCH(to);
     green_ctx_switch(&from->sp, to->sp);
     // Back on `from`, maybe on another hub (green_sched_share moved it).
@@ -536,8 +546,7 @@ void green_fiber_set_thread_pointer(green_fiber *f, void *tp) {
     if (now == s->tp.now) return;
     green_tp_write(now);
     s->tp.now = now;
-    green_tls_sched = s; // this TLS's own copies of the core's per-thread state
-    green_tls_parkable = f;
+    note_loaded_tls(s, f); // this TLS's own copies of the core's per-thread state
 }
 
 void *green_sched_native_thread_pointer(green_sched *s) { return s ? s->tp.native : NULL; }

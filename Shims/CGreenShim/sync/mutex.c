@@ -39,7 +39,9 @@ GREEN_EXPORT int pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_
     __atomic_store_n(&m->__data.__count, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&m->__data.__nusers, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&m->__data.__spins, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&m->__data.__elision, 0, __ATOMIC_RELAXED);
+#if defined(__x86_64__)
+    __atomic_store_n(&m->__data.__elision, 0, __ATOMIC_RELAXED); // x86_64's lock-elision field
+#endif
     set_owner(m, 0);
     __atomic_store_n(&m->__data.__kind, (type & KIND_TYPE) | (pshared == PTHREAD_PROCESS_SHARED ? KIND_PSHARED : 0),
                      __ATOMIC_RELEASE);

@@ -86,10 +86,11 @@ long (*green_libc_syscall(void))(long number, ...);
 /// first switch: a thread that switched already keeps its way.
 void green_exclusivity_off(void);
 
-/// Run once at the next fiber switch of any hub, before the next fiber
-/// runs, then cleared: `green run`'s dlopen sets it, so that a library
-/// loaded with static TLS is in every fiber thread's TLS before another
-/// fiber thread can run its code.
+/// Run at every fiber switch of any hub, before the next fiber runs, while
+/// set; the hook clears it when its work is done (a switch on another hub
+/// may come too early for it). `green run`'s dlopen sets it, so that a
+/// library loaded with static TLS is in every fiber thread's TLS before
+/// another fiber thread can run its code.
 extern void (*_Atomic green_next_switch_hook)(void);
 /// Called by every hub after another thread (or a signal handler) notified
 /// it, before its owner's callback: the shim finishes the futex wakes that
