@@ -174,6 +174,9 @@ void thread_block_enter(void);
 void thread_block_run_tls_destructors(void);
 /// In a fork child made by a fiber thread: the hub's descriptor is the OS thread's again.
 void thread_block_after_fork_in_child(void);
+/// In a fork child: forget the dlopen copies due in threads that are gone,
+/// and make any pending one now (the hub's dlopen hook).
+void thread_block_forget_loaders(void);
 /// Free the block's TLS (and the block, unless it is on the thread's
 /// stack), once nothing runs on it.
 void thread_block_free(gthread *t);

@@ -159,6 +159,7 @@ void gthread_after_fork_in_child(void) {
     if (self) self->id = hub_tid; // as natively: the forking thread is the child's main thread now
     if (self && self->tp) thread_block_after_fork_in_child();
     green_sched_keep_only_current();
+    thread_block_forget_loaders(); // with the registry of live threads the child's
 }
 
 // ---- life of a fiber thread ------------------------------------------------------

@@ -445,6 +445,11 @@ static int find_new_static(struct dl_phdr_info *info, size_t size, void *data) {
                         ph->p_filesz, ph->p_memsz};
         n.m.offset = static_offset_of(n.m.base, n.m.modid);
         if (!n.m.offset || is_done(&n.m)) return 0;
+        // Another thread's dlopen may be loading it now: glibc tells
+        // _dl_find_object of a library once it is relocated (its TLS image
+        // too); until then it is left for that thread's own copy.
+        struct dl_find_object found;
+        if (data && _dl_find_object((void *)n.image, &found) != 0) return 0;
         if (ndone < STATIC_MODULES_MAX) done[ndone++] = n.m;
         if (!data) continue; // the initial set: in every block from the start
         gthread_for_each_live(init_in_block, &n);
@@ -456,20 +461,33 @@ static int find_new_static(struct dl_phdr_info *info, size_t size, void *data) {
 /// New static-TLS libraries into every block.
 static void copy_new_static_tls(void) { dl_iterate_phdr(find_new_static, (void *)1); }
 
-/// The fiber that called dlopen last (NULL: a thread of no hub).
-static green_fiber *_Atomic loader;
+/// The fibers whose dlopen has not been followed by their copy yet (a slot
+/// each; NULL: free). With every slot taken, or a dlopen off any hub, any
+/// fiber's next switch copies (`anyone`).
+#define LOADERS_MAX 16
+static green_fiber *_Atomic loaders[LOADERS_MAX];
+static _Atomic int anyone;
 
-/// After a dlopen, at a fiber switch or a dlsym: the copy, made by the fiber
-/// that called dlopen. It never parks inside dlopen, so by then the library
+/// After a dlopen, at a fiber switch or a dlsym: the copy, made by a fiber
+/// that called dlopen. It never parks inside dlopen, so by then its library
 /// is loaded and relocated; a switch on another hub may come while it is
-/// half loaded (its TLS offset not yet given, its TLS image not yet
-/// relocated), and leaves the hook set. (A dlopen off any hub: the next
-/// switch of any hub.)
+/// half loaded, and leaves the hook set. The hook goes when no copy is due.
 static void copy_after_dlopen(void) {
-    green_fiber *by = atomic_load(&loader);
-    if (by && green_fiber_current() != by) return;
-    void (*pending)(void) = copy_after_dlopen;
-    if (atomic_compare_exchange_strong(&green_next_switch_hook, &pending, NULL)) copy_new_static_tls();
+    green_fiber *self = green_fiber_current();
+    int mine = 0, others = 0;
+    for (int i = 0; i < LOADERS_MAX; i++) {
+        green_fiber *f = atomic_load(&loaders[i]);
+        if (!f) continue;
+        if (f == self && atomic_compare_exchange_strong(&loaders[i], &f, NULL)) mine = 1;
+        else others = 1;
+    }
+    if (!mine && !atomic_load(&anyone)) return;
+    if (!others) {
+        atomic_store(&anyone, 0);
+        void (*pending)(void) = copy_after_dlopen;
+        atomic_compare_exchange_strong(&green_next_switch_hook, &pending, NULL);
+    }
+    copy_new_static_tls();
 }
 
 static void *(*libc_dlopen)(const char *, int);
@@ -477,10 +495,29 @@ static void *(*libc_dlopen)(const char *, int);
 GREEN_EXPORT void *dlopen(const char *file, int mode) {
     if (!libc_dlopen) libc_dlopen = (void *(*)(const char *, int))dlsym(RTLD_NEXT, "dlopen");
     if (glibc.enabled && link_map_tls_offset >= 0) {
-        atomic_store(&loader, green_fiber_current());
+        green_fiber *self = green_fiber_current();
+        int noted = 0;
+        for (int i = 0; i < LOADERS_MAX && self && !noted; i++) {
+            green_fiber *f = atomic_load(&loaders[i]);
+            noted = f == self;
+            f = NULL;
+            if (!noted) noted = atomic_compare_exchange_strong(&loaders[i], &f, self);
+        }
+        if (!noted) atomic_store(&anyone, 1);
         atomic_store(&green_next_switch_hook, copy_after_dlopen);
     }
     __attribute__((musttail)) return libc_dlopen(file, mode);
+}
+
+void thread_block_forget_loaders(void) {
+    // A fork child keeps the forking thread alone: the others' copies are
+    // not due here, and one of its own (or a library another thread had
+    // finished loading) is made now.
+    if (atomic_load(&green_next_switch_hook) != copy_after_dlopen) return;
+    for (int i = 0; i < LOADERS_MAX; i++) atomic_store(&loaders[i], NULL);
+    atomic_store(&anyone, 0);
+    atomic_store(&green_next_switch_hook, NULL);
+    copy_new_static_tls();
 }
 
 static void *(*libc_dlsym)(void *, const char *);
@@ -493,7 +530,7 @@ GREEN_EXPORT void *dlsym(void *handle, const char *name) {
     if (!libc_dlsym) libc_dlsym = (void *(*)(void *, const char *))dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.2.5");
     if (!libc_dlsym) libc_dlsym = (void *(*)(void *, const char *))dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.17"); // aarch64
     if (__builtin_expect(atomic_load_explicit(&green_next_switch_hook, memory_order_relaxed) == copy_after_dlopen, 0) &&
-        gthread_current())
+        green_fiber_current())
         copy_after_dlopen();
     __attribute__((musttail)) return libc_dlsym(handle, name);
 }

@@ -13,9 +13,10 @@
 // have traded places; the fiber, no hub's now, is given to one
 // (green_fiber_adopt) by the code that the spare context runs next.
 //
-// x86_64 only: the returning thread reads the spare's stack, saved by the
-// switch before it stores the stack pointer it waits for; x86's store order
-// makes that enough.
+// The returning thread reads the spare's stack, saved by the switch before
+// it stores the stack pointer the returning thread waits for (with acquire):
+// x86's store order makes that enough, and aarch64's switch stores the
+// stack pointer with release (stlr).
 #include <errno.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -109,8 +110,7 @@ green_fiber *green_sched_run_claimed(green_sched *s, green_call *c, void *runner
     __atomic_store_n(&s->run.current, s->run.hub, __ATOMIC_RELAXED);
     green_tp_write(s->tp.native);
     s->tp.now = s->tp.native;
-    green_tls_sched = s;
-    green_tls_parkable = NULL;
+    green_note_loaded_tls(s, NULL);
     // New calls may be marked (the one in progress is no longer the hub's).
     atomic_store_explicit(&s->call.word, c->word & ~(uint64_t)3, memory_order_release);
     green_ctx_switch((void **)&c->runner_sp, s->run.hub->sp);

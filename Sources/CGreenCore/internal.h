@@ -31,6 +31,10 @@ void green_tp_prepare(void);
 void green_tp_write(void *tp);
 /// The thread pointer in use.
 void *green_tp_read(void);
+/// After green_tp_write: the core's per-thread state into the TLS now loaded
+/// (scheduler.c). A call of its own, never inlined: a compiler may reuse
+/// within one function the thread pointer it read before the write.
+void green_note_loaded_tls(green_sched *s, green_fiber *parkable);
 /// The same, read from the register every time: a compiler takes
 /// __builtin_thread_pointer() for a constant within a function, but a
 /// switch can come back on another hub's thread.

@@ -127,7 +127,7 @@ static inline int *errno_here(void) {
 /// once per function (aarch64 keeps TPIDR_EL0's value in a register and
 /// reuses it; x86_64's %fs-relative stores happen to use the current base),
 /// so TLS is touched only in a call made after the write.
-static __attribute__((noinline)) void note_loaded_tls(green_sched *s, green_fiber *parkable) {
+__attribute__((noinline)) void green_note_loaded_tls(green_sched *s, green_fiber *parkable) {
     green_tls_sched = s;
     green_tls_parkable = parkable;
 }
@@ -142,7 +142,9 @@ static inline void switch_to(green_sched *s, green_fiber *to) {
     __atomic_store_n(&s->run.current, to, __ATOMIC_RELAXED); // a plain store; the monitor thread reads it
     __atomic_store_n(&s->census.switches, s->census.switches + 1, __ATOMIC_RELAXED); // a plain store; the monitor reads it
     from->saved_errno = *errno_here();
-    green_exclusivity_switch(from, to); // (Swift's, on the hub thread's TLS: linked programs only)
+    // Swift's access set, in the TLS loaded now: fibers that change the
+    // thread pointer are `green run`'s, which turns this bookkeeping off.
+    green_exclusivity_switch(from, to);
     // A fiber standing for a program's thread has TLS of its own: load its
     // thread pointer before the TLS stores below, which are then its own.
     void *tp = to->tp ? to->tp : s->tp.native;
@@ -151,7 +153,7 @@ static inline void switch_to(green_sched *s, green_fiber *to) {
     if (__builtin_expect(tp != s->tp.now, 0)) {
         green_tp_write(tp);
         s->tp.now = tp;
-        note_loaded_tls(s, parkable);
+        green_note_loaded_tls(s, parkable);
     } else {
         green_tls_parkable = parkable;
     }
@@ -546,7 +548,7 @@ void green_fiber_set_thread_pointer(green_fiber *f, void *tp) {
     if (now == s->tp.now) return;
     green_tp_write(now);
     s->tp.now = now;
-    note_loaded_tls(s, f); // this TLS's own copies of the core's per-thread state
+    green_note_loaded_tls(s, f); // this TLS's own copies of the core's per-thread state
 }
 
 void *green_sched_native_thread_pointer(green_sched *s) { return s ? s->tp.native : NULL; }

@@ -21,7 +21,7 @@ green_ctx_switch:
     mrs x9, fpcr
     str x9, [sp, #160]
     mov x9, sp
-    str x9, [x0]
+    stlr x9, [x0]           // release: a thread that loads this sp with acquire (a hand-off) sees the registers above
     mov sp, x1
     ldr x9, [sp, #160]
     msr fpcr, x9

@@ -222,6 +222,29 @@ final class PreloadCompatibilityTests: XCTestCase {
         ])
     }
 
+    /// A library main loads and hands at once to a thread on another hub
+    /// (main spinning, no switch) has its static TLS there: main's own dlsym
+    /// made the copy.
+    func testLibraryLoadedByMainHasTLSInAThreadOfAnotherHub() throws {
+        let fixed = try Preload.program("dlopen_static_tls_module", for: self)
+        try checkPreloadProgram("dlopen_by_main", [fixed], library: library, expect: [
+            "a library main loaded, used at once by another thread: its TLS from the initial value: yes",
+        ])
+    }
+
+    /// dlopen holds the loader's lock while a library's constructor runs: a
+    /// second thread's dlopen of it waits and finds it ready. The constructor
+    /// runs 200 ms, so under green run preemption would stop it there (its
+    /// object is not known to _dl_find_object yet) and the second fiber
+    /// thread, on the same hub's OS thread, took glibc's recursive lock as its
+    /// own and got the library before its constructor had run.
+    func testConstructorOfALibraryBeingLoadedIsNotPreempted() throws {
+        let module = try Preload.program("dlopen_constructor_module", for: self)
+        try checkPreloadProgram("dlopen_constructor", [module], library: library, expect: [
+            "dlopen during another thread's dlopen: the library's constructor had run: yes",
+        ])
+    }
+
     /// A handler for a signal sent to another thread runs in that thread, on
     /// its own stack, while the sender goes on (haproxy's `show threads`
     /// waits in such a handler for the sender); the receiver's SA_RESTART
