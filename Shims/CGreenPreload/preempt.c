@@ -19,13 +19,16 @@
 // with another thread's TLS, and a thread holding a standard stream's lock;
 // and it preempts only the fiber thread the watcher saw run the whole slice
 // (the hub has not switched since). The program's code, its other libraries and JIT code are
-// preempted, except while its OS thread holds one of the dynamic loader's
-// locks (a library's constructor that dlopen runs, a dl_iterate_phdr
-// callback: holds_loader_lock). A fiber thread stopped elsewhere is looked
-// at again a slice later. What stays: program code that runs while libc
-// holds a lock for it (a fork handler, a loop under flockfile of a stream
-// other than the standard three) and is preempted there makes another
-// thread that needs that lock wait for ever.
+// preempted. A fiber thread stopped elsewhere is looked at again a slice
+// later. What stays: program code that runs while libc or the dynamic
+// loader holds a lock for it (a callback of dl_iterate_phdr or of a fork
+// handler, a loop under flockfile of a stream other than the standard
+// three) and is preempted there makes another thread that needs that lock
+// wait for ever; and a dlopen'ed library's constructor preempted while the
+// loader's lock is held lets another thread of its hub into the loader
+// (fiber threads share the hub thread's tid, which glibc's recursive locks
+// take as their owner). Telling which fiber thread took the lock would need
+// a look at every switch; the loader itself (ld.so) is never preempted.
 //
 // PREEMPT_SIGNAL is SIGURG, as Go's: rarely used, ignored by default. The
 // program's own SIGURG still reaches its handler (signals.c: with its mask,
@@ -85,47 +88,6 @@ static struct link_map *map_of(const void *address) {
     return map;
 }
 
-/// glibc's dynamic-loader locks (_rtld_global's _dl_load_lock,
-/// _dl_load_write_lock, _dl_load_tls_lock: three recursive mutexes in a
-/// row), or NULL if they were not found. dlopen holds the first while it
-/// runs a library's constructors, dl_iterate_phdr the second while it calls
-/// its callback: code that runs then is the program's, but a fiber thread
-/// preempted there would let another fiber thread of its hub into the
-/// loader, since glibc's recursive locks take the hub's OS thread for their
-/// owner (it got a library before its constructor had run).
-static pthread_mutex_t *loader_locks;
-
-/// A dl_iterate_phdr callback, so with _dl_load_write_lock held by this
-/// thread: the three locks are where the second is held by it.
-static int find_loader_locks(struct dl_phdr_info *info, size_t size, void *data) {
-    (void)info;
-    (void)size;
-    const ElfW(Sym) *sym = NULL;
-    Dl_info where;
-    char *global = data;
-    if (!dladdr1(global, &where, (void **)&sym, RTLD_DL_SYMENT) || !sym) return 1;
-    pid_t me = (pid_t)GREEN_SYSCALL(SYS_gettid);
-    for (size_t off = 0; off + 3 * sizeof(pthread_mutex_t) <= sym->st_size; off += sizeof(void *)) {
-        pthread_mutex_t *m = (pthread_mutex_t *)(void *)(global + off);
-        int recursive = 1;
-        for (int i = 0; i < 3; i++) recursive &= (m[i].__data.__kind & 3) == PTHREAD_MUTEX_RECURSIVE_NP;
-        if (recursive && m[1].__data.__owner == me && m[1].__data.__count >= 1 && m[0].__data.__owner != me) {
-            loader_locks = m;
-            break;
-        }
-    }
-    return 1; // one call is enough
-}
-
-/// Does this OS thread hold one of the loader's locks?
-static int holds_loader_lock(void) {
-    if (!loader_locks) return 0;
-    pid_t me = (pid_t)GREEN_SYSCALL(SYS_gettid);
-    for (int i = 0; i < 3; i++)
-        if (__atomic_load_n(&loader_locks[i].__data.__owner, __ATOMIC_RELAXED) == me) return 1;
-    return 0;
-}
-
 /// Is `pc` in code that may be preempted? Async-signal-safe: _dl_find_object
 /// is, and the rest reads memory.
 static int preemptible_at(void *pc) {
@@ -181,7 +143,7 @@ static void on_signal(int sig, siginfo_t *info, void *context) {
         return;
     int saved = errno;
     void *pc = interrupted_pc(context);
-    if (pc && !preload_preempt_blocked && preemptible_at(pc) && !holds_std_stream() && !holds_loader_lock()) {
+    if (pc && !preload_preempt_blocked && preemptible_at(pc) && !holds_std_stream()) {
         int generation = gsig_applied_generation();
         green_preempt_running();
         // sigreturn reloads the mask saved at delivery: if the threads'
@@ -306,9 +268,6 @@ int preempt_prepare(void) {
         ld_map = map_of((void *)&__tls_get_addr); // ld.so's own (libc.so.6 defines _dl_find_object)
         self_map = map_of((void *)&preempt_prepare);
         libev_map = map_of((void *)&ev_run);
-        void *rtld_global = dlsym(RTLD_DEFAULT, "_rtld_global");
-        if (rtld_global) dl_iterate_phdr(find_loader_locks, rtld_global);
-        if (!loader_locks) preload_log("the dynamic loader's locks were not found: a thread may be preempted holding them");
         vdso_base = (uintptr_t)getauxval(AT_SYSINFO_EHDR);
         if (!libc_map || !ld_map || !self_map || !libev_map) enabled = 0;
         if (enabled) enabled = preload_signal_take(PREEMPT_SIGNAL, on_signal) == 0;

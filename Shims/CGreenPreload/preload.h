@@ -78,6 +78,8 @@ typedef struct gsig {
     volatile unsigned handled; ///< handlers run for it (sigsuspend waits for a change)
     volatile sig_atomic_t suspended; ///< in sigsuspend or pause: any handler ends the wait
     int in_deferred;           ///< running handlers noted for it (signals.c)
+    int in_sigwait;            ///< parked in sigwait for `sigwait_set`: a signal of it sent to it alone wakes it
+    sigset_t sigwait_set;
 } gsig;
 
 /// A pthread that is a fiber. With TLS of its own (thread_block.c) it lives

@@ -332,10 +332,12 @@ static int is_fault(int sig, const siginfo_t *info) {
            (sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL || sig == SIGTRAP || sig == SIGSYS);
 }
 
-/// A signal now pending for `g`: a sigwait it is parked in looks again. (One
-/// that runs is in no wait: nothing is noted for its next call.)
-static void wake_sigwait(gsig *g) {
-    if (g->fiber && g->fiber != green_fiber_current()) green_fiber_interrupt_syscall(g->fiber);
+/// `sig`, now pending for `g`: a sigwait for it that g is parked in looks
+/// again. Any other wait goes on, as natively a blocked signal ends none.
+/// (One that runs is in no wait: nothing is noted for its next call.)
+static void wake_sigwait(gsig *g, int sig) {
+    if (g->in_sigwait && sigismember(&g->sigwait_set, sig) && g->fiber && g->fiber != green_fiber_current())
+        green_fiber_interrupt_syscall(g->fiber);
 }
 
 /// The kernel's choice for a process-directed signal: the main thread when
@@ -384,7 +386,7 @@ static gsig *pick_target(int sig, const siginfo_t *info) {
     }
     if (sigismember(&g->mask, sig)) { // its target blocks it: pending for that thread alone
         sigaddset(&g->pending, sig);
-        wake_sigwait(g);
+        wake_sigwait(g, sig);
         return NULL;
     }
     return g;
@@ -410,7 +412,7 @@ int gsig_kill(gsig *g, int sig) {
     if (sigismember(&g->mask, sig) && someone_takes(sig)) {
         // Another thread would take it from the kernel: it stays g's alone.
         sigaddset(&g->pending, sig);
-        wake_sigwait(g);
+        wake_sigwait(g, sig);
         state_unlock(&l, 0);
         return 0;
     }
@@ -564,4 +566,19 @@ static int take_thread_signal(const sigset_t *set, siginfo_t *info) {
     return g ? gsig_take_pending(g, set, info) : 0;
 }
 
-static const shim_thread_hooks hooks = {child_sigmask, take_thread_signal};
+static int sigwait_waiting(const sigset_t *set) {
+    gsig *g = gsig_current();
+    if (!g) return 0;
+    lock_state l;
+    state_lock(&l);
+    int pending = 0;
+    if (set) {
+        g->sigwait_set = *set;
+        pending = (bits_of(&g->pending) & bits_of(set)) != 0;
+    }
+    g->in_sigwait = set != NULL;
+    state_unlock(&l, 0);
+    return pending;
+}
+
+static const shim_thread_hooks hooks = {child_sigmask, take_thread_signal, sigwait_waiting};

@@ -449,7 +449,10 @@ static int find_new_static(struct dl_phdr_info *info, size_t size, void *data) {
         // _dl_find_object of a library once it is relocated (its TLS image
         // too); until then it is left for that thread's own copy.
         struct dl_find_object found;
-        if (data && _dl_find_object((void *)n.image, &found) != 0) return 0;
+        if (data && _dl_find_object((void *)n.image, &found) != 0) {
+            ++*(int *)data;
+            return 0;
+        }
         if (ndone < STATIC_MODULES_MAX) done[ndone++] = n.m;
         if (!data) continue; // the initial set: in every block from the start
         gthread_for_each_live(init_in_block, &n);
@@ -459,51 +462,68 @@ static int find_new_static(struct dl_phdr_info *info, size_t size, void *data) {
 }
 
 /// New static-TLS libraries into every block.
-static void copy_new_static_tls(void) { dl_iterate_phdr(find_new_static, (void *)1); }
+/// New static-TLS libraries into every block; the number left for their
+/// loaders (not yet relocated: see find_new_static).
+static int copy_new_static_tls(void) {
+    int left = 0;
+    dl_iterate_phdr(find_new_static, &left);
+    return left;
+}
 
 /// The fibers whose dlopen has not been followed by their copy yet (a slot
-/// each; NULL: free). With every slot taken, or a dlopen off any hub, any
-/// fiber's next switch copies (`anyone`).
+/// each; NULL: free). With every slot taken, or a dlopen off any fiber, the
+/// next switch of any fiber copies (`anyone`).
 #define LOADERS_MAX 16
 static green_fiber *_Atomic loaders[LOADERS_MAX];
 static _Atomic int anyone;
 
+static int copies_due(void) {
+    for (int i = 0; i < LOADERS_MAX; i++)
+        if (atomic_load(&loaders[i])) return 1;
+    return atomic_load(&anyone);
+}
+
 /// After a dlopen, at a fiber switch or a dlsym: the copy, made by a fiber
 /// that called dlopen. It never parks inside dlopen, so by then its library
 /// is loaded and relocated; a switch on another hub may come while it is
-/// half loaded, and leaves the hook set. The hook goes when no copy is due.
+/// half loaded, and leaves the hook set. The hook goes when no copy is due:
+/// cleared, then looked at again, so that a dlopen that noted itself
+/// meanwhile keeps it.
 static void copy_after_dlopen(void) {
     green_fiber *self = green_fiber_current();
-    int mine = 0, others = 0;
-    for (int i = 0; i < LOADERS_MAX; i++) {
-        green_fiber *f = atomic_load(&loaders[i]);
-        if (!f) continue;
-        if (f == self && atomic_compare_exchange_strong(&loaders[i], &f, NULL)) mine = 1;
-        else others = 1;
+    int mine = 0;
+    for (int i = 0; i < LOADERS_MAX && self; i++) {
+        green_fiber *f = self;
+        if (atomic_load(&loaders[i]) == self && atomic_compare_exchange_strong(&loaders[i], &f, NULL)) mine = 1;
     }
-    if (!mine && !atomic_load(&anyone)) return;
-    if (!others) {
-        atomic_store(&anyone, 0);
-        void (*pending)(void) = copy_after_dlopen;
-        atomic_compare_exchange_strong(&green_next_switch_hook, &pending, NULL);
+    if (!mine && !atomic_exchange(&anyone, 0)) return;
+    int left = copy_new_static_tls();
+    if (left && !mine) atomic_store(&anyone, 1); // a library still loading off any fiber: look again
+    if (!copies_due()) {
+        void (*hook)(void) = copy_after_dlopen;
+        atomic_compare_exchange_strong(&green_next_switch_hook, &hook, NULL);
+        if (copies_due()) atomic_store(&green_next_switch_hook, copy_after_dlopen);
     }
-    copy_new_static_tls();
 }
 
 static void *(*libc_dlopen)(const char *, int);
 
+/// Note the calling fiber (once) as one whose copy is due.
+static void note_loader(void) {
+    green_fiber *self = green_fiber_current();
+    for (int i = 0; i < LOADERS_MAX && self; i++)
+        if (atomic_load(&loaders[i]) == self) return;
+    for (int i = 0; i < LOADERS_MAX && self; i++) {
+        green_fiber *none = NULL;
+        if (atomic_compare_exchange_strong(&loaders[i], &none, self)) return;
+    }
+    atomic_store(&anyone, 1);
+}
+
 GREEN_EXPORT void *dlopen(const char *file, int mode) {
     if (!libc_dlopen) libc_dlopen = (void *(*)(const char *, int))dlsym(RTLD_NEXT, "dlopen");
     if (glibc.enabled && link_map_tls_offset >= 0) {
-        green_fiber *self = green_fiber_current();
-        int noted = 0;
-        for (int i = 0; i < LOADERS_MAX && self && !noted; i++) {
-            green_fiber *f = atomic_load(&loaders[i]);
-            noted = f == self;
-            f = NULL;
-            if (!noted) noted = atomic_compare_exchange_strong(&loaders[i], &f, self);
-        }
-        if (!noted) atomic_store(&anyone, 1);
+        note_loader();
         atomic_store(&green_next_switch_hook, copy_after_dlopen);
     }
     __attribute__((musttail)) return libc_dlopen(file, mode);

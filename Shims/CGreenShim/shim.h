@@ -132,6 +132,11 @@ typedef struct shim_thread_hooks {
     /// A signal sent to the calling fiber thread alone that is in `set`
     /// (taken: its number, with a siginfo like the kernel's), or 0.
     int (*take_thread_signal)(const sigset_t *set, siginfo_t *info);
+    /// The calling fiber thread waits in sigwait for `set` from now (NULL:
+    /// no longer): a signal of the set sent to it alone then wakes it, and
+    /// only then (a blocked signal leaves its other waits alone). Non-zero:
+    /// one is pending for it already, so no wait.
+    int (*sigwait_waiting)(const sigset_t *set);
 } shim_thread_hooks;
 extern const shim_thread_hooks *_Atomic shim_threads;
 

@@ -13,8 +13,13 @@
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 
-/// Close the wait's signalfd (a cleanup handler too: sigwait* are cancellation points).
-static void close_own_fd(void *fd) { shim_close_own(*(int *)fd); }
+/// The wait is over: no longer waiting, and its signalfd closed (a cleanup
+/// handler too: sigwait* are cancellation points).
+static void wait_over(void *fd) {
+    const shim_thread_hooks *h = shim_threads;
+    if (h) h->sigwait_waiting(NULL);
+    shim_close_own(*(int *)fd);
+}
 
 /// sigtimedwait's contract; `timeout` NULL waits for ever.
 static int wait_for_signal(const sigset_t *set, siginfo_t *info, const struct timespec *timeout) {
@@ -38,9 +43,11 @@ static int wait_for_signal(const sigset_t *set, siginfo_t *info, const struct ti
         }
         int sfd = shim_fd_out_of_the_way(signalfd(-1, set, SFD_NONBLOCK | SFD_CLOEXEC));
         if (sfd < 0) return -1; // EMFILE, ENOMEM: as a failed wait
-        int revents = 0, w;
-        pthread_cleanup_push(close_own_fd, &sfd);
-        w = hub()->wait_fd(sfd, GREEN_READ, deadline, &revents, GREEN_PARK_NO_RESTART); // never restarted
+        int revents = 0, w = GREEN_WAKE_NORMAL;
+        pthread_cleanup_push(wait_over, &sfd);
+        // One sent to it alone since the first look: taken at the loop's top.
+        int pending = h ? h->sigwait_waiting(set) : 0;
+        if (!pending) w = hub()->wait_fd(sfd, GREEN_READ, deadline, &revents, GREEN_PARK_NO_RESTART); // never restarted
         pthread_cleanup_pop(1);
         if (w != GREEN_WAKE_NORMAL && w != GREEN_WAKE_DEADLINE) {
             mine = h ? h->take_thread_signal(set, info) : 0;
