@@ -293,6 +293,7 @@ static void jthread_and_stop_token() {
     std::atomic<int> wait_result{-1};
     std::thread::id callback_thread;
     std::atomic<int> callbacks{0};
+    std::atomic<bool> stop_returned{false};
     const auto main_id = std::this_thread::get_id();
     std::thread::id worker_id;
     {
@@ -306,10 +307,16 @@ static void jthread_and_stop_token() {
             waiting = true;
             bool woke = cv.wait(l, st, [] { return false; });  // only a stop ends it
             wait_result = woke ? 1 : 0;
+            l.unlock();
+            // cb stays registered until request_stop has returned: the wait's own
+            // callback may wake this thread (on another CPU) before request_stop
+            // reaches cb, and a callback destroyed before it ran never runs.
+            while (!stop_returned.load()) std::this_thread::sleep_for(1ms);
         });
         for (int i = 0; i < 10000 && !waiting.load(); i++) std::this_thread::sleep_for(1ms);
         std::this_thread::sleep_for(10ms);  // into the wait, most likely
         CHECK(worker.request_stop());
+        stop_returned = true;
         worker.join();
     }
     CHECK(wait_result.load() == 0);
