@@ -9,7 +9,10 @@
  *    another answers REQUESTS requests from a third: every one is answered
  *    within a generous bound, and they are answered while the writer writes.
  * 3. After the calls, each thread is still itself: gettid() and
- *    pthread_self() unchanged, its TLS intact, errno as the call left it. */
+ *    pthread_self() unchanged, its TLS intact, errno as the call left it;
+ *    and a thread that raise()s a signal while another waits in flock()
+ *    runs the handler itself before raise returns (glibc's raise signals
+ *    the OS thread its descriptor names, which a hand-off changes). */
 #include "check.h"
 #include <fcntl.h>
 #include <sys/file.h>
@@ -28,6 +31,14 @@ static volatile int rounds_done;
 static int pair[2];
 
 static __thread int tls_mark;
+
+static volatile sig_atomic_t raised;
+static pthread_t raised_in;
+static void on_usr2(int sig) {
+    (void)sig;
+    raised++;
+    raised_in = pthread_self();
+}
 
 static void *locker(void *arg) {
     (void)arg;
@@ -58,6 +69,10 @@ static void *pinger(void *arg) {
         CHECK(read(pair[0], &c, 1) == 1);
     }
     rounds_done = ROUNDS;
+    CHECK(raise(SIGUSR2) == 0); /* while the locker still waits in flock() */
+    CHECK(raised == 1 && pthread_equal(raised_in, pthread_self()));
+    printf("raise while another thread waits in flock: handled before it returned, in the raising thread: %s\n",
+           raised == 1 && pthread_equal(raised_in, pthread_self()) ? "yes" : "no");
     CHECK(write(release_pipe[1], "go", 2) == 2); /* the child lets go of the lock */
     return NULL;
 }
@@ -73,6 +88,10 @@ static void *ponger(void *arg) {
 }
 
 static void lock_wait(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_usr2; /* no SA_RESTART: a flock it interrupted would fail with EINTR */
+    CHECK(sigaction(SIGUSR2, &sa, NULL) == 0);
     int fd = open(path, O_RDWR);
     CHECK(fd >= 0);
     CHECK(pipe(release_pipe) == 0);
