@@ -110,9 +110,8 @@ void gcancel_init(void) {
     if (atomic_load_explicit(&done, memory_order_acquire) || atomic_exchange(&done, 1)) return;
     green_hub_abi_set_cancellation_point(abi_cancellation_point);
     if (!thread_block_enabled()) return; // own mode
-#if defined(__x86_64__)
-    // glibc 2.34 and later, x86_64 (nptl/descr.h): tid, a pid, robust_prev,
-    // robust_head (3 words), cleanup, cleanup_jmp_buf, cancelhandling; and
+    // glibc 2.34 and later, x86_64 and aarch64 alike (nptl/descr.h): tid, a
+    // pid, robust_prev, robust_head (3 words), cleanup, cleanup_jmp_buf, cancelhandling; and
     // further on result, schedparam, schedpolicy, start_routine. The tables
     // name tid, cancelhandling, schedparam's priority, schedpolicy and
     // start_routine: when they sit where that order puts them, so do the
@@ -127,7 +126,6 @@ void gcancel_init(void) {
         layout.glibc = true;
         return;
     }
-#endif
     preload_log("cancellation of fiber threads is the library's own: glibc's descriptor is not laid out as expected");
 }
 
