@@ -33,9 +33,10 @@
 // PREEMPT_SIGNAL is SIGURG, as Go's: rarely used, ignored by default. The
 // program's own SIGURG still reaches its handler (signals.c: with its mask,
 // SIGURG blocked meanwhile, SA_RESETHAND honoured), and sigaction reports the
-// program's action; but the hub's OS thread never blocks SIGURG, so a
-// program that blocks it to take it with sigwait or a signalfd does not get
-// it there. GREEN_PREEMPT=0 turns preemption off.
+// program's action. The hub's OS thread never blocks SIGURG, so one of the
+// program's that every thread blocks is kept pending by the library
+// (sigmask.c), for sigwait and sigpending to see; a signalfd for SIGURG
+// does not see it. GREEN_PREEMPT=0 turns preemption off.
 #include "preload.h"
 #include <dlfcn.h>
 #include <errno.h>

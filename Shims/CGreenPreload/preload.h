@@ -296,6 +296,8 @@ void preempt_after_fork_in_child(void);
 extern __thread int preload_preempt_blocked __attribute__((tls_model("initial-exec")));
 /// A live fiber thread not blocking `sig` (NULL: none, or the list is changing).
 gsig *gthread_first_sig_taker(int sig);
+/// A live fiber thread parked in sigwait for `sig`, or NULL (never waits for the registry).
+gsig *gthread_sigwaiter(int sig);
 /// The hub thread's kernel tid.
 pid_t preload_hub_tid(void);
 /// Is this pthread_t the main thread (the hub thread's own descriptor)?

@@ -379,7 +379,10 @@ static gsig *pick_target(int sig, const siginfo_t *info) {
     } else {
         g = first_taker(sig);
         if (!g) {
-            sigaddset(&process_pending, sig); // nobody takes it now: again when someone unblocks it
+            sigaddset(&process_pending, sig); // nobody takes it now: again when someone unblocks it,
+            gsig *waiter = main_thread.in_sigwait && sigismember(&main_thread.sigwait_set, sig)
+                               ? &main_thread : gthread_sigwaiter(sig);
+            if (waiter) wake_sigwait(waiter, sig); // or a sigwait for it takes it
             return NULL;
         }
         return g;
@@ -434,14 +437,21 @@ static int gsig_take_pending(gsig *g, const sigset_t *set, siginfo_t *info) {
 
 static int take_pending(gsig *g, const sigset_t *set, siginfo_t *info) {
     for (int sig = 1; sig < NSIG; sig++) {
-        if (!sigismember(&g->pending, sig) || !sigismember(set, sig)) continue;
-        sigdelset(&g->pending, sig);
+        if (!sigismember(set, sig)) continue;
+        sigset_t *from = sigismember(&g->pending, sig) ? &g->pending
+                         : sigismember(&process_pending, sig) ? &process_pending : NULL; // the thread's first
+        if (!from) continue;
+        sigdelset(from, sig);
         if (info) {
             memset(info, 0, sizeof *info);
             info->si_signo = sig;
-            info->si_code = SI_TKILL;
-            info->si_pid = getpid();
-            info->si_uid = getuid();
+            if (from == &g->pending) { // pthread_kill from this process
+                info->si_code = SI_TKILL;
+                info->si_pid = getpid();
+                info->si_uid = getuid();
+            } else {
+                info->si_code = SI_USER; // its sender's pid and uid are not kept
+            }
         }
         return sig;
     }
@@ -574,7 +584,7 @@ static int sigwait_waiting(const sigset_t *set) {
     int pending = 0;
     if (set) {
         g->sigwait_set = *set;
-        pending = (bits_of(&g->pending) & bits_of(set)) != 0;
+        pending = ((bits_of(&g->pending) | bits_of(&process_pending)) & bits_of(set)) != 0;
     }
     g->in_sigwait = set != NULL;
     state_unlock(&l, 0);

@@ -209,7 +209,14 @@ int preload_signal_program_handles(int sig) {
 }
 
 void preload_signal_forward(int sig, siginfo_t *info, void *context) {
-    if (!wrapped[sig]) return; // SIG_DFL (SIGURG: ignored) or SIG_IGN
+    if (!wrapped[sig]) {
+        // SIG_DFL (SIGURG: ignored) or SIG_IGN: the kernel discards it unless
+        // every thread it could go to blocks it; then it stays pending, for
+        // sigwait, sigpending and an unblock to see (the OS thread never
+        // blocks the library's signal, so the kernel does not keep it).
+        gsig_pick_target(sig, info);
+        return;
+    }
     // What the kernel does for a handler of its own, since the library's
     // handler has neither the program's mask nor its flags: block its
     // sa_mask and the signal itself meanwhile, and reset a one-shot handler.

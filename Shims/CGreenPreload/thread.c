@@ -84,6 +84,15 @@ gsig *gthread_first_sig_taker(int sig) {
     return found;
 }
 
+gsig *gthread_sigwaiter(int sig) {
+    if (registry_changing || REAL(pthread_mutex_trylock)(&registry) != 0) return NULL; // as above
+    gsig *found = NULL;
+    for (gthread *t = live_head; t && !found; t = t->live_next)
+        if (t->sig.in_sigwait && sigismember(&t->sig.sigwait_set, sig)) found = &t->sig;
+    REAL(pthread_mutex_unlock)(&registry);
+    return found;
+}
+
 pid_t preload_hub_tid(void) { return hub_tid; }
 
 void gthread_for_each_live(void (*fn)(gthread *t, void *arg), void *arg) {

@@ -234,6 +234,16 @@ final class PreloadCompatibilityTests: XCTestCase {
         ])
     }
 
+    /// SIGURG is also preemption's signal, which the OS threads never block:
+    /// one the program sends while every thread blocks it stays pending and
+    /// a sigwait takes it (it was dropped: the sigwait waited for ever).
+    func testAProgramsBlockedSIGURGIsTakenBySigwait() throws {
+        try checkPreloadProgram("sigurg_sigwait", library: library, expect: [
+            "sigwait in a thread: took SIGURG: yes",
+            "nobody waiting: pending yes, then taken by sigwait: yes",
+        ])
+    }
+
     /// A library main loads and hands at once to a thread on another hub
     /// (main spinning, no switch) has its static TLS there: main's own dlsym
     /// made the copy.
