@@ -12,13 +12,6 @@ enum { READ, SEM, POLL, NANOSLEEP, KINDS };
 static const char *names[KINDS] = {"read", "sem_wait", "poll", "nanosleep"};
 static int pipe_fds[2];
 static sem_t sem;
-static volatile sig_atomic_t handled;
-static pthread_t handled_by;
-static void on_usr1(int sig) {
-    (void)sig;
-    handled++;
-    handled_by = pthread_self();
-}
 
 struct outcome {
     int kind, result, err, pending, handled_here;
@@ -47,7 +40,7 @@ static void *waiter(void *arg) {
     CHECK(sigpending(&pending) == 0);
     o->pending = sigismember(&pending, SIGUSR1) == 1;
     CHECK_RC(pthread_sigmask(SIG_UNBLOCK, &usr1, NULL), 0); /* the handler runs here, before this returns */
-    o->handled_here = handled == 1 && pthread_equal(handled_by, pthread_self());
+    o->handled_here = handler_runs == 1 && pthread_equal(handler_thread, pthread_self());
     return NULL;
 }
 
@@ -55,19 +48,19 @@ int main(void) {
     program_start(60);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_usr1; /* no SA_RESTART: a handler would end a read with EINTR */
+    sa.sa_handler = record_handler; /* no SA_RESTART: a handler would end a read with EINTR */
     sigaction(SIGUSR1, &sa, NULL);
     CHECK(pipe(pipe_fds) == 0);
     sem_init(&sem, 0, 0);
     for (int k = 0; k < KINDS; k++) {
-        handled = 0;
+        handler_runs = 0;
         struct outcome o = {.kind = k, .result = -2};
         pthread_t t;
         CHECK_RC(pthread_create(&t, NULL, waiter, &o), 0);
         sleep_ms(40);                           /* it waits by now */
         CHECK_RC(pthread_kill(t, SIGUSR1), 0);  /* blocked there: pending for it alone */
         sleep_ms(40);
-        CHECK(handled == 0);
+        CHECK(handler_runs == 0);
         if (k == READ || k == POLL) CHECK(write(pipe_fds[1], "x", 1) == 1);
         if (k == SEM) CHECK(sem_post(&sem) == 0);
         CHECK_RC(pthread_join(t, NULL), 0);

@@ -116,6 +116,16 @@ static inline double ms_since(struct timespec start) {
 
 static inline void sleep_ms(long ms) { usleep((useconds_t)ms * 1000); }
 
+/* A signal handler that records how often it ran and in which thread it
+ * ran last (install it with sigaction where a program needs it). */
+static volatile sig_atomic_t handler_runs __attribute__((unused));
+static pthread_t handler_thread __attribute__((unused));
+static inline void record_handler(int sig) {
+    (void)sig;
+    handler_runs++;
+    handler_thread = pthread_self();
+}
+
 /* The "Threads:" line of /proc/self/status (-1 if unreadable). */
 static inline int os_thread_count(void) {
     FILE *f = fopen("/proc/self/status", "r");

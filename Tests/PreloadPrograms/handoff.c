@@ -32,14 +32,6 @@ static int pair[2];
 
 static __thread int tls_mark;
 
-static volatile sig_atomic_t raised;
-static pthread_t raised_in;
-static void on_usr2(int sig) {
-    (void)sig;
-    raised++;
-    raised_in = pthread_self();
-}
-
 static void *locker(void *arg) {
     (void)arg;
     pid_t tid = gettid();
@@ -70,9 +62,10 @@ static void *pinger(void *arg) {
     }
     rounds_done = ROUNDS;
     CHECK(raise(SIGUSR2) == 0); /* while the locker still waits in flock() */
-    CHECK(raised == 1 && pthread_equal(raised_in, pthread_self()));
+    int here = handler_runs == 1 && pthread_equal(handler_thread, pthread_self());
+    CHECK(here);
     printf("raise while another thread waits in flock: handled before it returned, in the raising thread: %s\n",
-           raised == 1 && pthread_equal(raised_in, pthread_self()) ? "yes" : "no");
+           here ? "yes" : "no");
     CHECK(write(release_pipe[1], "go", 2) == 2); /* the child lets go of the lock */
     return NULL;
 }
@@ -90,7 +83,7 @@ static void *ponger(void *arg) {
 static void lock_wait(void) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_usr2; /* no SA_RESTART: a flock it interrupted would fail with EINTR */
+    sa.sa_handler = record_handler; /* no SA_RESTART: a flock it interrupted would fail with EINTR */
     CHECK(sigaction(SIGUSR2, &sa, NULL) == 0);
     int fd = open(path, O_RDWR);
     CHECK(fd >= 0);
