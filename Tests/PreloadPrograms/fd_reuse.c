@@ -293,26 +293,42 @@ static int close_while_read_starts(void) {
  * never hangs. The reader is made while this thread spins, so that with
  * several hubs it mostly runs on another hub than the closer. */
 static int closed_pair[2];
-static volatile int closed_reader_waiting;
 
-static void *closed_reader(void *arg) {
-    char b;
-    closed_reader_waiting = 1;
-    ssize_t n = read(closed_pair[0], &b, 1);
-    *(int *)arg = n == 1 ? (b == 'h' ? 1 : -2) : (n < 0 && errno == EBADF ? 0 : -3);
+/* A one-byte read by another thread, and what it gave. */
+typedef struct waiting_read {
+    int fd;
+    volatile int waiting; /* set right before the read blocks */
+    ssize_t n;
+    char byte;
+    int err;
+} waiting_read;
+
+static void *waiting_reader(void *arg) {
+    waiting_read *w = arg;
+    w->waiting = 1;
+    w->n = read(w->fd, &w->byte, 1);
+    w->err = errno;
     return NULL;
 }
 
-/* Start `reader(result)` on a new thread, made while this one spins so
- * that with several hubs it mostly runs on another, and return once its
- * call waits (it sets *waiting first, then blocks; 10 ms more). */
-static pthread_t start_waiting_reader(void *(*reader)(void *), int *result, volatile int *waiting) {
-    *waiting = 0;
+/* The close tests' verdict on a read: 1 it got `sent` (natively, after a
+ * close), -1 it got `intruder` (a new file's byte), 0 EBADF or, where
+ * `eof_ok`, EOF; -2 another byte, -3 another error. */
+static int read_verdict(const waiting_read *w, char sent, char intruder, int eof_ok) {
+    if (w->n == 1) return w->byte == sent ? 1 : w->byte == intruder ? -1 : -2;
+    return (w->n < 0 && w->err == EBADF) || (w->n == 0 && eof_ok) ? 0 : -3;
+}
+
+/* Start a read of w->fd on a new thread, made while this one spins so that
+ * with several hubs it mostly runs on another, and return once its call
+ * waits (it sets w->waiting first, then blocks; 10 ms more). */
+static pthread_t start_waiting_reader(waiting_read *w) {
+    w->waiting = 0;
     pthread_t r;
-    CHECK_RC(pthread_create(&r, NULL, reader, result), 0);
+    CHECK_RC(pthread_create(&r, NULL, waiting_reader, w), 0);
     struct timespec t0 = ts_now(CLOCK_MONOTONIC);
     while (ms_since(t0) < 5) {} /* busy: the new thread goes to an idle hub */
-    while (!*waiting) sleep_ms(1);
+    while (!w->waiting) sleep_ms(1);
     sleep_ms(10);
     return r;
 }
@@ -334,8 +350,8 @@ static int close_under_waiting_read_by(int (*close_it)(int fd), int rounds) {
     int bad = 0;
     for (int round = 0; round < rounds; round++) {
         CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, closed_pair) == 0);
-        int result = -100;
-        pthread_t r = start_waiting_reader(closed_reader, &result, &closed_reader_waiting);
+        waiting_read reading = {.fd = closed_pair[0]};
+        pthread_t r = start_waiting_reader(&reading);
         CHECK(close_it(closed_pair[0]) == 0);
         ssize_t w = write(closed_pair[1], "h", 1);
         CHECK(w == 1 || errno == EPIPE);
@@ -343,6 +359,7 @@ static int close_under_waiting_read_by(int (*close_it)(int fd), int rounds) {
             bad++;
             break; /* the thread stays blocked: leave it */
         }
+        int result = read_verdict(&reading, 'h', 0, 0);
         if (result != 1 && result != 0) { printf("close under a waiting read, round %d: read gave %d\n", round, result); bad++; }
         close(closed_pair[1]);
     }
@@ -471,8 +488,8 @@ static int close_in_signal_handler(void) {
     for (int round = 0; round < 10; round++) {
         CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, closed_pair) == 0);
         handler_fd = closed_pair[0];
-        int result = -100;
-        pthread_t r = start_waiting_reader(closed_reader, &result, &closed_reader_waiting);
+        waiting_read reading = {.fd = closed_pair[0]};
+        pthread_t r = start_waiting_reader(&reading);
         CHECK(kill(getpid(), SIGUSR2) == 0); /* the handler closes it (on whichever thread takes it) */
         sleep_ms(10);
         ssize_t w = write(closed_pair[1], "h", 1);
@@ -481,6 +498,7 @@ static int close_in_signal_handler(void) {
             bad++;
             break;
         }
+        int result = read_verdict(&reading, 'h', 0, 0);
         if (result != 1 && result != 0) { printf("close in a signal handler, round %d: read gave %d\n", round, result); bad++; }
         close(closed_pair[1]);
     }
@@ -494,15 +512,6 @@ static int close_in_signal_handler(void) {
  * are closed; here EBADF). The range's word alone could not tell the
  * reader's hub that its number was among those closed. */
 static int old_pipe[2];
-static volatile int old_pipe_reading;
-
-static void *old_pipe_reader(void *arg) {
-    char b;
-    old_pipe_reading = 1;
-    ssize_t n = read(old_pipe[0], &b, 1);
-    *(int *)arg = n == 1 ? (b == 'q' ? -1 : -2) : (n == 0 || errno == EBADF ? 0 : -3);
-    return NULL;
-}
 
 static int range_close_then_new_pipe(void) {
     int bad = 0, rounds = 0;
@@ -510,8 +519,8 @@ static int range_close_then_new_pipe(void) {
         CHECK(pipe(old_pipe) == 0);
         if (old_pipe[1] != old_pipe[0] + 1) { close(old_pipe[0]); close(old_pipe[1]); continue; }
         rounds++;
-        int result = -100;
-        pthread_t r = start_waiting_reader(old_pipe_reader, &result, &old_pipe_reading);
+        waiting_read reading = {.fd = old_pipe[0]};
+        pthread_t r = start_waiting_reader(&reading);
         CHECK(close_range((unsigned)old_pipe[0], (unsigned)old_pipe[1], 0) == 0);
         int fresh[2];
         CHECK(pipe(fresh) == 0);
@@ -520,6 +529,7 @@ static int range_close_then_new_pipe(void) {
             bad++;
             break;
         }
+        int result = read_verdict(&reading, 0, 'q', 1);
         if (result != 0) { printf("range close, then a new pipe, round %d: read gave %d\n", round, result); bad++; }
         close(fresh[0]);
         close(fresh[1]);
