@@ -40,6 +40,7 @@ static uint64_t blocked_by_some;    ///< the signals some of them block (blocked
 static sigset_t applied;            ///< the mask last loaded into the OS thread
 static volatile sig_atomic_t applied_generation; ///< bumped at each load (signals.c fixes a handler's saved mask)
 static gsig *_Atomic notes[NSIG];   ///< the target of a signal sent to one thread, until delivered
+static _Atomic uint64_t ever_noted; ///< the signals notes[] was ever set for (a finished thread looks at those alone)
 static sigset_t process_pending;    ///< delivered while no thread would take it: raised again on unblock
 static int ready;                   ///< the main thread's record is set up
 static pid_t owner_pid;             ///< the process these records are for: a vfork child (same memory) must not touch them
@@ -209,6 +210,12 @@ static void count(const sigset_t *mask, int delta) {
     }
 }
 
+/// Note `g` as the thread a signal about to be sent is for.
+static void note_target(int sig, gsig *g) {
+    atomic_fetch_or(&ever_noted, BIT(sig));
+    atomic_store(&notes[sig], g);
+}
+
 /// Raise again, for the kernel to deliver now, what `g` no longer blocks:
 /// its own pending signals (through a hub thread, noted for `g`), and the
 /// process' that no thread took before. The caller's own are raised on the
@@ -220,7 +227,7 @@ static void raise_unblocked(gsig *g) {
     for (uint64_t b = bits_of(&g->pending) & ~bits_of(&g->mask); b; b &= b - 1) {
         int sig = __builtin_ctzll(b) + 1;
         sigdelset(&g->pending, sig);
-        atomic_store(&notes[sig], g);
+        note_target(sig, g);
         GREEN_SYSCALL(SYS_tgkill, (long)getpid(), (long)via, (long)sig);
     }
     for (uint64_t b = bits_of(&process_pending); b; b &= b - 1) {
@@ -290,7 +297,8 @@ void gsig_thread_started(gsig *g, green_fiber *f, void *tp) {
 
 void gsig_thread_finished(gsig *g) {
     preload_forget_deferred_signals(g);
-    for (int sig = 1; sig < NSIG; sig++) {
+    for (uint64_t b = atomic_load(&ever_noted); b; b &= b - 1) {
+        int sig = __builtin_ctzll(b) + 1;
         gsig *mine = g;
         if (atomic_load_explicit(&notes[sig], memory_order_relaxed) == g) // signals sent to it die with it
             atomic_compare_exchange_strong(&notes[sig], &mine, NULL);
@@ -314,6 +322,7 @@ void gsig_after_fork_in_child(gsig *self) {
     blocked_by_some = 0;
     threads_counted = 0;
     for (int sig = 1; sig < NSIG; sig++) atomic_store(&notes[sig], NULL);
+    atomic_store(&ever_noted, 0);
     sigemptyset(&process_pending);
     if (self != &main_thread) main_thread.fiber = NULL; // gone
     if (self) {
@@ -420,7 +429,7 @@ int gsig_kill(gsig *g, int sig) {
         return 0;
     }
     state_unlock(&l, 0);
-    atomic_store(&notes[sig], g);
+    note_target(sig, g);
     long r = GREEN_SYSCALL(SYS_tgkill, (long)getpid(), (long)hubs_tid_of(hubs_main()), (long)sig);
     return r < 0 ? errno : 0;
 }

@@ -46,6 +46,7 @@ typedef struct deferred_signal {
     siginfo_t info;
 } deferred_signal;
 static deferred_signal deferred[DEFERRED_MAX];
+static _Atomic int deferred_full; ///< slots FULL or being emptied (a finished thread skips the table at 0)
 
 /// In the handler wrapper: note `sig` for `target`; 0 if the table is full.
 static int defer(gsig *target, int sig, const siginfo_t *info, const struct sigaction *a) {
@@ -62,6 +63,7 @@ static int defer(gsig *target, int sig, const siginfo_t *info, const struct siga
         d->sig = sig;
         d->action = *a;
         d->info = *info;
+        atomic_fetch_add(&deferred_full, 1);
         atomic_store(&d->state, SLOT_FULL);
         return 1;
     }
@@ -69,12 +71,14 @@ static int defer(gsig *target, int sig, const siginfo_t *info, const struct siga
 }
 
 void preload_forget_deferred_signals(gsig *g) {
+    if (!atomic_load(&deferred_full)) return;
     for (int i = 0; i < DEFERRED_MAX; i++) {
         deferred_signal *d = &deferred[i];
         int full = SLOT_FULL;
         if (d->target == g && atomic_compare_exchange_strong(&d->state, &full, SLOT_WRITING)) {
             d->target = NULL;
             atomic_store(&d->state, SLOT_FREE);
+            atomic_fetch_sub(&deferred_full, 1);
         }
     }
 }
@@ -102,6 +106,7 @@ static int run_deferred(green_fiber *f) {
         siginfo_t info = d->info;
         d->target = NULL;
         atomic_store(&d->state, SLOT_FREE);
+        atomic_fetch_sub(&deferred_full, 1);
         if (gsig_pend_if_blocked(g, sig)) continue; // blocked since: pending for it until it unblocks it
         ucontext_t context;
         getcontext(&context);
