@@ -88,7 +88,6 @@ typedef struct gsig {
 typedef struct gthread {
     uint64_t magic;               ///< GTHREAD_MAGIC (a native pthread_t's first word is its own address)
     void *tp;                     ///< its thread pointer (NULL: shares the hub thread's); x86_64: = glibc descriptor
-    void *block;                  ///< the allocation holding its TLS, descriptor and this record (NULL: at the top of its stack)
     green_fiber *fiber;
     void *(*start)(void *);
     void *arg;
@@ -155,13 +154,13 @@ void thread_block_init(void);
 void thread_block_start(void);
 /// Do fiber threads get TLS of their own?
 bool thread_block_enabled(void);
-/// A zeroed gthread inside a new block of TLS and descriptor (NULL: no
-/// memory), for a fiber thread of the hub whose OS thread's thread pointer
-/// is `hub_tp` (its tid and malloc cache are copied from there).
-gthread *thread_block_create(void *hub_tp);
-/// The same in `mem` (thread_block_size() bytes aligned to
-/// thread_block_align(): the top of the thread's stack, as glibc's).
-gthread *thread_block_create_at(void *mem, void *hub_tp);
+/// A zeroed gthread inside a block of TLS and descriptor at `mem`
+/// (thread_block_size() bytes aligned to thread_block_align(): the top of
+/// the thread's stack, as glibc's), for a fiber thread of the hub whose OS
+/// thread's thread pointer is `hub_tp` (its tid and malloc cache are copied
+/// from there). `leftover`: what the stack came with
+/// (green_fiber_create_reusing), a block to reuse or drop. NULL: no memory.
+gthread *thread_block_create_at(void *mem, void *hub_tp, uintptr_t leftover);
 size_t thread_block_size(void);
 size_t thread_block_align(void);
 /// A ready fiber thread moves to the hub whose OS thread's thread pointer is
@@ -179,8 +178,8 @@ void thread_block_after_fork_in_child(void);
 /// In a fork child: forget the dlopen copies due in threads that are gone,
 /// and make any pending one now (the hub's dlopen hook).
 void thread_block_forget_loaders(void);
-/// Free the block's TLS (and the block, unless it is on the thread's
-/// stack), once nothing runs on it.
+/// Once nothing runs on it: leave the block in the thread's stack for the
+/// next thread (glibc's stack cache), or free its TLS.
 void thread_block_free(gthread *t);
 /// The gthread of a descriptor made here, else NULL.
 gthread *thread_block_owner(pthread_t th);

@@ -256,10 +256,13 @@ GREEN_EXPORT int pthread_create(pthread_t *out, const pthread_attr_t *attr, void
     if (thread_block_enabled()) {
         // As glibc: the TLS and the descriptor at the top of the thread's
         // stack, which already holds the fiber's record (no allocation).
+        // A stack whose last thread ended brings that thread's block back.
         void *block;
-        f = green_fiber_create_reserving(hub, stack, thread_block_size(), thread_block_align(), thread_main, &block);
+        uintptr_t leftover = 0;
+        f = green_fiber_create_reusing(hub, stack, thread_block_size(), thread_block_align(), thread_main, &block,
+                                       &leftover);
         if (!f) return EAGAIN; // what pthread_create says when it cannot have the memory
-        t = thread_block_create_at(block, hubs_thread_pointer_of(hub));
+        t = thread_block_create_at(block, hubs_thread_pointer_of(hub), leftover);
         if (!t) {
             green_fiber_discard(f);
             return EAGAIN;

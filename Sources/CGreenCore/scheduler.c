@@ -450,7 +450,7 @@ static green_fiber *new_fiber_record(green_sched *s, size_t stack_size, size_t r
 }
 
 static green_fiber *create_on(green_sched *target, size_t stack_size, size_t reserve, size_t align,
-                              void (*entry)(void *), void *arg) {
+                              void (*entry)(void *), void *arg, uintptr_t *leftover) {
     green_sched *s = green_sched_create(); // the stack comes from the caller's own pool
     if (!s) return NULL;
     if (!stack_size) stack_size = GREEN_DEFAULT_STACK_SIZE;
@@ -460,6 +460,13 @@ static green_fiber *create_on(green_sched *target, size_t stack_size, size_t res
     }
     green_fiber *f = new_fiber_record(s, stack_size, reserve, align ? align : 16, fiber_main, NULL);
     if (!f) return NULL;
+    if (leftover) { // the caller takes over what the stack's last owner left
+        *leftover = f->stack.leftover;
+        f->stack.leftover = 0;
+        f->stack.leftover_lo = NULL;
+    } else {
+        green_stack_drop_leftover(&f->stack);
+    }
     f->sched = target ? target : s;
     f->entry = entry;
     f->entry_arg = reserve ? f->top : arg;
@@ -469,14 +476,28 @@ static green_fiber *create_on(green_sched *target, size_t stack_size, size_t res
 }
 
 green_fiber *green_fiber_create_on(green_sched *target, size_t stack_size, void (*entry)(void *), void *arg) {
-    return create_on(target, stack_size, 0, 0, entry, arg);
+    return create_on(target, stack_size, 0, 0, entry, arg, NULL);
 }
 
 green_fiber *green_fiber_create_reserving(green_sched *target, size_t stack_size, size_t reserve, size_t align,
                                           void (*entry)(void *), void **reserved) {
-    green_fiber *f = create_on(target, stack_size, reserve ? reserve : 1, align, entry, NULL);
+    green_fiber *f = create_on(target, stack_size, reserve ? reserve : 1, align, entry, NULL, NULL);
     if (f) *reserved = f->top;
     return f;
+}
+
+green_fiber *green_fiber_create_reusing(green_sched *target, size_t stack_size, size_t reserve, size_t align,
+                                        void (*entry)(void *), void **reserved, uintptr_t *leftover) {
+    green_fiber *f = create_on(target, stack_size, reserve ? reserve : 1, align, entry, NULL, leftover);
+    if (f) *reserved = f->top;
+    return f;
+}
+
+int green_fiber_leave_in_stack(green_fiber *f, uintptr_t leftover, const void *lowest) {
+    if (f->stack.cls == ~0u || !leftover) return 0; // unmapped when given back: nothing would stay
+    f->stack.leftover = leftover;
+    f->stack.leftover_lo = (char *)lowest;
+    return 1;
 }
 
 void green_census_remove(green_sched *s, green_fiber *f) {

@@ -1,0 +1,129 @@
+/* thread_reuse.c — a thread made after another one ended starts as a new
+ * thread, whatever the one before left behind. Threads run one after
+ * another (so each may get the stack, descriptor and TLS block of the one
+ * before: glibc's stack cache reuses them, and so does the preload library),
+ * and each finds what a new thread finds, then leaves a mess for the next:
+ * `__thread` variables (initialised and zeroed ones) at their initial
+ * values, errno 0, the global locale, no pthread key values, the dynamic TLS
+ * of a library dlopen'ed earlier (argv[1]: dlopen_tls_module.c) at its
+ * initial value, cancellation enabled and deferred and not requested (the
+ * one before was cancelled, or set its cancel state and type otherwise).
+ * 20,000 threads that each use the library's dynamic TLS leave malloc's
+ * bytes in use about where they were (each allocates that TLS block anew). */
+#include "check.h"
+#include <dlfcn.h>
+#include <locale.h>
+#include <malloc.h>
+
+#define ROUNDS 200
+#define LEAK_THREADS 20000
+
+static __thread int zeroed;             /* .tbss */
+static __thread int initialised = 42;   /* .tdata */
+static __thread char scratch[256];      /* .tbss, larger than a cache line */
+static pthread_key_t key;
+static int (*bump_dynamic)(void);
+static locale_t c_locale;
+
+/* What every new thread must find; then the mess it leaves (how it ends
+ * depends on `round`: returning, cancelled, after pthread_exit). */
+static void *worker(void *arg) {
+    int round = (int)(intptr_t)arg;
+    int ok = zeroed == 0 && initialised == 42 && scratch[0] == 0 && scratch[255] == 0;
+    CHECK(ok);
+    CHECK(errno == 0);
+    CHECK(uselocale((locale_t)0) == LC_GLOBAL_LOCALE);
+    CHECK(pthread_getspecific(key) == NULL);
+    CHECK(bump_dynamic() == 101); /* its first use: a block of its own, from the initial value */
+    int state = -1, type = -1;
+    CHECK_RC(pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &state), 0);
+    CHECK_RC(pthread_setcanceltype(PTHREAD_CANCEL_DEFERRED, &type), 0);
+    CHECK(state == PTHREAD_CANCEL_ENABLE && type == PTHREAD_CANCEL_DEFERRED);
+    pthread_testcancel(); /* nothing requested: returns */
+
+    zeroed = 7;
+    initialised = 8;
+    memset(scratch, 'x', sizeof scratch);
+    errno = EIO;
+    uselocale(c_locale);
+    pthread_setspecific(key, &key);
+    for (int i = 0; i < 5; i++) bump_dynamic();
+    switch (round % 4) {
+    case 0: /* cancelled while it waits */
+        for (;;) pause();
+    case 1: /* leaves with cancellation disabled and asynchronous */
+        pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, NULL);
+        pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+        return (void *)(intptr_t)round;
+    case 2:
+        pthread_exit((void *)(intptr_t)round);
+    default: /* cancelled at its own request point */
+        pthread_cancel(pthread_self());
+        pthread_testcancel();
+        return NULL;
+    }
+}
+
+/* A thread that only uses the library's dynamic TLS once. */
+static void *touch(void *arg) {
+    (void)arg;
+    return (void *)(intptr_t)(bump_dynamic() == 101);
+}
+
+int main(int argc, char **argv) {
+    program_start(120);
+    if (argc < 2) {
+        printf("usage: thread_reuse DYNAMIC_TLS_MODULE\n");
+        return 2;
+    }
+    void *module = dlopen(argv[1], RTLD_NOW);
+    if (!module) {
+        printf("FAIL dlopen: %s\n", dlerror());
+        return 1;
+    }
+    bump_dynamic = (int (*)(void))dlsym(module, "bump_dynamic");
+    c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+    if (!bump_dynamic || c_locale == (locale_t)0) {
+        printf("FAIL dlsym or newlocale\n");
+        return 1;
+    }
+    CHECK_RC(pthread_key_create(&key, NULL), 0);
+
+    int ended_as_expected = 1;
+    for (int round = 0; round < ROUNDS; round++) {
+        pthread_t t;
+        CHECK_RC(pthread_create(&t, NULL, worker, (void *)(intptr_t)round), 0);
+        if (round % 4 == 0) {
+            sleep_ms(1); /* let it reach pause() (a cancellation point either way) */
+            CHECK_RC(pthread_cancel(t), 0);
+        }
+        void *result = NULL;
+        CHECK_RC(pthread_join(t, &result), 0);
+        void *want = round % 4 == 0 || round % 4 == 3 ? PTHREAD_CANCELED : (void *)(intptr_t)round;
+        if (result != want) ended_as_expected = 0;
+    }
+    CHECK(ended_as_expected);
+    printf("a thread made after another ended starts new: TLS, errno, locale, keys, dynamic TLS, cancellation\n");
+
+    /* Warm up, then count malloc's bytes in use across many more threads. */
+    for (int i = 0; i < 100; i++) {
+        pthread_t t;
+        pthread_create(&t, NULL, touch, NULL);
+        pthread_join(t, NULL);
+    }
+    size_t before = mallinfo2().uordblks;
+    int fresh = 1;
+    for (int i = 0; i < LEAK_THREADS; i++) {
+        pthread_t t;
+        void *result = NULL;
+        CHECK_RC(pthread_create(&t, NULL, touch, NULL), 0);
+        CHECK_RC(pthread_join(t, &result), 0);
+        if (!result) fresh = 0;
+    }
+    size_t after = mallinfo2().uordblks;
+    CHECK(fresh);
+    /* A leaked dynamic TLS block per thread would be 20,000 chunks (over 600 KB). */
+    if (after > before + 256 * 1024) printf("FAIL malloc bytes in use grew by %zu over %d threads\n", after - before, LEAK_THREADS);
+    else printf("dynamic TLS of ended threads: given back\n");
+    return check_failures ? 1 : 0;
+}
