@@ -1,11 +1,13 @@
-// keys.c — pthread_key_* per fiber thread. Keys are libc's (so native threads
-// and the main thread keep using libc's storage); fiber threads keep their
-// values in a two-level table of their own, and run the destructors when they
-// finish.
+// keys.c — pthread_key_* and C11's tss_* per fiber thread. Keys are libc's
+// (so native threads and the main thread keep using libc's storage); fiber
+// threads keep their values in a two-level table of their own, and run the
+// destructors when they finish. (glibc's tss_* call its pthread key
+// functions inside libc, where no interposer sees them: they are here too.)
 #include "preload.h"
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <threads.h>
 
 #define KEYS 1024 // PTHREAD_KEYS_MAX
 #define CHUNK 32
@@ -67,6 +69,20 @@ GREEN_EXPORT int pthread_setspecific(pthread_key_t key, const void *value) {
     s->value = (void *)value;
     return 0;
 }
+
+/// glibc's thrd_err_map: a pthread error number as a C11 thread result.
+static int thrd_result(int r) {
+    switch (r) {
+    case 0: return thrd_success;
+    case ENOMEM: return thrd_nomem;
+    default: return thrd_error;
+    }
+}
+
+GREEN_EXPORT int tss_create(tss_t *key, tss_dtor_t destructor) { return thrd_result(pthread_key_create(key, destructor)); }
+GREEN_EXPORT void tss_delete(tss_t key) { pthread_key_delete(key); }
+GREEN_EXPORT void *tss_get(tss_t key) { return pthread_getspecific(key); }
+GREEN_EXPORT int tss_set(tss_t key, void *value) { return thrd_result(pthread_setspecific(key, value)); }
 
 void gthread_run_key_destructors(gthread *t) {
     gthread_specific **chunks = (gthread_specific **)t->specific;

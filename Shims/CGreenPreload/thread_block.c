@@ -61,10 +61,9 @@ static struct {
     long rseq;           ///< __rseq_offset: the rseq area, from the thread pointer (NO_RSEQ: none)
     long robust_futex_offset; ///< robust_head.futex_offset of every thread
     void *(*allocate_tls)(void *tcb);
-    void *(*init_tls)(void *tcb, bool main_thread); ///< _dl_allocate_tls_init: the images again, the DTV kept
     void (*deallocate_tls)(void *tcb, bool free_tcb);
-    bool reuse;          ///< a finished thread's block is left in its stack for the next (glibc's stack cache)
-    size_t keep[2][2];   ///< on reuse, descriptor ranges [from, to), in order, nobody writes: still zero, not cleared again
+    size_t keep[2][2];   ///< descriptor ranges [from, to), in order, nobody writes for a fiber thread:
+                         ///< in a finished thread's block still zero, not cleared again for the next
     void (*call_tls_dtors)(void);
     void (*ctype_init)(void);
 } glibc;
@@ -90,7 +89,6 @@ static long field(const char *name, uint32_t bits) {
 static long malloc_words[MALLOC_WORDS_MAX];
 static int malloc_word_count;
 static void find_malloc_words(void);
-static void drop_leftover(uintptr_t tp);
 static long link_map_modid = -1, link_map_tls_offset = -1; // offsets in glibc's struct link_map
 static int find_new_static(struct dl_phdr_info *info, size_t size, void *data);
 
@@ -124,28 +122,26 @@ size_t thread_block_size(void) { return tp_offset() + round64(glibc.static_size)
 
 size_t thread_block_align(void) { return glibc.static_align > 64 ? glibc.static_align : 64; }
 
-/// Can a finished thread's block be reused, as glibc reuses a cached
-/// stack's descriptor and DTV? It needs _dl_allocate_tls_init and glibc's
-/// DTV entry ({val, to_free}, 16 bytes). And what of the descriptor need not
-/// be cleared again: the key-data arrays after cancelhandling and flags
-/// (pthread_getspecific/setspecific are the library's for fiber threads, so
-/// glibc writes them only in threads it made), checked against the tables.
-static void learn_reuse(void) {
-    const uint32_t *dtv = dlsym(RTLD_DEFAULT, "_thread_db_dtv_dtv");
+/// What of a finished thread's descriptor need not be cleared again for the
+/// next thread on its stack (glibc's stack cache leaves most of a cached
+/// descriptor alone too): the ranges no code writes for a fiber thread, so
+/// still zero. The key-data arrays after cancelhandling and flags (the
+/// library keeps fiber threads' pthread and C11 keys, keys.c; checked
+/// against the tables) and, on x86_64, tcbhead_t's unused tail.
+static void learn_unwritten(void) {
+    if (getenv("GREEN_THREAD_BLOCK_CLEAR")) return; // clear it all, to tell whether a problem comes from this
     const uint32_t *key_data = dlsym(RTLD_DEFAULT, "_thread_db_sizeof_pthread_key_data");
-    long val = field("_thread_db_dtv_t_pointer_val", 64), specific = field("_thread_db_pthread_specific", 2048);
-    glibc.reuse = glibc.init_tls && dtv && dtv[0] == 128 && val == 0 && !getenv("GREEN_THREAD_BLOCK_FRESH");
-    if (!glibc.reuse) return;
-    // struct pthread: ..., int cancelhandling, int flags,
-    // struct pthread_key_data specific_1stblock[32], specific[32] (pointers), ...
+    long specific = field("_thread_db_pthread_specific", 2048);
 #if defined(__x86_64__)
-    // tcbhead_t's last 576 bytes (__glibc_unused2, __padding) when it is
-    // the 704 bytes it is since glibc 2.26: the list that follows it says so.
+    // __glibc_unused2 and __padding, when tcbhead_t is the 704 bytes it is
+    // since glibc 2.26: the list that follows it says so.
     if (glibc.list == 704) {
         glibc.keep[0][0] = 128;
         glibc.keep[0][1] = 704;
     }
 #endif
+    // struct pthread: ..., int cancelhandling, int flags,
+    // struct pthread_key_data specific_1stblock[32], *specific[32], ...
     if (key_data && specific > 0 && (size_t)specific == glibc.cancelhandling + 8 + 32 * (size_t)*key_data) {
         glibc.keep[1][0] = glibc.cancelhandling + 8;
         glibc.keep[1][1] = (size_t)specific + 32 * sizeof(void *);
@@ -159,7 +155,6 @@ static bool learn_layout(void) {
     void (*static_info)(size_t *, size_t *) = dlsym(RTLD_DEFAULT, "_dl_get_tls_static_info");
     glibc.allocate_tls = dlsym(RTLD_DEFAULT, "_dl_allocate_tls");
     glibc.deallocate_tls = dlsym(RTLD_DEFAULT, "_dl_deallocate_tls");
-    glibc.init_tls = dlsym(RTLD_DEFAULT, "_dl_allocate_tls_init");
     glibc.call_tls_dtors = dlsym(RTLD_DEFAULT, "__call_tls_dtors");
     glibc.ctype_init = dlsym(RTLD_DEFAULT, "__ctype_init");
     if (!static_info || !glibc.allocate_tls || !glibc.deallocate_tls || !glibc.call_tls_dtors || !glibc.ctype_init)
@@ -205,7 +200,7 @@ static bool learn_layout(void) {
         long from_pd = *rseq_offset + ((char *)__builtin_thread_pointer() - self); // its offset in the descriptor
         if (from_pd >= 0 && (size_t)from_pd + 32 <= glibc.descriptor) glibc.rseq = *rseq_offset;
     }
-    learn_reuse();
+    learn_unwritten();
     return true;
 #endif
 }
@@ -227,7 +222,6 @@ void thread_block_init(void) {
 void thread_block_start(void) {
     if (!glibc.enabled) return;
     find_malloc_words();
-    if (glibc.reuse) green_stack_set_leftover_dropper(drop_leftover);
     if (glibc.enabled)
         preload_log("fiber threads get TLS of their own: %zu bytes of static TLS, thread pointer by %s",
                     glibc.static_size, green_tp_uses_syscall() ? "arch_prctl" : TP_INSTRUCTION);
@@ -310,31 +304,9 @@ static void find_malloc_words(void) {
     preload_log("fiber threads share their hub thread's malloc cache (%d words of libc's TLS)", changed);
 }
 
-/// A block left in a stack that nobody reused: its DTV and the TLS of
-/// modules dlopen'ed later go (the core's dropper).
-static void drop_leftover(uintptr_t tp) { glibc.deallocate_tls((void *)tp, false); }
-
-/// The DTV of the block whose thread pointer is `tp` (x86_64: tcbhead_t.dtv; aarch64: the TCB's first word).
-static void **dtv_slot(char *tp) {
-#if defined(__x86_64__)
-    return (void **)(void *)(tp + 8);
-#else
-    return (void **)(void *)tp;
-#endif
-}
-
-/// A finished thread's block, left in its stack, made ready for a new
-/// thread as glibc's stack cache readies a cached descriptor: the dynamic
-/// TLS of modules dlopen'ed later freed, the DTV emptied and filled again
-/// with every module's initial TLS image (_dl_allocate_tls_init); the
-/// descriptor cleared but for the ranges nobody writes (zero since the
-/// block was first made). False if glibc could not.
-static bool reuse_block(char *tp, char *pd) {
-    void **slot = dtv_slot(tp);
-    struct dtv_entry { void *val, *to_free; } *dtv = *slot; // glibc's dtv_t; dtv[-1].val is its length
-    size_t length = (size_t)dtv[-1].val;
-    for (size_t i = 1; i <= length; i++) free(dtv[i].to_free);
-    memset(dtv, 0, (length + 1) * sizeof *dtv);
+/// Clear a finished thread's descriptor for the next thread but for the
+/// ranges nobody writes (zero since the block was first made).
+static void clear_written(char *pd) {
     size_t at = 0;
     for (int r = 0; r < 2; r++) {
         size_t from = glibc.keep[r][0], to = glibc.keep[r][1];
@@ -343,31 +315,25 @@ static bool reuse_block(char *tp, char *pd) {
         at = to;
     }
     memset(pd + at, 0, glibc.descriptor - at);
-    *slot = dtv; // (x86_64: inside the descriptor just cleared)
-    return glibc.init_tls(tp, false) != NULL;
 }
 
 /// The block at `mem` (thread_block_size() bytes, aligned: the top of the
 /// thread's stack), set up as glibc sets up a new thread's; `leftover`: what
-/// the stack's last owner left (green_fiber_leave_in_stack), the block of a
-/// thread that ended when it is this block's thread pointer.
+/// the stack's last owner left (green_fiber_leave_in_stack): this block's
+/// thread pointer when a thread that ended left its block here.
 gthread *thread_block_create_at(void *mem, void *hub_tp, uintptr_t leftover) {
     char *tp = (char *)mem + tp_offset(), *pd = descriptor_of(tp);
     gthread *t = record_of(pd);
-    if (leftover && leftover != (uintptr_t)tp) drop_leftover(leftover); // (not a block of this layout)
-    if (leftover == (uintptr_t)tp) {
-        if (!reuse_block(tp, pd)) return NULL;
-    } else {
-        // The descriptor, the TCB and the record start zeroed, as glibc's;
-        // the TLS blocks get their images from _dl_allocate_tls (the surplus
-        // is written only by a later dlopen: see thread_block_dlopened).
-        memset(pd, 0, glibc.descriptor);
+    // The descriptor, the TCB and the record start zeroed, as glibc's; the
+    // TLS blocks get their images from _dl_allocate_tls (the surplus is
+    // written only by a later dlopen: see thread_block_dlopened).
+    if (leftover == (uintptr_t)tp) clear_written(pd);
+    else memset(pd, 0, glibc.descriptor);
 #if defined(__aarch64__)
-        memset(tp, 0, 2 * sizeof(void *)); // the TCB: {dtv, private}
+    memset(tp, 0, 2 * sizeof(void *)); // the TCB: {dtv, private}
 #endif
-        if (!glibc.allocate_tls(tp)) return NULL; // the DTV and every module's initial TLS image
-    }
     memset(t, 0, record_size());
+    if (!glibc.allocate_tls(tp)) return NULL; // the DTV and every module's initial TLS image
     t->tp = tp;
 
 #if defined(__x86_64__)
@@ -447,12 +413,8 @@ void thread_block_after_fork_in_child(void) {
 }
 
 void thread_block_free(gthread *t) {
-    // Left in the stack for the next thread (the block's lowest byte: its TLS
-    // below the descriptor on x86_64, the descriptor below the thread
-    // pointer on aarch64), or freed now when the stack is not pooled.
-    char *lowest = (char *)t->tp - tp_offset();
-    if (glibc.reuse && green_fiber_leave_in_stack(t->fiber, (uintptr_t)t->tp, lowest)) return;
     glibc.deallocate_tls(t->tp, false); // the DTV and the TLS of modules dlopen'ed later
+    green_fiber_leave_in_stack(t->fiber, (uintptr_t)t->tp); // the rest stays, for the next thread on the stack
 }
 
 // ---- libraries dlopen'ed later with static TLS --------------------------------------

@@ -58,8 +58,7 @@ typedef struct green_stack {
     char *hi;      ///< one past the highest usable address
     unsigned cls;  ///< size class index in the pool, or ~0u if mapped alone
     struct green_stack_pool *home; ///< the pool it was carved for, and goes back to
-    uintptr_t leftover;  ///< what its last owner left at its top for the next one (0: nothing)
-    char *leftover_lo;   ///< the lowest byte of it: a trim keeps the pages from there up
+    uintptr_t leftover;  ///< what its last owner says it left at its top, for the next one (0: nothing)
 } green_stack;
 
 #define GREEN_GUARD_SIZE (64u * 1024u)
@@ -99,8 +98,6 @@ void green_stack_free(green_stack_pool *p, const green_stack *st);
 void green_stack_release(green_stack_pool *here, const green_stack *st);
 /// Unmap every slab and free the lists (no stack of the pool may be in use).
 void green_stack_pool_destroy(green_stack_pool *p);
-/// Give a stack's leftover to the dropper (green_stack_set_leftover_dropper) and forget it.
-void green_stack_drop_leftover(green_stack *st);
 /// Give the pages of up to `budget` surplus free stacks back to the kernel.
 void green_stack_trim(green_stack_pool *p, size_t keep, size_t budget);
 

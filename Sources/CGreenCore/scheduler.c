@@ -460,13 +460,8 @@ static green_fiber *create_on(green_sched *target, size_t stack_size, size_t res
     }
     green_fiber *f = new_fiber_record(s, stack_size, reserve, align ? align : 16, fiber_main, NULL);
     if (!f) return NULL;
-    if (leftover) { // the caller takes over what the stack's last owner left
-        *leftover = f->stack.leftover;
-        f->stack.leftover = 0;
-        f->stack.leftover_lo = NULL;
-    } else {
-        green_stack_drop_leftover(&f->stack);
-    }
+    if (leftover) *leftover = f->stack.leftover; // what the stack's last owner left
+    f->stack.leftover = 0; // until its new owner says otherwise
     f->sched = target ? target : s;
     f->entry = entry;
     f->entry_arg = reserve ? f->top : arg;
@@ -493,12 +488,7 @@ green_fiber *green_fiber_create_reusing(green_sched *target, size_t stack_size, 
     return f;
 }
 
-int green_fiber_leave_in_stack(green_fiber *f, uintptr_t leftover, const void *lowest) {
-    if (f->stack.cls == ~0u || !leftover) return 0; // unmapped when given back: nothing would stay
-    f->stack.leftover = leftover;
-    f->stack.leftover_lo = (char *)lowest;
-    return 1;
-}
+void green_fiber_leave_in_stack(green_fiber *f, uintptr_t leftover) { f->stack.leftover = leftover; }
 
 void green_census_remove(green_sched *s, green_fiber *f) {
     __atomic_store_n(&s->census.live, s->census.live - 1, __ATOMIC_RELAXED); // plain store; the monitor reads it

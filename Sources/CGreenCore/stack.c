@@ -36,26 +36,6 @@ static long read_max_map_count(void) {
     return v;
 }
 
-// ---- leftovers ---------------------------------------------------------------------
-//
-// A stack can go back to the pool with something its owner left at its top
-// for the next owner of the same size to reuse (the preload library leaves a
-// fiber thread's TLS block and DTV there, as glibc's stack cache keeps a
-// thread's descriptor). The word stays with the stack while it is free; a
-// trim keeps the pages that hold it; whoever takes the stack without wanting
-// it, and a pool destroyed with it, give it to the dropper.
-
-static void (*_Atomic leftover_dropper)(uintptr_t leftover);
-
-void green_stack_set_leftover_dropper(void (*drop)(uintptr_t leftover)) { atomic_store(&leftover_dropper, drop); }
-
-void green_stack_drop_leftover(green_stack *st) {
-    void (*drop)(uintptr_t) = atomic_load(&leftover_dropper);
-    if (st->leftover && drop) drop(st->leftover);
-    st->leftover = 0;
-    st->leftover_lo = NULL;
-}
-
 static void install_guard(char *guard) {
     int mode = guard_mode;
     if (mode == GUARD_UNKNOWN || mode == GUARD_MADVISE) {
@@ -139,7 +119,6 @@ static int map_alone(size_t size, green_stack *out) {
     out->cls = ~0u;
     out->home = NULL;
     out->leftover = 0;
-    out->leftover_lo = NULL;
     LSAN_ROOT(out->lo, out->hi);
     return 0;
 }
@@ -220,7 +199,6 @@ int green_stack_alloc(green_stack_pool *p, size_t size, green_stack *out) {
     out->cls = idx;
     out->home = p;
     out->leftover = 0;
-    out->leftover_lo = NULL;
     LSAN_ROOT(out->lo, out->hi);
     return 0;
 }
@@ -233,8 +211,7 @@ void green_stack_free(green_stack_pool *p, const green_stack *st) {
     }
     green_stack_class *c = &p->cls[st->cls];
     if (push(&c->dirty, &c->ndirty, &c->capdirty, st) != 0) {
-        // Out of memory for the free list: drop the pages, leak the address
-        // range (and a leftover: no allocator call here, see green_fiber_keep_stack).
+        // Out of memory for the free list: drop the pages, leak the address range.
         madvise(st->lo, (size_t)(st->hi - st->lo), MADV_DONTNEED);
     }
 }
@@ -244,9 +221,7 @@ void green_stack_trim(green_stack_pool *p, size_t keep, size_t budget) {
         green_stack_class *c = &p->cls[i];
         while (c->ndirty > keep && budget) {
             green_stack st = c->dirty[--c->ndirty];
-            char *keep_from = st.hi; // a leftover's pages stay: it is still to be reused or dropped
-            if (st.leftover && st.leftover_lo) keep_from = (char *)((uintptr_t)st.leftover_lo & ~(uintptr_t)(getpagesize() - 1));
-            if (keep_from > st.lo) madvise(st.lo, (size_t)(keep_from - st.lo), MADV_DONTNEED);
+            madvise(st.lo, (size_t)(st.hi - st.lo), MADV_DONTNEED); // (zero pages: a leftover still holds)
             if (push(&c->clean, &c->nclean, &c->capclean, &st) != 0) break;
             budget--;
         }
@@ -255,10 +230,6 @@ void green_stack_trim(green_stack_pool *p, size_t keep, size_t budget) {
 
 void green_stack_pool_destroy(green_stack_pool *p) {
     take_returned(p);
-    for (unsigned i = 0; i < p->nclasses; i++) {
-        for (size_t j = 0; j < p->cls[i].ndirty; j++) green_stack_drop_leftover(&p->cls[i].dirty[j]);
-        for (size_t j = 0; j < p->cls[i].nclean; j++) green_stack_drop_leftover(&p->cls[i].clean[j]);
-    }
 #ifdef GREEN_ASAN
     // Unregister every stack carved so far (free ones are in the lists; the
     // rest were in use, and a pool is destroyed only when none are).

@@ -225,12 +225,13 @@ final class PreloadCompatibilityTests: XCTestCase {
     /// A thread made after another ended starts as a new thread, though it
     /// may get the ended one's stack, descriptor and TLS block (glibc's
     /// stack cache reuses them, and so does the library): TLS, errno,
-    /// locale, keys, a dlopen'ed library's dynamic TLS and cancellation as
-    /// new, and the dynamic TLS of 20,000 ended threads given back.
+    /// locale, pthread and C11 keys (their destructors run), a dlopen'ed
+    /// library's dynamic TLS and cancellation as new, and the dynamic TLS
+    /// of 20,000 ended threads given back.
     func testAThreadMadeAfterAnotherEndedStartsNew() throws {
         let dynamic = try Preload.program("dlopen_tls_module", for: self)
         try checkPreloadProgram("thread_reuse", [dynamic], library: library, expect: [
-            "a thread made after another ended starts new: TLS, errno, locale, keys, dynamic TLS, cancellation",
+            "a thread made after another ended starts new: TLS, errno, locale, keys, tss, dynamic TLS, cancellation",
             "dynamic TLS of ended threads: given back",
         ])
     }

@@ -4,7 +4,8 @@
  * before: glibc's stack cache reuses them, and so does the preload library),
  * and each finds what a new thread finds, then leaves a mess for the next:
  * `__thread` variables (initialised and zeroed ones) at their initial
- * values, errno 0, the global locale, no pthread key values, the dynamic TLS
+ * values, errno 0, the global locale, no pthread key or C11 tss values (and
+ * each tss destructor ran when its thread ended), the dynamic TLS
  * of a library dlopen'ed earlier (argv[1]: dlopen_tls_module.c) at its
  * initial value, cancellation enabled and deferred and not requested (the
  * one before was cancelled, or set its cancel state and type otherwise).
@@ -14,14 +15,22 @@
 #include <dlfcn.h>
 #include <locale.h>
 #include <malloc.h>
+#include <threads.h>
 
 #define ROUNDS 200
 #define LEAK_THREADS 20000
+#define TSS_KEYS 40 /* past glibc's first 32, kept in its descriptor */
 
 static __thread int zeroed;             /* .tbss */
 static __thread int initialised = 42;   /* .tdata */
 static __thread char scratch[256];      /* .tbss, larger than a cache line */
 static pthread_key_t key;
+static tss_t tss[TSS_KEYS];
+static int tss_destroyed;
+
+static void tss_destructor(void *value) {
+    if (value == &tss_destroyed) __atomic_add_fetch(&tss_destroyed, 1, __ATOMIC_SEQ_CST);
+}
 static int (*bump_dynamic)(void);
 static locale_t c_locale;
 
@@ -34,6 +43,9 @@ static void *worker(void *arg) {
     CHECK(errno == 0);
     CHECK(uselocale((locale_t)0) == LC_GLOBAL_LOCALE);
     CHECK(pthread_getspecific(key) == NULL);
+    int tss_clean = 1;
+    for (int k = 0; k < TSS_KEYS; k++) tss_clean &= tss_get(tss[k]) == NULL;
+    CHECK(tss_clean);
     CHECK(bump_dynamic() == 101); /* its first use: a block of its own, from the initial value */
     int state = -1, type = -1;
     CHECK_RC(pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &state), 0);
@@ -47,6 +59,7 @@ static void *worker(void *arg) {
     errno = EIO;
     uselocale(c_locale);
     pthread_setspecific(key, &key);
+    for (int k = 0; k < TSS_KEYS; k++) CHECK(tss_set(tss[k], &tss_destroyed) == thrd_success);
     for (int i = 0; i < 5; i++) bump_dynamic();
     switch (round % 4) {
     case 0: /* cancelled while it waits */
@@ -88,8 +101,10 @@ int main(int argc, char **argv) {
         return 1;
     }
     CHECK_RC(pthread_key_create(&key, NULL), 0);
+    for (int k = 0; k < TSS_KEYS; k++) CHECK(tss_create(&tss[k], tss_destructor) == thrd_success);
 
-    int ended_as_expected = 1;
+    int ended_as_expected = 1, reused = 0;
+    pthread_t previous = 0;
     for (int round = 0; round < ROUNDS; round++) {
         pthread_t t;
         CHECK_RC(pthread_create(&t, NULL, worker, (void *)(intptr_t)round), 0);
@@ -101,9 +116,15 @@ int main(int argc, char **argv) {
         CHECK_RC(pthread_join(t, &result), 0);
         void *want = round % 4 == 0 || round % 4 == 3 ? PTHREAD_CANCELED : (void *)(intptr_t)round;
         if (result != want) ended_as_expected = 0;
+        if (round > 0 && pthread_equal(t, previous)) reused++;
+        previous = t;
     }
     CHECK(ended_as_expected);
-    printf("a thread made after another ended starts new: TLS, errno, locale, keys, dynamic TLS, cancellation\n");
+    CHECK(tss_destroyed == ROUNDS * TSS_KEYS);
+    /* Each thread got the one before's stack and descriptor (glibc's stack
+     * cache, the library's stack pool): what this program is about. */
+    CHECK(reused > ROUNDS / 2);
+    printf("a thread made after another ended starts new: TLS, errno, locale, keys, tss, dynamic TLS, cancellation\n");
 
     /* Warm up, then count malloc's bytes in use across many more threads. */
     for (int i = 0; i < 100; i++) {

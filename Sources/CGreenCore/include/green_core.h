@@ -147,23 +147,19 @@ void green_fiber_start(green_fiber *f);
 /// The `stack_size` bytes of stack stay the fiber's own.
 green_fiber *green_fiber_create_reserving(green_sched *target, size_t stack_size, size_t reserve, size_t align,
                                           void (*entry)(void *reserved), void **reserved);
-/// green_fiber_create_reserving that also hands over what the stack's last
-/// owner left in it (green_fiber_leave_in_stack; 0: nothing): the caller
-/// reuses it or gives it to the dropper itself. Stacks of the same size and
-/// reserve put the reserve at the same place, so a leftover found there is
-/// where its owner left it.
+/// green_fiber_create_reserving that also says what the stack's last owner
+/// left in it (green_fiber_leave_in_stack; 0: nothing: a new stack, or one
+/// a fiber used otherwise; the pages may have gone back to the kernel
+/// meanwhile, which makes them zero). Stacks of one size and reserve put the reserve at the
+/// same place, so a leftover found is where its owner left it.
 green_fiber *green_fiber_create_reusing(green_sched *target, size_t stack_size, size_t reserve, size_t align,
                                         void (*entry)(void *reserved), void **reserved, uintptr_t *leftover);
-/// Leave `leftover` (non-zero), held in f's stack from `lowest` up, for the
-/// next green_fiber_create_reusing that gets the stack (as glibc's stack
-/// cache keeps a thread's descriptor and DTV). Returns 0 when the stack is
-/// not pooled (it is unmapped when given back): the caller frees what it
-/// meant to leave. A leftover nobody reuses goes to the dropper.
-int green_fiber_leave_in_stack(green_fiber *f, uintptr_t leftover, const void *lowest);
-/// What frees a leftover that is not reused (a stack taken by a fiber that
-/// does not want it, a pool destroyed). Called on the taker's thread, or
-/// the ending hub's, never from inside the scheduler's switch.
-void green_stack_set_leftover_dropper(void (*drop)(uintptr_t leftover));
+/// Say what f leaves at the top of its stack for the next
+/// green_fiber_create_reusing that gets it (the preload library: a finished
+/// thread's block, whose never-written parts are still zero, as glibc's
+/// stack cache keeps a thread's descriptor). Nothing is freed or kept
+/// alive for it: it only describes the memory.
+void green_fiber_leave_in_stack(green_fiber *f, uintptr_t leftover);
 /// Keep f's stack (and what it holds: its record, a reserve) past f's end:
 /// once f has left it for good, `left(f)` is called on the hub f ended on
 /// (from the scheduler, as another fiber resumes: it must not park), and the
