@@ -62,7 +62,8 @@ static struct {
     long robust_futex_offset; ///< robust_head.futex_offset of every thread
     void *(*allocate_tls)(void *tcb);
     void (*deallocate_tls)(void *tcb, bool free_tcb);
-    size_t keep[2][2];   ///< descriptor ranges [from, to), in order, nobody writes for a fiber thread:
+    long rseq_in_descriptor; ///< the rseq area's offset in struct pthread (-1: not in it)
+    size_t keep[3][2];   ///< descriptor ranges [from, to), in order, nobody writes for a fiber thread:
                          ///< in a finished thread's block still zero, not cleared again for the next
     void (*call_tls_dtors)(void);
     void (*ctype_init)(void);
@@ -125,9 +126,13 @@ size_t thread_block_align(void) { return glibc.static_align > 64 ? glibc.static_
 /// What of a finished thread's descriptor need not be cleared again for the
 /// next thread on its stack (glibc's stack cache leaves most of a cached
 /// descriptor alone too): the ranges no code writes for a fiber thread, so
-/// still zero. The key-data arrays after cancelhandling and flags (the
-/// library keeps fiber threads' pthread and C11 keys, keys.c; checked
-/// against the tables) and, on x86_64, tcbhead_t's unused tail.
+/// still zero since the block was first made. On x86_64 tcbhead_t's unused
+/// tail; the key-data arrays after cancelhandling and flags (the library
+/// keeps fiber threads' pthread and C11 keys: keys.c); the resolver state
+/// `res` (a fiber thread's __resp points to the global _res: glibc points
+/// it at `res` only in the threads it starts). Each where the tables glibc
+/// exports for libthread_db place its neighbours as glibc 2.35–2.36 does;
+/// anything else, and those bytes are cleared too.
 static void learn_unwritten(void) {
     if (getenv("GREEN_THREAD_BLOCK_CLEAR")) return; // clear it all, to tell whether a problem comes from this
     const uint32_t *key_data = dlsym(RTLD_DEFAULT, "_thread_db_sizeof_pthread_key_data");
@@ -145,6 +150,16 @@ static void learn_unwritten(void) {
     if (key_data && specific > 0 && (size_t)specific == glibc.cancelhandling + 8 + 32 * (size_t)*key_data) {
         glibc.keep[1][0] = glibc.cancelhandling + 8;
         glibc.keep[1][1] = (size_t)specific + 32 * sizeof(void *);
+    }
+    // ..., *nextevent, struct _Unwind_Exception exc (16-aligned, 32 bytes),
+    // stackblock, stackblock_size, guardsize, reported_guardsize, tpp,
+    // struct __res_state res (568 bytes), internal_sigset_t sigmask, bool c11,
+    // bool exiting, int exit_lock, struct tls_internal_t tls_state (16),
+    // struct rseq rseq_area (32-aligned): the rseq area 704 bytes after nextevent.
+    long nextevent = field("_thread_db_pthread_nextevent", 64);
+    if (nextevent > 0 && nextevent % 16 == 0 && glibc.rseq_in_descriptor == nextevent + 704) {
+        glibc.keep[2][0] = (size_t)nextevent + 88;
+        glibc.keep[2][1] = (size_t)nextevent + 88 + 568;
     }
 }
 
@@ -196,9 +211,13 @@ static bool learn_layout(void) {
     // the descriptor (glibc 2.35 and later), else left alone.
     const long *rseq_offset = dlsym(RTLD_DEFAULT, "__rseq_offset");
     glibc.rseq = NO_RSEQ;
+    glibc.rseq_in_descriptor = -1;
     if (rseq_offset) {
         long from_pd = *rseq_offset + ((char *)__builtin_thread_pointer() - self); // its offset in the descriptor
-        if (from_pd >= 0 && (size_t)from_pd + 32 <= glibc.descriptor) glibc.rseq = *rseq_offset;
+        if (from_pd >= 0 && (size_t)from_pd + 32 <= glibc.descriptor) {
+            glibc.rseq = *rseq_offset;
+            glibc.rseq_in_descriptor = from_pd;
+        }
     }
     learn_unwritten();
     return true;
@@ -222,9 +241,14 @@ void thread_block_init(void) {
 void thread_block_start(void) {
     if (!glibc.enabled) return;
     find_malloc_words();
-    if (glibc.enabled)
+    if (glibc.enabled) {
         preload_log("fiber threads get TLS of their own: %zu bytes of static TLS, thread pointer by %s",
                     glibc.static_size, green_tp_uses_syscall() ? "arch_prctl" : TP_INSTRUCTION);
+        size_t kept = 0;
+        for (int r = 0; r < 3; r++) kept += glibc.keep[r][1] - glibc.keep[r][0];
+        preload_log("a thread made on an ended thread's stack: %zu of the descriptor's %zu bytes cleared again",
+                    glibc.descriptor - kept, glibc.descriptor);
+    }
 }
 
 bool thread_block_enabled(void) { return glibc.enabled; }
@@ -308,7 +332,7 @@ static void find_malloc_words(void) {
 /// ranges nobody writes (zero since the block was first made).
 static void clear_written(char *pd) {
     size_t at = 0;
-    for (int r = 0; r < 2; r++) {
+    for (int r = 0; r < 3; r++) {
         size_t from = glibc.keep[r][0], to = glibc.keep[r][1];
         if (from >= to) continue;
         memset(pd + at, 0, from - at);
