@@ -304,6 +304,9 @@ let launcherHelp = launcherUsage + """
                                    gave each its own, on one hub unless GREEN_HUBS says
                                    otherwise; a way to tell whether a problem comes
                                    from per-thread TLS
+      GREEN_THREAD_BLOCK_CLEAR=1   a thread made on an ended thread's stack clears all of
+                                   its reused thread descriptor, not only what code
+                                   writes (a way to tell whether a problem comes from that)
       GREEN_DUMP_SIGNAL=SIG        on signal SIG (USR1, USR2, HUP, QUIT or a number), print
                                    every fiber thread: state, what it waits in, for how long.
                                    An OS thread of the library prints it, so it comes out
