@@ -70,6 +70,14 @@ GREEN_EXPORT int pthread_setspecific(pthread_key_t key, const void *value) {
     return 0;
 }
 
+// The names glibc also exports (__pthread_key_create is a default version
+// since 2.34; the other two for programs linked before 2.34).
+GREEN_EXPORT int __pthread_key_create(pthread_key_t *key, void (*destructor)(void *)) {
+    return pthread_key_create(key, destructor);
+}
+GREEN_EXPORT void *__pthread_getspecific(pthread_key_t key) { return pthread_getspecific(key); }
+GREEN_EXPORT int __pthread_setspecific(pthread_key_t key, const void *value) { return pthread_setspecific(key, value); }
+
 /// glibc's thrd_err_map: a pthread error number as a C11 thread result.
 static int thrd_result(int r) {
     switch (r) {

@@ -131,8 +131,8 @@ size_t thread_block_align(void) { return glibc.static_align > 64 ? glibc.static_
 /// keeps fiber threads' pthread and C11 keys: keys.c); the resolver state
 /// `res` (a fiber thread's __resp points to the global _res: glibc points
 /// it at `res` only in the threads it starts). Each where the tables glibc
-/// exports for libthread_db place its neighbours as glibc 2.35–2.36 does;
-/// anything else, and those bytes are cleared too.
+/// exports for libthread_db place its neighbours as glibc does (2.36 to
+/// 2.40 for `res`); anything else, and those bytes are cleared too.
 static void learn_unwritten(void) {
     if (getenv("GREEN_THREAD_BLOCK_CLEAR")) return; // clear it all, to tell whether a problem comes from this
     const uint32_t *key_data = dlsym(RTLD_DEFAULT, "_thread_db_sizeof_pthread_key_data");
@@ -146,7 +146,8 @@ static void learn_unwritten(void) {
     }
 #endif
     // struct pthread: ..., int cancelhandling, int flags,
-    // struct pthread_key_data specific_1stblock[32], *specific[32], ...
+    // struct pthread_key_data specific_1stblock[32], *specific[32],
+    // bool specific_used, ...
     if (key_data && specific > 0 && (size_t)specific == glibc.cancelhandling + 8 + 32 * (size_t)*key_data) {
         glibc.keep[1][0] = glibc.cancelhandling + 8;
         glibc.keep[1][1] = (size_t)specific + 32 * sizeof(void *);
@@ -329,12 +330,22 @@ static void find_malloc_words(void) {
 }
 
 /// Clear a finished thread's descriptor for the next thread but for the
-/// ranges nobody writes (zero since the block was first made).
+/// ranges nobody writes (zero since the block was first made). glibc's own
+/// pthread_setspecific can still be reached past the library's (dlsym of
+/// libc's, a library loaded with RTLD_DEEPBIND, the old
+/// __pthread_setspecific): it sets specific_used, right after the key
+/// arrays, and then those are cleared too, and the second-level arrays it
+/// allocated freed (as glibc's thread exit would).
 static void clear_written(char *pd) {
+    bool keys_used = glibc.keep[1][1] && *(bool *)(pd + glibc.keep[1][1]);
+    if (keys_used) {
+        void **level2 = (void **)(void *)(pd + glibc.keep[1][1] - 32 * sizeof(void *));
+        for (int i = 1; i < 32; i++) free(level2[i]);
+    }
     size_t at = 0;
     for (int r = 0; r < 3; r++) {
         size_t from = glibc.keep[r][0], to = glibc.keep[r][1];
-        if (from >= to) continue;
+        if (from >= to || (r == 1 && keys_used)) continue;
         memset(pd + at, 0, from - at);
         at = to;
     }

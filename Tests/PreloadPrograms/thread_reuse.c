@@ -5,7 +5,8 @@
  * and each finds what a new thread finds, then leaves a mess for the next:
  * `__thread` variables (initialised and zeroed ones) at their initial
  * values, errno 0, the global locale, no pthread key or C11 tss values (and
- * each tss destructor ran when its thread ended), the dynamic TLS
+ * each tss destructor ran when its thread ended; nor values set through
+ * libc's own pthread_setspecific, found with dlsym), the dynamic TLS
  * of a library dlopen'ed earlier (argv[1]: dlopen_tls_module.c) at its
  * initial value, cancellation enabled and deferred and not requested (the
  * one before was cancelled, or set its cancel state and type otherwise).
@@ -32,7 +33,11 @@ static void tss_destructor(void *value) {
     if (value == &tss_destroyed) __atomic_add_fetch(&tss_destroyed, 1, __ATOMIC_SEQ_CST);
 }
 static int (*bump_dynamic)(void);
+static void *(*libc_getspecific)(pthread_key_t);
+static int (*libc_setspecific)(pthread_key_t, const void *);
+static pthread_key_t libc_keys[2]; /* one kept in glibc's descriptor, one past its first 32 */
 static locale_t c_locale;
+static int waiting; /* set by a worker about to be cancelled in pause() */
 
 /* What every new thread must find; then the mess it leaves (how it ends
  * depends on `round`: returning, cancelled, after pthread_exit). */
@@ -43,6 +48,7 @@ static void *worker(void *arg) {
     CHECK(errno == 0);
     CHECK(uselocale((locale_t)0) == LC_GLOBAL_LOCALE);
     CHECK(pthread_getspecific(key) == NULL);
+    for (int k = 0; k < 2; k++) CHECK(libc_getspecific(libc_keys[k]) == NULL);
     int tss_clean = 1;
     for (int k = 0; k < TSS_KEYS; k++) tss_clean &= tss_get(tss[k]) == NULL;
     CHECK(tss_clean);
@@ -60,9 +66,11 @@ static void *worker(void *arg) {
     uselocale(c_locale);
     pthread_setspecific(key, &key);
     for (int k = 0; k < TSS_KEYS; k++) CHECK(tss_set(tss[k], &tss_destroyed) == thrd_success);
+    for (int k = 0; k < 2; k++) CHECK_RC(libc_setspecific(libc_keys[k], &key), 0);
     for (int i = 0; i < 5; i++) bump_dynamic();
     switch (round % 4) {
     case 0: /* cancelled while it waits */
+        __atomic_store_n(&waiting, 1, __ATOMIC_SEQ_CST);
         for (;;) pause();
     case 1: /* leaves with cancellation disabled and asynchronous */
         pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, NULL);
@@ -101,15 +109,25 @@ int main(int argc, char **argv) {
         return 1;
     }
     CHECK_RC(pthread_key_create(&key, NULL), 0);
+    void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+    libc_getspecific = libc ? (void *(*)(pthread_key_t))dlsym(libc, "pthread_getspecific") : NULL;
+    libc_setspecific = libc ? (int (*)(pthread_key_t, const void *))dlsym(libc, "pthread_setspecific") : NULL;
+    if (!libc_getspecific || !libc_setspecific) {
+        printf("FAIL libc's pthread_getspecific/setspecific not found\n");
+        return 1;
+    }
+    CHECK_RC(pthread_key_create(&libc_keys[0], NULL), 0);
     for (int k = 0; k < TSS_KEYS; k++) CHECK(tss_create(&tss[k], tss_destructor) == thrd_success);
+    CHECK_RC(pthread_key_create(&libc_keys[1], NULL), 0);
+    CHECK(libc_keys[0] < 32 && libc_keys[1] >= 32);
 
     int ended_as_expected = 1, reused = 0;
     pthread_t previous = 0;
     for (int round = 0; round < ROUNDS; round++) {
         pthread_t t;
         CHECK_RC(pthread_create(&t, NULL, worker, (void *)(intptr_t)round), 0);
-        if (round % 4 == 0) {
-            sleep_ms(1); /* let it reach pause() (a cancellation point either way) */
+        if (round % 4 == 0) { /* once it has left its mess (not at its first pthread_testcancel) */
+            while (!__atomic_exchange_n(&waiting, 0, __ATOMIC_SEQ_CST)) sleep_ms(1);
             CHECK_RC(pthread_cancel(t), 0);
         }
         void *result = NULL;
