@@ -77,7 +77,6 @@ static void run_hub(runner *r, green_sched *s) {
     // descriptor's tid is this thread's), the one in the call this runner's.
     thread_block_set_tid(hubs_thread_pointer_of(s), me);
     thread_block_set_tid(r->tp, was);
-    gthread_set_hub_tid(s, me, c->fiber); // and so do the hub's fiber threads, as glibc's locks and pthread_getcpuclockid read it
     hubs_set_tid(i, me);
     char name[16];
     hubs_name(i, name);

@@ -128,10 +128,6 @@ void gthread_each_live(void (*fn)(gthread *t));
 #define GTHREAD_FIRST_ID 0x20000000
 /// The live fiber threads, for calls that name one by its id: hold the lock
 /// while using what gthread_by_id returns (NULL: no such live thread).
-/// After a hand-off: the fiber threads of hub `s` but `except` (the one in
-/// the call, which keeps its OS thread) carry `tid`, the kernel tid of the
-/// OS thread that runs the hub now, in their descriptors.
-void gthread_set_hub_tid(green_sched *s, pid_t tid, green_fiber *except);
 void gthread_registry_lock(void);
 void gthread_registry_unlock(void);
 gthread *gthread_by_id(pid_t id);

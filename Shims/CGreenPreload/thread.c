@@ -63,13 +63,6 @@ void gthread_each_live(void (*fn)(gthread *t)) {
     gthread_registry_unlock();
 }
 
-void gthread_set_hub_tid(green_sched *s, pid_t tid, green_fiber *except) {
-    gthread_registry_lock();
-    for (gthread *t = live_head; t; t = t->live_next)
-        if (t->hub == s && t->fiber != except) thread_block_set_tid(t->tp, tid);
-    gthread_registry_unlock();
-}
-
 static void registry_remove(gthread *t) {
     gthread_registry_lock();
     registry_changing = 1;
