@@ -46,6 +46,7 @@ void preload_init(void);
     X(int, pthread_setname_np, (pthread_t, const char *)) \
     X(int, pthread_getname_np, (pthread_t, char *, size_t)) \
     X(int, pthread_kill, (pthread_t, int)) \
+    X(int, pthread_getcpuclockid, (pthread_t, clockid_t *)) \
     X(int, pthread_cancel, (pthread_t)) \
     X(int, pthread_key_create, (pthread_key_t *, void (*)(void *))) \
     X(int, pthread_key_delete, (pthread_key_t)) \

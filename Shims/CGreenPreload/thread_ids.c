@@ -114,3 +114,15 @@ GREEN_EXPORT int sched_getscheduler(pid_t pid) {
     pid_t k = kernel_tid(pid);
     return k < 0 ? -1 : (int)GREEN_SYSCALL(SYS_sched_getscheduler, (long)k);
 }
+
+/// The CPU clock of the OS thread running a fiber thread now (glibc's would
+/// name the tid in its descriptor, which stays the first OS thread's after
+/// a hand-off). As glibc: the clock id of a thread's kernel tid.
+GREEN_EXPORT int pthread_getcpuclockid(pthread_t th, clockid_t *clock) {
+    gthread *t = gthread_from(th);
+    if (!t) return PREAL(pthread_getcpuclockid)(th, clock);
+    pid_t k = preload_kernel_tid(t->id);
+    if (k < 0) return ESRCH;
+    *clock = (clockid_t)(((unsigned)~k << 3) | 4 | 2); // MAKE_THREAD_CPUCLOCK(k, CPUCLOCK_SCHED): per thread, sched
+    return 0;
+}

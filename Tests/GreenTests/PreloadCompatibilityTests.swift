@@ -410,6 +410,7 @@ final class PreloadCompatibilityTests: XCTestCase {
         try checkPreloadProgram("handoff", library: library,
                                 expect: ["lock wait: the others ran 2000 rounds meanwhile",
                                          "raise while another thread waits in flock: handled before it returned, in the raising thread: yes",
+                                         "its CPU clock while another thread waits in flock: counts its own CPU: yes",
                                          "disk writer: 200 requests answered, most while the file was written",
                                          "pclose: the others ran on meanwhile"])
     }

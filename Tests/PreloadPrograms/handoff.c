@@ -12,7 +12,9 @@
  *    pthread_self() unchanged, its TLS intact, errno as the call left it;
  *    and a thread that raise()s a signal while another waits in flock()
  *    runs the handler itself before raise returns (glibc's raise signals
- *    the OS thread its descriptor names, which a hand-off changes). */
+ *    the OS thread its descriptor names, which a hand-off changes); its
+ *    pthread_getcpuclockid clock counts the CPU it spins, not the time of
+ *    the OS thread blocked in flock. */
 #include "check.h"
 #include <fcntl.h>
 #include <sys/file.h>
@@ -66,6 +68,20 @@ static void *pinger(void *arg) {
     CHECK(here);
     printf("raise while another thread waits in flock: handled before it returned, in the raising thread: %s\n",
            here ? "yes" : "no");
+    clockid_t cpu;
+    struct timespec start, now, wall_start, wall;
+    CHECK_RC(pthread_getcpuclockid(pthread_self(), &cpu), 0);
+    CHECK(clock_gettime(cpu, &start) == 0);
+    clock_gettime(CLOCK_MONOTONIC, &wall_start);
+    long spun_ns = 0, waited_ms = 0;
+    do { /* spin until its CPU clock counts 2 ms (at most 10 s) */
+        CHECK(clock_gettime(cpu, &now) == 0);
+        clock_gettime(CLOCK_MONOTONIC, &wall);
+        spun_ns = (now.tv_sec - start.tv_sec) * 1000000000L + (now.tv_nsec - start.tv_nsec);
+        waited_ms = (wall.tv_sec - wall_start.tv_sec) * 1000L + (wall.tv_nsec - wall_start.tv_nsec) / 1000000L;
+    } while (spun_ns < 2000000L && waited_ms < 10000);
+    printf("its CPU clock while another thread waits in flock: counts its own CPU: %s\n",
+           spun_ns >= 2000000L ? "yes" : "no");
     CHECK(write(release_pipe[1], "go", 2) == 2); /* the child lets go of the lock */
     return NULL;
 }
