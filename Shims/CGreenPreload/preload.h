@@ -160,7 +160,9 @@ bool thread_block_enabled(void);
 /// the thread's stack, as glibc's), for a fiber thread of the hub whose OS
 /// thread's thread pointer is `hub_tp` (its tid and malloc cache are copied
 /// from there). `leftover`: what the stack came with
-/// (green_fiber_create_reusing), a block to reuse or drop. NULL: no memory.
+/// (green_fiber_create_reusing): its thread pointer when an ended thread's
+/// block is there, whose descriptor is then cleared only where code writes
+/// for a fiber thread. NULL: no memory.
 gthread *thread_block_create_at(void *mem, void *hub_tp, uintptr_t leftover);
 size_t thread_block_size(void);
 size_t thread_block_align(void);
@@ -179,8 +181,9 @@ void thread_block_after_fork_in_child(void);
 /// In a fork child: forget the dlopen copies due in threads that are gone,
 /// and make any pending one now (the hub's dlopen hook).
 void thread_block_forget_loaders(void);
-/// Once nothing runs on it: leave the block in the thread's stack for the
-/// next thread (glibc's stack cache), or free its TLS.
+/// Once nothing runs on it: free the block's DTV and dynamic TLS, and say
+/// in the stack that the rest is there for the next thread (as glibc's
+/// stack cache keeps a descriptor).
 void thread_block_free(gthread *t);
 /// The gthread of a descriptor made here, else NULL.
 gthread *thread_block_owner(pthread_t th);
