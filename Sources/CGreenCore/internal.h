@@ -69,6 +69,7 @@ typedef struct green_stack_class {
     size_t ndirty, capdirty;
     green_stack *clean; ///< free stacks already returned to the kernel
     size_t nclean, capclean;
+    size_t promised;    ///< free stacks owed to fibers not yet run (green_stack_promise)
     char *slab_next;    ///< next uncarved stack in the current slab
     size_t slab_left;   ///< stacks left to carve in it
 } green_stack_class;
@@ -86,12 +87,24 @@ typedef struct green_stack_pool {
     green_stack_class cls[GREEN_STACK_CLASSES];
     green_returned_stack *_Atomic returned; ///< freed on another hub's thread: taken back at the next alloc
     unsigned nclasses;
+    size_t last_asked;  ///< the size green_stack_promise was last asked for (0: none yet)
+    unsigned last_cls;  ///< ... and its class
     green_slab *slabs;  ///< every mapping carved into stacks, for green_stack_pool_destroy
     size_t nslabs, capslabs;
 } green_stack_pool;
 
 int green_stack_alloc(green_stack_pool *p, size_t size, green_stack *out);
 void green_stack_free(green_stack_pool *p, const green_stack *st);
+/// Keep a free stack of `size` for a fiber that has not run yet (carving one
+/// if none is spare, so that only this can fail), without touching its
+/// memory; its class in *cls. -1: no stack (errno set), or a size the pool
+/// has no class for (errno unchanged): allocate one now instead.
+int green_stack_promise(green_stack_pool *p, size_t size, unsigned *cls);
+/// At the fiber's first run: the promised stack, the most recently freed of
+/// its class (likely still in the cache).
+void green_stack_take_promised(green_stack_pool *p, unsigned cls, green_stack *out);
+/// A fork child: the fibers the promises were for are gone.
+void green_stack_forget_promises(green_stack_pool *p);
 /// Free a stack on the thread owning `here`: into `here` if it is its home
 /// pool, else handed back to its home (a lock-free push, any thread): a fiber
 /// thread that a hub made for another (`green run --hubs`) dies there.
@@ -107,10 +120,11 @@ enum {
     FIBER_CANCEL_REQUESTED = 1, ///< sticky: cancel() was called
     FIBER_CANCEL_PENDING = 2,   ///< not yet delivered by a park
     FIBER_IN_SYSCALL = 4,       ///< parked in a blocking call of the shim (a signal interrupts it)
+    FIBER_RECORD_APART = 8,     ///< its record is heap memory, not on its stack (green_fiber_spawn's)
 };
 
 struct green_fiber {
-    void *sp;                    ///< saved stack pointer while switched out
+    void *sp;                    ///< saved stack pointer while switched out; NULL until the first run of a fiber whose stack is only promised (FIBER_RECORD_APART)
     uintptr_t exclusivity[2];    ///< Swift's per-task access-set context
     int32_t owner_id;            ///< its id as a lock owner (green_fiber_owner_id), 0 until asked; at GREEN_FIBER_OWNER_ID_OFFSET
     green_fiber *run_next;       ///< ready-queue link
@@ -123,7 +137,7 @@ struct green_fiber {
     green_timeout *timeouts;     ///< innermost active timeout scope
     green_timeout *expired;      ///< the scope last reported by a park
     green_waitq joiners;
-    green_stack stack;
+    green_stack stack;           ///< its stack; before a promised stack is taken, only `cls` (the class promised)
     uint64_t id;
     int saved_errno;
     uint8_t state;               ///< green_fiber_state
@@ -291,6 +305,13 @@ green_sched *green_share_member(int bit);
 /// On the hub: wake the waiters of the fds other hubs closed (fd_waits.c).
 void fd_waits_take_closed(green_sched *s);
 
+/// Records of finished fibers whose record was not on their stack, kept for
+/// the next green_fiber_spawn (scheduler.c).
+typedef struct green_record_cache {
+    green_fiber *free;           ///< linked through run_next
+    unsigned count;
+} green_record_cache;
+
 struct green_sched {
     struct ev_loop *loop;        ///< this hub's libev loop
     green_run_state run;
@@ -304,6 +325,7 @@ struct green_sched {
     green_share_state share;
     green_call_state call;
     green_stack_pool stacks;     ///< stack.c
+    green_record_cache records;  ///< scheduler.c
 };
 
 struct green_timeout {

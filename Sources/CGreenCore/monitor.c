@@ -28,9 +28,10 @@
 //   registry_lock; the monitor holds registry_lock while it reads, so they
 //   stay valid. The fields it reads there are word-sized and aligned and read
 //   with atomic loads: a value may be a moment old, never half-written.
-// - Every other fiber record sits at the top of the fiber's own stack, and a
-//   finished fiber's stack may be unmapped (a stack mapped alone) or reused by
-//   a new fiber at any moment. So no fiber record, and no string it points to
+// - Every other fiber record sits at the top of the fiber's own stack or, for
+//   green_fiber_spawn's fibers, in heap memory; a finished fiber's stack may
+//   be unmapped (a stack mapped alone) or reused by a new fiber at any moment,
+//   and a heap record freed or reused. So no fiber record, and no string it points to
 //   (its wait label), is ever dereferenced: each is copied with
 //   process_vm_readv on this very process (or, where that is refused, by
 //   writing it into a pipe), which fails with EFAULT on unmapped memory

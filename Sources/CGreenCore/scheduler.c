@@ -9,6 +9,7 @@
 // resumes dispatching. Nothing here allocates or makes a syscall on the
 // switch path.
 #include <errno.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <pthread.h>
@@ -47,6 +48,7 @@ void __tsan_switch_to_fiber(void *fiber, unsigned flags);
 #define HUB_STACK_SIZE (256u * 1024u)
 #define HOT_FREE_STACKS 256     // free stacks kept resident per size class
 #define TRIM_PER_IDLE 256       // stacks given back to the kernel per idle pass
+#define RECORDS_KEPT 1024       // finished fibers' heap records kept for reuse
 
 __thread green_sched *green_tls_sched __attribute__((tls_model("initial-exec")));
 __thread green_fiber *green_tls_parkable __attribute__((tls_model("initial-exec")));
@@ -79,6 +81,36 @@ static inline green_fiber *pop_ready(green_sched *s) {
 
 // ---- switching -------------------------------------------------------------
 
+/// A fiber record for green_fiber_spawn: a finished one's, else new heap memory.
+static green_fiber *record_get(green_sched *s) {
+    green_fiber *f = s->records.free;
+    if (f) {
+        s->records.free = f->run_next;
+        s->records.count--;
+        return f;
+    }
+    return malloc(sizeof(green_fiber));
+}
+
+static void record_put(green_sched *s, green_fiber *f) {
+    if (s->records.count >= RECORDS_KEPT) {
+        free(f);
+        return;
+    }
+    f->run_next = s->records.free;
+    s->records.free = f;
+    s->records.count++;
+}
+
+static void records_trim(green_sched *s, unsigned keep, unsigned budget) {
+    while (s->records.count > keep && budget--) {
+        green_fiber *f = s->records.free;
+        s->records.free = f->run_next;
+        s->records.count--;
+        free(f);
+    }
+}
+
 static void release_dead(green_sched *s) {
     green_fiber *d = s->run.dead;
     s->run.dead = NULL;
@@ -88,7 +120,23 @@ static void release_dead(green_sched *s) {
         return;
     }
     green_stack st = d->stack;
+    bool apart = d->flags & FIBER_RECORD_APART; // else d is on that stack, maybe unmapped next
     green_stack_release(&s->stacks, &st);
+    if (apart) record_put(s, d);
+}
+
+static void fiber_main(void *arg);
+
+/// A fiber made by green_fiber_spawn runs for the first time: it takes the
+/// stack promised to it now, the one most recently freed (most likely still
+/// in the cache), not one picked when it was made. Many fibers made before
+/// any runs then share a few hot stacks between them, instead of each
+/// touching a page of its own twice.
+__attribute__((noinline)) static void give_stack(green_sched *s, green_fiber *f) {
+    green_stack_take_promised(&s->stacks, f->stack.cls, &f->stack);
+    f->stack.leftover = 0; // nothing left at its top for the next owner
+    f->top = f->stack.hi;
+    f->sp = green_ctx_make(f->top, fiber_main, f);
 }
 
 void green_fiber_keep_stack(green_fiber *f, void (*left)(green_fiber *f)) { f->keeper = left; }
@@ -157,6 +205,7 @@ static inline void switch_to(green_sched *s, green_fiber *to) {
     } else {
         green_tls_parkable = parkable;
     }
+    if (__builtin_expect(to->sp == NULL, 0)) give_stack(s, to); // its first run
     TSAN_SWITCH(to);
     green_ctx_switch(&from->sp, to->sp);
     // Back on `from`, maybe on another hub (green_sched_share moved it).
@@ -249,7 +298,8 @@ static void share_ready(green_sched *s) {
     for (f = s->run.ready_head; f; prev = f, f = f->run_next) {
         // Not the one switching out now (a yield queues itself first): its
         // context is saved only by the switch.
-        if (f != s->run.current && f != s->run.root && !f->pins && !f->timeouts) break;
+        // Nor one that has not run yet and was promised a stack of this hub's pool.
+        if (f != s->run.current && f != s->run.root && !f->pins && !f->timeouts && f->sp) break;
     }
     if (!f) return;
     green_sched *to = take_hungry(s);
@@ -544,8 +594,35 @@ static void adopt_remote(green_sched *s) {
     }
 }
 
+/// A fiber of this hub with its record on the heap and its stack promised,
+/// taken at its first run (give_stack); NULL when the pool has no class for
+/// the size (the caller makes one the usual way) or memory ran out.
+static green_fiber *create_apart(green_sched *s, size_t stack_size, void (*entry)(void *), void *arg) {
+    green_fiber *f = record_get(s);
+    if (!f) return NULL;
+    unsigned cls;
+    if (green_stack_promise(&s->stacks, stack_size, &cls) != 0) {
+        record_put(s, f);
+        return NULL;
+    }
+    memset(f, 0, sizeof *f);
+    f->flags = FIBER_RECORD_APART;
+    f->stack.cls = cls; // the class promised; sp stays NULL until the first run
+    f->sched = s;
+    f->entry = entry;
+    f->entry_arg = arg;
+    f->state = GREEN_FIBER_READY;
+    f->joiners.label = "join";
+    TSAN_FIBER_CREATE(f);
+    return f;
+}
+
 green_fiber *green_fiber_spawn(size_t stack_size, void (*entry)(void *), void *arg) {
-    green_fiber *f = green_fiber_create_on(NULL, stack_size, entry, arg);
+    green_sched *s = green_sched_create();
+    if (!s) return NULL;
+    if (!stack_size) stack_size = GREEN_DEFAULT_STACK_SIZE;
+    green_fiber *f = stack_size <= GREEN_MAX_STACK_SIZE ? create_apart(s, stack_size, entry, arg) : NULL;
+    if (!f) f = green_fiber_create_on(NULL, stack_size, entry, arg); // and its errors (EINVAL, ENOMEM)
     if (f) adopt(f->sched, f);
     return f;
 }
@@ -818,6 +895,7 @@ void green_sched_keep_only_current(void) {
     __atomic_store_n(&s->census.all, self == s->run.root ? NULL : self, __ATOMIC_RELAXED);
     self->all_next = self->all_prev = NULL;
     __atomic_store_n(&s->census.live, self == s->run.root ? 0 : 1, __ATOMIC_RELAXED);
+    green_stack_forget_promises(&s->stacks); // their fibers never run here
 }
 
 // A fork child's first loop iteration. libev recreates its epoll fd and
@@ -880,6 +958,7 @@ static void on_thread_exit(void *arg) {
     green_stack hub_stack = s->run.hub->stack;   // not running: we are on the thread's own stack
     green_stack_free(&s->stacks, &hub_stack);
     green_stack_pool_destroy(&s->stacks);
+    records_trim(s, 0, UINT_MAX);
     free(s->fd_waits.by_fd);
     free(s->fd_waits.registered);
     free(s->fd_waits.started);
@@ -896,8 +975,14 @@ static void register_atfork(void) {
     exit_key_made = pthread_key_create(&exit_key, on_thread_exit) == 0;
 }
 
+static green_sched *sched_make(void);
+
 green_sched *green_sched_create(void) {
-    if (green_tls_sched) return green_tls_sched;
+    green_sched *s = green_tls_sched;
+    return s ? s : sched_make(); // the common case saves no registers
+}
+
+__attribute__((noinline)) static green_sched *sched_make(void) {
     int err = ENOMEM; // what the caller is told if this fails
     green_sched *s = calloc(1, sizeof *s);
     green_fiber *root = calloc(1, sizeof *root);

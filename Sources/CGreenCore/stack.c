@@ -165,14 +165,15 @@ void green_stack_release(green_stack_pool *here, const green_stack *st) {
     }
 }
 
-int green_stack_alloc(green_stack_pool *p, size_t size, green_stack *out) {
-    if (__builtin_expect(atomic_load_explicit(&p->returned, memory_order_relaxed) != NULL, 0)) take_returned(p);
-    size = round_size(size);
-    unsigned idx;
-    green_stack_class *c = find_class(p, size, &idx);
-    if (!c) return map_alone(size, out); // too many distinct sizes: no pooling
-    if (c->ndirty) { *out = c->dirty[--c->ndirty]; return 0; }
-    if (c->nclean) { *out = c->clean[--c->nclean]; return 0; }
+/// The most recently freed stack of class c (its pages most likely still in
+/// the cache), else a clean one; the caller knows one is there.
+static void take_free(green_stack_class *c, green_stack *out) {
+    if (c->ndirty) *out = c->dirty[--c->ndirty];
+    else *out = c->clean[--c->nclean];
+}
+
+/// A new stack carved from the class's current slab (a new slab when it is used up).
+static int carve(green_stack_pool *p, green_stack_class *c, unsigned idx, size_t size, green_stack *out) {
     size_t stride = size + GREEN_GUARD_SIZE;
     if (!c->slab_left) {
         char *m = mmap(NULL, stride * STACKS_PER_SLAB, PROT_READ | PROT_WRITE,
@@ -203,6 +204,55 @@ int green_stack_alloc(green_stack_pool *p, size_t size, green_stack *out) {
     return 0;
 }
 
+int green_stack_alloc(green_stack_pool *p, size_t size, green_stack *out) {
+    if (__builtin_expect(atomic_load_explicit(&p->returned, memory_order_relaxed) != NULL, 0)) take_returned(p);
+    size = round_size(size);
+    unsigned idx;
+    green_stack_class *c = find_class(p, size, &idx);
+    if (!c) return map_alone(size, out); // too many distinct sizes: no pooling
+    if (c->ndirty + c->nclean > c->promised) { // free stacks beyond those promised
+        take_free(c, out);
+        return 0;
+    }
+    return carve(p, c, idx, size, out);
+}
+
+int green_stack_promise(green_stack_pool *p, size_t size, unsigned *cls) {
+    if (__builtin_expect(atomic_load_explicit(&p->returned, memory_order_relaxed) != NULL, 0)) take_returned(p);
+    unsigned idx;
+    green_stack_class *c;
+    if (size == p->last_asked && p->last_asked) { // most spawns ask for the size the last one did
+        idx = p->last_cls;
+        c = &p->cls[idx];
+    } else {
+        c = find_class(p, round_size(size), &idx);
+        if (!c) return -1;
+        p->last_asked = size;
+        p->last_cls = idx;
+    }
+    size = c->size;
+    if (c->ndirty + c->nclean <= c->promised) {
+        // None spare: carve one now (here it may fail, not at the fiber's
+        // first run), free with pages never touched: a clean one.
+        green_stack st;
+        if (carve(p, c, idx, size, &st) != 0) return -1;
+        if (push(&c->clean, &c->nclean, &c->capclean, &st) != 0) return -1; // out of memory: the range is leaked
+    }
+    c->promised++;
+    *cls = idx;
+    return 0;
+}
+
+void green_stack_take_promised(green_stack_pool *p, unsigned cls, green_stack *out) {
+    green_stack_class *c = &p->cls[cls];
+    c->promised--;
+    take_free(c, out);
+}
+
+void green_stack_forget_promises(green_stack_pool *p) {
+    for (unsigned i = 0; i < p->nclasses; i++) p->cls[i].promised = 0;
+}
+
 void green_stack_free(green_stack_pool *p, const green_stack *st) {
     if (st->cls == ~0u) {
         LSAN_UNROOT(st->lo, st->hi);
@@ -222,7 +272,10 @@ void green_stack_trim(green_stack_pool *p, size_t keep, size_t budget) {
         while (c->ndirty > keep && budget) {
             green_stack st = c->dirty[--c->ndirty];
             madvise(st.lo, (size_t)(st.hi - st.lo), MADV_DONTNEED); // (zero pages: a leftover still holds)
-            if (push(&c->clean, &c->nclean, &c->capclean, &st) != 0) break;
+            if (push(&c->clean, &c->nclean, &c->capclean, &st) != 0) {
+                c->dirty[c->ndirty++] = st; // keep it: promised stacks must stay in the lists
+                break;
+            }
             budget--;
         }
     }

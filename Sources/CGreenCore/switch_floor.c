@@ -3,6 +3,11 @@
 // It is the floor under every fiber switch: Green.yield() adds the
 // scheduler's bookkeeping (ready queue, errno, TLS, Swift's exclusivity
 // state) to it, and the benchmark prints both in one run.
+//
+// Two floors: from two call sites (the caller's loop and the other side's),
+// as two fibers at different places in their code are, the CPU mispredicts
+// each return into the other stack; from one call site (both sides run the
+// same loop) it predicts them, and what is left is the switch itself.
 #include "internal.h"
 #include <stdlib.h>
 
@@ -26,5 +31,37 @@ int green_switch_floor(long round_trips) {
     p.other_sp = green_ctx_make(stack + STACK_SIZE, give_back, &p);
     for (long i = 0; i < round_trips; i++) green_ctx_switch(&p.main_sp, p.other_sp);
     free(stack);
+    return 0;
+}
+
+typedef struct {
+    void *sp[2];    ///< each side's context while the other runs
+    void *caller;   ///< the caller's, until both sides are done
+    long left;      ///< switches still to make
+} one_site_pair;
+
+/// Both sides run this loop: every switch returns to where the other side's
+/// last one was made, the one call site below.
+static void one_site_side(void *arg) {
+    one_site_pair *p = arg;
+    int me = p->left & 1; // the first side started with an even count (see below)
+    while (p->left > 0) {
+        p->left--;
+        green_ctx_switch(&p->sp[me], p->sp[!me]);
+    }
+    green_ctx_switch(&p->sp[me], p->caller); // never resumed
+}
+
+int green_switch_floor_one_site(long round_trips) {
+    enum { STACK_SIZE = 64 * 1024 };
+    char *stacks = malloc(2 * STACK_SIZE);
+    if (!stacks) return -1;
+    one_site_pair p = {.left = 2 * round_trips};
+    // Side 0 starts with the even count, side 1 first runs after one switch
+    // (an odd count): each reads its index once, from the count it starts with.
+    p.sp[0] = green_ctx_make(stacks + STACK_SIZE, one_site_side, &p);
+    p.sp[1] = green_ctx_make(stacks + 2 * STACK_SIZE, one_site_side, &p);
+    green_ctx_switch(&p.caller, p.sp[0]);
+    free(stacks);
     return 0;
 }

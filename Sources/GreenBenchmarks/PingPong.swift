@@ -21,10 +21,12 @@ enum PingPong {
         _ = pthreads(rounds: 2_000)
 
         // Interleave the contenders so slow drift on the machine hits all alike.
-        var greenRuns: [FiberResult] = [], floorRuns: [Double] = [], taskRuns: [Double] = [], threadRuns: [Double] = []
+        var greenRuns: [FiberResult] = [], floorRuns: [Double] = [], oneSiteRuns: [Double] = []
+        var taskRuns: [Double] = [], threadRuns: [Double] = []
         for _ in 0..<repeats {
             greenRuns.append(try greenFibers(rounds: fiberRounds))
             floorRuns.append(bareSwitch(rounds: fiberRounds))
+            oneSiteRuns.append(bareSwitchOneSite(rounds: fiberRounds))
             taskRuns.append(swiftTasks(rounds: taskRounds))
             threadRuns.append(pthreads(rounds: threadRounds))
         }
@@ -36,6 +38,7 @@ enum PingPong {
         for (name, label, rounds, runs) in [
             ("Green", "Green fibers: Green.yield()", fiberRounds, greenRuns.map(\.seconds)),
             ("Switch", "the bare context switch (floor)", fiberRounds, floorRuns),
+            ("Switch", "  the same, one call site", fiberRounds, oneSiteRuns),
             ("Task", "Swift Tasks: continuation handoff", taskRounds, taskRuns),
             ("Thread", "pthreads: mutex + condvar turn", threadRounds, threadRuns),
         ] {
@@ -51,6 +54,8 @@ enum PingPong {
                + "\(fixed(Double(green.polls) / Double(fiberRounds), 3)) libev polls per round trip (Hub.current counters).")
         t.note("The bare context switch: Green's assembly switch between two contexts and nothing else "
                + "(callee-saved registers, MXCSR and x87 control words); Green.yield() adds the scheduler.")
+        t.note("From two call sites (as two fibers at different places in their code) each return into the "
+               + "other stack is mispredicted; from one call site the CPU predicts them: the switch alone.")
         t.note("Tasks run on the default global executor (\(ProcessInfoLite.cpus) CPUs); each handoff resumes an "
                + "UnsafeContinuation parked in a Mutex-protected slot.")
         t.print()
@@ -81,6 +86,12 @@ enum PingPong {
     static func bareSwitch(rounds: Int) -> Double {
         measure {
             guard green_switch_floor(rounds) == 0 else { fatalError("green-bench: no memory for a stack") }
+        }
+    }
+
+    static func bareSwitchOneSite(rounds: Int) -> Double {
+        measure {
+            guard green_switch_floor_one_site(rounds) == 0 else { fatalError("green-bench: no memory for a stack") }
         }
     }
 

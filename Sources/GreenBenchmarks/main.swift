@@ -23,6 +23,13 @@ if args.first == "--profile-spawn-one" {
     print("\(r.nsPerUnit) ns per spawn+join")
     exit(0)
 }
+if args.first == "--profile-spawn-many" {
+    // Hidden: 100,000 fibers alive (create all, then join all), 20 rounds, to run under perf.
+    var total = 0.0
+    for _ in 0..<20 { total += try SpawnJoin.greenFibers(100_000).nsPerUnit }
+    print("\(total / 20) ns per spawn+join")
+    exit(0)
+}
 if args.first == "--mem" {
     guard args.count == 2 else { usage() }
     Memory.child(args[1])

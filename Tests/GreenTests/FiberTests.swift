@@ -197,6 +197,52 @@ final class FiberTests: XCTestCase {
         try g.value
     }
 
+    func testFibersTakeTheirStacksWhenTheyFirstRun() throws {
+        /// The lowest address of the running fiber's stack: which stack it runs on.
+        func stackAddress() -> UInt {
+            var lo: UnsafeMutableRawPointer?, hi: UnsafeMutableRawPointer?
+            green_fiber_stack_bounds(green_fiber_current(), &lo, &hi)
+            return UInt(bitPattern: lo)
+        }
+        // 10,000 made before any runs: each takes the stack the one before
+        // it just gave back, so they run on a few stacks (each on its own
+        // before, 10,000 of them).
+        let quick = (0..<10_000).map { _ in Green.spawn { stackAddress() } }
+        var stacks = Set<UInt>()
+        for f in quick { stacks.insert(try f.value) }
+        XCTAssertLessThanOrEqual(stacks.count, 4)
+
+        // Fibers that park keep the stack they took: 1,000 alive at once on
+        // 1,000 stacks, each finding its locals as it left them.
+        let parked = (0..<1_000).map { i in
+            Green.spawn { () -> [UInt] in
+                let mine = [UInt(i), stackAddress()]
+                try Green.yield()
+                return mine + [stackAddress()]
+            }
+        }
+        let results = try parked.map { try $0.value }
+        XCTAssertTrue(results.map { $0[0] } == (0..<1_000).map(UInt.init))
+        XCTAssertEqual(Set(results.map { $0[1] }).count, 1_000)
+        XCTAssertTrue(results.allSatisfy { $0[1] == $0[2] && $0[1] != 0 })
+
+        // Twelve stack sizes alive at once (the pool keeps eight size
+        // classes; the rest are mapped one by one, at spawn): every fiber
+        // gets at least what it asked for, and the pool's count of stacks
+        // promised stays right for the spawns after.
+        let sizes = (0..<12).map { 64 * 1024 * ($0 + 1) }
+        let mixed = (0..<240).map { i in
+            Green.spawn(stackSize: sizes[i % 12]) { () -> Int in
+                func down(_ n: Int) -> Int { n == 0 ? 0 : down(n - 1) + 1 }
+                try Green.yield()
+                return down(sizes[i % 12] / 1024) // well within the size asked for
+            }
+        }
+        for (i, f) in mixed.enumerated() { XCTAssertEqual(try f.value, sizes[i % 12] / 1024) }
+        for _ in 0..<1_000 { XCTAssertEqual(try Green.spawn { 7 }.value, 7) }
+        XCTAssertEqual(Hub.current.liveFibers, 0)
+    }
+
     func testStackSizeOption() throws {
         let f = Green.spawn(stackSize: 1 << 20) { () -> Int in
             func down(_ n: Int) -> Int { n == 0 ? 0 : down(n - 1) + 1 }

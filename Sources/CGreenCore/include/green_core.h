@@ -129,7 +129,9 @@ void green_set_wait_label(const char *label);
 
 /// Create a fiber on the current thread's scheduler and put it in the ready
 /// queue. `entry(arg)` runs on the fiber; when it returns the fiber is done.
-/// Returns NULL with errno set when no stack could be had.
+/// Returns NULL with errno set when no stack could be had. The stack is
+/// promised now and taken at the fiber's first run (the pool's most recently
+/// freed); its record is heap memory, kept for reuse when it is done.
 green_fiber *green_fiber_spawn(size_t stack_size, void (*entry)(void *arg), void *arg);
 
 /// green_fiber_spawn in two steps, for a fiber that is to run on another
@@ -393,6 +395,9 @@ bool green_fd_generation(int fd, uint64_t *word);
 /// (the assembly switch alone, with no scheduler: the floor under every
 /// fiber switch). 0, or -1 without memory for the second context's stack.
 int green_switch_floor(long round_trips);
+/// The same with both contexts switching from one call site, so that the
+/// CPU predicts every return into the other stack: the switch alone.
+int green_switch_floor_one_site(long round_trips);
 /// Park until the monotonic deadline (never returns early). 0 when slept.
 int green_sleep_until(int64_t deadline, int flags);
 
