@@ -34,10 +34,13 @@ int green_switch_floor(long round_trips) {
     return 0;
 }
 
+typedef void switch_fn(void **save_sp, void *load_sp);
+
 typedef struct {
     void *sp[2];    ///< each side's context while the other runs
     void *caller;   ///< the caller's, until both sides are done
     long left;      ///< switches still to make
+    switch_fn *sw;  ///< the switch measured
 } one_site_pair;
 
 /// Both sides run this loop: every switch returns to where the other side's
@@ -47,21 +50,43 @@ static void one_site_side(void *arg) {
     int me = p->left & 1; // the first side started with an even count (see below)
     while (p->left > 0) {
         p->left--;
-        green_ctx_switch(&p->sp[me], p->sp[!me]);
+        p->sw(&p->sp[me], p->sp[!me]);
     }
-    green_ctx_switch(&p->sp[me], p->caller); // never resumed
+    p->sw(&p->sp[me], p->caller); // never resumed
 }
 
-int green_switch_floor_one_site(long round_trips) {
+static int one_site(long round_trips, switch_fn *sw, size_t skip) {
     enum { STACK_SIZE = 64 * 1024 };
     char *stacks = malloc(2 * STACK_SIZE);
     if (!stacks) return -1;
-    one_site_pair p = {.left = 2 * round_trips};
+    one_site_pair p = {.left = 2 * round_trips, .sw = sw};
     // Side 0 starts with the even count, side 1 first runs after one switch
     // (an odd count): each reads its index once, from the count it starts with.
-    p.sp[0] = green_ctx_make(stacks + STACK_SIZE, one_site_side, &p);
-    p.sp[1] = green_ctx_make(stacks + 2 * STACK_SIZE, one_site_side, &p);
-    green_ctx_switch(&p.caller, p.sp[0]);
+    p.sp[0] = (char *)green_ctx_make(stacks + STACK_SIZE, one_site_side, &p) + skip;
+    p.sp[1] = (char *)green_ctx_make(stacks + 2 * STACK_SIZE, one_site_side, &p) + skip;
+    sw(&p.caller, p.sp[0]);
     free(stacks);
     return 0;
 }
+
+int green_switch_floor_one_site(long round_trips) { return one_site(round_trips, green_ctx_switch, 0); }
+
+#if defined(__x86_64__)
+// green_ctx_switch without the MXCSR and x87 control words, for the row
+// that shows what keeping them per fiber costs: nothing else uses it.
+void floor_switch_without_fp(void **save_sp, void *load_sp);
+__asm__(".text\n"
+        ".p2align 4\n"
+        "floor_switch_without_fp:\n"
+        "    pushq %rbp\n    pushq %rbx\n    pushq %r12\n    pushq %r13\n    pushq %r14\n    pushq %r15\n"
+        "    movq %rsp, (%rdi)\n    movq %rsi, %rsp\n"
+        "    popq %r15\n    popq %r14\n    popq %r13\n    popq %r12\n    popq %rbx\n    popq %rbp\n"
+        "    ret\n");
+
+int green_switch_floor_without_fp(long round_trips) {
+    // green_ctx_make's first frame starts with the 8-byte control-word slot.
+    return one_site(round_trips, floor_switch_without_fp, 8);
+}
+#else
+int green_switch_floor_without_fp(long round_trips) { (void)round_trips; return -1; }
+#endif

@@ -21,12 +21,13 @@ enum PingPong {
         _ = pthreads(rounds: 2_000)
 
         // Interleave the contenders so slow drift on the machine hits all alike.
-        var greenRuns: [FiberResult] = [], floorRuns: [Double] = [], oneSiteRuns: [Double] = []
+        var greenRuns: [FiberResult] = [], floorRuns: [Double] = [], oneSiteRuns: [Double] = [], noFPRuns: [Double] = []
         var taskRuns: [Double] = [], threadRuns: [Double] = []
         for _ in 0..<repeats {
             greenRuns.append(try greenFibers(rounds: fiberRounds))
             floorRuns.append(bareSwitch(rounds: fiberRounds))
             oneSiteRuns.append(bareSwitchOneSite(rounds: fiberRounds))
+            if let t = bareSwitchWithoutFP(rounds: fiberRounds) { noFPRuns.append(t) }
             taskRuns.append(swiftTasks(rounds: taskRounds))
             threadRuns.append(pthreads(rounds: threadRounds))
         }
@@ -39,9 +40,10 @@ enum PingPong {
             ("Green", "Green fibers: Green.yield()", fiberRounds, greenRuns.map(\.seconds)),
             ("Switch", "the bare context switch (floor)", fiberRounds, floorRuns),
             ("Switch", "  the same, one call site", fiberRounds, oneSiteRuns),
+            ("Switch", "  one call site, no FP control words", fiberRounds, noFPRuns),
             ("Task", "Swift Tasks: continuation handoff", taskRounds, taskRuns),
             ("Thread", "pthreads: mutex + condvar turn", threadRounds, threadRuns),
-        ] {
+        ] where !runs.isEmpty {
             let sorted = runs.sorted()
             let ns = { (secs: Double) in secs * 1e9 / Double(rounds) }
             let median = sorted[sorted.count / 2]
@@ -55,7 +57,9 @@ enum PingPong {
         t.note("The bare context switch: Green's assembly switch between two contexts and nothing else "
                + "(callee-saved registers, MXCSR and x87 control words); Green.yield() adds the scheduler.")
         t.note("From two call sites (as two fibers at different places in their code) each return into the "
-               + "other stack is mispredicted; from one call site the CPU predicts them: the switch alone.")
+               + "other stack is mispredicted; from one call site the CPU predicts them: the switch alone. "
+               + "Without the FP control words (x86_64 only; Green keeps them per fiber, as a thread has its own): "
+               + "what keeping them costs.")
         t.note("Tasks run on the default global executor (\(ProcessInfoLite.cpus) CPUs); each handoff resumes an "
                + "UnsafeContinuation parked in a Mutex-protected slot.")
         t.print()
@@ -93,6 +97,12 @@ enum PingPong {
         measure {
             guard green_switch_floor_one_site(rounds) == 0 else { fatalError("green-bench: no memory for a stack") }
         }
+    }
+
+    static func bareSwitchWithoutFP(rounds: Int) -> Double? {
+        var ok = true
+        let t = measure { ok = green_switch_floor_without_fp(rounds) == 0 }
+        return ok ? t : nil
     }
 
     // MARK: Swift concurrency tasks

@@ -49,7 +49,8 @@ enum SpawnJoin {
         t.add(["Swift Tasks, one at a time", grouped(taskOne.units), "warm", "", "", perOp(ns: taskOne.nsPerUnit),
                ratio("Task", taskOne.nsPerUnit, baseline: greenOne.nsPerUnit)])
         t.note("'one at a time' spawns a unit and joins it before the next (a reused, cache-hot stack); "
-               + "'create all, then join all' keeps 100,000 alive, so every fiber touches its own stack page.")
+               + "'create all, then join all' keeps 100,000 alive; a fiber takes its stack at its first run "
+               + "(the one freed last), so these trivial bodies share a few.")
         t.note("Fibers start running only when main joins, so their bodies run in the join phase; tasks and "
                + "threads start running on other CPUs during the create phase.")
         t.note("cold = first round in this process (earlier sections may already have warmed shared runtime state).")

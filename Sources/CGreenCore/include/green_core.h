@@ -398,6 +398,9 @@ int green_switch_floor(long round_trips);
 /// The same with both contexts switching from one call site, so that the
 /// CPU predicts every return into the other stack: the switch alone.
 int green_switch_floor_one_site(long round_trips);
+/// The same with a switch that leaves MXCSR and the x87 control word alone
+/// (what per-fiber floating-point control state costs); -1 off x86_64.
+int green_switch_floor_without_fp(long round_trips);
 /// Park until the monotonic deadline (never returns early). 0 when slept.
 int green_sleep_until(int64_t deadline, int flags);
 
