@@ -2,6 +2,7 @@
 // wait for all of them. Reported per unit, split into the create phase and
 // the join phase. Each contender runs a cold round (first use in this
 // process) and then a warm round; the ratio uses the warm figures.
+import CGreenCore
 import Glibc
 import Green
 
@@ -44,13 +45,18 @@ enum SpawnJoin {
         }
         // One unit alive at a time: the pooled stack stays hot in cache.
         let greenOne = try greenOneAtATime(fibers)
+        let coreOne = coreOneAtATime(fibers)
         let taskOne = tasksOneAtATime(tasks)
         t.add(["Green fibers, one at a time", grouped(greenOne.units), "warm", "", "", perOp(ns: greenOne.nsPerUnit), "baseline"])
+        t.add(["  the C core alone, one at a time", grouped(coreOne.units), "warm", "", "", perOp(ns: coreOne.nsPerUnit),
+               ratio("Core", coreOne.nsPerUnit, baseline: greenOne.nsPerUnit)])
         t.add(["Swift Tasks, one at a time", grouped(taskOne.units), "warm", "", "", perOp(ns: taskOne.nsPerUnit),
                ratio("Task", taskOne.nsPerUnit, baseline: greenOne.nsPerUnit)])
         t.note("'one at a time' spawns a unit and joins it before the next (a reused, cache-hot stack); "
                + "'create all, then join all' keeps 100,000 alive; a fiber takes its stack at its first run "
                + "(the one freed last), so these trivial bodies share a few.")
+        t.note("'the C core alone': green_fiber_spawn + green_fiber_join from C, an empty body, no Swift fiber "
+               + "object, closure or reference counts: what Green.spawn + join costs below its Swift layer.")
         t.note("Fibers start running only when main joins, so their bodies run in the join phase; tasks and "
                + "threads start running on other CPUs during the create phase.")
         t.note("cold = first round in this process (earlier sections may already have warmed shared runtime state).")
@@ -77,6 +83,15 @@ enum SpawnJoin {
         let clock = ContinuousClock()
         let t0 = clock.now
         for _ in 0..<n { try Green.spawn {}.join() }
+        return Round(units: n, create: 0, join: seconds(clock.now - t0))
+    }
+
+    static func coreOneAtATime(_ n: Int) -> Round {
+        _ = Hub.current // the hub the fibers run on
+        guard green_spawn_join_floor(1_000) == 0 else { fatalError("green-bench: spawn failed") } // warm-up
+        let clock = ContinuousClock()
+        let t0 = clock.now
+        guard green_spawn_join_floor(n) == 0 else { fatalError("green-bench: spawn failed") }
         return Round(units: n, create: 0, join: seconds(clock.now - t0))
     }
 

@@ -401,6 +401,10 @@ int green_switch_floor_one_site(long round_trips);
 /// The same with a switch that leaves MXCSR and the x87 control word alone
 /// (what per-fiber floating-point control state costs); -1 off x86_64.
 int green_switch_floor_without_fp(long round_trips);
+/// For green-bench: `count` fibers with an empty body spawned and joined one
+/// at a time with the C core alone, on the calling thread's hub (a fiber or
+/// its root context). 0, or -1 when a spawn failed.
+int green_spawn_join_floor(long count);
 /// Park until the monotonic deadline (never returns early). 0 when slept.
 int green_sleep_until(int64_t deadline, int flags);
 
