@@ -87,6 +87,7 @@ typedef struct green_stack_pool {
     green_stack_class cls[GREEN_STACK_CLASSES];
     green_returned_stack *_Atomic returned; ///< freed on another hub's thread: taken back at the next alloc
     unsigned nclasses;
+    uint64_t carved;    ///< stacks carved from slabs so far (green_sched_stacks_carved)
     size_t last_asked;  ///< the size green_stack_promise was last asked for (0: none yet)
     unsigned last_cls;  ///< ... and its class
     green_slab *slabs;  ///< every mapping carved into stacks, for green_stack_pool_destroy

@@ -295,12 +295,14 @@ static void adopt_later(green_sched *to, green_fiber *f);
 static void share_ready(green_sched *s) {
     if (!s->share.movable || s->run.ready_head == s->run.ready_tail) return;
     green_fiber *prev = NULL, *f;
-    for (f = s->run.ready_head; f; prev = f, f = f->run_next) {
+    int looked = 0;
+    for (f = s->run.ready_head; f && looked < 16; prev = f, f = f->run_next, looked++) {
         // Not the one switching out now (a yield queues itself first): its
         // context is saved only by the switch.
         // Nor one that has not run yet and was promised a stack of this hub's pool.
         if (f != s->run.current && f != s->run.root && !f->pins && !f->timeouts && f->sp) break;
     }
+    if (looked == 16) return; // the queue's first few cannot move: not worth a longer walk on each switch
     if (!f) return;
     green_sched *to = take_hungry(s);
     if (!to) return;
@@ -622,7 +624,9 @@ green_fiber *green_fiber_spawn(size_t stack_size, void (*entry)(void *), void *a
     if (!s) return NULL;
     if (!stack_size) stack_size = GREEN_DEFAULT_STACK_SIZE;
     green_fiber *f = stack_size <= GREEN_MAX_STACK_SIZE ? create_apart(s, stack_size, entry, arg) : NULL;
-    if (!f) f = green_fiber_create_on(NULL, stack_size, entry, arg); // and its errors (EINVAL, ENOMEM)
+    // Else the usual way, and its errors (EINVAL, ENOMEM); errno is the
+    // caller's business only when this returns NULL.
+    if (!f) f = green_fiber_create_on(NULL, stack_size, entry, arg);
     if (f) adopt(f->sched, f);
     return f;
 }
@@ -1065,3 +1069,4 @@ green_fiber *green_sched_root(green_sched *s) { return s->run.root; }
 uint64_t green_sched_switch_count(green_sched *s) { return s->census.switches; }
 uint64_t green_sched_poll_count(green_sched *s) { return s->census.polls; }
 uint64_t green_sched_live_fibers(green_sched *s) { return s->census.live; }
+uint64_t green_sched_stacks_carved(green_sched *s) { return s->stacks.carved; }

@@ -193,6 +193,7 @@ static int carve(green_stack_pool *p, green_stack_class *c, unsigned idx, size_t
     char *g = c->slab_next;
     c->slab_next += stride;
     c->slab_left--;
+    p->carved++;
     install_guard(g);
     out->guard = g;
     out->lo = g + GREEN_GUARD_SIZE;

@@ -114,6 +114,9 @@ uint64_t green_sched_switch_count(green_sched *s);
 uint64_t green_sched_poll_count(green_sched *s);
 /// Live fibers (spawned, not yet finished).
 uint64_t green_sched_live_fibers(green_sched *s);
+/// Stacks hub s's pool has carved so far (each stays in the pool when
+/// free): a count that grows only when more fibers are alive at once.
+uint64_t green_sched_stacks_carved(green_sched *s);
 /// Fill `out` with up to `max` fibers of the hub (the root context first,
 /// then every live fiber); returns how many there are in all.
 size_t green_sched_snapshot(green_sched *s, green_fiber_info *out, size_t max);
