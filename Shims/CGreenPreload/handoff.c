@@ -81,9 +81,7 @@ static void run_hub(runner *r, green_sched *s) {
     char name[16];
     hubs_name(i, name);
     prctl(PR_SET_NAME, name);
-    sigset_t mask;
-    gsig_applied_mask(&mask); // a hub's thread takes the program's signals
-    GREEN_SYSCALL(SYS_rt_sigprocmask, SIG_SETMASK, &mask, NULL, _NSIG / 8);
+    gsig_load_for_hub(i); // a hub's thread takes the program's signals
     preload_log("hand-off: hub %d goes on on thread %d while thread %d is in a call", i, (int)me, (int)was);
     green_fiber *f = green_sched_run_claimed(s, c, r->tp);
     // On the thread whose call returned: a spare from now on.

@@ -172,6 +172,7 @@ static void *hub_thread(void *arg) {
     // Share ready threads only once hubs_start counts this hub: a thread
     // moved here takes its tid and malloc cache from hubs[i] (hubs_rehome).
     while (hubs_count() <= i) GREEN_SYSCALL(SYS_sched_yield);
+    gsig_reload_here(); // a mask change made since this thread's first load did not ask it
     green_sched_share(s, hubs_rehome);
     for (;;) green_sleep_until(GREEN_NO_DEADLINE, GREEN_PARK_UNINTERRUPTIBLE);
     return NULL;

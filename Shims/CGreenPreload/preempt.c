@@ -145,14 +145,14 @@ static void on_signal(int sig, siginfo_t *info, void *context) {
     int saved = errno;
     void *pc = interrupted_pc(context);
     if (pc && !preload_preempt_blocked && preemptible_at(pc) && !holds_std_stream()) {
-        int generation = gsig_applied_generation();
+        gsig_handler_entry entry = gsig_handler_enter();
         green_preempt_running();
         // sigreturn reloads the mask saved at delivery: if the threads'
-        // masks changed while others ran, the one they want now; and the
-        // alternate signal stack of the OS thread it runs on now (the thread
-        // may have moved to another hub meanwhile).
+        // masks (or the one this hub loaded) changed while others ran, the
+        // one they want now; and the alternate signal stack of the OS thread
+        // it runs on now (the thread may have moved to another hub meanwhile).
         int now = hubs_index_of(green_sched_current());
-        if (generation != gsig_applied_generation()) gsig_applied_mask(&((ucontext_t *)context)->uc_sigmask);
+        gsig_handler_return(entry, context);
         if (hub != now) sigaltstack(NULL, &((ucontext_t *)context)->uc_stack);
     }
     errno = saved;

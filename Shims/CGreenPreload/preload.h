@@ -255,9 +255,27 @@ gsig *gsig_pick_target(int sig, const siginfo_t *info);
 int gsig_pend_if_blocked(gsig *g, int sig);
 /// On a hub's thread (its notify callback): load the threads' mask if another hub changed it.
 void gsig_reload_if_asked(void);
+/// On a hub's thread: load the threads' mask now (a hub that just started:
+/// a change made before it was counted asked it nothing).
+void gsig_reload_here(void);
 /// The OS thread's mask as last loaded, and a counter of loads.
-int gsig_applied_generation(void);
 void gsig_applied_mask(sigset_t *out);
+/// An OS thread that becomes hub `hub`'s (a spare taking it over): load the
+/// threads' mask, and note its generation for that hub.
+void gsig_load_for_hub(int hub);
+/// A handler on a hub's OS thread notes this when it starts, and calls
+/// gsig_handler_return before it returns: sigreturn puts back the mask saved
+/// at delivery, which is out of date when the threads' mask or the mask its
+/// hub loaded changed meanwhile (while the handler ran, or other fibers ran
+/// after a preemption), or when the fiber returns on another hub. Then it
+/// gets the threads' mask of now.
+typedef struct gsig_handler_entry {
+    int generation; ///< of the threads' mask
+    int hub;        ///< the hub whose OS thread it runs on
+    int loaded;     ///< the generation that hub's OS thread had loaded
+} gsig_handler_entry;
+gsig_handler_entry gsig_handler_enter(void);
+void gsig_handler_return(gsig_handler_entry e, void *context);
 /// pthread_kill for a fiber thread or main: returns an error number.
 int gsig_kill(gsig *g, int sig);
 /// A section that reads or changes signal records without their lock, which

@@ -38,6 +38,7 @@ static int threads_counted;         ///< live fiber threads, main too
 static int blocked_by[64];          ///< of them, those that block each signal
 static uint64_t blocked_by_some;    ///< the signals some of them block (blocked_by > 0)
 static sigset_t applied;            ///< the mask last loaded into the OS thread
+static _Atomic uint64_t applied_word; ///< its 64 bits, for readers without the lock (a handler's return)
 static volatile sig_atomic_t applied_generation; ///< bumped at each load (signals.c fixes a handler's saved mask)
 static gsig *_Atomic notes[NSIG];   ///< the target of a signal sent to one thread, until delivered
 static _Atomic uint64_t ever_noted; ///< the signals notes[] was ever set for (a finished thread looks at those alone)
@@ -122,20 +123,29 @@ static void state_lock(lock_state *l) {
     holding = 1;
 }
 
-/// Load the threads' mask into this OS thread, and note it for its hub.
-static void load_here(const sigset_t *m) {
+/// Load the threads' mask of generation `gen` into this OS thread, and note
+/// that generation for its hub: the one read with the mask under the lock,
+/// not the one current now (a change made since, on another hub, skips
+/// asking a hub that notes it had loaded that change: it would keep the
+/// older mask, maybe taking with its default action a signal every thread
+/// blocks — BIND's kill(getpid(), SIGTERM) ended host that way).
+static void load_here(const sigset_t *m, int gen) {
     load_mask(m);
     int i = hubs_index_of(green_sched_current());
-    if (i >= 0) hub_loaded[i] = applied_generation;
+    if (i >= 0) __atomic_store_n(&hub_loaded[i], gen, __ATOMIC_RELAXED);
 }
 
-/// Ask every other hub to load the threads' mask (generation `gen`).
+/// Ask every other hub to load the threads' mask (generation `gen`). The
+/// generation asked for only moves forward: a hub that loaded an older one
+/// last must not lower it, or the others would not load the newer one.
 static void ask_others(int gen) {
-    atomic_store(&reload_generation, gen);
+    int asked = atomic_load_explicit(&reload_generation, memory_order_relaxed);
+    while (asked - gen < 0 && !atomic_compare_exchange_weak(&reload_generation, &asked, gen)) {
+    }
     green_sched *self = green_sched_current();
     for (int i = 0, n = hubs_count(); i < n; i++) {
         green_sched *h = hubs_sched(i);
-        if (h && h != self && hub_loaded[i] != gen) green_sched_notify(h);
+        if (h && h != self && __atomic_load_n(&hub_loaded[i], __ATOMIC_RELAXED) != gen) green_sched_notify(h);
     }
 }
 
@@ -153,7 +163,7 @@ static void state_unlock(lock_state *l, int in_handler) {
     if (in_handler) {
         GREEN_SYSCALL(SYS_rt_sigprocmask, SIG_SETMASK, &l->before, NULL, KERNEL_SIGSET);
     } else {
-        load_here(&now);
+        load_here(&now, gen);
         if (atomic_load_explicit(&reload_generation, memory_order_relaxed) != gen) ask_others(gen);
     }
 }
@@ -161,17 +171,31 @@ static void state_unlock(lock_state *l, int in_handler) {
 /// The threads' mask changed: load it into this OS thread, and the others.
 static void load_applied(void) {
     if (holding) return; // state_unlock loads it
-    load_here(&applied);
+    load_here(&applied, applied_generation);
     if (hubs_count() > 1) ask_others(applied_generation);
+}
+
+void gsig_reload_here(void) {
+    lock_state l;
+    state_lock(&l);
+    state_unlock(&l, 0); // which loads the mask here
+    if (!l.held) load_here(&applied, applied_generation);
 }
 
 void gsig_reload_if_asked(void) {
     int i = hubs_index_of(green_sched_current());
-    if (i < 0 || hub_loaded[i] == atomic_load_explicit(&reload_generation, memory_order_relaxed)) return;
-    lock_state l;
-    state_lock(&l);
-    state_unlock(&l, 0); // which loads the mask here
-    if (!l.held) load_here(&applied);
+    if (i < 0 || __atomic_load_n(&hub_loaded[i], __ATOMIC_RELAXED) - atomic_load_explicit(&reload_generation, memory_order_relaxed) >= 0)
+        return;
+    gsig_reload_here();
+}
+
+/// A new threads' mask (the lock held): the word first, then the generation,
+/// so a reader that reads them the other way round gets a mask at least as
+/// new as the generation it read.
+static void set_applied(uint64_t bits) {
+    set_bits(&applied, bits);
+    atomic_store_explicit(&applied_word, bits, memory_order_release);
+    __atomic_store_n(&applied_generation, applied_generation + 1, __ATOMIC_RELEASE);
 }
 
 /// Load into the OS thread the signals every fiber thread blocks. Only the
@@ -184,8 +208,7 @@ static void apply(void) {
     }
     all &= ~kernel_unblocked;
     if (all == bits_of(&applied)) return;
-    set_bits(&applied, all);
-    applied_generation++;
+    set_applied(all);
     load_applied();
 }
 
@@ -193,8 +216,7 @@ void gsig_keep_unblocked(int sig) {
     lock_state l;
     state_lock(&l);
     kernel_unblocked |= BIT(sig);
-    set_bits(&applied, bits_of(&applied) & ~kernel_unblocked);
-    applied_generation++;
+    set_applied(bits_of(&applied) & ~kernel_unblocked);
     load_applied();
     state_unlock(&l, 0);
 }
@@ -262,6 +284,7 @@ void gsig_init_main(void) {
     main_thread.fiber = green_sched_root(green_sched_current());
     main_thread.tp = NULL;
     applied = now;
+    atomic_store(&applied_word, bits_of(&now));
     count(&main_thread.mask, +1);
     owner_pid = (pid_t)GREEN_SYSCALL(SYS_getpid);
     ready = 1;
@@ -413,8 +436,37 @@ int gsig_pend_if_blocked(gsig *g, int sig) {
     return blocked;
 }
 
-int gsig_applied_generation(void) { return applied_generation; }
-void gsig_applied_mask(sigset_t *out) { *out = applied; }
+void gsig_load_for_hub(int hub) {
+    int gen = __atomic_load_n(&applied_generation, __ATOMIC_ACQUIRE);
+    sigset_t m;
+    set_bits(&m, atomic_load_explicit(&applied_word, memory_order_acquire)); // as new as gen at least
+    load_mask(&m);
+    if (hub >= 0 && hub < PRELOAD_HUBS_MAX) __atomic_store_n(&hub_loaded[hub], gen, __ATOMIC_RELAXED);
+}
+
+void gsig_applied_mask(sigset_t *out) { set_bits(out, atomic_load_explicit(&applied_word, memory_order_acquire)); }
+
+gsig_handler_entry gsig_handler_enter(void) {
+    int hub = hubs_index_of(green_sched_current());
+    return (gsig_handler_entry){
+        .generation = __atomic_load_n(&applied_generation, __ATOMIC_ACQUIRE),
+        .hub = hub,
+        .loaded = hub >= 0 ? __atomic_load_n(&hub_loaded[hub], __ATOMIC_RELAXED) : 0,
+    };
+}
+
+void gsig_handler_return(gsig_handler_entry e, void *context) {
+    if (!context) return;
+    int hub = hubs_index_of(green_sched_current());
+    int gen = __atomic_load_n(&applied_generation, __ATOMIC_ACQUIRE);
+    int loaded = hub >= 0 ? __atomic_load_n(&hub_loaded[hub], __ATOMIC_RELAXED) : e.loaded;
+    // Nothing changed: what sigreturn puts back is what this OS thread had.
+    if (gen == e.generation && hub == e.hub && loaded == e.loaded) return;
+    // Else the threads' mask of now (read after its generation: as new at
+    // least), noted as this hub's: a change made after it asks it again.
+    set_bits(&((ucontext_t *)context)->uc_sigmask, atomic_load_explicit(&applied_word, memory_order_acquire));
+    if (hub >= 0) __atomic_store_n(&hub_loaded[hub], gen, __ATOMIC_RELAXED);
+}
 
 int gsig_kill(gsig *g, int sig) {
     if (sig < 0 || sig >= NSIG) return EINVAL;
@@ -465,6 +517,71 @@ static int take_pending(gsig *g, const sigset_t *set, siginfo_t *info) {
         return sig;
     }
     return 0;
+}
+
+// ---- a signal the program sends its own process ---------------------------------------
+//
+// Each hub loads a changed mask at its next turn: for a moment after a
+// thread blocks a signal again, another hub's OS thread may still leave it
+// unblocked. A signal the program sends itself right then (BIND's
+// kill(getpid(), SIGTERM), after its threads blocked SIGTERM again) would go
+// to that thread, and with SIG_DFL end the process, where natively every
+// thread blocks it and a sigwait takes it. So before such a send, every hub
+// loads the threads' mask of now: at once when idle, at its next turn when
+// busy, waited for up to SETTLE_MAX_NS. (A signal from another process can
+// still meet that moment.)
+
+#define SETTLE_MAX_NS 100000000 // 100 ms: a busy hub's next turn is a slice (2-10 ms) away
+
+/// Every hub has loaded the threads' mask of now, or SETTLE_MAX_NS passed.
+static void settle_hubs(void) {
+    // Not in a vfork child (its memory is the parent's), nor with one hub.
+    if (!ready || hubs_count() < 2 || (pid_t)GREEN_SYSCALL(SYS_getpid) != owner_pid) return;
+    gsig_reload_here(); // this hub's at once (lock, load, and ask the others if not yet asked)
+    int gen = __atomic_load_n(&applied_generation, __ATOMIC_ACQUIRE);
+    ask_others(gen);
+    green_sched *self = green_sched_current();
+    int64_t give_up = green_now_ns() + SETTLE_MAX_NS;
+    for (;;) {
+        int behind = 0;
+        for (int i = 0, n = hubs_count(); i < n; i++) {
+            green_sched *h = hubs_sched(i);
+            if (h && h != self && __atomic_load_n(&hub_loaded[i], __ATOMIC_RELAXED) - gen < 0) behind = 1;
+        }
+        if (!behind || green_now_ns() >= give_up) return;
+        GREEN_SYSCALL(SYS_sched_yield);
+    }
+}
+
+/// Does a kill(pid, ...) reach this process? (pid -1 does not, on Linux.)
+static int reaches_self(pid_t pid) {
+    return pid == 0 || pid == (pid_t)GREEN_SYSCALL(SYS_getpid) || (pid < -1 && -pid == getpgrp());
+}
+
+GREEN_EXPORT int kill(pid_t pid, int sig) {
+    if (sig != 0 && reaches_self(pid)) settle_hubs();
+    return (int)GREEN_SYSCALL(SYS_kill, (long)pid, (long)sig);
+}
+
+GREEN_EXPORT int killpg(pid_t pgrp, int sig) {
+    if (pgrp < 0) { // as glibc
+        errno = EINVAL;
+        return -1;
+    }
+    return kill(-pgrp, sig);
+}
+
+GREEN_EXPORT int sigqueue(pid_t pid, int sig, const union sigval value) {
+    // As glibc: the siginfo of a queued signal, sent with rt_sigqueueinfo.
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    info.si_signo = sig;
+    info.si_code = SI_QUEUE;
+    info.si_pid = (pid_t)GREEN_SYSCALL(SYS_getpid);
+    info.si_uid = getuid();
+    info.si_value = value;
+    if (sig != 0 && reaches_self(pid)) settle_hubs();
+    return (int)GREEN_SYSCALL(SYS_rt_sigqueueinfo, (long)pid, (long)sig, &info);
 }
 
 // ---- interposers ----------------------------------------------------------------------

@@ -163,7 +163,7 @@ static void trampoline(int sig, siginfo_t *info, void *context) {
         }
     }
     // The thread it is for is running (or the table is full, or no hub): here.
-    int generation = gsig_applied_generation();
+    gsig_handler_entry entry = gsig_handler_enter();
     void *before = NULL;
     void *tp = target ? (target->tp ? target->tp : green_sched_native_thread_pointer(s)) : NULL;
     if (target) before = green_thread_pointer_swap(tp);
@@ -180,8 +180,7 @@ static void trampoline(int sig, siginfo_t *info, void *context) {
         }
         // The kernel puts back, on return, the mask it saved at delivery: if a
         // thread's mask changed meanwhile, the one the threads want now.
-        if (generation != gsig_applied_generation() && context)
-            gsig_applied_mask(&((ucontext_t *)context)->uc_sigmask);
+        gsig_handler_return(entry, context);
     } else if (interrupts && s) {
         green_sched_interrupt_syscalls(s);
     }

@@ -258,6 +258,19 @@ final class PreloadCompatibilityTests: XCTestCase {
         ])
     }
 
+    /// BIND's way to end host, dig and named: every thread blocks SIGTERM
+    /// (SIG_DFL), main waits in sigwait, a worker calls kill(getpid(),
+    /// SIGTERM) — after the workers unblocked and blocked it again, many
+    /// times, on their hubs. A hub's OS thread that noted a newer mask than
+    /// the one it loaded kept SIGTERM unblocked, and the signal's default
+    /// action ended the program (15 runs of 20 with two hubs; host under
+    /// green run, about 1 in 100 under load).
+    func testAProcessSignalEveryThreadBlocksWaitsForSigwaitAfterMaskChangesOnEveryHub() throws {
+        try checkPreloadProgram("kill_own_process", library: library, expect: [
+            "rounds that sigwait took SIGTERM in: 100 of 100",
+        ])
+    }
+
     /// A library main loads and hands at once to a thread on another hub
     /// (main spinning, no switch) has its static TLS there: main's own dlsym
     /// made the copy.
