@@ -123,6 +123,9 @@ static void state_lock(lock_state *l) {
     holding = 1;
 }
 
+/// Generation a is older than b (they wrap around: compared as a distance).
+static inline int gen_before(int a, int b) { return (int32_t)((uint32_t)a - (uint32_t)b) < 0; }
+
 /// Load the threads' mask of generation `gen` into this OS thread, and note
 /// that generation for its hub: the one read with the mask under the lock,
 /// not the one current now (a change made since, on another hub, skips
@@ -140,7 +143,7 @@ static void load_here(const sigset_t *m, int gen) {
 /// last must not lower it, or the others would not load the newer one.
 static void ask_others(int gen) {
     int asked = atomic_load_explicit(&reload_generation, memory_order_relaxed);
-    while (asked - gen < 0 && !atomic_compare_exchange_weak(&reload_generation, &asked, gen)) {
+    while (gen_before(asked, gen) && !atomic_compare_exchange_weak(&reload_generation, &asked, gen)) {
     }
     green_sched *self = green_sched_current();
     for (int i = 0, n = hubs_count(); i < n; i++) {
@@ -184,7 +187,8 @@ void gsig_reload_here(void) {
 
 void gsig_reload_if_asked(void) {
     int i = hubs_index_of(green_sched_current());
-    if (i < 0 || __atomic_load_n(&hub_loaded[i], __ATOMIC_RELAXED) - atomic_load_explicit(&reload_generation, memory_order_relaxed) >= 0)
+    if (i < 0 || !gen_before(__atomic_load_n(&hub_loaded[i], __ATOMIC_RELAXED),
+                             atomic_load_explicit(&reload_generation, memory_order_relaxed)))
         return;
     gsig_reload_here();
 }
@@ -534,32 +538,45 @@ static int take_pending(gsig *g, const sigset_t *set, siginfo_t *info) {
 #define SETTLE_MAX_NS 100000000 // 100 ms: a busy hub's next turn is a slice (2-10 ms) away
 
 /// Every hub has loaded the threads' mask of now, or SETTLE_MAX_NS passed.
-static void settle_hubs(void) {
+/// Only for `sig` that every thread blocks, with no handler of the program's
+/// (a handler's is caught by the library's, which routes it as the masks say).
+static void settle_hubs(int sig) {
     // Not in a vfork child (its memory is the parent's), nor with one hub.
     if (!ready || hubs_count() < 2 || (pid_t)GREEN_SYSCALL(SYS_getpid) != owner_pid) return;
-    gsig_reload_here(); // this hub's at once (lock, load, and ask the others if not yet asked)
+    if (sig <= 0 || sig > 64 || (BIT(sig) & UNBLOCKABLE) || preload_signal_program_handles(sig)) return;
+    if (!(atomic_load_explicit(&applied_word, memory_order_acquire) & BIT(sig))) return; // some thread takes it
+    green_sched *self = green_sched_current();
+    int mine = hubs_index_of(self);
+    // This OS thread: a hub's, outside a handler, loads the mask of now; in
+    // a handler (whose mask sigreturn puts back) it only blocks `sig` too; a
+    // native thread keeps its own mask, as natively.
+    int whole = mine >= 0 && !green_tls_in_signal_handler;
+    if (whole) gsig_reload_here();
+    else if (mine >= 0) {
+        sigset_t one;
+        set_bits(&one, BIT(sig));
+        GREEN_SYSCALL(SYS_rt_sigprocmask, SIG_BLOCK, &one, NULL, KERNEL_SIGSET);
+    }
     int gen = __atomic_load_n(&applied_generation, __ATOMIC_ACQUIRE);
     ask_others(gen);
-    green_sched *self = green_sched_current();
     int64_t give_up = green_now_ns() + SETTLE_MAX_NS;
     for (;;) {
         int behind = 0;
-        for (int i = 0, n = hubs_count(); i < n; i++) {
-            green_sched *h = hubs_sched(i);
-            if (h && h != self && __atomic_load_n(&hub_loaded[i], __ATOMIC_RELAXED) - gen < 0) behind = 1;
-        }
+        for (int i = 0, n = hubs_count(); i < n; i++)
+            if (i != mine && hubs_sched(i) && gen_before(__atomic_load_n(&hub_loaded[i], __ATOMIC_RELAXED), gen)) behind = 1;
         if (!behind || green_now_ns() >= give_up) return;
+        if (whole) gsig_reload_if_asked(); // another hub settling waits for this one meanwhile
         GREEN_SYSCALL(SYS_sched_yield);
     }
 }
 
 /// Does a kill(pid, ...) reach this process? (pid -1 does not, on Linux.)
 static int reaches_self(pid_t pid) {
-    return pid == 0 || pid == (pid_t)GREEN_SYSCALL(SYS_getpid) || (pid < -1 && -pid == getpgrp());
+    return pid == 0 || pid == owner_pid || (pid < -1 && -pid == getpgrp());
 }
 
 GREEN_EXPORT int kill(pid_t pid, int sig) {
-    if (sig != 0 && reaches_self(pid)) settle_hubs();
+    if (sig != 0 && reaches_self(pid)) settle_hubs(sig);
     return (int)GREEN_SYSCALL(SYS_kill, (long)pid, (long)sig);
 }
 
@@ -580,7 +597,7 @@ GREEN_EXPORT int sigqueue(pid_t pid, int sig, const union sigval value) {
     info.si_pid = (pid_t)GREEN_SYSCALL(SYS_getpid);
     info.si_uid = getuid();
     info.si_value = value;
-    if (sig != 0 && reaches_self(pid)) settle_hubs();
+    if (sig != 0 && reaches_self(pid)) settle_hubs(sig);
     return (int)GREEN_SYSCALL(SYS_rt_sigqueueinfo, (long)pid, (long)sig, &info);
 }
 
