@@ -15,18 +15,23 @@
 
 static _Atomic(fd_info *) chunks[MAX_CHUNKS];
 
+/// Chunk c, allocated now (another thread may do the same: one wins). Out
+/// of line: every call on an fd looks its record up, a chunk is made once.
+__attribute__((noinline, cold)) static fd_info *make_chunk(unsigned c) {
+    fd_info *fresh = calloc(CHUNK_SIZE, sizeof *fresh);
+    if (!fresh) return NULL;
+    fd_info *expected = NULL;
+    if (atomic_compare_exchange_strong(&chunks[c], &expected, fresh)) return fresh;
+    free(fresh);
+    return expected;
+}
+
 fd_info *shim_fd_get(int fd) {
     if (fd < 0) return NULL;
     unsigned c = (unsigned)fd >> CHUNK_BITS;
     if (c >= MAX_CHUNKS) return NULL;
     fd_info *chunk = atomic_load_explicit(&chunks[c], memory_order_acquire);
-    if (!chunk) {
-        fd_info *fresh = calloc(CHUNK_SIZE, sizeof *fresh);
-        if (!fresh) return NULL;
-        fd_info *expected = NULL;
-        if (atomic_compare_exchange_strong(&chunks[c], &expected, fresh)) chunk = fresh;
-        else { free(fresh); chunk = expected; }
-    }
+    if (__builtin_expect(!chunk, 0) && !(chunk = make_chunk(c))) return NULL;
     return &chunk[fd & (CHUNK_SIZE - 1)];
 }
 
@@ -38,9 +43,9 @@ fd_info *shim_fd_find(int fd) {
     return chunk ? &chunk[fd & (CHUNK_SIZE - 1)] : NULL;
 }
 
-fd_info *shim_fd_classify(int fd) {
-    fd_info *e = shim_fd_get(fd);
-    if (!e || FD_KIND(e) != FD_UNKNOWN) return e;
+/// Ask the kernel what fd is and record it: the first call on a number the
+/// shim did not see made (out of line: its struct stat is a large frame).
+__attribute__((noinline)) static fd_info *classify_now(int fd, fd_info *e) {
     struct stat st;
     if (fstat(fd, &st) != 0) return NULL; // EBADF etc.: let libc answer
     int fl = REAL(fcntl)(fd, F_GETFL);
@@ -60,6 +65,12 @@ fd_info *shim_fd_classify(int fd) {
     }
     else FD_SET_KIND(e, FD_PASSTHROUGH);
     return e;
+}
+
+fd_info *shim_fd_classify(int fd) {
+    fd_info *e = shim_fd_get(fd);
+    if (!e || FD_KIND(e) != FD_UNKNOWN) return e;
+    return classify_now(fd, e);
 }
 
 /// Write a whole record, `kind` last so that readers see it complete.

@@ -41,24 +41,25 @@ typedef struct {
 
 static _Atomic(fd_entry *) chunks[MAX_CHUNKS];
 
-/// The entry of fd, its chunk made on first use when `create`. mmap, not
-/// malloc: close() makes it too, and may run in a signal handler.
-static fd_entry *entry_of(unsigned fd, bool create) {
+/// Chunk c, made now (another thread may make it at the same time: one
+/// wins). mmap, not malloc: close() makes it too, and may run in a signal
+/// handler. Out of line: every wait reads a word, a chunk is made once.
+__attribute__((noinline, cold)) static fd_entry *make_chunk(unsigned c) {
+    size_t size = CHUNK_SIZE * sizeof(fd_entry);
+    void *fresh = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (fresh == MAP_FAILED) return NULL;
+    fd_entry *expected = NULL;
+    if (atomic_compare_exchange_strong(&chunks[c], &expected, (fd_entry *)fresh)) return fresh;
+    munmap(fresh, size);
+    return expected;
+}
+
+/// The entry of fd, its chunk made on first use when `create`.
+static inline fd_entry *entry_of(unsigned fd, bool create) {
     unsigned c = fd >> CHUNK_BITS;
     if (c >= MAX_CHUNKS) return NULL;
     fd_entry *chunk = atomic_load_explicit(&chunks[c], memory_order_acquire);
-    if (!chunk && create) {
-        size_t size = CHUNK_SIZE * sizeof *chunk;
-        void *fresh = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (fresh == MAP_FAILED) return NULL;
-        fd_entry *expected = NULL;
-        if (atomic_compare_exchange_strong(&chunks[c], &expected, (fd_entry *)fresh)) {
-            chunk = fresh;
-        } else {
-            munmap(fresh, size);
-            chunk = expected;
-        }
-    }
+    if (__builtin_expect(!chunk, 0) && create) chunk = make_chunk(c);
     return chunk ? &chunk[fd & (CHUNK_SIZE - 1)] : NULL;
 }
 
@@ -76,15 +77,27 @@ static _Atomic uint64_t range_word;
 /// number's own generation (2^31 closes of one number to reach it).
 #define RANGE_SHIFT 40
 
-bool fd_generation_get(int fd, uint64_t *word) {
-    uint64_t range = atomic_load_explicit(&range_word, memory_order_acquire);
+/// fd_generation_get's answer from e, the range word read first.
+static inline bool generation_of(fd_entry *e, uint64_t range, uint64_t *word) {
     *word = (range / RANGE_STEP) << RANGE_SHIFT;
-    if (fd < 0) return false;
-    fd_entry *e = entry_of((unsigned)fd, true);
     if (!e) return false; // never counted: nobody can tell its closes
     uint64_t own = atomic_load_explicit(&e->word, memory_order_seq_cst); // after fd_hubs_add's or: see there
     *word += own;
     return (own & IN_PROGRESS_MASK) == 0 && (range & RANGE_IN_PROGRESS_MASK) == 0;
+}
+
+/// fd_generation_get for a number whose chunk is not made yet.
+__attribute__((noinline, cold)) static bool generation_making_chunk(int fd, uint64_t range, uint64_t *word) {
+    return generation_of(entry_of((unsigned)fd, true), range, word);
+}
+
+bool fd_generation_get(int fd, uint64_t *word) {
+    uint64_t range = atomic_load_explicit(&range_word, memory_order_acquire);
+    if (fd < 0 || (unsigned)fd >> CHUNK_BITS >= MAX_CHUNKS) return generation_of(NULL, range, word);
+    fd_entry *chunk = atomic_load_explicit(&chunks[(unsigned)fd >> CHUNK_BITS], memory_order_acquire);
+    // Every wait asks: the common case is a leaf, the first use of a chunk a tail call.
+    if (__builtin_expect(!chunk, 0)) return generation_making_chunk(fd, range, word);
+    return generation_of(&chunk[fd & (CHUNK_SIZE - 1)], range, word);
 }
 
 void fd_generation_closing(unsigned first, unsigned last) {

@@ -37,10 +37,12 @@ public class AnyFiber: @unchecked Sendable, CustomStringConvertible {
     @exclusivity(unchecked) public private(set) var id: UInt64 = 0
     /// The name given at spawn (used in stack-overflow reports).
     public let name: String
-    /// The body's outcome, type-erased so that nothing on a fiber's life
-    /// path needs a generic type lookup (a `Result<Value, Error>?` field
-    /// would cost one in every deinit).
-    @exclusivity(unchecked) var outcomeValue: Any?
+    /// The body's result in a `FiberResultBox<Value>`, nil for a `Void`
+    /// fiber. Type-erased so that nothing on a fiber's life path needs a
+    /// generic type lookup (a `Result<Value, Error>?` field would cost one
+    /// in every deinit), and a class reference because destroying one is a
+    /// null check, where an `Any?` went through Optional's generic destroy.
+    @exclusivity(unchecked) var outcomeValue: AnyObject?
     @exclusivity(unchecked) var outcomeError: Error?
     /// Whether someone joined the fiber or read its error: an error nobody
     /// saw is reported on stderr when the fiber's record goes away.
@@ -250,7 +252,7 @@ public final class Fiber<Value>: AnyFiber, @unchecked Sendable {
     override func runBody() {
         do {
             // A Void result is not boxed: `value` makes one when asked.
-            if Value.self == Void.self { _ = try body!() } else { outcomeValue = try body!() }
+            if Value.self == Void.self { _ = try body!() } else { outcomeValue = FiberResultBox(try body!()) }
         } catch { outcomeError = error }
     }
 
@@ -258,10 +260,16 @@ public final class Fiber<Value>: AnyFiber, @unchecked Sendable {
     private var finishedValue: Value {
         // Value is Void here: a bit cast of () (both empty), not a dynamic cast.
         if Value.self == Void.self { return unsafeBitCast((), to: Value.self) }
-        return outcomeValue as! Value
+        return unsafeDowncast(outcomeValue!, to: FiberResultBox<Value>.self).value
     }
 
     override func dropBody() { body = nil }
+}
+
+/// A finished fiber's result, boxed (see `AnyFiber.outcomeValue`).
+final class FiberResultBox<Value> {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }
 
 extension Fiber where Value == Void {

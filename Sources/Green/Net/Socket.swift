@@ -14,7 +14,13 @@ public struct SocketError: Error, Equatable, CustomStringConvertible {
 /// `CancellationError` / `TimeoutError` from any call.
 public final class Socket {
     /// The file descriptor (owned: closed by `close()` or on deinit).
-    public private(set) var fd: Int32
+    /// Unchecked by Swift's dynamic exclusivity enforcement: every access is
+    /// a single load or store that cannot overlap another, and the check (a
+    /// thread-local lookup) cost more than the rest of `read(into:)` and
+    /// `writeAll` outside their system calls. (`buffer` keeps its checks: a
+    /// read that parks inside `fill` holds it, and a second fiber reading the
+    /// same socket meanwhile must trap, not corrupt it.)
+    @exclusivity(unchecked) public private(set) var fd: Int32
     private var buffer = ReadBuffer()  // read-ahead for readLine/readExactly/readParsed
 
     /// Take ownership of an open socket fd.
