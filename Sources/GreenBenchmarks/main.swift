@@ -30,6 +30,12 @@ if args.first == "--profile-spawn-many" {
     print("\(total / 20) ns per spawn+join")
     exit(0)
 }
+if args.first == "--profile-pingpong" {
+    // Hidden: two fibers yielding to each other 2,000,000 times each, to run under perf or callgrind.
+    let r = try PingPong.greenFibers(rounds: 2_000_000)
+    print("\(r.seconds / 2_000_000 * 1e9) ns per round trip")
+    exit(0)
+}
 if args.first == "--mem" {
     guard args.count == 2 else { usage() }
     Memory.child(args[1])
