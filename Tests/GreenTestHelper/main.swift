@@ -57,6 +57,17 @@ case "exclusivity-still-checked":
     let f = Green.spawn { twice(&counter.value) { counter.value += 1 } }
     try f.value
     print("not trapped")
+case "socket-concurrent-reads":
+    // Two fibers reading one Socket's lines: the second must trap while the
+    // first waits for bytes (as Swift's exclusivity check used to make it).
+    var fds: [Int32] = [0, 0]
+    socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds)
+    let reading = Socket(fd: fds[0])
+    let first = Green.spawn { try reading.readLine() }
+    let second = Green.spawn { try reading.readLine() }
+    _ = try? first.value
+    _ = try? second.value
+    print("not trapped")
 case "prefork":
     // Two children answer each line with their pid ("slow" after 500 ms);
     // the parent reports children starting and ending, and stops on SIGTERM.

@@ -81,6 +81,15 @@ final class NetTests: XCTestCase {
         try server.stop()
     }
 
+    /// A socket's reads are for one fiber at a time: a second reader while
+    /// the first waits for a line traps with a message, not corrupted bytes.
+    func testSecondReaderWhileTheFirstWaitsTraps() throws {
+        let r = try runHelper(["socket-concurrent-reads"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertFalse(r.stdout.contains("not trapped"), r.stdout)
+        XCTAssertTrue(r.stderr.contains("two fibers read one Socket"), r.stderr)
+    }
+
     /// Length-prefixed records parsed in place, split across reads, larger
     /// than the first buffer, mixed with readLine; then the errors.
     func testReadParsedFrames() throws {

@@ -13,15 +13,19 @@ public struct SocketError: Error, Equatable, CustomStringConvertible {
 /// `Green.withTimeout` for deadlines; cancellation and timeout scopes throw
 /// `CancellationError` / `TimeoutError` from any call.
 public final class Socket {
-    /// The file descriptor (owned: closed by `close()` or on deinit).
-    /// Unchecked by Swift's dynamic exclusivity enforcement: every access is
-    /// a single load or store that cannot overlap another, and the check (a
-    /// thread-local lookup) cost more than the rest of `read(into:)` and
-    /// `writeAll` outside their system calls. (`buffer` keeps its checks: a
-    /// read that parks inside `fill` holds it, and a second fiber reading the
-    /// same socket meanwhile must trap, not corrupt it.)
+    // Both fields skip Swift's dynamic exclusivity check: each check is a
+    // thread-local lookup, and the two cost more than the rest of
+    // `read(into:)` and `writeAll` outside their system calls.
+
+    /// The file descriptor (owned: closed by `close()` or on deinit). Every
+    /// access is a single load or store.
     @exclusivity(unchecked) public private(set) var fd: Int32
-    private var buffer = ReadBuffer()  // read-ahead for readLine/readExactly/readParsed
+    /// The read-ahead for readLine/readExactly/readParsed. Only `fill` parks
+    /// while changing it; `filling` says so, and any other use of it then
+    /// traps (the one conflict the exclusivity check used to catch: a second
+    /// fiber reading the socket while the first waits for its bytes).
+    @exclusivity(unchecked) private var buffer = ReadBuffer()
+    @exclusivity(unchecked) private var filling = false
 
     /// Take ownership of an open socket fd.
     public init(fd: Int32) { self.fd = fd }
@@ -136,6 +140,7 @@ public final class Socket {
 
     /// Up to `max` bytes as soon as any are available; empty at end of stream.
     public func read(max: Int = 65536) throws -> [UInt8] {
+        checkNotFilling()
         if !buffer.isEmpty { return buffer.take(max) }
         var n = 0
         // Uninitialized storage: zero-filling 64 KiB per call cost a fifth of an echo server's CPU.
@@ -152,6 +157,7 @@ public final class Socket {
     /// of stream. With one buffer per connection this allocates nothing per call.
     public func read(into target: UnsafeMutableRawBufferPointer) throws -> Int {
         guard let base = target.baseAddress, target.count > 0 else { return 0 }
+        checkNotFilling()
         if !buffer.isEmpty {
             let n = Swift.min(target.count, buffer.count)
             base.copyMemory(from: buffer.bytes.baseAddress!, byteCount: n)
@@ -167,6 +173,7 @@ public final class Socket {
     /// first (EINVAL for a negative count).
     public func readExactly(_ count: Int) throws -> [UInt8] {
         guard count >= 0 else { throw SocketError(operation: "readExactly(\(count))", errno: EINVAL) }
+        checkNotFilling()
         while buffer.count < count {
             // Grow with what arrives, not all at once: `count` may come from the peer.
             if try readMore(atLeast: Swift.min(count - buffer.count, 1 << 20)) == 0 {
@@ -179,6 +186,7 @@ public final class Socket {
     /// The next line without its "\n" (or "\r\n"); nil at end of stream.
     /// A last line without a newline is returned as is.
     public func readLine(maxLength: Int = 1 << 20) throws -> String? {
+        checkNotFilling()
         var scanned = 0
         while true {
             let bytes = buffer.bytes
@@ -211,6 +219,7 @@ public final class Socket {
     /// than `maxLength` bytes are buffered and `parse` still wants more.
     public func readParsed<Result>(maxLength: Int = 1 << 20,
                                    _ parse: (UnsafeRawBufferPointer) throws -> (result: Result, consumed: Int)?) throws -> Result? {
+        checkNotFilling()
         while true {
             if !buffer.isEmpty, let (result, consumed) = try parse(buffer.bytes) {
                 buffer.consume(consumed)
@@ -226,9 +235,24 @@ public final class Socket {
 
     /// One read onto the read-ahead; the count, 0 at end of stream.
     private func readMore(atLeast: Int = 4096) throws -> Int {
+        checkNotFilling()
+        filling = true
         let n = buffer.fill(from: fd, atLeast: atLeast)
+        filling = false
         if n < 0 { try fail("read") }
         return n
+    }
+
+    /// Trap if another fiber is parked filling the read-ahead: the reads of
+    /// one socket are for one fiber at a time.
+    @inline(__always)
+    private func checkNotFilling() {
+        if _slowPath(filling) { concurrentReads() }
+    }
+
+    @inline(never)
+    private func concurrentReads() -> Never {
+        fatalError("green: two fibers read one Socket (fd \(fd)) at once; another is waiting for bytes on it")
     }
 
     // MARK: writing
