@@ -1,8 +1,17 @@
 // fd_waits.c — parking a fiber until one fd (or any of several) is ready,
-// with libev io watchers that live on the parked fiber's stack, indexed by
-// fd so that closing an fd wakes its waiters before the number is reused.
-// The kernel's registration outlives the watchers: a wait on a number whose
-// generation (fd_generations.c) has not moved costs no epoll_ctl.
+// with libev io watchers indexed by fd so that closing an fd wakes its
+// waiters before the number is reused. The kernel's registration outlives
+// the watchers: a wait on a number whose generation (fd_generations.c) has
+// not moved costs no epoll_ctl.
+//
+// A lone waiter on a number uses the hub's *kept* watcher for it, which
+// stays started when the wait ends: a server's next wait on the same
+// connection (read, reply, wait again) then only attaches to it, where
+// starting and stopping a libev watcher per wait cost a sixth of an echo's
+// user-space instructions. A kept watcher that fires with nobody attached
+// stops then (epoll is level-triggered: it would fire again at every poll).
+// Any other waiter (a second one on the number, each fd of a poll) has a
+// watcher on its own stack, started and stopped with its wait.
 #include "internal.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -15,11 +24,13 @@
 
 // ---- fd waits ----------------------------------------------------------------
 
-/// A fiber parked on an fd. Lives on the parked fiber's stack; indexed by fd
-/// so that green_fd_closing() can find and stop it.
+/// A fiber parked on an fd, indexed by fd so that green_fd_closing() can
+/// find and stop it. On the parked fiber's stack, or the hub's kept watcher.
 struct green_fd_wait {
     ev_io io;
-    green_fiber *fiber;
+    green_fiber *fiber;  ///< NULL: a kept watcher nobody is attached to
+    bool kept;           ///< the hub's kept watcher for its number (heap memory, reused)
+    bool idle_unref;     ///< kept, started, nobody attached: not counted by the loop (ev_unref)
     green_fd_wait *next, *prev;
     int revents;
     bool closed;         ///< set by green_fd_closing: the fd must not be touched again
@@ -27,11 +38,32 @@ struct green_fd_wait {
     uint64_t word;       ///< the number's word (fd_generations.c) when the wait began (wake_stale)
 };
 
+// A kept watcher left started between waits does not keep the loop alive
+// (ev_unref): with nobody attached it can only stop itself, and the hub's
+// "nothing can ever wake the root context" check must not count it.
+static void keep_idle(struct ev_loop *loop, green_fd_wait *k) {
+    ev_unref(loop);
+    k->idle_unref = true;
+}
+
+/// Stop a kept watcher (counted again first, as libev asks of an unref'd one).
+static void stop_kept(struct ev_loop *loop, green_fd_wait *k) {
+    if (k->idle_unref) {
+        ev_ref(loop);
+        k->idle_unref = false;
+    }
+    if (ev_is_active(&k->io)) ev_io_stop(loop, &k->io);
+}
+
 static void fd_wait_cb(struct ev_loop *loop, ev_io *w, int revents) {
     green_fd_wait *fw = (green_fd_wait *)w;
     if (revents & EV_ERROR) { // libev could not register the fd (ENOSPC, ENOMEM): try again next wait
         green_sched *s = green_tls_sched;
         if ((size_t)w->fd < s->fd_waits.cap) s->fd_waits.registered[w->fd] = 0;
+    }
+    if (!fw->fiber) { // a kept watcher, ready with nobody waiting: stop until the next wait
+        stop_kept(loop, fw); // (libev stopped it already if it says EV_ERROR)
+        return;
     }
     if (fw->fiber->state == GREEN_FIBER_DONE) { // abandoned in a fork child: never again
         ev_io_stop(loop, w);
@@ -41,8 +73,8 @@ static void fd_wait_cb(struct ev_loop *loop, ev_io *w, int revents) {
     green_wake(fw->fiber, GREEN_WAKE_NORMAL);
 }
 
-static int fd_index_reserve(green_sched *s, int fd) {
-    if ((size_t)fd < s->fd_waits.cap) return 0;
+/// Grow the per-number tables to hold fd (out of line: they grow rarely).
+__attribute__((noinline)) static int fd_index_grow(green_sched *s, int fd) {
     size_t old = s->fd_waits.cap, cap = old ? old : 256;
     while (cap <= (size_t)fd) cap *= 2;
     green_fd_wait **n = realloc(s->fd_waits.by_fd, cap * sizeof *n);
@@ -57,8 +89,46 @@ static int fd_index_reserve(green_sched *s, int fd) {
     if (!slots) return -1;
     memset(slots + old, 0, (cap - old) * sizeof *slots);
     s->fd_waits.started_slot = slots;
+    green_fd_wait **kept = realloc(s->fd_waits.kept, cap * sizeof *kept);
+    if (!kept) return -1;
+    memset(kept + old, 0, (cap - old) * sizeof *kept);
+    s->fd_waits.kept = kept;
     s->fd_waits.cap = cap;
     return 0;
+}
+
+static inline int fd_index_reserve(green_sched *s, int fd) {
+    return (size_t)fd < s->fd_waits.cap ? 0 : fd_index_grow(s, fd);
+}
+
+/// The hub's kept watcher for fd if nobody else waits on the number (made
+/// on first use), else NULL: the caller then uses one on its own stack.
+static green_fd_wait *kept_watcher(green_sched *s, int fd) {
+    if (fd < 0 || fd_index_reserve(s, fd) != 0 || s->fd_waits.by_fd[fd]) return NULL;
+    green_fd_wait *k = s->fd_waits.kept[fd];
+    if (!k) {
+        k = calloc(1, sizeof *k);
+        if (!k) return NULL;
+        k->kept = true;
+        s->fd_waits.kept[fd] = k;
+    }
+    return k->fiber ? NULL : k; // a woken waiter that has not left yet still owns it
+}
+
+/// Stop fd's kept watcher if nobody is attached (fd is closing: libev must
+/// forget the number before it names another file).
+static void stop_idle_kept(green_sched *s, int fd) {
+    green_fd_wait *k = (size_t)fd < s->fd_waits.cap ? s->fd_waits.kept[fd] : NULL;
+    if (k && !k->fiber) stop_kept(s->loop, k);
+}
+
+void fd_waits_destroy(green_sched *s) {
+    for (size_t fd = 0; fd < s->fd_waits.cap; fd++) free(s->fd_waits.kept[fd]);
+    free(s->fd_waits.kept);
+    free(s->fd_waits.by_fd);
+    free(s->fd_waits.registered);
+    free(s->fd_waits.started);
+    free(s->fd_waits.started_slot);
 }
 
 /// The hub has no waiter on fd any more: closes on other hubs need not tell
@@ -99,8 +169,22 @@ static void note_started(green_sched *s, int fd, uint64_t word) {
     t->started_slot[fd] = (uint32_t)t->started_count;
 }
 
+/// fw waits for the current fiber now: indexed under fd, begun under `word`.
+static void attach(green_sched *s, green_fd_wait *fw, int fd, uint64_t word, bool known) {
+    fw->word = word;
+    fw->began_in_close = !known;
+    fw->fiber = s->run.current;
+    fw->revents = 0;
+    fw->closed = false;
+    fw->prev = NULL;
+    fw->next = s->fd_waits.by_fd[fd];
+    if (fw->next) fw->next->prev = fw;
+    s->fd_waits.by_fd[fd] = fw;
+}
+
 /// Start watching fd for the current fiber: fw is indexed under fd and its
-/// libev watcher started. -1 (nothing started) for a bad or unindexable fd.
+/// libev watcher started (a kept one that is still started on the same
+/// file only attached). -1 (nothing started) for a bad or unindexable fd.
 static int watch(green_sched *s, green_fd_wait *fw, int fd, int events) {
     if (fd < 0 || fd_index_reserve(s, fd) != 0) return -1;
     events &= EV_READ | EV_WRITE;
@@ -109,6 +193,18 @@ static int watch(green_sched *s, green_fd_wait *fw, int fd, int events) {
     if (s->share.bit) fd_hubs_add(fd, s->share.bit);
     uint64_t gen;
     bool known = fd_generation_get(fd, &gen);
+    if (fw->kept && ev_is_active(&fw->io)) {
+        if (known && fw->word == gen && (fw->io.events & (EV_READ | EV_WRITE)) == events) {
+            // Still started on the same file: attach, nothing for libev to do.
+            if (fw->idle_unref) {
+                ev_ref(s->loop); // counted again while a fiber waits on it
+                fw->idle_unref = false;
+            }
+            attach(s, fw, fd, gen, known);
+            return 0;
+        }
+        stop_kept(s->loop, fw);
+    }
     if (known && s->fd_waits.registered[fd] == gen + 1) {
         // The file this hub registered under fd last time: libev keeps the
         // kernel's registration (no epoll_ctl when the mask is unchanged).
@@ -120,15 +216,7 @@ static int watch(green_sched *s, green_fd_wait *fw, int fd, int events) {
         s->fd_waits.registered[fd] = known ? gen + 1 : 0;
     }
     note_started(s, fd, gen);
-    fw->word = gen;
-    fw->began_in_close = !known;
-    fw->fiber = s->run.current;
-    fw->revents = 0;
-    fw->closed = false;
-    fw->prev = NULL;
-    fw->next = s->fd_waits.by_fd[fd];
-    if (fw->next) fw->next->prev = fw;
-    s->fd_waits.by_fd[fd] = fw;
+    attach(s, fw, fd, gen, known);
     ev_io_start(s->loop, &fw->io);
     return 0;
 }
@@ -137,14 +225,20 @@ static int watch(green_sched *s, green_fd_wait *fw, int fd, int events) {
 /// may have stopped the watcher itself (it could not register the fd:
 /// EV_ERROR), so the index entry is removed whether it is active or not.
 static void unwatch(green_sched *s, green_fd_wait *fw) {
-    if (fw->closed) return; // green_fd_closing stopped it and took it out of the index
-    if (ev_is_active(&fw->io)) ev_io_stop(s->loop, &fw->io);
-    fd_index_remove(s, fw->io.fd, fw);
+    if (!fw->closed) { // else green_fd_closing stopped it and took it out of the index
+        if (ev_is_active(&fw->io)) {
+            if (fw->kept) keep_idle(s->loop, fw); // started still, for the number's next wait
+            else ev_io_stop(s->loop, &fw->io);
+        }
+        fd_index_remove(s, fw->io.fd, fw);
+    }
+    fw->fiber = NULL; // a kept watcher is free for the next lone waiter
 }
 
 /// Stop this hub's watchers on fd and wake their fibers: the fd is closing.
 static void wake_closed(green_sched *s, int fd) {
     green_fd_wait *fw = s->fd_waits.by_fd[fd];
+    stop_idle_kept(s, fd);
     no_waiters_left(s, fd);
     if (!fw) return;
     s->fd_waits.by_fd[fd] = NULL;
@@ -196,6 +290,8 @@ static void wake_stale(green_sched *s, int fd) {
     uint64_t now;
     bool trusted = fd_generation_get(fd, &now);
     uint64_t own = fd_generation_own_part(now);
+    green_fd_wait *k = s->fd_waits.kept[fd];
+    if (k && !k->fiber && k->word != now) stop_kept(s->loop, k); // started on the file that closed
     for (green_fd_wait *fw = s->fd_waits.by_fd[fd], *next; fw; fw = next) {
         next = fw->next;
         if (fw->word == now || fw->closed) continue;
@@ -260,8 +356,12 @@ static void tell_waiting_hubs(int fd) {
 
 int green_wait_fd(int fd, int events, int64_t deadline, int flags, int *revents) {
     green_sched *s = green_tls_sched;
-    green_fd_wait fw;
-    if (watch(s, &fw, fd, events) != 0) {
+    green_fd_wait own, *fw = kept_watcher(s, fd); // (watch() sets own's fields)
+    if (!fw) {
+        own.kept = own.idle_unref = false;
+        fw = &own;
+    }
+    if (watch(s, fw, fd, events) != 0) {
         if (revents) *revents = 0;
         return GREEN_WAKE_FD_CLOSED;
     }
@@ -273,11 +373,13 @@ int green_wait_fd(int fd, int events, int64_t deadline, int flags, int *revents)
         s->run.current->wait_fd = fd;
         s->run.current->wait_events = events;
         r = green_park_until(deadline, flags);
-    } while (r == GREEN_WAKE_NORMAL && !fw.revents && !fw.closed);
-    unwatch(s, &fw);
+    } while (r == GREEN_WAKE_NORMAL && !fw->revents && !fw->closed);
+    bool closed = fw->closed; // read before unwatch frees a kept watcher for others
+    int got = fw->revents & (EV_READ | EV_WRITE);
+    unwatch(s, fw);
     self->pins--;
-    if (revents) *revents = fw.revents & (EV_READ | EV_WRITE);
-    return fw.closed ? GREEN_WAKE_FD_CLOSED : r;
+    if (revents) *revents = got;
+    return closed ? GREEN_WAKE_FD_CLOSED : r;
 }
 
 int green_wait_fds(const int *fds, const int *events, int n, int64_t deadline, int flags) {
@@ -371,7 +473,7 @@ void green_fd_closing_range(unsigned first, unsigned last) {
     if (!s || first >= s->fd_waits.cap) return;
     size_t end = last < s->fd_waits.cap ? (size_t)last + 1 : s->fd_waits.cap;
     for (size_t fd = first; fd < end; fd++)
-        if (s->fd_waits.by_fd[fd]) wake_closed(s, (int)fd);
+        if (s->fd_waits.by_fd[fd] || s->fd_waits.kept[fd]) wake_closed(s, (int)fd);
 }
 
 void green_fd_closed_range(unsigned first, unsigned last) {

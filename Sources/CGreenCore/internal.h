@@ -251,11 +251,14 @@ typedef struct green_call_state {
 /// Fibers parked on each fd (fd_waits.c; the records live on their stacks).
 typedef struct green_fd_wait_table {
     green_fd_wait **by_fd;
+    /// Per number: the hub's kept watcher (fd_waits.c), heap memory, NULL
+    /// until a lone waiter first waits on the number.
+    green_fd_wait **kept;
     /// Per number: 1 + the word (fd_generations.c) under which this hub
     /// last registered it with its epoll set; 0 = not to be trusted. While
     /// it is current, a wait leaves the kernel's registration as it is.
     uint64_t *registered;
-    size_t cap;                  ///< entries in by_fd and in registered
+    size_t cap;                  ///< entries in by_fd, kept and registered
     /// The fds whose watchers started since this hub last polled, with
     /// their word then: a close by another hub's thread meanwhile is caught
     /// before libev gives the kernel a number that is no longer open (it
@@ -270,6 +273,8 @@ typedef struct green_fd_wait_table {
 /// Before the hub polls: wake (GREEN_WAKE_FD_CLOSED) the waiters whose fd
 /// was closed by another thread since their watcher started (fd_waits.c).
 void fd_waits_before_poll(green_sched *s);
+/// The hub's thread ends: free its fd-wait tables and kept watchers (after its loop).
+void fd_waits_destroy(green_sched *s);
 
 // fd_generations.c: a word per fd number that changes when a close of it
 // begins and when it ends. get: false while a close is in progress or when

@@ -963,10 +963,7 @@ static void on_thread_exit(void *arg) {
     green_stack_free(&s->stacks, &hub_stack);
     green_stack_pool_destroy(&s->stacks);
     records_trim(s, 0, UINT_MAX);
-    free(s->fd_waits.by_fd);
-    free(s->fd_waits.registered);
-    free(s->fd_waits.started);
-    free(s->fd_waits.started_slot);
+    fd_waits_destroy(s);
     free(s->run.root);
     free(s);
     green_tls_sched = NULL;

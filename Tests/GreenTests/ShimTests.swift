@@ -400,6 +400,45 @@ final class ShimTests: XCTestCase {
         }
     }
 
+    func testAnIdleKeptWatcherNeitherHidesADeadlockNorMissesBytes() throws {
+        // After a fiber's read wait its hub keeps the fd's watcher started
+        // (the next wait on the number only attaches). Nobody waiting, it
+        // must not count as something that could still wake the root: a
+        // wait that can never finish still fails with `.deadlock` (on a
+        // thread of its own, so that a hang fails this test, not the run).
+        // And bytes that arrive while nobody waits are still read later.
+        let box = ResultBox<String>()
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            let (a, b) = self.makeSocketPair()
+            defer { close(a); close(b) }
+            var log: [String] = []
+            let reader = Green.spawn { () -> [UInt8] in self.readSome(a).1 } // parks on a's watcher
+            _ = self.writeAll(b, [1])
+            log.append("first \((try? reader.value) ?? [])")
+            _ = self.writeAll(b, [2, 3]) // arrives with nobody waiting: the idle watcher fires and stops
+            let later = Green.spawn { () -> [UInt8] in
+                try Green.sleep(for: .milliseconds(20))
+                return self.readSome(a).1
+            }
+            log.append("later \((try? later.value) ?? [])")
+            let third = Green.spawn { () -> [UInt8] in self.readSome(a).1 } // waits again: attaches or restarts
+            let writer = Green.spawn { try Green.sleep(for: .milliseconds(20)); _ = self.writeAll(b, [4]) }
+            log.append("third \((try? third.value) ?? [])")
+            try? writer.value
+            do {
+                try Event().wait()
+                log.append("no deadlock reported")
+            } catch {
+                log.append("wait: \(error)")
+            }
+            box.value = log.joined(separator: ", ")
+            done.signal()
+        }.start()
+        XCTAssertEqual(done.wait(timeout: .now() + 30), .success, "the wait that can never finish hung")
+        XCTAssertEqual(box.value, "first [1], later [2, 3], third [4], wait: \(GreenError.deadlock)")
+    }
+
     func testFdNumberReusedBehindTheShimsBack() throws {
         // A socket made off any fiber is classified as a socket on first use;
         // then its number is closed by a path the shim cannot see and reused
