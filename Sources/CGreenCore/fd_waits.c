@@ -356,9 +356,9 @@ static void tell_waiting_hubs(int fd) {
 
 int green_wait_fd(int fd, int events, int64_t deadline, int flags, int *revents) {
     green_sched *s = green_tls_sched;
-    green_fd_wait own, *fw = kept_watcher(s, fd); // (watch() sets own's fields)
+    green_fd_wait own, *fw = kept_watcher(s, fd); // (watch() sets the other fields)
     if (!fw) {
-        own.kept = own.idle_unref = false;
+        own.kept = own.idle_unref = false; // a watcher of its own, stopped when the wait ends
         fw = &own;
     }
     if (watch(s, fw, fd, events) != 0) {
@@ -391,8 +391,10 @@ int green_wait_fds(const int *fds, const int *events, int n, int64_t deadline, i
     green_fiber *self = s->run.current;
     self->pins++; // its watchers are this hub's until unwatch
     int registered = 0;
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
+        w[registered].kept = w[registered].idle_unref = false; // each its own, on this stack (or heap)
         if (watch(s, &w[registered], fds[i], events[i]) == 0) registered++;
+    }
     int r;
     for (;;) {
         s->run.current->wait_label = "poll";

@@ -439,6 +439,30 @@ final class ShimTests: XCTestCase {
         XCTAssertEqual(box.value, "first [1], later [2, 3], third [4], wait: \(GreenError.deadlock)")
     }
 
+    func testPollWatchersNeverTakeStackGarbageForKeptOnes() throws {
+        // Each fd of a poll waits with a watcher on the caller's stack, which
+        // must be stopped when the wait ends; garbage there must never read
+        // as "the hub's kept watcher" (left started between waits). socat
+        // under green run died of that: libev's "ev_io_start called with
+        // corrupted watcher" once the stale watcher's stack was reused.
+        let (a, b) = makeSocketPair(), (c, d) = makeSocketPair()
+        defer { close(a); close(b); close(c); close(d) }
+        let f = Green.spawn { () -> Int in
+            var woken = 0
+            for i in 0..<200 {
+                let (reader, writer) = i % 2 == 0 ? (a, b) : (c, d)
+                let write = Green.spawn { try Green.sleep(for: .milliseconds(1)); _ = self.writeAll(writer, [1]) }
+                test_scribble_stack()
+                var fds = [pollfd(fd: a, events: Int16(POLLIN), revents: 0), pollfd(fd: c, events: Int16(POLLIN), revents: 0)]
+                if poll(&fds, 2, 5000) == 1 { woken += 1 }
+                _ = self.readSome(reader)
+                try write.value
+            }
+            return woken
+        }
+        XCTAssertEqual(try f.value, 200)
+    }
+
     func testFdNumberReusedBehindTheShimsBack() throws {
         // A socket made off any fiber is classified as a socket on first use;
         // then its number is closed by a path the shim cannot see and reused

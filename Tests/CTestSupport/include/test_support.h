@@ -24,6 +24,13 @@ static inline int test_futex_pi(uint32_t *word, int op) {
 static inline int test_futex_lock_pi(uint32_t *word) { return test_futex_pi(word, FUTEX_LOCK_PI); }
 static inline int test_futex_trylock_pi(uint32_t *word) { return test_futex_pi(word, FUTEX_TRYLOCK_PI); }
 static inline int test_futex_unlock_pi(uint32_t *word) { return test_futex_pi(word, FUTEX_UNLOCK_PI); }
+/// Fill 16 KiB of stack below the caller with 0xff bytes: the calls made
+/// next from the same frame find garbage in any local they leave unset.
+__attribute__((noinline)) static void test_scribble_stack(void) {
+    volatile unsigned char junk[16384];
+    for (unsigned i = 0; i < sizeof junk; i++) junk[i] = 0xff;
+}
+
 /// The calling OS thread's kernel tid.
 static inline uint32_t test_kernel_tid(void) { return (uint32_t)test_libc_syscall()(SYS_gettid); }
 
