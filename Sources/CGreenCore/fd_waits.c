@@ -5,13 +5,17 @@
 // not moved costs no epoll_ctl.
 //
 // A lone waiter on a number uses the hub's *kept* watcher for it, which
-// stays started when the wait ends: a server's next wait on the same
-// connection (read, reply, wait again) then only attaches to it, where
-// starting and stopping a libev watcher per wait cost a sixth of an echo's
-// user-space instructions. A kept watcher that fires with nobody attached
-// stops then (epoll is level-triggered: it would fire again at every poll).
-// Any other waiter (a second one on the number, each fd of a poll) has a
-// watcher on its own stack, started and stopped with its wait.
+// stays started when the wait ends, until the hub's next poll: a server's
+// next wait on the same connection (woken, read, reply, wait again, all in
+// one turn of the hub) then only attaches to it, where starting and
+// stopping a libev watcher per wait cost a sixth of an echo's user-space
+// instructions. Before it polls, the hub stops every kept watcher nobody
+// attached to again, so that at a poll libev holds only watchers that
+// fibers wait on, as without them: no idle watcher fires (epoll is
+// level-triggered), counts as something that could wake the root, or keeps
+// a number registered that another thread closed meanwhile (libev asserts
+// on EBADF). Any other waiter (a second one on the number, each fd of a
+// poll) has a watcher on its own stack, started and stopped with its wait.
 #include "internal.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -30,7 +34,8 @@ struct green_fd_wait {
     ev_io io;
     green_fiber *fiber;  ///< NULL: a kept watcher nobody is attached to
     bool kept;           ///< the hub's kept watcher for its number (heap memory, reused)
-    bool idle_unref;     ///< kept, started, nobody attached: not counted by the loop (ev_unref)
+    bool idle_listed;    ///< kept: on the hub's list of those to stop before its poll
+    green_fd_wait *idle_next; ///< that list's link
     green_fd_wait *next, *prev;
     int revents;
     bool closed;         ///< set by green_fd_closing: the fd must not be touched again
@@ -38,21 +43,14 @@ struct green_fd_wait {
     uint64_t word;       ///< the number's word (fd_generations.c) when the wait began (wake_stale)
 };
 
-// A kept watcher left started between waits does not keep the loop alive
-// (ev_unref): with nobody attached it can only stop itself, and the hub's
-// "nothing can ever wake the root context" check must not count it.
-static void keep_idle(struct ev_loop *loop, green_fd_wait *k) {
-    ev_unref(loop);
-    k->idle_unref = true;
-}
-
-/// Stop a kept watcher (counted again first, as libev asks of an unref'd one).
-static void stop_kept(struct ev_loop *loop, green_fd_wait *k) {
-    if (k->idle_unref) {
-        ev_ref(loop);
-        k->idle_unref = false;
-    }
-    if (ev_is_active(&k->io)) ev_io_stop(loop, &k->io);
+/// A kept watcher's wait ended with it still started: it stays so until
+/// the hub's next poll (fd_waits_before_poll stops it unless a wait on
+/// its number attached again).
+static void keep_until_poll(green_sched *s, green_fd_wait *k) {
+    if (k->idle_listed) return;
+    k->idle_listed = true;
+    k->idle_next = s->fd_waits.idle;
+    s->fd_waits.idle = k;
 }
 
 static void fd_wait_cb(struct ev_loop *loop, ev_io *w, int revents) {
@@ -61,8 +59,8 @@ static void fd_wait_cb(struct ev_loop *loop, ev_io *w, int revents) {
         green_sched *s = green_tls_sched;
         if ((size_t)w->fd < s->fd_waits.cap) s->fd_waits.registered[w->fd] = 0;
     }
-    if (!fw->fiber) { // a kept watcher, ready with nobody waiting: stop until the next wait
-        stop_kept(loop, fw); // (libev stopped it already if it says EV_ERROR)
+    if (!fw->fiber) { // a kept watcher nobody waits on (none is started at a poll: defensive)
+        ev_io_stop(loop, w);
         return;
     }
     if (fw->fiber->state == GREEN_FIBER_DONE) { // abandoned in a fork child: never again
@@ -119,7 +117,7 @@ static green_fd_wait *kept_watcher(green_sched *s, int fd) {
 /// forget the number before it names another file).
 static void stop_idle_kept(green_sched *s, int fd) {
     green_fd_wait *k = (size_t)fd < s->fd_waits.cap ? s->fd_waits.kept[fd] : NULL;
-    if (k && !k->fiber) stop_kept(s->loop, k);
+    if (k && !k->fiber && ev_is_active(&k->io)) ev_io_stop(s->loop, &k->io);
 }
 
 void fd_waits_destroy(green_sched *s) {
@@ -196,14 +194,10 @@ static int watch(green_sched *s, green_fd_wait *fw, int fd, int events) {
     if (fw->kept && ev_is_active(&fw->io)) {
         if (known && fw->word == gen && (fw->io.events & (EV_READ | EV_WRITE)) == events) {
             // Still started on the same file: attach, nothing for libev to do.
-            if (fw->idle_unref) {
-                ev_ref(s->loop); // counted again while a fiber waits on it
-                fw->idle_unref = false;
-            }
             attach(s, fw, fd, gen, known);
             return 0;
         }
-        stop_kept(s->loop, fw);
+        ev_io_stop(s->loop, &fw->io);
     }
     if (known && s->fd_waits.registered[fd] == gen + 1) {
         // The file this hub registered under fd last time: libev keeps the
@@ -227,7 +221,7 @@ static int watch(green_sched *s, green_fd_wait *fw, int fd, int events) {
 static void unwatch(green_sched *s, green_fd_wait *fw) {
     if (!fw->closed) { // else green_fd_closing stopped it and took it out of the index
         if (ev_is_active(&fw->io)) {
-            if (fw->kept) keep_idle(s->loop, fw); // started still, for the number's next wait
+            if (fw->kept) keep_until_poll(s, fw); // started still, for a wait on the number before the poll
             else ev_io_stop(s->loop, &fw->io);
         }
         fd_index_remove(s, fw->io.fd, fw);
@@ -290,8 +284,6 @@ static void wake_stale(green_sched *s, int fd) {
     uint64_t now;
     bool trusted = fd_generation_get(fd, &now);
     uint64_t own = fd_generation_own_part(now);
-    green_fd_wait *k = s->fd_waits.kept[fd];
-    if (k && !k->fiber && k->word != now) stop_kept(s->loop, k); // started on the file that closed
     for (green_fd_wait *fw = s->fd_waits.by_fd[fd], *next; fw; fw = next) {
         next = fw->next;
         if (fw->word == now || fw->closed) continue;
@@ -358,7 +350,7 @@ int green_wait_fd(int fd, int events, int64_t deadline, int flags, int *revents)
     green_sched *s = green_tls_sched;
     green_fd_wait own, *fw = kept_watcher(s, fd); // (watch() sets the other fields)
     if (!fw) {
-        own.kept = own.idle_unref = false; // a watcher of its own, stopped when the wait ends
+        own.kept = false; // a watcher of its own, stopped when the wait ends
         fw = &own;
     }
     if (watch(s, fw, fd, events) != 0) {
@@ -392,7 +384,7 @@ int green_wait_fds(const int *fds, const int *events, int n, int64_t deadline, i
     self->pins++; // its watchers are this hub's until unwatch
     int registered = 0;
     for (int i = 0; i < n; i++) {
-        w[registered].kept = w[registered].idle_unref = false; // each its own, on this stack (or heap)
+        w[registered].kept = false; // each its own, on this stack (or heap)
         if (watch(s, &w[registered], fds[i], events[i]) == 0) registered++;
     }
     int r;
@@ -412,6 +404,13 @@ int green_wait_fds(const int *fds, const int *events, int n, int64_t deadline, i
 
 void fd_waits_before_poll(green_sched *s) {
     green_fd_wait_table *t = &s->fd_waits;
+    // Kept watchers nobody attached to since their wait ended stop now.
+    for (green_fd_wait *k = t->idle, *next; k; k = next) {
+        next = k->idle_next;
+        k->idle_listed = false;
+        if (!k->fiber && ev_is_active(&k->io)) ev_io_stop(s->loop, &k->io);
+    }
+    t->idle = NULL;
     for (size_t i = 0; i < t->started_count; i++) {
         int fd = t->started[i].fd;
         if (!t->by_fd[fd]) continue; // its waits are over

@@ -254,6 +254,9 @@ typedef struct green_fd_wait_table {
     /// Per number: the hub's kept watcher (fd_waits.c), heap memory, NULL
     /// until a lone waiter first waits on the number.
     green_fd_wait **kept;
+    /// Kept watchers whose wait ended since the last poll, still started:
+    /// stopped before the next one unless a wait attached again.
+    green_fd_wait *idle;
     /// Per number: 1 + the word (fd_generations.c) under which this hub
     /// last registered it with its epoll set; 0 = not to be trusted. While
     /// it is current, a wait leaves the kernel's registration as it is.

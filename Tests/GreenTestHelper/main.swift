@@ -1,5 +1,6 @@
 // A helper process for tests whose outcome is a crash or needs a clean
 // process: run as `GreenTestHelper <mode>`.
+import CGreenCore
 import Glibc
 import Green
 
@@ -57,6 +58,91 @@ case "exclusivity-still-checked":
     let f = Green.spawn { twice(&counter.value) { counter.value += 1 } }
     try f.value
     print("not trapped")
+case "kept-watchers-and-closes":
+    // The hub keeps a lone waiter's fd watcher started after the wait, until
+    // its next poll (fd_waits.c). Closes on other threads around that must
+    // leave libev no number that is not open (it asserts on EBADF, which the
+    // shim turns into ENOMEM for a hub's own set), and a new file under the
+    // number must be waited on as any other.
+    func waitOnTheNumberAgain(_ fd: Int32) throws -> Bool {
+        var n: [Int32] = [0, 0]
+        pipe(&n)
+        defer { close(n[0]); close(n[1]) }
+        guard n[0] == fd || n[1] == fd else { return false } // the lowest free number came back
+        let (r, w) = n[0] == fd ? (n[0], n[1]) : (n[1], n[0])
+        if r != fd { return true } // the number came back as a write end: nothing to wait for on it
+        let writer = Green.spawn { try Green.sleep(for: .milliseconds(2)); var c: UInt8 = 9; _ = write(w, &c, 1) }
+        var c: UInt8 = 0
+        let got = try Green.withTimeout(.seconds(10)) { read(r, &c, 1) }
+        try writer.value
+        return got == 1 && c == 9
+    }
+    func closeOnAnotherThread(_ fds: [Int32]) {
+        var t = pthread_t()
+        let box = Unmanaged.passRetained(fds as AnyObject)
+        pthread_create(&t, nil, { arg in
+            for fd in Unmanaged<AnyObject>.fromOpaque(arg!).takeRetainedValue() as! [Int32] { close(fd) }
+            return nil
+        }, box.toOpaque())
+        pthread_join(t, nil)
+    }
+    func pollSoon() throws { try Green.sleep(for: .milliseconds(3)) }
+    func lonelyRead(_ fd: Int32, after peer: Int32) {
+        var c: UInt8 = 1
+        _ = write(peer, &c, 1)
+        var rev: Int32 = 0
+        _ = green_wait_fd(fd, Int32(GREEN_READ), Int64.max, 0, &rev) // no deadline; ends with data
+        _ = read(fd, &c, 1)
+    }
+    // 1. A wait that ends before the hub polls (its deadline passed), then a close elsewhere.
+    var p: [Int32] = [0, 0]
+    pipe(&p)
+    try Green.spawn {
+        var rev: Int32 = 0
+        _ = green_wait_fd(p[0], Int32(GREEN_READ), green_now_ns() - 1, 0, &rev)
+        closeOnAnotherThread([p[0]])
+        try pollSoon()
+        if try !waitOnTheNumberAgain(p[0]) { print("ended before the poll: the number's next file was not waited on") }
+    }.value
+    close(p[1])
+    print("ended before the poll: ok")
+    // 2. A wait that ended with data, a poll, a close elsewhere, then a fork:
+    //    the child's loop registers every started watcher anew.
+    var q: [Int32] = [0, 0]
+    pipe(&q)
+    let status = try Green.spawn { () -> Int32 in
+        lonelyRead(q[0], after: q[1])
+        try pollSoon()
+        closeOnAnotherThread([q[0]])
+        try pollSoon()
+        let pid = fork()
+        if pid == 0 {
+            try? pollSoon()
+            _exit((try? waitOnTheNumberAgain(q[0])) == true ? 0 : 3)
+        }
+        var st: Int32 = 0
+        while waitpid(pid, &st, WNOHANG) == 0 { try pollSoon() }
+        return st
+    }.value
+    print("fork child: \(status == 0 ? "ok" : "status \(status)")")
+    // 3. Two waits that ended with data, closed elsewhere, one file still
+    //    open through a dup and written to: epoll keeps reporting it.
+    var x: [Int32] = [0, 0], y: [Int32] = [0, 0]
+    socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &x)
+    socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &y)
+    let keep = dup(x[0])
+    try Green.spawn {
+        lonelyRead(x[0], after: x[1])
+        lonelyRead(y[0], after: y[1])
+        try pollSoon()
+        closeOnAnotherThread([x[0], y[0]])
+        var c: UInt8 = 2
+        _ = write(x[1], &c, 1)
+        for _ in 0..<5 { try pollSoon() }
+        if try !waitOnTheNumberAgain(x[0]) { print("closed while a dup lives: the number's next file was not waited on") }
+    }.value
+    close(keep)
+    print("closed while a dup lives: ok")
 case "socket-concurrent-reads":
     // Two fibers reading one Socket's lines: the second must trap while the
     // first waits for bytes (as Swift's exclusivity check used to make it).

@@ -463,6 +463,17 @@ final class ShimTests: XCTestCase {
         XCTAssertEqual(try f.value, 200)
     }
 
+    func testKeptWatchersNeverLeaveLibevAClosedNumber() throws {
+        // A kept watcher (fd_waits.c) around closes on another thread: a
+        // wait that ended before the hub's poll, a fork child whose loop
+        // registers every started watcher anew, a closed file that a dup
+        // keeps reporting. None may crash the hub, and a new file under the
+        // number is waited on as any other.
+        let r = try runHelper(["kept-watchers-and-closes"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout, "ended before the poll: ok\nfork child: ok\nclosed while a dup lives: ok\n", r.stderr)
+    }
+
     func testFdNumberReusedBehindTheShimsBack() throws {
         // A socket made off any fiber is classified as a socket on first use;
         // then its number is closed by a path the shim cannot see and reused
