@@ -107,7 +107,9 @@ case "kept-watchers-and-closes":
     close(p[1])
     print("ended before the poll: ok")
     // 2. A wait that ended with data, a poll, a close elsewhere, then a fork:
-    //    the child's loop registers every started watcher anew.
+    //    the child's loop registers every started watcher anew. (Not under
+    //    ThreadSanitizer, which does not support fork in a threaded process.)
+    let forks = getenv("GREEN_SANITIZER").map { String(cString: $0) } != "thread"
     var q: [Int32] = [0, 0]
     pipe(&q)
     let status = try Green.spawn { () -> Int32 in
@@ -115,6 +117,7 @@ case "kept-watchers-and-closes":
         try pollSoon()
         closeOnAnotherThread([q[0]])
         try pollSoon()
+        if !forks { return 0 }
         let pid = fork()
         if pid == 0 {
             try? pollSoon()
