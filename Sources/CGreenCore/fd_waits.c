@@ -194,6 +194,9 @@ static int watch(green_sched *s, green_fd_wait *fw, int fd, int events) {
     if (fw->kept && ev_is_active(&fw->io)) {
         if (known && fw->word == gen && (fw->io.events & (EV_READ | EV_WRITE)) == events) {
             // Still started on the same file: attach, nothing for libev to do.
+            // Checked before the poll as a started wait is: a close by a
+            // thread that tells no hub must still end it (EBADF).
+            note_started(s, fd, gen);
             attach(s, fw, fd, gen, known);
             return 0;
         }

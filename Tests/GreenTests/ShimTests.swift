@@ -474,6 +474,34 @@ final class ShimTests: XCTestCase {
         XCTAssertEqual(r.stdout, "ended before the poll: ok\nfork child: ok\nclosed while a dup lives: ok\n", r.stderr)
     }
 
+    func testCloseElsewhereEndsAWaitThatOnlyReattached() throws {
+        // A reader woken with bytes reads and waits again in the same turn of
+        // the hub: that wait only attaches to the number's kept watcher. A
+        // thread with no hub then closes the number before the hub polls (no
+        // hub is told of such a close): the hub's check before its poll must
+        // still end the wait with EBADF, not leave it parked for good.
+        var p: [Int32] = [0, 0]
+        XCTAssertEqual(pipe(&p), 0)
+        defer { close(p[1]) }
+        let reader = Green.spawn { () -> String in
+            var c: UInt8 = 0
+            guard read(p[0], &c, 1) == 1 else { return "first read failed: errno \(errno)" } // parks, then 1 byte
+            let closer = Green.spawn { // runs once the reader parks again, before the hub polls
+                var t = pthread_t()
+                pthread_create(&t, nil, { arg in close(Int32(Int(bitPattern: arg))); return nil },
+                               UnsafeMutableRawPointer(bitPattern: Int(p[0])))
+                pthread_join(t, nil) // blocks the hub's thread: no poll until the close is done
+            }
+            let n = try Green.withTimeout(.seconds(10)) { read(p[0], &c, 1) } // waits first: the last read was short
+            let e = errno
+            try closer.value
+            return n < 0 ? "errno \(e)" : "read \(n)"
+        }
+        let writer = Green.spawn { try Green.sleep(for: .milliseconds(5)); var c: UInt8 = 1; _ = write(p[1], &c, 1) }
+        try writer.value
+        XCTAssertEqual(try reader.value, "errno \(EBADF)")
+    }
+
     func testFdNumberReusedBehindTheShimsBack() throws {
         // A socket made off any fiber is classified as a socket on first use;
         // then its number is closed by a path the shim cannot see and reused
