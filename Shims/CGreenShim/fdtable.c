@@ -125,7 +125,12 @@ int shim_fd_next_internal(unsigned first, unsigned last) {
     return (int)each_in_range(first, last, internal_one) - 1;
 }
 
+// A number the shim sees a new file take (adopt: socket, socketpair, accept;
+// copy: dup, F_DUPFD) gets a new generation too (green_fd_opened): the close
+// that freed it may have been one no interposer saw.
+
 void shim_fd_adopt(int fd, int is_socket, int user_nonblock) {
+    green_fd_opened(fd);
     fd_info *e = shim_fd_get(fd);
     if (e) shim_fd_store(e, (fd_info){.kind = FD_MANAGED, .is_socket = (uint8_t)is_socket,
                                   .user_nonblock = (uint8_t)user_nonblock});
@@ -137,6 +142,7 @@ void shim_fd_note_type(int fd, int type) {
 }
 
 void shim_fd_copy(int from, int to) {
+    green_fd_opened(to);
     fd_info *a = shim_fd_get(from), *b = shim_fd_get(to);
     if (!a || !b) return;
     shim_fd_store(b, (fd_info){.kind = FD_KIND(a), .is_socket = FD_LOAD(a, is_socket),

@@ -492,3 +492,5 @@ void green_fd_closed_range(unsigned first, unsigned last) {
 
 bool green_fd_generation(int fd, uint64_t *word) { return fd_generation_get(fd, word); }
 
+void green_fd_opened(int fd) { fd_generation_moved(fd); }
+

@@ -394,6 +394,10 @@ final class ShimTests: XCTestCase {
                 defer { try? writer.value }
                 return try Green.withTimeout(.seconds(10)) { self.readSome(c).1 }
             }
+            // Written once the reader waits: its wait (on the hub's kept
+            // watcher for the number, left started for the turn) must not be
+            // reused for the new file under the same number.
+            try Green.sleep(for: .milliseconds(5))
             _ = writeAll(b, [1])
             XCTAssertEqual(try reader.value, Array("again".utf8), "behind the shim's back: \(behindTheShimsBack)")
             close(b)

@@ -390,6 +390,11 @@ void green_fd_replaced(int fd, bool replaced);
 /// (close_range, closefrom).
 void green_fd_closing_range(unsigned first, unsigned last);
 void green_fd_closed_range(unsigned first, unsigned last);
+/// A new file under fd's number, made through an interposer (socket,
+/// socketpair, accept, dup): its word moves, so a close of the number that
+/// no interposer saw (libc's own raw syscall) cannot leave a hub trusting
+/// what it registered for the file before.
+void green_fd_opened(int fd);
 /// A word that changes whenever fd's number is closed (while a close is in
 /// progress: false). Equal words from two calls: the same file is behind the
 /// number, as far as the closes green_fd_closing saw can tell.
