@@ -36,7 +36,7 @@ int shim_fd_out_of_the_way(int fd) {
 static int internal(int fd) {
     if (fd < 0) return fd;
     if (!green_tls_making_internal_fds) {
-        shim_fd_forget(fd); // the program's own: a new file behind this number
+        shim_fd_new_file(fd); // the program's own: a new file behind this number
         return fd;
     }
     fd = shim_fd_out_of_the_way(fd);

@@ -31,9 +31,10 @@ static inline int mode_for(int fd, fd_info **out) {
 
 /// The record said "socket" but the fd is not one: its number was closed by a
 /// path the shim cannot see and reused. Forget it and classify afresh.
-/// Returns the fd's mode now.
+/// Returns the fd's mode now. The hubs learn of the new file too: a kept
+/// registration of the old one would hear nothing of it.
 static inline int reclassify(int fd, fd_info **e) {
-    shim_fd_forget(fd);
+    shim_fd_new_file(fd);
     return mode_for(fd, e);
 }
 

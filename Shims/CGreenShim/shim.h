@@ -58,6 +58,10 @@ fd_info *shim_fd_find(int fd);
 fd_info *shim_fd_classify(int fd);
 /// Forget fd (it was closed).
 void shim_fd_forget(int fd);
+/// fd names a new file the shim does not manage (a pipe, an eventfd, a
+/// socket made off a fiber): forget what the shim knew of the number and
+/// give it a new generation (green_fd_opened), as shim_fd_adopt does.
+void shim_fd_new_file(int fd);
 /// Close an fd the shim made for itself (a signalfd, a pidfd) with a raw
 /// system call — no cancellation point, safe in cleanup handlers; errno is
 /// kept — telling the hubs that its number will name another file.

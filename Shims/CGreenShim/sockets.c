@@ -6,7 +6,7 @@
 GREEN_EXPORT int socket(int domain, int type, int protocol) {
     if (!green_on_fiber()) {
         int fd = REAL(socket)(domain, type, protocol);
-        if (fd >= 0) shim_fd_forget(fd);
+        if (fd >= 0) shim_fd_new_file(fd);
         return fd;
     }
     int fd = REAL(socket)(domain, type | SOCK_NONBLOCK, protocol);
@@ -20,7 +20,7 @@ GREEN_EXPORT int socket(int domain, int type, int protocol) {
 GREEN_EXPORT int socketpair(int domain, int type, int protocol, int sv[2]) {
     if (!green_on_fiber()) {
         int r = REAL(socketpair)(domain, type, protocol, sv);
-        if (r == 0) { shim_fd_forget(sv[0]); shim_fd_forget(sv[1]); }
+        if (r == 0) { shim_fd_new_file(sv[0]); shim_fd_new_file(sv[1]); }
         return r;
     }
     int r = REAL(socketpair)(domain, type | SOCK_NONBLOCK, protocol, sv);
@@ -37,13 +37,13 @@ GREEN_EXPORT int socketpair(int domain, int type, int protocol, int sv[2]) {
 // readiness before each call on them instead.
 GREEN_EXPORT int pipe2(int fds[2], int flags) {
     int r = REAL(pipe2)(fds, flags);
-    if (r == 0) { shim_fd_forget(fds[0]); shim_fd_forget(fds[1]); }
+    if (r == 0) { shim_fd_new_file(fds[0]); shim_fd_new_file(fds[1]); }
     return r;
 }
 
 GREEN_EXPORT int pipe(int fds[2]) {
     int r = REAL(pipe)(fds);
-    if (r == 0) { shim_fd_forget(fds[0]); shim_fd_forget(fds[1]); }
+    if (r == 0) { shim_fd_new_file(fds[0]); shim_fd_new_file(fds[1]); }
     return r;
 }
 
@@ -52,7 +52,7 @@ GREEN_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int 
     int m = mode_for(fd, &e);
     if (m == PASS) {
         int c = REAL(accept4)(fd, addr, addrlen, flags);
-        if (c >= 0) shim_fd_forget(c);
+        if (c >= 0) shim_fd_new_file(c);
         return c;
     }
     green_fair_turn();
@@ -75,7 +75,7 @@ GREEN_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int 
 GREEN_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *addrlen) {
     if (!green_on_fiber()) {
         int c = REAL(accept)(fd, addr, addrlen);
-        if (c >= 0) shim_fd_forget(c);
+        if (c >= 0) shim_fd_new_file(c);
         return c;
     }
     return accept4(fd, addr, addrlen, 0);

@@ -375,32 +375,40 @@ final class ShimTests: XCTestCase {
 
     func testFdNumberReusedWithinOneHubTurnIsWatchedAfresh() throws {
         // A fiber woken on fd N closes N (through the shim, or behind its
-        // back), gets N again from socketpair and waits on it, all without
-        // going back to the hub in between: the hub must register the new
-        // file with the kernel rather than trust what it knew of the old one
-        // (it skips that epoll_ctl for a number it already watches).
-        for behindTheShimsBack in [false, true] {
-            let (a, b) = makeSocketPair()
-            let reader = Green.spawn { () -> [UInt8] in
-                _ = self.readSome(a)                          // parks; woken by the first write
-                if behindTheShimsBack { _ = test_close_behind_shim(a) } else { close(a) }
-                let (c, d) = self.makeSocketPair()
-                XCTAssertEqual(c, a, "the lowest free number is reused")
-                defer { close(c); close(d) }
-                let writer = Green.spawn {
-                    try Green.sleep(for: .milliseconds(10))
-                    _ = self.writeAll(d, Array("again".utf8))
+        // back), gets N again from socketpair or pipe and waits on it, all
+        // without going back to the hub in between: the hub must register
+        // the new file with the kernel rather than trust what it knew of the
+        // old one (it skips that epoll_ctl for a number it already watches).
+        for creator in ["socketpair", "pipe"] {
+            for behindTheShimsBack in [false, true] {
+                let (a, b) = makeSocketPair()
+                let reader = Green.spawn { () -> [UInt8] in
+                    _ = self.readSome(a)                          // parks; woken by the first write
+                    if behindTheShimsBack { _ = test_close_behind_shim(a) } else { close(a) }
+                    var ends: [Int32] = [-1, -1]
+                    if creator == "pipe" {
+                        XCTAssertEqual(pipe(&ends), 0)
+                    } else {
+                        (ends[0], ends[1]) = self.makeSocketPair()
+                    }
+                    let (c, d) = (ends[0], ends[1])
+                    XCTAssertEqual(c, a, "the lowest free number is reused")
+                    defer { close(c); close(d) }
+                    let writer = Green.spawn {
+                        try Green.sleep(for: .milliseconds(10))
+                        _ = self.writeAll(d, Array("again".utf8))
+                    }
+                    defer { try? writer.value }
+                    return try Green.withTimeout(.seconds(10)) { self.readSome(c).1 }
                 }
-                defer { try? writer.value }
-                return try Green.withTimeout(.seconds(10)) { self.readSome(c).1 }
+                // Written once the reader waits: its wait (on the hub's kept
+                // watcher for the number, left started for the turn) must not
+                // be reused for the new file under the same number.
+                try Green.sleep(for: .milliseconds(5))
+                _ = writeAll(b, [1])
+                XCTAssertEqual(try reader.value, Array("again".utf8), "\(creator), behind the shim's back: \(behindTheShimsBack)")
+                close(b)
             }
-            // Written once the reader waits: its wait (on the hub's kept
-            // watcher for the number, left started for the turn) must not be
-            // reused for the new file under the same number.
-            try Green.sleep(for: .milliseconds(5))
-            _ = writeAll(b, [1])
-            XCTAssertEqual(try reader.value, Array("again".utf8), "behind the shim's back: \(behindTheShimsBack)")
-            close(b)
         }
     }
 
