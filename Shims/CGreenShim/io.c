@@ -274,10 +274,69 @@ static ssize_t output(io_op *op) {
     return result;
 }
 
+// ---- a connection's reads and writes, short -------------------------------------------
+//
+// What a server's connection does per request: read/recv into one buffer
+// and write/send from one, on a stream socket the shim made non-blocking
+// (FD_MANAGED), with no SO_RCVTIMEO/SO_SNDTIMEO and no flag that changes
+// how the call waits. Each is one short "try, park on EAGAIN, retry" loop
+// (as Go's internal/poll), with input()'s and output()'s answers for that
+// case; every other case is theirs.
+
+/// The record of a stream socket the shim made non-blocking for the
+/// program, with no socket timeout for the direction asked; else NULL
+/// (input() or output() then takes the call).
+static inline fd_info *managed_stream(int fd, int reading) {
+    fd_info *e = shim_fd_find(fd);
+    if (!e || FD_KIND(e) != FD_MANAGED || FD_LOAD(e, user_nonblock) || FD_LOAD(e, messages)) return NULL;
+    return (reading ? FD_LOAD(e, rcv_timeout) : FD_LOAD(e, snd_timeout)) == 0 ? e : NULL;
+}
+
+/// recv's flags only: read is recv with none.
+static ssize_t stream_read(fd_info *e, int fd, void *buf, size_t n, int flags) {
+    green_fair_turn(); // a reader that always finds bytes still lets the others run
+    int wait_errno = 0; // as in input(): the wait first met a signal
+    if (FD_LOAD(e, read_drained) && shim_wait_ready(fd, GREEN_READ, GREEN_NO_DEADLINE) != 0) {
+        if (errno != EINTR) return -1;
+        wait_errno = errno;
+    }
+    for (;;) {
+        ssize_t r = flags ? REAL(recv)(fd, buf, n, flags) : REAL(read)(fd, buf, n);
+        if (r >= 0 || !would_block()) {
+            FD_STORE(e, read_drained, r > 0 && (size_t)r < n);
+            return r;
+        }
+        if (wait_errno) { errno = wait_errno; return -1; }
+        if (shim_wait_ready(fd, GREEN_READ, GREEN_NO_DEADLINE) != 0) return -1;
+    }
+}
+
+/// Every byte, as a blocking send; the count so far if the wait then fails.
+static ssize_t stream_write(int fd, const char *buf, size_t n, int flags) {
+    green_fair_turn(); // a writer that never fills the buffer still lets the others run
+    size_t sent = 0;
+    for (;;) {
+        ssize_t r = flags ? REAL(send)(fd, buf + sent, n - sent, flags) : REAL(write)(fd, buf + sent, n - sent);
+        if (r >= 0) {
+            sent += (size_t)r;
+            if (sent >= n) return (ssize_t)sent;
+            continue;
+        }
+        if (!would_block() || shim_wait_ready(fd, GREEN_WRITE, GREEN_NO_DEADLINE) != 0)
+            return sent ? (ssize_t)sent : -1;
+    }
+}
+
+/// recv flags that keep a read on the short path: none that changes what is
+/// read or how it waits (MSG_DONTWAIT, MSG_PEEK, MSG_WAITALL…).
+#define STREAM_READ_FLAGS (MSG_NOSIGNAL | MSG_CMSG_CLOEXEC)
+
 // ---- the interposers: input ----------------------------------------------------------
 
 GREEN_EXPORT ssize_t read(int fd, void *buf, size_t n) {
     if (!green_on_fiber()) return REAL(read)(fd, buf, n);
+    fd_info *e = n ? managed_stream(fd, 1) : NULL;
+    if (e) return stream_read(e, fd, buf, n, 0);
     io_op op = {.kind = OP_READ, .fd = fd, .buf = buf, .len = n};
     return input(&op);
 }
@@ -290,6 +349,8 @@ GREEN_EXPORT ssize_t readv(int fd, const struct iovec *iov, int n) {
 
 GREEN_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags) {
     if (!green_on_fiber()) return REAL(recv)(fd, buf, n, flags);
+    fd_info *e = n && !(flags & ~STREAM_READ_FLAGS) ? managed_stream(fd, 1) : NULL;
+    if (e) return stream_read(e, fd, buf, n, flags);
     io_op op = {.kind = OP_RECV, .fd = fd, .buf = buf, .len = n, .flags = flags};
     return input(&op);
 }
@@ -310,6 +371,7 @@ GREEN_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags) {
 
 GREEN_EXPORT ssize_t write(int fd, const void *buf, size_t n) {
     if (!green_on_fiber()) return REAL(write)(fd, buf, n);
+    if (managed_stream(fd, 0)) return stream_write(fd, buf, n, 0);
     io_op op = {.kind = OP_WRITE, .fd = fd, .buf = (void *)buf, .len = n};
     return output(&op);
 }
@@ -322,6 +384,7 @@ GREEN_EXPORT ssize_t writev(int fd, const struct iovec *iov, int n) {
 
 GREEN_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags) {
     if (!green_on_fiber()) return REAL(send)(fd, buf, n, flags);
+    if (!(flags & MSG_DONTWAIT) && managed_stream(fd, 0)) return stream_write(fd, buf, n, flags);
     io_op op = {.kind = OP_SEND, .fd = fd, .buf = (void *)buf, .len = n, .flags = flags};
     return output(&op);
 }
