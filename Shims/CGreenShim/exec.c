@@ -126,6 +126,7 @@ GREEN_EXPORT FILE *popen(const char *command, const char *type) {
     int entered = shim_child_mask_enter(&saved);
     FILE *f = REAL(popen)(command, type);
     int e = errno;
+    if (f) shim_fd_new_file(fileno(f)); // glibc's own pipe2: a new file the shim did not see made
     if (entered) shim_child_mask_leave(&saved);
     errno = e;
     return f;

@@ -126,9 +126,10 @@ int shim_fd_next_internal(unsigned first, unsigned last) {
 }
 
 // A number the shim sees a new file take (adopt: socket, socketpair, accept;
-// copy: dup, F_DUPFD; new_file: pipe, eventfd, epoll_create, and sockets made
-// off a fiber) gets a new generation too (green_fd_opened): the close that
-// freed it may have been one no interposer saw.
+// copy: dup, F_DUPFD; new_file: pipe, popen, eventfd, epoll_create, sockets
+// made off a fiber, fds received with SCM_RIGHTS) gets a new generation too
+// (green_fd_opened): the close that freed it may have been one no
+// interposer saw.
 
 void shim_fd_new_file(int fd) {
     green_fd_opened(fd);

@@ -30,6 +30,7 @@ typedef struct io_op {
     const struct sockaddr *dest; ///< sendto destination
     socklen_t destlen;
     struct msghdr *msg;      ///< recvmsg/sendmsg
+    int turn_taken;          ///< the caller took the fair turn already (green_fair_turn)
 } io_op;
 
 /// Perform the operation once; `dontwait` turns read/write on a socket into
@@ -83,7 +84,7 @@ static inline int drain_hint_applies(const io_op *op, const fd_info *e) {
 static size_t iov_total(const struct iovec *iov, int n);
 
 static ssize_t input(io_op *op) {
-    green_fair_turn(); // a reader that always finds bytes still lets the others run
+    if (!op->turn_taken) green_fair_turn(); // a reader that always finds bytes still lets the others run
     fd_info *e = NULL;
     // MSG_DONTWAIT never waits, and neither does MSG_ERRQUEUE: an empty error
     // queue says EAGAIN at once, however the socket is set (socat asks after
@@ -168,7 +169,7 @@ static void iov_advance(struct iovec **iov, int *n, size_t bytes) {
 /// sent until done, parking when the buffer is full. If the wait fails after
 /// some bytes went out, the count so far is returned, as the kernel does.
 static ssize_t output(io_op *op) {
-    green_fair_turn(); // a writer that never fills the buffer still lets the others run
+    if (!op->turn_taken) green_fair_turn(); // a writer that never fills the buffer still lets the others run
     fd_info *e = NULL;
     int m = (op->flags & MSG_DONTWAIT) ? PASS : mode_for(op->fd, &e);
     // A write on a pipe's read end fails at once (EBADF); it never gets writable.
@@ -281,7 +282,10 @@ static ssize_t output(io_op *op) {
 // (FD_MANAGED), with no SO_RCVTIMEO/SO_SNDTIMEO and no flag that changes
 // how the call waits. Each is one short "try, park on EAGAIN, retry" loop
 // (as Go's internal/poll), with input()'s and output()'s answers for that
-// case; every other case is theirs.
+// case; every other case is theirs. The fair turn comes first, as there:
+// the fibers it lets run may change the fd's record (O_NONBLOCK, a socket
+// timeout, a posix_spawn that shares the socket, a close), so the record
+// is read after it.
 
 /// The record of a stream socket the shim made non-blocking for the
 /// program, with no socket timeout for the direction asked; else NULL
@@ -292,16 +296,25 @@ static inline fd_info *managed_stream(int fd, int reading) {
     return (reading ? FD_LOAD(e, rcv_timeout) : FD_LOAD(e, snd_timeout)) == 0 ? e : NULL;
 }
 
-/// recv's flags only: read is recv with none.
-static ssize_t stream_read(fd_info *e, int fd, void *buf, size_t n, int flags) {
-    green_fair_turn(); // a reader that always finds bytes still lets the others run
+/// The call the program made, on the short path: recv (`flags`) or read.
+/// (Not one for the other: read's length limit and a number reused by a
+/// file behind the shim's back answer differently.)
+static inline ssize_t read_call(int fd, void *buf, size_t n, int recv_call, int flags) {
+    return recv_call ? REAL(recv)(fd, buf, n, flags) : REAL(read)(fd, buf, n);
+}
+
+static inline ssize_t write_call(int fd, const void *buf, size_t n, int send_call, int flags) {
+    return send_call ? REAL(send)(fd, buf, n, flags) : REAL(write)(fd, buf, n);
+}
+
+static ssize_t stream_read(fd_info *e, int fd, void *buf, size_t n, int recv_call, int flags) {
     int wait_errno = 0; // as in input(): the wait first met a signal
     if (FD_LOAD(e, read_drained) && shim_wait_ready(fd, GREEN_READ, GREEN_NO_DEADLINE) != 0) {
         if (errno != EINTR) return -1;
         wait_errno = errno;
     }
     for (;;) {
-        ssize_t r = flags ? REAL(recv)(fd, buf, n, flags) : REAL(read)(fd, buf, n);
+        ssize_t r = read_call(fd, buf, n, recv_call, flags);
         if (r >= 0 || !would_block()) {
             FD_STORE(e, read_drained, r > 0 && (size_t)r < n);
             return r;
@@ -312,11 +325,10 @@ static ssize_t stream_read(fd_info *e, int fd, void *buf, size_t n, int flags) {
 }
 
 /// Every byte, as a blocking send; the count so far if the wait then fails.
-static ssize_t stream_write(int fd, const char *buf, size_t n, int flags) {
-    green_fair_turn(); // a writer that never fills the buffer still lets the others run
+static ssize_t stream_write(int fd, const char *buf, size_t n, int send_call, int flags) {
     size_t sent = 0;
     for (;;) {
-        ssize_t r = flags ? REAL(send)(fd, buf + sent, n - sent, flags) : REAL(write)(fd, buf + sent, n - sent);
+        ssize_t r = write_call(fd, buf + sent, n - sent, send_call, flags);
         if (r >= 0) {
             sent += (size_t)r;
             if (sent >= n) return (ssize_t)sent;
@@ -335,9 +347,10 @@ static ssize_t stream_write(int fd, const char *buf, size_t n, int flags) {
 
 GREEN_EXPORT ssize_t read(int fd, void *buf, size_t n) {
     if (!green_on_fiber()) return REAL(read)(fd, buf, n);
+    green_fair_turn(); // a reader that always finds bytes still lets the others run
     fd_info *e = n ? managed_stream(fd, 1) : NULL;
-    if (e) return stream_read(e, fd, buf, n, 0);
-    io_op op = {.kind = OP_READ, .fd = fd, .buf = buf, .len = n};
+    if (e) return stream_read(e, fd, buf, n, 0, 0);
+    io_op op = {.kind = OP_READ, .fd = fd, .buf = buf, .len = n, .turn_taken = 1};
     return input(&op);
 }
 
@@ -349,9 +362,10 @@ GREEN_EXPORT ssize_t readv(int fd, const struct iovec *iov, int n) {
 
 GREEN_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags) {
     if (!green_on_fiber()) return REAL(recv)(fd, buf, n, flags);
+    green_fair_turn();
     fd_info *e = n && !(flags & ~STREAM_READ_FLAGS) ? managed_stream(fd, 1) : NULL;
-    if (e) return stream_read(e, fd, buf, n, flags);
-    io_op op = {.kind = OP_RECV, .fd = fd, .buf = buf, .len = n, .flags = flags};
+    if (e) return stream_read(e, fd, buf, n, 1, flags);
+    io_op op = {.kind = OP_RECV, .fd = fd, .buf = buf, .len = n, .flags = flags, .turn_taken = 1};
     return input(&op);
 }
 
@@ -361,18 +375,37 @@ GREEN_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct soc
     return input(&op);
 }
 
+/// Fds passed with SCM_RIGHTS are new files under their numbers, as a
+/// socket() or a dup is (shim_fd_new_file).
+static ssize_t note_received_fds(const struct msghdr *msg, ssize_t r) {
+    if (r < 0 || !msg || !msg->msg_control || msg->msg_controllen < sizeof(struct cmsghdr)) return r;
+    int saved = errno;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR((struct msghdr *)msg); c; c = CMSG_NXTHDR((struct msghdr *)msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len < CMSG_LEN(0)) continue;
+        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < n; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(c) + i * sizeof fd, sizeof fd);
+            shim_fd_new_file(fd);
+        }
+    }
+    errno = saved;
+    return r;
+}
+
 GREEN_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags) {
-    if (!green_on_fiber()) return REAL(recvmsg)(fd, msg, flags);
+    if (!green_on_fiber()) return note_received_fds(msg, REAL(recvmsg)(fd, msg, flags));
     io_op op = {.kind = OP_RECVMSG, .fd = fd, .msg = msg, .flags = flags};
-    return input(&op);
+    return note_received_fds(msg, input(&op));
 }
 
 // ---- the interposers: output ---------------------------------------------------------
 
 GREEN_EXPORT ssize_t write(int fd, const void *buf, size_t n) {
     if (!green_on_fiber()) return REAL(write)(fd, buf, n);
-    if (managed_stream(fd, 0)) return stream_write(fd, buf, n, 0);
-    io_op op = {.kind = OP_WRITE, .fd = fd, .buf = (void *)buf, .len = n};
+    green_fair_turn(); // a writer that never fills the buffer still lets the others run
+    if (managed_stream(fd, 0)) return stream_write(fd, buf, n, 0, 0);
+    io_op op = {.kind = OP_WRITE, .fd = fd, .buf = (void *)buf, .len = n, .turn_taken = 1};
     return output(&op);
 }
 
@@ -384,8 +417,9 @@ GREEN_EXPORT ssize_t writev(int fd, const struct iovec *iov, int n) {
 
 GREEN_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags) {
     if (!green_on_fiber()) return REAL(send)(fd, buf, n, flags);
-    if (!(flags & MSG_DONTWAIT) && managed_stream(fd, 0)) return stream_write(fd, buf, n, flags);
-    io_op op = {.kind = OP_SEND, .fd = fd, .buf = (void *)buf, .len = n, .flags = flags};
+    green_fair_turn();
+    if (!(flags & MSG_DONTWAIT) && managed_stream(fd, 0)) return stream_write(fd, buf, n, 1, flags);
+    io_op op = {.kind = OP_SEND, .fd = fd, .buf = (void *)buf, .len = n, .flags = flags, .turn_taken = 1};
     return output(&op);
 }
 

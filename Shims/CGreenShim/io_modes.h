@@ -31,10 +31,11 @@ static inline int mode_for(int fd, fd_info **out) {
 
 /// The record said "socket" but the fd is not one: its number was closed by a
 /// path the shim cannot see and reused. Forget it and classify afresh.
-/// Returns the fd's mode now. The hubs learn of the new file too: a kept
-/// registration of the old one would hear nothing of it.
+/// Returns the fd's mode now. (No new generation: whatever made the new
+/// file may have given it one already, and a fiber may wait on that file:
+/// a second one would end its wait as one on a closed file.)
 static inline int reclassify(int fd, fd_info **e) {
-    shim_fd_new_file(fd);
+    shim_fd_forget(fd);
     return mode_for(fd, e);
 }
 

@@ -412,6 +412,94 @@ final class ShimTests: XCTestCase {
         }
     }
 
+    func testARecordChangedDuringTheFairTurnDecidesTheCall() throws {
+        // A fiber that always finds bytes gives the others a turn inside
+        // its read (every 64th call). Another fiber then sets O_NONBLOCK and
+        // empties the socket: the read must answer as a non-blocking read
+        // (EAGAIN), as a thread's would, rather than park on what the
+        // socket's record said before the turn.
+        let f = Green.spawn { () -> (Int, Int32, Int) in
+            let (a, b) = self.makeSocketPair()
+            defer { close(a); close(b) }
+            _ = self.writeAll(b, [UInt8](repeating: 7, count: 1000))
+            var drained = 0
+            let other = Green.spawn {
+                _ = fcntl(a, F_SETFL, fcntl(a, F_GETFL) | O_NONBLOCK)
+                while case let (n, _) = self.readSome(a), n > 0 { drained += n }
+            }
+            defer { try? other.value }
+            return try Green.withTimeout(.seconds(10)) {
+                var reads = 0
+                var one: UInt8 = 0
+                while Glibc.read(a, &one, 1) == 1 { reads += 1 }
+                return (reads, errno, drained)
+            }
+        }
+        let (reads, e, drained) = try f.value
+        XCTAssertEqual(e, EAGAIN, "the read after the turn is a non-blocking one")
+        XCTAssertEqual(reads + drained, 1000, "every byte read once")
+        XCTAssertGreaterThan(drained, 0, "the other fiber ran inside the reader's read")
+    }
+
+    func testSocketCallsOnAStaleRecordAnswerAsTheKernel() throws {
+        // A socket's number closed behind the shim's back and taken by a
+        // regular file: send and recv say ENOTSOCK (nothing is written to
+        // the file), as they do natively. And recv's length may exceed
+        // read's limit: the kernel clamps it.
+        let f = Green.spawn { () -> [String] in
+            var out: [String] = []
+            let (a, b) = self.makeSocketPair()
+            _ = self.writeAll(b, Array("hello".utf8))
+            var buf = [UInt8](repeating: 0, count: 64)
+            out.append("recv \(buf.withUnsafeMutableBytes { Glibc.recv(a, $0.baseAddress, Int.max, 0) })")
+            _ = test_close_behind_shim(a)
+            let path = NSTemporaryDirectory() + "green-stale-\(getpid())"
+            let g = open(path, O_CREAT | O_RDWR | O_TRUNC, 0o600)
+            defer { close(g); unlink(path); close(b) }
+            XCTAssertEqual(g, a, "the file took the socket's number")
+            out.append("send \(Glibc.send(g, "DATA", 4, 0)) \(errno == ENOTSOCK ? "ENOTSOCK" : "\(errno)")")
+            out.append("recv \(buf.withUnsafeMutableBytes { Glibc.recv(g, $0.baseAddress, 64, 0) }) \(errno == ENOTSOCK ? "ENOTSOCK" : "\(errno)")")
+            var st = stat()
+            fstat(g, &st)
+            out.append("file \(st.st_size) bytes")
+            return out
+        }
+        XCTAssertEqual(try f.value, ["recv 5", "send -1 ENOTSOCK", "recv -1 ENOTSOCK", "file 0 bytes"])
+    }
+
+    func testAnFdReceivedOnANumberClosedBehindTheShimsBackIsANewFile() throws {
+        // A pipe's read end passed with SCM_RIGHTS lands on a number whose
+        // socket was closed behind the shim's back: reading it must wait
+        // for the pipe like any pipe (the hub runs other fibers meanwhile),
+        // not treat it as the socket it was and block the hub's thread.
+        let f = Green.spawn { () -> (String, Int) in
+            var p: [Int32] = [-1, -1]
+            XCTAssertEqual(pipe(&p), 0)
+            let (s1, s2) = self.makeSocketPair()
+            let (a, b) = self.makeSocketPair()
+            defer { close(p[1]); close(s1); close(s2); close(b) }
+            _ = test_close_behind_shim(a)
+            XCTAssertEqual(test_send_fd(s1, p[0]), 0)
+            let got = test_recv_fd(s2)
+            close(p[0])
+            XCTAssertEqual(got, a, "the fd arrived under the closed socket's number")
+            defer { close(got) }
+            var ticks = 0
+            let ticker = Green.spawn {
+                while ticks < 1000 { try Green.sleep(for: .milliseconds(5)); ticks += 1 }
+            }
+            defer { ticker.cancel(); _ = try? ticker.value }
+            let writeEnd = p[1]
+            let writer = Thread { usleep(100_000); _ = Glibc.write(writeEnd, "x", 1) }
+            writer.start()
+            let (n, bytes) = self.readSome(got)
+            return ("\(n) \(String(decoding: bytes, as: UTF8.self))", ticks)
+        }
+        let (read, ticks) = try f.value
+        XCTAssertEqual(read, "1 x")
+        XCTAssertGreaterThan(ticks, 0, "other fibers ran while the read waited")
+    }
+
     func testAnIdleKeptWatcherNeitherHidesADeadlockNorMissesBytes() throws {
         // After a fiber's read wait its hub keeps the fd's watcher started
         // (the next wait on the number only attaches). Nobody waiting, it

@@ -40,3 +40,8 @@ static inline uint32_t test_kernel_tid(void) { return (uint32_t)test_libc_syscal
 int gfutex_test_bucket_index(const uint32_t *word);
 void gfutex_test_hold_bucket(const uint32_t *word);
 void gfutex_test_release_bucket(const uint32_t *word);
+
+/// Pass fd over the Unix socket `sock` (SCM_RIGHTS). 0 or -1.
+int test_send_fd(int sock, int fd);
+/// The fd passed over `sock` with test_send_fd (through recvmsg), or -1.
+int test_recv_fd(int sock);
