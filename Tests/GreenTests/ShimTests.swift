@@ -484,20 +484,32 @@ final class ShimTests: XCTestCase {
             close(p[0])
             XCTAssertEqual(got, a, "the fd arrived under the closed socket's number")
             defer { close(got) }
-            var ticks = 0
-            let ticker = Green.spawn {
-                while ticks < 1000 { try Green.sleep(for: .milliseconds(5)); ticks += 1 }
+            // The byte is written (by a thread of its own) once another
+            // fiber of this hub has run three times, or after 2 s: a read
+            // that blocked the hub's thread gets it late, with no turns.
+            var signal: [Int32] = [-1, -1]
+            XCTAssertEqual(pipe(&signal), 0)
+            defer { close(signal[0]); close(signal[1]) }
+            let (turnsDone, writeEnd) = (signal[0], p[1])
+            let writer = Thread {
+                var ready = pollfd(fd: turnsDone, events: Int16(POLLIN), revents: 0)
+                _ = poll(&ready, 1, 2000)
+                _ = Glibc.write(writeEnd, "x", 1)
             }
-            defer { ticker.cancel(); _ = try? ticker.value }
-            let writeEnd = p[1]
-            let writer = Thread { usleep(100_000); _ = Glibc.write(writeEnd, "x", 1) }
             writer.start()
+            var turns = 0
+            let other = Green.spawn {
+                while turns < 3 { try Green.sleep(for: .milliseconds(5)); turns += 1 }
+                _ = Glibc.write(signal[1], "t", 1)
+            }
             let (n, bytes) = self.readSome(got)
-            return ("\(n) \(String(decoding: bytes, as: UTF8.self))", ticks)
+            let turnsDuringRead = turns
+            try? other.value
+            return ("\(n) \(String(decoding: bytes, as: UTF8.self))", turnsDuringRead)
         }
-        let (read, ticks) = try f.value
+        let (read, turns) = try f.value
         XCTAssertEqual(read, "1 x")
-        XCTAssertGreaterThan(ticks, 0, "other fibers ran while the read waited")
+        XCTAssertEqual(turns, 3, "another fiber ran while the read waited")
     }
 
     func testAnIdleKeptWatcherNeitherHidesADeadlockNorMissesBytes() throws {
