@@ -285,7 +285,8 @@ static ssize_t output(io_op *op) {
 // case; every other case is theirs. The fair turn comes first, as there:
 // the fibers it lets run may change the fd's record (O_NONBLOCK, a socket
 // timeout, a posix_spawn that shares the socket, a close), so the record
-// is read after it.
+// is read after it — once per call, as input() and output() read it (a
+// change made while the call waits is seen by the next call).
 
 /// The record of a stream socket the shim made non-blocking for the
 /// program, with no socket timeout for the direction asked; else NULL

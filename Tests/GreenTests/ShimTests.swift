@@ -375,21 +375,35 @@ final class ShimTests: XCTestCase {
 
     func testFdNumberReusedWithinOneHubTurnIsWatchedAfresh() throws {
         // A fiber woken on fd N closes N (through the shim, or behind its
-        // back), gets N again from socketpair or pipe and waits on it, all
-        // without going back to the hub in between: the hub must register
-        // the new file with the kernel rather than trust what it knew of the
-        // old one (it skips that epoll_ctl for a number it already watches).
-        for creator in ["socketpair", "pipe"] {
+        // back), gets N again — from socketpair, from pipe, or as an fd
+        // received with SCM_RIGHTS — and waits on it, all without going
+        // back to the hub in between: the hub must register the new file
+        // with the kernel rather than trust what it knew of the old one (it
+        // skips that epoll_ctl for a number it already watches).
+        for creator in ["socketpair", "pipe", "SCM_RIGHTS"] {
             for behindTheShimsBack in [false, true] {
+                // For SCM_RIGHTS: a pipe, and a socket pair to pass its read
+                // end over, made before N so that N is the lowest free number.
+                var passed: [Int32] = [-1, -1]
+                var carrier: (Int32, Int32) = (-1, -1)
+                if creator == "SCM_RIGHTS" {
+                    XCTAssertEqual(pipe(&passed), 0)
+                    carrier = makeSocketPair()
+                }
                 let (a, b) = makeSocketPair()
                 let reader = Green.spawn { () -> [UInt8] in
                     _ = self.readSome(a)                          // parks; woken by the first write
                     if behindTheShimsBack { _ = test_close_behind_shim(a) } else { close(a) }
                     var ends: [Int32] = [-1, -1]
-                    if creator == "pipe" {
+                    switch creator {
+                    case "pipe":
                         XCTAssertEqual(pipe(&ends), 0)
-                    } else {
+                    case "socketpair":
                         (ends[0], ends[1]) = self.makeSocketPair()
+                    default:
+                        XCTAssertEqual(test_send_fd(carrier.0, passed[0]), 0)
+                        ends = [test_recv_fd(carrier.1), passed[1]]
+                        close(passed[0])
                     }
                     let (c, d) = (ends[0], ends[1])
                     XCTAssertEqual(c, a, "the lowest free number is reused")
@@ -408,6 +422,7 @@ final class ShimTests: XCTestCase {
                 _ = writeAll(b, [1])
                 XCTAssertEqual(try reader.value, Array("again".utf8), "\(creator), behind the shim's back: \(behindTheShimsBack)")
                 close(b)
+                if creator == "SCM_RIGHTS" { close(carrier.0); close(carrier.1) }
             }
         }
     }
