@@ -190,7 +190,9 @@ int shim_wait_ready(int fd, int events, int64_t deadline) {
 // another process may hold the socket, neither side may rely on that flag:
 // both drive it per call (FD_SOCKET: MSG_DONTWAIT, wait before accept), and
 // before another program can see it (exec, posix_spawn) the kernel's flag is
-// put back to what the program asked for.
+// put back to what the program asked for. (Reads and writes say MSG_DONTWAIT
+// on FD_MANAGED sockets too, io.c's dontwait_for: one may be waiting when
+// the flag is put back.)
 
 void shim_fd_share_sockets(int restore_kernel_flags, int only_inheritable) {
     for (unsigned c = 0; c < MAX_CHUNKS; c++) {

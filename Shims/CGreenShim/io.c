@@ -68,6 +68,13 @@ static ssize_t perform(io_op *op, int dontwait) {
 /// As it is: a regular file, a terminal, an fd the program made non-blocking…
 static ssize_t perform_as_is(io_op *op) { return SHIM_BLOCKING_CALL(perform(op, 0)); }
 
+/// Whether a call in mode m says MSG_DONTWAIT itself. Even on a socket the
+/// shim made non-blocking (NONBLOCK) it never relies on the kernel's flag:
+/// a posix_spawn or exec while the call waits puts the flag back to the
+/// program's (fdtable.c, sockets shared with another process), and a call
+/// that trusted it then would block the hub's thread.
+static inline int dontwait_for(int m) { return m == DONTWAIT || m == NONBLOCK; }
+
 
 // ---- input ---------------------------------------------------------------------------
 
@@ -121,17 +128,17 @@ static ssize_t input(io_op *op) {
             if (!ready_now(op->fd, POLLIN) && shim_wait_ready(op->fd, GREEN_READ, deadline) != 0) return -1;
             r = perform(op, 0);
         } else {
-            r = perform(op, m == DONTWAIT);
+            r = perform(op, dontwait_for(m));
         }
         if (r < 0 && m != WAIT_FIRST && would_block()) {
             if (wait_errno) { errno = wait_errno; return -1; } // nothing queued: the wait's answer
             if (shim_wait_ready(op->fd, GREEN_READ, deadline) != 0) return got ? (ssize_t)got : -1;
             continue;
         }
-        if (r < 0 && m == DONTWAIT && errno == ENOTSOCK) {
+        if (r < 0 && dontwait_for(m) && errno == ENOTSOCK) {
             m = reclassify(op->fd, &e);
             if (m == PASS) return perform_as_is(op);
-            if (m != DONTWAIT) continue;
+            if (!dontwait_for(m)) continue;
         }
         if (hinted && (r >= 0 || !would_block())) FD_STORE(e, read_drained, r > 0 && (size_t)r < op->len);
         if (!waitall || r <= 0) return r < 0 && got ? (ssize_t)got : (r < 0 ? r : (ssize_t)(got + (size_t)r));
@@ -234,17 +241,17 @@ static ssize_t output(io_op *op) {
             }
             if (op->kind == OP_SENDMSG) msg_copy.msg_iovlen = (size_t)*iovcntp;
         }
-        ssize_t r = perform(op, m == DONTWAIT);
+        ssize_t r = perform(op, dontwait_for(m));
         op->len = saved_len;
         if (cut >= 0) {
             (*iovp)[cut].iov_len = cut_len;
             *iovcntp = saved_cnt;
             if (op->kind == OP_SENDMSG) msg_copy.msg_iovlen = (size_t)saved_cnt;
         }
-        if (r < 0 && m == DONTWAIT && errno == ENOTSOCK) {
+        if (r < 0 && dontwait_for(m) && errno == ENOTSOCK) {
             m = reclassify(op->fd, &e);
             if (m == PASS) { result = perform_as_is(op); break; }
-            if (m != DONTWAIT) continue;
+            if (!dontwait_for(m)) continue;
         }
         if (r < 0) {
             if (m != WAIT_FIRST && would_block()) {
@@ -297,17 +304,11 @@ static inline fd_info *managed_stream(int fd, int reading) {
     return (reading ? FD_LOAD(e, rcv_timeout) : FD_LOAD(e, snd_timeout)) == 0 ? e : NULL;
 }
 
-/// The call the program made, on the short path: recv (`flags`) or read.
-/// (Not one for the other: read's length limit and a number reused by a
-/// file behind the shim's back answer differently.)
-static inline ssize_t read_call(int fd, void *buf, size_t n, int recv_call, int flags) {
-    return recv_call ? REAL(recv)(fd, buf, n, flags) : REAL(read)(fd, buf, n);
-}
-
-static inline ssize_t write_call(int fd, const void *buf, size_t n, int send_call, int flags) {
-    return send_call ? REAL(send)(fd, buf, n, flags) : REAL(write)(fd, buf, n);
-}
-
+/// Each call is recv or send with MSG_DONTWAIT (dontwait_for), whether the
+/// program called read/write or recv/send: the same on a socket. A number
+/// that no longer names a socket (closed behind the shim's back, reused by
+/// a file) says ENOTSOCK; the general engine then looks at it afresh and
+/// makes the program's own call.
 static ssize_t stream_read(fd_info *e, int fd, void *buf, size_t n, int recv_call, int flags) {
     int wait_errno = 0; // as in input(): the wait first met a signal
     if (FD_LOAD(e, read_drained) && shim_wait_ready(fd, GREEN_READ, GREEN_NO_DEADLINE) != 0) {
@@ -315,7 +316,12 @@ static ssize_t stream_read(fd_info *e, int fd, void *buf, size_t n, int recv_cal
         wait_errno = errno;
     }
     for (;;) {
-        ssize_t r = read_call(fd, buf, n, recv_call, flags);
+        ssize_t r = REAL(recv)(fd, buf, n, flags | MSG_DONTWAIT);
+        if (r < 0 && errno == ENOTSOCK) {
+            io_op op = {.kind = recv_call ? OP_RECV : OP_READ, .fd = fd, .buf = buf, .len = n, .flags = flags,
+                        .turn_taken = 1};
+            return input(&op);
+        }
         if (r >= 0 || !would_block()) {
             FD_STORE(e, read_drained, r > 0 && (size_t)r < n);
             return r;
@@ -329,7 +335,12 @@ static ssize_t stream_read(fd_info *e, int fd, void *buf, size_t n, int recv_cal
 static ssize_t stream_write(int fd, const char *buf, size_t n, int send_call, int flags) {
     size_t sent = 0;
     for (;;) {
-        ssize_t r = write_call(fd, buf + sent, n - sent, send_call, flags);
+        ssize_t r = REAL(send)(fd, buf + sent, n - sent, flags | MSG_DONTWAIT);
+        if (r < 0 && errno == ENOTSOCK && !sent) {
+            io_op op = {.kind = send_call ? OP_SEND : OP_WRITE, .fd = fd, .buf = (void *)buf, .len = n, .flags = flags,
+                        .turn_taken = 1};
+            return output(&op);
+        }
         if (r >= 0) {
             sent += (size_t)r;
             if (sent >= n) return (ssize_t)sent;

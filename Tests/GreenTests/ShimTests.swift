@@ -456,6 +456,66 @@ final class ShimTests: XCTestCase {
         XCTAssertGreaterThan(drained, 0, "the other fiber ran inside the reader's read")
     }
 
+    func testAWriteThatWaitsThroughAPosixSpawnNeverBlocksTheHub() throws {
+        // A fiber's blocking write waits for room on a socket the shim made
+        // non-blocking; meanwhile another fiber posix_spawns, which gives
+        // the socket back the program's own (blocking) kernel flag, since a
+        // child may use it. The write must go on parking for room, not
+        // block the hub's thread in the kernel while a slow reader drains.
+        let f = Green.spawn { () -> (Int, Int) in
+            let (a, b) = self.makeSocketPair()
+            defer { close(a); close(b) }
+            var signal: [Int32] = [-1, -1]
+            XCTAssertEqual(pipe(&signal), 0)
+            defer { close(signal[0]); close(signal[1]) }
+            let size = 4 << 20
+            // The reader: a thread of its own, draining 64 KiB every 4 ms once told.
+            let (spawned, readEnd) = (signal[0], b)
+            let reader = Thread {
+                var ready = pollfd(fd: spawned, events: Int16(POLLIN), revents: 0)
+                _ = poll(&ready, 1, 10_000)
+                var buf = [UInt8](repeating: 0, count: 65536)
+                var total = 0
+                while total < size {
+                    var readable = pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0)
+                    _ = poll(&readable, 1, 10_000)
+                    let n = buf.withUnsafeMutableBytes { Glibc.read(readEnd, $0.baseAddress, 65536) }
+                    if n > 0 { total += n } else if n == 0 || errno != EAGAIN { break }
+                    usleep(4000)
+                }
+            }
+            reader.start()
+            var afterSpawn = false, writeDone = false, turns = 0
+            let writer = Green.spawn { () -> Int in
+                defer { writeDone = true }
+                return self.writeAll(a, [UInt8](repeating: 1, count: size)) // fills the buffer, parks
+            }
+            let spawner = Green.spawn {
+                var pid: pid_t = 0
+                var argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/true"), nil]
+                defer { free(argv[0]) }
+                XCTAssertEqual(posix_spawn(&pid, "/bin/true", nil, nil, &argv, environ), 0)
+                var status: Int32 = 0
+                _ = waitpid(pid, &status, 0)
+                afterSpawn = true
+                _ = Glibc.write(signal[1], "s", 1)
+            }
+            let ticker = Green.spawn {
+                while !writeDone {
+                    try Green.sleep(for: .milliseconds(5))
+                    if afterSpawn && !writeDone { turns += 1 }
+                }
+            }
+            let written = try writer.value
+            try spawner.value
+            try ticker.value
+            return (written, turns)
+        }
+        let (written, turns) = try f.value
+        XCTAssertEqual(written, 4 << 20, "every byte written")
+        XCTAssertGreaterThanOrEqual(turns, 5, "other fibers ran while the write waited for the reader")
+    }
+
     func testSocketCallsOnAStaleRecordAnswerAsTheKernel() throws {
         // A socket's number closed behind the shim's back and taken by a
         // regular file: send and recv say ENOTSOCK (nothing is written to
