@@ -33,15 +33,24 @@ typedef struct io_op {
     int turn_taken;          ///< the caller took the fair turn already (green_fair_turn)
 } io_op;
 
+/// The largest count for which read and write answer as recv and send do:
+/// the kernel's MAX_RW_COUNT. Past it read and write check the whole range
+/// of the buffer first (EFAULT) where recv and send shorten the count.
+#define RW_COUNT_MAX ((size_t)INT_MAX & ~(size_t)4095)
+
 /// Perform the operation once; `dontwait` turns read/write on a socket into
-/// recv/send with MSG_DONTWAIT (same semantics, per call).
+/// recv/send with MSG_DONTWAIT (same semantics, per call) — for arguments
+/// on which both answer alike (a count up to RW_COUNT_MAX, at most IOV_MAX
+/// buffers: readv says EINVAL past it, recvmsg EMSGSIZE).
 static ssize_t perform(io_op *op, int dontwait) {
     int f = op->flags | (dontwait ? MSG_DONTWAIT : 0);
+    int vector_ok = op->iovcnt >= 0 && op->iovcnt <= IOV_MAX;
     switch (op->kind) {
     case OP_READ:
-        return dontwait ? REAL(recv)(op->fd, op->buf, op->len, MSG_DONTWAIT) : REAL(read)(op->fd, op->buf, op->len);
+        return dontwait && op->len <= RW_COUNT_MAX ? REAL(recv)(op->fd, op->buf, op->len, MSG_DONTWAIT)
+                                                   : REAL(read)(op->fd, op->buf, op->len);
     case OP_READV:
-        if (dontwait) {
+        if (dontwait && vector_ok) {
             struct msghdr m = {.msg_iov = op->iov, .msg_iovlen = (size_t)op->iovcnt};
             return REAL(recvmsg)(op->fd, &m, MSG_DONTWAIT);
         }
@@ -50,9 +59,10 @@ static ssize_t perform(io_op *op, int dontwait) {
     case OP_RECVFROM: return REAL(recvfrom)(op->fd, op->buf, op->len, f, op->addr, op->addrlen);
     case OP_RECVMSG: return REAL(recvmsg)(op->fd, op->msg, f);
     case OP_WRITE:
-        return dontwait ? REAL(send)(op->fd, op->buf, op->len, MSG_DONTWAIT) : REAL(write)(op->fd, op->buf, op->len);
+        return dontwait && op->len <= RW_COUNT_MAX ? REAL(send)(op->fd, op->buf, op->len, MSG_DONTWAIT)
+                                                   : REAL(write)(op->fd, op->buf, op->len);
     case OP_WRITEV:
-        if (dontwait) {
+        if (dontwait && vector_ok) {
             struct msghdr m = {.msg_iov = op->iov, .msg_iovlen = (size_t)op->iovcnt};
             return REAL(sendmsg)(op->fd, &m, MSG_DONTWAIT);
         }
@@ -137,7 +147,7 @@ static ssize_t input(io_op *op) {
         }
         if (r < 0 && dontwait_for(m) && errno == ENOTSOCK) {
             m = reclassify(op->fd, &e);
-            if (m == PASS) return perform_as_is(op);
+            if (m == PASS || (m == WAIT_FIRST && FD_LOAD(e, access) == O_WRONLY)) return perform_as_is(op);
             if (!dontwait_for(m)) continue;
         }
         if (hinted && (r >= 0 || !would_block())) FD_STORE(e, read_drained, r > 0 && (size_t)r < op->len);
@@ -250,7 +260,7 @@ static ssize_t output(io_op *op) {
         }
         if (r < 0 && dontwait_for(m) && errno == ENOTSOCK) {
             m = reclassify(op->fd, &e);
-            if (m == PASS) { result = perform_as_is(op); break; }
+            if (m == PASS || (m == WAIT_FIRST && FD_LOAD(e, access) == O_RDONLY)) { result = perform_as_is(op); break; }
             if (!dontwait_for(m)) continue;
         }
         if (r < 0) {
@@ -360,7 +370,7 @@ static ssize_t stream_write(int fd, const char *buf, size_t n, int send_call, in
 GREEN_EXPORT ssize_t read(int fd, void *buf, size_t n) {
     if (!green_on_fiber()) return REAL(read)(fd, buf, n);
     green_fair_turn(); // a reader that always finds bytes still lets the others run
-    fd_info *e = n ? managed_stream(fd, 1) : NULL;
+    fd_info *e = n && n <= RW_COUNT_MAX ? managed_stream(fd, 1) : NULL;
     if (e) return stream_read(e, fd, buf, n, 0, 0);
     io_op op = {.kind = OP_READ, .fd = fd, .buf = buf, .len = n, .turn_taken = 1};
     return input(&op);
@@ -416,7 +426,7 @@ GREEN_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags) {
 GREEN_EXPORT ssize_t write(int fd, const void *buf, size_t n) {
     if (!green_on_fiber()) return REAL(write)(fd, buf, n);
     green_fair_turn(); // a writer that never fills the buffer still lets the others run
-    if (managed_stream(fd, 0)) return stream_write(fd, buf, n, 0, 0);
+    if (n <= RW_COUNT_MAX && managed_stream(fd, 0)) return stream_write(fd, buf, n, 0, 0);
     io_op op = {.kind = OP_WRITE, .fd = fd, .buf = (void *)buf, .len = n, .turn_taken = 1};
     return output(&op);
 }

@@ -48,6 +48,11 @@ GREEN_EXPORT int pipe(int fds[2]) {
 }
 
 GREEN_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags) {
+    // The fair turn before the listener's record is read, which is read
+    // again after each wait: a fiber that ran meanwhile may have started a
+    // child, which gives the listener back its blocking kernel flag
+    // (fdtable.c: sockets shared with another process).
+    green_fair_turn();
     fd_info *e = NULL;
     int m = mode_for(fd, &e);
     if (m == PASS) {
@@ -55,7 +60,6 @@ GREEN_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int 
         if (c >= 0) shim_fd_new_file(c);
         return c;
     }
-    green_fair_turn();
     int64_t deadline = shim_deadline_after(FD_LOAD(e, rcv_timeout));
     for (;;) {
         // A listening socket we did not create stays blocking: wait first.
@@ -69,6 +73,12 @@ GREEN_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int 
         }
         if (!would_block()) return -1;
         if (m == NONBLOCK && shim_wait_ready(fd, GREEN_READ, deadline) != 0) return -1;
+        fd_info *now_e = NULL;
+        int now = mode_for(fd, &now_e);
+        if (now == NONBLOCK || now == DONTWAIT) { // else (closed, O_NONBLOCK set meanwhile) the kernel answers next
+            m = now;
+            e = now_e;
+        }
     }
 }
 

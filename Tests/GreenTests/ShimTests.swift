@@ -468,10 +468,15 @@ final class ShimTests: XCTestCase {
             var signal: [Int32] = [-1, -1]
             XCTAssertEqual(pipe(&signal), 0)
             defer { close(signal[0]); close(signal[1]) }
+            var finished: [Int32] = [-1, -1]
+            XCTAssertEqual(pipe(&finished), 0)
+            defer { close(finished[0]); close(finished[1]) }
             let size = 4 << 20
-            // The reader: a thread of its own, draining 64 KiB every 4 ms once told.
-            let (spawned, readEnd) = (signal[0], b)
+            // The reader: a thread of its own, draining 64 KiB every 4 ms once
+            // told; it says when it is done, before the sockets close.
+            let (spawned, readEnd, done) = (signal[0], b, finished[1])
             let reader = Thread {
+                defer { _ = Glibc.write(done, "d", 1) }
                 var ready = pollfd(fd: spawned, events: Int16(POLLIN), revents: 0)
                 _ = poll(&ready, 1, 10_000)
                 var buf = [UInt8](repeating: 0, count: 65536)
@@ -509,11 +514,95 @@ final class ShimTests: XCTestCase {
             let written = try writer.value
             try spawner.value
             try ticker.value
+            _ = self.readSome(finished[0]) // the reader is done with b
             return (written, turns)
         }
         let (written, turns) = try f.value
         XCTAssertEqual(written, 4 << 20, "every byte written")
         XCTAssertGreaterThanOrEqual(turns, 5, "other fibers ran while the write waited for the reader")
+    }
+
+    func testArgumentsOnlyReadAndReadvRefuseAnswerAsTheyDo() throws {
+        // Reads on a socket go to the kernel as recv with MSG_DONTWAIT, but
+        // not for arguments read and readv refuse where recv and recvmsg
+        // would not: more than IOV_MAX buffers (EINVAL, not EMSGSIZE), a
+        // count past the address space (EFAULT, not a shortened read).
+        let f = Green.spawn { () -> [String] in
+            let (a, b) = self.makeSocketPair()
+            defer { close(a); close(b) }
+            _ = self.writeAll(b, Array("hello".utf8))
+            var byte: UInt8 = 0
+            let many = [iovec](repeating: iovec(iov_base: &byte, iov_len: 1), count: 1025) // IOV_MAX is 1024 on Linux
+            let r1 = many.withUnsafeBufferPointer { readv(a, $0.baseAddress, Int32($0.count)) }
+            let e1 = errno
+            var buf = [UInt8](repeating: 0, count: 64)
+            let r2 = buf.withUnsafeMutableBytes { Glibc.read(a, $0.baseAddress, Int.max) }
+            let e2 = errno
+            // The 5 bytes are still there (a time limit: a read that took them wrongly waits).
+            let r3 = try Green.withTimeout(.seconds(10)) { buf.withUnsafeMutableBytes { Glibc.read(a, $0.baseAddress, 64) } }
+            return ["readv \(r1) \(e1 == EINVAL ? "EINVAL" : "\(e1)")", "read \(r2) \(e2 == EFAULT ? "EFAULT" : "\(e2)")",
+                    "then read \(r3)"]
+        }
+        XCTAssertEqual(try f.value, ["readv -1 EINVAL", "read -1 EFAULT", "then read 5"])
+    }
+
+    func testTheWrongEndOfAPipeOnAStaleSocketRecordFailsAtOnce() throws {
+        // A socket's number closed behind the shim's back and taken by a pipe
+        // the shim did not see made: a write on the pipe's read end and a
+        // read on its write end fail with EBADF at once, as natively (they
+        // never get ready: a wait would be for ever).
+        let f = Green.spawn { () -> [String] in
+            let (a, b) = self.makeSocketPair()
+            let (c, d) = self.makeSocketPair()
+            defer { close(b); close(c); close(d) }
+            _ = test_close_behind_shim(a)
+            _ = test_close_behind_shim(c)
+            var p: [Int32] = [-1, -1]
+            XCTAssertEqual(test_pipe_behind_shim(&p), 0)
+            defer { close(p[0]); close(p[1]) }
+            XCTAssertEqual([p[0], p[1]], [a, c], "the pipe took both sockets' numbers")
+            // Each call with a time limit of its own: one that waits fails, not hangs.
+            var byte: UInt8 = 0
+            let (w, we) = try Green.withTimeout(.seconds(5)) { (Glibc.write(p[0], "x", 1), errno) }
+            let (r, re) = try Green.withTimeout(.seconds(5)) { (Glibc.read(p[1], &byte, 1), errno) }
+            return ["write \(w) \(we == EBADF ? "EBADF" : "\(we)")", "read \(r) \(re == EBADF ? "EBADF" : "\(re)")"]
+        }
+        XCTAssertEqual(try f.value, ["write -1 EBADF", "read -1 EBADF"])
+    }
+
+    func testAnAcceptThatWaitsThroughAPosixSpawnNeverBlocksTheHub() throws {
+        // Two fibers wait in accept on one listener the shim made; another
+        // fiber posix_spawns (the listener gets its blocking kernel flag
+        // back). One connection comes: one acceptor takes it, the other must
+        // go on parking, not block the hub's thread in accept until the next.
+        let f = Green.spawn { () -> Int in
+            let (listener, port) = loopbackListener()
+            defer { close(listener) }
+            var accepted: [Int32] = []
+            let acceptors = (0..<2).map { _ in Green.spawn { accepted.append(accept(listener, nil, nil)) } }
+            let spawner = Green.spawn {
+                var pid: pid_t = 0
+                var argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/true"), nil]
+                defer { free(argv[0]) }
+                XCTAssertEqual(posix_spawn(&pid, "/bin/true", nil, nil, &argv, environ), 0)
+                var status: Int32 = 0
+                _ = waitpid(pid, &status, 0)
+            }
+            try spawner.value
+            // The first client now; the second from a thread 300 ms later
+            // (which also ends an accept that blocked the hub).
+            let late = Thread { usleep(300_000); let c = connectLoopback(port); usleep(100_000); close(c.fd) }
+            late.start()
+            let first = connectLoopback(port)
+            var turns = 0
+            for _ in 0..<20 { try Green.sleep(for: .milliseconds(5)); if accepted.count == 1 { turns += 1 } }
+            for fiber in acceptors { try fiber.value }
+            close(first.fd)
+            accepted.forEach { close($0) }
+            XCTAssertEqual(accepted.count, 2)
+            return turns
+        }
+        XCTAssertGreaterThanOrEqual(try f.value, 10, "the hub ran other fibers while the second accept waited")
     }
 
     func testSocketCallsOnAStaleRecordAnswerAsTheKernel() throws {

@@ -41,6 +41,10 @@ int gfutex_test_bucket_index(const uint32_t *word);
 void gfutex_test_hold_bucket(const uint32_t *word);
 void gfutex_test_release_bucket(const uint32_t *word);
 
+/// A pipe made behind the shim's back (libc's raw syscall): the shim never
+/// sees its numbers taken. 0 or -1.
+static inline long test_pipe_behind_shim(int fds[2]) { return test_libc_syscall()(SYS_pipe2, fds, 0); }
+
 /// Pass fd over the Unix socket `sock` (SCM_RIGHTS). 0 or -1.
 int test_send_fd(int sock, int fd);
 /// The fd passed over `sock` with test_send_fd (through recvmsg), or -1.
