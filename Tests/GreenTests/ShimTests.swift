@@ -18,6 +18,17 @@ final class ShimTests: XCTestCase {
         bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
     }
 
+    /// posix_spawn /bin/true and wait for it: the shim then gives the
+    /// sockets a child could get back their blocking kernel flag.
+    func runTrueAsAChild() {
+        var pid: pid_t = 0
+        var argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/true"), nil]
+        defer { free(argv[0]) }
+        XCTAssertEqual(posix_spawn(&pid, "/bin/true", nil, nil, &argv, environ), 0)
+        var status: Int32 = 0
+        _ = waitpid(pid, &status, 0)
+    }
+
     func readSome(_ fd: Int32, max: Int = 65536) -> (Int, [UInt8]) {
         var buf = [UInt8](repeating: 0, count: max)
         let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, max) }
@@ -496,12 +507,7 @@ final class ShimTests: XCTestCase {
                 return self.writeAll(a, [UInt8](repeating: 1, count: size)) // fills the buffer, parks
             }
             let spawner = Green.spawn {
-                var pid: pid_t = 0
-                var argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/true"), nil]
-                defer { free(argv[0]) }
-                XCTAssertEqual(posix_spawn(&pid, "/bin/true", nil, nil, &argv, environ), 0)
-                var status: Int32 = 0
-                _ = waitpid(pid, &status, 0)
+                self.runTrueAsAChild()
                 afterSpawn = true
                 _ = Glibc.write(signal[1], "s", 1)
             }
@@ -581,12 +587,7 @@ final class ShimTests: XCTestCase {
             var accepted: [Int32] = []
             let acceptors = (0..<2).map { _ in Green.spawn { accepted.append(accept(listener, nil, nil)) } }
             let spawner = Green.spawn {
-                var pid: pid_t = 0
-                var argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/true"), nil]
-                defer { free(argv[0]) }
-                XCTAssertEqual(posix_spawn(&pid, "/bin/true", nil, nil, &argv, environ), 0)
-                var status: Int32 = 0
-                _ = waitpid(pid, &status, 0)
+                self.runTrueAsAChild()
             }
             try spawner.value
             // The first client now; the second from a thread 300 ms later
