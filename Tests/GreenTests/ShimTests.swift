@@ -590,20 +590,32 @@ final class ShimTests: XCTestCase {
                 self.runTrueAsAChild()
             }
             try spawner.value
-            // The first client now; the second from a thread 300 ms later
-            // (which also ends an accept that blocked the hub).
-            let late = Thread { usleep(300_000); let c = connectLoopback(port); usleep(100_000); close(c.fd) }
+            // The first client now; the second from a thread once this fiber
+            // had its 20 turns, or after 2 s (which also ends an accept that
+            // blocked the hub: then the turns never came).
+            var signal: [Int32] = [-1, -1]
+            XCTAssertEqual(pipe(&signal), 0)
+            defer { close(signal[0]); close(signal[1]) }
+            let turnsDone = signal[0]
+            let late = Thread {
+                var ready = pollfd(fd: turnsDone, events: Int16(POLLIN), revents: 0)
+                _ = poll(&ready, 1, 2000)
+                let c = connectLoopback(port)
+                usleep(100_000)
+                close(c.fd)
+            }
             late.start()
             let first = connectLoopback(port)
             var turns = 0
             for _ in 0..<20 { try Green.sleep(for: .milliseconds(5)); if accepted.count == 1 { turns += 1 } }
+            _ = Glibc.write(signal[1], "t", 1)
             for fiber in acceptors { try fiber.value }
             close(first.fd)
             accepted.forEach { close($0) }
             XCTAssertEqual(accepted.count, 2)
             return turns
         }
-        XCTAssertGreaterThanOrEqual(try f.value, 10, "the hub ran other fibers while the second accept waited")
+        XCTAssertGreaterThanOrEqual(try f.value, 15, "the hub ran other fibers while the second accept waited")
     }
 
     func testSocketCallsOnAStaleRecordAnswerAsTheKernel() throws {
