@@ -397,10 +397,8 @@ GREEN_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct soc
     return input(&op);
 }
 
-/// Fds passed with SCM_RIGHTS are new files under their numbers, as a
-/// socket() or a dup is (shim_fd_new_file).
-static ssize_t note_received_fds(const struct msghdr *msg, ssize_t r) {
-    if (r < 0 || !msg || !msg->msg_control || msg->msg_controllen < sizeof(struct cmsghdr)) return r;
+void shim_note_received_fds(const struct msghdr *msg) {
+    if (!msg || !msg->msg_control || msg->msg_controllen < sizeof(struct cmsghdr)) return;
     int saved = errno;
     for (struct cmsghdr *c = CMSG_FIRSTHDR((struct msghdr *)msg); c; c = CMSG_NXTHDR((struct msghdr *)msg, c)) {
         if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len < CMSG_LEN(0)) continue;
@@ -412,6 +410,10 @@ static ssize_t note_received_fds(const struct msghdr *msg, ssize_t r) {
         }
     }
     errno = saved;
+}
+
+static ssize_t note_received_fds(const struct msghdr *msg, ssize_t r) {
+    if (r >= 0) shim_note_received_fds(msg);
     return r;
 }
 

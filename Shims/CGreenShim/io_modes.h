@@ -48,6 +48,10 @@ static inline int ready_now(int fd, short events) {
 /// The call would have blocked (the fd is non-blocking underneath).
 static inline int would_block(void) { return errno == EAGAIN || errno == EWOULDBLOCK; }
 
+/// Fds a received message passed with SCM_RIGHTS are new files under their
+/// numbers, as a socket() or a dup is (shim_fd_new_file). errno unchanged.
+void shim_note_received_fds(const struct msghdr *msg);
+
 GREEN_HIDDEN_END
 
 #endif

@@ -3,6 +3,7 @@
 #define GREEN_SHIM_REAL_H
 
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <poll.h>
@@ -11,6 +12,7 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/resource.h>
@@ -40,6 +42,10 @@ GREEN_HIDDEN_BEGIN
     X(ssize_t, send, (int, const void *, size_t, int)) \
     X(ssize_t, sendto, (int, const void *, size_t, int, const struct sockaddr *, socklen_t)) \
     X(ssize_t, sendmsg, (int, const struct msghdr *, int)) \
+    X(int, recvmmsg, (int, struct mmsghdr *, unsigned int, int, struct timespec *)) \
+    X(int, sendmmsg, (int, struct mmsghdr *, unsigned int, int)) \
+    X(ssize_t, sendfile, (int, int, off_t *, size_t)) \
+    X(ssize_t, splice, (int, loff_t *, int, loff_t *, size_t, unsigned int)) \
     X(ssize_t, pread, (int, void *, size_t, off_t)) \
     X(ssize_t, pread64, (int, void *, size_t, off64_t)) \
     X(ssize_t, pwrite, (int, const void *, size_t, off_t)) \

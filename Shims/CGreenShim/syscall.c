@@ -19,6 +19,7 @@
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/select.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -80,6 +81,14 @@ GREEN_EXPORT long syscall(long number, ...) {
         return recvmsg((int)a0, (struct msghdr *)a1, (int)a2);
     case SYS_sendmsg:
         return sendmsg((int)a0, (const struct msghdr *)a1, (int)a2);
+    case SYS_recvmmsg:
+        return recvmmsg((int)a0, (struct mmsghdr *)a1, (unsigned)a2, (int)a3, (struct timespec *)a4);
+    case SYS_sendmmsg:
+        return sendmmsg((int)a0, (struct mmsghdr *)a1, (unsigned)a2, (int)a3);
+    case SYS_sendfile:
+        return sendfile((int)a0, (int)a1, (off_t *)a2, (size_t)a3);
+    case SYS_splice:
+        return splice((int)a0, (loff_t *)a1, (int)a2, (loff_t *)a3, (size_t)a4, (unsigned)a5);
     case SYS_accept:
         return accept((int)a0, (struct sockaddr *)a1, (socklen_t *)a2);
     case SYS_accept4:

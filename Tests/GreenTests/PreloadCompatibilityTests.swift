@@ -148,6 +148,26 @@ final class PreloadCompatibilityTests: XCTestCase {
         ])
     }
 
+    /// sendfile, splice, recvmmsg and sendmmsg on sockets a thread made
+    /// blocking (non-blocking underneath) said EAGAIN where the blocking call
+    /// waits: a file server's sendfile stopped after 180 KiB and its reader
+    /// waited for ever; recvmmsg with nothing queued yet failed at once. Each
+    /// now waits, by name and through syscall(), with the counts, offsets
+    /// and time left that the native run gives.
+    func testTransfersOnBlockingSocketsWaitAsTheyDo() throws {
+        let batch = "5 s timeout 2 (time left written back yes)"
+        try checkPreloadProgram("blocking_transfers", library: library, expect: [
+            "sendfile: 262144 + 262144 bytes (offset 262144, file position 524288), reader got 524288, in order yes",
+            "sendfile by syscall: 262144 + 262144 bytes (offset 262144, file position 524288), reader got 524288, in order yes",
+            "splice: socket to pipe 40, pipe to socket 40, bytes back 40, same yes",
+            "recvmmsg: all 3 in order yes, wait for one 1, zero timeout 1 (left 0.000000000), \(batch)",
+            "recvmmsg by syscall: all 3 in order yes, wait for one 1, zero timeout 1 (left 0.000000000), \(batch)",
+            "sendmmsg, stream: 3 of 3 messages, each whole yes, reader got 294912, in order yes",
+            "sendmmsg, datagrams: 200 of 200 sent, 200 received in order",
+            "blocking_transfers: all checks passed",
+        ], timeout: 90)
+    }
+
     /// A fork child inherited libev's "wake-up already sent" flag from a
     /// parent that forked before its hub handled a signal handler's wake-up;
     /// the child's thread-pool answer (getaddrinfo) then waited for libev's

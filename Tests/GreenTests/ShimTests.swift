@@ -576,6 +576,63 @@ final class ShimTests: XCTestCase {
         XCTAssertEqual(try f.value, ["write -1 EBADF", "read -1 EBADF"])
     }
 
+    func testSendfileAndRecvmmsgOnFibersWaitAsBlockingCallsDo() throws {
+        // Sockets made on a fiber are non-blocking underneath: sendfile into
+        // a full one and recvmmsg on an empty one said EAGAIN. They must
+        // park as the blocking calls wait, while the other fibers run.
+        let f = Green.spawn { () -> [String] in
+            let bytes = 512 * 1024
+            var path = Array("/tmp/green-sendfile-XXXXXX".utf8CString)
+            let file = mkstemp(&path)
+            XCTAssertGreaterThanOrEqual(file, 0)
+            unlink(path)
+            defer { close(file) }
+            let data = (0..<bytes).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+            XCTAssertEqual(data.withUnsafeBytes { Glibc.write(file, $0.baseAddress, bytes) }, bytes)
+            let (a, b) = self.makeSocketPair()
+            defer { close(a); close(b) }
+            let reader = Green.spawn { () -> Bool in
+                var got: [UInt8] = []
+                while got.count < bytes {
+                    let (n, chunk) = self.readSome(a, max: 4096)
+                    if n <= 0 { break }
+                    got += chunk
+                    if got.count % 65536 == 0 { try Green.sleep(for: .milliseconds(1)) }
+                }
+                return got == data
+            }
+            var offset = 0
+            let sent = test_sendfile(b, file, &offset, UInt(bytes))
+            if sent != bytes { shutdown(b, Int32(SHUT_WR)) } // a failed test, not a reader waiting for ever
+            let sameBytes = try reader.value
+
+            // recvmmsg waits for all three datagrams, sent 20 ms apart by another fiber.
+            let (c, d) = self.makeSocketPair(type: Int32(SOCK_DGRAM.rawValue))
+            defer { close(c); close(d) }
+            var turns = 0
+            let ticker = Green.spawn { // counts its turns while recvmmsg waits
+                while true {
+                    turns += 1
+                    try Green.sleep(for: .milliseconds(1))
+                }
+            }
+            defer { ticker.cancel() }
+            let sender = Green.spawn {
+                for i in 0..<3 {
+                    try Green.sleep(for: .milliseconds(20))
+                    var v = UInt8(i)
+                    XCTAssertEqual(send(d, &v, 1, 0), 1)
+                }
+            }
+            var values: [UInt8] = [9, 9, 9]
+            let received = test_recvmmsg_bytes(c, &values, 3)
+            try sender.value
+            return ["sendfile \(sent) offset \(offset) same \(sameBytes)",
+                    "recvmmsg \(received) \(values) others ran \(turns > 10)"]
+        }
+        XCTAssertEqual(try f.value, ["sendfile 524288 offset 524288 same true", "recvmmsg 3 [0, 1, 2] others ran true"])
+    }
+
     func testAnAcceptThatWaitsThroughAPosixSpawnNeverBlocksTheHub() throws {
         // Two fibers wait in accept on one listener the shim made; another
         // fiber posix_spawns (the listener gets its blocking kernel flag

@@ -49,3 +49,10 @@ static inline long test_pipe_behind_shim(int fds[2]) { return test_libc_syscall(
 int test_send_fd(int sock, int fd);
 /// The fd passed over `sock` with test_send_fd (through recvmsg), or -1.
 int test_recv_fd(int sock);
+
+/// recvmmsg of up to `n` (at most 16) one-byte datagrams into bytes[0..n),
+/// no flags or timeout: the count, or -1. (mmsghdr is a _GNU_SOURCE type
+/// that Swift's Glibc module lacks.)
+int test_recvmmsg_bytes(int fd, unsigned char *bytes, unsigned n);
+/// sendfile(out, in, offset, count) (not in Swift's Glibc module either).
+long test_sendfile(int out, int in, long *offset, unsigned long count);

@@ -1,0 +1,161 @@
+// message_batches.c — recvmmsg and sendmmsg: many messages in one call.
+//
+// On a socket the shim made non-blocking under the program (FD_MANAGED) the
+// kernel's loop over the messages says EAGAIN where the program's blocking
+// call would wait. Here each kernel call says MSG_DONTWAIT and takes what it
+// can; between calls the fiber parks until the socket is ready, and the calls
+// add up to what one blocking call returns:
+//
+// - recvmmsg waits for the first message, then for more until `vlen` (the
+//   kernel checks its `timeout` only after each message it received, and
+//   writes the time left back), unless MSG_WAITFORONE; a wait that fails
+//   after some messages returns those (the kernel's loop does the same with
+//   its inner wait's error);
+// - sendmmsg sends each message whole, as a blocking sendmsg does (on a
+//   stream socket one message at a time), and returns the count sent when
+//   a later one fails (the kernel loses that error too).
+//
+// Other sockets (and MSG_DONTWAIT) go to the kernel as they are.
+#include "io_modes.h"
+#include <limits.h>
+
+/// The kernel takes at most this many messages per call (UIO_MAXIOV).
+#define BATCH_MAX 1024u
+
+/// A socket the shim made non-blocking under a program that did not ask for
+/// O_NONBLOCK, or NULL.
+static fd_info *blocking_for_program(int fd) {
+    fd_info *e = NULL;
+    return mode_for(fd, &e) == NONBLOCK ? e : NULL;
+}
+
+/// The socket has an error queued (a refused datagram, a reset): the
+/// kernel's loop would have stopped at it and kept it for the next call.
+static int error_pending(int fd) {
+    struct pollfd p = {.fd = fd, .events = POLLIN, .revents = 0};
+    return REAL(poll)(&p, 1, 0) > 0 && (p.revents & POLLERR);
+}
+
+// ---- recvmmsg ---------------------------------------------------------------------------
+
+/// Note the fds passed in received messages (shim_note_received_fds).
+static int note_batch(struct mmsghdr *vec, int n) {
+    for (int i = 0; i < n; i++) shim_note_received_fds(&vec[i].msg_hdr);
+    return n;
+}
+
+GREEN_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags, struct timespec *timeout) {
+    if (!green_on_fiber()) return note_batch(vec, REAL(recvmmsg)(fd, vec, vlen, flags, timeout));
+    green_fair_turn(); // a reader that always finds messages still lets the others run
+    fd_info *e = (flags & (MSG_DONTWAIT | MSG_ERRQUEUE)) ? NULL : blocking_for_program(fd);
+    if (!e) return note_batch(vec, SHIM_BLOCKING_CALL(REAL(recvmmsg)(fd, vec, vlen, flags, timeout)));
+    if (vlen > BATCH_MAX) vlen = BATCH_MAX;
+    int64_t start = green_now_ns();
+    // The first call takes the program's timeout as it is: the kernel checks
+    // it (EFAULT, EINVAL) before anything else, and then the shim may read it.
+    int r = REAL(recvmmsg)(fd, vec, vlen, flags | MSG_DONTWAIT, timeout);
+    if (r < 0 && !would_block()) return -1;
+    int64_t end = GREEN_NO_DEADLINE; // when the program's timeout runs out
+    if (timeout) // after messages the kernel wrote the time left back
+        end = green_add_sat(r > 0 ? green_now_ns() : start, green_timespec_ns(timeout));
+    unsigned got = r > 0 ? (unsigned)r : 0;
+    note_batch(vec, (int)got);
+    for (;;) {
+        if (got == vlen) break;
+        if (got) {
+            // Why the kernel would stop here: MSG_WAITFORONE, its timeout,
+            // out-of-band data, an error it keeps for the next call.
+            if ((flags & MSG_WAITFORONE) || (vec[got - 1].msg_hdr.msg_flags & MSG_OOB)) break;
+            if (timeout && green_now_ns() >= end) break;
+            if (error_pending(fd)) break;
+        }
+        if (shim_wait_ready(fd, GREEN_READ, shim_deadline_after(FD_LOAD(e, rcv_timeout))) != 0) {
+            if (!got) return -1;
+            break;
+        }
+        struct timespec left;
+        if (timeout) left = green_ns_timespec(end == GREEN_NO_DEADLINE ? green_timespec_ns(timeout) : green_ns_until(end));
+        int flags_now = flags | MSG_DONTWAIT;
+        r = REAL(recvmmsg)(fd, vec + got, vlen - got, flags_now, timeout ? &left : NULL);
+        if (r > 0) {
+            note_batch(vec + got, r);
+            got += (unsigned)r;
+        } else if (r < 0 && !would_block()) {
+            if (!got) return -1;
+            break; // the error is the socket's: returned with the messages (see error_pending)
+        }
+    }
+    if (timeout) *timeout = green_ns_timespec(green_ns_until(end));
+    return (int)got;
+}
+
+// ---- sendmmsg ---------------------------------------------------------------------------
+
+/// Bytes in a message's buffers.
+static size_t message_bytes(const struct msghdr *m) {
+    size_t n = 0;
+    for (size_t i = 0; i < m->msg_iovlen; i++) n += m->msg_iov[i].iov_len;
+    return n;
+}
+
+/// The rest of a message a stream socket took part of, through send(),
+/// which parks as the blocking sendmsg would have. Returns the bytes sent.
+static size_t send_rest(int fd, const struct msghdr *m, size_t done, int flags) {
+    size_t sent = 0;
+    for (size_t i = 0; i < m->msg_iovlen; i++) {
+        const struct iovec *v = &m->msg_iov[i];
+        if (done >= v->iov_len) {
+            done -= v->iov_len;
+            continue;
+        }
+        size_t want = v->iov_len - done;
+        ssize_t r = send(fd, (const char *)v->iov_base + done, want, flags);
+        if (r > 0) sent += (size_t)r;
+        if (r < 0 || (size_t)r < want) break;
+        done = 0;
+    }
+    return sent;
+}
+
+/// On a stream socket one message per kernel call: a call with MSG_DONTWAIT
+/// may send part of a message and then, if the peer read meanwhile, the
+/// next one, where a blocking call sends each whole. The kernel reads each
+/// message first (EFAULT for a bad one), then the shim sends its rest.
+static int send_stream_messages(int fd, fd_info *e, struct mmsghdr *vec, unsigned vlen, int flags) {
+    for (unsigned i = 0; i < vlen; i++) {
+        int r;
+        while ((r = REAL(sendmmsg)(fd, vec + i, 1, flags | MSG_DONTWAIT)) < 0) {
+            if (!would_block() || shim_wait_ready(fd, GREEN_WRITE, shim_deadline_after(FD_LOAD(e, snd_timeout))) != 0)
+                return i ? (int)i : -1;
+        }
+        size_t whole = message_bytes(&vec[i].msg_hdr);
+        if (vec[i].msg_len < whole) {
+            vec[i].msg_len += (unsigned)send_rest(fd, &vec[i].msg_hdr, vec[i].msg_len, flags);
+            if (vec[i].msg_len < whole) return (int)i + 1; // a wait failed partway: sent as far as it got
+        }
+    }
+    return (int)vlen;
+}
+
+GREEN_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags) {
+    if (!green_on_fiber()) return REAL(sendmmsg)(fd, vec, vlen, flags);
+    green_fair_turn(); // a sender that never fills the socket still lets the others run
+    fd_info *e = (flags & MSG_DONTWAIT) ? NULL : blocking_for_program(fd);
+    if (!e) return SHIM_BLOCKING_CALL(REAL(sendmmsg)(fd, vec, vlen, flags));
+    if (vlen > BATCH_MAX) vlen = BATCH_MAX;
+    if (!FD_LOAD(e, messages)) return send_stream_messages(fd, e, vec, vlen, flags);
+    unsigned done = 0;
+    for (;;) {
+        // Each message is one datagram: the kernel sends it whole or not at all.
+        int r = REAL(sendmmsg)(fd, vec + done, vlen - done, flags | MSG_DONTWAIT);
+        if (r > 0) {
+            done += (unsigned)r;
+            if (done == vlen) return (int)done;
+            continue; // the next call says EAGAIN if the socket is full
+        }
+        if (r == 0) return (int)done; // vlen 0
+        if (!would_block()) return done ? (int)done : -1;
+        if (shim_wait_ready(fd, GREEN_WRITE, shim_deadline_after(FD_LOAD(e, snd_timeout))) != 0)
+            return done ? (int)done : -1;
+    }
+}

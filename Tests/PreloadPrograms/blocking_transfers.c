@@ -1,0 +1,279 @@
+/* blocking_transfers.c — sendfile, splice, recvmmsg and sendmmsg on sockets
+ * the program made blocking. Under the preload those sockets are
+ * non-blocking underneath, and these calls said EAGAIN where the blocking
+ * call waits (a file server's sendfile stopped after the first 180 KiB; a
+ * recvmmsg with nothing queued yet failed at once). Each must wait as it
+ * does natively while another thread makes the socket ready, and return the
+ * same counts. */
+#include "check.h"
+#include <fcntl.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+
+#define FILE_BYTES (512 * 1024)
+
+static unsigned char pattern(size_t i) { return (unsigned char)(i * 13 + (i >> 9)); }
+
+/* A reader that takes `want` bytes slowly and checks them against pattern(). */
+struct slow_reader {
+    int fd;
+    size_t want;
+    size_t got;
+    int in_order;
+};
+
+static void *read_slowly(void *arg) {
+    struct slow_reader *r = arg;
+    static unsigned char buf[4096];
+    r->in_order = 1;
+    sleep_ms(50); /* the sender fills the socket and has to wait */
+    while (r->got < r->want) {
+        ssize_t n = read(r->fd, buf, sizeof buf);
+        if (n <= 0) break;
+        for (ssize_t i = 0; i < n; i++)
+            if (buf[i] != pattern(r->got + (size_t)i)) r->in_order = 0;
+        r->got += (size_t)n;
+        if ((r->got / 4096) % 16 == 0) sleep_ms(1);
+    }
+    return NULL;
+}
+
+static int pattern_file(void) {
+    char path[] = "/tmp/green-transfers-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    unlink(path);
+    static unsigned char data[FILE_BYTES];
+    for (size_t i = 0; i < FILE_BYTES; i++) data[i] = pattern(i);
+    CHECK(write(fd, data, FILE_BYTES) == FILE_BYTES);
+    return fd;
+}
+
+static void sendfile_waits(int use_syscall) {
+    int file = pattern_file();
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    struct slow_reader r = {.fd = sv[0], .want = FILE_BYTES};
+    pthread_t t;
+    CHECK_RC(pthread_create(&t, NULL, read_slowly, &r), 0);
+    off_t offset = 0;
+    ssize_t first = use_syscall ? syscall(SYS_sendfile, sv[1], file, &offset, (size_t)FILE_BYTES / 2)
+                                : sendfile(sv[1], file, &offset, FILE_BYTES / 2);
+    /* Without an offset the file's own position moves. */
+    CHECK(lseek(file, FILE_BYTES / 2, SEEK_SET) == FILE_BYTES / 2);
+    ssize_t second = sendfile(sv[1], file, NULL, FILE_BYTES);
+    CHECK_RC(pthread_join(t, NULL), 0);
+    printf("sendfile%s: %zd + %zd bytes (offset %lld, file position %lld), reader got %zu, in order %s\n",
+           use_syscall ? " by syscall" : "", first, second, (long long)offset, (long long)lseek(file, 0, SEEK_CUR),
+           r.got, r.in_order ? "yes" : "no");
+    close(sv[0]);
+    close(sv[1]);
+    close(file);
+}
+
+/* Writes `n` bytes of pattern() after a pause, then closes (if asked). */
+struct late_writer {
+    int fd;
+    size_t n;
+};
+
+static void *write_late(void *arg) {
+    struct late_writer *w = arg;
+    sleep_ms(50);
+    unsigned char buf[64];
+    for (size_t i = 0; i < w->n; i++) buf[i] = pattern(i);
+    CHECK(write(w->fd, buf, w->n) == (ssize_t)w->n);
+    return NULL;
+}
+
+static void splice_waits(void) {
+    int sv[2], p[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    CHECK(pipe(p) == 0);
+    struct late_writer w = {.fd = sv[1], .n = 40};
+    pthread_t t;
+    CHECK_RC(pthread_create(&t, NULL, write_late, &w), 0);
+    ssize_t in = splice(sv[0], NULL, p[1], NULL, 1000, 0); /* nothing queued yet: waits */
+    CHECK_RC(pthread_join(t, NULL), 0);
+    ssize_t out = splice(p[0], NULL, sv[1], NULL, 1000, 0);
+    unsigned char back[64];
+    ssize_t got = read(sv[0], back, sizeof back);
+    int same = got == 40;
+    for (ssize_t i = 0; same && i < got; i++) same = back[i] == pattern((size_t)i);
+    printf("splice: socket to pipe %zd, pipe to socket %zd, bytes back %zd, same %s\n", in, out, got,
+           same ? "yes" : "no");
+    close(sv[0]);
+    close(sv[1]);
+    close(p[0]);
+    close(p[1]);
+}
+
+/* Sends `count` one-byte datagrams, numbered, `gap_ms` apart. */
+struct datagram_sender {
+    int fd;
+    int count;
+    long gap_ms;
+};
+
+static void *send_datagrams(void *arg) {
+    struct datagram_sender *s = arg;
+    for (int i = 0; i < s->count; i++) {
+        sleep_ms(s->gap_ms);
+        unsigned char b = (unsigned char)i;
+        CHECK(send(s->fd, &b, 1, 0) == 1);
+    }
+    return NULL;
+}
+
+static int receive_batch(int fd, unsigned char *bytes, unsigned n, int flags, struct timespec *timeout, int use_syscall) {
+    struct iovec iov[8];
+    struct mmsghdr vec[8];
+    memset(vec, 0, sizeof vec);
+    for (unsigned i = 0; i < n; i++) {
+        iov[i] = (struct iovec){&bytes[i], 1};
+        vec[i].msg_hdr.msg_iov = &iov[i];
+        vec[i].msg_hdr.msg_iovlen = 1;
+    }
+    return use_syscall ? (int)syscall(SYS_recvmmsg, fd, vec, n, flags, timeout) : recvmmsg(fd, vec, n, flags, timeout);
+}
+
+static void recvmmsg_waits(int use_syscall) {
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) == 0);
+    pthread_t t;
+    unsigned char got[8] = {0};
+
+    /* No timeout: waits for all three, sent 30 ms apart. */
+    struct datagram_sender s = {.fd = sv[1], .count = 3, .gap_ms = 30};
+    CHECK_RC(pthread_create(&t, NULL, send_datagrams, &s), 0);
+    int all = receive_batch(sv[0], got, 3, 0, NULL, use_syscall);
+    CHECK_RC(pthread_join(t, NULL), 0);
+    int in_order = all == 3 && got[0] == 0 && got[1] == 1 && got[2] == 2;
+
+    /* MSG_WAITFORONE: waits for the first only. */
+    s.count = 1;
+    CHECK_RC(pthread_create(&t, NULL, send_datagrams, &s), 0);
+    int one = receive_batch(sv[0], got, 3, MSG_WAITFORONE, NULL, use_syscall);
+    CHECK_RC(pthread_join(t, NULL), 0);
+
+    /* A timeout is checked after each datagram and the time left written
+     * back: a zero one takes the first and stops. */
+    struct timespec zero = {0, 0};
+    CHECK_RC(pthread_create(&t, NULL, send_datagrams, &s), 0);
+    int after_zero = receive_batch(sv[0], got, 3, 0, &zero, use_syscall);
+    CHECK_RC(pthread_join(t, NULL), 0);
+
+    struct timespec five = {5, 0};
+    s.count = 2;
+    CHECK_RC(pthread_create(&t, NULL, send_datagrams, &s), 0);
+    int two = receive_batch(sv[0], got, 2, 0, &five, use_syscall);
+    CHECK_RC(pthread_join(t, NULL), 0);
+    int left_ok = five.tv_sec < 5 && (five.tv_sec > 0 || five.tv_nsec > 0) && five.tv_sec >= 4;
+
+    printf("recvmmsg%s: all %d in order %s, wait for one %d, zero timeout %d (left %lld.%09ld), "
+           "5 s timeout %d (time left written back %s)\n",
+           use_syscall ? " by syscall" : "", all, in_order ? "yes" : "no", one, after_zero, (long long)zero.tv_sec,
+           zero.tv_nsec, two, left_ok ? "yes" : "no");
+
+    /* Bad arguments answer as the kernel does, before any wait. */
+    struct timespec bad = {0, 2000000000L};
+    CHECK_ERRNO(receive_batch(sv[0], got, 1, 0, &bad, use_syscall), EINVAL);
+    CHECK_ERRNO(receive_batch(sv[0], got, 1, 0, (struct timespec *)8, use_syscall), EFAULT);
+    /* SO_RCVTIMEO still ends the wait for the first. */
+    struct timeval tv = {0, 100000};
+    CHECK(setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0);
+    CHECK_ERRNO(receive_batch(sv[0], got, 1, 0, NULL, use_syscall), EAGAIN);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+#define MESSAGES 3
+#define MESSAGE_BYTES (96 * 1024)
+
+static void sendmmsg_waits_stream(void) {
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    static unsigned char data[MESSAGES * MESSAGE_BYTES];
+    for (size_t i = 0; i < sizeof data; i++) data[i] = pattern(i);
+    struct iovec iov[MESSAGES][2];
+    struct mmsghdr vec[MESSAGES];
+    memset(vec, 0, sizeof vec);
+    for (int i = 0; i < MESSAGES; i++) {
+        unsigned char *m = data + (size_t)i * MESSAGE_BYTES;
+        iov[i][0] = (struct iovec){m, 1000};
+        iov[i][1] = (struct iovec){m + 1000, MESSAGE_BYTES - 1000};
+        vec[i].msg_hdr.msg_iov = iov[i];
+        vec[i].msg_hdr.msg_iovlen = 2;
+    }
+    struct slow_reader r = {.fd = sv[0], .want = sizeof data};
+    pthread_t t;
+    CHECK_RC(pthread_create(&t, NULL, read_slowly, &r), 0);
+    int sent = sendmmsg(sv[1], vec, MESSAGES, 0);
+    CHECK_RC(pthread_join(t, NULL), 0);
+    int whole = 1;
+    for (int i = 0; i < MESSAGES; i++) whole &= vec[i].msg_len == MESSAGE_BYTES;
+    printf("sendmmsg, stream: %d of %d messages, each whole %s, reader got %zu, in order %s\n", sent, MESSAGES,
+           whole ? "yes" : "no", r.got, r.in_order ? "yes" : "no");
+    close(sv[0]);
+    close(sv[1]);
+}
+
+#define DATAGRAMS 200
+
+static void *receive_datagrams_slowly(void *arg) {
+    int fd = *(int *)arg;
+    sleep_ms(50); /* the queue fills and the sender has to wait */
+    intptr_t in_order = 0;
+    for (int i = 0; i < DATAGRAMS; i++) {
+        int v = -1;
+        if (recv(fd, &v, sizeof v, 0) != sizeof v) break;
+        if (v == i) in_order++;
+    }
+    return (void *)in_order;
+}
+
+static void sendmmsg_waits_datagrams(void) {
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) == 0);
+    int values[DATAGRAMS];
+    struct iovec iov[DATAGRAMS];
+    struct mmsghdr vec[DATAGRAMS];
+    memset(vec, 0, sizeof vec);
+    for (int i = 0; i < DATAGRAMS; i++) {
+        values[i] = i;
+        iov[i] = (struct iovec){&values[i], sizeof values[i]};
+        vec[i].msg_hdr.msg_iov = &iov[i];
+        vec[i].msg_hdr.msg_iovlen = 1;
+    }
+    pthread_t t;
+    CHECK_RC(pthread_create(&t, NULL, receive_datagrams_slowly, &sv[0]), 0);
+    int sent = sendmmsg(sv[1], vec, DATAGRAMS, 0);
+    void *in_order = NULL;
+    CHECK_RC(pthread_join(t, &in_order), 0);
+    printf("sendmmsg, datagrams: %d of %d sent, %ld received in order\n", sent, DATAGRAMS, (long)(intptr_t)in_order);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+static void *all_checks(void *unused) {
+    (void)unused;
+    sendfile_waits(0);
+    sendfile_waits(1);
+    splice_waits();
+    recvmmsg_waits(0);
+    recvmmsg_waits(1);
+    sendmmsg_waits_stream();
+    sendmmsg_waits_datagrams();
+    return NULL;
+}
+
+int main(void) {
+    program_start(60);
+    /* On a thread of the program's own, and on the main thread. */
+    pthread_t t;
+    CHECK_RC(pthread_create(&t, NULL, all_checks, NULL), 0);
+    CHECK_RC(pthread_join(t, NULL), 0);
+    all_checks(NULL);
+    return program_end("blocking_transfers");
+}
