@@ -1,7 +1,7 @@
 // message_batches.c — recvmmsg and sendmmsg: many messages in one call.
 //
-// On a socket the shim made non-blocking under the program (FD_MANAGED) the
-// kernel's loop over the messages says EAGAIN where the program's blocking
+// On a socket the shim made non-blocking under the program (FD_MANAGED, or
+// shared with another process since a fork) the kernel's loop over the messages says EAGAIN where the program's blocking
 // call would wait. Here each kernel call says MSG_DONTWAIT and takes what it
 // can; between calls the fiber parks until the socket is ready, and the calls
 // add up to what one blocking call returns:
@@ -22,11 +22,14 @@
 /// The kernel takes at most this many messages per call (UIO_MAXIOV).
 #define BATCH_MAX 1024u
 
-/// A socket the shim made non-blocking under a program that did not ask for
-/// O_NONBLOCK, or NULL.
-static fd_info *blocking_for_program(int fd) {
+/// A socket the program left blocking, or NULL: one the shim made
+/// non-blocking (NONBLOCK) or one another process may share (DONTWAIT,
+/// non-blocking in the kernel after a fork). Every call here says
+/// MSG_DONTWAIT, whatever the kernel's flag.
+static fd_info *socket_blocking_for_program(int fd) {
     fd_info *e = NULL;
-    return mode_for(fd, &e) == NONBLOCK ? e : NULL;
+    int m = mode_for(fd, &e);
+    return m == NONBLOCK || m == DONTWAIT ? e : NULL;
 }
 
 /// The socket has an error queued (a refused datagram, a reset): the
@@ -47,7 +50,7 @@ static int note_batch(struct mmsghdr *vec, int n) {
 GREEN_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags, struct timespec *timeout) {
     if (!green_on_fiber()) return note_batch(vec, REAL(recvmmsg)(fd, vec, vlen, flags, timeout));
     green_fair_turn(); // a reader that always finds messages still lets the others run
-    fd_info *e = (flags & (MSG_DONTWAIT | MSG_ERRQUEUE)) ? NULL : blocking_for_program(fd);
+    fd_info *e = (flags & (MSG_DONTWAIT | MSG_ERRQUEUE)) ? NULL : socket_blocking_for_program(fd);
     if (!e) return note_batch(vec, SHIM_BLOCKING_CALL(REAL(recvmmsg)(fd, vec, vlen, flags, timeout)));
     if (vlen > BATCH_MAX) vlen = BATCH_MAX;
     int64_t start = green_now_ns();
@@ -140,7 +143,7 @@ static int send_stream_messages(int fd, fd_info *e, struct mmsghdr *vec, unsigne
 GREEN_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags) {
     if (!green_on_fiber()) return REAL(sendmmsg)(fd, vec, vlen, flags);
     green_fair_turn(); // a sender that never fills the socket still lets the others run
-    fd_info *e = (flags & MSG_DONTWAIT) ? NULL : blocking_for_program(fd);
+    fd_info *e = (flags & MSG_DONTWAIT) ? NULL : socket_blocking_for_program(fd);
     if (!e) return SHIM_BLOCKING_CALL(REAL(sendmmsg)(fd, vec, vlen, flags));
     if (vlen > BATCH_MAX) vlen = BATCH_MAX;
     if (!FD_LOAD(e, messages)) return send_stream_messages(fd, e, vec, vlen, flags);

@@ -153,7 +153,8 @@ final class PreloadCompatibilityTests: XCTestCase {
     /// waits: a file server's sendfile stopped after 180 KiB and its reader
     /// waited for ever; recvmmsg with nothing queued yet failed at once. Each
     /// now waits, by name and through syscall(), with the counts, offsets
-    /// and time left that the native run gives.
+    /// and time left that the native run gives; also on sockets made before
+    /// a fork (driven per call since, still non-blocking in the kernel).
     func testTransfersOnBlockingSocketsWaitAsTheyDo() throws {
         let batch = "5 s timeout 2 (time left written back yes)"
         try checkPreloadProgram("blocking_transfers", library: library, expect: [
@@ -164,6 +165,7 @@ final class PreloadCompatibilityTests: XCTestCase {
             "recvmmsg by syscall: all 3 in order yes, wait for one 1, zero timeout 1 (left 0.000000000), \(batch)",
             "sendmmsg, stream: 3 of 3 messages, each whole yes, reader got 294912, in order yes",
             "sendmmsg, datagrams: 200 of 200 sent, 200 received in order",
+            "after a fork: sendfile 524288, reader got 524288 in order yes; recvmmsg 3",
             "blocking_transfers: all checks passed",
         ], timeout: 90)
     }
