@@ -417,10 +417,61 @@ static ssize_t note_received_fds(const struct msghdr *msg, ssize_t r) {
     return r;
 }
 
+/// The rest of a recvmsg with MSG_WAITALL on a byte stream, whose first
+/// input() returned `got` bytes, fewer than its buffers hold: as a blocking
+/// call, read on until every buffer is full. Each read is one more input()
+/// (which parks) on what is left; it stops, as the kernel does, at EOF, at
+/// an error, a signal or the socket's timeout (the bytes so far are the
+/// answer), and after a read that carried control data (passed fds). The
+/// kernel read msg and its buffers in the first call: they are valid here.
+static ssize_t recvmsg_rest(int fd, struct msghdr *msg, int flags, size_t got) {
+    size_t cnt = msg->msg_iovlen;
+    size_t total = iov_total(msg->msg_iov, (int)cnt);
+    if (got >= total || msg->msg_controllen > 0 || (msg->msg_flags & MSG_CTRUNC)) return (ssize_t)got;
+    struct iovec local[64];
+    struct iovec *rest = cnt <= 64 ? local : malloc(cnt * sizeof *rest);
+    if (!rest) return (ssize_t)got;
+    memcpy(rest, msg->msg_iov, cnt * sizeof *rest);
+    struct iovec *left = rest;
+    int left_cnt = (int)cnt;
+    iov_advance(&left, &left_cnt, got);
+    // The rest goes into the program's control buffer (nothing came in the
+    // first read), and nowhere for the address (a stream's is the first's).
+    struct msghdr more = {.msg_iov = left, .msg_iovlen = (size_t)left_cnt, .msg_control = msg->msg_control};
+    size_t control_room = msg->msg_controllen;
+    int saved = errno;
+    while (got < total) {
+        more.msg_controllen = control_room;
+        io_op op = {.kind = OP_RECVMSG, .fd = fd, .msg = &more, .flags = flags, .turn_taken = 1};
+        ssize_t r = input(&op);
+        if (r <= 0) break; // EOF, or a failure after some bytes: those bytes are the answer
+        got += (size_t)r;
+        msg->msg_flags = more.msg_flags;
+        if (more.msg_controllen > 0 || (more.msg_flags & MSG_CTRUNC)) {
+            msg->msg_controllen = more.msg_controllen;
+            shim_note_received_fds(msg);
+            break;
+        }
+        iov_advance(&more.msg_iov, &left_cnt, (size_t)r);
+        more.msg_iovlen = (size_t)left_cnt;
+    }
+    errno = saved;
+    if (rest != local) free(rest);
+    return (ssize_t)got;
+}
+
 GREEN_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags) {
     if (!green_on_fiber()) return note_received_fds(msg, REAL(recvmsg)(fd, msg, flags));
     io_op op = {.kind = OP_RECVMSG, .fd = fd, .msg = msg, .flags = flags};
-    return note_received_fds(msg, input(&op));
+    ssize_t r = note_received_fds(msg, input(&op));
+    // Each call says MSG_DONTWAIT, with which MSG_WAITALL takes what is
+    // queued: a blocking recvmsg waits for the rest.
+    if (r > 0 && (flags & MSG_WAITALL) && !(flags & (MSG_DONTWAIT | MSG_PEEK))) {
+        fd_info *e = NULL;
+        int m = mode_for(fd, &e);
+        if (dontwait_for(m) && !FD_LOAD(e, messages)) return recvmsg_rest(fd, msg, flags, (size_t)r);
+    }
+    return r;
 }
 
 // ---- the interposers: output ---------------------------------------------------------

@@ -151,7 +151,8 @@ final class PreloadCompatibilityTests: XCTestCase {
     /// sendfile, splice, recvmmsg and sendmmsg on sockets a thread made
     /// blocking (non-blocking underneath) said EAGAIN where the blocking call
     /// waits: a file server's sendfile stopped after 180 KiB and its reader
-    /// waited for ever; recvmmsg with nothing queued yet failed at once. Each
+    /// waited for ever; recvmmsg with nothing queued yet failed at once;
+    /// recvmsg with MSG_WAITALL returned only what was queued. Each
     /// now waits, by name and through syscall(), with the counts, offsets
     /// and time left that the native run gives; also on sockets made before
     /// a fork (driven per call since, still non-blocking in the kernel).
@@ -165,6 +166,7 @@ final class PreloadCompatibilityTests: XCTestCase {
             "recvmmsg by syscall: all 3 in order yes, wait for one 1, zero timeout 1 (left 0.000000000), \(batch)",
             "sendmmsg, stream: 3 of 3 messages, each whole yes, reader got 294912, in order yes",
             "sendmmsg, datagrams: 200 of 200 sent, 200 received in order",
+            "recvmsg MSG_WAITALL: 16 of 16 bytes in two buffers, in order yes; with a 100 ms timeout 3",
             "after a fork: sendfile 524288, reader got 524288 in order yes; recvmmsg 3",
             "blocking_transfers: all checks passed",
         ], timeout: 90)

@@ -1,8 +1,10 @@
-/* blocking_transfers.c — sendfile, splice, recvmmsg and sendmmsg on sockets
+/* blocking_transfers.c — sendfile, splice, recvmmsg, sendmmsg and recvmsg's
+ * MSG_WAITALL on sockets
  * the program made blocking. Under the preload those sockets are
  * non-blocking underneath, and these calls said EAGAIN where the blocking
  * call waits (a file server's sendfile stopped after the first 180 KiB; a
- * recvmmsg with nothing queued yet failed at once). Each must wait as it
+ * recvmmsg with nothing queued yet failed at once), and recvmsg with
+ * MSG_WAITALL returned what was queued. Each must wait as it
  * does natively while another thread makes the socket ready, and return the
  * same counts. */
 #include "check.h"
@@ -257,6 +259,43 @@ static void sendmmsg_waits_datagrams(void) {
     close(sv[1]);
 }
 
+/* Writes 4 bytes of pattern() 4 times, 20 ms apart. */
+static void *write_in_pieces(void *arg) {
+    int fd = *(int *)arg;
+    for (size_t i = 0; i < 16; i += 4) {
+        sleep_ms(20);
+        unsigned char b[4] = {pattern(i), pattern(i + 1), pattern(i + 2), pattern(i + 3)};
+        CHECK(write(fd, b, 4) == 4);
+    }
+    return NULL;
+}
+
+/* recvmsg with MSG_WAITALL on a stream fills every buffer (it returned the
+ * first piece alone), and a socket timeout ends it with the bytes so far. */
+static void recvmsg_waits_for_all(void) {
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    pthread_t t;
+    CHECK_RC(pthread_create(&t, NULL, write_in_pieces, &sv[1]), 0);
+    unsigned char buf[16];
+    struct iovec iov[2] = {{buf, 6}, {buf + 6, 10}};
+    struct msghdr m = {.msg_iov = iov, .msg_iovlen = 2};
+    ssize_t all = recvmsg(sv[0], &m, MSG_WAITALL);
+    CHECK_RC(pthread_join(t, NULL), 0);
+    int in_order = all == 16;
+    for (size_t i = 0; in_order && i < 16; i++) in_order = buf[i] == pattern(i);
+    CHECK(iov[0].iov_len == 6 && iov[1].iov_len == 10 && iov[1].iov_base == buf + 6); /* the program's array untouched */
+
+    struct timeval tv = {0, 100000};
+    CHECK(setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0);
+    CHECK(write(sv[1], "abc", 3) == 3);
+    ssize_t timed = recvmsg(sv[0], &m, MSG_WAITALL);
+    printf("recvmsg MSG_WAITALL: %zd of 16 bytes in two buffers, in order %s; with a 100 ms timeout %zd\n", all,
+           in_order ? "yes" : "no", timed);
+    close(sv[0]);
+    close(sv[1]);
+}
+
 /* Sockets made before a fork: the shim's side then drives them per call
  * (another process may hold them), and their kernel flag is still the
  * shim's non-blocking one. */
@@ -301,6 +340,7 @@ static void *all_checks(void *unused) {
     recvmmsg_waits(1);
     sendmmsg_waits_stream();
     sendmmsg_waits_datagrams();
+    recvmsg_waits_for_all();
     after_a_fork();
     return NULL;
 }
