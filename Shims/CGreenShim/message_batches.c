@@ -18,8 +18,10 @@
 // Other sockets (and MSG_DONTWAIT) go to the kernel as they are.
 #include "io_modes.h"
 #include <limits.h>
+#include <sys/syscall.h>
 
-/// The kernel takes at most this many messages per call (UIO_MAXIOV).
+/// sendmmsg sends at most this many messages per call (UIO_MAXIOV);
+/// recvmmsg has no such limit.
 #define BATCH_MAX 1024u
 
 /// A socket the program left blocking, or NULL: one the shim made
@@ -47,52 +49,78 @@ static int note_batch(struct mmsghdr *vec, int n) {
     return n;
 }
 
+/// Whether the program's timeout can take the time left: the kernel's
+/// write to it says EFAULT for a read-only one (which recvmmsg then answers,
+/// after its messages, as the kernel does), where the shim's would crash.
+static int writable(struct timespec *t) {
+    struct timespec keep = *t; // readable: the kernel read it in the first call
+    if (GREEN_SYSCALL(SYS_clock_gettime, CLOCK_MONOTONIC, t) != 0) return 0;
+    *t = keep;
+    return 1;
+}
+
 GREEN_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags, struct timespec *timeout) {
     if (!green_on_fiber()) return note_batch(vec, REAL(recvmmsg)(fd, vec, vlen, flags, timeout));
     green_fair_turn(); // a reader that always finds messages still lets the others run
     fd_info *e = (flags & (MSG_DONTWAIT | MSG_ERRQUEUE)) ? NULL : socket_blocking_for_program(fd);
     if (!e) return note_batch(vec, SHIM_BLOCKING_CALL(REAL(recvmmsg)(fd, vec, vlen, flags, timeout)));
-    if (vlen > BATCH_MAX) vlen = BATCH_MAX;
     int64_t start = green_now_ns();
     // The first call takes the program's timeout as it is: the kernel checks
     // it (EFAULT, EINVAL) before anything else, and then the shim may read it.
     int r = REAL(recvmmsg)(fd, vec, vlen, flags | MSG_DONTWAIT, timeout);
     if (r < 0 && !would_block()) return -1;
-    int64_t end = GREEN_NO_DEADLINE; // when the program's timeout runs out
-    if (timeout) // after messages the kernel wrote the time left back
-        end = green_add_sat(r > 0 ? green_now_ns() : start, green_timespec_ns(timeout));
+    if (r == 0) return 0; // vlen 0
+    // The time left (the kernel wrote it back after messages) and when it
+    // runs out; for a timeout too long to count in ns, the kernel counts:
+    // each call with messages writes its time left back into `left`.
+    struct timespec left = {0, 0};
+    int64_t end = GREEN_NO_DEADLINE;
+    if (timeout) {
+        left = *timeout;
+        end = green_add_sat(r > 0 ? green_now_ns() : start, green_timespec_ns(&left));
+    }
+    int kernel_counts = end == GREEN_NO_DEADLINE;
     unsigned got = r > 0 ? (unsigned)r : 0;
     note_batch(vec, (int)got);
-    for (;;) {
-        if (got == vlen) break;
-        if (got) {
-            // Why the kernel would stop here: MSG_WAITFORONE, its timeout,
-            // out-of-band data, an error it keeps for the next call.
-            if ((flags & MSG_WAITFORONE) || (vec[got - 1].msg_hdr.msg_flags & MSG_OOB)) break;
-            if (timeout && green_now_ns() >= end) break;
-            if (error_pending(fd)) break;
-        }
-        if (shim_wait_ready(fd, GREEN_READ, shim_deadline_after(FD_LOAD(e, rcv_timeout))) != 0) {
+    while (got < vlen) {
+        // Where the kernel's loop would stop: MSG_WAITFORONE, its timeout
+        // (checked after each message), out-of-band data.
+        if (got && ((flags & MSG_WAITFORONE) || (vec[got - 1].msg_hdr.msg_flags & MSG_OOB))) break;
+        if (got && timeout && !kernel_counts && green_now_ns() >= end) break;
+        if (!ready_now(fd, POLLIN) && shim_wait_ready(fd, GREEN_READ, shim_deadline_after(FD_LOAD(e, rcv_timeout))) != 0) {
             if (!got) return -1;
             break;
         }
-        struct timespec left;
-        if (timeout) left = green_ns_timespec(end == GREEN_NO_DEADLINE ? green_timespec_ns(timeout) : green_ns_until(end));
-        int flags_now = flags | MSG_DONTWAIT;
-        r = REAL(recvmmsg)(fd, vec + got, vlen - got, flags_now, timeout ? &left : NULL);
+        // An error that came meanwhile: the kernel's loop stops at it and
+        // keeps it for the next call, where a call here would take it. (A
+        // queued error-queue entry says POLLERR too: then fewer messages
+        // come back than natively, which recvmmsg may always do.)
+        if (got && error_pending(fd)) break;
+        if (timeout && !kernel_counts) left = green_ns_timespec(green_ns_until(end));
+        r = REAL(recvmmsg)(fd, vec + got, vlen - got, flags | MSG_DONTWAIT, timeout ? &left : NULL);
         if (r > 0) {
             note_batch(vec + got, r);
             got += (unsigned)r;
         } else if (r < 0 && !would_block()) {
             if (!got) return -1;
-            break; // the error is the socket's: returned with the messages (see error_pending)
+            break; // an error after messages: they are the answer
         }
     }
-    if (timeout) *timeout = green_ns_timespec(green_ns_until(end));
+    if (timeout && got) {
+        if (!kernel_counts) left = green_ns_timespec(green_ns_until(end));
+        if (!writable(timeout)) {
+            errno = EFAULT;
+            return -1;
+        }
+        *timeout = left;
+    }
     return (int)got;
 }
 
 // ---- sendmmsg ---------------------------------------------------------------------------
+
+/// The most of one message the kernel sends (MAX_RW_COUNT).
+#define MESSAGE_MAX ((size_t)INT_MAX & ~(size_t)4095)
 
 /// Bytes in a message's buffers.
 static size_t message_bytes(const struct msghdr *m) {
@@ -101,21 +129,26 @@ static size_t message_bytes(const struct msghdr *m) {
     return n;
 }
 
-/// The rest of a message a stream socket took part of, through send(),
-/// which parks as the blocking sendmsg would have. Returns the bytes sent.
-static size_t send_rest(int fd, const struct msghdr *m, size_t done, int flags) {
-    size_t sent = 0;
-    for (size_t i = 0; i < m->msg_iovlen; i++) {
+/// The rest of a message a stream socket took part of, up to `whole` of its
+/// bytes, through send(), which parks as the blocking sendmsg would have.
+/// Returns the bytes sent.
+static size_t send_rest(int fd, const struct msghdr *m, size_t done, size_t whole, int flags) {
+    size_t sent = 0, skip = done, left = whole - done;
+    for (size_t i = 0; i < m->msg_iovlen && left; i++) {
         const struct iovec *v = &m->msg_iov[i];
-        if (done >= v->iov_len) {
-            done -= v->iov_len;
+        if (skip >= v->iov_len) {
+            skip -= v->iov_len;
             continue;
         }
-        size_t want = v->iov_len - done;
-        ssize_t r = send(fd, (const char *)v->iov_base + done, want, flags);
-        if (r > 0) sent += (size_t)r;
+        size_t want = v->iov_len - skip;
+        if (want > left) want = left;
+        ssize_t r = send(fd, (const char *)v->iov_base + skip, want, flags);
+        if (r > 0) {
+            sent += (size_t)r;
+            left -= (size_t)r;
+        }
         if (r < 0 || (size_t)r < want) break;
-        done = 0;
+        skip = 0;
     }
     return sent;
 }
@@ -132,8 +165,9 @@ static int send_stream_messages(int fd, fd_info *e, struct mmsghdr *vec, unsigne
                 return i ? (int)i : -1;
         }
         size_t whole = message_bytes(&vec[i].msg_hdr);
+        if (whole > MESSAGE_MAX) whole = MESSAGE_MAX; // the kernel sends no more of one message
         if (vec[i].msg_len < whole) {
-            vec[i].msg_len += (unsigned)send_rest(fd, &vec[i].msg_hdr, vec[i].msg_len, flags);
+            vec[i].msg_len += (unsigned)send_rest(fd, &vec[i].msg_hdr, vec[i].msg_len, whole, flags);
             if (vec[i].msg_len < whole) return (int)i + 1; // a wait failed partway: sent as far as it got
         }
     }

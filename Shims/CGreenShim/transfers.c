@@ -1,111 +1,145 @@
 // transfers.c — sendfile and splice: the kernel moves the bytes between two
-// descriptors. When one of them is a socket the shim made non-blocking under
-// the program (FD_MANAGED, or shared with another process since a fork), the
-// kernel answers EAGAIN where the program's blocking call would wait: here
-// the fiber parks on that socket and the call goes on, so the program sees
-// what a blocking call returns. Neither call has a per-call MSG_DONTWAIT: on
-// a socket a spawned program shares (blocking in the kernel again) the fiber
-// waits until it is ready before each call, which may still block in the
-// kernel for the rest (marked, so that `green run` hands the hub off). With
-// no such socket (regular files, pipes, sockets the program made
-// non-blocking itself) the call goes to the kernel as it is, marked too.
+// descriptors, and either may make the call wait.
+//
+// - A socket the program left blocking may be non-blocking in the kernel
+//   (the shim's own, FD_MANAGED, or one shared with another process since a
+//   fork): there the kernel says EAGAIN where the program's call waits, so
+//   the fiber parks on that side and the call goes on.
+// - A socket a spawned program shares is blocking in the kernel again, and
+//   so are pipes the program made (sockets.c): the fiber waits until such a
+//   side is ready before each call, so that the call does not start by
+//   blocking the hub's thread. (splice is told SPLICE_F_NONBLOCK, which the
+//   kernel applies to the pipe side; a sendfile into a pipe may still block
+//   for the rest of its count.) Each call is marked as one that may block,
+//   so that `green run` hands the hub off when it takes long.
+//
+// Fds of other kinds (regular files, fds the program made non-blocking
+// itself) are the kernel's business: their EAGAIN is the program's own.
 #include "io_modes.h"
 #include <limits.h>
 
 _Static_assert(sizeof(off_t) == sizeof(off64_t), "sendfile64 is sendfile on 64-bit Linux");
 
-/// The kernel moves at most this much per call (MAX_RW_COUNT); a blocking
-/// sendfile of more returns this much, and so does the loop below.
+/// The kernel moves at most this much per call (MAX_RW_COUNT); so does a
+/// blocking sendfile, and so the loop below.
 #define TRANSFER_MAX ((size_t)INT_MAX & ~(size_t)4095)
 
-/// fd's record if it is a socket the program left blocking, which the
-/// kernel may answer EAGAIN: one the shim made non-blocking (NONBLOCK), or
-/// one another process may share since a fork or spawn (DONTWAIT: its
-/// kernel flag is non-blocking after a fork, blocking after a spawn).
-static fd_info *socket_blocking_for_program(int fd, int *shared) {
+/// One end of a transfer, and how a fiber waits for it.
+typedef struct side {
+    int fd;
+    short ready_events;   ///< POLLIN for the input side, POLLOUT for the output
+    enum { SIDE_OTHER, SIDE_SOCKET, SIDE_PIPE } kind;
+    int blocks_in_kernel; ///< the kernel's call may block on it: wait until ready first
+    int64_t timeout;      ///< SO_RCVTIMEO or SO_SNDTIMEO of a socket, 0 = none
+} side;
+
+static side side_of(int fd, int input) {
+    side s = {.fd = fd, .ready_events = input ? POLLIN : POLLOUT, .kind = SIDE_OTHER};
     fd_info *e = NULL;
-    int m = mode_for(fd, &e);
-    *shared = m == DONTWAIT;
-    return m == NONBLOCK || m == DONTWAIT ? e : NULL;
+    switch (mode_for(fd, &e)) {
+    case NONBLOCK: // the shim's socket: non-blocking in the kernel
+    case DONTWAIT: // shared with another process: the kernel's flag may be either
+        s.kind = SIDE_SOCKET;
+        s.blocks_in_kernel = FD_KIND(e) == FD_SOCKET;
+        s.timeout = input ? FD_LOAD(e, rcv_timeout) : FD_LOAD(e, snd_timeout);
+        break;
+    case WAIT_FIRST: // a pipe or terminal, blocking in the kernel; its wrong end fails at once
+        if (FD_LOAD(e, access) != (input ? O_WRONLY : O_RDONLY)) {
+            s.kind = SIDE_PIPE;
+            s.blocks_in_kernel = 1;
+        }
+        break;
+    }
+    return s;
 }
 
-/// Before a call on a shared socket (which may block in the kernel): wait
-/// until it is ready, so the call at least starts without blocking.
-static int ready_first(int fd, fd_info *rec, int shared, int reading) {
-    if (!rec || !shared || ready_now(fd, reading ? POLLIN : POLLOUT)) return 0;
-    int64_t timeout = reading ? FD_LOAD(rec, rcv_timeout) : FD_LOAD(rec, snd_timeout);
-    return shim_wait_ready(fd, reading ? GREEN_READ : GREEN_WRITE, shim_deadline_after(timeout));
+static int side_ready(const side *s) { return ready_now(s->fd, s->ready_events); }
+
+static int wait_for(const side *s) {
+    return shim_wait_ready(s->fd, s->ready_events == POLLIN ? GREEN_READ : GREEN_WRITE, shim_deadline_after(s->timeout));
 }
 
-/// Whether fd is a pipe or terminal left blocking in the kernel (WAIT_FIRST):
-/// the fiber waits until it is ready before a call on it.
-static int blocking_pipe(int fd) {
-    fd_info *e = NULL;
-    return mode_for(fd, &e) == WAIT_FIRST;
+/// Before a call: a side the kernel may block on is waited for until ready.
+static int ready_first(const side *s) {
+    if (!s->blocks_in_kernel || side_ready(s)) return 0;
+    return wait_for(s);
 }
 
-/// Park until the side that said EAGAIN is ready: the input socket if it
-/// has nothing to read, else the output socket. -1 (errno as the blocking
-/// call says it) when the wait fails, or when neither side is a socket the
-/// shim made non-blocking: that EAGAIN is the program's own.
-static int wait_for_side(int in, fd_info *in_rec, int out, fd_info *out_rec) {
-    if (in_rec && !ready_now(in, POLLIN))
-        return shim_wait_ready(in, GREEN_READ, shim_deadline_after(FD_LOAD(in_rec, rcv_timeout)));
-    if (out_rec) return shim_wait_ready(out, GREEN_WRITE, shim_deadline_after(FD_LOAD(out_rec, snd_timeout)));
-    errno = EAGAIN;
-    return -1;
+/// After EAGAIN: park until the side that said it is ready. 0 to try again;
+/// -1 (errno as the blocking call says it) when the wait fails, or with
+/// EAGAIN when the side that is not ready is one the program made
+/// non-blocking itself.
+static int wait_after_eagain(const side *in, const side *out) {
+    const side *sides[2] = {in, out};
+    for (int i = 0; i < 2; i++) {
+        const side *s = sides[i];
+        if (side_ready(s)) continue;
+        if (s->kind != SIDE_OTHER) return wait_for(s);
+        errno = EAGAIN;
+        return -1;
+    }
+    return 0; // both ready by now
 }
 
 /// A blocking sendfile sends `count` bytes (at most TRANSFER_MAX), fewer only
 /// at the end of `in` or when a wait fails after some were sent; the offset
 /// (*offset, or in's file position) moves with every byte, as in each call.
-GREEN_EXPORT ssize_t sendfile(int out, int in, off_t *offset, size_t count) {
-    if (!green_on_fiber()) return REAL(sendfile)(out, in, offset, count);
+GREEN_EXPORT ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count) {
+    if (!green_on_fiber()) return REAL(sendfile)(out_fd, in_fd, offset, count);
     green_fair_turn(); // a sender that never fills the socket still lets the others run
-    int out_shared, in_shared;
-    fd_info *out_rec = socket_blocking_for_program(out, &out_shared);
-    fd_info *in_rec = socket_blocking_for_program(in, &in_shared);
-    if (!out_rec && !in_rec) return SHIM_BLOCKING_CALL(REAL(sendfile)(out, in, offset, count));
-    if (count > TRANSFER_MAX) count = TRANSFER_MAX;
+    side in = side_of(in_fd, 1), out = side_of(out_fd, 0);
+    // Arguments the kernel refuses before it looks at either side (a count
+    // with its top bit set, an offset on a pipe) must not wait for a pipe.
+    int refused = (ssize_t)count < 0 || (offset && in.kind == SIDE_PIPE);
+    if ((in.kind == SIDE_OTHER && out.kind == SIDE_OTHER) || refused)
+        return SHIM_BLOCKING_CALL(REAL(sendfile)(out_fd, in_fd, offset, count));
+    // The first call gets the program's count (the kernel refuses one with
+    // its top bit set); the rest, what is left of at most TRANSFER_MAX.
+    size_t limit = count > TRANSFER_MAX ? TRANSFER_MAX : count;
     size_t sent = 0;
     for (;;) {
-        if (ready_first(in, in_rec, in_shared, 1) != 0 || ready_first(out, out_rec, out_shared, 0) != 0)
-            return sent ? (ssize_t)sent : -1;
-        ssize_t r = SHIM_BLOCKING_CALL(REAL(sendfile)(out, in, offset, count - sent));
+        if (count && (ready_first(&in) != 0 || ready_first(&out) != 0)) return sent ? (ssize_t)sent : -1;
+        ssize_t r = SHIM_BLOCKING_CALL(REAL(sendfile)(out_fd, in_fd, offset, sent ? limit - sent : count));
         if (r > 0) {
             sent += (size_t)r;
-            if (sent == count) return (ssize_t)sent;
+            if (sent >= limit) return (ssize_t)sent;
             continue; // the socket took part of it: the next call says EAGAIN if it is full
         }
         if (r == 0) return (ssize_t)sent; // the end of in (or count 0)
-        if (!would_block() || wait_for_side(in, in_rec, out, out_rec) != 0) return sent ? (ssize_t)sent : -1;
+        if (!would_block() || wait_after_eagain(&in, &out) != 0) return sent ? (ssize_t)sent : -1;
     }
 }
 
-GREEN_EXPORT ssize_t sendfile64(int out, int in, off64_t *offset, size_t count) {
-    return sendfile(out, in, (off_t *)offset, count);
+GREEN_EXPORT ssize_t sendfile64(int out_fd, int in_fd, off64_t *offset, size_t count) {
+    return sendfile(out_fd, in_fd, (off_t *)offset, count);
 }
 
-/// splice answers as read does: what one call moves, once something could
-/// be moved. A pipe end stays blocking in the kernel (sockets.c): the fiber
-/// waits until it is ready before the call, so only the socket's side can
-/// say EAGAIN. SPLICE_F_NONBLOCK asks for EAGAIN: the call goes as it is.
-GREEN_EXPORT ssize_t splice(int in, loff_t *in_offset, int out, loff_t *out_offset, size_t len, unsigned int flags) {
+/// splice answers once something could be moved, with what it moved: from
+/// a socket, what one call takes; from a pipe into a socket, all the pipe
+/// holds (up to len), as a blocking socket takes it. SPLICE_F_NONBLOCK from
+/// the program asks for EAGAIN: the call goes as it is.
+GREEN_EXPORT ssize_t splice(int in_fd, loff_t *in_offset, int out_fd, loff_t *out_offset, size_t len,
+                            unsigned int flags) {
     if (!green_on_fiber() || (flags & SPLICE_F_NONBLOCK))
-        return SHIM_BLOCKING_CALL(REAL(splice)(in, in_offset, out, out_offset, len, flags));
+        return SHIM_BLOCKING_CALL(REAL(splice)(in_fd, in_offset, out_fd, out_offset, len, flags));
     green_fair_turn();
-    int in_shared, out_shared;
-    fd_info *in_rec = socket_blocking_for_program(in, &in_shared);
-    fd_info *out_rec = socket_blocking_for_program(out, &out_shared);
-    if (!in_rec && !out_rec) return SHIM_BLOCKING_CALL(REAL(splice)(in, in_offset, out, out_offset, len, flags));
+    side in = side_of(in_fd, 1), out = side_of(out_fd, 0);
+    if (in.kind == SIDE_OTHER && out.kind == SIDE_OTHER)
+        return SHIM_BLOCKING_CALL(REAL(splice)(in_fd, in_offset, out_fd, out_offset, len, flags));
+    in.blocks_in_kernel &= in.kind == SIDE_SOCKET; // SPLICE_F_NONBLOCK keeps a pipe from blocking
+    out.blocks_in_kernel &= out.kind == SIDE_SOCKET;
+    size_t moved = 0;
     for (;;) {
-        if (blocking_pipe(in) && !ready_now(in, POLLIN) && shim_wait_ready(in, GREEN_READ, GREEN_NO_DEADLINE) != 0)
-            return -1;
-        if (blocking_pipe(out) && !ready_now(out, POLLOUT) && shim_wait_ready(out, GREEN_WRITE, GREEN_NO_DEADLINE) != 0)
-            return -1;
-        if (ready_first(in, in_rec, in_shared, 1) != 0 || ready_first(out, out_rec, out_shared, 0) != 0) return -1;
-        ssize_t r = SHIM_BLOCKING_CALL(REAL(splice)(in, in_offset, out, out_offset, len, flags));
-        if (r >= 0 || !would_block()) return r;
-        if (wait_for_side(in, in_rec, out, out_rec) != 0) return -1;
+        if (len && (ready_first(&in) != 0 || ready_first(&out) != 0)) return moved ? (ssize_t)moved : -1;
+        ssize_t r = SHIM_BLOCKING_CALL(
+            REAL(splice)(in_fd, in_offset, out_fd, out_offset, len - moved, flags | SPLICE_F_NONBLOCK));
+        if (r > 0) {
+            moved += (size_t)r;
+            // Into a socket a blocking call goes on while the pipe has more.
+            if (moved < len && out.kind == SIDE_SOCKET && in.kind == SIDE_PIPE && side_ready(&in)) continue;
+            return (ssize_t)moved;
+        }
+        if (r == 0) return (ssize_t)moved;
+        if (!would_block() || wait_after_eagain(&in, &out) != 0) return moved ? (ssize_t)moved : -1;
     }
 }

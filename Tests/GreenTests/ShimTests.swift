@@ -609,8 +609,10 @@ final class ShimTests: XCTestCase {
             // recvmmsg waits for all three datagrams, sent 20 ms apart by another fiber.
             let (c, d) = self.makeSocketPair(type: Int32(SOCK_DGRAM.rawValue))
             defer { close(c); close(d) }
+            // The sender sends each datagram after the ticker had 10 more
+            // turns: recvmmsg, waiting for all three, must let it run.
             var turns = 0
-            let ticker = Green.spawn { // counts its turns while recvmmsg waits
+            let ticker = Green.spawn {
                 while true {
                     turns += 1
                     try Green.sleep(for: .milliseconds(1))
@@ -619,7 +621,8 @@ final class ShimTests: XCTestCase {
             defer { ticker.cancel() }
             let sender = Green.spawn {
                 for i in 0..<3 {
-                    try Green.sleep(for: .milliseconds(20))
+                    let until = turns + 10
+                    while turns < until { try Green.sleep(for: .milliseconds(1)) }
                     var v = UInt8(i)
                     XCTAssertEqual(send(d, &v, 1, 0), 1)
                 }
@@ -628,7 +631,7 @@ final class ShimTests: XCTestCase {
             let received = test_recvmmsg_bytes(c, &values, 3)
             try sender.value
             return ["sendfile \(sent) offset \(offset) same \(sameBytes)",
-                    "recvmmsg \(received) \(values) others ran \(turns > 10)"]
+                    "recvmmsg \(received) \(values) others ran \(turns >= 30)"]
         }
         XCTAssertEqual(try f.value, ["sendfile 524288 offset 524288 same true", "recvmmsg 3 [0, 1, 2] others ran true"])
     }

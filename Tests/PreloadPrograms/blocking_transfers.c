@@ -9,6 +9,7 @@
  * same counts. */
 #include "check.h"
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -222,7 +223,7 @@ static void sendmmsg_waits_stream(void) {
     close(sv[1]);
 }
 
-#define DATAGRAMS 200
+#define DATAGRAMS 1000 /* more than an unread socket takes (checked), fewer than sendmmsg's 1024 */
 
 static void *receive_datagrams_slowly(void *arg) {
     int fd = *(int *)arg;
@@ -237,11 +238,9 @@ static void *receive_datagrams_slowly(void *arg) {
 }
 
 static void sendmmsg_waits_datagrams(void) {
-    int sv[2];
-    CHECK(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) == 0);
-    int values[DATAGRAMS];
-    struct iovec iov[DATAGRAMS];
-    struct mmsghdr vec[DATAGRAMS];
+    static int values[DATAGRAMS];
+    static struct iovec iov[DATAGRAMS];
+    static struct mmsghdr vec[DATAGRAMS];
     memset(vec, 0, sizeof vec);
     for (int i = 0; i < DATAGRAMS; i++) {
         values[i] = i;
@@ -249,12 +248,22 @@ static void sendmmsg_waits_datagrams(void) {
         vec[i].msg_hdr.msg_iov = &iov[i];
         vec[i].msg_hdr.msg_iovlen = 1;
     }
+    /* The call has to wait: a socket nobody reads takes fewer. */
+    int probe[2];
+    CHECK(socketpair(AF_UNIX, SOCK_DGRAM, 0, probe) == 0);
+    int fit = sendmmsg(probe[1], vec, DATAGRAMS, MSG_DONTWAIT);
+    close(probe[0]);
+    close(probe[1]);
+
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) == 0);
     pthread_t t;
     CHECK_RC(pthread_create(&t, NULL, receive_datagrams_slowly, &sv[0]), 0);
     int sent = sendmmsg(sv[1], vec, DATAGRAMS, 0);
     void *in_order = NULL;
     CHECK_RC(pthread_join(t, &in_order), 0);
-    printf("sendmmsg, datagrams: %d of %d sent, %ld received in order\n", sent, DATAGRAMS, (long)(intptr_t)in_order);
+    printf("sendmmsg, datagrams: %d of %d sent (an unread socket takes fewer: %s), %ld received in order\n", sent,
+           DATAGRAMS, fit > 0 && fit < DATAGRAMS ? "yes" : "no", (long)(intptr_t)in_order);
     close(sv[0]);
     close(sv[1]);
 }
@@ -294,6 +303,79 @@ static void recvmsg_waits_for_all(void) {
            in_order ? "yes" : "no", timed);
     close(sv[0]);
     close(sv[1]);
+}
+
+static const char *errno_name(ssize_t r) {
+    if (r >= 0) return "none";
+    switch (errno) {
+    case EBADF: return "EBADF";
+    case EINVAL: return "EINVAL";
+    case EFAULT: return "EFAULT";
+    case EAGAIN: return "EAGAIN";
+    default: return "other";
+    }
+}
+
+static void *drain_pipe_late(void *arg) {
+    int fd = *(int *)arg;
+    sleep_ms(50);
+    static char buf[70000];
+    size_t got = 0;
+    ssize_t n;
+    while (got < 65536 + 5 && (n = read(fd, buf, sizeof buf)) > 0) got += (size_t)n;
+    return NULL;
+}
+
+/* Arguments the kernel refuses at once, and a pipe side that is not ready. */
+static void edges(void) {
+    int sv[2], p[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    CHECK(pipe(p) == 0);
+    ssize_t wrong_in = splice(p[1], NULL, sv[1], NULL, 10, 0);
+    const char *wrong_in_errno = errno_name(wrong_in);
+    ssize_t wrong_out = splice(sv[0], NULL, p[0], NULL, 10, 0);
+    const char *wrong_out_errno = errno_name(wrong_out);
+    ssize_t nothing = splice(p[0], NULL, sv[1], NULL, 0, 0);
+    ssize_t huge = sendfile(sv[1], p[0], NULL, (size_t)-1);
+    const char *huge_errno = errno_name(huge);
+
+    /* A read-only timeout: the kernel's write of the time left says EFAULT. */
+    int dg[2];
+    CHECK(socketpair(AF_UNIX, SOCK_DGRAM, 0, dg) == 0);
+    struct timespec *ro = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(ro != MAP_FAILED);
+    ro->tv_sec = 5;
+    CHECK(mprotect(ro, 4096, PROT_READ) == 0);
+    struct datagram_sender s = {.fd = dg[1], .count = 1, .gap_ms = 30};
+    pthread_t t;
+    CHECK_RC(pthread_create(&t, NULL, send_datagrams, &s), 0);
+    unsigned char got[2];
+    ssize_t ro_r = receive_batch(dg[0], got, 1, 0, ro, 0);
+    const char *ro_errno = errno_name(ro_r);
+    CHECK_RC(pthread_join(t, NULL), 0);
+
+    /* sendfile from a socket into a full pipe: waits until a reader drains it. */
+    static char fill[65536];
+    CHECK(fcntl(p[1], F_SETFL, O_NONBLOCK) == 0);
+    size_t filled = 0;
+    ssize_t n;
+    while ((n = write(p[1], fill, sizeof fill)) > 0) filled += (size_t)n;
+    CHECK(fcntl(p[1], F_SETFL, 0) == 0);
+    CHECK(write(sv[0], "hello", 5) == 5);
+    CHECK_RC(pthread_create(&t, NULL, drain_pipe_late, &p[0]), 0);
+    ssize_t into_pipe = sendfile(p[1], sv[1], NULL, 5);
+    CHECK_RC(pthread_join(t, NULL), 0);
+
+    printf("edges: splice from a write end %zd %s, into a read end %zd %s, of 0 bytes %zd; sendfile of SIZE_MAX "
+           "%zd %s; recvmmsg with a read-only timeout %zd %s; sendfile from a socket into a full pipe %zd\n",
+           wrong_in, wrong_in_errno, wrong_out, wrong_out_errno, nothing, huge, huge_errno, ro_r, ro_errno, into_pipe);
+    munmap(ro, 4096);
+    close(dg[0]);
+    close(dg[1]);
+    close(sv[0]);
+    close(sv[1]);
+    close(p[0]);
+    close(p[1]);
 }
 
 /* Sockets made before a fork: the shim's side then drives them per call
@@ -341,6 +423,7 @@ static void *all_checks(void *unused) {
     sendmmsg_waits_stream();
     sendmmsg_waits_datagrams();
     recvmsg_waits_for_all();
+    edges();
     after_a_fork();
     return NULL;
 }
