@@ -46,10 +46,13 @@ enum SpawnJoin {
         // One unit alive at a time: the pooled stack stays hot in cache.
         let greenOne = try greenOneAtATime(fibers)
         let coreOne = coreOneAtATime(fibers)
+        let objectOne = swiftObjectOneAtATime(fibers)
         let taskOne = tasksOneAtATime(tasks)
         t.add(["Green fibers, one at a time", grouped(greenOne.units), "warm", "", "", perOp(ns: greenOne.nsPerUnit), "baseline"])
         t.add(["  the C core alone, one at a time", grouped(coreOne.units), "warm", "", "", perOp(ns: coreOne.nsPerUnit),
                ratio("Core", coreOne.nsPerUnit, baseline: greenOne.nsPerUnit)])
+        t.add(["  a Swift object with a fiber's fields alone", grouped(objectOne.units), "warm", "", "", perOp(ns: objectOne.nsPerUnit),
+               ratio("Object", objectOne.nsPerUnit, baseline: greenOne.nsPerUnit)])
         t.add(["Swift Tasks, one at a time", grouped(taskOne.units), "warm", "", "", perOp(ns: taskOne.nsPerUnit),
                ratio("Task", taskOne.nsPerUnit, baseline: greenOne.nsPerUnit)])
         t.note("'one at a time' spawns a unit and joins it before the next (a reused, cache-hot stack); "
@@ -57,6 +60,9 @@ enum SpawnJoin {
                + "(the one freed last), so these trivial bodies share a few.")
         t.note("'the C core alone': green_fiber_spawn + green_fiber_join from C, an empty body, no Swift fiber "
                + "object, closure or reference counts: what Green.spawn + join costs below its Swift layer.")
+        t.note("'a Swift object with a fiber's fields alone': allocate an object laid out as Fiber<Void>, hand it "
+               + "on retained once as spawn does, release it, free it: no stack, no switch. The C core's row and this "
+               + "one add up to the floor of Green.spawn + join under a class handle.")
         t.note("Fibers start running only when main joins, so their bodies run in the join phase; tasks and "
                + "threads start running on other CPUs during the create phase.")
         t.note("cold = first round in this process (earlier sections may already have warmed shared runtime state).")
@@ -93,6 +99,23 @@ enum SpawnJoin {
         let t0 = clock.now
         guard green_spawn_join_floor(n) == 0 else { fatalError("green-bench: spawn failed") }
         return Round(units: n, create: 0, join: seconds(clock.now - t0))
+    }
+
+    static func swiftObjectOneAtATime(_ n: Int) -> Round {
+        for _ in 0..<1_000 { objectRound() } // warm-up
+        let clock = ContinuousClock()
+        let t0 = clock.now
+        for _ in 0..<n { objectRound() }
+        return Round(units: n, create: 0, join: seconds(clock.now - t0))
+    }
+
+    /// One object's life as a spawned fiber's handle lives it, minus the fiber.
+    @inline(__always)
+    static func objectRound() {
+        let object = FiberShapedObject(name: "fiber", body: {})
+        let handedOn = Unmanaged.passRetained(object) // as AnyFiber.start gives the C core a reference
+        consumeObject(object)
+        handedOn.release()
     }
 
     static func tasksOneAtATime(_ n: Int) -> Round {
@@ -145,3 +168,32 @@ enum SpawnJoin {
         return size / 1024
     }
 }
+
+/// The stored properties of a `Fiber<Void>` (AnyFiber's and the body), for
+/// the row that measures what one such object costs alone.
+final class FiberShapedObject {
+    var core: OpaquePointer?
+    var hub: AnyObject?
+    var id: UInt64 = 0
+    let name: String
+    var outcomeValue: AnyObject?
+    var outcomeError: Error?
+    var outcomeObserved = false
+    var locals: [ObjectIdentifier: Any]?
+    var completionHandlers: [() -> Void]?
+    var finished = false
+    var cancelledBeforeEnd = false
+    var body: (() throws -> Void)?
+
+    init(name: String, body: @escaping () throws -> Void) {
+        self.name = name
+        self.body = body
+    }
+}
+
+/// Kept out of line so that the optimizer cannot drop the object.
+@inline(never)
+func consumeObject(_ object: FiberShapedObject) {
+    objectSink &+= object.id &+ UInt64(object.name.utf8.count)
+}
+nonisolated(unsafe) var objectSink: UInt64 = 0

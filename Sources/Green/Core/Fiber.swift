@@ -157,13 +157,14 @@ public class AnyFiber: @unchecked Sendable, CustomStringConvertible {
     /// dropped (fire and forget, a `Group` member), or when the last handle
     /// goes for one kept but never asked. Cancellation is not a failure.
     deinit {
-        if let error = outcomeError, !outcomeObserved, !(error is CancellationError) {
-            reportUnobservedError(error)
-        }
+        // Only a nil check here: a look at the error's type costs a metadata
+        // lookup that every fiber's end would pay.
+        if outcomeError != nil && !outcomeObserved { reportUnobservedError() }
     }
 
     @inline(never)
-    private func reportUnobservedError(_ error: Error) {
+    private func reportUnobservedError() {
+        guard let error = outcomeError, !(error is CancellationError) else { return }
         printToStandardError("green: fiber \(name) (#\(id)) failed: \(error)\n")
     }
 
@@ -182,11 +183,11 @@ public class AnyFiber: @unchecked Sendable, CustomStringConvertible {
     /// Called on the fiber's own stack by the C core.
     fileprivate func run() {
         if let core, green_fiber_cancel_requested(core) {
+            dropBody()
             outcomeError = CancellationError() // cancelled before it started: the body never runs
         } else {
-            runBody()
+            runBody() // which releases the body
         }
-        dropBody()
         if let core { cancelledBeforeEnd = green_fiber_cancel_requested(core) }
         finished = true
         if let handlers = completionHandlers {
@@ -197,7 +198,7 @@ public class AnyFiber: @unchecked Sendable, CustomStringConvertible {
         core = nil
     }
 
-    /// Run the body and store its outcome (overridden by `Fiber<Value>`).
+    /// Run the body, release it, and store its outcome (overridden by `Fiber<Value>`).
     func runBody() {}
     /// Release the body and what it captured (overridden by `Fiber<Value>`).
     func dropBody() {}
@@ -250,9 +251,14 @@ public final class Fiber<Value>: AnyFiber, @unchecked Sendable {
     }
 
     override func runBody() {
+        // Moved out (a load and a store, which the optimizer makes a move;
+        // Optional.take() would cost a generic metadata lookup here), so no
+        // retain and release of what it captured around the call.
+        guard let body else { return }
+        self.body = nil
         do {
             // A Void result is not boxed: `value` makes one when asked.
-            if Value.self == Void.self { _ = try body!() } else { outcomeValue = FiberResultBox(try body!()) }
+            if Value.self == Void.self { _ = try body() } else { outcomeValue = FiberResultBox(try body()) }
         } catch { outcomeError = error }
     }
 
