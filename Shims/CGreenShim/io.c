@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 
 // ---- one operation, described so the loops below can retry it -----------------
 
@@ -31,6 +32,7 @@ typedef struct io_op {
     socklen_t destlen;
     struct msghdr *msg;      ///< recvmsg/sendmsg
     int turn_taken;          ///< the caller took the fair turn already (green_fair_turn)
+    int64_t deadline;        ///< input: when its waits end, 0 = the socket's SO_RCVTIMEO from now
 } io_op;
 
 /// The largest count for which read and write answer as recv and send do:
@@ -38,33 +40,35 @@ typedef struct io_op {
 /// of the buffer first (EFAULT) where recv and send shorten the count.
 #define RW_COUNT_MAX ((size_t)INT_MAX & ~(size_t)4095)
 
-/// Perform the operation once; `dontwait` turns read/write on a socket into
-/// recv/send with MSG_DONTWAIT (same semantics, per call) — for arguments
-/// on which both answer alike (a count up to RW_COUNT_MAX, at most IOV_MAX
+/// Perform the operation once. `extra` (socket flags: MSG_DONTWAIT, and
+/// MSG_NOSIGNAL after part of a write went out) turns read/write on a socket
+/// into recv/send with them (same semantics, per call) — for arguments on
+/// which both answer alike (a count up to RW_COUNT_MAX, at most IOV_MAX
 /// buffers: readv says EINVAL past it, recvmsg EMSGSIZE).
-static ssize_t perform(io_op *op, int dontwait) {
-    int f = op->flags | (dontwait ? MSG_DONTWAIT : 0);
+static ssize_t perform(io_op *op, int extra) {
+    int dontwait = extra != 0;
+    int f = op->flags | extra;
     int vector_ok = op->iovcnt >= 0 && op->iovcnt <= IOV_MAX;
     switch (op->kind) {
     case OP_READ:
-        return dontwait && op->len <= RW_COUNT_MAX ? REAL(recv)(op->fd, op->buf, op->len, MSG_DONTWAIT)
+        return dontwait && op->len <= RW_COUNT_MAX ? REAL(recv)(op->fd, op->buf, op->len, extra)
                                                    : REAL(read)(op->fd, op->buf, op->len);
     case OP_READV:
         if (dontwait && vector_ok) {
             struct msghdr m = {.msg_iov = op->iov, .msg_iovlen = (size_t)op->iovcnt};
-            return REAL(recvmsg)(op->fd, &m, MSG_DONTWAIT);
+            return REAL(recvmsg)(op->fd, &m, extra);
         }
         return REAL(readv)(op->fd, op->iov, op->iovcnt);
     case OP_RECV: return REAL(recv)(op->fd, op->buf, op->len, f);
     case OP_RECVFROM: return REAL(recvfrom)(op->fd, op->buf, op->len, f, op->addr, op->addrlen);
     case OP_RECVMSG: return REAL(recvmsg)(op->fd, op->msg, f);
     case OP_WRITE:
-        return dontwait && op->len <= RW_COUNT_MAX ? REAL(send)(op->fd, op->buf, op->len, MSG_DONTWAIT)
+        return dontwait && op->len <= RW_COUNT_MAX ? REAL(send)(op->fd, op->buf, op->len, extra)
                                                    : REAL(write)(op->fd, op->buf, op->len);
     case OP_WRITEV:
         if (dontwait && vector_ok) {
             struct msghdr m = {.msg_iov = op->iov, .msg_iovlen = (size_t)op->iovcnt};
-            return REAL(sendmsg)(op->fd, &m, MSG_DONTWAIT);
+            return REAL(sendmsg)(op->fd, &m, extra);
         }
         return REAL(writev)(op->fd, op->iov, op->iovcnt);
     case OP_SEND: return REAL(send)(op->fd, op->buf, op->len, f);
@@ -84,6 +88,15 @@ static ssize_t perform_as_is(io_op *op) { return SHIM_BLOCKING_CALL(perform(op, 
 /// program's (fdtable.c, sockets shared with another process), and a call
 /// that trusted it then would block the hub's thread.
 static inline int dontwait_for(int m) { return m == DONTWAIT || m == NONBLOCK; }
+
+/// The socket flags a call in mode m adds (see perform). Once part of a
+/// write went out, the rest says MSG_NOSIGNAL: a blocking send that sent
+/// some bytes returns their count, and the kernel raises SIGPIPE only for a
+/// call that sent none.
+static inline int extra_flags(int m, size_t sent) {
+    if (!dontwait_for(m)) return 0;
+    return MSG_DONTWAIT | (sent ? MSG_NOSIGNAL : 0);
+}
 
 
 // ---- input ---------------------------------------------------------------------------
@@ -115,8 +128,10 @@ static ssize_t input(io_op *op) {
     // with MSG_DONTWAIT would say EAGAIN and the fiber would wait for bytes.
     if ((op->kind == OP_READ && op->len == 0) || (op->kind == OP_READV && iov_total(op->iov, op->iovcnt) == 0))
         return perform(op, 0);
-    int64_t deadline = shim_deadline_after(FD_LOAD(e, rcv_timeout));
-    int waitall = (op->flags & MSG_WAITALL) && (op->kind == OP_RECV || op->kind == OP_RECVFROM);
+    int64_t deadline = op->deadline ? op->deadline : shim_deadline_after(FD_LOAD(e, rcv_timeout));
+    // MSG_WAITALL: read on until the buffer is full. Not with MSG_PEEK,
+    // which would peek at the same first bytes again.
+    int waitall = (op->flags & MSG_WAITALL) && !(op->flags & MSG_PEEK) && (op->kind == OP_RECV || op->kind == OP_RECVFROM);
     size_t got = 0;
     char *base = op->buf;
     int hinted = !waitall && drain_hint_applies(op, e);
@@ -138,7 +153,7 @@ static ssize_t input(io_op *op) {
             if (!ready_now(op->fd, POLLIN) && shim_wait_ready(op->fd, GREEN_READ, deadline) != 0) return -1;
             r = perform(op, 0);
         } else {
-            r = perform(op, dontwait_for(m));
+            r = perform(op, extra_flags(m, 0));
         }
         if (r < 0 && m != WAIT_FIRST && would_block()) {
             if (wait_errno) { errno = wait_errno; return -1; } // nothing queued: the wait's answer
@@ -251,7 +266,7 @@ static ssize_t output(io_op *op) {
             }
             if (op->kind == OP_SENDMSG) msg_copy.msg_iovlen = (size_t)*iovcntp;
         }
-        ssize_t r = perform(op, dontwait_for(m));
+        ssize_t r = perform(op, extra_flags(m, sent));
         op->len = saved_len;
         if (cut >= 0) {
             (*iovp)[cut].iov_len = cut_len;
@@ -345,7 +360,7 @@ static ssize_t stream_read(fd_info *e, int fd, void *buf, size_t n, int recv_cal
 static ssize_t stream_write(int fd, const char *buf, size_t n, int send_call, int flags) {
     size_t sent = 0;
     for (;;) {
-        ssize_t r = REAL(send)(fd, buf + sent, n - sent, flags | MSG_DONTWAIT);
+        ssize_t r = REAL(send)(fd, buf + sent, n - sent, flags | MSG_DONTWAIT | (sent ? MSG_NOSIGNAL : 0));
         if (r < 0 && errno == ENOTSOCK && !sent) {
             io_op op = {.kind = send_call ? OP_SEND : OP_WRITE, .fd = fd, .buf = (void *)buf, .len = n, .flags = flags,
                         .turn_taken = 1};
@@ -419,14 +434,18 @@ static ssize_t note_received_fds(const struct msghdr *msg, ssize_t r) {
 
 /// The rest of a recvmsg with MSG_WAITALL on a byte stream, whose first
 /// input() returned `got` bytes, fewer than its buffers hold: as a blocking
-/// call, read on until every buffer is full. Each read is one more input()
-/// (which parks) on what is left; it stops, as the kernel does, at EOF, at
-/// an error, a signal or the socket's timeout (the bytes so far are the
-/// answer), and after a read that carried control data (passed fds). The
-/// kernel read msg and its buffers in the first call: they are valid here.
-static ssize_t recvmsg_rest(int fd, struct msghdr *msg, int flags, size_t got) {
+/// call, read on until every buffer is full (at most RW_COUNT_MAX, where the
+/// kernel cuts them). Each read is one more input() (which parks) on what is
+/// left, until the one `deadline` of the whole call; it stops, as the kernel
+/// does, at EOF, at an error, a signal or the timeout (the bytes so far are
+/// the answer), and after a read that carried control data (passed fds).
+/// `control_room` is the program's msg_controllen before the first read
+/// (which wrote what it received there). The kernel read msg and its
+/// buffers in the first call: they are valid here.
+static ssize_t recvmsg_rest(int fd, struct msghdr *msg, int flags, size_t got, size_t control_room, int64_t deadline) {
     size_t cnt = msg->msg_iovlen;
     size_t total = iov_total(msg->msg_iov, (int)cnt);
+    if (total > RW_COUNT_MAX) total = RW_COUNT_MAX;
     if (got >= total || msg->msg_controllen > 0 || (msg->msg_flags & MSG_CTRUNC)) return (ssize_t)got;
     struct iovec local[64];
     struct iovec *rest = cnt <= 64 ? local : malloc(cnt * sizeof *rest);
@@ -438,17 +457,17 @@ static ssize_t recvmsg_rest(int fd, struct msghdr *msg, int flags, size_t got) {
     // The rest goes into the program's control buffer (nothing came in the
     // first read), and nowhere for the address (a stream's is the first's).
     struct msghdr more = {.msg_iov = left, .msg_iovlen = (size_t)left_cnt, .msg_control = msg->msg_control};
-    size_t control_room = msg->msg_controllen;
     int saved = errno;
     while (got < total) {
         more.msg_controllen = control_room;
-        io_op op = {.kind = OP_RECVMSG, .fd = fd, .msg = &more, .flags = flags, .turn_taken = 1};
+        io_op op = {.kind = OP_RECVMSG, .fd = fd, .msg = &more, .flags = flags, .turn_taken = 1,
+                    .deadline = deadline};
         ssize_t r = input(&op);
         if (r <= 0) break; // EOF, or a failure after some bytes: those bytes are the answer
         got += (size_t)r;
         msg->msg_flags = more.msg_flags;
+        msg->msg_controllen = more.msg_controllen;
         if (more.msg_controllen > 0 || (more.msg_flags & MSG_CTRUNC)) {
-            msg->msg_controllen = more.msg_controllen;
             shim_note_received_fds(msg);
             break;
         }
@@ -460,17 +479,28 @@ static ssize_t recvmsg_rest(int fd, struct msghdr *msg, int flags, size_t got) {
     return (ssize_t)got;
 }
 
+/// A copy of the program's msghdr, or 0 when it cannot be read (the kernel
+/// then says EFAULT for it; a plain read here would crash).
+static int copy_msghdr(const struct msghdr *msg, struct msghdr *out) {
+    struct iovec here = {out, sizeof *out}, there = {(void *)msg, sizeof *out};
+    // Every argument a long: syscall() reads six of them.
+    return GREEN_SYSCALL(SYS_process_vm_readv, (long)getpid(), (long)&here, 1L, (long)&there, 1L, 0L) ==
+           (long)sizeof *out;
+}
+
 GREEN_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags) {
     if (!green_on_fiber()) return note_received_fds(msg, REAL(recvmsg)(fd, msg, flags));
-    io_op op = {.kind = OP_RECVMSG, .fd = fd, .msg = msg, .flags = flags};
-    ssize_t r = note_received_fds(msg, input(&op));
     // Each call says MSG_DONTWAIT, with which MSG_WAITALL takes what is
-    // queued: a blocking recvmsg waits for the rest.
-    if (r > 0 && (flags & MSG_WAITALL) && !(flags & (MSG_DONTWAIT | MSG_PEEK))) {
-        fd_info *e = NULL;
-        int m = mode_for(fd, &e);
-        if (dontwait_for(m) && !FD_LOAD(e, messages)) return recvmsg_rest(fd, msg, flags, (size_t)r);
-    }
+    // queued: on a byte stream a blocking recvmsg waits for the rest.
+    fd_info *e = NULL;
+    int waitall = (flags & MSG_WAITALL) && !(flags & (MSG_DONTWAIT | MSG_PEEK)) && dontwait_for(mode_for(fd, &e)) &&
+                  !FD_LOAD(e, messages);
+    struct msghdr before;
+    if (waitall && !copy_msghdr(msg, &before)) waitall = 0;
+    int64_t deadline = waitall ? shim_deadline_after(FD_LOAD(e, rcv_timeout)) : 0;
+    io_op op = {.kind = OP_RECVMSG, .fd = fd, .msg = msg, .flags = flags, .deadline = deadline};
+    ssize_t r = note_received_fds(msg, input(&op));
+    if (r > 0 && waitall) return recvmsg_rest(fd, msg, flags, (size_t)r, before.msg_controllen, deadline);
     return r;
 }
 

@@ -54,7 +54,7 @@ static int note_batch(struct mmsghdr *vec, int n) {
 /// after its messages, as the kernel does), where the shim's would crash.
 static int writable(struct timespec *t) {
     struct timespec keep = *t; // readable: the kernel read it in the first call
-    if (GREEN_SYSCALL(SYS_clock_gettime, CLOCK_MONOTONIC, t) != 0) return 0;
+    if (GREEN_SYSCALL(SYS_clock_gettime, (long)CLOCK_MONOTONIC, (long)t) != 0) return 0; // longs: syscall() reads them so
     *t = keep;
     return 1;
 }
@@ -80,6 +80,9 @@ GREEN_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int fl
         end = green_add_sat(r > 0 ? green_now_ns() : start, green_timespec_ns(&left));
     }
     int kernel_counts = end == GREEN_NO_DEADLINE;
+    // The time left as of the last message, which is what the kernel
+    // writes back (its loop then waits for the next one in vain).
+    int64_t at_last = timeout && !kernel_counts ? green_timespec_ns(&left) : 0;
     unsigned got = r > 0 ? (unsigned)r : 0;
     note_batch(vec, (int)got);
     while (got < vlen) {
@@ -94,20 +97,23 @@ GREEN_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int fl
         // An error that came meanwhile: the kernel's loop stops at it and
         // keeps it for the next call, where a call here would take it. (A
         // queued error-queue entry says POLLERR too: then fewer messages
-        // come back than natively, which recvmmsg may always do.)
+        // come back than natively, which recvmmsg may always do. One that
+        // comes between this look and the call is taken by the call and
+        // lost: a window of a few instructions.)
         if (got && error_pending(fd)) break;
         if (timeout && !kernel_counts) left = green_ns_timespec(green_ns_until(end));
         r = REAL(recvmmsg)(fd, vec + got, vlen - got, flags | MSG_DONTWAIT, timeout ? &left : NULL);
         if (r > 0) {
             note_batch(vec + got, r);
             got += (unsigned)r;
+            if (timeout && !kernel_counts) at_last = green_ns_until(end);
         } else if (r < 0 && !would_block()) {
             if (!got) return -1;
             break; // an error after messages: they are the answer
         }
     }
     if (timeout && got) {
-        if (!kernel_counts) left = green_ns_timespec(green_ns_until(end));
+        if (!kernel_counts) left = green_ns_timespec(at_last);
         if (!writable(timeout)) {
             errno = EFAULT;
             return -1;
@@ -142,7 +148,9 @@ static size_t send_rest(int fd, const struct msghdr *m, size_t done, size_t whol
         }
         size_t want = v->iov_len - skip;
         if (want > left) want = left;
-        ssize_t r = send(fd, (const char *)v->iov_base + skip, want, flags);
+        // MSG_NOSIGNAL: part of the message went out, and a blocking
+        // sendmsg that sent some bytes returns their count without SIGPIPE.
+        ssize_t r = send(fd, (const char *)v->iov_base + skip, want, flags | MSG_NOSIGNAL);
         if (r > 0) {
             sent += (size_t)r;
             left -= (size_t)r;

@@ -40,7 +40,10 @@ static side side_of(int fd, int input) {
     case NONBLOCK: // the shim's socket: non-blocking in the kernel
     case DONTWAIT: // shared with another process: the kernel's flag may be either
         s.kind = SIDE_SOCKET;
-        s.blocks_in_kernel = FD_KIND(e) == FD_SOCKET;
+        if (FD_KIND(e) == FD_SOCKET) {
+            int fl = REAL(fcntl)(fd, F_GETFL);
+            s.blocks_in_kernel = fl >= 0 && !(fl & O_NONBLOCK); // blocking again after a spawn
+        }
         s.timeout = input ? FD_LOAD(e, rcv_timeout) : FD_LOAD(e, snd_timeout);
         break;
     case WAIT_FIRST: // a pipe or terminal, blocking in the kernel; its wrong end fails at once
@@ -81,18 +84,22 @@ static int wait_after_eagain(const side *in, const side *out) {
     return 0; // both ready by now
 }
 
-/// A blocking sendfile sends `count` bytes (at most TRANSFER_MAX), fewer only
-/// at the end of `in` or when a wait fails after some were sent; the offset
-/// (*offset, or in's file position) moves with every byte, as in each call.
+/// A blocking sendfile into a socket sends `count` bytes (at most
+/// TRANSFER_MAX), fewer only at the end of `in` or when a wait fails after
+/// some were sent; into a pipe, what one call moves once there is room. The
+/// offset (*offset, or in's file position) moves with every byte.
 GREEN_EXPORT ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count) {
     if (!green_on_fiber()) return REAL(sendfile)(out_fd, in_fd, offset, count);
     green_fair_turn(); // a sender that never fills the socket still lets the others run
     side in = side_of(in_fd, 1), out = side_of(out_fd, 0);
-    // Arguments the kernel refuses before it looks at either side (a count
-    // with its top bit set, an offset on a pipe) must not wait for a pipe.
-    int refused = (ssize_t)count < 0 || (offset && in.kind == SIDE_PIPE);
+    // Arguments the kernel refuses before it looks at either side must not
+    // wait: a count with its top bit set; a pipe as the input (EINVAL).
+    int refused = (ssize_t)count < 0 || in.kind == SIDE_PIPE;
     if ((in.kind == SIDE_OTHER && out.kind == SIDE_OTHER) || refused)
         return SHIM_BLOCKING_CALL(REAL(sendfile)(out_fd, in_fd, offset, count));
+    // Into a pipe (the only output a socket can feed) the kernel waits for
+    // room once and fills it once: one call's worth, not the whole count.
+    int once = out.kind == SIDE_PIPE || in.kind == SIDE_SOCKET;
     // The first call gets the program's count (the kernel refuses one with
     // its top bit set); the rest, what is left of at most TRANSFER_MAX.
     size_t limit = count > TRANSFER_MAX ? TRANSFER_MAX : count;
@@ -102,7 +109,7 @@ GREEN_EXPORT ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count
         ssize_t r = SHIM_BLOCKING_CALL(REAL(sendfile)(out_fd, in_fd, offset, sent ? limit - sent : count));
         if (r > 0) {
             sent += (size_t)r;
-            if (sent >= limit) return (ssize_t)sent;
+            if (sent >= limit || once) return (ssize_t)sent;
             continue; // the socket took part of it: the next call says EAGAIN if it is full
         }
         if (r == 0) return (ssize_t)sent; // the end of in (or count 0)

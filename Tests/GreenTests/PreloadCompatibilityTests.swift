@@ -152,7 +152,9 @@ final class PreloadCompatibilityTests: XCTestCase {
     /// blocking (non-blocking underneath) said EAGAIN where the blocking call
     /// waits: a file server's sendfile stopped after 180 KiB and its reader
     /// waited for ever; recvmmsg with nothing queued yet failed at once;
-    /// recvmsg with MSG_WAITALL returned only what was queued. Each
+    /// recvmsg with MSG_WAITALL returned only what was queued; a partial send
+    /// to a closed peer raised SIGPIPE, which natively only a send that sent
+    /// nothing does. Each
     /// now waits, by name and through syscall(), with the counts, offsets
     /// and time left that the native run gives; also on sockets made before
     /// a fork (driven per call since, still non-blocking in the kernel).
@@ -169,6 +171,9 @@ final class PreloadCompatibilityTests: XCTestCase {
             "recvmsg MSG_WAITALL: 16 of 16 bytes in two buffers, in order yes; with a 100 ms timeout 3",
             "edges: splice from a write end -1 EBADF, into a read end -1 EBADF, of 0 bytes 0; sendfile of SIZE_MAX -1 EINVAL; "
                 + "recvmmsg with a read-only timeout -1 EFAULT; sendfile from a socket into a full pipe 5",
+            "more edges: splice from a pipe into a socket with little room 60000 of 60000, in order yes; MSG_WAITALL "
+                + "past a passed fd 8, fd open yes; MSG_WAITALL within one 400 ms socket timeout yes; after a partial "
+                + "send to a closed peer: write partial yes, sendmmsg 1, SIGPIPEs 0",
             "after a fork: sendfile 524288, reader got 524288 in order yes; recvmmsg 3",
             "blocking_transfers: all checks passed",
         ], timeout: 90)
