@@ -131,7 +131,10 @@ static ssize_t input(io_op *op) {
     int64_t deadline = op->deadline ? op->deadline : shim_deadline_after(FD_LOAD(e, rcv_timeout));
     // MSG_WAITALL: read on until the buffer is full. Not with MSG_PEEK,
     // which would peek at the same first bytes again.
-    int waitall = (op->flags & MSG_WAITALL) && !(op->flags & MSG_PEEK) && (op->kind == OP_RECV || op->kind == OP_RECVFROM);
+    // On a byte stream only: a message socket's read is one message anyway.
+    int waitall = (op->flags & MSG_WAITALL) && !(op->flags & MSG_PEEK) && !FD_LOAD(e, messages) &&
+                  (op->kind == OP_RECV || op->kind == OP_RECVFROM);
+    size_t want = op->len < RW_COUNT_MAX ? op->len : RW_COUNT_MAX; // the kernel reads no more in one call
     size_t got = 0;
     char *base = op->buf;
     int hinted = !waitall && drain_hint_applies(op, e);
@@ -169,7 +172,7 @@ static ssize_t input(io_op *op) {
         if (!waitall || r <= 0) return r < 0 && got ? (ssize_t)got : (r < 0 ? r : (ssize_t)(got + (size_t)r));
         // MSG_WAITALL: keep reading until the buffer is full or EOF.
         got += (size_t)r;
-        if (got == op->len) return (ssize_t)got;
+        if (got >= want) return (ssize_t)got;
         op->buf = base + got;
         op->len -= (size_t)r;
     }
@@ -195,6 +198,25 @@ static void iov_advance(struct iovec **iov, int *n, size_t bytes) {
         (*iov)->iov_base = (char *)(*iov)->iov_base + bytes;
         (*iov)->iov_len -= bytes;
     }
+}
+
+/// After a wait for room on a stream socket: did an error wake it (a reset,
+/// a peer gone with unread bytes)? A blocked send takes that error first:
+/// with bytes already sent it returns their count and the kernel keeps the
+/// error for the next call; with none the error is its answer, without
+/// SIGPIPE. A send tried again would instead take the error as its own
+/// (the next call then says EPIPE) or, on a Unix socket, say EPIPE and
+/// raise SIGPIPE. 1 to stop (errno set when nothing was sent); 0 to send
+/// again. A poll only after a wait: not on the path of a send that fits.
+static int stop_after_write_wait(int fd, size_t sent) {
+    struct pollfd p = {.fd = fd, .events = POLLOUT, .revents = 0};
+    if (REAL(poll)(&p, 1, 0) <= 0 || !(p.revents & POLLERR)) return 0;
+    if (sent) return 1;
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err == 0) return 0; // an error-queue entry
+    errno = err;
+    return 1;
 }
 
 /// A blocking write sends everything (or fails); non-blocking pieces are
@@ -280,7 +302,8 @@ static ssize_t output(io_op *op) {
         }
         if (r < 0) {
             if (m != WAIT_FIRST && would_block()) {
-                if (shim_wait_ready(op->fd, GREEN_WRITE, deadline) != 0) {
+                if (shim_wait_ready(op->fd, GREEN_WRITE, deadline) != 0 ||
+                    (!FD_LOAD(e, messages) && stop_after_write_wait(op->fd, sent))) {
                     result = sent ? (ssize_t)sent : -1;
                     break;
                 }
@@ -296,7 +319,15 @@ static ssize_t output(io_op *op) {
         }
         if (iovp) {
             iov_advance(iovp, iovcntp, (size_t)r);
-            if (op->kind == OP_SENDMSG) { msg_copy.msg_iov = *iovp; msg_copy.msg_iovlen = (size_t)*iovcntp; }
+            if (op->kind == OP_SENDMSG) {
+                msg_copy.msg_iov = *iovp;
+                msg_copy.msg_iovlen = (size_t)*iovcntp;
+                // Passed fds and credentials went with the first bytes: the
+                // rest of the message carries none (else each piece passes
+                // the fds again).
+                msg_copy.msg_control = NULL;
+                msg_copy.msg_controllen = 0;
+            }
             else op->iov = *iovp;
         } else {
             op->buf = (char *)op->buf + r;
@@ -371,7 +402,8 @@ static ssize_t stream_write(int fd, const char *buf, size_t n, int send_call, in
             if (sent >= n) return (ssize_t)sent;
             continue;
         }
-        if (!would_block() || shim_wait_ready(fd, GREEN_WRITE, GREEN_NO_DEADLINE) != 0)
+        if (!would_block() || shim_wait_ready(fd, GREEN_WRITE, GREEN_NO_DEADLINE) != 0 ||
+            stop_after_write_wait(fd, sent))
             return sent ? (ssize_t)sent : -1;
     }
 }
@@ -484,8 +516,13 @@ static ssize_t recvmsg_rest(int fd, struct msghdr *msg, int flags, size_t got, s
 static int copy_msghdr(const struct msghdr *msg, struct msghdr *out) {
     struct iovec here = {out, sizeof *out}, there = {(void *)msg, sizeof *out};
     // Every argument a long: syscall() reads six of them.
-    return GREEN_SYSCALL(SYS_process_vm_readv, (long)getpid(), (long)&here, 1L, (long)&there, 1L, 0L) ==
-           (long)sizeof *out;
+    long r = GREEN_SYSCALL(SYS_process_vm_readv, (long)getpid(), (long)&here, 1L, (long)&there, 1L, 0L);
+    if (r == (long)sizeof *out) return 1;
+    if (r < 0 && (errno == ENOSYS || errno == EPERM) && msg) { // no such call here (qemu-user, a seccomp filter)
+        *out = *msg;
+        return 1;
+    }
+    return 0;
 }
 
 GREEN_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags) {

@@ -94,7 +94,7 @@ GREEN_EXPORT ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count
     side in = side_of(in_fd, 1), out = side_of(out_fd, 0);
     // Arguments the kernel refuses before it looks at either side must not
     // wait: a count with its top bit set; a pipe as the input (EINVAL).
-    int refused = (ssize_t)count < 0 || in.kind == SIDE_PIPE;
+    int refused = (ssize_t)count < 0 || (in.kind == SIDE_PIPE && !isatty(in_fd)); // a terminal it takes
     if ((in.kind == SIDE_OTHER && out.kind == SIDE_OTHER) || refused)
         return SHIM_BLOCKING_CALL(REAL(sendfile)(out_fd, in_fd, offset, count));
     // Into a pipe (the only output a socket can feed) the kernel waits for

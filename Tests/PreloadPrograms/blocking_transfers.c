@@ -306,6 +306,7 @@ static void recvmsg_waits_for_all(void) {
     CHECK(setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0);
     CHECK(write(sv[1], "abc", 3) == 3);
     ssize_t timed = recvmsg(sv[0], &m, MSG_WAITALL);
+    CHECK(all == 16 && in_order);
     printf("recvmsg MSG_WAITALL: %zd of 16 bytes in two buffers, in order %s; with a 100 ms timeout %zd\n", all,
            in_order ? "yes" : "no", timed);
     close(sv[0]);
@@ -409,6 +410,14 @@ static void *read_then_close(void *arg) {
         if (k <= 0) break;
         got += (size_t)k;
     }
+    close(r->fd);
+    return NULL;
+}
+
+/* Closes its end 200 ms later (the writer is blocked by then), unread. */
+static void *close_late(void *arg) {
+    struct closing_reader *r = arg;
+    sleep_ms(200);
     close(r->fd);
     return NULL;
 }
@@ -520,14 +529,27 @@ static void more_edges(void) {
         CHECK_RC(pthread_join(t, NULL), 0);
         close(sv[1]);
     }
+    /* A write waiting on a full socket whose peer then closes with bytes
+     * unread: ECONNRESET, the error that woke it, and no SIGPIPE. */
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    while (send(sv[1], big, 4096, MSG_DONTWAIT) > 0) {}
+    struct closing_reader late = {.fd = sv[0], .n = 0};
+    CHECK_RC(pthread_create(&t, NULL, close_late, &late), 0);
+    ssize_t reset = write(sv[1], big, 100);
+    int reset_errno = errno;
+    CHECK_RC(pthread_join(t, NULL), 0);
+    close(sv[1]);
     sigaction(SIGPIPE, &old, NULL);
 
+    CHECK(spliced == (ssize_t)sizeof data && all == 8 && fd_open && timed < 8 && reset < 0 && reset_errno == ECONNRESET);
     printf("more edges: splice from a pipe into a socket with little room %zd of %zu, in order %s; MSG_WAITALL "
            "past a passed fd %zd, fd open %s; MSG_WAITALL within one 400 ms socket timeout %s; after a partial "
            "send to a closed peer: write partial %s, sendmmsg %d, SIGPIPEs %d\n",
            spliced, sizeof data, r.in_order ? "yes" : "no", all, fd_open ? "yes" : "no", timed < 8 ? "yes" : "no",
            partial_write > 0 && partial_write < (ssize_t)sizeof big ? "yes" : "no", partial_mmsg,
            __atomic_load_n(&sigpipes, __ATOMIC_SEQ_CST));
+    printf("a write on a full socket whose peer closed: %zd %s\n", reset,
+           reset < 0 && reset_errno == ECONNRESET ? "ECONNRESET" : "other");
     __atomic_store_n(&sigpipes, 0, __ATOMIC_SEQ_CST);
 }
 
