@@ -99,6 +99,63 @@ static inline int extra_flags(int m, size_t sent) {
 }
 
 
+// ---- the program's buffers ------------------------------------------------------------
+//
+// A bad pointer gets the kernel's EFAULT, never a crash here: the engines
+// read a program's iovec array or msghdr only after a kernel call took it
+// (the call's success says they are readable), or through copy_from_program.
+
+/// Bytes in an iovec array.
+static size_t iov_total(const struct iovec *iov, int n) {
+    size_t t = 0;
+    for (int i = 0; i < n; i++) t += iov[i].iov_len;
+    return t;
+}
+
+/// Drop the first `n` bytes from an iovec array in place.
+static void iov_advance(struct iovec **iov, int *n, size_t bytes) {
+    while (*n > 0 && bytes >= (*iov)->iov_len) {
+        bytes -= (*iov)->iov_len;
+        (*iov)++;
+        (*n)--;
+    }
+    if (*n > 0 && bytes) {
+        (*iov)->iov_base = (char *)(*iov)->iov_base + bytes;
+        (*iov)->iov_len -= bytes;
+    }
+}
+
+/// A copy of `n` bytes of the program's memory at `from`, or 0 when they
+/// cannot be read (the kernel says EFAULT for them; a plain read here would
+/// crash). For the few paths that must look at an argument before the
+/// kernel has: every other path lets the kernel's call check it first.
+static int copy_from_program(void *out, const void *from, size_t n) {
+    struct iovec here = {out, n}, there = {(void *)from, n};
+    // Every argument a long: syscall() reads six of them.
+    long r = GREEN_SYSCALL(SYS_process_vm_readv, (long)getpid(), (long)&here, 1L, (long)&there, 1L, 0L);
+    if (r == (long)n) return 1;
+    if (r < 0 && (errno == ENOSYS || errno == EPERM) && from) { // no such call here (qemu-user, a seccomp filter)
+        memcpy(out, from, n);
+        return 1;
+    }
+    return 0;
+}
+
+/// Bytes in a readv's buffers, read with copy_from_program; 0 when the
+/// array cannot be read or its count is out of range (the kernel's readv
+/// then answers at once: EFAULT, EINVAL).
+static size_t readv_room(const struct iovec *iov, int n) {
+    if (n < 0 || n > IOV_MAX) return 0;
+    struct iovec part[64];
+    size_t total = 0;
+    for (int i = 0; i < n; i += 64) {
+        int k = n - i < 64 ? n - i : 64;
+        if (!copy_from_program(part, iov + i, (size_t)k * sizeof *part)) return 0;
+        total += iov_total(part, k);
+    }
+    return total;
+}
+
 // ---- input ---------------------------------------------------------------------------
 
 /// Reads whose short result says "the socket is empty now": read/recv of at
@@ -110,8 +167,6 @@ static inline int drain_hint_applies(const io_op *op, const fd_info *e) {
     if (op->len == 0 || FD_LOAD(e, messages)) return 0;
     return op->kind == OP_READ || (op->kind == OP_RECV && (op->flags & ~(MSG_NOSIGNAL | MSG_CMSG_CLOEXEC)) == 0);
 }
-
-static size_t iov_total(const struct iovec *iov, int n);
 
 static ssize_t input(io_op *op) {
     if (!op->turn_taken) green_fair_turn(); // a reader that always finds bytes still lets the others run
@@ -126,8 +181,9 @@ static ssize_t input(io_op *op) {
     // A zero-length read(2)/readv(2) returns 0 at once whatever the socket
     // holds (the kernel answers it before the socket sees it), where recv
     // with MSG_DONTWAIT would say EAGAIN and the fiber would wait for bytes.
-    if ((op->kind == OP_READ && op->len == 0) || (op->kind == OP_READV && iov_total(op->iov, op->iovcnt) == 0))
-        return perform(op, 0);
+    // readv's buffers are summed only before a wait (below), once a call
+    // took them or through copy_from_program.
+    if (op->kind == OP_READ && op->len == 0) return perform(op, 0);
     int64_t deadline = op->deadline ? op->deadline : shim_deadline_after(FD_LOAD(e, rcv_timeout));
     // MSG_WAITALL: read on until the buffer is full. Not with MSG_PEEK,
     // which would peek at the same first bytes again.
@@ -153,12 +209,18 @@ static ssize_t input(io_op *op) {
     for (;;) {
         ssize_t r;
         if (m == WAIT_FIRST) {
-            if (!ready_now(op->fd, POLLIN) && shim_wait_ready(op->fd, GREEN_READ, deadline) != 0) return -1;
+            if (!ready_now(op->fd, POLLIN)) {
+                // Not read by any call yet: summed through copy_from_program.
+                if (op->kind == OP_READV && readv_room(op->iov, op->iovcnt) == 0) return perform(op, 0);
+                if (shim_wait_ready(op->fd, GREEN_READ, deadline) != 0) return -1;
+            }
             r = perform(op, 0);
         } else {
             r = perform(op, extra_flags(m, 0));
         }
         if (r < 0 && m != WAIT_FIRST && would_block()) {
+            // The call took the array (EAGAIN comes after the kernel read it).
+            if (op->kind == OP_READV && iov_total(op->iov, op->iovcnt) == 0) return perform(op, 0);
             if (wait_errno) { errno = wait_errno; return -1; } // nothing queued: the wait's answer
             if (shim_wait_ready(op->fd, GREEN_READ, deadline) != 0) return got ? (ssize_t)got : -1;
             continue;
@@ -180,26 +242,6 @@ static ssize_t input(io_op *op) {
 
 // ---- output --------------------------------------------------------------------------
 
-/// Bytes in an iovec array.
-static size_t iov_total(const struct iovec *iov, int n) {
-    size_t t = 0;
-    for (int i = 0; i < n; i++) t += iov[i].iov_len;
-    return t;
-}
-
-/// Drop the first `n` bytes from an iovec array in place.
-static void iov_advance(struct iovec **iov, int *n, size_t bytes) {
-    while (*n > 0 && bytes >= (*iov)->iov_len) {
-        bytes -= (*iov)->iov_len;
-        (*iov)++;
-        (*n)--;
-    }
-    if (*n > 0 && bytes) {
-        (*iov)->iov_base = (char *)(*iov)->iov_base + bytes;
-        (*iov)->iov_len -= bytes;
-    }
-}
-
 /// After a wait for room on a stream socket: did an error wake it (a reset,
 /// a peer gone with unread bytes)? A blocked send takes that error first:
 /// with bytes already sent it returns their count and the kernel keeps the
@@ -219,6 +261,112 @@ static int stop_after_write_wait(int fd, size_t sent) {
     return 1;
 }
 
+/// The rest of a writev's or sendmsg's buffers once part went out: a
+/// private copy of the program's iovec array (and msghdr), advanced as
+/// bytes go. Taken only when needed: a call that sends everything at once
+/// (the common case) uses the program's own arrays.
+typedef struct rest_of_vector {
+    struct iovec *iov; ///< what is left, in `local` or `heap`; NULL until taken
+    int cnt;
+    struct iovec *heap; ///< malloc'd for more than 64 buffers, else NULL
+    struct msghdr msg; ///< sendmsg: the program's, pointing at `iov`
+    struct iovec local[64];
+} rest_of_vector;
+
+/// The program's iovec array (and count) of a writev or sendmsg. Read only
+/// once the kernel took it, or through vector_take's check.
+static void vector_of(const io_op *op, const struct iovec **iov, int *cnt) {
+    if (op->kind == OP_WRITEV) {
+        *iov = op->iov;
+        *cnt = op->iovcnt;
+    } else {
+        *iov = op->msg->msg_iov;
+        *cnt = (int)op->msg->msg_iovlen;
+    }
+}
+
+/// Copy the program's memory: through copy_from_program if `checked`,
+/// else directly (a kernel call took it already).
+static int read_program(void *out, const void *from, size_t n, int checked) {
+    if (checked) return copy_from_program(out, from, n);
+    memcpy(out, from, n);
+    return 1;
+}
+
+/// Take a private copy of op's buffers and point op at it. `checked`: no
+/// kernel call took them yet, so they are read through copy_from_program.
+/// 1 on success; 0 when they cannot be read or are out of range (the
+/// program's own call then answers: EFAULT, EINVAL, EMSGSIZE…); -1 without
+/// memory (errno ENOMEM).
+static int vector_take(io_op *op, rest_of_vector *v, int checked) {
+    if (op->kind == OP_SENDMSG) {
+        if (!read_program(&v->msg, op->msg, sizeof v->msg, checked)) return 0;
+        if (v->msg.msg_iovlen > IOV_MAX) return 0;
+    }
+    const struct iovec *src = op->kind == OP_SENDMSG ? v->msg.msg_iov : op->iov;
+    int cnt = op->kind == OP_SENDMSG ? (int)v->msg.msg_iovlen : op->iovcnt;
+    if (cnt < 0 || cnt > IOV_MAX) return 0;
+    struct iovec *copy = cnt <= 64 ? v->local : malloc((size_t)cnt * sizeof *copy);
+    if (!copy) { errno = ENOMEM; return -1; }
+    size_t bytes = (size_t)cnt * sizeof *copy;
+    if (!read_program(copy, src, bytes, checked)) {
+        if (copy != v->local) free(copy);
+        return 0;
+    }
+    v->iov = copy;
+    v->cnt = cnt;
+    v->heap = copy != v->local ? copy : NULL;
+    if (op->kind == OP_SENDMSG) {
+        v->msg.msg_iov = copy;
+        op->msg = &v->msg;
+    } else {
+        op->iov = copy;
+    }
+    return 1;
+}
+
+/// Drop `bytes` that went out from the private copy.
+static void vector_advance(io_op *op, rest_of_vector *v, size_t bytes) {
+    iov_advance(&v->iov, &v->cnt, bytes);
+    if (op->kind == OP_SENDMSG) {
+        v->msg.msg_iov = v->iov;
+        v->msg.msg_iovlen = (size_t)v->cnt;
+        // Passed fds and credentials went with the first bytes: the rest of
+        // the message carries none (else each piece passes the fds again).
+        v->msg.msg_control = NULL;
+        v->msg.msg_controllen = 0;
+    } else {
+        op->iov = v->iov;
+        op->iovcnt = v->cnt;
+    }
+}
+
+/// Cap the private copy at `limit` bytes for one call (its last entry
+/// shortened); returns the entry cut (or -1) and its length in *cut_len,
+/// for vector_uncap.
+static int vector_cap(io_op *op, rest_of_vector *v, size_t limit, size_t *cut_len, int *saved_cnt) {
+    *saved_cnt = v->cnt;
+    size_t bytes = 0;
+    for (int i = 0; i < v->cnt; i++) {
+        if (bytes + v->iov[i].iov_len > limit) {
+            *cut_len = v->iov[i].iov_len;
+            v->iov[i].iov_len = limit - bytes;
+            if (op->kind == OP_SENDMSG) v->msg.msg_iovlen = (size_t)(i + 1);
+            else op->iovcnt = i + 1;
+            return i;
+        }
+        bytes += v->iov[i].iov_len;
+    }
+    return -1;
+}
+
+static void vector_uncap(io_op *op, rest_of_vector *v, int cut, size_t cut_len, int saved_cnt) {
+    if (cut < 0) return;
+    v->iov[cut].iov_len = cut_len;
+    if (op->kind == OP_SENDMSG) v->msg.msg_iovlen = (size_t)saved_cnt;
+    else op->iovcnt = saved_cnt;
+}
+
 /// A blocking write sends everything (or fails); non-blocking pieces are
 /// sent until done, parking when the buffer is full. If the wait fails after
 /// some bytes went out, the count so far is returned, as the kernel does.
@@ -230,32 +378,10 @@ static ssize_t output(io_op *op) {
     if (m == PASS || (m == WAIT_FIRST && FD_LOAD(e, access) == O_RDONLY)) return perform_as_is(op);
     int64_t deadline = shim_deadline_after(FD_LOAD(e, snd_timeout));
 
-    // Work on a private copy of the iovec array, since we advance it.
-    struct iovec local[64];
-    struct iovec *iov_copy = NULL;
-    struct msghdr msg_copy;
-    struct iovec **iovp = NULL;
-    int *iovcntp = NULL;
-    if (op->kind == OP_WRITEV || op->kind == OP_SENDMSG) {
-        struct iovec *src = op->kind == OP_WRITEV ? op->iov : op->msg->msg_iov;
-        int cnt = op->kind == OP_WRITEV ? op->iovcnt : (int)op->msg->msg_iovlen;
-        if (cnt < 0 || cnt > IOV_MAX) return perform(op, 0); // let libc report EINVAL
-        iov_copy = cnt <= 64 ? local : malloc((size_t)cnt * sizeof *iov_copy);
-        if (!iov_copy) { errno = ENOMEM; return -1; }
-        if (cnt) memcpy(iov_copy, src, (size_t)cnt * sizeof *iov_copy);
-        if (op->kind == OP_SENDMSG) {
-            msg_copy = *op->msg;
-            msg_copy.msg_iov = iov_copy;
-            op->msg = &msg_copy;
-        } else {
-            op->iov = iov_copy;
-        }
-        op->iovcnt = cnt;
-        iovp = &iov_copy;
-        iovcntp = &op->iovcnt;
-    }
-    struct iovec *to_free = (iov_copy && iov_copy != local) ? iov_copy : NULL;
-    size_t total = iovp ? iov_total(*iovp, *iovcntp) : op->len;
+    int vector = op->kind == OP_WRITEV || op->kind == OP_SENDMSG;
+    rest_of_vector v;
+    v.iov = v.heap = NULL;
+    size_t total = op->len; // a vector's: summed once its arrays were read
     size_t sent = 0;
     ssize_t result;
     for (;;) {
@@ -266,35 +392,23 @@ static ssize_t output(io_op *op) {
                 break;
             }
             chunk_limit = PIPE_BUF; // a write of at most PIPE_BUF to a writable pipe does not block
-        }
-        size_t saved_len = op->len;
-        if (!iovp && op->len > chunk_limit) op->len = chunk_limit;
-        // The same cap for writev/sendmsg: at most chunk_limit bytes of the
-        // iovec array, its last entry shortened, restored after the call.
-        int saved_cnt = iovp ? *iovcntp : 0;
-        size_t cut_len = 0;
-        int cut = -1;
-        if (iovp && chunk_limit != SIZE_MAX) {
-            size_t bytes = 0;
-            for (int i = 0; i < *iovcntp; i++) {
-                if (bytes + (*iovp)[i].iov_len > chunk_limit) {
-                    cut = i;
-                    cut_len = (*iovp)[i].iov_len;
-                    (*iovp)[i].iov_len = chunk_limit - bytes;
-                    *iovcntp = i + 1;
+            // The cap below edits the buffers before any call took them.
+            if (vector && !v.iov) {
+                int t = vector_take(op, &v, 1);
+                if (t <= 0) {
+                    result = t == 0 ? perform_as_is(op) : -1;
                     break;
                 }
-                bytes += (*iovp)[i].iov_len;
+                total = iov_total(v.iov, v.cnt);
             }
-            if (op->kind == OP_SENDMSG) msg_copy.msg_iovlen = (size_t)*iovcntp;
         }
+        size_t saved_len = op->len, cut_len = 0;
+        int cut = -1, saved_cnt = 0;
+        if (!vector && op->len > chunk_limit) op->len = chunk_limit;
+        if (vector && chunk_limit != SIZE_MAX) cut = vector_cap(op, &v, chunk_limit, &cut_len, &saved_cnt);
         ssize_t r = perform(op, extra_flags(m, sent));
         op->len = saved_len;
-        if (cut >= 0) {
-            (*iovp)[cut].iov_len = cut_len;
-            *iovcntp = saved_cnt;
-            if (op->kind == OP_SENDMSG) msg_copy.msg_iovlen = (size_t)saved_cnt;
-        }
+        if (vector) vector_uncap(op, &v, cut, cut_len, saved_cnt);
         if (r < 0 && dontwait_for(m) && errno == ENOTSOCK) {
             m = reclassify(op->fd, &e);
             if (m == PASS || (m == WAIT_FIRST && FD_LOAD(e, access) == O_RDONLY)) { result = perform_as_is(op); break; }
@@ -312,29 +426,30 @@ static ssize_t output(io_op *op) {
             result = sent ? (ssize_t)sent : -1;
             break;
         }
+        if (vector && !v.iov) {
+            // The call took the program's arrays: readable. All sent (the
+            // common case) needs no copy.
+            const struct iovec *iov;
+            int cnt;
+            vector_of(op, &iov, &cnt);
+            total = iov_total(iov, cnt);
+            if ((size_t)r < total && vector_take(op, &v, 0) < 0) {
+                result = r; // no memory for the rest: what went out is the answer
+                break;
+            }
+        }
         sent += (size_t)r;
         if (sent >= total) {
             result = (ssize_t)sent;
             break;
         }
-        if (iovp) {
-            iov_advance(iovp, iovcntp, (size_t)r);
-            if (op->kind == OP_SENDMSG) {
-                msg_copy.msg_iov = *iovp;
-                msg_copy.msg_iovlen = (size_t)*iovcntp;
-                // Passed fds and credentials went with the first bytes: the
-                // rest of the message carries none (else each piece passes
-                // the fds again).
-                msg_copy.msg_control = NULL;
-                msg_copy.msg_controllen = 0;
-            }
-            else op->iov = *iovp;
-        } else {
+        if (vector) vector_advance(op, &v, (size_t)r);
+        else {
             op->buf = (char *)op->buf + r;
             op->len -= (size_t)r;
         }
     }
-    free(to_free);
+    free(v.heap);
     return result;
 }
 
@@ -511,20 +626,6 @@ static ssize_t recvmsg_rest(int fd, struct msghdr *msg, int flags, size_t got, s
     return (ssize_t)got;
 }
 
-/// A copy of the program's msghdr, or 0 when it cannot be read (the kernel
-/// then says EFAULT for it; a plain read here would crash).
-static int copy_msghdr(const struct msghdr *msg, struct msghdr *out) {
-    struct iovec here = {out, sizeof *out}, there = {(void *)msg, sizeof *out};
-    // Every argument a long: syscall() reads six of them.
-    long r = GREEN_SYSCALL(SYS_process_vm_readv, (long)getpid(), (long)&here, 1L, (long)&there, 1L, 0L);
-    if (r == (long)sizeof *out) return 1;
-    if (r < 0 && (errno == ENOSYS || errno == EPERM) && msg) { // no such call here (qemu-user, a seccomp filter)
-        *out = *msg;
-        return 1;
-    }
-    return 0;
-}
-
 GREEN_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags) {
     if (!green_on_fiber()) return note_received_fds(msg, REAL(recvmsg)(fd, msg, flags));
     // Each call says MSG_DONTWAIT, with which MSG_WAITALL takes what is
@@ -533,7 +634,7 @@ GREEN_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags) {
     int waitall = (flags & MSG_WAITALL) && !(flags & (MSG_DONTWAIT | MSG_PEEK)) && dontwait_for(mode_for(fd, &e)) &&
                   !FD_LOAD(e, messages);
     struct msghdr before;
-    if (waitall && !copy_msghdr(msg, &before)) waitall = 0;
+    if (waitall && !copy_from_program(&before, msg, sizeof before)) waitall = 0;
     int64_t deadline = waitall ? shim_deadline_after(FD_LOAD(e, rcv_timeout)) : 0;
     io_op op = {.kind = OP_RECVMSG, .fd = fd, .msg = msg, .flags = flags, .deadline = deadline};
     ssize_t r = note_received_fds(msg, input(&op));
