@@ -173,14 +173,22 @@ int shim_errno_for_wake(int reason) {
     }
 }
 
-int shim_wait_ready(int fd, int events, int64_t deadline) {
+static int wait_ready(int fd, int events, int64_t deadline, int park_flags) {
     int revents = 0;
-    // A deadline here is a socket's SO_RCVTIMEO/SO_SNDTIMEO: such a wait is
-    // never restarted after a handler, SA_RESTART or not (signal(7)).
-    int r = hub()->wait_fd(fd, events, deadline, &revents, deadline == GREEN_NO_DEADLINE ? 0 : GREEN_PARK_NO_RESTART);
+    int r = hub()->wait_fd(fd, events, deadline, &revents, park_flags);
     if (r == GREEN_WAKE_NORMAL) return 0;
     errno = shim_errno_for_wake(r);
     return -1;
+}
+
+int shim_wait_ready(int fd, int events, int64_t deadline) {
+    // A deadline here is a socket's SO_RCVTIMEO/SO_SNDTIMEO: such a wait is
+    // never restarted after a handler, SA_RESTART or not (signal(7)).
+    return wait_ready(fd, events, deadline, deadline == GREEN_NO_DEADLINE ? 0 : GREEN_PARK_NO_RESTART);
+}
+
+int shim_wait_ready_after_partial(int fd, int events, int64_t deadline) {
+    return wait_ready(fd, events, deadline, GREEN_PARK_NO_RESTART);
 }
 
 // ---- sockets shared with another process ------------------------------------------

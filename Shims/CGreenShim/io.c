@@ -32,6 +32,7 @@ typedef struct io_op {
     socklen_t destlen;
     struct msghdr *msg;      ///< recvmsg/sendmsg
     int turn_taken;          ///< the caller took the fair turn already (green_fair_turn)
+    int partial;             ///< input: the call got bytes already (recvmsg_rest's later reads)
     int64_t deadline;        ///< input: when its waits end, 0 = the socket's SO_RCVTIMEO from now
 } io_op;
 
@@ -77,6 +78,13 @@ static ssize_t perform(io_op *op, int extra) {
     }
     errno = EINVAL;
     return -1;
+}
+
+/// Park until the fd is ready. Once the call moved bytes (`done`), a
+/// signal handler ends the wait even with SA_RESTART: the kernel's call
+/// then returns the count so far.
+static inline int wait_ready(int fd, int events, int64_t deadline, size_t done) {
+    return done ? shim_wait_ready_after_partial(fd, events, deadline) : shim_wait_ready(fd, events, deadline);
 }
 
 /// As it is: a regular file, a terminal, an fd the program made non-blocking…
@@ -212,7 +220,7 @@ static ssize_t input(io_op *op) {
             if (!ready_now(op->fd, POLLIN)) {
                 // Not read by any call yet: summed through copy_from_program.
                 if (op->kind == OP_READV && readv_room(op->iov, op->iovcnt) == 0) return perform(op, 0);
-                if (shim_wait_ready(op->fd, GREEN_READ, deadline) != 0) return -1;
+                if (wait_ready(op->fd, GREEN_READ, deadline, op->partial) != 0) return -1;
             }
             r = perform(op, 0);
         } else {
@@ -222,7 +230,7 @@ static ssize_t input(io_op *op) {
             // The call took the array (EAGAIN comes after the kernel read it).
             if (op->kind == OP_READV && iov_total(op->iov, op->iovcnt) == 0) return perform(op, 0);
             if (wait_errno) { errno = wait_errno; return -1; } // nothing queued: the wait's answer
-            if (shim_wait_ready(op->fd, GREEN_READ, deadline) != 0) return got ? (ssize_t)got : -1;
+            if (wait_ready(op->fd, GREEN_READ, deadline, got + (size_t)op->partial) != 0) return got ? (ssize_t)got : -1;
             continue;
         }
         if (r < 0 && dontwait_for(m) && errno == ENOTSOCK) {
@@ -387,7 +395,7 @@ static ssize_t output(io_op *op) {
     for (;;) {
         size_t chunk_limit = SIZE_MAX;
         if (m == WAIT_FIRST) {
-            if (!ready_now(op->fd, POLLOUT) && shim_wait_ready(op->fd, GREEN_WRITE, deadline) != 0) {
+            if (!ready_now(op->fd, POLLOUT) && wait_ready(op->fd, GREEN_WRITE, deadline, sent) != 0) {
                 result = sent ? (ssize_t)sent : -1;
                 break;
             }
@@ -416,7 +424,7 @@ static ssize_t output(io_op *op) {
         }
         if (r < 0) {
             if (m != WAIT_FIRST && would_block()) {
-                if (shim_wait_ready(op->fd, GREEN_WRITE, deadline) != 0 ||
+                if (wait_ready(op->fd, GREEN_WRITE, deadline, sent) != 0 ||
                     (!FD_LOAD(e, messages) && stop_after_write_wait(op->fd, sent))) {
                     result = sent ? (ssize_t)sent : -1;
                     break;
@@ -517,7 +525,7 @@ static ssize_t stream_write(int fd, const char *buf, size_t n, int send_call, in
             if (sent >= n) return (ssize_t)sent;
             continue;
         }
-        if (!would_block() || shim_wait_ready(fd, GREEN_WRITE, GREEN_NO_DEADLINE) != 0 ||
+        if (!would_block() || wait_ready(fd, GREEN_WRITE, GREEN_NO_DEADLINE, sent) != 0 ||
             stop_after_write_wait(fd, sent))
             return sent ? (ssize_t)sent : -1;
     }
@@ -607,7 +615,7 @@ static ssize_t recvmsg_rest(int fd, struct msghdr *msg, int flags, size_t got, s
     int saved = errno;
     while (got < total) {
         more.msg_controllen = control_room;
-        io_op op = {.kind = OP_RECVMSG, .fd = fd, .msg = &more, .flags = flags, .turn_taken = 1,
+        io_op op = {.kind = OP_RECVMSG, .fd = fd, .msg = &more, .flags = flags, .turn_taken = 1, .partial = 1,
                     .deadline = deadline};
         ssize_t r = input(&op);
         if (r <= 0) break; // EOF, or a failure after some bytes: those bytes are the answer

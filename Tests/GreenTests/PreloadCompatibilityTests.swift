@@ -331,6 +331,21 @@ final class PreloadCompatibilityTests: XCTestCase {
         ])
     }
 
+    /// A blocking write that sent part of its bytes, or a MSG_WAITALL read
+    /// that got part, returns that count when an SA_RESTART handler runs
+    /// while it waits, as the kernel's does; the earlier shim went on
+    /// waiting (restarted) until the peer went away.
+    func testPartialWritesAndReadsReturnTheirCountOnASignal() throws {
+        try checkPreloadProgram("partial_then_signal", library: library, expect: [
+            "write to a socket nobody reads: returned on a signal: yes, a partial count: yes, handler ran: yes",
+            "writev to a socket nobody reads: returned on a signal: yes, a partial count: yes, handler ran: yes",
+            "write to a pipe nobody reads: returned on a signal: yes, a partial count: yes, handler ran: yes",
+            "recv MSG_WAITALL with 10 bytes queued: returned on a signal: yes, the 10 bytes: yes, handler ran: yes",
+            "recvmsg MSG_WAITALL with 10 bytes queued: returned on a signal: yes, the 10 bytes: yes, handler ran: yes",
+            "partial_then_signal: all checks passed",
+        ], timeout: 120)
+    }
+
     /// A handler for a thread that waits for a lock, condition, semaphore,
     /// futex, join, fd or time runs at once, while it still waits, as
     /// natively; then the wait goes on, or fails with EINTR where the
