@@ -62,6 +62,7 @@ static const shim_pthread_hooks pthread_hooks = {
     .testcancel = gcancel_testcancel,
     .swap_mask = gsig_swap_mask,
     .handlers_run = gsig_handlers_run,
+    .robust_head = thread_block_robust_head,
 };
 
 static void on_notify(void *unused) {

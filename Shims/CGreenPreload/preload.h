@@ -190,6 +190,9 @@ gthread *thread_block_owner(pthread_t th);
 /// The glibc descriptor (pthread_t) of the thread whose thread pointer is
 /// `tp`: tp itself on x86_64, right below it on aarch64.
 char *thread_block_descriptor(void *tp);
+/// The calling thread's robust-mutex list head (glibc's robust_head in its
+/// descriptor: a fiber thread's own), NULL when the layout is not known.
+void *thread_block_robust_head(void);
 
 // ---- cancellation (cancel.c) -----------------------------------------------------------------
 

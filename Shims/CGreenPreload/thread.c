@@ -203,9 +203,11 @@ static void thread_main(void *unused) {
     } else {
         t->retval = gcancel_thread_result(t);
     }
-    // As glibc's threads end: thread_local destructors, then pthread keys'.
+    // As glibc's threads end: thread_local destructors, then pthread keys',
+    // then the kernel's work on its robust list (it knows only the OS thread's).
     if (t->tp) thread_block_run_tls_destructors();
     gthread_run_key_destructors(t);
+    if (t->tp) shim_robust_owner_gone(thread_block_robust_head(), t->id);
     // Its TLS is freed in finish: finish on the hub thread's.
     if (t->tp) green_fiber_set_thread_pointer(t->fiber, NULL);
     finish(t);

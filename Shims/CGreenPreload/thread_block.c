@@ -417,6 +417,11 @@ void thread_block_set_tid(void *tp, pid_t tid) {
 
 char *thread_block_descriptor(void *tp) { return descriptor_of(tp); }
 
+void *thread_block_robust_head(void) {
+    // (Only in fiber mode is the layout learned: GREEN_THREADS=native never enables it.)
+    return glibc.enabled ? (char *)PREAL(pthread_self)() + glibc.robust_head : NULL;
+}
+
 void thread_block_enter(void) {
     if (glibc.enabled) glibc.ctype_init(); // as glibc's start_thread: the locale's ctype tables
 }

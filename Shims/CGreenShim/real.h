@@ -123,6 +123,7 @@ GREEN_HIDDEN_BEGIN
     X(int, pthread_mutex_timedlock, (pthread_mutex_t *, const struct timespec *)) \
     X(int, pthread_mutex_clocklock, (pthread_mutex_t *, clockid_t, const struct timespec *)) \
     X(int, pthread_mutex_unlock, (pthread_mutex_t *)) \
+    X(int, pthread_mutex_consistent, (pthread_mutex_t *)) \
     X(int, pthread_setcanceltype, (int, int *)) \
     X(void, pthread_testcancel, (void))
 

@@ -68,6 +68,37 @@ final class PreloadTests: XCTestCase {
         ])
     }
 
+    /// Robust and priority-inheritance mutexes: glibc's code for them wrote
+    /// the hub's tid for every fiber thread and waited in the kernel (the
+    /// first contention deadlocked the hub); the shim's give each thread's
+    /// own id, park, and do the kernel's work for a thread that ends holding
+    /// a robust one (EOWNERDEAD for the next locker, also one that waits).
+    func testRobustAndPriorityInheritanceMutexes() throws {
+        try check("robust_mutexes", expect: [
+            "robust: 4 threads counted 4000 under the lock",
+            "robust held by another thread: trylock Device or resource busy, timedlock Connection timed out, unlock Operation not permitted; lock after it Success",
+            "robust recursive held by another thread: trylock Device or resource busy, timedlock Connection timed out, unlock Operation not permitted; lock after it Success",
+            "robust recursive relocked by its owner: lock Success, trylock Success, unlocks until EPERM 3",
+            "robust error-checking held by another thread: trylock Device or resource busy, timedlock Connection timed out, unlock Operation not permitted; lock after it Success",
+            "robust error-checking relocked by its owner: lock Resource deadlock avoided, trylock Resource deadlock avoided, unlocks until EPERM 1",
+            "priority-inheritance: 4 threads counted 4000 under the lock",
+            "priority-inheritance held by another thread: trylock Device or resource busy, timedlock Connection timed out, unlock Operation not permitted; lock after it Success",
+            "priority-inheritance recursive held by another thread: trylock Device or resource busy, timedlock Connection timed out, unlock Operation not permitted; lock after it Success",
+            "priority-inheritance recursive relocked by its owner: lock Success, trylock Success, unlocks until EPERM 3",
+            "priority-inheritance error-checking held by another thread: trylock Device or resource busy, timedlock Connection timed out, unlock Operation not permitted; lock after it Success",
+            "priority-inheritance error-checking relocked by its owner: lock Resource deadlock avoided, trylock Resource deadlock avoided, unlocks until EPERM 1",
+            "robust priority-inheritance: 4 threads counted 4000 under the lock",
+            "robust priority-inheritance held by another thread: trylock Device or resource busy, timedlock Connection timed out, unlock Operation not permitted; lock after it Success",
+            "robust priority-inheritance recursive held by another thread: trylock Device or resource busy, timedlock Connection timed out, unlock Operation not permitted; lock after it Success",
+            "robust priority-inheritance recursive relocked by its owner: lock Success, trylock Success, unlocks until EPERM 3",
+            "robust priority-inheritance error-checking held by another thread: trylock Device or resource busy, timedlock Connection timed out, unlock Operation not permitted; lock after it Success",
+            "robust priority-inheritance error-checking relocked by its owner: lock Resource deadlock avoided, trylock Resource deadlock avoided, unlocks until EPERM 1",
+            "owner ended holding it: lock Owner died, consistent 0 then Invalid argument, a later lock Success",
+            "a waiter when the owner ended: Owner died; unlocked inconsistent: unlock 0, lock State not recoverable, trylock State not recoverable",
+            "robust_mutexes: all checks passed",
+        ])
+    }
+
     func testRwlock() throws {
         try check("rwlock", expect: [
             "readers: 20 held the lock at once; writer excluded them",

@@ -2,8 +2,9 @@
 // own protocol (0 free, 1 locked, 2 locked with waiters), so a mutex shared
 // with a native thread, or with another process, stays one mutex. Owners are
 // fiber-thread ids or kernel tids (never equal), since every fiber of a hub
-// shares one tid. Robust and priority-inheritance/protection mutexes are
-// left to libc (they block the thread).
+// shares one tid. Robust and priority-inheritance mutexes under `green run`
+// are owner_word_mutex.c's; priority-protection ones, and those in a linked
+// program, are libc's (they block the thread).
 #include "sync.h"
 #include <errno.h>
 #include <limits.h>
@@ -110,24 +111,31 @@ GREEN_EXPORT int pthread_mutex_lock(pthread_mutex_t *m) {
         m->__data.__nusers++;
         return 0;
     }
-    if (kind & KIND_LIBC) return REAL(pthread_mutex_lock)(m);
+    if (kind & KIND_LIBC)
+        return shim_owner_word_kind(kind) ? shim_owner_word_lock(m, 0, CLOCK_REALTIME, NULL) : REAL(pthread_mutex_lock)(m);
     return lock(m, CLOCK_REALTIME, NULL);
 }
 
 GREEN_EXPORT int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abstime) {
-    if (kind_of(m) & KIND_LIBC) return REAL(pthread_mutex_timedlock)(m, abstime);
+    int kind = kind_of(m);
+    if (kind & KIND_LIBC)
+        return shim_owner_word_kind(kind) ? shim_owner_word_lock(m, 0, CLOCK_REALTIME, abstime)
+                                          : REAL(pthread_mutex_timedlock)(m, abstime);
     return lock(m, CLOCK_REALTIME, abstime);
 }
 
 GREEN_EXPORT int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clock, const struct timespec *abstime) {
-    if (kind_of(m) & KIND_LIBC) return REAL(pthread_mutex_clocklock)(m, clock, abstime);
+    int kind = kind_of(m);
+    if ((kind & KIND_LIBC) && !shim_owner_word_kind(kind)) return REAL(pthread_mutex_clocklock)(m, clock, abstime);
     if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) return EINVAL;
+    if (kind & KIND_LIBC) return shim_owner_word_lock(m, 0, clock, abstime);
     return lock(m, clock, abstime);
 }
 
 GREEN_EXPORT int pthread_mutex_trylock(pthread_mutex_t *m) {
     int kind = kind_of(m);
-    if (kind & KIND_LIBC) return REAL(pthread_mutex_trylock)(m);
+    if (kind & KIND_LIBC)
+        return shim_owner_word_kind(kind) ? shim_owner_word_lock(m, 1, CLOCK_REALTIME, NULL) : REAL(pthread_mutex_trylock)(m);
     if (kind < 0) return EINVAL;
     int self = shim_owner_id();
     if ((kind & KIND_TYPE) == PTHREAD_MUTEX_RECURSIVE && owner_of(m) == self) {
@@ -151,7 +159,7 @@ GREEN_EXPORT int pthread_mutex_unlock(pthread_mutex_t *m) {
         if (__atomic_exchange_n(word_of(m), 0, __ATOMIC_RELEASE) == 2) wake_waiter(m, kind);
         return 0;
     }
-    if (kind & KIND_LIBC) return REAL(pthread_mutex_unlock)(m);
+    if (kind & KIND_LIBC) return shim_owner_word_kind(kind) ? shim_owner_word_unlock(m) : REAL(pthread_mutex_unlock)(m);
     if (kind < 0) return EINVAL;
     int type = kind & KIND_TYPE;
     if (type == PTHREAD_MUTEX_RECURSIVE || type == PTHREAD_MUTEX_ERRORCHECK) {
@@ -163,3 +171,12 @@ GREEN_EXPORT int pthread_mutex_unlock(pthread_mutex_t *m) {
     if (__atomic_exchange_n(word_of(m), 0, __ATOMIC_RELEASE) == 2) wake_waiter(m, kind);
     return 0;
 }
+
+GREEN_EXPORT int pthread_mutex_consistent(pthread_mutex_t *m) {
+    return shim_owner_word_kind(kind_of(m)) ? shim_owner_word_consistent(m) : REAL(pthread_mutex_consistent)(m);
+}
+
+// The name before POSIX took it, which programs built against glibc before
+// 2.34 still call (newer headers redirect it to pthread_mutex_consistent).
+int shim_mutex_consistent_np(pthread_mutex_t *m) __asm__("pthread_mutex_consistent_np");
+GREEN_EXPORT int shim_mutex_consistent_np(pthread_mutex_t *m) { return pthread_mutex_consistent(m); }

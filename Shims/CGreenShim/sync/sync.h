@@ -104,6 +104,10 @@ typedef struct shim_pthread_hooks {
     unsigned (*swap_mask)(const sigset_t *mask, sigset_t *old, int entering);
     /// Handlers run for the calling thread so far (a counter).
     unsigned (*handlers_run)(void);
+    /// The calling thread's robust-mutex list (glibc's robust_head in its
+    /// descriptor); NULL where glibc's own robust and priority-inheritance
+    /// mutexes are right (pthreads are OS threads) or the layout is unknown.
+    void *(*robust_head)(void);
 } shim_pthread_hooks;
 extern const shim_pthread_hooks *_Atomic shim_pthreads;
 
@@ -134,6 +138,19 @@ static inline int shim_owner_id(void) {
     }
     return shim_owner_id_slow();
 }
+
+// ---- robust and priority-inheritance mutexes (owner_word_mutex.c) -------------------
+
+/// Taken by owner_word_mutex.c, not libc: a robust or priority-inheritance
+/// (not priority-protection) mutex under `green run`.
+int shim_owner_word_kind(int kind);
+/// pthread_mutex_lock (try 0) or trylock (try 1), with an optional deadline.
+int shim_owner_word_lock(pthread_mutex_t *m, int try, clockid_t clock, const struct timespec *abstime);
+int shim_owner_word_unlock(pthread_mutex_t *m);
+int shim_owner_word_consistent(pthread_mutex_t *m);
+/// A thread with id `id` ends: the kernel's work for its robust list (its
+/// robust_head), which the kernel does not know for a fiber thread.
+void shim_robust_owner_gone(void *robust_head, int id);
 
 // Cancellation exists for fiber threads (the hooks) and native threads (libc's).
 static inline int shim_cancel_point_enter(void) {

@@ -1,0 +1,183 @@
+/* robust_mutexes.c — robust and priority-inheritance mutexes shared by
+ * threads as glibc's: a thread waits while another holds one (and holds it
+ * across a sleep), a recursive or error-checking one tells its owner from
+ * the other threads, a thread that ends holding a robust one hands the next
+ * locker EOWNERDEAD (also a locker already waiting), pthread_mutex_consistent
+ * makes it usable again and an unlock without it makes it unrecoverable. */
+#include "check.h"
+#include <sys/syscall.h>
+
+static pthread_mutex_t m;
+static int shared_count;
+static volatile int holding;
+
+static void make(int robust, int protocol, int type) {
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    if (robust) pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+    pthread_mutexattr_setprotocol(&a, protocol);
+    pthread_mutexattr_settype(&a, type);
+    CHECK_RC(pthread_mutex_init(&m, &a), 0);
+    pthread_mutexattr_destroy(&a);
+}
+
+/* Each of 4 threads adds 1,000 times under the lock, sleeping while it
+ * holds it now and then: the others must wait (and not take it as theirs). */
+static void *adder(void *arg) {
+    (void)arg;
+    for (int i = 0; i < 1000; i++) {
+        CHECK_RC(pthread_mutex_lock(&m), 0);
+        int seen = shared_count;
+        if (i % 100 == 0) usleep(1000);
+        shared_count = seen + 1;
+        CHECK_RC(pthread_mutex_unlock(&m), 0);
+    }
+    return NULL;
+}
+
+static void contend(const char *name) {
+    shared_count = 0;
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) CHECK_RC(pthread_create(&t[i], NULL, adder, NULL), 0);
+    for (int i = 0; i < 4; i++) CHECK_RC(pthread_join(t[i], NULL), 0);
+    printf("%s: 4 threads counted %d under the lock\n", name, shared_count);
+    CHECK(shared_count == 4000);
+}
+
+static void *lock_and_hold(void *arg) {
+    (void)arg;
+    CHECK_RC(pthread_mutex_lock(&m), 0);
+    __atomic_store_n(&holding, 1, __ATOMIC_SEQ_CST);
+    usleep(100 * 1000);
+    CHECK_RC(pthread_mutex_unlock(&m), 0);
+    return NULL;
+}
+
+static void *lock_and_end(void *arg) {
+    CHECK_RC(pthread_mutex_lock(&m), 0);
+    __atomic_store_n(&holding, 1, __ATOMIC_SEQ_CST);
+    if (arg) usleep(200 * 1000); // a locker comes to wait meanwhile
+    return NULL; // ends holding it
+}
+
+/* Locks, then unlocks without pthread_mutex_consistent. */
+static int waiter_unlock = -1;
+static void *lock_then_unlock(void *arg) {
+    (void)arg;
+    int r = pthread_mutex_lock(&m);
+    waiter_unlock = pthread_mutex_unlock(&m);
+    return (void *)(intptr_t)r;
+}
+
+static void wait_holding(void) {
+    while (!__atomic_load_n(&holding, __ATOMIC_SEQ_CST)) usleep(1000);
+}
+
+/* Another thread holds it: trylock EBUSY, timedlock ETIMEDOUT, unlock EPERM. */
+static void others_see_it_held(const char *name) {
+    holding = 0;
+    pthread_t t;
+    CHECK_RC(pthread_create(&t, NULL, lock_and_hold, NULL), 0);
+    wait_holding();
+    int busy = pthread_mutex_trylock(&m);
+    struct timespec soon;
+    clock_gettime(CLOCK_REALTIME, &soon);
+    soon.tv_nsec += 10 * 1000 * 1000;
+    if (soon.tv_nsec >= 1000000000) { soon.tv_sec++; soon.tv_nsec -= 1000000000; }
+    int timed = pthread_mutex_timedlock(&m, &soon);
+    int unlock = pthread_mutex_unlock(&m);
+    int then = pthread_mutex_lock(&m); // waits for the holder
+    printf("%s held by another thread: trylock %s, timedlock %s, unlock %s; lock after it %s\n", name,
+           strerror(busy), strerror(timed), strerror(unlock), strerror(then));
+    CHECK_RC(busy, EBUSY);
+    CHECK_RC(timed, ETIMEDOUT);
+    CHECK_RC(unlock, EPERM);
+    CHECK_RC(then, 0);
+    CHECK_RC(pthread_mutex_unlock(&m), 0);
+    CHECK_RC(pthread_join(t, NULL), 0);
+}
+
+static void owner_ends(void) {
+    make(1, PTHREAD_PRIO_NONE, PTHREAD_MUTEX_NORMAL);
+    holding = 0;
+    pthread_t t;
+    CHECK_RC(pthread_create(&t, NULL, lock_and_end, NULL), 0);
+    CHECK_RC(pthread_join(t, NULL), 0);
+    int first = pthread_mutex_lock(&m);
+    int consistent = pthread_mutex_consistent(&m);
+    int again = pthread_mutex_consistent(&m);
+    CHECK_RC(pthread_mutex_unlock(&m), 0);
+    int later = pthread_mutex_lock(&m);
+    CHECK_RC(pthread_mutex_unlock(&m), 0);
+    printf("owner ended holding it: lock %s, consistent %d then %s, a later lock %s\n", strerror(first), consistent,
+           strerror(again), strerror(later));
+    CHECK_RC(first, EOWNERDEAD);
+    CHECK_RC(consistent, 0);
+    CHECK_RC(again, EINVAL);
+    CHECK_RC(later, 0);
+
+    // The next locker was already waiting when the owner ended.
+    holding = 0;
+    pthread_t owner, waiter;
+    CHECK_RC(pthread_create(&owner, NULL, lock_and_end, (void *)1), 0);
+    wait_holding();
+    CHECK_RC(pthread_create(&waiter, NULL, lock_then_unlock, NULL), 0);
+    void *got;
+    CHECK_RC(pthread_join(waiter, &got), 0);
+    CHECK_RC(pthread_join(owner, NULL), 0);
+    // Unlocked without pthread_mutex_consistent: nobody can have it again.
+    int unlock = waiter_unlock;
+    int after = pthread_mutex_lock(&m);
+    int try_after = pthread_mutex_trylock(&m);
+    printf("a waiter when the owner ended: %s; unlocked inconsistent: unlock %d, lock %s, trylock %s\n",
+           strerror((int)(intptr_t)got), unlock, strerror(after), strerror(try_after));
+    CHECK_RC((int)(intptr_t)got, EOWNERDEAD);
+    CHECK_RC(unlock, 0);
+    CHECK_RC(after, ENOTRECOVERABLE);
+    CHECK_RC(try_after, ENOTRECOVERABLE);
+    CHECK_RC(pthread_mutex_destroy(&m), 0);
+}
+
+static void self_relock(const char *name, int type, int want_lock, int want_try) { /* as glibc: EDEADLK from an error-checking one */
+    int first = pthread_mutex_lock(&m);
+    int relock = pthread_mutex_lock(&m);
+    int retry = pthread_mutex_trylock(&m);
+    CHECK_RC(first, 0);
+    CHECK_RC(relock, want_lock);
+    CHECK_RC(retry, want_try);
+    int unlocks = 0;
+    while (pthread_mutex_unlock(&m) == 0 && unlocks < 5) unlocks++;
+    printf("%s relocked by its owner: lock %s, trylock %s, unlocks until EPERM %d\n", name, strerror(relock),
+           strerror(retry), unlocks);
+    CHECK(unlocks == (type == PTHREAD_MUTEX_RECURSIVE ? 3 : 1));
+}
+
+int main(void) {
+    program_start(60);
+    struct { const char *name; int robust, protocol; } kinds[] = {
+        {"robust", 1, PTHREAD_PRIO_NONE},
+        {"priority-inheritance", 0, PTHREAD_PRIO_INHERIT},
+        {"robust priority-inheritance", 1, PTHREAD_PRIO_INHERIT},
+    };
+    for (int k = 0; k < 3; k++) {
+        char name[96];
+        make(kinds[k].robust, kinds[k].protocol, PTHREAD_MUTEX_NORMAL);
+        contend(kinds[k].name);
+        others_see_it_held(kinds[k].name);
+        CHECK_RC(pthread_mutex_destroy(&m), 0);
+        snprintf(name, sizeof name, "%s recursive", kinds[k].name);
+        make(kinds[k].robust, kinds[k].protocol, PTHREAD_MUTEX_RECURSIVE);
+        others_see_it_held(name);
+        self_relock(name, PTHREAD_MUTEX_RECURSIVE, 0, 0);
+        CHECK_RC(pthread_mutex_destroy(&m), 0);
+        snprintf(name, sizeof name, "%s error-checking", kinds[k].name);
+        make(kinds[k].robust, kinds[k].protocol, PTHREAD_MUTEX_ERRORCHECK);
+        others_see_it_held(name);
+        self_relock(name, PTHREAD_MUTEX_ERRORCHECK, EDEADLK, EDEADLK);
+        CHECK_RC(pthread_mutex_destroy(&m), 0);
+    }
+    owner_ends();
+    if (check_failures) return 1;
+    printf("robust_mutexes: all checks passed\n");
+    return 0;
+}
