@@ -127,6 +127,8 @@ void gthread_each_live(void (*fn)(gthread *t));
 /// and below bit 30, which futex words use for FUTEX_OWNER_DIED (a PI lock
 /// word holds its owner's id under FUTEX_TID_MASK).
 #define GTHREAD_FIRST_ID 0x20000000
+/// ...and end here (FUTEX_TID_MASK), then start again with ids no live thread has.
+#define GTHREAD_LAST_ID 0x3fffffff
 /// The live fiber threads, for calls that name one by its id: hold the lock
 /// while using what gthread_by_id returns (NULL: no such live thread).
 void gthread_registry_lock(void);

@@ -15,7 +15,8 @@
 
 uint32_t gthread_live;
 static int main_is_gone; // in a fork child made by a fiber thread: main did not come along
-static _Atomic int next_id = GTHREAD_FIRST_ID;
+static int next_id = GTHREAD_FIRST_ID; // under the registry's lock
+static int ids_wrapped;                 // every id was given once: skip live threads' ids
 static pthread_t hub_thread;             // the OS thread running every fiber thread (its own descriptor)
 static pid_t hub_tid;                    // ...and its kernel tid
 
@@ -44,6 +45,22 @@ gthread *gthread_by_id(pid_t id) {
     for (gthread *t = live_head; t; t = t->live_next)
         if (t->id == id) return t;
     return NULL;
+}
+
+/// A new thread's id: the next one, as the kernel gives tids, wrapping
+/// within [GTHREAD_FIRST_ID, GTHREAD_LAST_ID] past the ids of live threads.
+static pid_t take_id(void) {
+    gthread_registry_lock();
+    pid_t id;
+    do {
+        id = next_id;
+        if (++next_id > GTHREAD_LAST_ID) {
+            next_id = GTHREAD_FIRST_ID;
+            ids_wrapped = 1;
+        }
+    } while (ids_wrapped && gthread_by_id(id));
+    gthread_registry_unlock();
+    return id;
 }
 
 static void registry_add(gthread *t) {
@@ -278,7 +295,7 @@ GREEN_EXPORT int pthread_create(pthread_t *out, const pthread_attr_t *attr, void
     t->magic = GTHREAD_MAGIC;
     t->start = start;
     t->arg = arg;
-    t->id = atomic_fetch_add(&next_id, 1);
+    t->id = take_id();
     t->detached_or_done = detach ? DETACHED : 0;
     t->hub = hub;
     t->fiber = f;
