@@ -95,6 +95,7 @@ final class PreloadTests: XCTestCase {
             "robust priority-inheritance error-checking relocked by its owner: lock Resource deadlock avoided, trylock Resource deadlock avoided, unlocks until EPERM 1",
             "owner ended holding it: lock Owner died, consistent 0 then Invalid argument, a later lock Success",
             "a waiter when the owner ended: Owner died; unlocked inconsistent: unlock 0, lock State not recoverable, trylock State not recoverable",
+            "condition wait, the signaller ended holding the mutex: Owner died",
             "robust_mutexes: all checks passed",
         ])
     }

@@ -138,6 +138,33 @@ static void owner_ends(void) {
     CHECK_RC(pthread_mutex_destroy(&m), 0);
 }
 
+/* A thread that waits on a condition gets the mutex back from an owner
+ * that signalled and ended holding it: pthread_cond_wait says EOWNERDEAD. */
+static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+static int signalled;
+static void *signal_and_end(void *arg) {
+    (void)arg;
+    CHECK_RC(pthread_mutex_lock(&m), 0);
+    signalled = 1;
+    CHECK_RC(pthread_cond_signal(&cond), 0);
+    return NULL; // ends holding it
+}
+
+static void condition_wait_after_owner_ends(void) {
+    make(1, PTHREAD_PRIO_NONE, PTHREAD_MUTEX_NORMAL);
+    CHECK_RC(pthread_mutex_lock(&m), 0);
+    pthread_t t;
+    CHECK_RC(pthread_create(&t, NULL, signal_and_end, NULL), 0);
+    int r = 0;
+    while (!signalled && r == 0) r = pthread_cond_wait(&cond, &m);
+    printf("condition wait, the signaller ended holding the mutex: %s\n", strerror(r));
+    CHECK_RC(r, EOWNERDEAD);
+    CHECK_RC(pthread_mutex_consistent(&m), 0);
+    CHECK_RC(pthread_mutex_unlock(&m), 0);
+    CHECK_RC(pthread_join(t, NULL), 0);
+    CHECK_RC(pthread_mutex_destroy(&m), 0);
+}
+
 static void self_relock(const char *name, int type, int want_lock, int want_try) { /* as glibc: EDEADLK from an error-checking one */
     int first = pthread_mutex_lock(&m);
     int relock = pthread_mutex_lock(&m);
@@ -177,6 +204,7 @@ int main(void) {
         CHECK_RC(pthread_mutex_destroy(&m), 0);
     }
     owner_ends();
+    condition_wait_after_owner_ends();
     if (check_failures) return 1;
     printf("robust_mutexes: all checks passed\n");
     return 0;

@@ -77,7 +77,10 @@ static int cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m, clockid_t cloc
     r = gfutex_wait(&g->seq, seq, clock, abstime, __atomic_load_n(&g->flags, __ATOMIC_RELAXED) | GF_CANCEL, "pthread_cond");
     pthread_cleanup_pop(0);
     __atomic_sub_fetch(&g->waiters, 1, __ATOMIC_SEQ_CST);
-    pthread_mutex_lock(m); // the mutex is held again whatever happened
+    // The mutex is held again whatever happened; as glibc's, a robust one's
+    // EOWNERDEAD or ENOTRECOVERABLE is the answer.
+    int relock = pthread_mutex_lock(m);
+    if (relock) return relock;
     return r == ETIMEDOUT ? ETIMEDOUT : 0;
 }
 
