@@ -68,7 +68,9 @@ GREEN_EXPORT int ioctl(int fd, unsigned long request, ...) {
         fd_info *e = shim_fd_get(fd);
         if (e && FD_KIND(e) == FD_MANAGED) {
             if (REAL(fcntl)(fd, F_GETFL) < 0) return -1; // EBADF as libc would say
-            FD_STORE(e, user_nonblock, *(int *)arg != 0);
+            int on; // read as the kernel reads it: EFAULT, not a crash
+            if (shim_copy_in(&on, arg, sizeof on) != 0) return -1;
+            FD_STORE(e, user_nonblock, on != 0);
             return 0; // the fd stays non-blocking underneath
         }
         int r = REAL(ioctl)(fd, request, arg);

@@ -28,7 +28,7 @@ static int deadline_ts(const struct timespec *ts, int64_t *deadline) {
 }
 
 static int park_loop(struct pollfd *fds, nfds_t n, int64_t deadline, int (*probe)(struct pollfd *, nfds_t, void *),
-                     void *ctx, int *wfds, int *wev);
+                     void *ctx, int *wfds, int *wev, int probed);
 
 // ---- the signal mask of ppoll, pselect and epoll_pwait ----------------------------
 //
@@ -48,9 +48,14 @@ typedef struct call_mask {
 /// signal it unblocked was handled at once; call mask_end either way.
 static int mask_begin(call_mask *m, const sigset_t *mask) {
     const shim_pthread_hooks *h = shim_pthreads;
-    m->active = mask && h && h->swap_mask;
+    m->active = 0;
+    if (!mask) return 0;
+    // The kernel reads the mask before anything else: EFAULT, not a crash.
+    sigset_t copy;
+    if (shim_copy_sigset(&copy, mask) != 0) return -1;
+    m->active = h && h->swap_mask;
     if (!m->active) return 0;
-    m->handled = h->swap_mask(mask, &m->old, 1);
+    m->handled = h->swap_mask(&copy, &m->old, 1);
     if (h->handlers_run() == m->handled) return 0;
     errno = EINTR;
     return -1;
@@ -75,27 +80,42 @@ static void free_wait_arrays(void *p) {
 
 /// Park until one of fds is ready or the deadline passes; returns what a
 /// zero-timeout poll says then. `probe` makes that zero-timeout call.
+static int park_on_pollfds_probed(struct pollfd *fds, nfds_t n, int64_t deadline,
+                                  int (*probe)(struct pollfd *, nfds_t, void *), void *ctx);
+
 static int park_on_pollfds(struct pollfd *fds, nfds_t n, int64_t deadline,
                            int (*probe)(struct pollfd *, nfds_t, void *), void *ctx) {
+    n = (unsigned int)n; // the kernel's count
+    // The kernel sees the program's array (and count) before the shim reads
+    // it or allocates for it: EFAULT and EINVAL as natively, not a crash.
+    int r = probe(fds, n, ctx);
+    if (r != 0) return r;
+    return park_on_pollfds_probed(fds, n, deadline, probe, ctx);
+}
+
+/// park_on_pollfds after a probe that found nothing.
+static int park_on_pollfds_probed(struct pollfd *fds, nfds_t n, int64_t deadline,
+                                  int (*probe)(struct pollfd *, nfds_t, void *), void *ctx) {
     if (n <= 32) {
         int lfds[32], lev[32];
-        return park_loop(fds, n, deadline, probe, ctx, lfds, lev);
+        return park_loop(fds, n, deadline, probe, ctx, lfds, lev, 1);
     }
     wait_arrays a = {malloc(n * sizeof *a.fds), malloc(n * sizeof *a.events)};
     if (!a.fds || !a.events) { free_wait_arrays(&a); errno = ENOMEM; return -1; }
     int result;
     // The waits are cancellation points: a thread cancelled in one frees them too.
     pthread_cleanup_push(free_wait_arrays, &a);
-    result = park_loop(fds, n, deadline, probe, ctx, a.fds, a.events);
+    result = park_loop(fds, n, deadline, probe, ctx, a.fds, a.events, 1);
     pthread_cleanup_pop(1);
     return result;
 }
 
 static int park_loop(struct pollfd *fds, nfds_t n, int64_t deadline, int (*probe)(struct pollfd *, nfds_t, void *),
-                     void *ctx, int *wfds, int *wev) {
+                     void *ctx, int *wfds, int *wev, int probed) {
     int result;
     for (;;) {
-        int r = probe(fds, n, ctx);
+        int r = probed ? 0 : probe(fds, n, ctx);
+        probed = 0;
         if (r != 0) { result = r; break; }
         if (deadline != GREEN_NO_DEADLINE && green_now_ns() >= deadline) { result = 0; break; }
         int k = 0;
@@ -154,48 +174,73 @@ GREEN_EXPORT int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fd
 
 // ---- select ---------------------------------------------------------------------
 
-static int select_with(struct pollfd *p, int nfds, fd_set *r, fd_set *w, fd_set *x, int64_t deadline);
+// The answer is the kernel's: a zero-timeout select on the program's own
+// sets (EBADF, EFAULT for a set it cannot write, the counts). The shim reads
+// the sets first through a checked copy (EFAULT where the kernel would
+// say it), parks on the fds they name, and puts them back before each later
+// look, since a look that finds nothing has cleared them.
 
-/// select/pselect through poll: same readiness, same sets, same count.
+typedef struct select_call {
+    int nfds;
+    fd_set *sets[3];    ///< the program's read, write and except sets
+    fd_set copies[3];   ///< what they held on entry
+    size_t bytes;       ///< what the kernel reads of each
+    int looked;         ///< the sets were cleared by a look
+} select_call;
+
+static int probe_select(struct pollfd *p, nfds_t n, void *ctx) {
+    (void)p;
+    (void)n;
+    select_call *c = ctx;
+    for (int i = 0; i < 3 && c->looked; i++)
+        if (c->sets[i]) memcpy(c->sets[i], &c->copies[i], c->bytes); // the kernel has just written them
+    c->looked = 1;
+    return REAL(select)(c->nfds, c->sets[0], c->sets[1], c->sets[2], &(struct timeval){0, 0});
+}
+
+static int select_with(struct pollfd *p, select_call *c, int64_t deadline);
+
 static int select_via_poll(int nfds, fd_set *r, fd_set *w, fd_set *x, int64_t deadline) {
     if (nfds < 0 || nfds > FD_SETSIZE) { errno = EINVAL; return -1; }
+    select_call c = {.nfds = nfds, .sets = {r, w, x}, .bytes = (size_t)(nfds + 63) / 64 * 8};
+    struct iovec here[3], there[3];
+    int k = 0;
+    for (int i = 0; i < 3; i++) {
+        if (!c.sets[i]) continue;
+        here[k] = (struct iovec){&c.copies[i], c.bytes};
+        there[k++] = (struct iovec){c.sets[i], c.bytes};
+    }
+    if (shim_copy_in_v(here, there, k) != 0) return -1;
     if (nfds <= 64) {
         struct pollfd local[64];
-        return select_with(local, nfds, r, w, x, deadline);
+        return select_with(local, &c, deadline);
     }
     struct pollfd *p = malloc((size_t)nfds * sizeof *p);
     if (!p) { errno = ENOMEM; return -1; }
     int result;
     pthread_cleanup_push(free, p); // a cancellation point: a thread cancelled in the wait frees it too
-    result = select_with(p, nfds, r, w, x, deadline);
+    result = select_with(p, &c, deadline);
     pthread_cleanup_pop(1);
     return result;
 }
 
-/// select's answer through poll, with `p` room for nfds pollfds.
-static int select_with(struct pollfd *p, int nfds, fd_set *r, fd_set *w, fd_set *x, int64_t deadline) {
+/// select's answer, parking on the fds of the copied sets; `p` has room for nfds pollfds.
+static int select_with(struct pollfd *p, select_call *c, int64_t deadline) {
+    int r = probe_select(NULL, 0, c);
+    if (r != 0) return r;
     nfds_t n = 0;
-    for (int fd = 0; fd < nfds; fd++) {
+    for (int fd = 0; fd < c->nfds; fd++) {
         short ev = 0;
-        if (r && FD_ISSET(fd, r)) ev |= POLLIN;
-        if (w && FD_ISSET(fd, w)) ev |= POLLOUT;
-        if (x && FD_ISSET(fd, x)) ev |= POLLPRI;
+        if (c->sets[0] && FD_ISSET(fd, &c->copies[0])) ev |= POLLIN;
+        if (c->sets[1] && FD_ISSET(fd, &c->copies[1])) ev |= POLLOUT;
+        if (c->sets[2] && FD_ISSET(fd, &c->copies[2])) ev |= POLLPRI;
         if (ev) p[n++] = (struct pollfd){.fd = fd, .events = ev, .revents = 0};
     }
-    int res = park_on_pollfds(p, n, deadline, probe_poll, NULL);
-    if (res < 0) return -1;
-    for (nfds_t i = 0; i < n; i++) {
-        if (p[i].revents & POLLNVAL) { errno = EBADF; return -1; }
-    }
-    int count = 0;
-    for (nfds_t i = 0; i < n; i++) {
-        int fd = p[i].fd;
-        short re = p[i].revents;
-        if (r && FD_ISSET(fd, r)) { if (re & (POLLIN | POLLHUP | POLLERR)) count++; else FD_CLR(fd, r); }
-        if (w && FD_ISSET(fd, w)) { if (re & (POLLOUT | POLLERR)) count++; else FD_CLR(fd, w); }
-        if (x && FD_ISSET(fd, x)) { if (re & POLLPRI) count++; else FD_CLR(fd, x); }
-    }
-    return count;
+    r = park_on_pollfds_probed(p, n, deadline, probe_select, c);
+    if (r < 0) // EINTR…: the kernel leaves the sets as they were
+        for (int i = 0; i < 3; i++)
+            if (c->sets[i]) memcpy(c->sets[i], &c->copies[i], c->bytes);
+    return r;
 }
 
 GREEN_EXPORT int select(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeval *tv) {

@@ -96,6 +96,21 @@ void shim_fd_share_sockets(int restore_kernel_flags, int only_inheritable);
 /// gets the number it would natively. Returns the fd to use.
 int shim_fd_out_of_the_way(int fd);
 
+// ---- the program's memory -------------------------------------------------------
+//
+// A copy that fails with EFAULT where the kernel would, instead of crashing
+// the shim (user_memory.c): one system call each, for what an interposer
+// must read before the kernel has looked at it. Return 0, or -1 and EFAULT.
+
+/// The kernel's signal set: 64 signals, 8 bytes (glibc's sigset_t is 128).
+#define SHIM_KERNEL_SIGSET 8
+int shim_copy_in(void *dst, const void *src, size_t n);
+/// Several pieces in one call (`here[i]` gets `there[i]`).
+int shim_copy_in_v(const struct iovec *here, const struct iovec *there, int n);
+int shim_copy_out(void *dst, const void *src, size_t n);
+/// The kernel's part of a signal set, the rest of `dst` empty.
+int shim_copy_sigset(sigset_t *dst, const sigset_t *src);
+
 // ---- parking -------------------------------------------------------------------
 
 /// The hub ABI, valid whenever green_on_fiber() is true.

@@ -6,8 +6,12 @@
 
 #define NS GREEN_NS_PER_SEC
 
-static void fill_remaining(struct timespec *rem, int64_t deadline) {
-    if (rem) *rem = green_ns_timespec(green_ns_until(deadline));
+/// The time left into `rem`: EFAULT when the program cannot take it (the
+/// kernel's answer then, in place of EINTR), else EINTR.
+static int fill_remaining(struct timespec *rem, int64_t deadline) {
+    if (!rem) return EINTR;
+    struct timespec left = green_ns_timespec(green_ns_until(deadline));
+    return shim_copy_out(rem, &left, sizeof left) == 0 ? EINTR : EFAULT;
 }
 
 GREEN_EXPORT unsigned int sleep(unsigned int seconds) {
@@ -31,12 +35,12 @@ GREEN_EXPORT int usleep(useconds_t usec) {
 GREEN_EXPORT int nanosleep(const struct timespec *req, struct timespec *rem) {
     if (!green_on_fiber()) return REAL(nanosleep)(req, rem);
     green_fair_turn();
-    if (!req) { errno = EFAULT; return -1; }
-    if (!green_timespec_valid(req)) { errno = EINVAL; return -1; }
-    int64_t deadline = green_deadline_in(green_timespec_ns(req));
+    struct timespec t; // read as the kernel reads it: EFAULT, not a crash
+    if (shim_copy_in(&t, req, sizeof t) != 0) return -1;
+    if (!green_timespec_valid(&t)) { errno = EINVAL; return -1; }
+    int64_t deadline = green_deadline_in(green_timespec_ns(&t));
     if (hub()->sleep_until(deadline, GREEN_PARK_NO_RESTART) == 0) return 0;
-    fill_remaining(rem, deadline);
-    errno = EINTR;
+    errno = fill_remaining(rem, deadline);
     return -1;
 }
 
@@ -45,13 +49,14 @@ GREEN_EXPORT int clock_nanosleep(clockid_t clock, int flags, const struct timesp
     if (!green_on_fiber() || (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC && clock != CLOCK_BOOTTIME))
         return REAL(clock_nanosleep)(clock, flags, req, rem);
     green_fair_turn();
-    if (!req) return EFAULT;
-    if (!green_timespec_valid(req)) return EINVAL;
+    struct timespec t; // read as the kernel reads it: EFAULT, not a crash
+    if (shim_copy_in(&t, req, sizeof t) != 0) return EFAULT;
+    if (!green_timespec_valid(&t)) return EINVAL;
+    req = &t;
     if (!(flags & TIMER_ABSTIME)) {
         int64_t deadline = green_deadline_in(green_timespec_ns(req));
         if (hub()->sleep_until(deadline, GREEN_PARK_NO_RESTART) == 0) return 0;
-        fill_remaining(rem, deadline);
-        return EINTR;
+        return fill_remaining(rem, deadline);
     }
     // Absolute time on `clock`: sleep on the monotonic clock for the
     // difference, and check again on wake-up (the clock may have been set).

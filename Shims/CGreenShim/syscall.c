@@ -34,6 +34,18 @@ static long fail(int err) {
 
 // ---- syscall() ---------------------------------------------------------------------
 
+#ifdef SYS_select
+/// select(2) itself: the kernel reads the timeout (EFAULT for a bad one,
+/// where libc's select reads it in the program) and writes the time left.
+static long raw_select(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeval *tv) {
+    struct timeval t;
+    if (tv && shim_copy_in(&t, tv, sizeof t) != 0) return -1;
+    int res = select(nfds, r, w, x, tv ? &t : NULL);
+    if (tv && shim_copy_out(tv, &t, sizeof t) != 0) return fail(EFAULT);
+    return res;
+}
+#endif
+
 /// pselect6's last argument: the signal mask and its size.
 struct pselect6_mask {
     const sigset_t *set;
@@ -113,22 +125,34 @@ GREEN_EXPORT long syscall(long number, ...) {
     case SYS_poll:
         return poll((struct pollfd *)a0, (nfds_t)a1, (int)a2);
 #endif
-    case SYS_ppoll: // the kernel's mask argument has a size; libc's ppoll takes the set
-        return ppoll((struct pollfd *)a0, (nfds_t)a1, (const struct timespec *)a2, (const sigset_t *)a3);
+    case SYS_ppoll: { // the kernel's mask argument has a size; libc's ppoll takes the set
+        // The system call reads the timeout itself (libc's ppoll copies it):
+        // a bad one is EFAULT, then a mask of another size EINVAL.
+        struct timespec ts;
+        if (a2 && shim_copy_in(&ts, (const void *)a2, sizeof ts) != 0) return -1;
+        if (a3 && a4 != SHIM_KERNEL_SIGSET) return fail(EINVAL);
+        return ppoll((struct pollfd *)a0, (nfds_t)a1, a2 ? &ts : NULL, (const sigset_t *)a3);
+    }
 #ifdef SYS_select // x86_64 has it; aarch64 has only the newer call
     case SYS_select:
-        return select((int)a0, (fd_set *)a1, (fd_set *)a2, (fd_set *)a3, (struct timeval *)a4);
+        return raw_select((int)a0, (fd_set *)a1, (fd_set *)a2, (fd_set *)a3, (struct timeval *)a4);
 #endif
     case SYS_pselect6: {
-        const struct pselect6_mask *m = (const struct pselect6_mask *)a5;
-        return pselect((int)a0, (fd_set *)a1, (fd_set *)a2, (fd_set *)a3, (const struct timespec *)a4,
-                       m ? m->set : NULL);
+        // What libc's pselect reads itself, the system call reads as the
+        // kernel does: the mask's pair first, the timeout, the mask's size.
+        struct pselect6_mask m = {NULL, 0};
+        struct timespec ts;
+        if (a5 && shim_copy_in(&m, (const void *)a5, sizeof m) != 0) return -1;
+        if (a4 && shim_copy_in(&ts, (const void *)a4, sizeof ts) != 0) return -1;
+        if (m.set && m.size != SHIM_KERNEL_SIGSET) return fail(EINVAL);
+        return pselect((int)a0, (fd_set *)a1, (fd_set *)a2, (fd_set *)a3, a4 ? &ts : NULL, m.set);
     }
 #ifdef SYS_epoll_wait // x86_64 has it; aarch64 has only the newer call
     case SYS_epoll_wait:
         return epoll_wait((int)a0, (struct epoll_event *)a1, (int)a2, (int)a3);
 #endif
     case SYS_epoll_pwait:
+        if (a4 && a5 != SHIM_KERNEL_SIGSET) return fail(EINVAL);
         return epoll_pwait((int)a0, (struct epoll_event *)a1, (int)a2, (int)a3, (const sigset_t *)a4);
     case SYS_nanosleep:
         return nanosleep((const struct timespec *)a0, (struct timespec *)a1);

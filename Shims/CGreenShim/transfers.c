@@ -97,6 +97,10 @@ GREEN_EXPORT ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count
     int refused = (ssize_t)count < 0 || (in.kind == SIDE_PIPE && !isatty(in_fd)); // a terminal it takes
     if ((in.kind == SIDE_OTHER && out.kind == SIDE_OTHER) || refused)
         return SHIM_BLOCKING_CALL(REAL(sendfile)(out_fd, in_fd, offset, count));
+    // The kernel reads the offset before it looks at either side: a bad one
+    // is EFAULT at once, not after a wait for a full pipe.
+    off_t at;
+    if (offset && (in.blocks_in_kernel || out.blocks_in_kernel) && shim_copy_in(&at, offset, sizeof at) != 0) return -1;
     // Into a pipe (the only output a socket can feed) the kernel waits for
     // room once and fills it once: one call's worth, not the whole count.
     int once = out.kind == SIDE_PIPE || in.kind == SIDE_SOCKET;

@@ -179,6 +179,92 @@ final class PreloadCompatibilityTests: XCTestCase {
         ], timeout: 90)
     }
 
+    /// Every interposed call given pointers the kernel refuses (NULL, 1, a
+    /// PROT_NONE page) on blocking sockets and pipes: natively each fails at
+    /// once with the kernel's errno (EFAULT mostly); the shim read the
+    /// program's memory first and crashed (poll's count, the masks of ppoll,
+    /// pselect and epoll_pwait, select's sets, the sleeps' req and rem,
+    /// sigwait's set, timeout and siginfo, FIONBIO's int, syscall()'s
+    /// pselect6, ppoll, select and futex arguments), or waited for ever
+    /// (sendfile into a full pipe with a bad offset). The io line (readv,
+    /// writev, sendmsg) is io.c's.
+    func testBadPointersFailAsLibcDoes() throws {
+        try checkPreloadProgram("bad_pointers", library: library, expect: [
+            "poll: poll NULL -1 EFAULT, poll 1 -1 EFAULT, poll none -1 EFAULT, poll none n 0 0, "
+                + "poll n over limit -1 EINVAL, poll n 2^32+1 -1 EFAULT, poll n 2^32 0, poll 40 none -1 EFAULT, "
+                + "ppoll NULL -1 EFAULT, ppoll 1 -1 EFAULT, ppoll none -1 EFAULT, ppoll mask 1 -1 EFAULT, "
+                + "ppoll mask none -1 EFAULT",
+            "select: select read set 1 -1 EFAULT, select read set none -1 EFAULT, "
+                + "select write set 1 -1 EFAULT, select write set none -1 EFAULT, select except set 1 -1 EFAULT, "
+                + "select except set none -1 EFAULT, select read-only set (readable) -1 EFAULT, "
+                + "pselect mask 1 -1 EFAULT, pselect mask none -1 EFAULT, pselect set 1 -1 EFAULT, "
+                + "pselect set none -1 EFAULT",
+            "epoll: ctl NULL -1 EFAULT, ctl 1 -1 EFAULT, ctl none -1 EFAULT, pwait mask 1 -1 EFAULT, "
+                + "pwait mask none -1 EFAULT, wait max 0 -1 EINVAL, wait ready NULL -1 EFAULT, "
+                + "wait ready 1 -1 EFAULT, wait ready none -1 EFAULT, pwait ready NULL -1 EFAULT, "
+                + "pwait ready 1 -1 EFAULT, pwait ready none -1 EFAULT, wait ready read-only -1 EFAULT, "
+                + "wait ready 1",
+            "sleep: nanosleep NULL -1 EFAULT, nanosleep 1 -1 EFAULT, nanosleep none -1 EFAULT, "
+                + "clock_nanosleep NULL EFAULT, clock_nanosleep 1 EFAULT, clock_nanosleep none EFAULT, "
+                + "clock_nanosleep abs NULL EFAULT, clock_nanosleep abs 1 EFAULT, clock_nanosleep abs none EFAULT, "
+                + "nanosleep interrupted rem 1 -1 EFAULT, nanosleep interrupted rem none -1 EFAULT, "
+                + "nanosleep interrupted read-only rem -1 EFAULT, clock_nanosleep interrupted rem 1 EFAULT, "
+                + "clock_nanosleep interrupted rem none EFAULT, syscall nanosleep interrupted rem 1 -1 EFAULT, "
+                + "syscall nanosleep interrupted rem none -1 EFAULT",
+            "sockets: socketpair NULL -1 EFAULT, socketpair 1 -1 EFAULT, socketpair none -1 EFAULT, "
+                + "pipe NULL -1 EFAULT, pipe 1 -1 EFAULT, pipe none -1 EFAULT, pipe2 NULL -1 EFAULT, "
+                + "pipe2 1 -1 EFAULT, pipe2 none -1 EFAULT, no fd left open yes, connect NULL -1 EFAULT, "
+                + "connect 1 -1 EFAULT, connect none -1 EFAULT, accept addr 1 -1 EFAULT, "
+                + "accept addr none -1 EFAULT, accept addrlen 1 -1 EFAULT, accept addrlen none -1 EFAULT, "
+                + "accept4 addrlen 1 -1 EFAULT, accept4 addrlen none -1 EFAULT, ioctl FIONBIO 1 -1 EFAULT, "
+                + "ioctl FIONBIO none -1 EFAULT, ioctl FIONREAD 1 -1 EFAULT, ioctl FIONREAD none -1 EFAULT, "
+                + "setsockopt SO_RCVTIMEO NULL -1 EFAULT, setsockopt SO_RCVTIMEO 1 -1 EFAULT, "
+                + "setsockopt SO_RCVTIMEO none -1 EFAULT, fcntl F_GETLK 1 -1 EFAULT, fcntl F_GETLK none -1 EFAULT, "
+                + "still blocking yes",
+            "mmsg: recvmmsg vec NULL -1 EFAULT, recvmmsg vec 1 -1 EFAULT, recvmmsg vec none -1 EFAULT, "
+                + "recvmmsg timeout 1 -1 EFAULT, recvmmsg timeout none -1 EFAULT, sendmmsg vec NULL -1 EFAULT, "
+                + "sendmmsg vec 1 -1 EFAULT, sendmmsg vec none -1 EFAULT, recvmmsg second entry none 1, "
+                + "then recv -1 EFAULT",
+            "transfers: sendfile offset 1 -1 EFAULT, sendfile offset none -1 EFAULT, "
+                + "sendfile into full pipe offset 1 -1 EFAULT, sendfile into full pipe offset none -1 EFAULT, "
+                + "splice in offset 1 -1 EFAULT, splice in offset none -1 EFAULT, splice out offset 1 -1 EFAULT, "
+                + "splice out offset none -1 EFAULT",
+            "sigwait: sigwait set NULL EFAULT, sigwait set 1 EFAULT, sigwait set none EFAULT, "
+                + "sigwaitinfo set NULL -1 EFAULT, sigwaitinfo set 1 -1 EFAULT, sigwaitinfo set none -1 EFAULT, "
+                + "sigtimedwait set NULL -1 EFAULT, sigtimedwait set 1 -1 EFAULT, sigtimedwait set none -1 EFAULT, "
+                + "sigtimedwait timeout 1 -1 EFAULT, sigtimedwait timeout none -1 EFAULT, "
+                + "sigtimedwait info (to the process) 1 -1 EFAULT, "
+                + "sigtimedwait info (to the process) none -1 EFAULT, taken yes",
+            "syscall: ppoll timeout 1 -1 EFAULT, ppoll timeout none -1 EFAULT, ppoll mask size 7 -1 EINVAL, "
+                + "pselect6 mask pack 1 -1 EFAULT, pselect6 mask pack none -1 EFAULT, "
+                + "pselect6 timeout 1 -1 EFAULT, pselect6 timeout none -1 EFAULT, pselect6 mask size 7 -1 EINVAL, "
+                + "select timeout 1 -1 EFAULT, select timeout none -1 EFAULT, epoll_pwait mask 1 -1 EFAULT, "
+                + "epoll_pwait mask none -1 EFAULT, epoll_pwait mask size 7 -1 EINVAL, nanosleep NULL -1 EFAULT, "
+                + "nanosleep 1 -1 EFAULT, nanosleep none -1 EFAULT, clock_nanosleep NULL -1 EFAULT, "
+                + "clock_nanosleep 1 -1 EFAULT, clock_nanosleep none -1 EFAULT, futex wait timeout 1 -1 EFAULT, "
+                + "futex wait timeout none -1 EFAULT, futex wait_bitset timeout 1 -1 EFAULT, "
+                + "futex wait_bitset timeout none -1 EFAULT, futex wait word none -1 EFAULT, "
+                + "futex wait word NULL -1 EFAULT, futex lock_pi word none -1 EFAULT, "
+                + "futex trylock_pi word none -1 EFAULT, futex unlock_pi word none -1 EFAULT, "
+                + "futex lock_pi timeout 1 -1 EFAULT, futex lock_pi timeout none -1 EFAULT",
+            "wait: waitpid status 1 -1 EFAULT, reaped yes, waitpid status none -1 EFAULT, reaped yes",
+            "io: readv empty NULL -1 EFAULT, readv empty 1 -1 EFAULT, readv empty none -1 EFAULT, "
+                + "readv count 2^20 -1 EINVAL, recvmsg empty NULL -1 EFAULT, recvmsg empty 1 -1 EFAULT, "
+                + "recvmsg empty none -1 EFAULT, recvmsg empty msg_iov none -1 EFAULT, "
+                + "readv queued NULL -1 EFAULT, readv queued 1 -1 EFAULT, readv queued none -1 EFAULT, "
+                + "recvmsg queued NULL -1 EFAULT, recvmsg queued 1 -1 EFAULT, recvmsg queued none -1 EFAULT, "
+                + "recvmsg queued msg_iov none -1 EFAULT, read queued buf 1 -1 EFAULT, "
+                + "read queued buf none -1 EFAULT, read queued 3, writev NULL -1 EFAULT, writev 1 -1 EFAULT, "
+                + "writev none -1 EFAULT, writev count 2^20 -1 EINVAL, sendmsg NULL -1 EFAULT, "
+                + "sendmsg 1 -1 EFAULT, sendmsg none -1 EFAULT, sendmsg msg_iov none -1 EFAULT, "
+                + "write buf 1 -1 EFAULT, write buf none -1 EFAULT, writev second base none -1 EFAULT, "
+                + "sendmsg second base none -1 EFAULT, queued -1 EAGAIN, "
+                + "writev long then none part (read back the same yes), "
+                + "sendmsg long then none part (read back the same yes)",
+            "bad_pointers: all checks passed",
+        ], timeout: 60)
+    }
+
     /// A fork child inherited libev's "wake-up already sent" flag from a
     /// parent that forked before its hub handled a signal handler's wake-up;
     /// the child's thread-pool answer (getaddrinfo) then waited for libev's

@@ -16,8 +16,12 @@ static long fail(int err) {
 /// FUTEX_WAIT (relative timeout) and FUTEX_WAIT_BITSET (absolute).
 static long futex_wait_op(uint32_t *word, int op, uint32_t expected, const struct timespec *timeout, uint32_t bitset) {
     int cmd = op & FUTEX_CMD_MASK;
-    if (((uintptr_t)word & 3) || !bitset) return fail(EINVAL);
+    // The kernel reads the timeout first: EFAULT for a bad one, not a crash.
+    struct timespec t;
+    if (timeout && shim_copy_in(&t, timeout, sizeof t) != 0) return -1;
+    if (timeout) timeout = &t;
     if (timeout && (!timespec_ok(timeout) || timeout->tv_sec < 0)) return fail(EINVAL);
+    if (((uintptr_t)word & 3) || !bitset) return fail(EINVAL);
     if (!green_on_fiber()) return gfutex_kernel_wait_raw(word, op, expected, timeout, bitset);
 
     // The kernel reads the word for us, without waiting: EFAULT for an address
@@ -119,12 +123,22 @@ static long pi_unlock(uint32_t *word, int op, int emulate_all) {
 
 static long pi_call(uint32_t *word, int op, const struct timespec *timeout) {
     int emulate_all = shim_pthreads != NULL;
-    if (!emulate_all && !green_on_fiber() && (op & FUTEX_CMD_MASK) != FUTEX_UNLOCK_PI) {
+    int cmd = op & FUTEX_CMD_MASK;
+    if (!emulate_all && !green_on_fiber() && cmd != FUTEX_UNLOCK_PI) {
         long r = GREEN_SYSCALL(SYS_futex, word, op, 0, timeout, NULL, 0); // a thread waits in the kernel
         if (r == 0) (void)__atomic_load_n(word, __ATOMIC_ACQUIRE); // taken: the acquire pi_unlock's release pairs with
         return r;
     }
-    switch (op & FUTEX_CMD_MASK) {
+    // The emulation reads the timeout and the word in the program: checked
+    // copies first, in the kernel's order (EFAULT, not a crash).
+    struct timespec t;
+    uint32_t v;
+    if (timeout && cmd != FUTEX_UNLOCK_PI && cmd != FUTEX_TRYLOCK_PI) {
+        if (shim_copy_in(&t, timeout, sizeof t) != 0) return -1;
+        timeout = &t;
+    }
+    if (!((uintptr_t)word & 3) && shim_copy_in(&v, word, sizeof v) != 0) return -1;
+    switch (cmd) {
     case FUTEX_TRYLOCK_PI:
         return pi_trylock(word, emulate_all);
     case FUTEX_UNLOCK_PI:
