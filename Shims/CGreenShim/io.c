@@ -111,7 +111,7 @@ static inline int extra_flags(int m, size_t sent) {
 //
 // A bad pointer gets the kernel's EFAULT, never a crash here: the engines
 // read a program's iovec array or msghdr only after a kernel call took it
-// (the call's success says they are readable), or through copy_from_program.
+// (the call's success says they are readable), or through shim_copy_in.
 
 /// Bytes in an iovec array.
 static size_t iov_total(const struct iovec *iov, int n) {
@@ -133,23 +133,7 @@ static void iov_advance(struct iovec **iov, int *n, size_t bytes) {
     }
 }
 
-/// A copy of `n` bytes of the program's memory at `from`, or 0 when they
-/// cannot be read (the kernel says EFAULT for them; a plain read here would
-/// crash). For the few paths that must look at an argument before the
-/// kernel has: every other path lets the kernel's call check it first.
-static int copy_from_program(void *out, const void *from, size_t n) {
-    struct iovec here = {out, n}, there = {(void *)from, n};
-    // Every argument a long: syscall() reads six of them.
-    long r = GREEN_SYSCALL(SYS_process_vm_readv, (long)getpid(), (long)&here, 1L, (long)&there, 1L, 0L);
-    if (r == (long)n) return 1;
-    if (r < 0 && (errno == ENOSYS || errno == EPERM) && from) { // no such call here (qemu-user, a seccomp filter)
-        memcpy(out, from, n);
-        return 1;
-    }
-    return 0;
-}
-
-/// Bytes in a readv's buffers, read with copy_from_program; 0 when the
+/// Bytes in a readv's buffers, read with shim_copy_in; 0 when the
 /// array cannot be read or its count is out of range (the kernel's readv
 /// then answers at once: EFAULT, EINVAL).
 static size_t readv_room(const struct iovec *iov, int n) {
@@ -158,7 +142,7 @@ static size_t readv_room(const struct iovec *iov, int n) {
     size_t total = 0;
     for (int i = 0; i < n; i += 64) {
         int k = n - i < 64 ? n - i : 64;
-        if (!copy_from_program(part, iov + i, (size_t)k * sizeof *part)) return 0;
+        if (shim_copy_in(part, iov + i, (size_t)k * sizeof *part) != 0) return 0;
         total += iov_total(part, k);
     }
     return total;
@@ -190,7 +174,7 @@ static ssize_t input(io_op *op) {
     // holds (the kernel answers it before the socket sees it), where recv
     // with MSG_DONTWAIT would say EAGAIN and the fiber would wait for bytes.
     // readv's buffers are summed only before a wait (below), once a call
-    // took them or through copy_from_program.
+    // took them or through shim_copy_in.
     if (op->kind == OP_READ && op->len == 0) return perform(op, 0);
     int64_t deadline = op->deadline ? op->deadline : shim_deadline_after(FD_LOAD(e, rcv_timeout));
     // MSG_WAITALL: read on until the buffer is full. Not with MSG_PEEK,
@@ -218,7 +202,7 @@ static ssize_t input(io_op *op) {
         ssize_t r;
         if (m == WAIT_FIRST) {
             if (!ready_now(op->fd, POLLIN)) {
-                // Not read by any call yet: summed through copy_from_program.
+                // Not read by any call yet: summed through shim_copy_in.
                 if (op->kind == OP_READV && readv_room(op->iov, op->iovcnt) == 0) return perform(op, 0);
                 if (wait_ready(op->fd, GREEN_READ, deadline, op->partial) != 0) return -1;
             }
@@ -293,16 +277,16 @@ static void vector_of(const io_op *op, const struct iovec **iov, int *cnt) {
     }
 }
 
-/// Copy the program's memory: through copy_from_program if `checked`,
+/// Copy the program's memory: through shim_copy_in if `checked`,
 /// else directly (a kernel call took it already).
 static int read_program(void *out, const void *from, size_t n, int checked) {
-    if (checked) return copy_from_program(out, from, n);
+    if (checked) return shim_copy_in(out, from, n) == 0;
     memcpy(out, from, n);
     return 1;
 }
 
 /// Take a private copy of op's buffers and point op at it. `checked`: no
-/// kernel call took them yet, so they are read through copy_from_program.
+/// kernel call took them yet, so they are read through shim_copy_in.
 /// 1 on success; 0 when they cannot be read or are out of range (the
 /// program's own call then answers: EFAULT, EINVAL, EMSGSIZE…); -1 without
 /// memory (errno ENOMEM).
@@ -642,7 +626,7 @@ GREEN_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags) {
     int waitall = (flags & MSG_WAITALL) && !(flags & (MSG_DONTWAIT | MSG_PEEK)) && dontwait_for(mode_for(fd, &e)) &&
                   !FD_LOAD(e, messages);
     struct msghdr before;
-    if (waitall && !copy_from_program(&before, msg, sizeof before)) waitall = 0;
+    if (waitall && shim_copy_in(&before, msg, sizeof before) != 0) waitall = 0;
     int64_t deadline = waitall ? shim_deadline_after(FD_LOAD(e, rcv_timeout)) : 0;
     io_op op = {.kind = OP_RECVMSG, .fd = fd, .msg = msg, .flags = flags, .deadline = deadline};
     ssize_t r = note_received_fds(msg, input(&op));

@@ -22,6 +22,8 @@ static int copy_vectors(int out, const struct iovec *here, const struct iovec *t
         return 0;
     }
     if (r < 0 && (errno == ENOSYS || errno == EPERM)) {
+        for (int i = 0; i < n; i++) // (NULL at least is known bad without the kernel)
+            if (!there[i].iov_base && there[i].iov_len) { errno = EFAULT; return -1; }
         for (int i = 0; i < n; i++) {
             if (out) memcpy(there[i].iov_base, here[i].iov_base, there[i].iov_len);
             else memcpy(here[i].iov_base, there[i].iov_base, there[i].iov_len);
