@@ -477,8 +477,11 @@ int gsig_kill(gsig *g, int sig) {
     if (sig == 0) return 0;
     lock_state l;
     state_lock(&l);
-    if (sigismember(&g->mask, sig) && someone_takes(sig)) {
-        // Another thread would take it from the kernel: it stays g's alone.
+    if (sigismember(&g->mask, sig)) {
+        // It stays g's alone: in the kernel another thread would take it, or
+        // (every thread blocks it) it would wait on the OS thread it was
+        // sent to, where g's sigwait on another hub, and sigpending, do not
+        // see it.
         sigaddset(&g->pending, sig);
         wake_sigwait(g, sig);
         state_unlock(&l, 0);

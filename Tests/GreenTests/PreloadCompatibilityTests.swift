@@ -362,6 +362,8 @@ final class PreloadCompatibilityTests: XCTestCase {
             "sem_wait with the signal blocked: went on to its end; pending for the thread: yes; handled on unblock: yes, in it",
             "poll with the signal blocked: went on to its end; pending for the thread: yes; handled on unblock: yes, in it",
             "nanosleep with the signal blocked: went on to its end; pending for the thread: yes; handled on unblock: yes, in it",
+            "every thread blocks it, sent by itself: pending for the thread: yes; sigtimedwait took it: yes",
+            "every thread blocks it, sent by main: pending for the thread: yes; sigtimedwait took it: yes",
         ])
     }
 

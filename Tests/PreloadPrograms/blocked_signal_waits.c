@@ -44,6 +44,48 @@ static void *waiter(void *arg) {
     return NULL;
 }
 
+/* Every thread blocks SIGUSR2 (main did before it made the thread): one sent
+ * to a thread, by itself (raise) or by main (pthread_kill), is pending for
+ * it alone and its sigtimedwait takes it. (Under green run it went to the
+ * first hub's OS thread: sigpending said no, and a sigtimedwait on another
+ * hub waited out its timeout.) */
+static volatile int sent;
+static void *taker(void *self) {
+    sigset_t usr2;
+    sigemptyset(&usr2);
+    sigaddset(&usr2, SIGUSR2);
+    if (self) CHECK(raise(SIGUSR2) == 0);
+    while (!__atomic_load_n(&sent, __ATOMIC_SEQ_CST)) sleep_ms(1);
+    sigset_t pending;
+    CHECK(sigpending(&pending) == 0);
+    struct timespec five = {5, 0};
+    siginfo_t info;
+    int sig = sigtimedwait(&usr2, &info, &five);
+    printf("every thread blocks it, sent by %s: pending for the thread: %s; sigtimedwait took it: %s\n",
+           self ? "itself" : "main", sigismember(&pending, SIGUSR2) ? "yes" : "no", sig == SIGUSR2 ? "yes" : "no");
+    CHECK(sigismember(&pending, SIGUSR2));
+    CHECK(sig == SIGUSR2);
+    return NULL;
+}
+
+static void sent_while_all_block(void) {
+    sigset_t usr2;
+    sigemptyset(&usr2);
+    sigaddset(&usr2, SIGUSR2);
+    CHECK_RC(pthread_sigmask(SIG_BLOCK, &usr2, NULL), 0); /* the threads inherit it */
+    for (int self = 1; self >= 0; self--) {
+        sent = self;
+        pthread_t t;
+        CHECK_RC(pthread_create(&t, NULL, taker, (void *)(intptr_t)self), 0);
+        if (!self) {
+            CHECK_RC(pthread_kill(t, SIGUSR2), 0);
+            __atomic_store_n(&sent, 1, __ATOMIC_SEQ_CST);
+        }
+        CHECK_RC(pthread_join(t, NULL), 0);
+    }
+    CHECK_RC(pthread_sigmask(SIG_UNBLOCK, &usr2, NULL), 0);
+}
+
 int main(void) {
     program_start(60);
     struct sigaction sa;
@@ -72,5 +114,6 @@ int main(void) {
                normal ? "went on to its end" : strerror(o.err), o.pending ? "yes" : "no",
                o.handled_here ? "yes, in it" : "no");
     }
+    sent_while_all_block();
     return program_end("blocked_signal_waits");
 }
