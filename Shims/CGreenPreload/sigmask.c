@@ -621,7 +621,9 @@ GREEN_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old) {
         } else if (how == SIG_SETMASK) next = *set;
         else return EINVAL;
     }
-    if (old) *old = g->mask;
+    // The old mask as the kernel writes it: its 64 bits alone, EFAULT (and
+    // no change) where the program cannot take them.
+    if (old && shim_copy_out(old, &g->mask, KERNEL_SIGSET) != 0) return EFAULT;
     if (set) set_mask(g, &next);
     return 0;
 }
@@ -694,7 +696,9 @@ static int libc_sigsuspend(const sigset_t *mask) {
 GREEN_EXPORT int sigsuspend(const sigset_t *mask) {
     gsig *g = gsig_current();
     if (!g) return libc_sigsuspend(mask);
-    return suspend_with(g, mask);
+    sigset_t m; // read as the kernel reads it: EFAULT, not a crash
+    if (shim_copy_sigset(&m, mask) != 0) return -1;
+    return suspend_with(g, &m);
 }
 
 GREEN_EXPORT int pause(void) {

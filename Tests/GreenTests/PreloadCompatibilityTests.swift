@@ -234,7 +234,9 @@ final class PreloadCompatibilityTests: XCTestCase {
                 + "sigtimedwait set NULL -1 EFAULT, sigtimedwait set 1 -1 EFAULT, sigtimedwait set none -1 EFAULT, "
                 + "sigtimedwait timeout 1 -1 EFAULT, sigtimedwait timeout none -1 EFAULT, "
                 + "sigtimedwait info (to the process) 1 -1 EFAULT, "
-                + "sigtimedwait info (to the process) none -1 EFAULT, taken yes",
+                + "sigtimedwait info (to the process) none -1 EFAULT, taken yes, pthread_sigmask old 1 EFAULT, pthread_sigmask old none EFAULT, sigprocmask old 1 -1 EFAULT, "
+                + "sigprocmask old none -1 EFAULT, sigpending 1 -1 EFAULT, sigpending none -1 EFAULT, sigsuspend mask 1 -1 EFAULT, "
+                + "sigsuspend mask none -1 EFAULT",
             "syscall: ppoll timeout 1 -1 EFAULT, ppoll timeout none -1 EFAULT, ppoll mask size 7 -1 EINVAL, "
                 + "pselect6 mask pack 1 -1 EFAULT, pselect6 mask pack none -1 EFAULT, "
                 + "pselect6 timeout 1 -1 EFAULT, pselect6 timeout none -1 EFAULT, pselect6 mask size 7 -1 EINVAL, "

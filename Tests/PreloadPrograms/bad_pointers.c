@@ -382,6 +382,12 @@ static void signal_waits(void) {
     sigset_t pending;
     sigpending(&pending);
     add("taken", sigismember(&pending, SIGUSR2) ? "no" : "yes");
+    /* The mask calls' out-parameters, and sigsuspend's mask (glibc reads a
+     * new mask itself: a bad one crashes natively too, so not tried). */
+    for (int i = 1; i < 3; i++) TRY_RC(L("pthread_sigmask old", i), pthread_sigmask(SIG_BLOCK, NULL, bad[i]));
+    for (int i = 1; i < 3; i++) TRY(L("sigprocmask old", i), sigprocmask(SIG_BLOCK, NULL, bad[i]));
+    for (int i = 1; i < 3; i++) TRY(L("sigpending", i), sigpending(bad[i]));
+    for (int i = 1; i < 3; i++) TRY(L("sigsuspend mask", i), sigsuspend(bad[i]));
     group_done("sigwait");
 }
 
