@@ -401,6 +401,32 @@ GREEN_EXPORT int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeo
     return epoll_park(epfd, ev, max, deadline_ms(timeout));
 }
 
+/// libc's epoll_pwait2 (glibc 2.35 and later), else the system call.
+static int libc_epoll_pwait2(int epfd, struct epoll_event *ev, int max, const struct timespec *timeout,
+                             const sigset_t *mask) {
+    if (REAL(epoll_pwait2)) return REAL(epoll_pwait2)(epfd, ev, max, timeout, mask);
+    return (int)GREEN_SYSCALL(SYS_epoll_pwait2, (long)epfd, (long)ev, (long)max, (long)timeout, (long)mask,
+                              (long)SHIM_KERNEL_SIGSET);
+}
+
+/// epoll_pwait with a timespec timeout (NULL: none), as the kernel reads it
+/// first: EFAULT, EINVAL.
+GREEN_EXPORT int epoll_pwait2(int epfd, struct epoll_event *ev, int max, const struct timespec *timeout,
+                              const sigset_t *mask) {
+    if (!green_on_fiber()) return libc_epoll_pwait2(epfd, ev, max, timeout, mask);
+    green_fair_turn();
+    struct timespec t;
+    int64_t deadline;
+    if (timeout && shim_copy_in(&t, timeout, sizeof t) != 0) return -1;
+    if (deadline_ts(timeout ? &t : NULL, &deadline) != 0) return -1;
+    call_mask m;
+    int r = mask_begin(&m, mask);
+    if (r == 0) r = timeout && t.tv_sec == 0 && t.tv_nsec == 0 ? REAL(epoll_wait)(epfd, ev, max, 0)
+                                                                : epoll_park(epfd, ev, max, deadline);
+    mask_end(&m);
+    return r;
+}
+
 GREEN_EXPORT int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout, const sigset_t *mask) {
     if (!green_on_fiber()) return REAL(epoll_pwait)(epfd, ev, max, timeout, mask);
     green_fair_turn();

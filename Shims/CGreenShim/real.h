@@ -82,6 +82,7 @@ GREEN_HIDDEN_BEGIN
     X(int, pselect, (int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *)) \
     X(int, epoll_wait, (int, struct epoll_event *, int, int)) \
     X(int, epoll_pwait, (int, struct epoll_event *, int, int, const sigset_t *)) \
+    X(int, epoll_pwait2, (int, struct epoll_event *, int, const struct timespec *, const sigset_t *)) \
     X(unsigned int, sleep, (unsigned int)) \
     X(int, usleep, (useconds_t)) \
     X(int, nanosleep, (const struct timespec *, struct timespec *)) \

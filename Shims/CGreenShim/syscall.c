@@ -154,6 +154,14 @@ GREEN_EXPORT long syscall(long number, ...) {
     case SYS_epoll_pwait:
         if (a4 && a5 != SHIM_KERNEL_SIGSET) return fail(EINVAL);
         return epoll_pwait((int)a0, (struct epoll_event *)a1, (int)a2, (int)a3, (const sigset_t *)a4);
+#ifdef SYS_epoll_pwait2
+    case SYS_epoll_pwait2: { // the timeout first, then the mask's size, as the kernel
+        struct timespec ts;
+        if (a3 && shim_copy_in(&ts, (const void *)a3, sizeof ts) != 0) return -1;
+        if (a4 && a5 != SHIM_KERNEL_SIGSET) return fail(EINVAL);
+        return epoll_pwait2((int)a0, (struct epoll_event *)a1, (int)a2, a3 ? &ts : NULL, (const sigset_t *)a4);
+    }
+#endif
     case SYS_nanosleep:
         return nanosleep((const struct timespec *)a0, (struct timespec *)a1);
     case SYS_clock_nanosleep: { // libc's returns the error number; the system call -1 and errno

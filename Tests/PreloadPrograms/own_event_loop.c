@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 
 #define CLIENTS 32
 #define ROUNDS 300
@@ -125,6 +126,46 @@ static void nested_sets(void) {
     close(nest_pipe[1]);
 }
 
+/* epoll_pwait2 (a timespec timeout, glibc 2.35) waits as epoll_pwait does:
+ * with no timeout until another thread's write (which, on one hub, runs
+ * only while the waiter is parked), a zero timeout at once, and bad
+ * timeouts as the kernel says. */
+static void *write_soon(void *fd) {
+    sleep_ms(20);
+    CHECK(write(*(int *)fd, "w", 1) == 1);
+    return NULL;
+}
+
+static void pwait2(void) {
+    int p[2];
+    CHECK(pipe(p) == 0);
+    int ep = epoll_create1(0);
+    struct epoll_event e = {.events = EPOLLIN, .data.fd = p[0]}, out[4];
+    CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &e) == 0);
+    struct timespec zero = {0, 0}, bad_nsec = {0, 1000000000}, ten_ms = {0, 10 * 1000000};
+    int now = epoll_pwait2(ep, out, 4, &zero, NULL);
+    int timed_out = epoll_pwait2(ep, out, 4, &ten_ms, NULL);
+    CHECK_ERRNO(epoll_pwait2(ep, out, 4, &bad_nsec, NULL), EINVAL);
+    CHECK_ERRNO(epoll_pwait2(ep, out, 4, (struct timespec *)1, NULL), EFAULT);
+    pthread_t t;
+    CHECK_RC(pthread_create(&t, NULL, write_soon, &p[1]), 0);
+    sigset_t none;
+    sigemptyset(&none);
+    int woken = epoll_pwait2(ep, out, 4, NULL, &none);
+    CHECK_RC(pthread_join(t, NULL), 0);
+    char c;
+    CHECK(read(p[0], &c, 1) == 1);
+    CHECK_RC(pthread_create(&t, NULL, write_soon, &p[1]), 0);
+    long by_syscall = syscall(SYS_epoll_pwait2, ep, out, 4, NULL, NULL, 8);
+    CHECK_RC(pthread_join(t, NULL), 0);
+    printf("epoll_pwait2: zero timeout %d, 10 ms timeout %d, no timeout woken by a write %d, by syscall %ld\n", now,
+           timed_out, woken, by_syscall);
+    CHECK(now == 0 && timed_out == 0 && woken == 1 && by_syscall == 1);
+    close(ep);
+    close(p[0]);
+    close(p[1]);
+}
+
 int main(void) {
     program_start(60);
     /* Busy: 32 clients at once. */
@@ -191,6 +232,7 @@ int main(void) {
     CHECK(ms_since(t1) < 400);
     printf("bad epoll input: EINVAL and EBADF at once\n");
     nested_sets();
+    pwait2();
     close(ep);
     close(sv[0]);
     close(sv[1]);
