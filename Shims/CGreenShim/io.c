@@ -133,17 +133,28 @@ static void iov_advance(struct iovec **iov, int *n, size_t bytes) {
     }
 }
 
-/// Bytes in a readv's buffers, read with shim_copy_in; 0 when the
-/// array cannot be read or its count is out of range (the kernel's readv
-/// then answers at once: EFAULT, EINVAL).
+/// Whether an iovec array's lengths are the kernel's to take: each, and
+/// their sum, at most SSIZE_MAX (else it says EINVAL). Adds them to *total.
+static int iov_lengths_ok(const struct iovec *iov, int n, size_t *total) {
+    size_t t = *total;
+    for (int i = 0; i < n; i++) {
+        if (iov[i].iov_len > (size_t)SSIZE_MAX - t) return 0;
+        t += iov[i].iov_len;
+    }
+    *total = t;
+    return 1;
+}
+
+/// Bytes in a readv's buffers, read with shim_copy_in; 0 when the array
+/// cannot be read, its count is out of range or its lengths are (the
+/// kernel's readv then answers at once: EFAULT, EINVAL).
 static size_t readv_room(const struct iovec *iov, int n) {
-    if (n < 0 || n > IOV_MAX) return 0;
+    if (n <= 0 || n > IOV_MAX) return 0;
     struct iovec part[64];
     size_t total = 0;
     for (int i = 0; i < n; i += 64) {
         int k = n - i < 64 ? n - i : 64;
-        if (shim_copy_in(part, iov + i, (size_t)k * sizeof *part) != 0) return 0;
-        total += iov_total(part, k);
+        if (shim_copy_in(part, iov + i, (size_t)k * sizeof *part) != 0 || !iov_lengths_ok(part, k, &total)) return 0;
     }
     return total;
 }
@@ -172,10 +183,12 @@ static ssize_t input(io_op *op) {
     if (m == PASS || (m == WAIT_FIRST && FD_LOAD(e, access) == O_WRONLY)) return perform_as_is(op);
     // A zero-length read(2)/readv(2) returns 0 at once whatever the socket
     // holds (the kernel answers it before the socket sees it), where recv
-    // with MSG_DONTWAIT would say EAGAIN and the fiber would wait for bytes.
-    // readv's buffers are summed only before a wait (below), once a call
-    // took them or through shim_copy_in.
-    if (op->kind == OP_READ && op->len == 0) return perform(op, 0);
+    // with MSG_DONTWAIT would say EAGAIN and the fiber would wait for bytes,
+    // or take a datagram or a pending error. readv's buffers are summed
+    // through shim_copy_in (no call has read them yet); an array the kernel
+    // refuses (EFAULT, EINVAL) is its readv's answer, at once.
+    if ((op->kind == OP_READ && op->len == 0) || (op->kind == OP_READV && readv_room(op->iov, op->iovcnt) == 0))
+        return perform(op, 0);
     int64_t deadline = op->deadline ? op->deadline : shim_deadline_after(FD_LOAD(e, rcv_timeout));
     // MSG_WAITALL: read on until the buffer is full. Not with MSG_PEEK,
     // which would peek at the same first bytes again.
@@ -201,18 +214,12 @@ static ssize_t input(io_op *op) {
     for (;;) {
         ssize_t r;
         if (m == WAIT_FIRST) {
-            if (!ready_now(op->fd, POLLIN)) {
-                // Not read by any call yet: summed through shim_copy_in.
-                if (op->kind == OP_READV && readv_room(op->iov, op->iovcnt) == 0) return perform(op, 0);
-                if (wait_ready(op->fd, GREEN_READ, deadline, op->partial) != 0) return -1;
-            }
+            if (!ready_now(op->fd, POLLIN) && wait_ready(op->fd, GREEN_READ, deadline, op->partial) != 0) return -1;
             r = perform(op, 0);
         } else {
             r = perform(op, extra_flags(m, 0));
         }
         if (r < 0 && m != WAIT_FIRST && would_block()) {
-            // The call took the array (EAGAIN comes after the kernel read it).
-            if (op->kind == OP_READV && iov_total(op->iov, op->iovcnt) == 0) return perform(op, 0);
             if (wait_errno) { errno = wait_errno; return -1; } // nothing queued: the wait's answer
             if (wait_ready(op->fd, GREEN_READ, deadline, got + (size_t)op->partial) != 0) return got ? (ssize_t)got : -1;
             continue;
@@ -300,8 +307,9 @@ static int vector_take(io_op *op, rest_of_vector *v, int checked) {
     if (cnt < 0 || cnt > IOV_MAX) return 0;
     struct iovec *copy = cnt <= 64 ? v->local : malloc((size_t)cnt * sizeof *copy);
     if (!copy) { errno = ENOMEM; return -1; }
-    size_t bytes = (size_t)cnt * sizeof *copy;
-    if (!read_program(copy, src, bytes, checked)) {
+    size_t bytes = (size_t)cnt * sizeof *copy, total = 0;
+    // (Lengths the kernel refuses are its EINVAL: the PIPE_BUF cap would make them valid.)
+    if (!read_program(copy, src, bytes, checked) || (checked && !iov_lengths_ok(copy, cnt, &total))) {
         if (copy != v->local) free(copy);
         return 0;
     }
@@ -379,20 +387,25 @@ static ssize_t output(io_op *op) {
     for (;;) {
         size_t chunk_limit = SIZE_MAX;
         if (m == WAIT_FIRST) {
+            // The cap below edits the buffers, and the kernel checks them
+            // before it would block: read them (checked) before the wait.
+            if (vector && !v.iov) {
+                int t = vector_take(op, &v, 1);
+                if (t <= 0) {
+                    result = t == 0 ? perform_as_is(op) : -1; // EFAULT, EINVAL… at once
+                    break;
+                }
+                total = iov_total(v.iov, v.cnt);
+            }
+            if (total == 0) { // nothing to write: 0 at once, full or not
+                result = perform_as_is(op);
+                break;
+            }
             if (!ready_now(op->fd, POLLOUT) && wait_ready(op->fd, GREEN_WRITE, deadline, sent) != 0) {
                 result = sent ? (ssize_t)sent : -1;
                 break;
             }
             chunk_limit = PIPE_BUF; // a write of at most PIPE_BUF to a writable pipe does not block
-            // The cap below edits the buffers before any call took them.
-            if (vector && !v.iov) {
-                int t = vector_take(op, &v, 1);
-                if (t <= 0) {
-                    result = t == 0 ? perform_as_is(op) : -1;
-                    break;
-                }
-                total = iov_total(v.iov, v.cnt);
-            }
         }
         size_t saved_len = op->len, cut_len = 0;
         int cut = -1, saved_cnt = 0;
@@ -425,8 +438,8 @@ static ssize_t output(io_op *op) {
             int cnt;
             vector_of(op, &iov, &cnt);
             total = iov_total(iov, cnt);
-            if ((size_t)r < total && vector_take(op, &v, 0) < 0) {
-                result = r; // no memory for the rest: what went out is the answer
+            if ((size_t)r < total && vector_take(op, &v, 0) <= 0) {
+                result = r; // no memory for the rest (or the program changed its msghdr meanwhile): what went out
                 break;
             }
         }

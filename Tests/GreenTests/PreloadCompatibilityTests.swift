@@ -264,6 +264,10 @@ final class PreloadCompatibilityTests: XCTestCase {
                 + "sendmsg second base none -1 EFAULT, queued -1 EAGAIN, "
                 + "writev long then none part (read back the same yes), "
                 + "sendmsg long then none part (read back the same yes)",
+            "io edges: full pipe writev NULL -1 EFAULT, full pipe writev 1 -1 EFAULT, full pipe writev none -1 EFAULT, "
+                + "full pipe writev count 2000 -1 EINVAL, full pipe writev length SIZE_MAX -1 EINVAL, full pipe write of 0 0, "
+                + "full pipe writev of 0 0, empty pipe readv length SIZE_MAX -1 EINVAL, datagram readv of 0 0, "
+                + "datagram still queued 5",
             "bad_pointers: all checks passed",
         ], timeout: 60)
     }

@@ -510,6 +510,42 @@ static void io(void) {
     close(sv[1]);
 }
 
+/* ---- bad or empty input where a call would wait (io.c) ---------------------------------
+ * The kernel answers at once: a full pipe's writev with a bad array, count
+ * or length, and a write of nothing; an empty readv on a datagram socket
+ * returns 0 and leaves the datagram queued. */
+static void io_edges(void) {
+    int p[2];
+    CHECK(pipe(p) == 0);
+    static char fill[4096];
+    fcntl(p[1], F_SETFL, O_NONBLOCK);
+    while (write(p[1], fill, sizeof fill) > 0) {}
+    fcntl(p[1], F_SETFL, 0); /* full and blocking */
+    struct iovec one = {fill, 1}, endless = {fill, SIZE_MAX}, none = {fill, 0};
+    volatile int many = 2000; /* more than UIO_MAXIOV */
+    for (int i = 0; i < 3; i++) TRY(L("full pipe writev", i), writev(p[1], bad[i], 1));
+    TRY("full pipe writev count 2000", writev(p[1], &one, many));
+    TRY("full pipe writev length SIZE_MAX", writev(p[1], &endless, 1));
+    TRY("full pipe write of 0", write(p[1], fill, 0));
+    TRY("full pipe writev of 0", writev(p[1], &none, 1));
+    int empty[2];
+    CHECK(pipe(empty) == 0);
+    TRY("empty pipe readv length SIZE_MAX", readv(empty[0], &endless, 1));
+    close(empty[0]);
+    close(empty[1]);
+    close(p[0]);
+    close(p[1]);
+    int d[2];
+    CHECK(socketpair(AF_UNIX, SOCK_DGRAM, 0, d) == 0);
+    CHECK(send(d[1], "hello", 5, 0) == 5);
+    TRY("datagram readv of 0", readv(d[0], &none, 1));
+    char back[8];
+    TRY("datagram still queued", recv(d[0], back, sizeof back, MSG_DONTWAIT));
+    close(d[0]);
+    close(d[1]);
+    group_done("io edges");
+}
+
 static void *all_checks(void *arg) {
     (void)arg;
     polls();
@@ -522,6 +558,7 @@ static void *all_checks(void *arg) {
     raw_calls();
     waits();
     io();
+    io_edges();
     return NULL;
 }
 
