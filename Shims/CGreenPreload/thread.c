@@ -10,13 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/single_threaded.h>
+#include <sys/random.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 uint32_t gthread_live;
 static int main_is_gone; // in a fork child made by a fiber thread: main did not come along
-static int next_id = GTHREAD_FIRST_ID; // under the registry's lock
-static int ids_wrapped;                 // every id was given once: skip live threads' ids
+static int next_id;       // under the registry's lock; 0 until the first thread (start_ids_anywhere)
+static int ids_wrapped;   // every id from the start on was given once: skip live threads' ids
+static int threads_made;  // for the default names, "thread N"
 static pthread_t hub_thread;             // the OS thread running every fiber thread (its own descriptor)
 static pid_t hub_tid;                    // ...and its kernel tid
 
@@ -47,10 +49,24 @@ gthread *gthread_by_id(pid_t id) {
     return NULL;
 }
 
+/// Each process (a fork child too) starts its ids at a random place in the
+/// range: a process-shared robust or PI mutex holds its owner's id, which
+/// must not name a thread of another process too.
+static void start_ids_anywhere(void) {
+    uint32_t r = 0;
+    if (GREEN_SYSCALL(SYS_getrandom, (long)&r, (long)sizeof r, (long)GRND_NONBLOCK) != (long)sizeof r)
+        r = (uint32_t)getpid() * 2654435761u ^ (uint32_t)green_now_ns();
+    next_id = GTHREAD_FIRST_ID + (int)(r % (uint32_t)(GTHREAD_LAST_ID - GTHREAD_FIRST_ID + 1));
+    ids_wrapped = 0;
+}
+
 /// A new thread's id: the next one, as the kernel gives tids, wrapping
-/// within [GTHREAD_FIRST_ID, GTHREAD_LAST_ID] past the ids of live threads.
-static pid_t take_id(void) {
+/// within [GTHREAD_FIRST_ID, GTHREAD_LAST_ID] past the ids of live threads;
+/// and its number, for its default name.
+static pid_t take_id(int *number) {
     gthread_registry_lock();
+    if (!next_id) start_ids_anywhere();
+    *number = ++threads_made;
     pid_t id;
     do {
         id = next_id;
@@ -183,6 +199,7 @@ void gthread_after_fork_in_child(void) {
     gthread_live = self ? 1 : 0;
     hub_tid = (pid_t)GREEN_SYSCALL(SYS_gettid); // the forking thread's, now the hub's
     if (self) self->id = hub_tid; // as natively: the forking thread is the child's main thread now
+    next_id = 0;                  // its new threads' ids start anywhere again (start_ids_anywhere)
     if (self && self->tp) thread_block_after_fork_in_child();
     green_sched_keep_only_current();
     thread_block_forget_loaders(); // with the registry of live threads the child's
@@ -295,7 +312,8 @@ GREEN_EXPORT int pthread_create(pthread_t *out, const pthread_attr_t *attr, void
     t->magic = GTHREAD_MAGIC;
     t->start = start;
     t->arg = arg;
-    t->id = take_id();
+    int number;
+    t->id = take_id(&number);
     t->detached_or_done = detach ? DETACHED : 0;
     t->hub = hub;
     t->fiber = f;
@@ -305,13 +323,13 @@ GREEN_EXPORT int pthread_create(pthread_t *out, const pthread_attr_t *attr, void
         __libc_single_threaded = 0; // as glibc's pthread_create: the process has threads now
     }
     green_fiber_set_owner(f, t);
-    default_name(t->name, t->id - GTHREAD_FIRST_ID + 1);
+    default_name(t->name, number);
     green_fiber_set_name(f, t->name);
     __atomic_add_fetch(&gthread_live, 1, __ATOMIC_ACQ_REL);
     gsig_thread_started(&t->sig, f, t->tp);
     registry_add(t);
     *out = gthread_handle(t); // before it runs, as glibc's
-    preload_log("pthread_create: fiber thread %d on hub %d, stack %zu KiB%s", t->id - GTHREAD_FIRST_ID + 1,
+    preload_log("pthread_create: fiber thread %d on hub %d, stack %zu KiB%s", number,
                 hubs_index_of(hub), stack >> 10, detach ? ", detached" : "");
     green_fiber_start(f); // on another hub it may run from now on
     return 0;
@@ -386,7 +404,9 @@ GREEN_EXPORT void pthread_exit(void *retval) {
     if (t) gcancel_exit(t, retval);
     if (preload_fiber_mode && green_on_fiber()) {
         // main: the process lives on until the last thread has finished, then
-        // exits with status 0, as glibc does.
+        // exits with status 0, as glibc does. Its OS thread lives on too, so
+        // the kernel's work on its robust list at its end is the library's.
+        shim_robust_owner_gone(thread_block_robust_head(), preload_self_id());
         uint32_t live;
         while ((live = __atomic_load_n(&gthread_live, __ATOMIC_ACQUIRE)) != 0)
             gfutex_wait(&gthread_live, live, CLOCK_MONOTONIC, NULL, 0, "pthread_exit");

@@ -96,7 +96,33 @@ final class PreloadTests: XCTestCase {
             "owner ended holding it: lock Owner died, consistent 0 then Invalid argument, a later lock Success",
             "a waiter when the owner ended: Owner died; unlocked inconsistent: unlock 0, lock State not recoverable, trylock State not recoverable",
             "condition wait, the signaller ended holding the mutex: Owner died",
+            "process-shared recursive, held by a thread of another process: EBUSY and EPERM yes",
             "robust_mutexes: all checks passed",
+        ])
+    }
+
+    /// Main ends by pthread_exit holding a robust mutex: its waiter gets
+    /// EOWNERDEAD (the waiter hung: main's OS thread lives on under green
+    /// run, and nothing did the kernel's work for main's list).
+    func testMainEndingWithARobustMutexHandsItOn() throws {
+        try check("robust_mutexes", ["main_exits"], expect: [
+            "main ended holding it: the waiter's lock Owner died",
+            "robust_mutexes main_exits: all checks passed",
+        ])
+    }
+
+    /// A waiter gets a robust, PI or process-shared mutex from a fiber that
+    /// unlocks and locks again at once (the unlock lets the woken waiter
+    /// run first, as for default mutexes; process-shared waits were only
+    /// polled, and robust ones are process-shared to glibc). One hub: on
+    /// OS threads that depends on the scheduler.
+    func testRobustAndSharedMutexesHandOverToAWaiter() throws {
+        try check("robust_mutexes", ["handover"], modes: [.fiber], expect: [
+            "robust: a waiter gets it from a thread that locks again at once: yes",
+            "priority-inheritance: a waiter gets it from a thread that locks again at once: yes",
+            "robust process-shared: a waiter gets it from a thread that locks again at once: yes",
+            "default process-shared: a waiter gets it from a thread that locks again at once: yes",
+            "robust_mutexes handover: all checks passed",
         ])
     }
 

@@ -5,7 +5,9 @@
  * locker EOWNERDEAD (also a locker already waiting), pthread_mutex_consistent
  * makes it usable again and an unlock without it makes it unrecoverable. */
 #include "check.h"
+#include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 
 static pthread_mutex_t m;
 static int shared_count;
@@ -165,6 +167,67 @@ static void condition_wait_after_owner_ends(void) {
     CHECK_RC(pthread_mutex_destroy(&m), 0);
 }
 
+/* A process-shared recursive robust mutex held by a thread of this process
+ * is not a thread's of a fork child: its threads get EBUSY and EPERM. (Each
+ * green process numbered its threads from the same first id, so the
+ * child's first thread took the parent's first thread's lock as its own.) */
+static pthread_mutex_t *shared_m;
+static int held_pipe[2], done_pipe[2];
+static char child_answer;
+static void *hold_while_child_tries(void *arg) {
+    (void)arg;
+    CHECK_RC(pthread_mutex_lock(shared_m), 0);
+    CHECK(write(held_pipe[1], "h", 1) == 1);
+    CHECK(read(done_pipe[0], &child_answer, 1) == 1);
+    CHECK_RC(pthread_mutex_unlock(shared_m), 0);
+    return NULL;
+}
+
+static void *child_tries(void *arg) {
+    int *out = arg;
+    out[0] = pthread_mutex_trylock(shared_m);
+    out[1] = pthread_mutex_unlock(shared_m);
+    return NULL;
+}
+
+static void shared_across_processes(void) {
+    shared_m = mmap(NULL, sizeof *shared_m, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    CHECK(shared_m != MAP_FAILED);
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+    pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+    CHECK_RC(pthread_mutex_init(shared_m, &a), 0);
+    CHECK(pipe(held_pipe) == 0 && pipe(done_pipe) == 0);
+    pid_t pid = fork();
+    if (pid == 0) { /* the child: its first thread tries once the parent's first thread holds it */
+        char c;
+        if (read(held_pipe[0], &c, 1) != 1) _exit(3);
+        pthread_t t;
+        int out[2] = {-1, -1};
+        pthread_create(&t, NULL, child_tries, out);
+        pthread_join(t, NULL);
+        char answer = out[0] == EBUSY && out[1] == EPERM ? 'y' : 'n';
+        if (write(done_pipe[1], &answer, 1) != 1) _exit(3);
+        _exit(0);
+    }
+    pthread_t t;
+    CHECK_RC(pthread_create(&t, NULL, hold_while_child_tries, NULL), 0);
+    CHECK_RC(pthread_join(t, NULL), 0);
+    int status;
+    CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    char answer = child_answer;
+    printf("process-shared recursive, held by a thread of another process: EBUSY and EPERM %s\n",
+           answer == 'y' ? "yes" : "no");
+    CHECK(answer == 'y');
+    for (int i = 0; i < 2; i++) {
+        close(held_pipe[i]);
+        close(done_pipe[i]);
+    }
+    munmap(shared_m, sizeof *shared_m);
+}
+
 static void self_relock(const char *name, int type, int want_lock, int want_try) { /* as glibc: EDEADLK from an error-checking one */
     int first = pthread_mutex_lock(&m);
     int relock = pthread_mutex_lock(&m);
@@ -179,8 +242,83 @@ static void self_relock(const char *name, int type, int want_lock, int want_try)
     CHECK(unlocks == (type == PTHREAD_MUTEX_RECURSIVE ? 3 : 1));
 }
 
-int main(void) {
+/* `handover`: a thread that unlocks and at once locks again, in a loop that
+ * sleeps while it holds the lock, lets a waiting thread in. (Natively that
+ * depends on the scheduler; on one hub a fiber that wakes a waiter lets it
+ * run first, as for default mutexes. The library's robust and PI mutexes
+ * did not: the waiter waited for ever.) */
+static volatile int waiter_got;
+static void *relocker(void *arg) {
+    (void)arg;
+    int i = 0; /* rounds until the waiter had it */
+    for (; i < 2000 && !__atomic_load_n(&waiter_got, __ATOMIC_SEQ_CST); i++) {
+        CHECK_RC(pthread_mutex_lock(&m), 0);
+        usleep(1000);
+        CHECK_RC(pthread_mutex_unlock(&m), 0);
+    }
+    return (void *)(intptr_t)i;
+}
+
+static void *late_locker(void *arg) {
+    (void)arg;
+    usleep(20 * 1000);
+    CHECK_RC(pthread_mutex_lock(&m), 0);
+    __atomic_store_n(&waiter_got, 1, __ATOMIC_SEQ_CST);
+    CHECK_RC(pthread_mutex_unlock(&m), 0);
+    return NULL;
+}
+
+static int handover(void) {
+    const char *names[] = {"robust", "priority-inheritance", "robust process-shared", "default process-shared"};
+    for (int k = 0; k < 4; k++) {
+        make(k != 1, k == 1 ? PTHREAD_PRIO_INHERIT : PTHREAD_PRIO_NONE, PTHREAD_MUTEX_NORMAL);
+        if (k >= 2) { /* made again, process-shared */
+            pthread_mutexattr_t a;
+            pthread_mutexattr_init(&a);
+            if (k == 2) pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+            pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+            CHECK_RC(pthread_mutex_destroy(&m), 0);
+            CHECK_RC(pthread_mutex_init(&m, &a), 0);
+        }
+        waiter_got = 0;
+        pthread_t a, b;
+        CHECK_RC(pthread_create(&a, NULL, relocker, NULL), 0);
+        CHECK_RC(pthread_create(&b, NULL, late_locker, NULL), 0);
+        void *rounds;
+        CHECK_RC(pthread_join(b, NULL), 0);
+        CHECK_RC(pthread_join(a, &rounds), 0);
+        int in_time = (intptr_t)rounds < 2000; /* not only once the relocker gave up */
+        printf("%s: a waiter gets it from a thread that locks again at once: %s\n", names[k], in_time ? "yes" : "no");
+        CHECK(in_time);
+        CHECK_RC(pthread_mutex_destroy(&m), 0);
+    }
+    return program_end("robust_mutexes handover");
+}
+
+/* `main_exits`: main ends with pthread_exit holding a robust mutex; a
+ * thread waiting for it gets EOWNERDEAD (the kernel's work at main's exit;
+ * under green run main's OS thread lives on). */
+static void *wait_for_main(void *arg) {
+    (void)arg;
+    int r = pthread_mutex_lock(&m);
+    printf("main ended holding it: the waiter's lock %s\n", strerror(r));
+    CHECK_RC(r, EOWNERDEAD);
+    exit(program_end("robust_mutexes main_exits"));
+}
+
+static void main_exits(void) {
+    make(1, PTHREAD_PRIO_NONE, PTHREAD_MUTEX_NORMAL);
+    CHECK_RC(pthread_mutex_lock(&m), 0);
+    pthread_t t;
+    CHECK_RC(pthread_create(&t, NULL, wait_for_main, NULL), 0);
+    usleep(20 * 1000);
+    pthread_exit(NULL);
+}
+
+int main(int argc, char **argv) {
     program_start(60);
+    if (argc > 1 && strcmp(argv[1], "handover") == 0) return handover();
+    if (argc > 1 && strcmp(argv[1], "main_exits") == 0) main_exits();
     struct { const char *name; int robust, protocol; } kinds[] = {
         {"robust", 1, PTHREAD_PRIO_NONE},
         {"priority-inheritance", 0, PTHREAD_PRIO_INHERIT},
@@ -205,6 +343,7 @@ int main(void) {
     }
     owner_ends();
     condition_wait_after_owner_ends();
+    shared_across_processes();
     if (check_failures) return 1;
     printf("robust_mutexes: all checks passed\n");
     return 0;

@@ -153,29 +153,15 @@ static int kernel_wait(uint32_t *word, uint32_t expected, clockid_t clock, const
 /// sem_wait, futex)? Its park said which handlers do (GREEN_PARK_NO_RESTART).
 static inline int signal_ends_wait(int reason, int eintr) { return eintr && reason == GREEN_WAKE_SIGNAL; }
 
-/// A word another process may change: nobody will wake us, so look again
-/// every millisecond or so (up to 16 ms between looks).
+/// Park until woken for `word` (gfutex_wake), the word is no longer
+/// `expected`, or the deadline. `shared`: another process may change the
+/// word too, and nobody there wakes us: look again every millisecond or so
+/// (up to 16 ms between looks); this process's wakes still come at once.
 /// `park_flags`: 0 in a cancellation point (pthread_cancel ends the park:
 /// ECANCELED), else GREEN_PARK_UNINTERRUPTIBLE; GREEN_PARK_SIGNALS always.
 /// `eintr`: a signal's wake ends the wait (EINTR), else it goes on (see signal_ends_wait).
-static int fiber_poll(uint32_t *word, uint32_t expected, int64_t deadline, int park_flags, int eintr,
-                      const char *label) {
-    int64_t pause = 1000000;
-    while (__atomic_load_n(word, __ATOMIC_ACQUIRE) == expected) {
-        int64_t now = green_now_ns();
-        if (now >= deadline) return ETIMEDOUT;
-        int64_t until = now + pause < deadline ? now + pause : deadline;
-        green_set_wait_label(label);
-        int r = green_park_until(until, park_flags);
-        if (r == GREEN_WAKE_CANCELLED) return ECANCELED;
-        if (signal_ends_wait(r, eintr)) return EINTR;
-        if (pause < 16000000) pause *= 2;
-    }
-    return 0;
-}
-
 static int fiber_wait(uint32_t *word, uint32_t expected, int64_t deadline, uint32_t bitset, int park_flags,
-                      int eintr, const char *label) {
+                      int eintr, int shared, const char *label) {
     bucket *b = bucket_of(word);
     gwaiter w = {.word = word, .bitset = bitset, .wake = {.fiber = green_fiber_current()}};
     bucket_lock(b);
@@ -186,9 +172,24 @@ static int fiber_wait(uint32_t *word, uint32_t expected, int64_t deadline, uint3
     link_waiter(b, &w);
     bucket_unlock(b);
     green_set_wait_label(label);
+    int64_t pause = 1000000;
     for (;;) {
-        int r = green_park_until(deadline, park_flags);
+        int64_t until = deadline;
+        if (shared) {
+            int64_t now = green_now_ns();
+            if (now < deadline && deadline - now > pause) until = now + pause;
+            if (pause < 16000000) pause *= 2;
+        }
+        int r = green_park_until(until, park_flags);
         bucket_lock(b);
+        if (!w.woken && r == GREEN_WAKE_DEADLINE && until != deadline) { // a look for another process's change
+            int changed = __atomic_load_n(word, __ATOMIC_ACQUIRE) != expected;
+            if (changed) unlink_waiter(b, &w);
+            bucket_unlock(b);
+            if (changed) return 0;
+            green_set_wait_label(label);
+            continue;
+        }
         if (w.woken) {
             bucket_unlock(b);
             // A wake from another thread is on its way: it must land here,
@@ -229,8 +230,7 @@ int gfutex_wait_bitset(uint32_t *word, uint32_t expected, clockid_t clock, const
     // other's locks hang, as threads would.)
     green_sched *s = green_sched_current();
     green_sched_retain_external(s);
-    int r = (flags & GF_SHARED) ? fiber_poll(word, expected, deadline, park_flags, eintr, label)
-                                : fiber_wait(word, expected, deadline, bitset, park_flags, eintr, label);
+    int r = fiber_wait(word, expected, deadline, bitset, park_flags, eintr, (flags & GF_SHARED) != 0, label);
     green_sched_release_external(s);
     if (point) shim_cancel_point_leave(point);
     else shim_cancel_async_point();
@@ -363,7 +363,7 @@ int gfutex_wake(uint32_t *word, int n, int flags) { return gfutex_wake_bitset(wo
 int gfutex_wake_bitset(uint32_t *word, int n, uint32_t bitset, int flags) {
     bucket *b = bucket_of(word);
     int woke = 0;
-    if (!(flags & GF_SHARED)) {
+    { // this process's fibers, also on a shared word (fiber_wait: they poll only for another process's changes)
         int locked = 1;
         if (flags & GF_SIGNAL_SAFE) {
             // Held by the code this handler interrupted: the fibers' wake is

@@ -33,8 +33,8 @@
 #define KIND_PI 32           // PTHREAD_MUTEX_PRIO_INHERIT_NP
 #define KIND_PP 64           // PTHREAD_MUTEX_PRIO_PROTECT_NP
 #define KIND_PSHARED 128
-#define OWNER_INCONSISTENT (INT_MAX - 1) // glibc's PTHREAD_MUTEX_INCONSISTENT: owner died, not yet consistent
-#define OWNER_NOTRECOVERABLE INT_MAX     // unlocked while inconsistent
+#define OWNER_INCONSISTENT INT_MAX         // glibc's PTHREAD_MUTEX_INCONSISTENT: owner died, not yet consistent
+#define OWNER_NOTRECOVERABLE (INT_MAX - 1) // glibc's PTHREAD_MUTEX_NOTRECOVERABLE: unlocked while inconsistent
 
 /// glibc's struct robust_list_head, in each thread's descriptor.
 typedef struct robust_head {
@@ -85,6 +85,13 @@ static void dequeue(pthread_mutex_t *m) {
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     m->__data.__list.__prev = NULL;
     m->__data.__list.__next = NULL;
+}
+
+/// The word was wanted: wake one waiter, and on a fiber let it run before
+/// going on (as mutex.c's wake_waiter: a fiber that locks again at once
+/// would otherwise take it back every time).
+static void wake_waiter(uint32_t *word, int kind) {
+    if (gfutex_wake(word, 1, futex_flags(kind)) > 0 && green_on_fiber()) shim_yield_keeping_interrupts();
 }
 
 /// Take the word for `id`, parking while another holds it. 0, EOWNERDEAD
@@ -138,6 +145,12 @@ static int acquire(pthread_mutex_t *m, int kind, int try, clockid_t clock, const
             v |= FUTEX_WAITERS;
         }
         waiters = FUTEX_WAITERS;
+        // glibc leaves a PI mutex's wait to the kernel's FUTEX_LOCK_PI, which
+        // refuses a time before the epoch (the robust kinds time out).
+        if (abstime && abstime->tv_sec < 0 && (kind & KIND_PI)) {
+            r = EINVAL;
+            break;
+        }
         r = gfutex_wait(word, v, clock, abstime, futex_flags(kind), "pthread_mutex");
         if (r == ETIMEDOUT || r == EINVAL) break; // (a bad timeout only matters once it must wait, as glibc's)
         r = 0;
@@ -149,7 +162,7 @@ static int acquire(pthread_mutex_t *m, int kind, int try, clockid_t clock, const
     }
     if (robust && owner_of(m) == OWNER_NOTRECOVERABLE) { // released by an owner that never made it consistent
         m->__data.__count = 0;
-        if (__atomic_exchange_n(word, 0, __ATOMIC_RELEASE) & FUTEX_WAITERS) gfutex_wake(word, 1, futex_flags(kind));
+        if (__atomic_exchange_n(word, 0, __ATOMIC_RELEASE) & FUTEX_WAITERS) wake_waiter(word, kind);
         set_pending(h, NULL);
         return ENOTRECOVERABLE;
     }
@@ -189,7 +202,7 @@ int shim_owner_word_unlock(pthread_mutex_t *m) {
     if (robust) dequeue(m);
     set_owner(m, new_owner);
     m->__data.__nusers--;
-    if (__atomic_exchange_n(word, 0, __ATOMIC_RELEASE) & FUTEX_WAITERS) gfutex_wake(word, 1, futex_flags(kind));
+    if (__atomic_exchange_n(word, 0, __ATOMIC_RELEASE) & FUTEX_WAITERS) wake_waiter(word, kind);
     set_pending(h, NULL);
     return 0;
 }
@@ -203,10 +216,17 @@ int shim_owner_word_consistent(pthread_mutex_t *m) {
 /// What the kernel does for each entry of an exiting thread's list: a word
 /// that still names the thread gets FUTEX_OWNER_DIED (and keeps
 /// FUTEX_WAITERS), and one waiter is woken to take it.
-static void owner_died(void *entry, int id) {
+static void owner_died(void *entry, int id, int pending) {
     pthread_mutex_t *m = (pthread_mutex_t *)((char *)node_of(entry) - offsetof(pthread_mutex_t, __data.__list));
     uint32_t *word = word_of(m);
     uint32_t v = __atomic_load_n(word, __ATOMIC_RELAXED);
+    // The one being taken by a waiter that was woken and ended first: free,
+    // it may have kept another waiter from its wake-up (the kernel's
+    // handle_futex_death does the same for a non-PI word).
+    if (pending && v == 0 && !(kind_of(m) & KIND_PI)) {
+        gfutex_wake(word, 1, futex_flags(kind_of(m)));
+        return;
+    }
     while ((int)(v & FUTEX_TID_MASK) == id) {
         if (__atomic_compare_exchange_n(word, &v, (v & FUTEX_WAITERS) | FUTEX_OWNER_DIED, 0, __ATOMIC_RELEASE,
                                         __ATOMIC_RELAXED)) {
@@ -226,10 +246,10 @@ void shim_robust_owner_gone(void *list, int id) {
     int walked = 0;
     for (void *entry = h->list; entry != (void *)h && walked < 2048; walked++) {
         void *next = node_of(entry)->__next;
-        if (((uintptr_t)entry & ~(uintptr_t)1) != pending) owner_died(entry, id);
+        if (((uintptr_t)entry & ~(uintptr_t)1) != pending) owner_died(entry, id, 0);
         entry = next;
     }
-    if (pending) owner_died((void *)pending, id);
+    if (pending) owner_died(h->list_op_pending, id, 1);
     h->list = h;
     h->list_op_pending = NULL;
 }
