@@ -34,6 +34,14 @@ static void *ticker(void *unused) {
     return NULL;
 }
 
+/* Pings once the ticker is done: a read that blocked the hub would never
+ * get the ping (the ticker could not tick), where a time bound flakes. */
+static void *ping_after_ticks(void *arg) {
+    while (__atomic_load_n(&ticks, __ATOMIC_SEQ_CST) < 5) sleep_ms(1);
+    CHECK(write(*(int *)arg, "ping", 4) == 4);
+    return NULL;
+}
+
 /* Runs the child through `how`, pings it late, and checks the answer. */
 static void round_trip(const char *self, const char *how, int keep_preload) {
     int sv[2];
@@ -74,9 +82,9 @@ static void round_trip(const char *self, const char *how, int keep_preload) {
     __atomic_store_n(&ticks, 0, __ATOMIC_SEQ_CST);
     pthread_t tick;
     CHECK_RC(pthread_create(&tick, NULL, ticker, NULL), 0);
-    CHECK_RC(pthread_create(&t, NULL, late_ping, &sv[0]), 0);
+    CHECK_RC(pthread_create(&t, NULL, ping_after_ticks, &sv[0]), 0);
     CHECK(read(sv[1], buf, 4) == 4 && memcmp(buf, "ping", 4) == 0);
-    CHECK(__atomic_load_n(&ticks, __ATOMIC_SEQ_CST) >= 4); /* it ran while the read waited */
+    CHECK(__atomic_load_n(&ticks, __ATOMIC_SEQ_CST) == 5); /* it ran while the read waited */
     CHECK_RC(pthread_join(t, NULL), 0);
     CHECK_RC(pthread_join(tick, NULL), 0);
     int fl = fcntl(sv[0], F_GETFL);
