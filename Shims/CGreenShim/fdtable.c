@@ -187,8 +187,8 @@ int shim_wait_ready(int fd, int events, int64_t deadline) {
     return wait_ready(fd, events, deadline, deadline == GREEN_NO_DEADLINE ? 0 : GREEN_PARK_NO_RESTART);
 }
 
-int shim_wait_ready_after_partial(int fd, int events, int64_t deadline) {
-    return wait_ready(fd, events, deadline, GREEN_PARK_NO_RESTART);
+int shim_wait_ready_after(int fd, int events, int64_t deadline, size_t done) {
+    return done ? wait_ready(fd, events, deadline, GREEN_PARK_NO_RESTART) : shim_wait_ready(fd, events, deadline);
 }
 
 // ---- sockets shared with another process ------------------------------------------

@@ -80,13 +80,6 @@ static ssize_t perform(io_op *op, int extra) {
     return -1;
 }
 
-/// Park until the fd is ready. Once the call moved bytes (`done`), a
-/// signal handler ends the wait even with SA_RESTART: the kernel's call
-/// then returns the count so far.
-static inline int wait_ready(int fd, int events, int64_t deadline, size_t done) {
-    return done ? shim_wait_ready_after_partial(fd, events, deadline) : shim_wait_ready(fd, events, deadline);
-}
-
 /// As it is: a regular file, a terminal, an fd the program made non-blocking…
 static ssize_t perform_as_is(io_op *op) { return SHIM_BLOCKING_CALL(perform(op, 0)); }
 
@@ -214,14 +207,16 @@ static ssize_t input(io_op *op) {
     for (;;) {
         ssize_t r;
         if (m == WAIT_FIRST) {
-            if (!ready_now(op->fd, POLLIN) && wait_ready(op->fd, GREEN_READ, deadline, op->partial) != 0) return -1;
+            if (!ready_now(op->fd, POLLIN) && shim_wait_ready_after(op->fd, GREEN_READ, deadline, op->partial) != 0)
+                return -1;
             r = perform(op, 0);
         } else {
             r = perform(op, extra_flags(m, 0));
         }
         if (r < 0 && m != WAIT_FIRST && would_block()) {
             if (wait_errno) { errno = wait_errno; return -1; } // nothing queued: the wait's answer
-            if (wait_ready(op->fd, GREEN_READ, deadline, got + (size_t)op->partial) != 0) return got ? (ssize_t)got : -1;
+            if (shim_wait_ready_after(op->fd, GREEN_READ, deadline, got + (size_t)op->partial) != 0)
+                return got ? (ssize_t)got : -1;
             continue;
         }
         if (r < 0 && dontwait_for(m) && errno == ENOTSOCK) {
@@ -401,7 +396,7 @@ static ssize_t output(io_op *op) {
                 result = perform_as_is(op);
                 break;
             }
-            if (!ready_now(op->fd, POLLOUT) && wait_ready(op->fd, GREEN_WRITE, deadline, sent) != 0) {
+            if (!ready_now(op->fd, POLLOUT) && shim_wait_ready_after(op->fd, GREEN_WRITE, deadline, sent) != 0) {
                 result = sent ? (ssize_t)sent : -1;
                 break;
             }
@@ -421,7 +416,7 @@ static ssize_t output(io_op *op) {
         }
         if (r < 0) {
             if (m != WAIT_FIRST && would_block()) {
-                if (wait_ready(op->fd, GREEN_WRITE, deadline, sent) != 0 ||
+                if (shim_wait_ready_after(op->fd, GREEN_WRITE, deadline, sent) != 0 ||
                     (!FD_LOAD(e, messages) && stop_after_write_wait(op->fd, sent))) {
                     result = sent ? (ssize_t)sent : -1;
                     break;
@@ -522,7 +517,7 @@ static ssize_t stream_write(int fd, const char *buf, size_t n, int send_call, in
             if (sent >= n) return (ssize_t)sent;
             continue;
         }
-        if (!would_block() || wait_ready(fd, GREEN_WRITE, GREEN_NO_DEADLINE, sent) != 0 ||
+        if (!would_block() || shim_wait_ready_after(fd, GREEN_WRITE, GREEN_NO_DEADLINE, sent) != 0 ||
             stop_after_write_wait(fd, sent))
             return sent ? (ssize_t)sent : -1;
     }

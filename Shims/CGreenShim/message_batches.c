@@ -90,7 +90,8 @@ GREEN_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int fl
         // (checked after each message), out-of-band data.
         if (got && ((flags & MSG_WAITFORONE) || (vec[got - 1].msg_hdr.msg_flags & MSG_OOB))) break;
         if (got && timeout && !kernel_counts && green_now_ns() >= end) break;
-        if (!ready_now(fd, POLLIN) && shim_wait_ready(fd, GREEN_READ, shim_deadline_after(FD_LOAD(e, rcv_timeout))) != 0) {
+        int64_t deadline = shim_deadline_after(FD_LOAD(e, rcv_timeout));
+        if (!ready_now(fd, POLLIN) && shim_wait_ready_after(fd, GREEN_READ, deadline, got) != 0) {
             if (!got) return -1;
             break;
         }
@@ -169,7 +170,8 @@ static int send_stream_messages(int fd, fd_info *e, struct mmsghdr *vec, unsigne
     for (unsigned i = 0; i < vlen; i++) {
         int r;
         while ((r = REAL(sendmmsg)(fd, vec + i, 1, flags | MSG_DONTWAIT)) < 0) {
-            if (!would_block() || shim_wait_ready(fd, GREEN_WRITE, shim_deadline_after(FD_LOAD(e, snd_timeout))) != 0)
+            int64_t deadline = shim_deadline_after(FD_LOAD(e, snd_timeout));
+            if (!would_block() || shim_wait_ready_after(fd, GREEN_WRITE, deadline, i) != 0)
                 return i ? (int)i : -1;
         }
         size_t whole = message_bytes(&vec[i].msg_hdr);
@@ -200,7 +202,8 @@ GREEN_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int fl
         }
         if (r == 0) return (int)done; // vlen 0
         if (!would_block()) return done ? (int)done : -1;
-        if (shim_wait_ready(fd, GREEN_WRITE, shim_deadline_after(FD_LOAD(e, snd_timeout))) != 0)
+        int64_t deadline = shim_deadline_after(FD_LOAD(e, snd_timeout));
+        if (shim_wait_ready_after(fd, GREEN_WRITE, deadline, done) != 0)
             return done ? (int)done : -1;
     }
 }

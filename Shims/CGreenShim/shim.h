@@ -125,11 +125,11 @@ int64_t shim_deadline_after(int64_t timeout_ns);
 /// ECANCELED when the fiber was cancelled, ETIMEDOUT for a timeout scope.
 int shim_wait_ready(int fd, int events, int64_t deadline);
 
-/// shim_wait_ready for a call that already moved some bytes (a write sent
-/// part, a MSG_WAITALL read got part): a signal handler ends its wait even
-/// with SA_RESTART (EINTR), since the kernel's call then returns the count
-/// so far instead of going on.
-int shim_wait_ready_after_partial(int fd, int events, int64_t deadline);
+/// shim_wait_ready for a call that has moved `done` bytes or messages so
+/// far (a write that sent part, a MSG_WAITALL read, recvmmsg, sendfile…):
+/// once it has, a signal handler ends the wait even with SA_RESTART (EINTR),
+/// since the kernel's call then returns the count so far instead of going on.
+int shim_wait_ready_after(int fd, int events, int64_t deadline, size_t done);
 
 /// errno for a wake reason other than "ready".
 int shim_errno_for_wake(int reason);

@@ -58,26 +58,31 @@ static side side_of(int fd, int input) {
 
 static int side_ready(const side *s) { return ready_now(s->fd, s->ready_events); }
 
-static int wait_for(const side *s) {
-    return shim_wait_ready(s->fd, s->ready_events == POLLIN ? GREEN_READ : GREEN_WRITE, shim_deadline_after(s->timeout));
+/// Park until the side is ready. Once the call moved bytes (`done`), a
+/// signal handler ends the wait even with SA_RESTART: the kernel's call
+/// then returns the count so far.
+static int wait_for(const side *s, size_t done) {
+    int events = s->ready_events == POLLIN ? GREEN_READ : GREEN_WRITE;
+    int64_t deadline = shim_deadline_after(s->timeout);
+    return shim_wait_ready_after(s->fd, events, deadline, done);
 }
 
 /// Before a call: a side the kernel may block on is waited for until ready.
-static int ready_first(const side *s) {
+static int ready_first(const side *s, size_t done) {
     if (!s->blocks_in_kernel || side_ready(s)) return 0;
-    return wait_for(s);
+    return wait_for(s, done);
 }
 
 /// After EAGAIN: park until the side that said it is ready. 0 to try again;
 /// -1 (errno as the blocking call says it) when the wait fails, or with
 /// EAGAIN when the side that is not ready is one the program made
 /// non-blocking itself.
-static int wait_after_eagain(const side *in, const side *out) {
+static int wait_after_eagain(const side *in, const side *out, size_t done) {
     const side *sides[2] = {in, out};
     for (int i = 0; i < 2; i++) {
         const side *s = sides[i];
         if (side_ready(s)) continue;
-        if (s->kind != SIDE_OTHER) return wait_for(s);
+        if (s->kind != SIDE_OTHER) return wait_for(s, done);
         errno = EAGAIN;
         return -1;
     }
@@ -109,7 +114,7 @@ GREEN_EXPORT ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count
     size_t limit = count > TRANSFER_MAX ? TRANSFER_MAX : count;
     size_t sent = 0;
     for (;;) {
-        if (count && (ready_first(&in) != 0 || ready_first(&out) != 0)) return sent ? (ssize_t)sent : -1;
+        if (count && (ready_first(&in, sent) != 0 || ready_first(&out, sent) != 0)) return sent ? (ssize_t)sent : -1;
         ssize_t r = SHIM_BLOCKING_CALL(REAL(sendfile)(out_fd, in_fd, offset, sent ? limit - sent : count));
         if (r > 0) {
             sent += (size_t)r;
@@ -117,7 +122,7 @@ GREEN_EXPORT ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count
             continue; // the socket took part of it: the next call says EAGAIN if it is full
         }
         if (r == 0) return (ssize_t)sent; // the end of in (or count 0)
-        if (!would_block() || wait_after_eagain(&in, &out) != 0) return sent ? (ssize_t)sent : -1;
+        if (!would_block() || wait_after_eagain(&in, &out, sent) != 0) return sent ? (ssize_t)sent : -1;
     }
 }
 
@@ -141,7 +146,7 @@ GREEN_EXPORT ssize_t splice(int in_fd, loff_t *in_offset, int out_fd, loff_t *ou
     out.blocks_in_kernel &= out.kind == SIDE_SOCKET;
     size_t moved = 0;
     for (;;) {
-        if (len && (ready_first(&in) != 0 || ready_first(&out) != 0)) return moved ? (ssize_t)moved : -1;
+        if (len && (ready_first(&in, moved) != 0 || ready_first(&out, moved) != 0)) return moved ? (ssize_t)moved : -1;
         ssize_t r = SHIM_BLOCKING_CALL(
             REAL(splice)(in_fd, in_offset, out_fd, out_offset, len - moved, flags | SPLICE_F_NONBLOCK));
         if (r > 0) {
@@ -151,6 +156,6 @@ GREEN_EXPORT ssize_t splice(int in_fd, loff_t *in_offset, int out_fd, loff_t *ou
             return (ssize_t)moved;
         }
         if (r == 0) return (ssize_t)moved;
-        if (!would_block() || wait_after_eagain(&in, &out) != 0) return moved ? (ssize_t)moved : -1;
+        if (!would_block() || wait_after_eagain(&in, &out, moved) != 0) return moved ? (ssize_t)moved : -1;
     }
 }

@@ -437,6 +437,9 @@ final class PreloadCompatibilityTests: XCTestCase {
             "write to a pipe nobody reads: returned on a signal: yes, a partial count: yes, handler ran: yes",
             "recv MSG_WAITALL with 10 bytes queued: returned on a signal: yes, the 10 bytes: yes, handler ran: yes",
             "recvmsg MSG_WAITALL with 10 bytes queued: returned on a signal: yes, the 10 bytes: yes, handler ran: yes",
+            "sendfile to a socket nobody reads: returned on a signal: yes, a partial count: yes, handler ran: yes",
+            "recvmmsg of 8 with 2 datagrams queued: returned on a signal: yes, the 2 datagrams: yes, handler ran: yes",
+            "sendmmsg of 1000 datagrams nobody reads: returned on a signal: yes, a partial count: yes, handler ran: yes",
             "partial_then_signal: all checks passed",
         ], timeout: 120)
     }

@@ -6,15 +6,21 @@
  * a call that went on waiting is freed by the peer going away and printed
  * as "returned on a signal: no". */
 #include "check.h"
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
 #define BIG (1 << 20)
 
-enum kind { WRITE_SOCKET, WRITEV_SOCKET, WRITE_PIPE, RECV_WAITALL, RECVMSG_WAITALL, KINDS };
+enum kind { WRITE_SOCKET, WRITEV_SOCKET, WRITE_PIPE, RECV_WAITALL, RECVMSG_WAITALL, SENDFILE_SOCKET, RECVMMSG,
+            SENDMMSG, KINDS };
 static const char *names[KINDS] = {"write to a socket nobody reads", "writev to a socket nobody reads",
                                    "write to a pipe nobody reads", "recv MSG_WAITALL with 10 bytes queued",
-                                   "recvmsg MSG_WAITALL with 10 bytes queued"};
+                                   "recvmsg MSG_WAITALL with 10 bytes queued", "sendfile to a socket nobody reads",
+                                   "recvmmsg of 8 with 2 datagrams queued", "sendmmsg of 1000 datagrams nobody reads"};
+static int file_fd; /* BIG bytes, for sendfile */
+static struct mmsghdr batch[1000];
+static struct iovec batch_iov[1000];
 
 static volatile sig_atomic_t handled;
 static void on_usr1(int sig) { (void)sig; handled++; }
@@ -42,6 +48,21 @@ static void *call(void *arg) {
         result = recvmsg(fds[0], &m, MSG_WAITALL);
         break;
     }
+    case SENDFILE_SOCKET: {
+        off_t at = 0;
+        result = sendfile(fds[0], file_fd, &at, BIG);
+        break;
+    }
+    case RECVMMSG:
+    case SENDMMSG: {
+        unsigned n = kind == RECVMMSG ? 8 : 1000;
+        for (unsigned i = 0; i < n; i++) {
+            batch_iov[i] = (struct iovec){big + (i % 64) * 1024, 1024};
+            batch[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = &batch_iov[i], .msg_iovlen = 1}};
+        }
+        result = kind == RECVMMSG ? recvmmsg(fds[0], batch, n, 0, NULL) : sendmmsg(fds[0], batch, n, 0);
+        break;
+    }
     case KINDS: break;
     }
     __atomic_store_n(&returned, 1, __ATOMIC_SEQ_CST);
@@ -58,9 +79,10 @@ static void run(enum kind k) {
         fds[0] = p[1];
         fds[1] = p[0];
     } else {
-        CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
+        CHECK(socketpair(AF_UNIX, k == RECVMMSG || k == SENDMMSG ? SOCK_DGRAM : SOCK_STREAM, 0, fds) == 0);
     }
     if (k == RECV_WAITALL || k == RECVMSG_WAITALL) CHECK(write(fds[1], "0123456789", 10) == 10);
+    if (k == RECVMMSG) CHECK(send(fds[1], "one", 3, 0) == 3 && send(fds[1], "two", 3, 0) == 3);
     pthread_t t;
     CHECK_RC(pthread_create(&t, NULL, call, NULL), 0);
     int signals = 0;
@@ -76,10 +98,15 @@ static void run(enum kind k) {
     close(fds[1]); // frees a call that went on waiting (EPIPE, EOF)
     CHECK_RC(pthread_join(t, NULL), 0);
     close(fds[0]);
-    size_t want = k == RECV_WAITALL || k == RECVMSG_WAITALL ? 10 : BIG;
-    int partial = k == RECV_WAITALL || k == RECVMSG_WAITALL ? result == 10 : result > 0 && result < BIG;
-    printf("%s: returned on a signal: %s, %s: %s, handler ran: %s\n", names[k], on_signal ? "yes" : "no",
-           want == 10 ? "the 10 bytes" : "a partial count", partial ? "yes" : "no", handled > 0 ? "yes" : "no");
+    const char *what = k == RECV_WAITALL || k == RECVMSG_WAITALL ? "the 10 bytes"
+                       : k == RECVMMSG                           ? "the 2 datagrams"
+                                                                 : "a partial count";
+    int partial = k == RECV_WAITALL || k == RECVMSG_WAITALL ? result == 10
+                  : k == RECVMMSG                           ? result == 2
+                  : k == SENDMMSG                           ? result > 0 && result < 1000
+                                                            : result > 0 && result < BIG;
+    printf("%s: returned on a signal: %s, %s: %s, handler ran: %s\n", names[k], on_signal ? "yes" : "no", what,
+           partial ? "yes" : "no", handled > 0 ? "yes" : "no");
     CHECK(on_signal);
     CHECK(partial);
 }
@@ -90,6 +117,10 @@ int main(void) {
     struct sigaction sa = {.sa_handler = on_usr1, .sa_flags = SA_RESTART};
     sigemptyset(&sa.sa_mask);
     CHECK(sigaction(SIGUSR1, &sa, NULL) == 0);
+    char path[] = "/tmp/partial_then_signal.XXXXXX";
+    file_fd = mkstemp(path);
+    CHECK(file_fd >= 0 && unlink(path) == 0);
+    CHECK(write(file_fd, big, BIG) == BIG);
     for (int k = 0; k < KINDS; k++) run((enum kind)k);
     if (check_failures) return 1;
     printf("partial_then_signal: all checks passed\n");
