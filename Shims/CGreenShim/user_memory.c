@@ -3,6 +3,7 @@
 // For the few interposers that must look at memory before any system call
 // has (a timeout, a signal mask, an fd set), off their hot paths.
 #include "shim.h"
+#include <stdint.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -22,8 +23,8 @@ static int copy_vectors(int out, const struct iovec *here, const struct iovec *t
         return 0;
     }
     if (r < 0 && (errno == ENOSYS || errno == EPERM)) {
-        for (int i = 0; i < n; i++) // (NULL at least is known bad without the kernel)
-            if (!there[i].iov_base && there[i].iov_len) { errno = EFAULT; return -1; }
+        for (int i = 0; i < n; i++) // (the first page at least is known bad without the kernel)
+            if ((uintptr_t)there[i].iov_base < 4096 && there[i].iov_len) { errno = EFAULT; return -1; }
         for (int i = 0; i < n; i++) {
             if (out) memcpy(there[i].iov_base, here[i].iov_base, there[i].iov_len);
             else memcpy(here[i].iov_base, there[i].iov_base, there[i].iov_len);
