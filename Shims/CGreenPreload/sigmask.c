@@ -621,10 +621,11 @@ GREEN_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old) {
         } else if (how == SIG_SETMASK) next = *set;
         else return EINVAL;
     }
-    // The old mask as the kernel writes it: its 64 bits alone, EFAULT (and
-    // no change) where the program cannot take them.
-    if (old && shim_copy_out(old, &g->mask, KERNEL_SIGSET) != 0) return EFAULT;
+    // The old mask as the kernel writes it: its 64 bits alone, after the
+    // change; EFAULT (the change made) where the program cannot take them.
+    sigset_t before = g->mask;
     if (set) set_mask(g, &next);
+    if (old && shim_copy_out(old, &before, KERNEL_SIGSET) != 0) return EFAULT;
     return 0;
 }
 

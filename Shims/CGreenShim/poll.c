@@ -249,8 +249,12 @@ GREEN_EXPORT int select(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeva
     if (tv && tv->tv_sec == 0 && tv->tv_usec == 0) return REAL(select)(nfds, r, w, x, tv);
     int64_t deadline = GREEN_NO_DEADLINE;
     if (tv) {
-        if (tv->tv_sec < 0 || tv->tv_usec < 0 || tv->tv_usec >= 1000000) { errno = EINVAL; return -1; }
-        deadline = green_deadline_in(green_timeval_ns(tv));
+        if (tv->tv_sec < 0 || tv->tv_usec < 0) { errno = EINVAL; return -1; }
+        // A million microseconds or more carry into the seconds, as glibc's
+        // select (and the kernel's) take them.
+        struct timeval t = {tv->tv_sec + tv->tv_usec / 1000000, tv->tv_usec % 1000000};
+        if (t.tv_sec < tv->tv_sec) t.tv_sec = tv->tv_sec; // (saturates: the timeout stays huge)
+        deadline = green_deadline_in(green_timeval_ns(&t));
     }
     int res = select_via_poll(nfds, r, w, x, deadline);
     if (tv && deadline != GREEN_NO_DEADLINE) { // Linux reports the time not slept

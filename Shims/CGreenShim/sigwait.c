@@ -82,7 +82,10 @@ GREEN_EXPORT int sigtimedwait(const sigset_t *set, siginfo_t *info, const struct
     sigset_t s;
     struct timespec t;
     if (copy_args(set, &s, timeout, &t) != 0) return -1;
-    if (timeout && t.tv_sec == 0 && t.tv_nsec == 0) return REAL(sigtimedwait)(set, info, timeout);
+    if (timeout && t.tv_sec == 0 && t.tv_nsec == 0) { // a look: one sent to this thread alone first, as below
+        int mine = take_mine(shim_threads, &s, info);
+        return mine != 0 ? mine : REAL(sigtimedwait)(set, info, timeout);
+    }
     return wait_for_signal(&s, info, timeout ? &t : NULL);
 }
 

@@ -34,14 +34,29 @@ static long fail(int err) {
 
 // ---- syscall() ---------------------------------------------------------------------
 
+/// The time left, written back into a raw select, pselect6 or ppoll's
+/// timeout as the kernel writes it: not for a zero timeout, and a write the
+/// program's memory refuses is ignored (a timeout in read-only memory).
+static void write_time_left(void *user, const void *left, size_t size, int was_zero) {
+    if (!user || was_zero) return;
+    int e = errno;
+    (void)shim_copy_out(user, left, size);
+    errno = e;
+}
+
+/// timespec `ts` from now, and back: the time left until then, at least 0.
+static int64_t end_of(const struct timespec *ts) { return green_deadline_in(green_timespec_ns(ts)); }
+static struct timespec left_until(int64_t end) { return green_ns_timespec(green_ns_until(end)); }
+
 #ifdef SYS_select
 /// select(2) itself: the kernel reads the timeout (EFAULT for a bad one,
 /// where libc's select reads it in the program) and writes the time left.
 static long raw_select(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeval *tv) {
     struct timeval t;
     if (tv && shim_copy_in(&t, tv, sizeof t) != 0) return -1;
-    int res = select(nfds, r, w, x, tv ? &t : NULL);
-    if (tv && shim_copy_out(tv, &t, sizeof t) != 0) return fail(EFAULT);
+    int zero = tv && t.tv_sec == 0 && t.tv_usec == 0;
+    int res = select(nfds, r, w, x, tv ? &t : NULL); // writes the time left into t
+    write_time_left(tv, &t, sizeof t, zero);
     return res;
 }
 #endif
@@ -131,7 +146,13 @@ GREEN_EXPORT long syscall(long number, ...) {
         struct timespec ts;
         if (a2 && shim_copy_in(&ts, (const void *)a2, sizeof ts) != 0) return -1;
         if (a3 && a4 != SHIM_KERNEL_SIGSET) return fail(EINVAL);
-        return ppoll((struct pollfd *)a0, (nfds_t)a1, a2 ? &ts : NULL, (const sigset_t *)a3);
+        int64_t end = a2 && green_timespec_valid(&ts) ? end_of(&ts) : 0;
+        long r = ppoll((struct pollfd *)a0, (nfds_t)a1, a2 ? &ts : NULL, (const sigset_t *)a3);
+        if (end) {
+            struct timespec left = left_until(end);
+            write_time_left((void *)a2, &left, sizeof left, ts.tv_sec == 0 && ts.tv_nsec == 0);
+        }
+        return r;
     }
 #ifdef SYS_select // x86_64 has it; aarch64 has only the newer call
     case SYS_select:
@@ -145,7 +166,13 @@ GREEN_EXPORT long syscall(long number, ...) {
         if (a5 && shim_copy_in(&m, (const void *)a5, sizeof m) != 0) return -1;
         if (a4 && shim_copy_in(&ts, (const void *)a4, sizeof ts) != 0) return -1;
         if (m.set && m.size != SHIM_KERNEL_SIGSET) return fail(EINVAL);
-        return pselect((int)a0, (fd_set *)a1, (fd_set *)a2, (fd_set *)a3, a4 ? &ts : NULL, m.set);
+        int64_t end = a4 && green_timespec_valid(&ts) ? end_of(&ts) : 0;
+        long r = pselect((int)a0, (fd_set *)a1, (fd_set *)a2, (fd_set *)a3, a4 ? &ts : NULL, m.set);
+        if (end) {
+            struct timespec left = left_until(end);
+            write_time_left((void *)a4, &left, sizeof left, ts.tv_sec == 0 && ts.tv_nsec == 0);
+        }
+        return r;
     }
 #ifdef SYS_epoll_wait // x86_64 has it; aarch64 has only the newer call
     case SYS_epoll_wait:

@@ -195,16 +195,14 @@ final class PreloadCompatibilityTests: XCTestCase {
                 + "poll n over limit -1 EINVAL, poll n 2^32+1 -1 EFAULT, poll n 2^32 0, poll 40 none -1 EFAULT, "
                 + "ppoll NULL -1 EFAULT, ppoll 1 -1 EFAULT, ppoll none -1 EFAULT, ppoll mask 1 -1 EFAULT, "
                 + "ppoll mask none -1 EFAULT",
-            "select: select read set 1 -1 EFAULT, select read set none -1 EFAULT, "
-                + "select write set 1 -1 EFAULT, select write set none -1 EFAULT, select except set 1 -1 EFAULT, "
-                + "select except set none -1 EFAULT, select read-only set (readable) -1 EFAULT, "
-                + "pselect mask 1 -1 EFAULT, pselect mask none -1 EFAULT, pselect set 1 -1 EFAULT, "
-                + "pselect set none -1 EFAULT",
+            "select: select read set 1 -1 EFAULT, select read set none -1 EFAULT, select write set 1 -1 EFAULT, "
+                + "select write set none -1 EFAULT, select except set 1 -1 EFAULT, select except set none -1 EFAULT, "
+                + "select read-only set (readable) -1 EFAULT, pselect mask 1 -1 EFAULT, pselect mask none -1 EFAULT, "
+                + "pselect set 1 -1 EFAULT, pselect set none -1 EFAULT",
             "epoll: ctl NULL -1 EFAULT, ctl 1 -1 EFAULT, ctl none -1 EFAULT, pwait mask 1 -1 EFAULT, "
-                + "pwait mask none -1 EFAULT, wait max 0 -1 EINVAL, wait ready NULL -1 EFAULT, "
-                + "wait ready 1 -1 EFAULT, wait ready none -1 EFAULT, pwait ready NULL -1 EFAULT, "
-                + "pwait ready 1 -1 EFAULT, pwait ready none -1 EFAULT, wait ready read-only -1 EFAULT, "
-                + "wait ready 1",
+                + "pwait mask none -1 EFAULT, wait max 0 -1 EINVAL, wait ready NULL -1 EFAULT, wait ready 1 -1 EFAULT, "
+                + "wait ready none -1 EFAULT, pwait ready NULL -1 EFAULT, pwait ready 1 -1 EFAULT, "
+                + "pwait ready none -1 EFAULT, wait ready read-only -1 EFAULT, wait ready 1",
             "sleep: nanosleep NULL -1 EFAULT, nanosleep 1 -1 EFAULT, nanosleep none -1 EFAULT, "
                 + "clock_nanosleep NULL EFAULT, clock_nanosleep 1 EFAULT, clock_nanosleep none EFAULT, "
                 + "clock_nanosleep abs NULL EFAULT, clock_nanosleep abs 1 EFAULT, clock_nanosleep abs none EFAULT, "
@@ -215,13 +213,12 @@ final class PreloadCompatibilityTests: XCTestCase {
             "sockets: socketpair NULL -1 EFAULT, socketpair 1 -1 EFAULT, socketpair none -1 EFAULT, "
                 + "pipe NULL -1 EFAULT, pipe 1 -1 EFAULT, pipe none -1 EFAULT, pipe2 NULL -1 EFAULT, "
                 + "pipe2 1 -1 EFAULT, pipe2 none -1 EFAULT, no fd left open yes, connect NULL -1 EFAULT, "
-                + "connect 1 -1 EFAULT, connect none -1 EFAULT, accept addr 1 -1 EFAULT, "
-                + "accept addr none -1 EFAULT, accept addrlen 1 -1 EFAULT, accept addrlen none -1 EFAULT, "
-                + "accept4 addrlen 1 -1 EFAULT, accept4 addrlen none -1 EFAULT, ioctl FIONBIO 1 -1 EFAULT, "
-                + "ioctl FIONBIO none -1 EFAULT, ioctl FIONREAD 1 -1 EFAULT, ioctl FIONREAD none -1 EFAULT, "
-                + "setsockopt SO_RCVTIMEO NULL -1 EFAULT, setsockopt SO_RCVTIMEO 1 -1 EFAULT, "
-                + "setsockopt SO_RCVTIMEO none -1 EFAULT, fcntl F_GETLK 1 -1 EFAULT, fcntl F_GETLK none -1 EFAULT, "
-                + "still blocking yes",
+                + "connect 1 -1 EFAULT, connect none -1 EFAULT, accept addr 1 -1 EFAULT, accept addr none -1 EFAULT, "
+                + "accept addrlen 1 -1 EFAULT, accept addrlen none -1 EFAULT, accept4 addrlen 1 -1 EFAULT, "
+                + "accept4 addrlen none -1 EFAULT, ioctl FIONBIO 1 -1 EFAULT, ioctl FIONBIO none -1 EFAULT, "
+                + "ioctl FIONREAD 1 -1 EFAULT, ioctl FIONREAD none -1 EFAULT, setsockopt SO_RCVTIMEO NULL -1 EFAULT, "
+                + "setsockopt SO_RCVTIMEO 1 -1 EFAULT, setsockopt SO_RCVTIMEO none -1 EFAULT, "
+                + "fcntl F_GETLK 1 -1 EFAULT, fcntl F_GETLK none -1 EFAULT, still blocking yes",
             "mmsg: recvmmsg vec NULL -1 EFAULT, recvmmsg vec 1 -1 EFAULT, recvmmsg vec none -1 EFAULT, "
                 + "recvmmsg timeout 1 -1 EFAULT, recvmmsg timeout none -1 EFAULT, sendmmsg vec NULL -1 EFAULT, "
                 + "sendmmsg vec 1 -1 EFAULT, sendmmsg vec none -1 EFAULT, recvmmsg second entry none 1, "
@@ -234,40 +231,40 @@ final class PreloadCompatibilityTests: XCTestCase {
                 + "sigwaitinfo set NULL -1 EFAULT, sigwaitinfo set 1 -1 EFAULT, sigwaitinfo set none -1 EFAULT, "
                 + "sigtimedwait set NULL -1 EFAULT, sigtimedwait set 1 -1 EFAULT, sigtimedwait set none -1 EFAULT, "
                 + "sigtimedwait timeout 1 -1 EFAULT, sigtimedwait timeout none -1 EFAULT, "
-                + "sigtimedwait info (to the process) 1 -1 EFAULT, "
-                + "sigtimedwait info (to the process) none -1 EFAULT, taken yes, pthread_sigmask old 1 EFAULT, pthread_sigmask old none EFAULT, sigprocmask old 1 -1 EFAULT, "
-                + "sigprocmask old none -1 EFAULT, sigpending 1 -1 EFAULT, sigpending none -1 EFAULT, sigsuspend mask 1 -1 EFAULT, "
-                + "sigsuspend mask none -1 EFAULT",
+                + "sigtimedwait info (to the process) 1 -1 EFAULT, sigtimedwait info (to the process) none -1 EFAULT, "
+                + "taken yes, pthread_sigmask old 1 EFAULT, pthread_sigmask old none EFAULT, "
+                + "sigprocmask old 1 -1 EFAULT, sigprocmask old none -1 EFAULT, pthread_sigmask block, "
+                + "old none EFAULT, then blocked yes, sigpending 1 -1 EFAULT, sigpending none -1 EFAULT, "
+                + "sigsuspend mask 1 -1 EFAULT, sigsuspend mask none -1 EFAULT",
             "syscall: ppoll timeout 1 -1 EFAULT, ppoll timeout none -1 EFAULT, ppoll mask size 7 -1 EINVAL, "
-                + "pselect6 mask pack 1 -1 EFAULT, pselect6 mask pack none -1 EFAULT, "
-                + "pselect6 timeout 1 -1 EFAULT, pselect6 timeout none -1 EFAULT, pselect6 mask size 7 -1 EINVAL, "
-                + "select timeout 1 -1 EFAULT, select timeout none -1 EFAULT, epoll_pwait mask 1 -1 EFAULT, "
-                + "epoll_pwait mask none -1 EFAULT, epoll_pwait mask size 7 -1 EINVAL, nanosleep NULL -1 EFAULT, "
-                + "nanosleep 1 -1 EFAULT, nanosleep none -1 EFAULT, clock_nanosleep NULL -1 EFAULT, "
-                + "clock_nanosleep 1 -1 EFAULT, clock_nanosleep none -1 EFAULT, futex wait timeout 1 -1 EFAULT, "
-                + "futex wait timeout none -1 EFAULT, futex wait_bitset timeout 1 -1 EFAULT, "
-                + "futex wait_bitset timeout none -1 EFAULT, futex wait word none -1 EFAULT, "
-                + "futex wait word NULL -1 EFAULT, futex lock_pi word none -1 EFAULT, "
+                + "pselect6 mask pack 1 -1 EFAULT, pselect6 mask pack none -1 EFAULT, pselect6 timeout 1 -1 EFAULT, "
+                + "pselect6 timeout none -1 EFAULT, pselect6 mask size 7 -1 EINVAL, select timeout 1 -1 EFAULT, "
+                + "select timeout none -1 EFAULT, epoll_pwait mask 1 -1 EFAULT, epoll_pwait mask none -1 EFAULT, "
+                + "epoll_pwait mask size 7 -1 EINVAL, nanosleep NULL -1 EFAULT, nanosleep 1 -1 EFAULT, "
+                + "nanosleep none -1 EFAULT, clock_nanosleep NULL -1 EFAULT, clock_nanosleep 1 -1 EFAULT, "
+                + "clock_nanosleep none -1 EFAULT, futex wait timeout 1 -1 EFAULT, futex wait timeout none -1 EFAULT, "
+                + "futex wait_bitset timeout 1 -1 EFAULT, futex wait_bitset timeout none -1 EFAULT, "
+                + "futex wait word none -1 EFAULT, futex wait word NULL -1 EFAULT, futex lock_pi word none -1 EFAULT, "
                 + "futex trylock_pi word none -1 EFAULT, futex unlock_pi word none -1 EFAULT, "
-                + "futex lock_pi timeout 1 -1 EFAULT, futex lock_pi timeout none -1 EFAULT",
+                + "futex lock_pi timeout 1 -1 EFAULT, futex lock_pi timeout none -1 EFAULT, "
+                + "select read-only timeout 0, ppoll ran out 0, time left 0 yes, pselect6 ran out 0, time left 0 yes, "
+                + "select 1000001 us 0",
             "wait: waitpid status 1 -1 EFAULT, reaped yes, waitpid status none -1 EFAULT, reaped yes",
             "io: readv empty NULL -1 EFAULT, readv empty 1 -1 EFAULT, readv empty none -1 EFAULT, "
                 + "readv count 2^20 -1 EINVAL, recvmsg empty NULL -1 EFAULT, recvmsg empty 1 -1 EFAULT, "
-                + "recvmsg empty none -1 EFAULT, recvmsg empty msg_iov none -1 EFAULT, "
-                + "readv queued NULL -1 EFAULT, readv queued 1 -1 EFAULT, readv queued none -1 EFAULT, "
-                + "recvmsg queued NULL -1 EFAULT, recvmsg queued 1 -1 EFAULT, recvmsg queued none -1 EFAULT, "
-                + "recvmsg queued msg_iov none -1 EFAULT, read queued buf 1 -1 EFAULT, "
-                + "read queued buf none -1 EFAULT, read queued 3, writev NULL -1 EFAULT, writev 1 -1 EFAULT, "
-                + "writev none -1 EFAULT, writev count 2^20 -1 EINVAL, sendmsg NULL -1 EFAULT, "
-                + "sendmsg 1 -1 EFAULT, sendmsg none -1 EFAULT, sendmsg msg_iov none -1 EFAULT, "
-                + "write buf 1 -1 EFAULT, write buf none -1 EFAULT, writev second base none -1 EFAULT, "
-                + "sendmsg second base none -1 EFAULT, queued -1 EAGAIN, "
-                + "writev long then none part (read back the same yes), "
+                + "recvmsg empty none -1 EFAULT, recvmsg empty msg_iov none -1 EFAULT, readv queued NULL -1 EFAULT, "
+                + "readv queued 1 -1 EFAULT, readv queued none -1 EFAULT, recvmsg queued NULL -1 EFAULT, "
+                + "recvmsg queued 1 -1 EFAULT, recvmsg queued none -1 EFAULT, recvmsg queued msg_iov none -1 EFAULT, "
+                + "read queued buf 1 -1 EFAULT, read queued buf none -1 EFAULT, read queued 3, writev NULL -1 EFAULT, "
+                + "writev 1 -1 EFAULT, writev none -1 EFAULT, writev count 2^20 -1 EINVAL, sendmsg NULL -1 EFAULT, "
+                + "sendmsg 1 -1 EFAULT, sendmsg none -1 EFAULT, sendmsg msg_iov none -1 EFAULT, write buf 1 -1 EFAULT, "
+                + "write buf none -1 EFAULT, writev second base none -1 EFAULT, sendmsg second base none -1 EFAULT, "
+                + "queued -1 EAGAIN, writev long then none part (read back the same yes), "
                 + "sendmsg long then none part (read back the same yes)",
-            "io edges: full pipe writev NULL -1 EFAULT, full pipe writev 1 -1 EFAULT, full pipe writev none -1 EFAULT, "
-                + "full pipe writev count 2000 -1 EINVAL, full pipe writev length SIZE_MAX -1 EINVAL, full pipe write of 0 0, "
-                + "full pipe writev of 0 0, empty pipe readv length SIZE_MAX -1 EINVAL, datagram readv of 0 0, "
-                + "datagram still queued 5",
+            "io edges: full pipe writev NULL -1 EFAULT, full pipe writev 1 -1 EFAULT, "
+                + "full pipe writev none -1 EFAULT, full pipe writev count 2000 -1 EINVAL, "
+                + "full pipe writev length SIZE_MAX -1 EINVAL, full pipe write of 0 0, full pipe writev of 0 0, "
+                + "empty pipe readv length SIZE_MAX -1 EINVAL, datagram readv of 0 0, datagram still queued 5",
             "bad_pointers: all checks passed",
         ], timeout: 60)
     }
@@ -323,6 +320,7 @@ final class PreloadCompatibilityTests: XCTestCase {
             "futex: a native thread wakes a thread and the reverse",
             "futex errors: EAGAIN EFAULT EINVAL ENOSYS",
             "syscall: read write nanosleep gettid close",
+            "futex: a private wake ends a private wait: yes, a shared one: no; a shared wake a shared wait: yes",
         ])
     }
 
@@ -369,6 +367,8 @@ final class PreloadCompatibilityTests: XCTestCase {
             "sem_wait with the signal blocked: went on to its end; pending for the thread: yes; handled on unblock: yes, in it",
             "poll with the signal blocked: went on to its end; pending for the thread: yes; handled on unblock: yes, in it",
             "nanosleep with the signal blocked: went on to its end; pending for the thread: yes; handled on unblock: yes, in it",
+            "every thread blocks it, sent by itself (pthread_kill): pending for the thread: yes; "
+                + "sigtimedwait with a zero timeout took it: yes",
             "every thread blocks it, sent by itself: pending for the thread: yes; sigtimedwait took it: yes",
             "every thread blocks it, sent by main: pending for the thread: yes; sigtimedwait took it: yes",
         ])

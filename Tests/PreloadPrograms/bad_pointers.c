@@ -386,6 +386,14 @@ static void signal_waits(void) {
      * new mask itself: a bad one crashes natively too, so not tried). */
     for (int i = 1; i < 3; i++) TRY_RC(L("pthread_sigmask old", i), pthread_sigmask(SIG_BLOCK, NULL, bad[i]));
     for (int i = 1; i < 3; i++) TRY(L("sigprocmask old", i), sigprocmask(SIG_BLOCK, NULL, bad[i]));
+    /* The kernel changes the mask, then fails to write the old one. */
+    sigset_t winch, now;
+    sigemptyset(&winch);
+    sigaddset(&winch, SIGWINCH);
+    TRY_RC("pthread_sigmask block, old none", pthread_sigmask(SIG_BLOCK, &winch, bad[2]));
+    pthread_sigmask(SIG_BLOCK, NULL, &now);
+    add("then blocked", sigismember(&now, SIGWINCH) ? "yes" : "no");
+    pthread_sigmask(SIG_UNBLOCK, &winch, NULL);
     for (int i = 1; i < 3; i++) TRY(L("sigpending", i), sigpending(bad[i]));
     for (int i = 1; i < 3; i++) TRY(L("sigsuspend mask", i), sigsuspend(bad[i]));
     group_done("sigwait");
@@ -437,6 +445,25 @@ static void raw_calls(void) {
     static uint32_t pi_word;
     for (int i = 1; i < 3; i++)
         TRY(L("futex lock_pi timeout", i), syscall(SYS_futex, &pi_word, FUTEX_LOCK_PI_PRIVATE, 0, bad[i], NULL, 0));
+    /* The time left, written back as the kernel writes it: not for a
+     * timeout in read-only memory (ignored, no EFAULT), 0 after it ran out. */
+    struct pollfd quiet = {.fd = sv[0], .events = POLLIN};
+    struct timeval *ro = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    *ro = (struct timeval){0, 20 * 1000};
+    mprotect(ro, 4096, PROT_READ);
+#ifdef SYS_select
+    TRY("select read-only timeout", syscall(SYS_select, 0, NULL, NULL, NULL, ro));
+#endif
+    struct timespec left = {0, 20 * 1000000};
+    TRY("ppoll ran out", syscall(SYS_ppoll, &quiet, 1, &left, NULL, 8));
+    add("time left 0", left.tv_sec == 0 && left.tv_nsec == 0 ? "yes" : "no");
+    left = (struct timespec){0, 20 * 1000000};
+    TRY("pselect6 ran out", syscall(SYS_pselect6, 0, NULL, NULL, NULL, &left, NULL));
+    add("time left 0", left.tv_sec == 0 && left.tv_nsec == 0 ? "yes" : "no");
+    munmap(ro, 4096);
+    /* select takes a million microseconds or more as seconds, as glibc's. */
+    struct timeval over = {0, 1000001};
+    TRY("select 1000001 us", select(0, NULL, NULL, NULL, &over));
     group_done("syscall");
     close(sv[0]);
     close(sv[1]);

@@ -50,19 +50,22 @@ static void *waiter(void *arg) {
  * first hub's OS thread: sigpending said no, and a sigtimedwait on another
  * hub waited out its timeout.) */
 static volatile int sent;
-static void *taker(void *self) {
+static void *taker(void *how) {
+    int self = (int)(intptr_t)how; /* 0: main sends; 1: raise; 2: pthread_kill, then a zero-timeout look */
     sigset_t usr2;
     sigemptyset(&usr2);
     sigaddset(&usr2, SIGUSR2);
-    if (self) CHECK(raise(SIGUSR2) == 0);
+    if (self == 1) CHECK(raise(SIGUSR2) == 0);
+    if (self == 2) CHECK_RC(pthread_kill(pthread_self(), SIGUSR2), 0);
     while (!__atomic_load_n(&sent, __ATOMIC_SEQ_CST)) sleep_ms(1);
     sigset_t pending;
     CHECK(sigpending(&pending) == 0);
-    struct timespec five = {5, 0};
+    struct timespec five = {5, 0}, zero = {0, 0};
     siginfo_t info;
-    int sig = sigtimedwait(&usr2, &info, &five);
-    printf("every thread blocks it, sent by %s: pending for the thread: %s; sigtimedwait took it: %s\n",
-           self ? "itself" : "main", sigismember(&pending, SIGUSR2) ? "yes" : "no", sig == SIGUSR2 ? "yes" : "no");
+    int sig = sigtimedwait(&usr2, &info, self == 2 ? &zero : &five);
+    printf("every thread blocks it, sent by %s: pending for the thread: %s; sigtimedwait%s took it: %s\n",
+           self == 1 ? "itself" : self == 2 ? "itself (pthread_kill)" : "main", sigismember(&pending, SIGUSR2) ? "yes" : "no",
+           self == 2 ? " with a zero timeout" : "", sig == SIGUSR2 ? "yes" : "no");
     CHECK(sigismember(&pending, SIGUSR2));
     CHECK(sig == SIGUSR2);
     return NULL;
@@ -73,7 +76,7 @@ static void sent_while_all_block(void) {
     sigemptyset(&usr2);
     sigaddset(&usr2, SIGUSR2);
     CHECK_RC(pthread_sigmask(SIG_BLOCK, &usr2, NULL), 0); /* the threads inherit it */
-    for (int self = 1; self >= 0; self--) {
+    for (int self = 2; self >= 0; self--) {
         sent = self;
         pthread_t t;
         CHECK_RC(pthread_create(&t, NULL, taker, (void *)(intptr_t)self), 0);

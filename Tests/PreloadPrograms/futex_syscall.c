@@ -105,6 +105,48 @@ static void *ticker(void *arg) {
     return arg;
 }
 
+/* A private and a shared futex on one address are two futexes: a
+ * FUTEX_WAKE_PRIVATE ends only private waits, a FUTEX_WAKE only shared ones.
+ * Each waiter waits until its own go flag is set; each wake of one kind is
+ * tried until its waiter ended. (The library's shared waiters took private
+ * wakes, which then never reached the private waiter: it waited for ever.) */
+static uint32_t kinds_word; /* stays 0 */
+static int kind_go[2], kind_done[2]; /* [0] the shared waiter, [1] the private one */
+static int shared_woken_early; /* wakes the shared waiter took before its go: private ones */
+static void *kind_waiter(void *private_) {
+    int priv = private_ != NULL;
+    while (!__atomic_load_n(&kind_go[priv], __ATOMIC_SEQ_CST)) {
+        long r = futex(&kinds_word, priv ? FUTEX_WAIT_PRIVATE : FUTEX_WAIT, 0, NULL, NULL, 0);
+        if (r == 0 && !priv && !__atomic_load_n(&kind_go[0], __ATOMIC_SEQ_CST))
+            __atomic_add_fetch(&shared_woken_early, 1, __ATOMIC_SEQ_CST);
+    }
+    __atomic_store_n(&kind_done[priv], 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+static int wake_until_done(int priv) {
+    __atomic_store_n(&kind_go[priv], 1, __ATOMIC_SEQ_CST);
+    for (int tries = 0; tries < 2000; tries++) {
+        if (__atomic_load_n(&kind_done[priv], __ATOMIC_SEQ_CST)) return 1;
+        futex(&kinds_word, priv ? FUTEX_WAKE_PRIVATE : FUTEX_WAKE, 1, NULL, NULL, 0);
+        usleep(1000);
+    }
+    return __atomic_load_n(&kind_done[priv], __ATOMIC_SEQ_CST);
+}
+
+static void private_and_shared(void) {
+    pthread_t waiters[2];
+    CHECK_RC(pthread_create(&waiters[0], NULL, kind_waiter, NULL), 0);
+    usleep(10000); /* (the shared one first, if it gets there: a wrong-kind wake would take it) */
+    CHECK_RC(pthread_create(&waiters[1], NULL, kind_waiter, (void *)1), 0);
+    usleep(10000);
+    int priv = wake_until_done(1), shared = wake_until_done(0);
+    CHECK(priv && shared && shared_woken_early == 0);
+    for (int i = 0; i < 2; i++) CHECK_RC(pthread_join(waiters[i], NULL), 0);
+    printf("futex: a private wake ends a private wait: %s, a shared one: %s; a shared wake a shared wait: %s\n",
+           priv ? "yes" : "no", shared_woken_early ? "yes" : "no", shared ? "yes" : "no");
+}
+
 int main(void) {
     program_start(30);
     pthread_t t[WORKERS];
@@ -193,5 +235,6 @@ int main(void) {
     CHECK(syscall(SYS_close, fds[0]) == 0 && syscall(SYS_close, fds[1]) == 0);
     CHECK_ERRNO((int)syscall(SYS_close, fds[0]), EBADF);
     printf("syscall: read write nanosleep gettid close\n");
+    private_and_shared();
     return check_failures ? 1 : 0;
 }

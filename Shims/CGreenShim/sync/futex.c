@@ -30,6 +30,8 @@ typedef struct gwaiter {
     green_remote_wake wake;
     int woken;  ///< unlinked by a waker
     int remote; ///< ...which sent the wake through the hub's remote list
+    int shared; ///< waits on the word as a shared futex: only a shared wake ends it (as in the kernel,
+                ///< where a private and a shared futex on one address are two futexes)
 } gwaiter;
 
 typedef struct bucket {
@@ -163,7 +165,7 @@ static inline int signal_ends_wait(int reason, int eintr) { return eintr && reas
 static int fiber_wait(uint32_t *word, uint32_t expected, int64_t deadline, uint32_t bitset, int park_flags,
                       int eintr, int shared, const char *label) {
     bucket *b = bucket_of(word);
-    gwaiter w = {.word = word, .bitset = bitset, .wake = {.fiber = green_fiber_current()}};
+    gwaiter w = {.word = word, .bitset = bitset, .wake = {.fiber = green_fiber_current()}, .shared = shared};
     bucket_lock(b);
     if (__atomic_load_n(word, __ATOMIC_ACQUIRE) != expected) {
         bucket_unlock(b);
@@ -318,7 +320,7 @@ static void deliver_deferred(int flags) {
         uint32_t *word = atomic_exchange(&deferred[i], NULL);
         if (!word) continue;
         atomic_fetch_sub(&deferred_count, 1);
-        gfutex_wake(word, INT_MAX, flags);
+        gfutex_wake(word, INT_MAX, flags | GF_ANY_KIND); // (which kind the put-off wake was for is not kept)
     }
     if (atomic_exchange(&deferred_overflow, 0)) wake_everyone(flags);
     delivering = 0;
@@ -373,9 +375,10 @@ int gfutex_wake_bitset(uint32_t *word, int n, uint32_t bitset, int flags) {
         } else {
             bucket_lock(b);
         }
+        int shared = (flags & GF_SHARED) != 0, any_kind = (flags & GF_ANY_KIND) != 0;
         for (gwaiter *w = locked ? b->head : NULL, *next; w && woke < n; w = next) {
             next = w->next;
-            if (w->word != word || !(w->bitset & bitset)) continue;
+            if (w->word != word || !(w->bitset & bitset) || (w->shared != shared && !any_kind)) continue;
             unlink_waiter(b, w);
             w->woken = 1;
             if (flags & GF_SIGNAL_SAFE) {

@@ -28,6 +28,7 @@ enum {
     GF_FIBERS_ONLY = 4, ///< wake fibers only: the caller has made the kernel's wake itself
     GF_CANCEL = 8,      ///< a cancellation point (cond, sem, join): pthread_cancel acts here (the preload library's cancel.c)
     GF_EINTR = 16,      ///< a handler without SA_RESTART ends the wait with EINTR (sem_wait, futex), as the kernel's
+    GF_ANY_KIND = 32,   ///< a wake for shared and private waiters of the word alike (a put-off wake)
 };
 
 /// Wait while *word == expected, until woken or `abstime` on `clock` passes
