@@ -110,26 +110,56 @@ static int park_on_pollfds_probed(struct pollfd *fds, nfds_t n, int64_t deadline
     return result;
 }
 
+/// After this many wakes in a row that the probe found nothing for, while
+/// stand-ins were watched, the loop looks at a growing interval instead
+/// (1 ms, doubling to 50 ms): the hub watches readability and writability
+/// alone, so an fd that is readable while the program asks only for POLLPRI
+/// (select's except set) or for nothing would wake it at once, for ever.
+#define SPURIOUS_WAKES_MAX 2
+
 static int park_loop(struct pollfd *fds, nfds_t n, int64_t deadline, int (*probe)(struct pollfd *, nfds_t, void *),
                      void *ctx, int *wfds, int *wev, int probed) {
     int result;
+    int spurious = 0;      // wakes in a row with nothing for the program, while stand-ins were watched
+    int stand_ins = 0;     // fds watched for readability in place of what they ask
+    int64_t backoff = 1000000;
     for (;;) {
         int r = probed ? 0 : probe(fds, n, ctx);
         probed = 0;
         if (r != 0) { result = r; break; }
         if (deadline != GREEN_NO_DEADLINE && green_now_ns() >= deadline) { result = 0; break; }
+        if (spurious >= SPURIOUS_WAKES_MAX) {
+            int64_t now = green_now_ns();
+            int64_t until = deadline != GREEN_NO_DEADLINE && deadline - now < backoff ? deadline : now + backoff;
+            if (backoff < 50000000) backoff *= 2;
+            int w = hub()->sleep_until(until, GREEN_PARK_NO_RESTART);
+            if (w == GREEN_WAKE_NORMAL || w == GREEN_WAKE_DEADLINE) continue; // look again
+            errno = shim_errno_for_wake(w);
+            result = -1;
+            break;
+        }
         int k = 0;
+        stand_ins = 0;
         for (nfds_t i = 0; i < n; i++) {
             if (fds[i].fd < 0) continue;
             int ev = 0;
             if (fds[i].events & POLL_READ_EVENTS) ev |= GREEN_READ;
             if (fds[i].events & POLL_WRITE_EVENTS) ev |= GREEN_WRITE;
+            // Readability stands in for what the hub cannot watch alone:
+            // priority data (POLLPRI, POLLRDBAND), or only errors and hang-ups.
+            if (!(fds[i].events & (POLLIN | POLLRDNORM | POLLRDHUP | POLL_WRITE_EVENTS))) stand_ins++;
             wfds[k] = fds[i].fd;
             wev[k] = ev ? ev : GREEN_READ; // errors and hang-ups show up as readable
             k++;
         }
         int w = k ? hub()->wait_fds(wfds, wev, k, deadline) : hub()->sleep_until(deadline, GREEN_PARK_NO_RESTART);
-        if (w == GREEN_WAKE_NORMAL || w == GREEN_WAKE_FD_CLOSED) continue; // re-probe
+        if (w == GREEN_WAKE_NORMAL || w == GREEN_WAKE_FD_CLOSED) { // re-probe
+            r = probe(fds, n, ctx);
+            if (r != 0) { result = r; break; }
+            if (stand_ins) spurious++;
+            probed = 1;
+            continue;
+        }
         if (w == GREEN_WAKE_DEADLINE) { result = probe(fds, n, ctx); break; }
         errno = shim_errno_for_wake(w);
         result = -1;

@@ -426,6 +426,20 @@ final class PreloadCompatibilityTests: XCTestCase {
         ])
     }
 
+    /// Waits for what the hub cannot watch (select's except set alone,
+    /// poll for POLLPRI alone or for no events) on a readable pipe end at
+    /// their timeout without a busy core: readability stands in for them,
+    /// and woke the wait again at once for the whole timeout. CPU time is
+    /// measured with a generous bound (a quarter of the one-second wait).
+    func testPriorityWaitsDoNotSpin() throws {
+        try checkPreloadProgram("priority_waits", library: library, expect: [
+            "select, except set only, on a readable pipe: 0 at its timeout, idle while it waited: yes",
+            "poll for POLLPRI alone, on a readable pipe: 0 at its timeout, idle while it waited: yes",
+            "poll for no events, on a readable pipe: 0 at its timeout, idle while it waited: yes",
+            "priority_waits: all checks passed",
+        ], timeout: 60)
+    }
+
     /// A blocking write that sent part of its bytes, or a MSG_WAITALL read
     /// that got part, returns that count when an SA_RESTART handler runs
     /// while it waits, as the kernel's does; the earlier shim went on
