@@ -211,7 +211,8 @@ GREEN_EXPORT int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fd
 // look, since a look that finds nothing has cleared them.
 
 typedef struct select_call {
-    int nfds;
+    int nfds;           ///< the program's, for the kernel's looks
+    int watched;        ///< the fds the shim parks on: below nfds and FD_SETSIZE
     fd_set *sets[3];    ///< the program's read, write and except sets
     fd_set copies[3];   ///< what they held on entry
     size_t bytes;       ///< what the kernel reads of each
@@ -231,8 +232,12 @@ static int probe_select(struct pollfd *p, nfds_t n, void *ctx) {
 static int select_with(struct pollfd *p, select_call *c, int64_t deadline);
 
 static int select_via_poll(int nfds, fd_set *r, fd_set *w, fd_set *x, int64_t deadline) {
-    if (nfds < 0 || nfds > FD_SETSIZE) { errno = EINVAL; return -1; }
-    select_call c = {.nfds = nfds, .sets = {r, w, x}, .bytes = (size_t)(nfds + 63) / 64 * 8};
+    if (nfds < 0) { errno = EINVAL; return -1; }
+    // A count past FD_SETSIZE (select(getdtablesize(), …) under a raised fd
+    // limit) is the kernel's to cut to its fd table; the shim watches the
+    // fds an fd_set can name, and each look is the kernel's on the whole count.
+    int watched = nfds < FD_SETSIZE ? nfds : FD_SETSIZE;
+    select_call c = {.nfds = nfds, .watched = watched, .sets = {r, w, x}, .bytes = (size_t)(watched + 63) / 64 * 8};
     struct iovec here[3], there[3];
     int k = 0;
     for (int i = 0; i < 3; i++) {
@@ -241,11 +246,11 @@ static int select_via_poll(int nfds, fd_set *r, fd_set *w, fd_set *x, int64_t de
         there[k++] = (struct iovec){c.sets[i], c.bytes};
     }
     if (shim_copy_in_v(here, there, k) != 0) return -1;
-    if (nfds <= 64) {
+    if (watched <= 64) {
         struct pollfd local[64];
         return select_with(local, &c, deadline);
     }
-    struct pollfd *p = malloc((size_t)nfds * sizeof *p);
+    struct pollfd *p = malloc((size_t)watched * sizeof *p);
     if (!p) { errno = ENOMEM; return -1; }
     int result;
     pthread_cleanup_push(free, p); // a cancellation point: a thread cancelled in the wait frees it too
@@ -254,12 +259,12 @@ static int select_via_poll(int nfds, fd_set *r, fd_set *w, fd_set *x, int64_t de
     return result;
 }
 
-/// select's answer, parking on the fds of the copied sets; `p` has room for nfds pollfds.
+/// select's answer, parking on the fds of the copied sets; `p` has room for `watched` pollfds.
 static int select_with(struct pollfd *p, select_call *c, int64_t deadline) {
     int r = probe_select(NULL, 0, c);
     if (r != 0) return r;
     nfds_t n = 0;
-    for (int fd = 0; fd < c->nfds; fd++) {
+    for (int fd = 0; fd < c->watched; fd++) {
         short ev = 0;
         if (c->sets[0] && FD_ISSET(fd, &c->copies[0])) ev |= POLLIN;
         if (c->sets[1] && FD_ISSET(fd, &c->copies[1])) ev |= POLLOUT;

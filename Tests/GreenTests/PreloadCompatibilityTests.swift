@@ -248,7 +248,7 @@ final class PreloadCompatibilityTests: XCTestCase {
                 + "futex trylock_pi word none -1 EFAULT, futex unlock_pi word none -1 EFAULT, "
                 + "futex lock_pi timeout 1 -1 EFAULT, futex lock_pi timeout none -1 EFAULT, "
                 + "select read-only timeout 0, ppoll ran out 0, time left 0 yes, pselect6 ran out 0, time left 0 yes, "
-                + "select 1000001 us 0",
+                + "select count 4096 1, pipe set yes, select 1000001 us 0",
             "wait: waitpid status 1 -1 EFAULT, reaped yes, waitpid status none -1 EFAULT, reaped yes",
             "io: readv empty NULL -1 EFAULT, readv empty 1 -1 EFAULT, readv empty none -1 EFAULT, "
                 + "readv count 2^20 -1 EINVAL, recvmsg empty NULL -1 EFAULT, recvmsg empty 1 -1 EFAULT, "

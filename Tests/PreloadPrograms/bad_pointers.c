@@ -399,6 +399,13 @@ static void signal_waits(void) {
     group_done("sigwait");
 }
 
+/* Writes a byte after 20 ms (a select's wait ends at it). */
+static void *write_later(void *fd) {
+    usleep(20 * 1000);
+    CHECK(write(*(int *)fd, "x", 1) == 1);
+    return NULL;
+}
+
 /* ---- syscall() ------------------------------------------------------------------------ */
 
 static void raw_calls(void) {
@@ -461,6 +468,20 @@ static void raw_calls(void) {
     TRY("pselect6 ran out", syscall(SYS_pselect6, 0, NULL, NULL, NULL, &left, NULL));
     add("time left 0", left.tv_sec == 0 && left.tv_nsec == 0 ? "yes" : "no");
     munmap(ro, 4096);
+    /* A count past FD_SETSIZE (select(getdtablesize(), …) under a raised
+     * limit) is the kernel's to cut: the wait still ends at the write. */
+    static fd_set wide[4]; /* room for 4096 fds */
+    int later[2];
+    CHECK(pipe(later) == 0);
+    FD_SET(later[0], &wide[0]);
+    pthread_t writer;
+    CHECK_RC(pthread_create(&writer, NULL, write_later, &later[1]), 0);
+    struct timeval five = {5, 0};
+    TRY("select count 4096", select(4096, &wide[0], NULL, NULL, &five));
+    CHECK_RC(pthread_join(writer, NULL), 0);
+    add("pipe set", FD_ISSET(later[0], &wide[0]) ? "yes" : "no");
+    close(later[0]);
+    close(later[1]);
     /* select takes a million microseconds or more as seconds, as glibc's. */
     struct timeval over = {0, 1000001};
     TRY("select 1000001 us", select(0, NULL, NULL, NULL, &over));
