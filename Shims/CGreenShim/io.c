@@ -32,7 +32,7 @@ typedef struct io_op {
     socklen_t destlen;
     struct msghdr *msg;      ///< recvmsg/sendmsg
     int turn_taken;          ///< the caller took the fair turn already (green_fair_turn)
-    int partial;             ///< input: the call got bytes already (recvmsg_rest's later reads)
+    int partial;             ///< the call moved bytes already (recvmsg_rest's reads, shim_send_rest's sends)
     int64_t deadline;        ///< input: when its waits end, 0 = the socket's SO_RCVTIMEO from now
 } io_op;
 
@@ -396,7 +396,8 @@ static ssize_t output(io_op *op) {
                 result = perform_as_is(op);
                 break;
             }
-            if (!ready_now(op->fd, POLLOUT) && shim_wait_ready_after(op->fd, GREEN_WRITE, deadline, sent) != 0) {
+            if (!ready_now(op->fd, POLLOUT) &&
+                shim_wait_ready_after(op->fd, GREEN_WRITE, deadline, sent + (size_t)op->partial) != 0) {
                 result = sent ? (ssize_t)sent : -1;
                 break;
             }
@@ -416,7 +417,7 @@ static ssize_t output(io_op *op) {
         }
         if (r < 0) {
             if (m != WAIT_FIRST && would_block()) {
-                if (shim_wait_ready_after(op->fd, GREEN_WRITE, deadline, sent) != 0 ||
+                if (shim_wait_ready_after(op->fd, GREEN_WRITE, deadline, sent + (size_t)op->partial) != 0 ||
                     (!FD_LOAD(e, messages) && stop_after_write_wait(op->fd, sent))) {
                     result = sent ? (ssize_t)sent : -1;
                     break;
@@ -676,6 +677,11 @@ GREEN_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags) {
     if (!green_on_fiber()) return REAL(sendmsg)(fd, msg, flags);
     if (!msg) return REAL(sendmsg)(fd, msg, flags); // EFAULT, as libc says
     io_op op = {.kind = OP_SENDMSG, .fd = fd, .msg = (struct msghdr *)msg, .flags = flags};
+    return output(&op);
+}
+
+ssize_t shim_send_rest(int fd, const void *buf, size_t n, int flags) {
+    io_op op = {.kind = OP_SEND, .fd = fd, .buf = (void *)buf, .len = n, .flags = flags, .turn_taken = 1, .partial = 1};
     return output(&op);
 }
 

@@ -52,6 +52,11 @@ static inline int would_block(void) { return errno == EAGAIN || errno == EWOULDB
 /// numbers, as a socket() or a dup is (shim_fd_new_file). errno unchanged.
 void shim_note_received_fds(const struct msghdr *msg);
 
+/// send() for the rest of a message its call already sent part of
+/// (sendmmsg on a stream): a signal handler ends its waits, SA_RESTART or
+/// not, as for any call that moved bytes (shim_wait_ready_after).
+ssize_t shim_send_rest(int fd, const void *buf, size_t n, int flags);
+
 GREEN_HIDDEN_END
 
 #endif

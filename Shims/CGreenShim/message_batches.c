@@ -151,7 +151,7 @@ static size_t send_rest(int fd, const struct msghdr *m, size_t done, size_t whol
         if (want > left) want = left;
         // MSG_NOSIGNAL: part of the message went out, and a blocking
         // sendmsg that sent some bytes returns their count without SIGPIPE.
-        ssize_t r = send(fd, (const char *)v->iov_base + skip, want, flags | MSG_NOSIGNAL);
+        ssize_t r = shim_send_rest(fd, (const char *)v->iov_base + skip, want, flags | MSG_NOSIGNAL);
         if (r > 0) {
             sent += (size_t)r;
             left -= (size_t)r;

@@ -13,11 +13,12 @@
 #define BIG (1 << 20)
 
 enum kind { WRITE_SOCKET, WRITEV_SOCKET, WRITE_PIPE, RECV_WAITALL, RECVMSG_WAITALL, SENDFILE_SOCKET, RECVMMSG,
-            SENDMMSG, KINDS };
+            SENDMMSG, SENDMMSG_STREAM, KINDS };
 static const char *names[KINDS] = {"write to a socket nobody reads", "writev to a socket nobody reads",
                                    "write to a pipe nobody reads", "recv MSG_WAITALL with 10 bytes queued",
                                    "recvmsg MSG_WAITALL with 10 bytes queued", "sendfile to a socket nobody reads",
-                                   "recvmmsg of 8 with 2 datagrams queued", "sendmmsg of 1000 datagrams nobody reads"};
+                                   "recvmmsg of 8 with 2 datagrams queued", "sendmmsg of 1000 datagrams nobody reads",
+                                   "sendmmsg of one long message to a stream nobody reads"};
 static int file_fd; /* BIG bytes, for sendfile */
 static struct mmsghdr batch[1000];
 static struct iovec batch_iov[1000];
@@ -61,6 +62,12 @@ static void *call(void *arg) {
             batch[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = &batch_iov[i], .msg_iovlen = 1}};
         }
         result = kind == RECVMMSG ? recvmmsg(fds[0], batch, n, 0, NULL) : sendmmsg(fds[0], batch, n, 0);
+        break;
+    }
+    case SENDMMSG_STREAM: { /* 1 message, part of it sent: msg_len says how much */
+        batch_iov[0] = (struct iovec){big, BIG};
+        batch[0] = (struct mmsghdr){.msg_hdr = {.msg_iov = &batch_iov[0], .msg_iovlen = 1}};
+        result = sendmmsg(fds[0], batch, 1, 0) == 1 ? (ssize_t)batch[0].msg_len : -1;
         break;
     }
     case KINDS: break;
