@@ -77,7 +77,7 @@ void green_call_leave(green_call *c) {
     while (!(sp = atomic_load_explicit(&c->runner_sp, memory_order_acquire))) sched_yield();
     void *tp = c->runner_tp;
     green_tp_write(tp); // from here until the switch, no TLS is touched
-    green_ctx_switch(&f->sp, sp);
+    green_ctx_switch(&f->sp, sp, NULL); // into green_sched_run_claimed's switch, which takes nothing
     // A hub runs f again (green_fiber_adopt): its switch loaded f's TLS.
     green_after_switch(f->sched);
     errno = saved_errno;
@@ -113,7 +113,7 @@ green_fiber *green_sched_run_claimed(green_sched *s, green_call *c, void *runner
     green_note_loaded_tls(s, NULL);
     // New calls may be marked (the one in progress is no longer the hub's).
     atomic_store_explicit(&s->call.word, c->word & ~(uint64_t)3, memory_order_release);
-    green_ctx_switch((void **)&c->runner_sp, s->run.hub->sp);
+    green_ctx_switch((void **)&c->runner_sp, s->run.hub->sp, s->run.hub); // the hub fiber's switch_to learns it is back
     // Resumed by f's thread, its call over: that thread runs this context now.
     return f;
 }

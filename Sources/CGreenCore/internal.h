@@ -13,7 +13,11 @@ GREEN_HIDDEN_BEGIN
 
 /// Save callee-saved registers and FP control words on the current stack,
 /// store the stack pointer in *save_sp, load load_sp and resume there.
-void green_ctx_switch(void **save_sp, void *load_sp);
+/// The context resumed gets `pass` as the return value of the switch it
+/// made: the scheduler passes the fiber it resumes, so a fiber learns who it
+/// is on its way back without keeping that in a callee-saved register (whose
+/// save in every caller would double the switch's own).
+void *green_ctx_switch(void **save_sp, void *load_sp, void *pass);
 /// Prepare a fresh stack whose first switch-in calls fn(arg). Returns its sp.
 void *green_ctx_make(void *stack_top, void (*fn)(void *), void *arg);
 

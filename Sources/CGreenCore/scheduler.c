@@ -111,7 +111,9 @@ static void records_trim(green_sched *s, unsigned keep, unsigned budget) {
     }
 }
 
-static void release_dead(green_sched *s) {
+// Not inlined into the switch: its frame would make every switch save
+// registers that only this rare path uses.
+__attribute__((noinline, cold)) static void release_dead(green_sched *s) {
     green_fiber *d = s->run.dead;
     s->run.dead = NULL;
     TSAN_FIBER_DESTROY(d);
@@ -180,10 +182,23 @@ __attribute__((noinline)) void green_note_loaded_tls(green_sched *s, green_fiber
     green_tls_parkable = parkable;
 }
 
-static inline void switch_to(green_sched *s, green_fiber *to) {
-    green_fiber *from = s->run.current;
-    if (from == to) return;
-    if (__builtin_expect(green_next_switch_hook != NULL, 0)) {
+/// Back on `from` after a switch while a finished fiber's stack waits to be
+/// given back. Returns `from`, so that its caller keeps nothing across.
+__attribute__((noinline, cold)) static green_fiber *release_dead_then_resume(green_fiber *from) {
+    release_dead(from->sched);
+    *errno_here() = from->saved_errno;
+    // Hide that this returns its argument, or the caller keeps `from` in a
+    // callee-saved register across the call after all.
+    __asm__("" : "+r"(from));
+    return from;
+}
+
+/// Every switch, in full: a switch hook to run, another thread pointer to
+/// load (a `green run` fiber thread), a first run that takes its stack, or
+/// Swift's exclusivity state through the runtime's calls. Never inlined:
+/// its calls would make the common switch save registers for them.
+__attribute__((noinline)) static green_fiber *switch_in_full(green_sched *s, green_fiber *from, green_fiber *to) {
+    if (green_next_switch_hook != NULL) {
         void (*hook)(void) = atomic_load(&green_next_switch_hook);
         if (hook) hook(); // before another fiber thread runs; it clears itself (see green_hub_abi.h)
     }
@@ -198,19 +213,52 @@ static inline void switch_to(green_sched *s, green_fiber *to) {
     void *tp = to->tp ? to->tp : s->tp.native;
     green_fiber *parkable = to != s->run.hub ? to : NULL;
     if (parkable) to->state = GREEN_FIBER_RUNNING;
-    if (__builtin_expect(tp != s->tp.now, 0)) {
+    if (tp != s->tp.now) {
         green_tp_write(tp);
         s->tp.now = tp;
         green_note_loaded_tls(s, parkable);
     } else {
         green_tls_parkable = parkable;
     }
-    if (__builtin_expect(to->sp == NULL, 0)) give_stack(s, to); // its first run
+    if (to->sp == NULL) give_stack(s, to); // its first run
     TSAN_SWITCH(to);
-    green_ctx_switch(&from->sp, to->sp);
-    // Back on `from`, maybe on another hub (green_sched_share moved it).
-    after_switch(from->sched);
+    // Every switch into a fiber passes that fiber: `from` comes back here.
+    from = green_ctx_switch(&from->sp, to->sp, to);
+    if (from->sched->run.dead) return release_dead_then_resume(from);
     *errno_here() = from->saved_errno;
+    return from;
+}
+
+/// Run `to` now. Returns, once the calling fiber runs again (maybe on
+/// another hub: green_sched_share moves ready fibers), that fiber: the
+/// switch hands it over. Inlined into every park and yield; its common case
+/// (two fibers of one thread pointer, both run before, no hook) calls
+/// nothing but the switch and keeps nothing across it, so that the frames
+/// around it save no registers of their own (the switch saves them once).
+__attribute__((always_inline)) static inline green_fiber *switch_to(green_sched *s, green_fiber *to) {
+    green_fiber *from = s->run.current;
+    if (from == to) return from;
+    void *tp = to->tp ? to->tp : s->tp.native;
+    int exclusivity = green_exclusivity_mode;
+    if (__builtin_expect(green_next_switch_hook != NULL || tp != s->tp.now || to->sp == NULL ||
+                             (exclusivity != GREEN_EXCLUSIVITY_SLOT && exclusivity != GREEN_EXCLUSIVITY_NONE), 0))
+        return switch_in_full(s, from, to);
+    __atomic_store_n(&s->run.current, to, __ATOMIC_RELAXED); // a plain store; the monitor thread reads it
+    __atomic_store_n(&s->census.switches, s->census.switches + 1, __ATOMIC_RELAXED); // a plain store; the monitor reads it
+    from->saved_errno = *errno_here();
+    if (exclusivity == GREEN_EXCLUSIVITY_SLOT) { // Swift's access set: `to`'s own (exclusivity.c)
+        void **slot = green_exclusivity_slot;
+        from->exclusivity[0] = (uintptr_t)*slot;
+        *slot = (void *)to->exclusivity[0];
+    }
+    green_fiber *parkable = to != s->run.hub ? to : NULL;
+    if (parkable) to->state = GREEN_FIBER_RUNNING;
+    green_tls_parkable = parkable;
+    TSAN_SWITCH(to);
+    from = green_ctx_switch(&from->sp, to->sp, to);
+    if (__builtin_expect(from->sched->run.dead != NULL, 0)) return release_dead_then_resume(from);
+    *errno_here() = from->saved_errno;
+    return from;
 }
 
 /// Wake hub s's loop (ev_async_send, from any thread or a signal handler).
@@ -319,15 +367,15 @@ static void share_ready(green_sched *s) {
 }
 
 /// Give the CPU to the next ready fiber, or to the hub when the budget is
-/// spent or nothing is ready.
-static inline void schedule_next(green_sched *s) {
+/// spent or nothing is ready. Returns the calling fiber, running again.
+__attribute__((always_inline)) static inline green_fiber *schedule_next(green_sched *s) {
     if (__builtin_expect(atomic_load_explicit(&share_hungry, memory_order_relaxed) > 0, 0)) share_ready(s);
     green_fiber *next = NULL;
     if (s->run.budget) {
         next = pop_ready(s);
         if (next) s->run.budget--;
     }
-    switch_to(s, next ? next : s->run.hub);
+    return switch_to(s, next ? next : s->run.hub);
 }
 
 // ---- interruptions ---------------------------------------------------------
@@ -376,7 +424,7 @@ int green_park(int flags) {
     self->park_flags = (uint8_t)flags;
     self->wake_reason = GREEN_WAKE_NORMAL;
     self->parked_at = ev_now(s->loop);
-    schedule_next(s);
+    self = schedule_next(s);
     if (__builtin_expect(atomic_load_explicit(&self->resume_pending, memory_order_relaxed), 0))
         run_resume_hook(self->sched, self);
     self->wait_label = NULL;
@@ -403,7 +451,7 @@ int green_yield(void) {
     // get polled while this fiber loops on yield().
     if (!s->run.ready_head) s->run.budget = 0;
     push_ready(s, self);
-    schedule_next(s);
+    self = schedule_next(s);
     if (__builtin_expect(atomic_load_explicit(&self->resume_pending, memory_order_relaxed), 0))
         run_resume_hook(self->sched, self);
     // A timeout scope that expired meanwhile is reported now, not later.
@@ -432,7 +480,7 @@ void green_fair_turn(void) {
     self->state = GREEN_FIBER_READY;
     s->run.budget = 0; // through the hub, so that timers and I/O are polled too
     push_ready(s, self);
-    schedule_next(s);
+    self = schedule_next(s);
     if (__builtin_expect(atomic_load_explicit(&self->resume_pending, memory_order_relaxed), 0))
         run_resume_hook(self->sched, self);
 }
@@ -449,7 +497,7 @@ int green_preempt_running(void) {
     self->state = GREEN_FIBER_READY;
     s->run.budget = 0;
     push_ready(s, self);
-    schedule_next(s);
+    self = schedule_next(s);
     if (__builtin_expect(atomic_load_explicit(&self->resume_pending, memory_order_relaxed), 0))
         run_resume_hook(self->sched, self);
     return 1;

@@ -5,7 +5,8 @@
     .hidden green_ctx_switch
     .type green_ctx_switch,%function
     .p2align 4
-// void green_ctx_switch(void **save_sp /* x0 */, void *load_sp /* x1 */)
+// void *green_ctx_switch(void **save_sp /* x0 */, void *load_sp /* x1 */, void *pass /* x2 */)
+// Returns, on the context resumed, the `pass` of the switch that resumed it.
 green_ctx_switch:
     sub sp, sp, #176
     stp x19, x20, [sp, #0]
@@ -36,6 +37,7 @@ green_ctx_switch:
     ldp d12, d13, [sp, #128]
     ldp d14, d15, [sp, #144]
     add sp, sp, #176
+    mov x0, x2
     ret
     .size green_ctx_switch,.-green_ctx_switch
 

@@ -23,7 +23,7 @@ typedef struct {
 /// freed with it parked here, never to be resumed.
 static void give_back(void *arg) {
     floor_pair *p = arg;
-    for (;;) green_ctx_switch(&p->other_sp, p->main_sp);
+    for (;;) green_ctx_switch(&p->other_sp, p->main_sp, NULL);
 }
 
 int green_switch_floor(long round_trips) {
@@ -32,12 +32,12 @@ int green_switch_floor(long round_trips) {
     if (!stack) return -1;
     floor_pair p = {0};
     p.other_sp = green_ctx_make(stack + STACK_SIZE, give_back, &p);
-    for (long i = 0; i < round_trips; i++) green_ctx_switch(&p.main_sp, p.other_sp);
+    for (long i = 0; i < round_trips; i++) green_ctx_switch(&p.main_sp, p.other_sp, NULL);
     free(stack);
     return 0;
 }
 
-typedef void switch_fn(void **save_sp, void *load_sp);
+typedef void *switch_fn(void **save_sp, void *load_sp, void *pass);
 
 typedef struct {
     void *sp[2];    ///< each side's context while the other runs
@@ -53,9 +53,9 @@ static void one_site_side(void *arg) {
     int me = p->left & 1; // the first side started with an even count (see below)
     while (p->left > 0) {
         p->left--;
-        p->sw(&p->sp[me], p->sp[!me]);
+        p->sw(&p->sp[me], p->sp[!me], NULL);
     }
-    p->sw(&p->sp[me], p->caller); // never resumed
+    p->sw(&p->sp[me], p->caller, NULL); // never resumed
 }
 
 static int one_site(long round_trips, switch_fn *sw, size_t skip) {
@@ -67,7 +67,7 @@ static int one_site(long round_trips, switch_fn *sw, size_t skip) {
     // (an odd count): each reads its index once, from the count it starts with.
     p.sp[0] = (char *)green_ctx_make(stacks + STACK_SIZE, one_site_side, &p) + skip;
     p.sp[1] = (char *)green_ctx_make(stacks + 2 * STACK_SIZE, one_site_side, &p) + skip;
-    sw(&p.caller, p.sp[0]);
+    sw(&p.caller, p.sp[0], NULL);
     free(stacks);
     return 0;
 }
@@ -77,12 +77,13 @@ int green_switch_floor_one_site(long round_trips) { return one_site(round_trips,
 #if defined(__x86_64__)
 // green_ctx_switch without the MXCSR and x87 control words, for the row
 // that shows what keeping them per fiber costs: nothing else uses it.
-void floor_switch_without_fp(void **save_sp, void *load_sp);
+void *floor_switch_without_fp(void **save_sp, void *load_sp, void *pass);
 __asm__(".text\n"
         ".p2align 4\n"
         "floor_switch_without_fp:\n"
         "    pushq %rbp\n    pushq %rbx\n    pushq %r12\n    pushq %r13\n    pushq %r14\n    pushq %r15\n"
         "    movq %rsp, (%rdi)\n    movq %rsi, %rsp\n"
+        "    movq %rdx, %rax\n"
         "    popq %r15\n    popq %r14\n    popq %r13\n    popq %r12\n    popq %rbx\n    popq %rbp\n"
         "    ret\n");
 

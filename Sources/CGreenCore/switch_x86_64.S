@@ -6,7 +6,8 @@
     .hidden green_ctx_switch
     .type green_ctx_switch,@function
     .p2align 4
-// void green_ctx_switch(void **save_sp /* rdi */, void *load_sp /* rsi */)
+// void *green_ctx_switch(void **save_sp /* rdi */, void *load_sp /* rsi */, void *pass /* rdx */)
+// Returns, on the context resumed, the `pass` of the switch that resumed it.
 green_ctx_switch:
     .cfi_startproc
     pushq %rbp
@@ -29,7 +30,8 @@ green_ctx_switch:
 2:  movzwl 4(%rsp), %ecx
     cmpw 4(%rax), %cx
     jne 3f
-4:  addq $8, %rsp
+4:  movq %rdx, %rax
+    addq $8, %rsp
     popq %r15
     popq %r14
     popq %r13
