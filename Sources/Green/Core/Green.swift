@@ -28,8 +28,16 @@ public enum Green {
 
     /// Let the other ready fibers run, then continue (gevent's `sleep(0)`).
     /// Throws if this fiber was cancelled or its timeout scope expired.
+    @inlinable
     public static func yield() throws {
-        try throwIfInterrupted(green_yield())
+        // Inlined into the caller: a loop of yields calls the core directly.
+        let reason = green_yield()
+        if reason != 0 { try throwYieldInterruption(reason) }
+    }
+
+    @usableFromInline @inline(never)
+    static func throwYieldInterruption(_ reason: Int32) throws {
+        try throwIfInterrupted(reason)
     }
 
     /// Park this fiber for `duration`; other fibers run meanwhile.
