@@ -111,6 +111,7 @@ green_fiber *green_sched_run_claimed(green_sched *s, green_call *c, void *runner
     green_tp_write(s->tp.native);
     s->tp.now = s->tp.native;
     green_note_loaded_tls(s, NULL);
+    errno = s->run.hub->saved_errno; // the hub fiber's, as a switch into it loads (it does not look itself)
     // New calls may be marked (the one in progress is no longer the hub's).
     atomic_store_explicit(&s->call.word, c->word & ~(uint64_t)3, memory_order_release);
     green_ctx_switch((void **)&c->runner_sp, s->run.hub->sp, s->run.hub); // the hub fiber's switch_to learns it is back

@@ -185,8 +185,9 @@ __attribute__((noinline)) void green_note_loaded_tls(green_sched *s, green_fiber
 /// Back on `from` after a switch while a finished fiber's stack waits to be
 /// given back. Returns `from`, so that its caller keeps nothing across.
 __attribute__((noinline, cold)) static green_fiber *release_dead_then_resume(green_fiber *from) {
+    int saved_errno = *errno_here(); // the switch into `from` loaded it; a munmap's failure must not change it
     release_dead(from->sched);
-    *errno_here() = from->saved_errno;
+    *errno_here() = saved_errno;
     // Hide that this returns its argument, or the caller keeps `from` in a
     // callee-saved register across the call after all.
     __asm__("" : "+r"(from));
@@ -220,12 +221,12 @@ __attribute__((noinline)) static green_fiber *switch_in_full(green_sched *s, gre
     } else {
         green_tls_parkable = parkable;
     }
+    *errno_here() = to->saved_errno; // in the TLS loaded now: `to`'s
     if (to->sp == NULL) give_stack(s, to); // its first run
     TSAN_SWITCH(to);
     // Every switch into a fiber passes that fiber: `from` comes back here.
     from = green_ctx_switch(&from->sp, to->sp, to);
     if (from->sched->run.dead) return release_dead_then_resume(from);
-    *errno_here() = from->saved_errno;
     return from;
 }
 
@@ -245,7 +246,11 @@ __attribute__((always_inline)) static inline green_fiber *switch_to(green_sched 
         return switch_in_full(s, from, to);
     __atomic_store_n(&s->run.current, to, __ATOMIC_RELAXED); // a plain store; the monitor thread reads it
     __atomic_store_n(&s->census.switches, s->census.switches + 1, __ATOMIC_RELAXED); // a plain store; the monitor reads it
-    from->saved_errno = *errno_here();
+    // One thread pointer, so one errno for both: the switch swaps its value
+    // (and the fiber resumed finds its own without a look of its own).
+    int *err = errno_here();
+    from->saved_errno = *err;
+    *err = to->saved_errno;
     if (exclusivity == GREEN_EXCLUSIVITY_SLOT) { // Swift's access set: `to`'s own (exclusivity.c)
         void **slot = green_exclusivity_slot;
         from->exclusivity[0] = (uintptr_t)*slot;
@@ -257,7 +262,6 @@ __attribute__((always_inline)) static inline green_fiber *switch_to(green_sched 
     TSAN_SWITCH(to);
     from = green_ctx_switch(&from->sp, to->sp, to);
     if (__builtin_expect(from->sched->run.dead != NULL, 0)) return release_dead_then_resume(from);
-    *errno_here() = from->saved_errno;
     return from;
 }
 

@@ -197,6 +197,27 @@ final class FiberTests: XCTestCase {
         try g.value
     }
 
+    /// A switch swaps errno's value for the fiber it resumes (the fiber does
+    /// not restore its own): across yields, across the ends of other fibers
+    /// (whose stacks are given back on the way in) and for the root context.
+    func testErrnoIsPerFiberAcrossYieldsAndEnds() throws {
+        let f = Green.spawn { () -> [Int32] in
+            errno = 11
+            var seen: [Int32] = []
+            for _ in 0..<4 {
+                try Green.yield()
+                seen.append(errno)
+            }
+            return seen
+        }
+        let enders = (0..<3).map { i in Green.spawn { errno = Int32(20 + i) } }
+        errno = 33
+        for e in enders { try e.value }
+        XCTAssertEqual(errno, 33)
+        XCTAssertEqual(try f.value, [11, 11, 11, 11])
+        XCTAssertEqual(errno, 33)
+    }
+
     func testFibersTakeTheirStacksWhenTheyFirstRun() throws {
         /// The lowest address of the running fiber's stack: which stack it runs on.
         func stackAddress() -> UInt {
