@@ -32,6 +32,7 @@ GREEN_HIDDEN_BEGIN
     X(int, accept, (int, struct sockaddr *, socklen_t *)) \
     X(int, accept4, (int, struct sockaddr *, socklen_t *, int)) \
     X(int, connect, (int, const struct sockaddr *, socklen_t)) \
+    X(int, shutdown, (int, int)) \
     X(ssize_t, read, (int, void *, size_t)) \
     X(ssize_t, readv, (int, const struct iovec *, int)) \
     X(ssize_t, recv, (int, void *, size_t, int)) \

@@ -127,3 +127,18 @@ GREEN_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len) {
         return 0;
     }
 }
+
+// An AF_UNIX socket shut down for writing fails a blocked write with EPIPE,
+// but epoll reports nothing for it (unix_poll has no EPOLLOUT for a send
+// shutdown, where tcp_poll has): a fiber waiting to write would wait on.
+// Its waits end, and each call tries again. (The peer's shutdown(SHUT_RD)
+// does the same to this side's writers; that one the shim does not see.)
+GREEN_EXPORT int shutdown(int fd, int how) {
+    int r = REAL(shutdown)(fd, how);
+    if (r != 0 || how == SHUT_RD) return r;
+    int saved = errno, domain = 0;
+    socklen_t len = sizeof domain;
+    if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 && domain == AF_UNIX) green_fd_retry_writers(fd);
+    errno = saved;
+    return r;
+}

@@ -23,6 +23,7 @@
 #include <poll.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <string.h>
 #include <time.h>
@@ -313,9 +314,41 @@ static void wake_stale(green_sched *s, int fd) {
     if (!s->fd_waits.by_fd[fd]) no_waiters_left(s, fd);
 }
 
+/// This hub's waits for writing on fd end as ready: each call tries again
+/// and waits anew if the kernel still says EAGAIN (green_fd_retry_writers).
+static void retry_writers_here(green_sched *s, int fd) {
+    if ((size_t)fd >= s->fd_waits.cap) return;
+    for (green_fd_wait *fw = s->fd_waits.by_fd[fd], *next; fw; fw = next) {
+        next = fw->next;
+        if (!fw->closed && (fw->io.events & EV_WRITE)) end_wait(s, fd, fw, false);
+    }
+    if (!s->fd_waits.by_fd[fd]) no_waiters_left(s, fd);
+}
+
+static bool is_unix_socket(int fd) {
+    int domain = 0;
+    socklen_t len = sizeof domain;
+    return GREEN_SYSCALL(SYS_getsockopt, fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 && domain == AF_UNIX;
+}
+
+void green_fd_retry_writers(int fd) {
+    if (fd < 0) return;
+    green_sched *s = green_tls_sched;
+    if (s && green_tls_in_signal_handler) green_sched_post_retry_writers(s, fd); // see green_fd_closing
+    else if (s) retry_writers_here(s, fd);
+    uint64_t hubs = fd_hubs_waiting(fd);
+    while (hubs) {
+        int bit = __builtin_ctzll(hubs);
+        hubs &= hubs - 1;
+        green_sched *h = green_share_member(bit);
+        if (h && h != s) green_sched_post_retry_writers(h, fd);
+    }
+}
+
 void fd_waits_after_fork(green_sched *s) {
     for (int i = 0; i < GREEN_CLOSED_FD_SLOTS; i++) atomic_store(&s->inbox.closed_fds[i], 0);
     atomic_store(&s->inbox.closed_overflow, false);
+    atomic_store(&s->inbox.retry_overflow, false);
     atomic_store(&s->inbox.closed_any, false);
     if (!s->share.bit) return;
     for (size_t fd = 0; fd < s->fd_waits.cap; fd++)
@@ -329,7 +362,13 @@ void fd_waits_take_closed(green_sched *s) {
     for (int i = 0; i < GREEN_CLOSED_FD_SLOTS; i++) {
         if (!atomic_load_explicit(&s->inbox.closed_fds[i], memory_order_relaxed)) continue;
         int v = atomic_exchange(&s->inbox.closed_fds[i], 0);
-        if (v) wake_stale(s, v - 1);
+        if (v > 0) wake_stale(s, v - 1);
+        else if (v < 0) retry_writers_here(s, -v - 1);
+    }
+    if (atomic_load_explicit(&s->inbox.retry_overflow, memory_order_relaxed) &&
+        atomic_exchange(&s->inbox.retry_overflow, false)) {
+        for (size_t fd = 0; fd < s->fd_waits.cap; fd++)
+            if (s->fd_waits.by_fd[fd] && is_unix_socket((int)fd)) retry_writers_here(s, (int)fd);
     }
     if (atomic_load_explicit(&s->inbox.closed_overflow, memory_order_relaxed) &&
         atomic_exchange(&s->inbox.closed_overflow, false)) {

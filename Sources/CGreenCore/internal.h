@@ -202,11 +202,14 @@ typedef struct green_inbox {
     _Atomic int interrupt_requested;         ///< 1: green_sched_interrupt_syscalls (every fiber); 2: some fibers' `signalled`
     green_fiber *_Atomic adopted;            ///< fibers other threads made for this hub (green_fiber_start), newest first
     /// fds closed on other hubs while this one had waiters on them, each
-    /// as fd + 1 (0: a free slot); when none is free, `closed_overflow`
-    /// says check every fd waited on.
+    /// as fd + 1, and fds whose writers must try again (green_fd_retry_writers),
+    /// each as -(fd + 1); 0: a free slot. When none is free,
+    /// `closed_overflow` says check every fd waited on, `retry_overflow`
+    /// every AF_UNIX socket waited on for writing.
     _Atomic int closed_fds[GREEN_CLOSED_FD_SLOTS];
     _Atomic bool closed_overflow;
-    _Atomic bool closed_any;     ///< set after a slot or the overflow: something to look at
+    _Atomic bool retry_overflow;
+    _Atomic bool closed_any;     ///< set after a slot or an overflow: something to look at
 } green_inbox;
 
 /// A fork child's first poll (scheduler.c, see fork_watch_cb).
@@ -311,6 +314,9 @@ void fd_waits_after_fork(green_sched *s);
 /// Tell hub s that fd was closed on another hub (any thread): it wakes its
 /// waiters that started before that close (scheduler.c).
 void green_sched_post_closed_fd(green_sched *s, int fd);
+/// Tell hub s that its waiters for writing on fd must try their calls again
+/// (green_fd_retry_writers), from any thread or a signal handler.
+void green_sched_post_retry_writers(green_sched *s, int fd);
 /// The same for every fd hub s waits on (a range close it cannot list).
 void green_sched_post_closed_all(green_sched *s);
 /// The hub of the sharing group with that bit, or NULL.

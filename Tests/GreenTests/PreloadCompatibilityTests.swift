@@ -440,6 +440,18 @@ final class PreloadCompatibilityTests: XCTestCase {
         ], timeout: 60)
     }
 
+    /// A thread blocked writing to a full AF_UNIX socket that another thread
+    /// shuts down for writing gets EPIPE, as natively, though epoll reports
+    /// no event for a Unix socket's send shutdown. The earlier shim waited
+    /// for ever (the program's 30 s watchdog alarm ended it).
+    func testUnixSocketWriterEndsWhenShutDownForWriting() throws {
+        let lines = ["stream, SHUT_WR", "stream, SHUT_RDWR", "seqpacket, SHUT_WR", "datagram pair, SHUT_WR"].map {
+            "\($0): the writer's send failed with EPIPE: yes, after some bytes: yes"
+        }
+        try checkPreloadProgram("unix_shutdown_writer", library: library,
+                                expect: lines + ["unix_shutdown_writer: all checks passed"], timeout: 90)
+    }
+
     /// A blocking write that sent part of its bytes, or a MSG_WAITALL read
     /// that got part, returns that count when an SA_RESTART handler runs
     /// while it waits, as the kernel's does; the earlier shim went on

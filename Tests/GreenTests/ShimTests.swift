@@ -283,6 +283,27 @@ final class ShimTests: XCTestCase {
         try server.value
     }
 
+    /// A fiber blocked sending to a full AF_UNIX socket that another fiber
+    /// shuts down for writing gets EPIPE, as a thread does natively (epoll
+    /// reports nothing for a Unix socket's send shutdown; the shim's
+    /// shutdown makes the writer try again). It waited for ever before.
+    func testUnixSocketWriterGetsEPIPEWhenShutDown() throws {
+        let (a, b) = makeSocketPair()
+        defer { close(a); close(b) } // a writer still waiting (the bug) ends with EBADF
+        let writer = Green.spawn { () -> Int32 in
+            let chunk = [UInt8](repeating: 1, count: 65536)
+            while true {
+                let n = chunk.withUnsafeBytes { send(a, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                if n < 0 { return errno }
+            }
+        }
+        try Green.sleep(for: .milliseconds(100))
+        XCTAssertEqual(writer.state, .parked, "the writer waits for room")
+        XCTAssertEqual(shutdown(a, Int32(SHUT_WR)), 0)
+        try writer.join(until: .after(.seconds(10)))
+        XCTAssertEqual(try writer.value, EPIPE)
+    }
+
     func testErrnoPreservedAcrossSwitches() throws {
         let f = Green.spawn { () -> Int32 in
             _ = Glibc.read(-1, nil, 0)   // EBADF

@@ -381,6 +381,11 @@ int green_wait_fds(const int *fds, const int *events, int n, int64_t deadline, i
 void green_fd_closing(int fd);
 /// The close that green_fd_closing announced returned (whatever it returned).
 void green_fd_closed(int fd);
+/// The kernel changed what a write on fd does without an event epoll
+/// reports (shutdown(SHUT_WR) of an AF_UNIX socket: a blocked write fails
+/// with EPIPE, but unix_poll says nothing): every hub's fibers waiting to
+/// write on fd try their calls again. Call from any thread, hub or not.
+void green_fd_retry_writers(int fd);
 /// dup2/dup3 onto fd, which may fail and leave fd's file as it is: no hub
 /// trusts its registration of fd from green_fd_replacing on; this hub's
 /// waiters on fd are woken (as by green_fd_closing) only when `replaced`.
