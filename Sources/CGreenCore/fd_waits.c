@@ -314,40 +314,89 @@ static void wake_stale(green_sched *s, int fd) {
     if (!s->fd_waits.by_fd[fd]) no_waiters_left(s, fd);
 }
 
-/// This hub's waits for writing on fd end as ready: each call tries again
-/// and waits anew if the kernel still says EAGAIN (green_fd_retry_writers).
-static void retry_writers_here(green_sched *s, int fd) {
-    if ((size_t)fd >= s->fd_waits.cap) return;
+// ---- writers to try again (green_fd_retry_writers) ----------------------------
+//
+// A note names the socket by its number and the generation the number had
+// when its writing side shut down: a wait begun on a file that took the
+// number since (a close, a reuse) is not that socket's and goes on. A note
+// is one word, so that a signal handler can post it: the number + 1 in the
+// low 23 bits (fds below 4 M, as the generations), and above them the
+// number's word without its closes-in-progress byte, truncated to 41 bits
+// (its own generation and the low bits of the range generation).
+#define NOTE_FD_BITS 23
+#define NOTE_GENERATION_MASK ((UINT64_C(1) << (64 - NOTE_FD_BITS)) - 1)
+
+static uint64_t note_generation(uint64_t word) { return (word >> 8) & NOTE_GENERATION_MASK; }
+
+static uint64_t retry_note(int fd, uint64_t word) {
+    return note_generation(word) << NOTE_FD_BITS | (uint64_t)(fd + 1);
+}
+
+/// This hub's waits for writing on fd that began on the file whose word
+/// was `word` end as ready: each call tries again, and waits anew if the
+/// kernel still says EAGAIN. With `any_unix_file`, instead every write wait
+/// begun on the file fd names now, if that is an AF_UNIX socket (after an
+/// overflow of the notes).
+static void retry_writers_here(green_sched *s, int fd, uint64_t word, bool any_unix_file) {
+    if ((size_t)fd >= s->fd_waits.cap || !s->fd_waits.by_fd[fd]) return;
+    if (any_unix_file) {
+        int domain = 0;
+        socklen_t len = sizeof domain;
+        if (GREEN_SYSCALL(SYS_getsockopt, fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0 || domain != AF_UNIX) return;
+        fd_generation_get(fd, &word);
+    }
     for (green_fd_wait *fw = s->fd_waits.by_fd[fd], *next; fw; fw = next) {
         next = fw->next;
-        if (!fw->closed && (fw->io.events & EV_WRITE)) end_wait(s, fd, fw, false);
+        if (fw->closed || fw->began_in_close || !(fw->io.events & EV_WRITE)) continue;
+        if (note_generation(fw->word) != note_generation(word)) continue; // another file's
+        end_wait(s, fd, fw, false);
     }
     if (!s->fd_waits.by_fd[fd]) no_waiters_left(s, fd);
 }
 
-static bool is_unix_socket(int fd) {
-    int domain = 0;
-    socklen_t len = sizeof domain;
-    return GREEN_SYSCALL(SYS_getsockopt, fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 && domain == AF_UNIX;
-}
+static void post_note(green_sched *s, void *note) { green_sched_post_retry_writers(s, *(uint64_t *)note); }
 
 void green_fd_retry_writers(int fd) {
-    if (fd < 0) return;
+    if (fd < 0 || fd >= (1 << (NOTE_FD_BITS - 1))) return;
+    uint64_t word;
+    fd_generation_get(fd, &word);
+    uint64_t note = retry_note(fd, word);
     green_sched *s = green_tls_sched;
-    if (s && green_tls_in_signal_handler) green_sched_post_retry_writers(s, fd); // see green_fd_closing
-    else if (s) retry_writers_here(s, fd);
-    uint64_t hubs = fd_hubs_waiting(fd);
-    while (hubs) {
-        int bit = __builtin_ctzll(hubs);
-        hubs &= hubs - 1;
-        green_sched *h = green_share_member(bit);
-        if (h && h != s) green_sched_post_retry_writers(h, fd);
+    if (green_tls_in_signal_handler) {
+        // No lock here: this hub (once the handler returned) and the hubs
+        // of its sharing group that wait on the number.
+        if (s) green_sched_post_retry_writers(s, note);
+        uint64_t hubs = fd_hubs_waiting(fd);
+        while (hubs) {
+            int bit = __builtin_ctzll(hubs);
+            hubs &= hubs - 1;
+            green_sched *h = green_share_member(bit);
+            if (h && h != s) green_sched_post_retry_writers(h, note);
+        }
+        return;
+    }
+    if (s) retry_writers_here(s, fd, word, false);
+    green_monitor_each_hub(s, post_note, &note); // every other hub: shutdown is rare
+}
+
+static void take_retry_notes(green_sched *s) {
+    for (int i = 0; i < GREEN_RETRY_SLOTS; i++) {
+        if (!atomic_load_explicit(&s->inbox.retry_notes[i], memory_order_relaxed)) continue;
+        uint64_t note = atomic_exchange(&s->inbox.retry_notes[i], 0);
+        if (!note) continue;
+        int fd = (int)(note & ((UINT64_C(1) << NOTE_FD_BITS) - 1)) - 1;
+        retry_writers_here(s, fd, (note >> NOTE_FD_BITS) << 8, false);
+    }
+    if (atomic_load_explicit(&s->inbox.retry_overflow, memory_order_relaxed) &&
+        atomic_exchange(&s->inbox.retry_overflow, false)) {
+        for (size_t fd = 0; fd < s->fd_waits.cap; fd++) retry_writers_here(s, (int)fd, 0, true);
     }
 }
 
 void fd_waits_after_fork(green_sched *s) {
     for (int i = 0; i < GREEN_CLOSED_FD_SLOTS; i++) atomic_store(&s->inbox.closed_fds[i], 0);
     atomic_store(&s->inbox.closed_overflow, false);
+    for (int i = 0; i < GREEN_RETRY_SLOTS; i++) atomic_store(&s->inbox.retry_notes[i], 0);
     atomic_store(&s->inbox.retry_overflow, false);
     atomic_store(&s->inbox.closed_any, false);
     if (!s->share.bit) return;
@@ -362,14 +411,9 @@ void fd_waits_take_closed(green_sched *s) {
     for (int i = 0; i < GREEN_CLOSED_FD_SLOTS; i++) {
         if (!atomic_load_explicit(&s->inbox.closed_fds[i], memory_order_relaxed)) continue;
         int v = atomic_exchange(&s->inbox.closed_fds[i], 0);
-        if (v > 0) wake_stale(s, v - 1);
-        else if (v < 0) retry_writers_here(s, -v - 1);
+        if (v) wake_stale(s, v - 1);
     }
-    if (atomic_load_explicit(&s->inbox.retry_overflow, memory_order_relaxed) &&
-        atomic_exchange(&s->inbox.retry_overflow, false)) {
-        for (size_t fd = 0; fd < s->fd_waits.cap; fd++)
-            if (s->fd_waits.by_fd[fd] && is_unix_socket((int)fd)) retry_writers_here(s, (int)fd);
-    }
+    take_retry_notes(s);
     if (atomic_load_explicit(&s->inbox.closed_overflow, memory_order_relaxed) &&
         atomic_exchange(&s->inbox.closed_overflow, false)) {
         for (size_t fd = 0; fd < s->fd_waits.cap; fd++)

@@ -195,6 +195,7 @@ typedef struct green_tp_state {
 /// Entry from other threads and signal handlers (scheduler.c): the only
 /// fields written off the hub's thread.
 #define GREEN_CLOSED_FD_SLOTS 32
+#define GREEN_RETRY_SLOTS 8
 
 typedef struct green_inbox {
     ev_async notify;             ///< wakes the hub's poll
@@ -202,14 +203,16 @@ typedef struct green_inbox {
     _Atomic int interrupt_requested;         ///< 1: green_sched_interrupt_syscalls (every fiber); 2: some fibers' `signalled`
     green_fiber *_Atomic adopted;            ///< fibers other threads made for this hub (green_fiber_start), newest first
     /// fds closed on other hubs while this one had waiters on them, each
-    /// as fd + 1, and fds whose writers must try again (green_fd_retry_writers),
-    /// each as -(fd + 1); 0: a free slot. When none is free,
-    /// `closed_overflow` says check every fd waited on, `retry_overflow`
-    /// every AF_UNIX socket waited on for writing.
+    /// as fd + 1 (0: a free slot); when none is free, `closed_overflow`
+    /// says check every fd waited on.
     _Atomic int closed_fds[GREEN_CLOSED_FD_SLOTS];
     _Atomic bool closed_overflow;
+    /// Sockets whose writers must try again (green_fd_retry_writers), each
+    /// as the number and the generation it had (fd_waits.c's retry_note; 0:
+    /// a free slot); when none is free, `retry_overflow` says so.
+    _Atomic uint64_t retry_notes[GREEN_RETRY_SLOTS];
     _Atomic bool retry_overflow;
-    _Atomic bool closed_any;     ///< set after a slot or an overflow: something to look at
+    _Atomic bool closed_any;     ///< set after any slot or overflow above: something to look at
 } green_inbox;
 
 /// A fork child's first poll (scheduler.c, see fork_watch_cb).
@@ -314,9 +317,10 @@ void fd_waits_after_fork(green_sched *s);
 /// Tell hub s that fd was closed on another hub (any thread): it wakes its
 /// waiters that started before that close (scheduler.c).
 void green_sched_post_closed_fd(green_sched *s, int fd);
-/// Tell hub s that its waiters for writing on fd must try their calls again
-/// (green_fd_retry_writers), from any thread or a signal handler.
-void green_sched_post_retry_writers(green_sched *s, int fd);
+/// Tell hub s that its waiters for writing on a socket must try their calls
+/// again (green_fd_retry_writers; `note` says which socket), from any
+/// thread or a signal handler.
+void green_sched_post_retry_writers(green_sched *s, uint64_t note);
 /// The same for every fd hub s waits on (a range close it cannot list).
 void green_sched_post_closed_all(green_sched *s);
 /// The hub of the sharing group with that bit, or NULL.
@@ -397,6 +401,9 @@ static inline void green_exclusivity_switch(green_fiber *from, green_fiber *to) 
 
 void green_monitor_register(green_sched *s);
 void green_monitor_unregister(green_sched *s);
+/// Call fn(s, arg) for every hub of the process but `except` (under the
+/// registry's lock: not from a signal handler).
+void green_monitor_each_hub(green_sched *except, void (*fn)(green_sched *s, void *arg), void *arg);
 
 // ---- stack overflow reporting (overflow.c) ----
 void green_overflow_install_for_thread(void);

@@ -131,6 +131,13 @@ void green_monitor_unregister(green_sched *s) {
     free(gone);
 }
 
+void green_monitor_each_hub(green_sched *except, void (*fn)(green_sched *s, void *arg), void *arg) {
+    pthread_mutex_lock(&registry_lock);
+    for (hub_entry *e = registry; e; e = e->next)
+        if (e->s != except) fn(e->s, arg);
+    pthread_mutex_unlock(&registry_lock);
+}
+
 // ---- output: raw write(2) on fd 2 ---------------------------------------------------
 // Not write(): under the preload that is the shim's, and a fiber (the signal
 // handler runs on one) must not park in it.

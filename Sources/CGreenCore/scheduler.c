@@ -309,23 +309,29 @@ green_sched *green_share_member(int bit) {
     return bit >= 0 && bit < SHARE_MAX ? atomic_load_explicit(&share_members[bit], memory_order_acquire) : NULL;
 }
 
-/// Put `note` (fd + 1: closed, -(fd + 1): retry its writers) in a free slot
-/// of s's inbox, or raise `overflow`, and wake s to look.
-static void post_fd_note(green_sched *s, int note, _Atomic bool *overflow) {
+void green_sched_post_closed_fd(green_sched *s, int fd) {
     int posted = 0;
     for (int i = 0; i < GREEN_CLOSED_FD_SLOTS && !posted; i++) {
         int v = atomic_load(&s->inbox.closed_fds[i]);
-        if (v == note) posted = 1; // already told, not yet taken
-        else if (v == 0) posted = atomic_compare_exchange_strong(&s->inbox.closed_fds[i], &v, note);
+        if (v == fd + 1) posted = 1; // already told, not yet taken
+        else if (v == 0) posted = atomic_compare_exchange_strong(&s->inbox.closed_fds[i], &v, fd + 1);
     }
-    if (!posted) atomic_store(overflow, true);
+    if (!posted) atomic_store(&s->inbox.closed_overflow, true);
     atomic_store(&s->inbox.closed_any, true); // after the slot: the hub looks at the slots after taking this
     notify_hub(s);
 }
 
-void green_sched_post_closed_fd(green_sched *s, int fd) { post_fd_note(s, fd + 1, &s->inbox.closed_overflow); }
-
-void green_sched_post_retry_writers(green_sched *s, int fd) { post_fd_note(s, -(fd + 1), &s->inbox.retry_overflow); }
+void green_sched_post_retry_writers(green_sched *s, uint64_t note) {
+    int posted = 0;
+    for (int i = 0; i < GREEN_RETRY_SLOTS && !posted; i++) {
+        uint64_t v = atomic_load(&s->inbox.retry_notes[i]);
+        if (v == note) posted = 1; // already told, not yet taken
+        else if (v == 0) posted = atomic_compare_exchange_strong(&s->inbox.retry_notes[i], &v, note);
+    }
+    if (!posted) atomic_store(&s->inbox.retry_overflow, true);
+    atomic_store(&s->inbox.closed_any, true); // after the slot, as a close's
+    notify_hub(s);
+}
 
 void green_sched_post_closed_all(green_sched *s) {
     atomic_store(&s->inbox.closed_overflow, true);

@@ -304,6 +304,26 @@ final class ShimTests: XCTestCase {
         XCTAssertEqual(try writer.value, EPIPE)
     }
 
+    /// The same with the shutdown made by a plain thread (no hub of its own,
+    /// and the writer's hub shares with no group): it reaches every hub.
+    func testUnixSocketWriterGetsEPIPEWhenAnotherThreadShutsItDown() throws {
+        let (a, b) = makeSocketPair()
+        defer { close(a); close(b) }
+        let writer = Green.spawn { () -> Int32 in
+            let chunk = [UInt8](repeating: 1, count: 65536)
+            while true {
+                let n = chunk.withUnsafeBytes { send(a, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                if n < 0 { return errno }
+            }
+        }
+        try Green.sleep(for: .milliseconds(100))
+        XCTAssertEqual(writer.state, .parked, "the writer waits for room")
+        let other = Thread { _ = shutdown(a, Int32(SHUT_WR)) } // the writer's EPIPE says it worked
+        other.start()
+        try writer.join(until: .after(.seconds(10)))
+        XCTAssertEqual(try writer.value, EPIPE)
+    }
+
     func testErrnoPreservedAcrossSwitches() throws {
         let f = Green.spawn { () -> Int32 in
             _ = Glibc.read(-1, nil, 0)   // EBADF

@@ -383,8 +383,11 @@ void green_fd_closing(int fd);
 void green_fd_closed(int fd);
 /// The kernel changed what a write on fd does without an event epoll
 /// reports (shutdown(SHUT_WR) of an AF_UNIX socket: a blocked write fails
-/// with EPIPE, but unix_poll says nothing): every hub's fibers waiting to
-/// write on fd try their calls again. Call from any thread, hub or not.
+/// with EPIPE, but unix_poll says nothing): the fibers of every hub waiting
+/// to write on the file fd names now try their calls again (not waits on
+/// a file that takes the number later, nor on another number of the same
+/// file, a dup). Call from any thread, hub or not; from a signal handler
+/// only the caller's hub and those of its sharing group hear of it.
 void green_fd_retry_writers(int fd);
 /// dup2/dup3 onto fd, which may fail and leave fd's file as it is: no hub
 /// trusts its registration of fd from green_fd_replacing on; this hub's
