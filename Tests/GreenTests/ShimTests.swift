@@ -283,6 +283,21 @@ final class ShimTests: XCTestCase {
         try server.value
     }
 
+    /// A fiber that sends on `fd` until a send fails, with that failure's
+    /// errno as its value, once it waits for room (the peer reads nothing).
+    func blockedUnixWriter(_ fd: Int32) throws -> Fiber<Int32> {
+        let writer = Green.spawn { () -> Int32 in
+            let chunk = [UInt8](repeating: 1, count: 65536)
+            while true {
+                let n = chunk.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                if n < 0 { return errno }
+            }
+        }
+        try Green.sleep(for: .milliseconds(100))
+        XCTAssertEqual(writer.state, .parked, "the writer waits for room")
+        return writer
+    }
+
     /// A fiber blocked sending to a full AF_UNIX socket that another fiber
     /// shuts down for writing gets EPIPE, as a thread does natively (epoll
     /// reports nothing for a Unix socket's send shutdown; the shim's
@@ -290,15 +305,7 @@ final class ShimTests: XCTestCase {
     func testUnixSocketWriterGetsEPIPEWhenShutDown() throws {
         let (a, b) = makeSocketPair()
         defer { close(a); close(b) } // a writer still waiting (the bug) ends with EBADF
-        let writer = Green.spawn { () -> Int32 in
-            let chunk = [UInt8](repeating: 1, count: 65536)
-            while true {
-                let n = chunk.withUnsafeBytes { send(a, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-                if n < 0 { return errno }
-            }
-        }
-        try Green.sleep(for: .milliseconds(100))
-        XCTAssertEqual(writer.state, .parked, "the writer waits for room")
+        let writer = try blockedUnixWriter(a)
         XCTAssertEqual(shutdown(a, Int32(SHUT_WR)), 0)
         try writer.join(until: .after(.seconds(10)))
         XCTAssertEqual(try writer.value, EPIPE)
@@ -309,15 +316,7 @@ final class ShimTests: XCTestCase {
     func testUnixSocketWriterGetsEPIPEWhenAnotherThreadShutsItDown() throws {
         let (a, b) = makeSocketPair()
         defer { close(a); close(b) }
-        let writer = Green.spawn { () -> Int32 in
-            let chunk = [UInt8](repeating: 1, count: 65536)
-            while true {
-                let n = chunk.withUnsafeBytes { send(a, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-                if n < 0 { return errno }
-            }
-        }
-        try Green.sleep(for: .milliseconds(100))
-        XCTAssertEqual(writer.state, .parked, "the writer waits for room")
+        let writer = try blockedUnixWriter(a)
         let other = Thread { _ = shutdown(a, Int32(SHUT_WR)) } // the writer's EPIPE says it worked
         other.start()
         try writer.join(until: .after(.seconds(10)))
