@@ -86,7 +86,8 @@ static void run_hub(runner *r, green_sched *s) {
     green_fiber *f = green_sched_run_claimed(s, c, r->tp);
     // On the thread whose call returned: a spare from now on.
     block_all_signals();
-    if (GREEN_SYSCALL(SYS_gettid) != getpid()) prctl(PR_SET_NAME, "green-spare"); // the main thread's name is the process's
+    // A spare keeps the name it had (a hub's: the program's), as a fiber
+    // thread's call may end on it again.
     place(f);
 }
 

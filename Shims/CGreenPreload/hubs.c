@@ -137,14 +137,12 @@ void hubs_set_tid(int i, pid_t tid) {
 }
 
 void hubs_name(int i, char name[16]) {
-    if (i == 0) { // the main thread's: the program's name
-        memcpy(name, main_name, 16);
-        return;
-    }
-    memcpy(name, "green-hub-", 10);
-    name[10] = (char)('0' + i / 10 % 10);
-    name[11] = (char)('0' + i % 10);
-    name[12] = 0;
+    // Every hub's OS thread carries the program's name, as the main thread
+    // does: a fiber thread reads its comm in /proc from the OS thread it
+    // runs on, and a child it forks takes that name, which natively is the
+    // program's for a thread the program did not name.
+    (void)i;
+    memcpy(name, main_name, 16);
 }
 
 /// A hub's OS thread: make the hub, say where it is, then park its own

@@ -458,6 +458,16 @@ final class PreloadCompatibilityTests: XCTestCase {
         ], timeout: 120)
     }
 
+    /// A thread reads the program's name as its comm in /proc, and so does a
+    /// child it forks, as natively; under two hubs the earlier library gave
+    /// the threads on hub 1 (and their children) "green-hub-01".
+    func testThreadsAndTheirChildrenCarryTheProgramsName() throws {
+        try checkPreloadProgram("thread_comm", library: library, expect: [
+            "threads and the children they fork read the program's name as their comm: yes",
+            "thread_comm: all checks passed",
+        ])
+    }
+
     /// A blocking write that sent part of its bytes, or a MSG_WAITALL read
     /// that got part, returns that count when an SA_RESTART handler runs
     /// while it waits, as the kernel's does; the earlier shim went on
