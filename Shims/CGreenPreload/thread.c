@@ -3,6 +3,7 @@
 // included) becomes a fiber of the same hub; anywhere else (a native thread of
 // some library, the thread pool) pthread_create stays libc's.
 #include "preload.h"
+#include <sys/prctl.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <limits.h>
@@ -257,6 +258,16 @@ static void default_name(char name[16], int n) {
     name[7 + len] = 0;
 }
 
+/// A new thread's name (pthread_getname_np's answer until the program sets
+/// one), as the kernel gives a clone: its creator's — a fiber thread's own,
+/// else the calling OS thread's comm (the program's name, for main).
+static void inherited_name(char name[16]) {
+    gthread *creator = gthread_current();
+    if (creator) memcpy(name, creator->name, 16);
+    else if (prctl(PR_GET_NAME, name) != 0) name[0] = 0;
+    name[15] = 0;
+}
+
 /// The stack a new thread gets: its attribute's size, or the library's
 /// default when the attribute leaves glibc's default in place.
 static size_t stack_size_for(const pthread_attr_t *attr) {
@@ -323,8 +334,10 @@ GREEN_EXPORT int pthread_create(pthread_t *out, const pthread_attr_t *attr, void
         __libc_single_threaded = 0; // as glibc's pthread_create: the process has threads now
     }
     green_fiber_set_owner(f, t);
-    default_name(t->name, number);
-    green_fiber_set_name(f, t->name);
+    inherited_name(t->name);
+    char label[16]; // the fiber dump's, until the program names the thread
+    default_name(label, number);
+    green_fiber_set_name(f, label);
     __atomic_add_fetch(&gthread_live, 1, __ATOMIC_ACQ_REL);
     gsig_thread_started(&t->sig, f, t->tp);
     registry_add(t);

@@ -458,12 +458,15 @@ final class PreloadCompatibilityTests: XCTestCase {
         ], timeout: 120)
     }
 
-    /// A thread reads the program's name as its comm in /proc, and so does a
-    /// child it forks, as natively; under two hubs the earlier library gave
-    /// the threads on hub 1 (and their children) "green-hub-01".
+    /// A thread reads the program's name as its comm in /proc and from
+    /// pthread_getname_np, and so does a child it forks, as natively; a
+    /// thread made by a named thread starts with its creator's name. Under
+    /// two hubs the earlier library gave the threads on hub 1 (and their
+    /// children) "green-hub-01", and pthread_getname_np said "thread N".
     func testThreadsAndTheirChildrenCarryTheProgramsName() throws {
         try checkPreloadProgram("thread_comm", library: library, expect: [
             "threads and the children they fork read the program's name as their comm: yes",
+            "a thread made by a thread named \"worker\" is named \"worker\"",
             "thread_comm: all checks passed",
         ])
     }

@@ -1,7 +1,9 @@
 /* thread_comm.c — a thread's name in /proc (its comm) is the program's
  * unless the program names it, and a child forked from a thread takes that
  * name: under `green run` a fiber thread reads the comm of the hub thread it
- * runs on, which must then be the program's too, not the library's. */
+ * runs on, which must then be the program's too, not the library's.
+ * pthread_getname_np says the same, and a thread made by a named thread
+ * starts with its creator's name. */
 #include "check.h"
 #include <sys/wait.h>
 
@@ -27,11 +29,32 @@ static int same_as_program(const char *path) {
 static void *thread_body(void *arg) {
     (void)arg;
     int ok = same_as_program("/proc/thread-self/comm");
+    char name[32] = {0};
+    if (pthread_getname_np(pthread_self(), name, sizeof name) != 0 || strcmp(name, program_name) != 0) {
+        printf("pthread_getname_np says \"%s\"\n", name);
+        ok = 0;
+    }
     pid_t p = fork();
     if (p == 0) _exit(same_as_program("/proc/self/comm") ? 0 : 1);
     int st = 0;
     if (p < 0 || waitpid(p, &st, 0) != p || !WIFEXITED(st) || WEXITSTATUS(st) != 0) ok = 0;
     return (void *)(intptr_t)ok;
+}
+
+static volatile int named;
+
+static void *own_name(void *arg) {
+    char *out = arg;
+    if (pthread_getname_np(pthread_self(), out, 32) != 0) out[0] = 0;
+    return NULL;
+}
+
+/* Waits until main has named it, then makes a thread of its own. */
+static void *named_creator(void *arg) {
+    while (!named) usleep(1000);
+    pthread_t t;
+    if (pthread_create(&t, NULL, own_name, arg) == 0) pthread_join(t, NULL);
+    return NULL;
 }
 
 int main(void) {
@@ -48,5 +71,12 @@ int main(void) {
         }
     }
     printf("threads and the children they fork read the program's name as their comm: %s\n", all ? "yes" : "no");
+    char inherited[32] = {0};
+    pthread_t creator;
+    CHECK_RC(pthread_create(&creator, NULL, named_creator, inherited), 0);
+    CHECK_RC(pthread_setname_np(creator, "worker"), 0);
+    named = 1;
+    CHECK_RC(pthread_join(creator, NULL), 0);
+    printf("a thread made by a thread named \"worker\" is named \"%s\"\n", inherited);
     return program_end("thread_comm");
 }
