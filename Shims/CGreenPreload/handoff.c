@@ -22,7 +22,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -80,7 +79,7 @@ static void run_hub(runner *r, green_sched *s) {
     hubs_set_tid(i, me);
     char name[16];
     hubs_name(i, name);
-    prctl(PR_SET_NAME, name);
+    os_thread_set_name(name);
     gsig_load_for_hub(i); // a hub's thread takes the program's signals
     preload_log("hand-off: hub %d goes on on thread %d while thread %d is in a call", i, (int)me, (int)was);
     green_fiber *f = green_sched_run_claimed(s, c, r->tp);
@@ -104,7 +103,7 @@ static void runner_loop(runner *r) {
 static void *spare_main(void *arg) {
     runner *r = arg;
     r->tp = __builtin_thread_pointer();
-    prctl(PR_SET_NAME, "green-spare");
+    os_thread_set_name("green-spare");
     void *volatile warm = malloc(16); // its malloc cache exists before a hub's fiber threads could copy it
     free(warm);
     runner_loop(r);

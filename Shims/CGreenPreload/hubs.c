@@ -25,7 +25,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -65,7 +64,7 @@ void hubs_init(green_sched *main_hub) {
     hubs[0].sched = main_hub;
     hubs[0].tid = (pid_t)GREEN_SYSCALL(SYS_gettid);
     hubs[0].tp = green_sched_native_thread_pointer(main_hub);
-    prctl(PR_GET_NAME, main_name);
+    os_thread_name(main_name);
     const char *env = getenv("GREEN_HUBS");
     // A hub per CPU, when fiber threads have TLS of their own; when they
     // share their hub thread's (GREEN_THREAD_TLS=shared, a glibc or CPU the
@@ -154,7 +153,7 @@ static void *hub_thread(void *arg) {
     GREEN_SYSCALL(SYS_rt_sigprocmask, SIG_SETMASK, &mask, NULL, _NSIG / 8);
     char name[16];
     hubs_name(i, name);
-    prctl(PR_SET_NAME, name);
+    os_thread_set_name(name);
     green_sched *s = green_sched_create();
     if (!s) {
         preload_log("hub %d: cannot start (%s)", i, strerror(errno));

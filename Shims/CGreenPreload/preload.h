@@ -10,6 +10,8 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unwind.h>
 #include "green_core.h"
@@ -45,6 +47,7 @@ void preload_init(void);
     X(int, pthread_getattr_np, (pthread_t, pthread_attr_t *)) \
     X(int, pthread_setname_np, (pthread_t, const char *)) \
     X(int, pthread_getname_np, (pthread_t, char *, size_t)) \
+    X(int, prctl, (int, ...)) \
     X(int, pthread_kill, (pthread_t, int)) \
     X(int, pthread_getcpuclockid, (pthread_t, clockid_t *)) \
     X(int, pthread_cancel, (pthread_t)) \
@@ -108,6 +111,12 @@ typedef struct gthread {
     struct gthread *live_next, *live_prev; ///< the live fiber threads (gthread_registry_lock)
     gsig sig;                     ///< its signal mask and pending signals
 } gthread;
+
+/// The calling OS thread's comm, straight from the kernel: the library's own
+/// threads name themselves with these (the interposed prctl names the fiber
+/// thread running, not the OS thread under it).
+static inline void os_thread_set_name(const char *name) { GREEN_SYSCALL(SYS_prctl, PR_SET_NAME, name, 0, 0, 0); }
+static inline int os_thread_name(char name[16]) { return (int)GREEN_SYSCALL(SYS_prctl, PR_GET_NAME, name, 0, 0, 0); }
 
 /// The fiber thread running now, or NULL (the main thread, a native thread, the hub).
 gthread *gthread_current(void);

@@ -3,7 +3,8 @@
 // included) becomes a fiber of the same hub; anywhere else (a native thread of
 // some library, the thread pool) pthread_create stays libc's.
 #include "preload.h"
-#include <sys/prctl.h>
+#include "../CGreenShim/shim.h"
+#include <stdarg.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <limits.h>
@@ -264,7 +265,7 @@ static void default_name(char name[16], int n) {
 static void inherited_name(char name[16]) {
     gthread *creator = gthread_current();
     if (creator) memcpy(name, creator->name, 16);
-    else if (prctl(PR_GET_NAME, name) != 0) name[0] = 0;
+    else if (os_thread_name(name) != 0) name[0] = 0;
     name[15] = 0;
 }
 
@@ -475,6 +476,42 @@ GREEN_EXPORT int pthread_getname_np(pthread_t th, char *buf, size_t len) {
     if (!t) return PREAL(pthread_getname_np)(th, buf, len);
     if (strlen(t->name) >= len) return ERANGE;
     strcpy(buf, t->name);
+    return 0;
+}
+
+/// A name from the program's memory as the kernel's PR_SET_NAME reads it: up
+/// to 15 bytes and a NUL, stopping at the first NUL; EFAULT only where a byte
+/// it needs is not readable (a short name at the end of a page is fine).
+static int copy_in_name(char name[16], const char *from) {
+    size_t page = 4096, done = 0;
+    while (done < 15) {
+        size_t n = page - ((uintptr_t)(from + done) & (page - 1)); // to the end of this page
+        if (n > 15 - done) n = 15 - done;
+        if (shim_copy_in(name + done, from + done, n) != 0) return -1;
+        if (memchr(name + done, 0, n)) return 0;
+        done += n;
+    }
+    name[15] = 0;
+    return 0;
+}
+
+/// PR_SET_NAME and PR_GET_NAME name the calling thread: on a fiber thread,
+/// that is the thread's own name (pthread_getname_np's), not the comm of the
+/// hub thread it runs on, which every thread of that hub shows in /proc.
+/// Everything else is the kernel's.
+GREEN_EXPORT int prctl(int option, ...) {
+    va_list ap;
+    va_start(ap, option);
+    unsigned long arg2 = va_arg(ap, unsigned long), arg3 = va_arg(ap, unsigned long),
+                  arg4 = va_arg(ap, unsigned long), arg5 = va_arg(ap, unsigned long);
+    va_end(ap);
+    gthread *t = (option == PR_SET_NAME || option == PR_GET_NAME) ? gthread_current() : NULL;
+    if (!t) return PREAL(prctl)(option, arg2, arg3, arg4, arg5);
+    if (option == PR_GET_NAME) return shim_copy_out((void *)arg2, t->name, sizeof t->name);
+    char name[16] = {0};
+    if (copy_in_name(name, (const char *)arg2) != 0) return -1;
+    memcpy(t->name, name, sizeof name);
+    if (!__atomic_load_n(&t->done, __ATOMIC_ACQUIRE)) green_fiber_set_name(t->fiber, name);
     return 0;
 }
 

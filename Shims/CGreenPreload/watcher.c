@@ -4,7 +4,6 @@
 // finer pace. It blocks every signal: the program's are not for it.
 #include "preload.h"
 #include <stdatomic.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 
@@ -19,7 +18,7 @@ static int64_t now_ns(void) {
 
 static void *watch(void *unused) {
     (void)unused;
-    prctl(PR_SET_NAME, "green-watch");
+    os_thread_set_name("green-watch");
     sigset_t all;
     sigfillset(&all);
     GREEN_SYSCALL(SYS_rt_sigprocmask, SIG_SETMASK, &all, NULL, _NSIG / 8); // and the spares it makes

@@ -23,6 +23,12 @@ if args.first == "--profile-spawn-one" {
     print("\(r.nsPerUnit) ns per spawn+join")
     exit(0)
 }
+if args.first == "--profile-spawn-core" {
+    // Hidden: the C core's spawn+join alone (no Swift object), to run under perf or callgrind.
+    let r = SpawnJoin.coreOneAtATime(2_000_000)
+    print("\(r.nsPerUnit) ns per spawn+join")
+    exit(0)
+}
 if args.first == "--profile-spawn-many" {
     // Hidden: 100,000 fibers alive (create all, then join all), 20 rounds, to run under perf.
     var total = 0.0

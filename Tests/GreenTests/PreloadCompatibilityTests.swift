@@ -463,10 +463,17 @@ final class PreloadCompatibilityTests: XCTestCase {
     /// thread made by a named thread starts with its creator's name. Under
     /// two hubs the earlier library gave the threads on hub 1 (and their
     /// children) "green-hub-01", and pthread_getname_np said "thread N".
+    /// prctl(PR_SET_NAME) renames the calling thread alone (it renamed the
+    /// hub's OS thread, so every thread of that hub showed the name in /proc
+    /// and the caller's pthread_getname_np did not).
     func testThreadsAndTheirChildrenCarryTheProgramsName() throws {
         try checkPreloadProgram("thread_comm", library: library, expect: [
             "threads and the children they fork read the program's name as their comm: yes",
             "a thread made by a thread named \"worker\" is named \"worker\"",
+            "prctl(PR_SET_NAME) in a thread: PR_GET_NAME|getname say \"prctl-name-too-|prctl-name-too-\"",
+            "another thread still reads the program's name: yes",
+            "prctl names, end of page: 0 \"ab\"; unterminated: -1 Bad address; NULL set: -1 Bad address; "
+                + "NULL get: -1 Bad address; unwritable get: -1 Bad address; name after: \"ab\"",
             "thread_comm: all checks passed",
         ])
     }

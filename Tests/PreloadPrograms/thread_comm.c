@@ -3,8 +3,12 @@
  * name: under `green run` a fiber thread reads the comm of the hub thread it
  * runs on, which must then be the program's too, not the library's.
  * pthread_getname_np says the same, and a thread made by a named thread
- * starts with its creator's name. */
+ * starts with its creator's name. prctl(PR_SET_NAME) renames the calling
+ * thread alone: its PR_GET_NAME and pthread_getname_np say the new name,
+ * another thread's comm does not change, and bad pointers get EFAULT. */
 #include "check.h"
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 
 static char program_name[32];
@@ -57,6 +61,60 @@ static void *named_creator(void *arg) {
     return NULL;
 }
 
+static volatile int renamed, checked;
+
+/* Renames itself with prctl while `bystander` runs (on one hub: the same
+ * OS thread), then reads its name back both ways. */
+static void *prctl_renamer(void *arg) {
+    char *out = arg; /* "<PR_GET_NAME>|<pthread_getname_np>" */
+    if (prctl(PR_SET_NAME, "prctl-name-too-long-for-comm") != 0) strcpy(out, "PR_SET_NAME failed");
+    renamed = 1;
+    while (!checked) usleep(1000);
+    char got[16] = {0}, via_pthread[32] = {0};
+    if (prctl(PR_GET_NAME, got) != 0) strcpy(got, "failed");
+    if (pthread_getname_np(pthread_self(), via_pthread, sizeof via_pthread) != 0) strcpy(via_pthread, "failed");
+    if (!out[0]) snprintf(out, 64, "%s|%s", got, via_pthread);
+    return NULL;
+}
+
+static void *bystander(void *arg) {
+    while (!renamed) usleep(1000);
+    intptr_t ok = same_as_program("/proc/thread-self/comm");
+    char name[32] = {0};
+    if (pthread_getname_np(pthread_self(), name, sizeof name) != 0 || strcmp(name, program_name) != 0) ok = 0;
+    checked = 1;
+    (void)arg;
+    return (void *)ok;
+}
+
+/* A name at the very end of a page, and the pointers the kernel refuses. */
+static void *prctl_edges(void *arg) {
+    char *out = arg;
+    char *pages = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (pages == MAP_FAILED) return NULL;
+    mprotect(pages + 4096, 4096, PROT_NONE);
+    memcpy(pages + 4096 - 3, "ab", 3); /* "ab\0" ends the readable page */
+    int at_end = prctl(PR_SET_NAME, pages + 4096 - 3);
+    char got[16] = {0};
+    prctl(PR_GET_NAME, got);
+    memset(pages + 4096 - 4, 'x', 4); /* no NUL before the unreadable page */
+    errno = 0;
+    int unterminated = prctl(PR_SET_NAME, pages + 4096 - 4), e1 = errno;
+    errno = 0;
+    int null_set = prctl(PR_SET_NAME, NULL), e2 = errno;
+    errno = 0;
+    int null_get = prctl(PR_GET_NAME, NULL), e3 = errno;
+    errno = 0;
+    int unreadable_get = prctl(PR_GET_NAME, pages + 4096), e4 = errno;
+    char after[16] = {0};
+    prctl(PR_GET_NAME, after);
+    snprintf(out, 160, "end of page: %d \"%s\"; unterminated: %d %s; NULL set: %d %s; NULL get: %d %s; "
+             "unwritable get: %d %s; name after: \"%s\"", at_end, got, unterminated, strerror(e1), null_set,
+             strerror(e2), null_get, strerror(e3), unreadable_get, strerror(e4), after);
+    munmap(pages, 8192);
+    return NULL;
+}
+
 int main(void) {
     program_start(30);
     read_comm("/proc/self/comm", program_name);
@@ -78,5 +136,20 @@ int main(void) {
     named = 1;
     CHECK_RC(pthread_join(creator, NULL), 0);
     printf("a thread made by a thread named \"worker\" is named \"%s\"\n", inherited);
+
+    char names[64] = {0};
+    pthread_t renamer, other;
+    void *other_ok = NULL;
+    CHECK_RC(pthread_create(&other, NULL, bystander, NULL), 0);
+    CHECK_RC(pthread_create(&renamer, NULL, prctl_renamer, names), 0);
+    CHECK_RC(pthread_join(renamer, NULL), 0);
+    CHECK_RC(pthread_join(other, &other_ok), 0);
+    printf("prctl(PR_SET_NAME) in a thread: PR_GET_NAME|getname say \"%s\"\n", names);
+    printf("another thread still reads the program's name: %s\n", other_ok ? "yes" : "no");
+    char edges[160] = {0};
+    pthread_t edger;
+    CHECK_RC(pthread_create(&edger, NULL, prctl_edges, edges), 0);
+    CHECK_RC(pthread_join(edger, NULL), 0);
+    printf("prctl names, %s\n", edges);
     return program_end("thread_comm");
 }
