@@ -40,7 +40,7 @@ static _Atomic int running = 1;    ///< hubs started (hub 0 is the main thread's
 static _Atomic unsigned next_pick; ///< round-robin cursor
 static _Atomic int started;        ///< the other hubs' threads were asked for
 static _Atomic int failed;         ///< a hub's thread could not make its hub
-static char main_name[16];         ///< the main thread's name (hub 0's OS thread's)
+static char main_name[16];         ///< the main thread's name (hub 0's OS thread's); in a fork child, the forking thread's
 
 /// The CPUs this process may run on (its affinity mask), at least 1.
 static int cpus_allowed(void) {
@@ -202,6 +202,15 @@ void hubs_after_fork_in_child(void) {
     if (i > 0) hubs[0] = hubs[i];
     for (int k = 1; k < PRELOAD_HUBS_MAX; k++) atomic_store(&hubs[k].sched, NULL);
     hubs[0].tid = (pid_t)GREEN_SYSCALL(SYS_gettid);
+    // The child is named after the thread that forked it, as a clone of that
+    // thread would be, and so are the hubs it starts (its threads' comm).
+    gthread *self = gthread_current();
+    if (self) {
+        memcpy(main_name, self->name, sizeof main_name);
+        os_thread_set_name(main_name);
+    } else {
+        os_thread_name(main_name); // main's, as it is now
+    }
     atomic_store(&running, 1);
     atomic_store(&failed, 0);
     atomic_store(&started, 0); // the child starts its other hubs with its second thread, as the parent did

@@ -465,11 +465,14 @@ final class PreloadCompatibilityTests: XCTestCase {
     /// children) "green-hub-01", and pthread_getname_np said "thread N".
     /// prctl(PR_SET_NAME) renames the calling thread alone (it renamed the
     /// hub's OS thread, so every thread of that hub showed the name in /proc
-    /// and the caller's pthread_getname_np did not).
+    /// and the caller's pthread_getname_np did not). A child forked by a
+    /// named thread, and the threads it makes, carry that name (they carried
+    /// the program's).
     func testThreadsAndTheirChildrenCarryTheProgramsName() throws {
         try checkPreloadProgram("thread_comm", library: library, expect: [
             "threads and the children they fork read the program's name as their comm: yes",
             "a thread made by a thread named \"worker\" is named \"worker\"",
+            "a child forked by a thread named \"forker\" and its threads are named \"forker\": yes",
             "prctl(PR_SET_NAME) in a thread: PR_GET_NAME|getname say \"prctl-name-too-|prctl-name-too-\"",
             "another thread still reads the program's name: yes",
             "prctl names, end of page: 0 \"ab\"; unterminated: -1 Bad address; NULL set: -1 Bad address; "

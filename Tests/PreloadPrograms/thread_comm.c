@@ -115,6 +115,39 @@ static void *prctl_edges(void *arg) {
     return NULL;
 }
 
+static int comm_is(const char *path, const char *want) {
+    char comm[32];
+    read_comm(path, comm);
+    if (strcmp(comm, want) != 0) printf("%s reads \"%s\", not \"%s\"\n", path, comm, want);
+    return strcmp(comm, want) == 0;
+}
+
+static void *child_thread(void *arg) {
+    (void)arg;
+    char name[32] = {0};
+    pthread_getname_np(pthread_self(), name, sizeof name);
+    return (void *)(intptr_t)(strcmp(name, "forker") == 0 && comm_is("/proc/thread-self/comm", "forker"));
+}
+
+/* Names itself, then forks: the child is named after it, and so are the
+ * threads the child makes. */
+static void *named_forker(void *arg) {
+    (void)arg;
+    if (pthread_setname_np(pthread_self(), "forker") != 0) return NULL;
+    pid_t p = fork();
+    if (p == 0) {
+        int ok = comm_is("/proc/self/comm", "forker");
+        for (int i = 0; i < 4; i++) { /* under two hubs the child starts its second hub */
+            pthread_t t;
+            void *r = NULL;
+            if (pthread_create(&t, NULL, child_thread, NULL) != 0 || pthread_join(t, &r) != 0 || !r) ok = 0;
+        }
+        _exit(ok ? 0 : 1);
+    }
+    int st = 0;
+    return (void *)(intptr_t)(p > 0 && waitpid(p, &st, 0) == p && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 int main(void) {
     program_start(30);
     read_comm("/proc/self/comm", program_name);
@@ -136,6 +169,13 @@ int main(void) {
     named = 1;
     CHECK_RC(pthread_join(creator, NULL), 0);
     printf("a thread made by a thread named \"worker\" is named \"%s\"\n", inherited);
+
+    pthread_t forker;
+    void *forked_ok = NULL;
+    CHECK_RC(pthread_create(&forker, NULL, named_forker, NULL), 0);
+    CHECK_RC(pthread_join(forker, &forked_ok), 0);
+    printf("a child forked by a thread named \"forker\" and its threads are named \"forker\": %s\n",
+           forked_ok ? "yes" : "no");
 
     char names[64] = {0};
     pthread_t renamer, other;
