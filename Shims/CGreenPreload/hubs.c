@@ -192,6 +192,7 @@ void hubs_start(void) {
         atomic_store_explicit(&running, made, memory_order_release);
     }
     pthread_attr_destroy(&attr);
+    thread_block_wrap_setxid();
     if (made < wanted) preload_log("hubs: %d of %d started", made, wanted);
 }
 

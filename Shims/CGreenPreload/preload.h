@@ -204,6 +204,10 @@ char *thread_block_descriptor(void *tp);
 /// The calling thread's robust-mutex list head (glibc's robust_head in its
 /// descriptor: a fiber thread's own), NULL when the layout is not known.
 void *thread_block_robust_head(void);
+/// After the library makes an OS thread (glibc installs its SIGSETXID
+/// handler with the first): glibc's handler runs with the OS thread's own
+/// descriptor loaded, so that setuid, setgid and the like end.
+void thread_block_wrap_setxid(void);
 
 // ---- cancellation (cancel.c) -----------------------------------------------------------------
 

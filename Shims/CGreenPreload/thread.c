@@ -291,7 +291,11 @@ static size_t stack_size_for(const pthread_attr_t *attr) {
 
 GREEN_EXPORT int pthread_create(pthread_t *out, const pthread_attr_t *attr, void *(*start)(void *), void *arg) {
     preload_init();
-    if (!preload_fiber_mode || !green_on_fiber()) return PREAL(pthread_create)(out, attr, start, arg);
+    if (!preload_fiber_mode || !green_on_fiber()) {
+        int r = PREAL(pthread_create)(out, attr, start, arg);
+        if (r == 0 && preload_fiber_mode) thread_block_wrap_setxid();
+        return r;
+    }
     hubs_start();    // with a second thread, the other hubs
     watcher_start(); // ...and one thread may spin waiting for another, or block in a call
     int detach = 0;

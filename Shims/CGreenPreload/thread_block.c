@@ -452,6 +452,63 @@ void thread_block_after_fork_in_child(void) {
     }
 }
 
+// ---- glibc's set*id across threads (setuid, setgid, setgroups…) --------------------
+//
+// With more than one thread, glibc's setgid marks each descriptor on its
+// thread lists (the OS threads' own: hubs, the watcher, spares), sends its
+// tid SIGSETXID, and signals again, round after round, until every mark is
+// gone. Its handler makes the system call on the thread it lands on and
+// clears the mark in THREAD_SELF, which on a hub's OS thread running a fiber
+// thread is that fiber thread's descriptor, not the OS thread's own, which
+// stays marked. A fiber thread calling setgid on a hub that glibc lists
+// signals its own OS thread, where its own descriptor is loaded every time:
+// glibc signalled it for ever (a fork child's thread that had moved to the
+// child's second hub spun in setgid). The handler runs with the OS thread's
+// own descriptor loaded, the one glibc marked (its tid is this thread's).
+
+#define SIGSETXID 33 // glibc's internal signal (SIGRTMIN + 1)
+
+/// The kernel's struct sigaction: the handler comes first; the rest is kept as read.
+typedef struct kernel_sigaction {
+    void (*handler)(int, siginfo_t *, void *);
+    unsigned long flags;
+    void (*restorer)(void);
+    uint64_t mask;
+} kernel_sigaction;
+
+static void (*glibc_setxid_handler)(int, siginfo_t *, void *);
+
+/// A call of its own, made after the thread pointer was swapped (as
+/// signals.c's call_on_loaded_tls).
+static __attribute__((noinline)) void call_glibc_setxid(int sig, siginfo_t *info, void *context) {
+    glibc_setxid_handler(sig, info, context);
+}
+
+static void setxid_on_own_descriptor(int sig, siginfo_t *info, void *context) {
+    green_sched *s = green_sched_current();
+    char *native = s ? green_sched_native_thread_pointer(s) : NULL;
+    // Not when the hub's descriptor names another OS thread (this one is in
+    // a call whose hub a spare runs now): glibc signals it again later.
+    if (native && *(pid_t *)(descriptor_of(native) + glibc.tid) != (pid_t)GREEN_SYSCALL(SYS_gettid)) native = NULL;
+    void *before = native ? green_thread_pointer_swap(native) : NULL;
+    call_glibc_setxid(sig, info, context);
+    if (native) green_thread_pointer_swap(before);
+}
+
+void thread_block_wrap_setxid(void) {
+    // glibc installs its handler with its first thread (pthread_create's
+    // late_init): looked at after each OS thread the library makes.
+    if (!glibc.enabled) return;
+    kernel_sigaction now;
+    if (GREEN_SYSCALL(SYS_rt_sigaction, SIGSETXID, NULL, &now, _NSIG / 8) != 0) return;
+    if (now.handler == setxid_on_own_descriptor || !(now.flags & SA_SIGINFO) ||
+        (void *)now.handler == (void *)SIG_DFL || (void *)now.handler == (void *)SIG_IGN)
+        return;
+    glibc_setxid_handler = now.handler;
+    now.handler = setxid_on_own_descriptor;
+    GREEN_SYSCALL(SYS_rt_sigaction, SIGSETXID, &now, NULL, _NSIG / 8);
+}
+
 void thread_block_free(gthread *t) {
     glibc.deallocate_tls(t->tp, false); // the DTV and the TLS of modules dlopen'ed later
     green_fiber_leave_in_stack(t->fiber, (uintptr_t)t->tp); // the rest stays, for the next thread on the stack

@@ -78,7 +78,10 @@ int preload_run_blocking(void (*fn)(void *), void *arg) {
         sigset_t all, old;
         sigfillset(&all);
         GREEN_SYSCALL(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, 8);
-        if (PREAL(pthread_create)(&t, &attr, worker_main, NULL) == 0) workers++;
+        if (PREAL(pthread_create)(&t, &attr, worker_main, NULL) == 0) {
+            workers++;
+            thread_block_wrap_setxid();
+        }
         GREEN_SYSCALL(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, 8);
         pthread_attr_destroy(&attr);
         if (workers == 0) {

@@ -57,5 +57,6 @@ void watcher_start(void) {
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_t t;
     if (PREAL(pthread_create)(&t, &attr, watch, NULL) != 0) preload_log("no watcher thread: no preemption, no hand-off");
+    else thread_block_wrap_setxid();
     pthread_attr_destroy(&attr);
 }

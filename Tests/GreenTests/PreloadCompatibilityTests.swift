@@ -616,6 +616,18 @@ final class PreloadCompatibilityTests: XCTestCase {
         ], timeout: 120)
     }
 
+    /// setgid, setuid and setresuid from threads (and main) while others
+    /// spin: glibc signals each OS thread on its lists until that thread's
+    /// handler clears its mark, which the handler looks for in the
+    /// descriptor loaded on the thread. A fiber thread's was loaded there, so
+    /// a thread calling setgid signalled its own OS thread for ever (a fork
+    /// child of fork_from_threads hung so, 1 run in ~5,000).
+    func testSetIdsFromThreads() throws {
+        try checkPreloadProgram("setxid_threads", library: library, expect: [
+            "set*id from threads: ok", "setxid_threads: all checks passed",
+        ], timeout: 60)
+    }
+
     /// A thread blocked in a call no event loop can wait for (flock on a lock
     /// a child process holds, write and fsync of a file) does not stop the
     /// others: its hub goes on on a spare OS thread (hand-off). Without
