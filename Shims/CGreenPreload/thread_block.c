@@ -498,7 +498,7 @@ static void setxid_on_own_descriptor(int sig, siginfo_t *info, void *context) {
 void thread_block_wrap_setxid(void) {
     // glibc installs its handler with its first thread (pthread_create's
     // late_init): looked at after each OS thread the library makes.
-    if (!glibc.enabled) return;
+    if (!glibc.enabled || glibc_setxid_handler) return; // wrapped already: glibc installs it once
     kernel_sigaction now;
     if (GREEN_SYSCALL(SYS_rt_sigaction, SIGSETXID, NULL, &now, _NSIG / 8) != 0) return;
     if (now.handler == setxid_on_own_descriptor || !(now.flags & SA_SIGINFO) ||
