@@ -8,8 +8,9 @@
 // runs. When the same one has run BUSY_SLICE_NS while others of its hub
 // were ready (the kernel's share of a CPU between runnable threads), or
 // SLICE_NS while none was (the hub's timers and fds still get polled), it
-// sends the hub's OS thread PREEMPT_SIGNAL, tagged as ours; the handler, on that fiber's stack, puts it at the back of the ready
-// queue (green_preempt_running) and the hub polls and runs the others.
+// sends the hub's OS thread PREEMPT_SIGNAL, tagged as ours; the handler, on
+// that fiber's stack, puts it at the back of the ready queue
+// (green_preempt_running) and the hub polls and runs the others.
 //
 // Only code that holds no lock the hub itself needs is preempted: the
 // handler looks at where the signal landed and leaves alone libc and the
@@ -30,13 +31,14 @@
 // take as their owner). Telling which fiber thread took the lock would need
 // a look at every switch; the loader itself (ld.so) is never preempted.
 //
-// PREEMPT_SIGNAL is SIGURG, as Go's: rarely used, ignored by default. The
-// program's own SIGURG still reaches its handler (signals.c: with its mask,
-// SIGURG blocked meanwhile, SA_RESETHAND honoured), and sigaction reports the
-// program's action. The hub's OS thread never blocks SIGURG, so one of the
-// program's that every thread blocks is kept pending by the library
-// (sigmask.c), for sigwait and sigpending to see; a signalfd for SIGURG
-// does not see it. GREEN_PREEMPT=0 turns preemption off.
+// PREEMPT_SIGNAL is glibc's SIGSETXID, queued with a tag (the hub's entry in
+// hub_state): glibc's handler, which the library's wraps (thread_block.c),
+// gets the rest. Being glibc's, the program can neither handle, block nor
+// wait for it, so none of its own signals is touched (a program with a
+// SIGURG handler of its own, as haproxy has, is preempted too: Go's SIGURG
+// would have to skip it); being a real-time signal, two are never merged
+// into one. At most one is in flight per hub. GREEN_PREEMPT=0 turns
+// preemption off.
 #include "preload.h"
 #include <dlfcn.h>
 #include <errno.h>
@@ -53,7 +55,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-#define PREEMPT_SIGNAL SIGURG
+#define PREEMPT_SIGNAL 33 // glibc's SIGSETXID (SIGRTMIN + 1): see above
 #define SLICE_NS (10 * 1000000L)    ///< how long one fiber thread runs before the hub polls its timers and fds
 #define BUSY_SLICE_NS (2 * 1000000L) ///< ...and before another one gets a turn, when others are ready
 #define IDLE_LOOK_NS (80 * 1000000L) ///< the watcher's pace while the hub waits for events
@@ -67,11 +69,9 @@ static struct {
     int64_t cpu;   ///< the hub's OS thread's CPU time when the watcher last asked (ns)...
     pid_t cpu_tid; ///< ...and that thread (another after a hand-off)
     _Atomic uint64_t sampled;
-} hub_state[PRELOAD_HUBS_MAX];
+    _Atomic int64_t in_flight; ///< when the signal not yet taken was sent (ns), or 0
+} hub_state[PRELOAD_HUBS_MAX]; // an entry's address is the si_value of its signals
 static pid_t pid;
-static _Atomic int sending;             ///< the watcher is between its look and its send (preempt_quiesce)
-static _Atomic unsigned sent, received; ///< preemption signals sent, and taken by on_signal
-static const char tag = 0;          ///< its address is the si_value of our own signals
 
 // ---- where a signal may preempt -------------------------------------------------
 
@@ -129,19 +129,19 @@ static void *interrupted_pc(void *context) {
 #endif
 }
 
-static void on_signal(int sig, siginfo_t *info, void *context) {
+int preempt_on_signal(siginfo_t *info, void *context) {
+    uintptr_t tag = (uintptr_t)info->si_value.sival_ptr, first = (uintptr_t)&hub_state[0];
+    if (info->si_code != SI_QUEUE || info->si_pid != pid || tag < first ||
+        tag >= (uintptr_t)&hub_state[PRELOAD_HUBS_MAX] || (tag - first) % sizeof hub_state[0])
+        return 0; // glibc's own
+    atomic_store(&hub_state[(tag - first) / sizeof hub_state[0]].in_flight, 0);
     green_sched *s = green_sched_current();
-    if (info->si_code != SI_QUEUE || info->si_pid != pid || info->si_value.sival_ptr != (void *)&tag) {
-        preload_signal_forward(sig, info, context); // the program's own SIGURG
-        return;
-    }
-    atomic_fetch_add_explicit(&received, 1, memory_order_release); // for preempt_quiesce
     // Only the fiber thread the watcher saw run the whole slice: if the hub
     // switched since, the one running now has just begun (and may be
     // finishing a park inside the runtime).
     int hub = s ? hubs_index_of(s) : -1;
     if (hub < 0 || green_sched_switch_count(s) != atomic_load_explicit(&hub_state[hub].sampled, memory_order_relaxed))
-        return;
+        return 1;
     int saved = errno;
     void *pc = interrupted_pc(context);
     if (pc && !preload_preempt_blocked && preemptible_at(pc) && !holds_std_stream()) {
@@ -156,20 +156,29 @@ static void on_signal(int sig, siginfo_t *info, void *context) {
         if (hub != now) sigaltstack(NULL, &((ucontext_t *)context)->uc_stack);
     }
     errno = saved;
+    return 1;
 }
 
 // ---- the watcher ------------------------------------------------------------------
 
-/// 0 once the signal is queued (the hub's thread may have ended: -1).
-static long preempt_hub(pid_t hub_tid) {
+/// Signal hub i's OS thread, unless its last signal is still in flight:
+/// real-time signals queue, and a thread that keeps them blocked for a
+/// while (a hand-off's stuck call) would collect one per look. One not
+/// taken in IN_FLIGHT_MAX_NS is taken as lost.
+#define IN_FLIGHT_MAX_NS (100 * 1000000L)
+static void preempt_hub(int i, pid_t hub_tid, int64_t now) {
+    int64_t sent = atomic_load(&hub_state[i].in_flight);
+    if (sent && now - sent < IN_FLIGHT_MAX_NS) return;
     siginfo_t si;
     memset(&si, 0, sizeof si);
     si.si_signo = PREEMPT_SIGNAL;
     si.si_code = SI_QUEUE;
     si.si_pid = pid;
     si.si_uid = getuid();
-    si.si_value.sival_ptr = (void *)&tag;
-    return GREEN_SYSCALL(SYS_rt_tgsigqueueinfo, (long)pid, (long)hub_tid, (long)PREEMPT_SIGNAL, &si);
+    si.si_value.sival_ptr = (void *)&hub_state[i];
+    atomic_store(&hub_state[i].in_flight, now);
+    if (GREEN_SYSCALL(SYS_rt_tgsigqueueinfo, (long)pid, (long)hub_tid, (long)PREEMPT_SIGNAL, &si) != 0)
+        atomic_store(&hub_state[i].in_flight, 0); // the hub's thread may have ended
 }
 
 /// Has hub i's OS thread been on a CPU (RAN_NS or more) since the watcher
@@ -195,33 +204,9 @@ static int64_t now_ns(void) {
     return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
-// A program with a SIGURG handler of its own may send itself SIGURG: the
-// kernel keeps one pending standard signal of a kind, so one the watcher
-// sent at the same moment would swallow the program's. No preemption then,
-// rather than a lost signal: the watcher looks before each signal it sends,
-// and sigaction waits for a send under way (preempt_quiesce) before the
-// program's handler can run.
-
-static int program_handles_it(void) {
-    return preload_signal_program_handles(PREEMPT_SIGNAL); // after `sending` is set (sequentially consistent)
-}
-
-void preempt_quiesce(void) {
-    // Until the signals sent are taken too: one pending on a hub's thread
-    // (its signals blocked for a moment) would swallow the program's own.
-    // Bounded (20 ms): a hub's thread may keep signals blocked (asleep in
-    // the kernel uninterruptibly), and two pending at once merge into one.
-    int64_t give_up = now_ns() + 20 * 1000000L;
-    while (atomic_load(&sending) || atomic_load(&sent) != atomic_load_explicit(&received, memory_order_acquire)) {
-        if (now_ns() >= give_up) break;
-        GREEN_SYSCALL(SYS_sched_yield);
-    }
-    atomic_store(&received, atomic_load(&sent)); // two that merged count as one: start even
-}
-
 void preempt_after_fork_in_child(void) {
-    atomic_store(&sending, 0); // the watcher did not come along
-    atomic_store(&received, atomic_load(&sent)); // nor did the other threads' pending signals
+    // The other threads' signals in flight did not come along.
+    for (int i = 0; i < PRELOAD_HUBS_MAX; i++) atomic_store(&hub_state[i].in_flight, 0);
 }
 
 long preempt_look(void) {
@@ -243,9 +228,7 @@ long preempt_look(void) {
         int64_t slice = green_sched_has_ready(s) ? BUSY_SLICE_NS : SLICE_NS;
         if (running && now - hub_state[i].since >= slice && ran) {
             atomic_store_explicit(&hub_state[i].sampled, switches, memory_order_relaxed);
-            atomic_store(&sending, 1); // seen by preempt_quiesce from here on
-            if (!program_handles_it() && preempt_hub(tid) == 0) atomic_fetch_add(&sent, 1);
-            atomic_store(&sending, 0);
+            if (thread_block_setxid_wrapped()) preempt_hub(i, tid, now); // else glibc's handler would only ignore it
             hub_state[i].since = now;
         }
         hub_state[i].last = switches;
@@ -256,8 +239,6 @@ long preempt_look(void) {
     pace = any_running ? BUSY_SLICE_NS : (pace * 2 > IDLE_LOOK_NS ? IDLE_LOOK_NS : pace * 2);
     return pace;
 }
-
-int preempt_signal(void) { return PREEMPT_SIGNAL; }
 
 int preempt_prepare(void) {
     static int decided, enabled;
@@ -271,12 +252,10 @@ int preempt_prepare(void) {
         libev_map = map_of((void *)&ev_run);
         vdso_base = (uintptr_t)getauxval(AT_SYSINFO_EHDR);
         if (!libc_map || !ld_map || !self_map || !libev_map) enabled = 0;
-        if (enabled) enabled = preload_signal_take(PREEMPT_SIGNAL, on_signal) == 0;
         preload_log("preemption of fiber threads that run %ld ms: %s", SLICE_NS / 1000000, enabled ? "on" : "off");
     }
     if (!enabled) return 0;
     pid = getpid();
     memset(hub_state, 0, sizeof hub_state); // a fork child's hub 0 may have been another hub
-    gsig_keep_unblocked(PREEMPT_SIGNAL);
     return 1;
 }

@@ -205,9 +205,13 @@ char *thread_block_descriptor(void *tp);
 /// descriptor: a fiber thread's own), NULL when the layout is not known.
 void *thread_block_robust_head(void);
 /// After the library makes an OS thread (glibc installs its SIGSETXID
-/// handler with the first): glibc's handler runs with the OS thread's own
-/// descriptor loaded, so that setuid, setgid and the like end.
+/// handler with the first): the library's handler takes SIGSETXID over. It
+/// gives the watcher's preemption signals to preempt.c and runs glibc's
+/// handler for the rest with the OS thread's own descriptor loaded, so that
+/// setuid, setgid and the like end.
 void thread_block_wrap_setxid(void);
+/// SIGSETXID has the library's handler: preemption signals may be sent.
+int thread_block_setxid_wrapped(void);
 
 // ---- cancellation (cancel.c) -----------------------------------------------------------------
 
@@ -253,10 +257,6 @@ void gsig_init_main(void);
 /// off a fiber thread or main: a native thread keeps its kernel mask).
 gsig *gsig_main(void);
 gsig *gsig_current(void);
-/// Keep `sig` unblocked in the hub thread's kernel mask whatever the
-/// threads block (the library's own signal; the threads' masks still decide
-/// whether the program's own `sig` is delivered).
-void gsig_keep_unblocked(int sig);
 /// The calling thread's mask for the length of a ppoll, pselect or
 /// epoll_pwait (shim_pthread_hooks.swap_mask), and its count of handlers run.
 unsigned gsig_swap_mask(const sigset_t *mask, sigset_t *old, int entering);
@@ -307,11 +307,6 @@ void gsig_unlocked_drain(void);
 /// resume hook runs them; a thread that ends drops its own.
 void preload_signals_start(green_sched *s);
 void preload_forget_deferred_signals(gsig *g);
-/// Install `handler` for `sig` as the library's own (0, or -1): sigaction
-/// then keeps the program's action aside, and the handler gives the
-/// program's own signals to preload_signal_forward, which runs its action.
-int preload_signal_take(int sig, void (*handler)(int, siginfo_t *, void *));
-void preload_signal_forward(int sig, siginfo_t *info, void *context);
 /// The program has a handler of its own for `sig` (not SIG_DFL or SIG_IGN).
 int preload_signal_program_handles(int sig);
 
@@ -323,11 +318,10 @@ int preempt_prepare(void);
 /// The watcher's look (watcher.c): preempt what ran a whole slice; returns
 /// the time until the next look, in ns.
 long preempt_look(void);
-/// The library's preemption signal (SIGURG), which every hub thread takes.
-int preempt_signal(void);
-/// The program now has a handler of its own for the preemption signal:
-/// wait until no preemption signal is being sent (none is sent from then on).
-void preempt_quiesce(void);
+/// From glibc's SIGSETXID handler (thread_block.c), which the watcher's
+/// preemption signals share: 1 if this one is the watcher's (then acted
+/// on), 0 if it is glibc's own (a set*id broadcast).
+int preempt_on_signal(siginfo_t *info, void *context);
 /// In a fork child: no preemption signal is in flight.
 void preempt_after_fork_in_child(void);
 /// Non-zero while signals.c runs a handler with another thread's TLS loaded:

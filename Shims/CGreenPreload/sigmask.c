@@ -69,7 +69,6 @@ static void load_mask(const sigset_t *m) {
     GREEN_SYSCALL(SYS_rt_sigprocmask, SIG_SETMASK, m, NULL, KERNEL_SIGSET);
 }
 
-static uint64_t kernel_unblocked; ///< never blocked in the OS thread (gsig_keep_unblocked)
 
 // ---- more than one hub (hubs.c), or a hub handed off (handoff.c) ---------------------
 //
@@ -210,20 +209,11 @@ static void apply(void) {
         int i = __builtin_ctzll(some);
         if (blocked_by[i] == threads_counted) all |= (uint64_t)1 << i;
     }
-    all &= ~kernel_unblocked;
     if (all == bits_of(&applied)) return;
     set_applied(all);
     load_applied();
 }
 
-void gsig_keep_unblocked(int sig) {
-    lock_state l;
-    state_lock(&l);
-    kernel_unblocked |= BIT(sig);
-    set_applied(bits_of(&applied) & ~kernel_unblocked);
-    load_applied();
-    state_unlock(&l, 0);
-}
 
 /// Count a thread with `mask` in (+1) or out (-1).
 static void count(const sigset_t *mask, int delta) {

@@ -189,69 +189,16 @@ static void trampoline(int sig, siginfo_t *info, void *context) {
 typedef int (*sigaction_fn)(int, const struct sigaction *, struct sigaction *);
 static sigaction_fn real_sigaction;
 
-// ---- a signal the library takes for itself (preempt.c) ----------------------------
-
-static int taken_signal; ///< its handler is the library's; the program's action is kept in programs[]
-
-int preload_signal_take(int sig, void (*handler)(int, siginfo_t *, void *)) {
-    if (!real_sigaction) real_sigaction = (sigaction_fn)dlsym(RTLD_NEXT, "sigaction");
-    struct sigaction now;
-    if (real_sigaction(sig, NULL, &now) != 0) return -1;
-    if (!wrapped[sig]) programs[sig] = now; // SIG_DFL or SIG_IGN: what the program set
-    struct sigaction mine;
-    memset(&mine, 0, sizeof mine);
-    mine.sa_sigaction = handler;
-    mine.sa_flags = SA_SIGINFO | SA_RESTART | SA_NODEFER; // NODEFER: the next one may come while it ran
-    sigemptyset(&mine.sa_mask);
-    if (real_sigaction(sig, &mine, NULL) != 0) return -1;
-    taken_signal = sig;
-    return 0;
-}
+// ---- the program's handlers ---------------------------------------------------------
 
 int preload_signal_program_handles(int sig) {
     return sig > 0 && sig < NSIG && __atomic_load_n(&wrapped[sig], __ATOMIC_SEQ_CST);
-}
-
-void preload_signal_forward(int sig, siginfo_t *info, void *context) {
-    if (!wrapped[sig]) {
-        // SIG_DFL (SIGURG: ignored) or SIG_IGN: the kernel discards it unless
-        // every thread it could go to blocks it; then it stays pending, for
-        // sigwait, sigpending and an unblock to see (the OS thread never
-        // blocks the library's signal, so the kernel does not keep it).
-        gsig_pick_target(sig, info);
-        return;
-    }
-    // What the kernel does for a handler of its own, since the library's
-    // handler has neither the program's mask nor its flags: block its
-    // sa_mask and the signal itself meanwhile, and reset a one-shot handler.
-    const struct sigaction *a = &programs[sig];
-    sigset_t block = a->sa_mask, before;
-    if (!(a->sa_flags & SA_NODEFER)) sigaddset(&block, sig);
-    GREEN_SYSCALL(SYS_rt_sigprocmask, SIG_BLOCK, &block, &before, _NSIG / 8);
-    int once = (a->sa_flags & SA_RESETHAND) != 0;
-    trampoline(sig, info, context);
-    if (once) {
-        memset(&programs[sig], 0, sizeof programs[sig]); // SIG_DFL, as sigaction now reports
-        wrapped[sig] = 0;
-    }
-    GREEN_SYSCALL(SYS_rt_sigprocmask, SIG_SETMASK, &before, NULL, _NSIG / 8);
 }
 
 GREEN_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old) {
     if (!real_sigaction) real_sigaction = (sigaction_fn)dlsym(RTLD_NEXT, "sigaction");
     if (!preload_fiber_mode || sig <= 0 || sig >= NSIG) return real_sigaction(sig, act, old);
     green_fair_turn(); // a thread that changes handlers in a loop still lets the others run
-    if (sig == taken_signal) { // the library's handler stays; it forwards to the program's
-        struct sigaction before = programs[sig];
-        if (act) {
-            programs[sig] = *act;
-            int handles = act->sa_handler != SIG_DFL && act->sa_handler != SIG_IGN;
-            __atomic_store_n(&wrapped[sig], handles, __ATOMIC_SEQ_CST);
-            if (handles && sig == preempt_signal()) preempt_quiesce(); // no preemption signal in flight
-        }
-        if (old) *old = before;
-        return 0;
-    }
     struct sigaction before = programs[sig];
     int was_wrapped = wrapped[sig];
     int r;

@@ -465,6 +465,14 @@ void thread_block_after_fork_in_child(void) {
 // glibc signalled it for ever (a fork child's thread that had moved to the
 // child's second hub spun in setgid). The handler runs with the OS thread's
 // own descriptor loaded, the one glibc marked (its tid is this thread's).
+//
+// The watcher's preemption signals (preempt.c) are SIGSETXID too, queued
+// with a tag: a real-time signal, so that two never merge into one, and
+// glibc's, so that the program can neither handle, block nor wait for it
+// (glibc's sigaction, sigprocmask and sigwait refuse it) and none of the
+// program's own signals is taken or changed. glibc's handler ignores a
+// SIGSETXID that is not its own, so one sent before the library's handler
+// is in place is only a preemption missed.
 
 #define SIGSETXID 33 // glibc's internal signal (SIGRTMIN + 1)
 
@@ -477,6 +485,7 @@ typedef struct kernel_sigaction {
 } kernel_sigaction;
 
 static void (*glibc_setxid_handler)(int, siginfo_t *, void *);
+static _Atomic int setxid_taken; ///< the library's handler is the kernel's for SIGSETXID
 
 /// A call of its own, made after the thread pointer was swapped (as
 /// signals.c's call_on_loaded_tls).
@@ -485,8 +494,9 @@ static __attribute__((noinline)) void call_glibc_setxid(int sig, siginfo_t *info
 }
 
 static void setxid_on_own_descriptor(int sig, siginfo_t *info, void *context) {
+    if (preempt_on_signal(info, context)) return;
     green_sched *s = green_sched_current();
-    char *native = s ? green_sched_native_thread_pointer(s) : NULL;
+    char *native = s && glibc.enabled ? green_sched_native_thread_pointer(s) : NULL;
     // Not when the hub's descriptor names another OS thread (this one is in
     // a call whose hub a spare runs now): glibc signals it again later.
     if (native && *(pid_t *)(descriptor_of(native) + glibc.tid) != (pid_t)GREEN_SYSCALL(SYS_gettid)) native = NULL;
@@ -498,16 +508,22 @@ static void setxid_on_own_descriptor(int sig, siginfo_t *info, void *context) {
 void thread_block_wrap_setxid(void) {
     // glibc installs its handler with its first thread (pthread_create's
     // late_init): looked at after each OS thread the library makes.
-    if (!glibc.enabled || glibc_setxid_handler) return; // wrapped already: glibc installs it once
+    if (__atomic_load_n(&glibc_setxid_handler, __ATOMIC_ACQUIRE)) return; // wrapped already: glibc installs it once
     kernel_sigaction now;
     if (GREEN_SYSCALL(SYS_rt_sigaction, SIGSETXID, NULL, &now, _NSIG / 8) != 0) return;
     if (now.handler == setxid_on_own_descriptor || !(now.flags & SA_SIGINFO) ||
         (void *)now.handler == (void *)SIG_DFL || (void *)now.handler == (void *)SIG_IGN)
         return;
-    glibc_setxid_handler = now.handler;
+    __atomic_store_n(&glibc_setxid_handler, now.handler, __ATOMIC_RELEASE);
     now.handler = setxid_on_own_descriptor;
-    GREEN_SYSCALL(SYS_rt_sigaction, SIGSETXID, &now, NULL, _NSIG / 8);
+    // On the stack it interrupted, not an alternate one: a preempted fiber
+    // switches away from inside the handler. NODEFER: the next one may come
+    // while another fiber runs from inside it.
+    now.flags = (now.flags & ~(unsigned long)SA_ONSTACK) | SA_NODEFER;
+    if (GREEN_SYSCALL(SYS_rt_sigaction, SIGSETXID, &now, NULL, _NSIG / 8) == 0) atomic_store(&setxid_taken, 1);
 }
+
+int thread_block_setxid_wrapped(void) { return atomic_load(&setxid_taken); }
 
 void thread_block_free(gthread *t) {
     glibc.deallocate_tls(t->tp, false); // the DTV and the TLS of modules dlopen'ed later

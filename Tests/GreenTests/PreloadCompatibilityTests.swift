@@ -374,9 +374,10 @@ final class PreloadCompatibilityTests: XCTestCase {
         ])
     }
 
-    /// SIGURG is also preemption's signal, which the OS threads never block:
-    /// one the program sends while every thread blocks it stays pending and
-    /// a sigwait takes it (it was dropped: the sigwait waited for ever).
+    /// A SIGURG the program sends while every thread blocks it stays pending
+    /// and a sigwait takes it (when SIGURG was also preemption's signal,
+    /// which the OS threads never blocked, it was dropped: the sigwait
+    /// waited for ever).
     func testAProgramsBlockedSIGURGIsTakenBySigwait() throws {
         try checkPreloadProgram("sigurg_sigwait", library: library, expect: [
             "sigwait in a thread: took SIGURG: yes",
@@ -651,6 +652,18 @@ final class PreloadCompatibilityTests: XCTestCase {
         try checkPreloadProgram("preempt_after_longjmp", library: library,
                                 expect: ["spin-wait after a handler left with siglongjmp: ended"])
         try checkPreloadProgram("sigurg_own_handler", library: library, expect: ["calls 2, max nesting 1 -> OK"])
+    }
+
+    /// A program with a SIGURG handler of its own (haproxy's thread dumps) is
+    /// preempted too: a thread spinning on a lock held by a sleeping thread
+    /// of its hub ends, and each SIGURG the program sends itself reaches its
+    /// handler once. Preemption was SIGURG and off for such a program: the
+    /// spinner spun for ever (haproxy hung in the compat suite with one hub).
+    func testAProgramWithItsOwnSIGURGHandlerIsPreemptedAndKeepsItsSignals() throws {
+        try checkPreloadProgram("spin_with_sigurg_handler", library: library, expect: [
+            "spinner on a lock held across a sleep: ended 20 of 20 rounds, spun in every one",
+            "SIGURGs sent 50, taken by the handler 50",
+        ])
     }
 
     /// sigtimedwait and a socket read with SO_RCVTIMEO are never restarted:

@@ -1,9 +1,8 @@
 /* sigurg_sigwait.c — a program that blocks SIGURG in every thread and takes
- * it with sigwait gets it, as any other signal. Under green run SIGURG is
- * also the library's preemption signal, which the OS threads never block:
- * a SIGURG of the program's (kill from anyone) now stays pending while every
- * thread blocks it, for a sigwait, sigpending or an unblock to see, instead
- * of being dropped. */
+ * it with sigwait gets it, as any other signal: it stays pending while every
+ * thread blocks it, for a sigwait, sigpending or an unblock to see. (Under
+ * green run SIGURG was once also the library's preemption signal, which the
+ * OS threads never blocked, and the program's was dropped.) */
 #include "check.h"
 
 static int taken = -1;
