@@ -34,10 +34,11 @@
 // PREEMPT_SIGNAL is glibc's SIGSETXID, queued with a tag (the hub's entry in
 // hub_state): glibc's handler, which the library's wraps (thread_block.c),
 // gets the rest. Being glibc's, the program can neither handle, block nor
-// wait for it, so none of its own signals is touched (a program with a
-// SIGURG handler of its own, as haproxy has, is preempted too: Go's SIGURG
-// would have to skip it); being a real-time signal, two are never merged
-// into one. At most one is in flight per hub. GREEN_PREEMPT=0 turns
+// wait for it, so none of its own signals is touched and a program with a
+// SIGURG handler of its own (haproxy) is preempted too (with SIGURG, Go's
+// choice, one could swallow the other: such a program was left alone and
+// its spin-waits never ended). Being a real-time signal, two are never
+// merged into one. At most one is in flight per hub. GREEN_PREEMPT=0 turns
 // preemption off.
 #include "preload.h"
 #include <dlfcn.h>
