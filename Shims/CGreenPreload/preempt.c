@@ -16,11 +16,12 @@
 // handler looks at where the signal landed and leaves alone libc and the
 // dynamic linker (their internal locks are kernel futexes that a fiber of the
 // same hub would wait on for ever), libev and the vDSO (a park runs libev on
-// the fiber's stack), the unwinder, this library, a handler the library runs
-// with another thread's TLS, and a thread holding a standard stream's lock;
+// the fiber's stack), the unwinder, this library, a section of the
+// library's that holds a lock or runs a handler with another thread's TLS
+// (preload_preempt_blocked), and a thread holding a standard stream's lock;
 // and it preempts only the fiber thread the watcher saw run the whole slice
-// (the hub has not switched since). The program's code, its other libraries and JIT code are
-// preempted. A fiber thread stopped elsewhere is looked at again a slice
+// (the hub has not switched since). The program's code, its other libraries
+// and JIT code are preempted. A fiber thread stopped elsewhere is looked at again a slice
 // later. What stays: program code that runs while libc or the dynamic
 // loader holds a lock for it (a callback of dl_iterate_phdr or of a fork
 // handler, a loop under flockfile of a stream other than the standard
@@ -33,13 +34,14 @@
 //
 // PREEMPT_SIGNAL is glibc's SIGSETXID, queued with a tag (the hub's entry in
 // hub_state): glibc's handler, which the library's wraps (thread_block.c),
-// gets the rest. Being glibc's, the program can neither handle, block nor
-// wait for it, so none of its own signals is touched and a program with a
+// gets the rest. Being glibc's, the program can neither handle nor block it
+// (glibc refuses), so none of its own signals is touched and a program with a
 // SIGURG handler of its own (haproxy) is preempted too (with SIGURG, Go's
 // choice, one could swallow the other: such a program was left alone and
 // its spin-waits never ended). Being a real-time signal, two are never
-// merged into one. At most one is in flight per hub. GREEN_PREEMPT=0 turns
-// preemption off.
+// merged into one; and since one pending across an exec would end the new
+// program (SIG_DFL), an exec first holds the sends (preempt_hold). At most
+// one is in flight per hub. GREEN_PREEMPT=0 turns preemption off.
 #include "preload.h"
 #include <dlfcn.h>
 #include <errno.h>
@@ -73,6 +75,8 @@ static struct {
     _Atomic int64_t in_flight; ///< when the signal not yet taken was sent (ns), or 0
 } hub_state[PRELOAD_HUBS_MAX]; // an entry's address is the si_value of its signals
 static pid_t pid;
+static _Atomic int holds;   ///< execs under way (preempt_hold): nothing is sent
+static _Atomic int sending; ///< the watcher is between its look at `holds` and its send
 
 // ---- where a signal may preempt -------------------------------------------------
 
@@ -205,7 +209,30 @@ static int64_t now_ns(void) {
     return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
+// A signal pending when a thread execs stays pending for the new program,
+// which takes it with SIG_DFL: a real-time signal's ends the process. So an
+// exec holds the watcher's sends first (the watcher sets `sending` before it
+// reads `holds`, the exec sets `holds` before it reads `sending`: one of
+// them sees the other), and a signal sent before is queued for its thread
+// by then: if it is the caller's, the next return from a system call takes it.
+
+void preempt_hold(int begin) {
+    if (!begin) {
+        atomic_fetch_sub(&holds, 1);
+        preload_preempt_blocked--;
+        return;
+    }
+    // Not preempted from here: the other hubs' threads go unpreempted until
+    // the exec, and one could spin waiting for this thread.
+    preload_preempt_blocked++;
+    atomic_fetch_add(&holds, 1);
+    while (atomic_load(&sending)) GREEN_SYSCALL(SYS_sched_yield);
+    GREEN_SYSCALL(SYS_getpid); // its return takes a signal pending for this thread
+}
+
 void preempt_after_fork_in_child(void) {
+    atomic_store(&sending, 0); // the watcher did not come along
+    atomic_store(&holds, 0);   // nor did the other threads' execs
     // The other threads' signals in flight did not come along.
     for (int i = 0; i < PRELOAD_HUBS_MAX; i++) atomic_store(&hub_state[i].in_flight, 0);
 }
@@ -229,7 +256,9 @@ long preempt_look(void) {
         int64_t slice = green_sched_has_ready(s) ? BUSY_SLICE_NS : SLICE_NS;
         if (running && now - hub_state[i].since >= slice && ran) {
             atomic_store_explicit(&hub_state[i].sampled, switches, memory_order_relaxed);
-            if (thread_block_setxid_wrapped()) preempt_hub(i, tid, now); // else glibc's handler would only ignore it
+            atomic_store(&sending, 1); // before `holds` is read: see preempt_hold
+            if (!atomic_load(&holds) && thread_block_setxid_wrapped()) preempt_hub(i, tid, now); // else glibc's would ignore it
+            atomic_store(&sending, 0);
             hub_state[i].since = now;
         }
         hub_state[i].last = switches;

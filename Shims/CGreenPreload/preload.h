@@ -324,6 +324,10 @@ long preempt_look(void);
 int preempt_on_signal(siginfo_t *info, void *context);
 /// In a fork child: no preemption signal is in flight.
 void preempt_after_fork_in_child(void);
+/// Around an exec (1 before, 0 after it failed): no preemption signal is
+/// sent meanwhile, and one already sent to the caller's OS thread is taken
+/// before the exec (the new program would end with it: SIG_DFL).
+void preempt_hold(int begin);
 /// Non-zero while signals.c runs a handler with another thread's TLS loaded:
 /// no switch may happen then (in that TLS: the handler's thread's).
 extern __thread int preload_preempt_blocked __attribute__((tls_model("initial-exec")));

@@ -732,4 +732,4 @@ static int sigwait_waiting(const sigset_t *set) {
     return pending;
 }
 
-static const shim_thread_hooks hooks = {child_sigmask, take_thread_signal, sigwait_waiting};
+static const shim_thread_hooks hooks = {child_sigmask, take_thread_signal, sigwait_waiting, preempt_hold};

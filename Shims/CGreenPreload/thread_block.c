@@ -468,8 +468,8 @@ void thread_block_after_fork_in_child(void) {
 //
 // The watcher's preemption signals (preempt.c) are SIGSETXID too, queued
 // with a tag: a real-time signal, so that two never merge into one, and
-// glibc's, so that the program can neither handle, block nor wait for it
-// (glibc's sigaction, sigprocmask and sigwait refuse it) and none of the
+// glibc's, so that the program can neither handle nor block it (glibc's
+// sigaction and sigprocmask refuse it) and none of the
 // program's own signals is taken or changed. glibc's handler ignores a
 // SIGSETXID that is not its own, so one sent before the library's handler
 // is in place is only a preemption missed.

@@ -67,6 +67,11 @@ int preload_run_blocking(void (*fn)(void *), void *arg) {
         if (!real_cond_wait || !real_cond_signal) return -1;
     }
     job j = {.fn = fn, .arg = arg, .wake = {.fiber = green_fiber_current()}};
+    // Not preempted while it holds `lock`, a kernel mutex: pthread_create
+    // calls the process's malloc, which may be a preloaded one (not libc's,
+    // so preemptible), and another fiber of this hub would wait for `lock`
+    // in the kernel, on the hub's own OS thread.
+    preload_preempt_blocked++;
     REAL(pthread_mutex_lock)(&lock);
     if (idle == 0 && workers < MAX_WORKERS) {
         pthread_attr_t attr;
@@ -86,6 +91,7 @@ int preload_run_blocking(void (*fn)(void *), void *arg) {
         pthread_attr_destroy(&attr);
         if (workers == 0) {
             REAL(pthread_mutex_unlock)(&lock);
+            preload_preempt_blocked--;
             return -1;
         }
         preload_log("thread pool: %d worker(s)", workers);
@@ -95,6 +101,7 @@ int preload_run_blocking(void (*fn)(void *), void *arg) {
     tail = &j;
     real_cond_signal(&work);
     REAL(pthread_mutex_unlock)(&lock);
+    preload_preempt_blocked--;
     green_set_wait_label("thread pool");
     while (!j.wake.delivered) green_park_until(GREEN_NO_DEADLINE, GREEN_PARK_UNINTERRUPTIBLE);
     return 0;

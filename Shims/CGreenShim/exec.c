@@ -30,15 +30,19 @@ int shim_child_mask_enter(sigset_t *saved) {
 
 void shim_child_mask_leave(const sigset_t *saved) { GREEN_SYSCALL(SYS_rt_sigprocmask, SIG_SETMASK, saved, NULL, 8); }
 
-/// exec with the calling thread's own signal mask (a new program keeps it);
-/// the hub's is back if exec fails.
+/// exec with no signal of the library's pending (preemption's), and with the
+/// calling thread's own signal mask (a new program keeps it); the hub's is
+/// back if exec fails.
 #define EXEC_WITH_CALLERS_MASK(call)                        \
     do {                                                    \
+        const shim_thread_hooks *h_ = shim_threads;         \
+        if (h_) h_->exec_hold(1);                           \
         sigset_t saved_;                                    \
         int entered_ = shim_child_mask_enter(&saved_);      \
         int r_ = (call);                                    \
         int e_ = errno;                                     \
         if (entered_) shim_child_mask_leave(&saved_);       \
+        if (h_) h_->exec_hold(0);                           \
         errno = e_;                                         \
         return r_;                                          \
     } while (0)

@@ -162,6 +162,10 @@ typedef struct shim_thread_hooks {
     /// only then (a blocked signal leaves its other waits alone). Non-zero:
     /// one is pending for it already, so no wait.
     int (*sigwait_waiting)(const sigset_t *set);
+    /// The calling thread is about to exec (1), or its exec failed (0): no
+    /// signal of the library's may be pending for its OS thread across the
+    /// exec, where the new program would take it with the default action.
+    void (*exec_hold)(int begin);
 } shim_thread_hooks;
 extern const shim_thread_hooks *_Atomic shim_threads;
 

@@ -666,6 +666,16 @@ final class PreloadCompatibilityTests: XCTestCase {
         ])
     }
 
+    /// A child that runs busy threads and then execs becomes the new program
+    /// every time: a preemption signal (a real-time one) pending across the
+    /// exec killed the new program (7 to 42 children of 40–50 with one hub,
+    /// found by review).
+    func testAnExecFromABusyThreadIsNotKilledByAPreemptionSignal() throws {
+        try checkPreloadProgram("exec_while_busy", library: library, expect: [
+            "children that exec'ed while busy and exited 0: 40 of 40",
+        ], timeout: 120)
+    }
+
     /// sigtimedwait and a socket read with SO_RCVTIMEO are never restarted:
     /// an SA_RESTART handler ends them with EINTR, as natively.
     func testWaitsTheKernelNeverRestartsEndAfterAnyHandler() throws {
