@@ -217,6 +217,10 @@ static int64_t now_ns(void) {
 // by then: if it is the caller's, the next return from a system call takes it.
 
 void preempt_hold(int begin) {
+    // Not in a vfork child, which shares this memory (and the vforking
+    // thread's TLS) but is a task of its own that the watcher never signals:
+    // its exec would leave the hold on in the parent for good.
+    if ((pid_t)GREEN_SYSCALL(SYS_getpid) != pid) return;
     if (!begin) {
         atomic_fetch_sub(&holds, 1);
         preload_preempt_blocked--;

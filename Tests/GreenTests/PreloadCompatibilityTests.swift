@@ -669,10 +669,13 @@ final class PreloadCompatibilityTests: XCTestCase {
     /// A child that runs busy threads and then execs becomes the new program
     /// every time: a preemption signal (a real-time one) pending across the
     /// exec killed the new program (7 to 42 children of 40–50 with one hub,
-    /// found by review).
+    /// found by review). And a vfork child's exec leaves its parent
+    /// preempted (the exec's hold on preemption signals, made in the
+    /// parent's memory, stayed on: two threads that spin for each other hung).
     func testAnExecFromABusyThreadIsNotKilledByAPreemptionSignal() throws {
         try checkPreloadProgram("exec_while_busy", library: library, expect: [
             "children that exec'ed while busy and exited 0: 40 of 40",
+            "after a vfork child exec'ed: a thread spinning for its turn got it",
         ], timeout: 120)
     }
 

@@ -5,7 +5,10 @@
  * Under green run a preemption signal (a real-time signal, glibc's
  * SIGSETXID) sent to the exec'ing thread's OS thread just before or during
  * the exec stayed pending across it, and the new program, whose action for
- * it is the default, was killed by it (42 children of 50 with one hub). */
+ * it is the default, was killed by it (42 children of 50 with one hub).
+ *
+ * Then a vfork child execs (as CPython's subprocess does): threads that
+ * spin-wait on each other still end, so the parent is still preempted. */
 #include "check.h"
 #include <sys/wait.h>
 
@@ -19,6 +22,13 @@ static void spin_ns(long long ns) {
 }
 static void *spinner(void *arg) {
     for (;;) spin_ns(1000000);
+    return arg;
+}
+
+static int started, turn;
+static void *waits_for_its_turn(void *arg) {
+    __atomic_store_n(&started, 1, __ATOMIC_RELEASE);
+    while (!__atomic_load_n(&turn, __ATOMIC_ACQUIRE)) { }
     return arg;
 }
 
@@ -52,5 +62,20 @@ int main(void) {
     }
     printf("children that exec'ed while busy and exited 0: %d of %d\n", exited0, ROUNDS);
     CHECK(exited0 == ROUNDS);
+
+    char *true_args[] = {"/bin/true", NULL};
+    pid_t v = vfork();
+    if (v == 0) {
+        execv(true_args[0], true_args);
+        _exit(99);
+    }
+    int status = 0;
+    CHECK(v > 0 && waitpid(v, &status, 0) == v && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    pthread_t w;
+    CHECK_RC(pthread_create(&w, NULL, waits_for_its_turn, NULL), 0);
+    while (!__atomic_load_n(&started, __ATOMIC_ACQUIRE)) { } /* each of the two spins until the other ran */
+    __atomic_store_n(&turn, 1, __ATOMIC_RELEASE);
+    CHECK_RC(pthread_join(w, NULL), 0);
+    printf("after a vfork child exec'ed: a thread spinning for its turn got it\n");
     return program_end("exec_while_busy");
 }
