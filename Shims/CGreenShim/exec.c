@@ -30,12 +30,15 @@ int shim_child_mask_enter(sigset_t *saved) {
 
 void shim_child_mask_leave(const sigset_t *saved) { GREEN_SYSCALL(SYS_rt_sigprocmask, SIG_SETMASK, saved, NULL, 8); }
 
-/// exec with no signal of the library's pending (preemption's), and with the
-/// calling thread's own signal mask (a new program keeps it); the hub's is
-/// back if exec fails.
-#define EXEC_WITH_CALLERS_MASK(call)                        \
+/// Run `call` with the calling thread's own signal mask, which a new
+/// program keeps (the hub's is back if it fails); with `hold`, no signal of
+/// the library's (preemption's) is pending for this thread meanwhile: an
+/// exec keeps the pending ones for the new program. (A spawned child starts
+/// with none: posix_spawn does not hold, which would stop preemption in
+/// every hub for as long as the spawn waits for its child.)
+#define WITH_CALLERS_MASK(hold, call)                       \
     do {                                                    \
-        const shim_thread_hooks *h_ = shim_threads;         \
+        const shim_thread_hooks *h_ = (hold) ? shim_threads : NULL; \
         if (h_) h_->exec_hold(1);                           \
         sigset_t saved_;                                    \
         int entered_ = shim_child_mask_enter(&saved_);      \
@@ -46,6 +49,8 @@ void shim_child_mask_leave(const sigset_t *saved) { GREEN_SYSCALL(SYS_rt_sigproc
         errno = e_;                                         \
         return r_;                                          \
     } while (0)
+#define EXEC_WITH_CALLERS_MASK(call) WITH_CALLERS_MASK(1, call)
+#define SPAWN_WITH_CALLERS_MASK(call) WITH_CALLERS_MASK(0, call)
 
 /// In a parent whose child program may get any of its sockets (file
 /// actions can dup2 even a close-on-exec one into the child).
@@ -115,13 +120,13 @@ GREEN_EXPORT int execle(const char *path, const char *arg, ...) {
 GREEN_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *actions,
                 const posix_spawnattr_t *attr, char *const argv[], char *const envp[]) {
     before_spawn();
-    EXEC_WITH_CALLERS_MASK(REAL(posix_spawn)(pid, path, actions, attr, argv, envp));
+    SPAWN_WITH_CALLERS_MASK(REAL(posix_spawn)(pid, path, actions, attr, argv, envp));
 }
 
 GREEN_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *actions,
                  const posix_spawnattr_t *attr, char *const argv[], char *const envp[]) {
     before_spawn();
-    EXEC_WITH_CALLERS_MASK(REAL(posix_spawnp)(pid, file, actions, attr, argv, envp));
+    SPAWN_WITH_CALLERS_MASK(REAL(posix_spawnp)(pid, file, actions, attr, argv, envp));
 }
 
 GREEN_EXPORT FILE *popen(const char *command, const char *type) {
