@@ -274,6 +274,10 @@ __attribute__((always_inline)) static inline green_fiber *switch_to(green_sched 
 static void notify_hub(green_sched *s) {
     green_fiber *parkable = green_tls_parkable;
     green_tls_parkable = NULL;
+    // What the caller posted becomes visible before libev's `sent` flag:
+    // ev_async_send sets it with a plain store before any fence of its own,
+    // which a weakly ordered CPU (aarch64) may show first (see notify_cb).
+    atomic_thread_fence(memory_order_release);
     ev_async_send(s->loop, &s->inbox.notify);
     green_tls_parkable = parkable;
 }
@@ -882,6 +886,15 @@ static void interrupt_syscalls(green_sched *s, int all) {
 static void notify_cb(struct ev_loop *loop, ev_async *w, int revents) {
     (void)loop; (void)w; (void)revents;
     green_sched *s = green_tls_sched;
+    // libev clears the watcher's `sent` flag with a plain store and then
+    // calls this. A sender that posted a message and set `sent` again
+    // between libev's read and that store is served by this call alone (its
+    // flag was overwritten), so this call must read the inbox after the
+    // store is visible. x86 lets a load pass an earlier store: without the
+    // fence the inbox could be read first, that message missed, and no
+    // further call would come (a fiber left in `adopted` for ever: the rare
+    // multi-hub hang of fork_from_threads and hub_churn).
+    atomic_thread_fence(memory_order_seq_cst);
     if (atomic_load_explicit(&s->inbox.adopted, memory_order_relaxed)) adopt_remote(s);
     deliver_remote_wakes(s);
     fd_waits_take_closed(s);
