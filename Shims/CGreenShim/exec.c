@@ -83,6 +83,13 @@ GREEN_EXPORT int fexecve(int fd, char *const argv[], char *const envp[]) {
     EXEC_WITH_CALLERS_MASK(REAL(fexecve)(fd, argv, envp));
 }
 
+/// glibc's since 2.34; made here with the system call, so that the shim
+/// needs no newer glibc.
+GREEN_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags) {
+    before_exec();
+    EXEC_WITH_CALLERS_MASK((int)GREEN_SYSCALL(SYS_execveat, dirfd, path, argv, envp, flags));
+}
+
 /// The execl family: collect the variadic arguments (up to the NULL, and for
 /// execle the environment after it) into an array, as glibc does.
 #define COLLECT_ARGS(first, ap, argv, count)                                  \

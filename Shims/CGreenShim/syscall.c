@@ -213,6 +213,10 @@ GREEN_EXPORT long syscall(long number, ...) {
         return ioctl((int)a0, (unsigned long)a1, a2);
     case SYS_setsockopt:
         return setsockopt((int)a0, (int)a1, (int)a2, (const void *)a3, (socklen_t)a4);
+    case SYS_execve: // the interposers' steps: sockets' flags, the caller's mask, preemption held
+        return execve((const char *)a0, (char *const *)a1, (char *const *)a2);
+    case SYS_execveat:
+        return execveat((int)a0, (const char *)a1, (char *const *)a2, (char *const *)a3, (int)a4);
     case SYS_clone:
     case SYS_clone3:
 #ifdef SYS_vfork

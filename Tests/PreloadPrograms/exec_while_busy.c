@@ -7,9 +7,14 @@
  * the exec stayed pending across it, and the new program, whose action for
  * it is the default, was killed by it (42 children of 50 with one hub).
  *
+ * The children exec in turn with execve, execveat and both through
+ * syscall(): each holds preemption.
+ *
  * Then a vfork child execs (as CPython's subprocess does): threads that
  * spin-wait on each other still end, so the parent is still preempted. */
 #include "check.h"
+#include <fcntl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 static long long now_ns(void) {
@@ -51,7 +56,12 @@ int main(void) {
             pthread_t t;
             pthread_create(&t, NULL, spinner, NULL);
             spin_ns(3000000 + (r % 7) * 700000); /* past a preemption slice, at a different point each round */
-            execve(args[0], args, env);
+            switch (r % 4) {
+            case 0: execve(args[0], args, env); break;
+            case 1: syscall(SYS_execve, args[0], args, env); break;
+            case 2: execveat(AT_FDCWD, args[0], args, env, 0); break;
+            default: syscall(SYS_execveat, AT_FDCWD, args[0], args, env, 0);
+            }
             _exit(99);
         }
         int status = 0;
