@@ -83,8 +83,8 @@ GREEN_EXPORT int fexecve(int fd, char *const argv[], char *const envp[]) {
     EXEC_WITH_CALLERS_MASK(REAL(fexecve)(fd, argv, envp));
 }
 
-/// glibc's since 2.34; made here with the system call, so that the shim
-/// needs no newer glibc.
+/// Made with the system call, as glibc's is (glibc 2.34 and later; shim.h
+/// declares it for older headers).
 GREEN_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags) {
     before_exec();
     EXEC_WITH_CALLERS_MASK((int)GREEN_SYSCALL(SYS_execveat, dirfd, path, argv, envp, flags));

@@ -176,4 +176,7 @@ void shim_child_mask_leave(const sigset_t *saved);
 
 GREEN_HIDDEN_END
 
+/// glibc declares it from 2.34 on; the shim exports its own (exec.c).
+int execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags);
+
 #endif

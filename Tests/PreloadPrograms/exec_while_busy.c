@@ -8,7 +8,8 @@
  * it is the default, was killed by it (42 children of 50 with one hub).
  *
  * The children exec in turn with execve, execveat and both through
- * syscall(): each holds preemption.
+ * syscall(): each holds preemption. A failed exec fails as glibc's does
+ * and lets go of the hold.
  *
  * Then a vfork child execs (as CPython's subprocess does): threads that
  * spin-wait on each other still end, so the parent is still preempted. */
@@ -72,6 +73,17 @@ int main(void) {
     }
     printf("children that exec'ed while busy and exited 0: %d of %d\n", exited0, ROUNDS);
     CHECK(exited0 == ROUNDS);
+
+    /* A failed exec fails as glibc's does and lets go of its hold: the
+     * spin-wait below still ends. */
+    errno = 0;
+    int failed = execveat(-1, "no-such-program", args, env, 0);
+    printf("execveat on a bad dirfd: %d, %s\n", failed, errno == EBADF ? "EBADF" : strerror(errno));
+    CHECK(failed == -1 && errno == EBADF);
+    errno = 0;
+    failed = (int)syscall(SYS_execve, "/nonexistent/program", args, env);
+    printf("execve of a missing program through syscall(): %d, %s\n", failed, errno == ENOENT ? "ENOENT" : strerror(errno));
+    CHECK(failed == -1 && errno == ENOENT);
 
     char *true_args[] = {"/bin/true", NULL};
     pid_t v = vfork();

@@ -23,8 +23,8 @@ int main(int argc, char **argv) {
     long rounds = argc > 1 ? atol(argv[1]) : 50000, joined = 0;
     for (long round = 0; round < rounds; round++) {
         pthread_t t[16];
-        long made = 0;
-        for (int i = 0; i < 16; i++) made += pthread_create(&t[i], NULL, dirty, (void *)(long)i) == 0;
+        int made = 0;
+        while (made < 16 && pthread_create(&t[made], NULL, dirty, (void *)(long)made) == 0) made++;
         CHECK(made == 16);
         for (int i = 0; i < made; i++) {
             void *r = NULL;
