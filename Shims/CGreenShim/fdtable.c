@@ -9,11 +9,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CHUNK_BITS 12
+#define CHUNK_BITS SHIM_FD_CHUNK_BITS
 #define CHUNK_SIZE (1 << CHUNK_BITS)
-#define MAX_CHUNKS 1024 // 4 M fds
+#define MAX_CHUNKS SHIM_FD_MAX_CHUNKS
 
-static _Atomic(fd_info *) chunks[MAX_CHUNKS];
+_Atomic(fd_info *) shim_fd_chunks[SHIM_FD_MAX_CHUNKS];
 
 /// Chunk c, allocated now (another thread may do the same: one wins). Out
 /// of line: every call on an fd looks its record up, a chunk is made once.
@@ -21,7 +21,7 @@ __attribute__((noinline, cold)) static fd_info *make_chunk(unsigned c) {
     fd_info *fresh = calloc(CHUNK_SIZE, sizeof *fresh);
     if (!fresh) return NULL;
     fd_info *expected = NULL;
-    if (atomic_compare_exchange_strong(&chunks[c], &expected, fresh)) return fresh;
+    if (atomic_compare_exchange_strong(&shim_fd_chunks[c], &expected, fresh)) return fresh;
     free(fresh);
     return expected;
 }
@@ -30,17 +30,9 @@ fd_info *shim_fd_get(int fd) {
     if (fd < 0) return NULL;
     unsigned c = (unsigned)fd >> CHUNK_BITS;
     if (c >= MAX_CHUNKS) return NULL;
-    fd_info *chunk = atomic_load_explicit(&chunks[c], memory_order_acquire);
+    fd_info *chunk = atomic_load_explicit(&shim_fd_chunks[c], memory_order_acquire);
     if (__builtin_expect(!chunk, 0) && !(chunk = make_chunk(c))) return NULL;
     return &chunk[fd & (CHUNK_SIZE - 1)];
-}
-
-fd_info *shim_fd_find(int fd) {
-    if (fd < 0) return NULL;
-    unsigned c = (unsigned)fd >> CHUNK_BITS;
-    if (c >= MAX_CHUNKS) return NULL;
-    fd_info *chunk = atomic_load_explicit(&chunks[c], memory_order_acquire);
-    return chunk ? &chunk[fd & (CHUNK_SIZE - 1)] : NULL;
 }
 
 /// Ask the kernel what fd is and record it: the first call on a number the
@@ -94,7 +86,7 @@ void shim_fd_forget(int fd) {
 /// (never allocates); stops at the first non-zero answer and returns it.
 static long each_in_range(unsigned first, unsigned last, long (*fn)(fd_info *e, unsigned fd)) {
     for (unsigned c = first >> CHUNK_BITS; c < MAX_CHUNKS && c <= (last >> CHUNK_BITS); c++) {
-        fd_info *chunk = atomic_load_explicit(&chunks[c], memory_order_acquire);
+        fd_info *chunk = atomic_load_explicit(&shim_fd_chunks[c], memory_order_acquire);
         if (!chunk) continue;
         unsigned lo = c == (first >> CHUNK_BITS) ? (first & (CHUNK_SIZE - 1)) : 0;
         unsigned hi = c == (last >> CHUNK_BITS) ? (last & (CHUNK_SIZE - 1)) : CHUNK_SIZE - 1;
@@ -174,8 +166,7 @@ int shim_errno_for_wake(int reason) {
 }
 
 static int wait_ready(int fd, int events, int64_t deadline, int park_flags) {
-    int revents = 0;
-    int r = hub()->wait_fd(fd, events, deadline, &revents, park_flags);
+    int r = green_hub_wait_fd(fd, events, deadline, NULL, park_flags);
     if (r == GREEN_WAKE_NORMAL) return 0;
     errno = shim_errno_for_wake(r);
     return -1;
@@ -204,7 +195,7 @@ int shim_wait_ready_after(int fd, int events, int64_t deadline, size_t done) {
 
 void shim_fd_share_sockets(int restore_kernel_flags, int only_inheritable) {
     for (unsigned c = 0; c < MAX_CHUNKS; c++) {
-        fd_info *chunk = atomic_load_explicit(&chunks[c], memory_order_acquire);
+        fd_info *chunk = atomic_load_explicit(&shim_fd_chunks[c], memory_order_acquire);
         if (!chunk) continue;
         for (int i = 0; i < CHUNK_SIZE; i++) {
             fd_info *e = &chunk[i];

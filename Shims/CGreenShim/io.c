@@ -481,7 +481,7 @@ static inline fd_info *managed_stream(int fd, int reading) {
 /// that no longer names a socket (closed behind the shim's back, reused by
 /// a file) says ENOTSOCK; the general engine then looks at it afresh and
 /// makes the program's own call.
-static ssize_t stream_read(fd_info *e, int fd, void *buf, size_t n, int recv_call, int flags) {
+__attribute__((always_inline)) static inline ssize_t stream_read(fd_info *e, int fd, void *buf, size_t n, int recv_call, int flags) {
     int wait_errno = 0; // as in input(): the wait first met a signal
     if (FD_LOAD(e, read_drained) && shim_wait_ready(fd, GREEN_READ, GREEN_NO_DEADLINE) != 0) {
         if (errno != EINTR) return -1;
@@ -504,7 +504,7 @@ static ssize_t stream_read(fd_info *e, int fd, void *buf, size_t n, int recv_cal
 }
 
 /// Every byte, as a blocking send; the count so far if the wait then fails.
-static ssize_t stream_write(int fd, const char *buf, size_t n, int send_call, int flags) {
+__attribute__((always_inline)) static inline ssize_t stream_write(int fd, const char *buf, size_t n, int send_call, int flags) {
     size_t sent = 0;
     for (;;) {
         ssize_t r = REAL(send)(fd, buf + sent, n - sent, flags | MSG_DONTWAIT | (sent ? MSG_NOSIGNAL : 0));

@@ -4,6 +4,7 @@
 
 #include "real.h"
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include "green_hub_abi.h"
 #include "green_time.h"
@@ -51,9 +52,19 @@ typedef struct fd_info {
 
 /// The record for fd (created zeroed), or NULL if fd is negative or huge.
 fd_info *shim_fd_get(int fd);
+/// The table: chunks of SHIM_FD_CHUNK records, made on first use (fdtable.c).
+#define SHIM_FD_CHUNK_BITS 12
+#define SHIM_FD_MAX_CHUNKS 1024 // 4 M fds
+extern _Atomic(fd_info *) shim_fd_chunks[SHIM_FD_MAX_CHUNKS];
 /// The record for fd if its chunk exists, else NULL. Never allocates: for
-/// close() (fork children's close loops, signal handlers).
-fd_info *shim_fd_find(int fd);
+/// close() (fork children's close loops, signal handlers). Inline: every
+/// read and write on a fiber looks its fd up.
+static inline fd_info *shim_fd_find(int fd) {
+    unsigned c = (unsigned)fd >> SHIM_FD_CHUNK_BITS; // a negative fd is past the last chunk
+    if (c >= SHIM_FD_MAX_CHUNKS) return NULL;
+    fd_info *chunk = atomic_load_explicit(&shim_fd_chunks[c], memory_order_acquire);
+    return chunk ? &chunk[fd & ((1 << SHIM_FD_CHUNK_BITS) - 1)] : NULL;
+}
 /// fd_get, classifying an unknown fd first (fstat / F_GETFL).
 fd_info *shim_fd_classify(int fd);
 /// Forget fd (it was closed).

@@ -15,7 +15,7 @@
 // The word: a generation (bits 8 and up), bumped when a close begins and
 // when it ends, and the closes in progress (bits 0-7); plus, for a range
 // close (close_range, closefrom), the generation of one word shared by all
-// numbers (range_word). While any is in
+// numbers (fd_generation_range_word). While any is in
 // progress the number is trusted by nobody, so a registration made while
 // the number changes hands is never reused; a close that never ends (its
 // thread cancelled inside it) leaves the number untrusted, which only costs
@@ -24,22 +24,16 @@
 #include <stdatomic.h>
 #include <sys/mman.h>
 
-#define CHUNK_BITS 12
+#define CHUNK_BITS FD_GENERATION_CHUNK_BITS
 #define CHUNK_SIZE (1u << CHUNK_BITS)
-#define MAX_CHUNKS 1024 // 4 M fds, as the shim's fd table
+#define MAX_CHUNKS FD_GENERATION_MAX_CHUNKS
 
-#define IN_PROGRESS_MASK 0xffu
+#define IN_PROGRESS_MASK FD_GENERATION_IN_PROGRESS_MASK
 #define GENERATION_STEP 0x100u
 
-/// What is known of one number: its word, and which hubs wait on it.
-typedef struct {
-    _Atomic uint64_t word;
-    /// A bit per hub of the sharing group (green_sched_share) that has
-    /// waiters on the number: a close on another hub tells those hubs.
-    _Atomic uint64_t hubs;
-} fd_entry;
-
-static _Atomic(fd_entry *) chunks[MAX_CHUNKS];
+// fd_entry (a number's word and its hubs) is in internal.h, with the
+// inline fd_generation_get.
+_Atomic(fd_entry *) fd_generation_chunks[FD_GENERATION_MAX_CHUNKS];
 
 /// Chunk c, made now (another thread may make it at the same time: one
 /// wins). mmap, not malloc: close() makes it too, and may run in a signal
@@ -49,7 +43,7 @@ __attribute__((noinline, cold)) static fd_entry *make_chunk(unsigned c) {
     void *fresh = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (fresh == MAP_FAILED) return NULL;
     fd_entry *expected = NULL;
-    if (atomic_compare_exchange_strong(&chunks[c], &expected, (fd_entry *)fresh)) return fresh;
+    if (atomic_compare_exchange_strong(&fd_generation_chunks[c], &expected, (fd_entry *)fresh)) return fresh;
     munmap(fresh, size);
     return expected;
 }
@@ -58,7 +52,7 @@ __attribute__((noinline, cold)) static fd_entry *make_chunk(unsigned c) {
 static inline fd_entry *entry_of(unsigned fd, bool create) {
     unsigned c = fd >> CHUNK_BITS;
     if (c >= MAX_CHUNKS) return NULL;
-    fd_entry *chunk = atomic_load_explicit(&chunks[c], memory_order_acquire);
+    fd_entry *chunk = atomic_load_explicit(&fd_generation_chunks[c], memory_order_acquire);
     if (__builtin_expect(!chunk, 0) && create) chunk = make_chunk(c);
     return chunk ? &chunk[fd & (CHUNK_SIZE - 1)] : NULL;
 }
@@ -70,40 +64,24 @@ static inline fd_entry *entry_of(unsigned fd, bool create) {
 /// would see only half of it; one word for all numbers has no such race.
 /// Range closes are rare (a child before exec, a daemon at start), so that
 /// every hub registering each waited-on number anew after one costs little.
-static _Atomic uint64_t range_word;
-#define RANGE_IN_PROGRESS_MASK 0xffffu
-#define RANGE_STEP 0x10000u
-/// Where the range generation goes in a number's word: far above the
-/// number's own generation (2^31 closes of one number to reach it).
-#define RANGE_SHIFT 40
+_Atomic uint64_t fd_generation_range_word;
+#define RANGE_IN_PROGRESS_MASK FD_GENERATION_RANGE_IN_PROGRESS_MASK
+#define RANGE_STEP FD_GENERATION_RANGE_STEP
+#define RANGE_SHIFT FD_GENERATION_RANGE_SHIFT
 
-/// fd_generation_get's answer from e, the range word read first.
-static inline bool generation_of(fd_entry *e, uint64_t range, uint64_t *word) {
+bool fd_generation_get_slow(int fd, uint64_t range, uint64_t *word) {
     *word = (range / RANGE_STEP) << RANGE_SHIFT;
+    fd_entry *e = fd >= 0 ? entry_of((unsigned)fd, true) : NULL;
     if (!e) return false; // never counted: nobody can tell its closes
     uint64_t own = atomic_load_explicit(&e->word, memory_order_seq_cst); // after fd_hubs_add's or: see there
     *word += own;
     return (own & IN_PROGRESS_MASK) == 0 && (range & RANGE_IN_PROGRESS_MASK) == 0;
 }
 
-/// fd_generation_get for a number whose chunk is not made yet.
-__attribute__((noinline, cold)) static bool generation_making_chunk(int fd, uint64_t range, uint64_t *word) {
-    return generation_of(entry_of((unsigned)fd, true), range, word);
-}
-
-bool fd_generation_get(int fd, uint64_t *word) {
-    uint64_t range = atomic_load_explicit(&range_word, memory_order_acquire);
-    if (fd < 0 || (unsigned)fd >> CHUNK_BITS >= MAX_CHUNKS) return generation_of(NULL, range, word);
-    fd_entry *chunk = atomic_load_explicit(&chunks[(unsigned)fd >> CHUNK_BITS], memory_order_acquire);
-    // Every wait asks: the common case is a leaf, the first use of a chunk a tail call.
-    if (__builtin_expect(!chunk, 0)) return generation_making_chunk(fd, range, word);
-    return generation_of(&chunk[fd & (CHUNK_SIZE - 1)], range, word);
-}
-
 void fd_generation_closing(unsigned first, unsigned last) {
     if (first > last) return;
     if (first < last) {
-        atomic_fetch_add_explicit(&range_word, RANGE_STEP + 1, memory_order_acq_rel);
+        atomic_fetch_add_explicit(&fd_generation_range_word, RANGE_STEP + 1, memory_order_acq_rel);
         return;
     }
     fd_entry *e = entry_of(first, true);
@@ -114,7 +92,7 @@ void fd_generation_closed(unsigned first, unsigned last) {
     // One fewer close in progress, and a new generation: STEP - 1.
     if (first > last) return;
     if (first < last) {
-        atomic_fetch_add_explicit(&range_word, RANGE_STEP - 1, memory_order_acq_rel);
+        atomic_fetch_add_explicit(&fd_generation_range_word, RANGE_STEP - 1, memory_order_acq_rel);
         return;
     }
     // The chunk exists unless closing() could not make it (then neither can this).
@@ -134,7 +112,7 @@ void fd_generation_undo_closing(unsigned fd) {
 
 void fd_hubs_each_waited(unsigned first, unsigned last, void (*tell)(int fd)) {
     for (unsigned c = first >> CHUNK_BITS; c < MAX_CHUNKS && c <= (last >> CHUNK_BITS); c++) {
-        fd_entry *chunk = atomic_load_explicit(&chunks[c], memory_order_acquire);
+        fd_entry *chunk = atomic_load_explicit(&fd_generation_chunks[c], memory_order_acquire);
         if (!chunk) continue;
         unsigned lo = c == (first >> CHUNK_BITS) ? (first & (CHUNK_SIZE - 1)) : 0;
         unsigned hi = c == (last >> CHUNK_BITS) ? (last & (CHUNK_SIZE - 1)) : CHUNK_SIZE - 1;
@@ -164,7 +142,7 @@ void fd_hubs_remove(int fd, uint64_t bit) {
 
 void fd_hubs_clear_all(void) {
     for (unsigned c = 0; c < MAX_CHUNKS; c++) {
-        fd_entry *chunk = atomic_load_explicit(&chunks[c], memory_order_acquire);
+        fd_entry *chunk = atomic_load_explicit(&fd_generation_chunks[c], memory_order_acquire);
         if (!chunk) continue;
         for (unsigned i = 0; i < CHUNK_SIZE; i++) atomic_store_explicit(&chunk[i].hubs, 0, memory_order_relaxed);
     }

@@ -146,9 +146,19 @@ static void fd_index_remove(green_sched *s, int fd, green_fd_wait *fw) {
     fw->next = fw->prev = NULL;
 }
 
+/// Room for one more entry on the started list (out of line: it grows rarely).
+__attribute__((noinline, cold)) static bool started_grow(green_fd_wait_table *t) {
+    size_t cap = t->started_cap ? t->started_cap * 2 : 64;
+    struct green_fd_started *n = realloc(t->started, cap * sizeof *n);
+    if (!n) return false;
+    t->started = n;
+    t->started_cap = cap;
+    return true;
+}
+
 /// Remember that fd's watcher started under `word` (see fd_waits_before_poll).
 /// Without room the fd is not checked: as before this check existed.
-static void note_started(green_sched *s, int fd, uint64_t word) {
+__attribute__((always_inline)) static inline void note_started(green_sched *s, int fd, uint64_t word) {
     green_fd_wait_table *t = &s->fd_waits;
     uint32_t slot = t->started_slot[fd];
     if (slot && slot <= t->started_count && t->started[slot - 1].fd == fd) {
@@ -158,13 +168,7 @@ static void note_started(green_sched *s, int fd, uint64_t word) {
         t->started[slot - 1].word = word;
         return;
     }
-    if (t->started_count == t->started_cap) {
-        size_t cap = t->started_cap ? t->started_cap * 2 : 64;
-        struct green_fd_started *n = realloc(t->started, cap * sizeof *n);
-        if (!n) return;
-        t->started = n;
-        t->started_cap = cap;
-    }
+    if (__builtin_expect(t->started_count == t->started_cap, 0) && !started_grow(t)) return;
     t->started[t->started_count++] = (struct green_fd_started){fd, word};
     t->started_slot[fd] = (uint32_t)t->started_count;
 }
@@ -185,7 +189,7 @@ static void attach(green_sched *s, green_fd_wait *fw, int fd, uint64_t word, boo
 /// Start watching fd for the current fiber: fw is indexed under fd and its
 /// libev watcher started (a kept one that is still started on the same
 /// file only attached). -1 (nothing started) for a bad or unindexable fd.
-static int watch(green_sched *s, green_fd_wait *fw, int fd, int events) {
+__attribute__((always_inline)) static inline int watch(green_sched *s, green_fd_wait *fw, int fd, int events) {
     if (fd < 0 || fd_index_reserve(s, fd) != 0) return -1;
     events &= EV_READ | EV_WRITE;
     // The hub's bit goes up before the word is read (fd_generations.c): a

@@ -4,6 +4,7 @@
 
 #include <ev.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include "green_core.h"
 #include "green_hub_abi.h"
 
@@ -121,10 +122,14 @@ void green_stack_trim(green_stack_pool *p, size_t keep, size_t budget);
 
 // ---- fibers and scheduler (scheduler.c) ----
 
+/// A park flag of the core's own, beside the public GREEN_PARK_*: the park
+/// is a blocking call of the shim's (hub_abi.c), which a signal handler for
+/// the thread interrupts (green_sched_interrupt_syscalls).
+#define GREEN_PARK_SYSCALL 0x80
+
 enum {
     FIBER_CANCEL_REQUESTED = 1, ///< sticky: cancel() was called
     FIBER_CANCEL_PENDING = 2,   ///< not yet delivered by a park
-    FIBER_IN_SYSCALL = 4,       ///< parked in a blocking call of the shim (a signal interrupts it)
     FIBER_RECORD_APART = 8,     ///< its record is heap memory, not on its stack (green_fiber_spawn's)
 };
 
@@ -291,8 +296,41 @@ void fd_waits_destroy(green_sched *s);
 
 // fd_generations.c: a word per fd number that changes when a close of it
 // begins and when it ends. get: false while a close is in progress or when
-// no word can be kept (then register every time).
-bool fd_generation_get(int fd, uint64_t *word);
+// no word can be kept (then register every time). Every fd wait reads the
+// word, so its reading is inline here (fd_generations.c explains the words).
+
+/// What is known of one number: its word, and which hubs wait on it.
+typedef struct {
+    _Atomic uint64_t word;
+    /// A bit per hub of the sharing group (green_sched_share) that has
+    /// waiters on the number: a close on another hub tells those hubs.
+    _Atomic uint64_t hubs;
+} fd_entry;
+#define FD_GENERATION_CHUNK_BITS 12
+#define FD_GENERATION_MAX_CHUNKS 1024 // 4 M fds, as the shim's fd table
+#define FD_GENERATION_IN_PROGRESS_MASK 0xffu
+#define FD_GENERATION_RANGE_IN_PROGRESS_MASK 0xffffu
+#define FD_GENERATION_RANGE_STEP 0x10000u
+/// Where the range generation goes in a number's word: far above the
+/// number's own generation (2^31 closes of one number to reach it).
+#define FD_GENERATION_RANGE_SHIFT 40
+extern _Atomic(fd_entry *) fd_generation_chunks[FD_GENERATION_MAX_CHUNKS];
+extern _Atomic uint64_t fd_generation_range_word;
+/// fd_generation_get for a number whose chunk is not made yet (or is out of range).
+bool fd_generation_get_slow(int fd, uint64_t range, uint64_t *word);
+
+static inline bool fd_generation_get(int fd, uint64_t *word) {
+    uint64_t range = atomic_load_explicit(&fd_generation_range_word, memory_order_acquire);
+    unsigned c = (unsigned)fd >> FD_GENERATION_CHUNK_BITS; // a negative fd is past the last chunk
+    fd_entry *chunk = c < FD_GENERATION_MAX_CHUNKS
+                          ? atomic_load_explicit(&fd_generation_chunks[c], memory_order_acquire) : NULL;
+    if (__builtin_expect(!chunk, 0)) return fd_generation_get_slow(fd, range, word);
+    // Sequentially consistent: after fd_hubs_add's or (see fd_generations.c).
+    uint64_t own = atomic_load_explicit(&chunk[fd & ((1u << FD_GENERATION_CHUNK_BITS) - 1)].word,
+                                        memory_order_seq_cst);
+    *word = ((range / FD_GENERATION_RANGE_STEP) << FD_GENERATION_RANGE_SHIFT) + own;
+    return (own & FD_GENERATION_IN_PROGRESS_MASK) == 0 && (range & FD_GENERATION_RANGE_IN_PROGRESS_MASK) == 0;
+}
 void fd_generation_closing(unsigned first, unsigned last);
 void fd_generation_closed(unsigned first, unsigned last);
 /// A close announced by fd_generation_closing that did not happen (a failed

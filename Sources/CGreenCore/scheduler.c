@@ -872,7 +872,7 @@ void green_fiber_restartable_handler_ran(green_fiber *f) { note_signalled(f, SIG
 static void interrupt_syscall(green_fiber *f, int all) {
     int mine = atomic_exchange(&f->signalled, 0);
     if (f->state != GREEN_FIBER_PARKED) return;
-    int in_call = (f->flags & FIBER_IN_SYSCALL) != 0, own_signals = (f->park_flags & GREEN_PARK_SIGNALS) != 0;
+    int in_call = (f->park_flags & GREEN_PARK_SYSCALL) != 0, own_signals = (f->park_flags & GREEN_PARK_SIGNALS) != 0;
     int interrupt = ((all || (mine & SIGNALLED_INTERRUPT)) && in_call) || ((mine & SIGNALLED_INTERRUPT) && own_signals);
     int ends = (mine & SIGNALLED_RESTART) && (in_call || own_signals) && (f->park_flags & GREEN_PARK_NO_RESTART);
     if (interrupt || ends) green_wake(f, GREEN_WAKE_SIGNAL);

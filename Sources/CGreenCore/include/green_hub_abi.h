@@ -97,6 +97,11 @@ extern void (*_Atomic green_next_switch_hook)(void);
 /// signal handlers had to put off. Set once at load.
 extern void (*_Atomic green_notify_hook)(void);
 
+/// The table's wait_fd, called directly by the shim (which is always built
+/// into the same image as the core): a read or write that parks skips the
+/// table's load and indirect call.
+int green_hub_wait_fd(int fd, int events, int64_t deadline, int *revents, int flags);
+
 /// The same check as an inline thread-local load, for C callers.
 extern __thread green_fiber *green_tls_parkable __attribute__((tls_model("initial-exec")));
 static inline int green_on_fiber(void) { return green_tls_parkable != 0; }
