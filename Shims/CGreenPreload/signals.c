@@ -198,7 +198,7 @@ int preload_signal_program_handles(int sig) {
 GREEN_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old) {
     if (!real_sigaction) real_sigaction = (sigaction_fn)dlsym(RTLD_NEXT, "sigaction");
     if (!preload_fiber_mode || sig <= 0 || sig >= NSIG) return real_sigaction(sig, act, old);
-    green_fair_turn(); // a thread that changes handlers in a loop still lets the others run
+    green_fair_check(); // a thread that changes handlers in a loop still lets the others run
     struct sigaction before = programs[sig];
     int was_wrapped = wrapped[sig];
     int r;

@@ -165,7 +165,7 @@ static inline int drain_hint_applies(const io_op *op, const fd_info *e) {
 }
 
 static ssize_t input(io_op *op) {
-    if (!op->turn_taken) green_fair_turn(); // a reader that always finds bytes still lets the others run
+    if (!op->turn_taken) green_fair_check(); // a reader that always finds bytes still lets the others run
     fd_info *e = NULL;
     // MSG_DONTWAIT never waits, and neither does MSG_ERRQUEUE: an empty error
     // queue says EAGAIN at once, however the socket is set (socat asks after
@@ -366,7 +366,7 @@ static void vector_uncap(io_op *op, rest_of_vector *v, int cut, size_t cut_len, 
 /// sent until done, parking when the buffer is full. If the wait fails after
 /// some bytes went out, the count so far is returned, as the kernel does.
 static ssize_t output(io_op *op) {
-    if (!op->turn_taken) green_fair_turn(); // a writer that never fills the buffer still lets the others run
+    if (!op->turn_taken) green_fair_check(); // a writer that never fills the buffer still lets the others run
     fd_info *e = NULL;
     int m = (op->flags & MSG_DONTWAIT) ? PASS : mode_for(op->fd, &e);
     // A write on a pipe's read end fails at once (EBADF); it never gets writable.
@@ -532,7 +532,7 @@ __attribute__((always_inline)) static inline ssize_t stream_write(int fd, const 
 
 GREEN_EXPORT ssize_t read(int fd, void *buf, size_t n) {
     if (!green_on_fiber()) return REAL(read)(fd, buf, n);
-    green_fair_turn(); // a reader that always finds bytes still lets the others run
+    green_fair_check(); // a reader that always finds bytes still lets the others run
     fd_info *e = n && n <= RW_COUNT_MAX ? managed_stream(fd, 1) : NULL;
     if (e) return stream_read(e, fd, buf, n, 0, 0);
     io_op op = {.kind = OP_READ, .fd = fd, .buf = buf, .len = n, .turn_taken = 1};
@@ -547,7 +547,7 @@ GREEN_EXPORT ssize_t readv(int fd, const struct iovec *iov, int n) {
 
 GREEN_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags) {
     if (!green_on_fiber()) return REAL(recv)(fd, buf, n, flags);
-    green_fair_turn();
+    green_fair_check();
     fd_info *e = n && !(flags & ~STREAM_READ_FLAGS) ? managed_stream(fd, 1) : NULL;
     if (e) return stream_read(e, fd, buf, n, 1, flags);
     io_op op = {.kind = OP_RECV, .fd = fd, .buf = buf, .len = n, .flags = flags, .turn_taken = 1};
@@ -647,7 +647,7 @@ GREEN_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags) {
 
 GREEN_EXPORT ssize_t write(int fd, const void *buf, size_t n) {
     if (!green_on_fiber()) return REAL(write)(fd, buf, n);
-    green_fair_turn(); // a writer that never fills the buffer still lets the others run
+    green_fair_check(); // a writer that never fills the buffer still lets the others run
     if (n <= RW_COUNT_MAX && managed_stream(fd, 0)) return stream_write(fd, buf, n, 0, 0);
     io_op op = {.kind = OP_WRITE, .fd = fd, .buf = (void *)buf, .len = n, .turn_taken = 1};
     return output(&op);
@@ -661,7 +661,7 @@ GREEN_EXPORT ssize_t writev(int fd, const struct iovec *iov, int n) {
 
 GREEN_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags) {
     if (!green_on_fiber()) return REAL(send)(fd, buf, n, flags);
-    green_fair_turn();
+    green_fair_check();
     if (!(flags & MSG_DONTWAIT) && managed_stream(fd, 0)) return stream_write(fd, buf, n, 1, flags);
     io_op op = {.kind = OP_SEND, .fd = fd, .buf = (void *)buf, .len = n, .flags = flags, .turn_taken = 1};
     return output(&op);

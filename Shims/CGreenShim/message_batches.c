@@ -61,7 +61,7 @@ static int writable(struct timespec *t) {
 
 GREEN_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags, struct timespec *timeout) {
     if (!green_on_fiber()) return note_batch(vec, REAL(recvmmsg)(fd, vec, vlen, flags, timeout));
-    green_fair_turn(); // a reader that always finds messages still lets the others run
+    green_fair_check(); // a reader that always finds messages still lets the others run
     fd_info *e = (flags & (MSG_DONTWAIT | MSG_ERRQUEUE)) ? NULL : socket_blocking_for_program(fd);
     if (!e) return note_batch(vec, SHIM_BLOCKING_CALL(REAL(recvmmsg)(fd, vec, vlen, flags, timeout)));
     int64_t start = green_now_ns();
@@ -186,7 +186,7 @@ static int send_stream_messages(int fd, fd_info *e, struct mmsghdr *vec, unsigne
 
 GREEN_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags) {
     if (!green_on_fiber()) return REAL(sendmmsg)(fd, vec, vlen, flags);
-    green_fair_turn(); // a sender that never fills the socket still lets the others run
+    green_fair_check(); // a sender that never fills the socket still lets the others run
     fd_info *e = (flags & MSG_DONTWAIT) ? NULL : socket_blocking_for_program(fd);
     if (!e) return SHIM_BLOCKING_CALL(REAL(sendmmsg)(fd, vec, vlen, flags));
     if (vlen > BATCH_MAX) vlen = BATCH_MAX;

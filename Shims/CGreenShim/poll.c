@@ -175,14 +175,14 @@ static int probe_poll(struct pollfd *fds, nfds_t n, void *ctx) {
 
 GREEN_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout) {
     if (!green_on_fiber()) return REAL(poll)(fds, n, timeout);
-    green_fair_turn();
+    green_fair_check();
     if (timeout == 0) return REAL(poll)(fds, n, timeout);
     return park_on_pollfds(fds, n, deadline_ms(timeout), probe_poll, NULL);
 }
 
 GREEN_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *sigmask) {
     if (!green_on_fiber()) return REAL(ppoll)(fds, n, ts, sigmask);
-    green_fair_turn();
+    green_fair_check();
     int64_t deadline;
     if (deadline_ts(ts, &deadline) != 0) return -1;
     call_mask m;
@@ -280,7 +280,7 @@ static int select_with(struct pollfd *p, select_call *c, int64_t deadline) {
 
 GREEN_EXPORT int select(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeval *tv) {
     if (!green_on_fiber()) return REAL(select)(nfds, r, w, x, tv);
-    green_fair_turn();
+    green_fair_check();
     if (tv && tv->tv_sec == 0 && tv->tv_usec == 0) return REAL(select)(nfds, r, w, x, tv);
     int64_t deadline = GREEN_NO_DEADLINE;
     if (tv) {
@@ -302,7 +302,7 @@ GREEN_EXPORT int select(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeva
 
 GREEN_EXPORT int pselect(int nfds, fd_set *r, fd_set *w, fd_set *x, const struct timespec *ts, const sigset_t *sigmask) {
     if (!green_on_fiber()) return REAL(pselect)(nfds, r, w, x, ts, sigmask);
-    green_fair_turn();
+    green_fair_check();
     int64_t deadline;
     if (deadline_ts(ts, &deadline) != 0) return -1;
     call_mask m;
@@ -435,7 +435,7 @@ static int epoll_park(int epfd, struct epoll_event *ev, int max, int64_t deadlin
 
 GREEN_EXPORT int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout) {
     if (!green_on_fiber()) return REAL(epoll_wait)(epfd, ev, max, timeout);
-    green_fair_turn();
+    green_fair_check();
     if (timeout == 0) return REAL(epoll_wait)(epfd, ev, max, timeout);
     return epoll_park(epfd, ev, max, deadline_ms(timeout));
 }
@@ -453,7 +453,7 @@ static int libc_epoll_pwait2(int epfd, struct epoll_event *ev, int max, const st
 GREEN_EXPORT int epoll_pwait2(int epfd, struct epoll_event *ev, int max, const struct timespec *timeout,
                               const sigset_t *mask) {
     if (!green_on_fiber()) return libc_epoll_pwait2(epfd, ev, max, timeout, mask);
-    green_fair_turn();
+    green_fair_check();
     struct timespec t;
     int64_t deadline;
     if (timeout && shim_copy_in(&t, timeout, sizeof t) != 0) return -1;
@@ -468,7 +468,7 @@ GREEN_EXPORT int epoll_pwait2(int epfd, struct epoll_event *ev, int max, const s
 
 GREEN_EXPORT int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout, const sigset_t *mask) {
     if (!green_on_fiber()) return REAL(epoll_pwait)(epfd, ev, max, timeout, mask);
-    green_fair_turn();
+    green_fair_check();
     call_mask m;
     int r = mask_begin(&m, mask);
     if (r == 0) r = timeout == 0 ? REAL(epoll_wait)(epfd, ev, max, 0) : epoll_park(epfd, ev, max, deadline_ms(timeout));

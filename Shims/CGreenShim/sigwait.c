@@ -39,7 +39,7 @@ static int wait_for_signal(const sigset_t *set, siginfo_t *info, const struct ti
         return -1;
     }
     int64_t deadline = timeout ? green_deadline_in(green_timespec_ns(timeout)) : GREEN_NO_DEADLINE;
-    green_fair_turn();
+    green_fair_check();
     for (;;) {
         // A signal sent to this fiber thread alone (green run) first, then the kernel's.
         const shim_thread_hooks *h = shim_threads;

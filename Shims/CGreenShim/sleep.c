@@ -16,7 +16,7 @@ static int fill_remaining(struct timespec *rem, int64_t deadline) {
 
 GREEN_EXPORT unsigned int sleep(unsigned int seconds) {
     if (!green_on_fiber()) return REAL(sleep)(seconds);
-    green_fair_turn(); // sleep(0) in a loop still lets the others run
+    green_fair_check(); // sleep(0) in a loop still lets the others run
     int64_t deadline = green_deadline_in(green_mul_sat(seconds, NS));
     if (hub()->sleep_until(deadline, GREEN_PARK_NO_RESTART) == 0) return 0;
     int64_t left = green_ns_until(deadline);
@@ -25,7 +25,7 @@ GREEN_EXPORT unsigned int sleep(unsigned int seconds) {
 
 GREEN_EXPORT int usleep(useconds_t usec) {
     if (!green_on_fiber()) return REAL(usleep)(usec);
-    green_fair_turn();
+    green_fair_check();
     int r = hub()->sleep_until(green_deadline_in((int64_t)usec * 1000), GREEN_PARK_NO_RESTART);
     if (r == 0) return 0;
     errno = EINTR;
@@ -34,7 +34,7 @@ GREEN_EXPORT int usleep(useconds_t usec) {
 
 GREEN_EXPORT int nanosleep(const struct timespec *req, struct timespec *rem) {
     if (!green_on_fiber()) return REAL(nanosleep)(req, rem);
-    green_fair_turn();
+    green_fair_check();
     struct timespec t; // read as the kernel reads it: EFAULT, not a crash
     if (shim_copy_in(&t, req, sizeof t) != 0) return -1;
     if (!green_timespec_valid(&t)) { errno = EINVAL; return -1; }
@@ -48,7 +48,7 @@ GREEN_EXPORT int nanosleep(const struct timespec *req, struct timespec *rem) {
 GREEN_EXPORT int clock_nanosleep(clockid_t clock, int flags, const struct timespec *req, struct timespec *rem) {
     if (!green_on_fiber() || (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC && clock != CLOCK_BOOTTIME))
         return REAL(clock_nanosleep)(clock, flags, req, rem);
-    green_fair_turn();
+    green_fair_check();
     struct timespec t; // read as the kernel reads it: EFAULT, not a crash
     if (shim_copy_in(&t, req, sizeof t) != 0) return EFAULT;
     if (!green_timespec_valid(&t)) return EINVAL;

@@ -52,7 +52,7 @@ GREEN_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int 
     // again after each wait: a fiber that ran meanwhile may have started a
     // child, which gives the listener back its blocking kernel flag
     // (fdtable.c: sockets shared with another process).
-    green_fair_turn();
+    green_fair_check();
     fd_info *e = NULL;
     int m = mode_for(fd, &e);
     if (m == PASS) {

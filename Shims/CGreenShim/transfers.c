@@ -95,7 +95,7 @@ static int wait_after_eagain(const side *in, const side *out, size_t done) {
 /// offset (*offset, or in's file position) moves with every byte.
 GREEN_EXPORT ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count) {
     if (!green_on_fiber()) return REAL(sendfile)(out_fd, in_fd, offset, count);
-    green_fair_turn(); // a sender that never fills the socket still lets the others run
+    green_fair_check(); // a sender that never fills the socket still lets the others run
     side in = side_of(in_fd, 1), out = side_of(out_fd, 0);
     // Arguments the kernel refuses before it looks at either side must not
     // wait: a count with its top bit set; a pipe as the input (EINVAL).
@@ -138,7 +138,7 @@ GREEN_EXPORT ssize_t splice(int in_fd, loff_t *in_offset, int out_fd, loff_t *ou
                             unsigned int flags) {
     if (!green_on_fiber() || (flags & SPLICE_F_NONBLOCK))
         return SHIM_BLOCKING_CALL(REAL(splice)(in_fd, in_offset, out_fd, out_offset, len, flags));
-    green_fair_turn();
+    green_fair_check();
     side in = side_of(in_fd, 1), out = side_of(out_fd, 0);
     if (in.kind == SIDE_OTHER && out.kind == SIDE_OTHER)
         return SHIM_BLOCKING_CALL(REAL(splice)(in_fd, in_offset, out_fd, out_offset, len, flags));

@@ -185,12 +185,6 @@ typedef struct green_run_state {
     unsigned budget;             ///< direct switches left before the hub polls I/O
 } green_run_state;
 
-/// Fairness (scheduler.c, green_fair_turn): calls that completed without parking.
-typedef struct green_fair_state {
-    uint64_t mark;               ///< `census.switches` when the running fiber's streak began
-    unsigned calls;              ///< calls completed without parking since then
-} green_fair_state;
-
 /// The thread pointer (scheduler.c): whose TLS the CPU uses now.
 typedef struct green_tp_state {
     void *native;                ///< the hub thread's own (the hub and most fibers run on it)
@@ -376,7 +370,6 @@ typedef struct green_record_cache {
 struct green_sched {
     struct ev_loop *loop;        ///< this hub's libev loop
     green_run_state run;
-    green_fair_state fair;
     green_tp_state tp;
     green_inbox inbox;
     green_fork_state fork;

@@ -52,6 +52,7 @@ void __tsan_switch_to_fiber(void *fiber, unsigned flags);
 
 __thread green_sched *green_tls_sched __attribute__((tls_model("initial-exec")));
 __thread green_fiber *green_tls_parkable __attribute__((tls_model("initial-exec")));
+__thread unsigned green_tls_fair_calls __attribute__((tls_model("initial-exec")));
 __thread int green_tls_making_internal_fds __attribute__((tls_model("initial-exec")));
 __thread int green_tls_in_signal_handler __attribute__((tls_model("initial-exec")));
 
@@ -180,6 +181,7 @@ static inline int *errno_here(void) {
 __attribute__((noinline)) void green_note_loaded_tls(green_sched *s, green_fiber *parkable) {
     green_tls_sched = s;
     green_tls_parkable = parkable;
+    green_tls_fair_calls = 0; // a switch: a new streak (green_fair_check)
 }
 
 /// Back on `from` after a switch while a finished fiber's stack waits to be
@@ -220,6 +222,7 @@ __attribute__((noinline)) static green_fiber *switch_in_full(green_sched *s, gre
         green_note_loaded_tls(s, parkable);
     } else {
         green_tls_parkable = parkable;
+        green_tls_fair_calls = 0; // a switch: a new streak (green_fair_check)
     }
     *errno_here() = to->saved_errno; // in the TLS loaded now: `to`'s
     if (to->sp == NULL) give_stack(s, to); // its first run
@@ -259,6 +262,7 @@ __attribute__((always_inline)) static inline green_fiber *switch_to(green_sched 
     green_fiber *parkable = to != s->run.hub ? to : NULL;
     if (parkable) to->state = GREEN_FIBER_RUNNING;
     green_tls_parkable = parkable;
+    green_tls_fair_calls = 0; // a switch: a new streak (green_fair_check)
     TSAN_SWITCH(to);
     from = green_ctx_switch(&from->sp, to->sp, to);
     if (__builtin_expect(from->sched->run.dead != NULL, 0)) return release_dead_then_resume(from);
@@ -480,20 +484,12 @@ int green_yield(void) {
 
 // ---- fairness ----------------------------------------------------------------
 
-/// Calls in a row that may complete without parking before the caller gives
-/// the others a turn: a poll that always finds a ready fd costs a system call
-/// each time, so 64 of them are tens of microseconds.
-#define FAIR_CALLS 64
+void green_fair_turn(void) { green_fair_check(); }
 
-void green_fair_turn(void) {
+void green_fair_yield(void) {
+    green_tls_fair_calls = 0;
     green_sched *s = green_tls_sched;
     if (!s || !green_tls_parkable) return; // not on a fiber that may park (a native thread, the hub)
-    if (s->census.switches != s->fair.mark) { // this hub switched since: a new streak
-        s->fair.mark = s->census.switches;
-        s->fair.calls = 0;
-        return;
-    }
-    if (++s->fair.calls < FAIR_CALLS) return;
     // Ready again at the back of the queue, like green_yield, but a pending
     // cancellation or timeout stays pending for the call's next real park.
     green_fiber *self = s->run.current;

@@ -71,7 +71,7 @@ static int try_take(gsem *s) {
 }
 
 GREEN_EXPORT int sem_trywait(sem_t *sem) {
-    green_fair_turn(); // a thread polling a semaphore in a loop still lets the others run
+    green_fair_check(); // a thread polling a semaphore in a loop still lets the others run
     if (try_take((gsem *)sem)) return 0;
     errno = EAGAIN;
     return -1;
@@ -87,7 +87,7 @@ static void cancelled(void *arg) {
 }
 
 static int sem_wait_until(sem_t *sem, clockid_t clock, const struct timespec *abstime) {
-    green_fair_turn();
+    green_fair_check();
     gsem *s = (gsem *)sem;
     if (try_take(s)) return 0;
     if (abstime && !timespec_ok(abstime)) {

@@ -57,7 +57,8 @@ green_fiber *green_parkable_fiber(void);
 /// a ready fd, a read that always has bytes): call on entry to such a call on
 /// a fiber. After a streak of them with no switch on this hub, the caller
 /// yields once so that the other ready fibers, timers and I/O get their turn;
-/// what the call then returns is unchanged. A few loads and a store otherwise.
+/// what the call then returns is unchanged. A thread-local count otherwise
+/// (C callers inline it: green_fair_check).
 /// Safe anywhere: off a fiber (a native thread, the hub) it does nothing.
 void green_fair_turn(void);
 
@@ -101,6 +102,20 @@ extern void (*_Atomic green_notify_hook)(void);
 /// into the same image as the core): a read or write that parks skips the
 /// table's load and indirect call.
 int green_hub_wait_fd(int fd, int events, int64_t deadline, int *revents, int flags);
+
+/// Calls in a row that may complete without parking before the caller gives
+/// the others a turn: a poll that always finds a ready fd costs a system call
+/// each time, so 64 of them are tens of microseconds.
+#define GREEN_FAIR_CALLS 64
+/// Such calls since the last switch on this thread (every switch zeroes it).
+extern __thread unsigned green_tls_fair_calls __attribute__((tls_model("initial-exec")));
+/// The 64th: yield once (on a fiber that may park; elsewhere only the count
+/// starts again).
+void green_fair_yield(void);
+/// green_fair_turn inline: every read and write on a fiber counts one.
+static inline void green_fair_check(void) {
+    if (__builtin_expect(++green_tls_fair_calls >= GREEN_FAIR_CALLS, 0)) green_fair_yield();
+}
 
 /// The same check as an inline thread-local load, for C callers.
 extern __thread green_fiber *green_tls_parkable __attribute__((tls_model("initial-exec")));
