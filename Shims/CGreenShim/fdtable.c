@@ -165,21 +165,9 @@ int shim_errno_for_wake(int reason) {
     }
 }
 
-static int wait_ready(int fd, int events, int64_t deadline, int park_flags) {
-    int r = green_hub_wait_fd(fd, events, deadline, NULL, park_flags);
-    if (r == GREEN_WAKE_NORMAL) return 0;
-    errno = shim_errno_for_wake(r);
+int shim_fail_for_wake(int reason) {
+    errno = shim_errno_for_wake(reason);
     return -1;
-}
-
-int shim_wait_ready(int fd, int events, int64_t deadline) {
-    // A deadline here is a socket's SO_RCVTIMEO/SO_SNDTIMEO: such a wait is
-    // never restarted after a handler, SA_RESTART or not (signal(7)).
-    return wait_ready(fd, events, deadline, deadline == GREEN_NO_DEADLINE ? 0 : GREEN_PARK_NO_RESTART);
-}
-
-int shim_wait_ready_after(int fd, int events, int64_t deadline, size_t done) {
-    return done ? wait_ready(fd, events, deadline, GREEN_PARK_NO_RESTART) : shim_wait_ready(fd, events, deadline);
 }
 
 // ---- sockets shared with another process ------------------------------------------

@@ -130,17 +130,34 @@ static inline const green_hub_abi *hub(void) { return green_hub_abi_get(); }
 /// Deadline `timeout_ns` from now, or none for 0.
 int64_t shim_deadline_after(int64_t timeout_ns);
 
+/// errno for a wake reason other than "ready"; -1 (out of line: the rare case).
+int shim_fail_for_wake(int reason);
+
+/// Park until fd is ready for `events`, with park flags (GREEN_PARK_*).
+static inline int shim_wait_ready_flags(int fd, int events, int64_t deadline, int park_flags) {
+    int r = green_hub_wait_fd(fd, events, deadline, park_flags, NULL);
+    return r == GREEN_WAKE_NORMAL ? 0 : shim_fail_for_wake(r);
+}
+
 /// Park until fd is ready for `events`. 0 when ready; otherwise -1 with errno
 /// set the way the blocking call would report it: EAGAIN when the socket
 /// timeout (deadline) passed, EBADF when another fiber closed the fd,
 /// ECANCELED when the fiber was cancelled, ETIMEDOUT for a timeout scope.
-int shim_wait_ready(int fd, int events, int64_t deadline);
+/// Inline: every read or write that parks comes this way.
+static inline int shim_wait_ready(int fd, int events, int64_t deadline) {
+    // A deadline here is a socket's SO_RCVTIMEO/SO_SNDTIMEO: such a wait is
+    // never restarted after a handler, SA_RESTART or not (signal(7)).
+    return shim_wait_ready_flags(fd, events, deadline, deadline == GREEN_NO_DEADLINE ? 0 : GREEN_PARK_NO_RESTART);
+}
 
 /// shim_wait_ready for a call that has moved `done` bytes or messages so
 /// far (a write that sent part, a MSG_WAITALL read, recvmmsg, sendfile…):
 /// once it has, a signal handler ends the wait even with SA_RESTART (EINTR),
 /// since the kernel's call then returns the count so far instead of going on.
-int shim_wait_ready_after(int fd, int events, int64_t deadline, size_t done);
+static inline int shim_wait_ready_after(int fd, int events, int64_t deadline, size_t done) {
+    return done ? shim_wait_ready_flags(fd, events, deadline, GREEN_PARK_NO_RESTART)
+                : shim_wait_ready(fd, events, deadline);
+}
 
 /// errno for a wake reason other than "ready".
 int shim_errno_for_wake(int reason);

@@ -46,10 +46,15 @@ __attribute__((noinline)) static int wait_fd_cancellable(void (*point)(int), int
     CANCELLATION_POINT(point, green_wait_fd(fd, events, deadline, flags, revents))
 }
 
-int green_hub_wait_fd(int fd, int events, int64_t deadline, int *revents, int flags) {
+int green_hub_wait_fd(int fd, int events, int64_t deadline, int flags, int *revents) {
     void (*point)(int) = cancellation_point_now();
     if (!point) return green_wait_fd(fd, events, deadline, flags | GREEN_PARK_SYSCALL, revents);
     return wait_fd_cancellable(point, fd, events, deadline, revents, flags | GREEN_PARK_SYSCALL);
+}
+
+/// The table's order of arguments.
+static int abi_wait_fd(int fd, int events, int64_t deadline, int *revents, int flags) {
+    return green_hub_wait_fd(fd, events, deadline, flags, revents);
 }
 
 static int abi_sleep_until(int64_t deadline, int flags) {
@@ -68,7 +73,7 @@ static int abi_wait_fds(const int *fds, const int *events, int n, int64_t deadli
 const green_hub_abi *green_hub_abi_make(int (*run_blocking)(void (*)(void *), void *)) {
     static green_hub_abi table;
     table.version = GREEN_HUB_ABI_VERSION;
-    table.wait_fd = green_hub_wait_fd;
+    table.wait_fd = abi_wait_fd;
     table.sleep_until = abi_sleep_until;
     table.run_blocking = run_blocking;
     table.fd_closing = green_fd_closing;

@@ -100,8 +100,9 @@ extern void (*_Atomic green_notify_hook)(void);
 
 /// The table's wait_fd, called directly by the shim (which is always built
 /// into the same image as the core): a read or write that parks skips the
-/// table's load and indirect call.
-int green_hub_wait_fd(int fd, int events, int64_t deadline, int *revents, int flags);
+/// table's load and indirect call. Its arguments in green_wait_fd's order,
+/// which it calls last (a jump).
+int green_hub_wait_fd(int fd, int events, int64_t deadline, int flags, int *revents);
 
 /// Calls in a row that may complete without parking before the caller gives
 /// the others a turn: a poll that always finds a ready fd costs a system call
