@@ -222,7 +222,6 @@ __attribute__((noinline)) static green_fiber *switch_in_full(green_sched *s, gre
         green_note_loaded_tls(s, parkable);
     } else {
         green_tls_parkable = parkable;
-        green_tls_fair_calls = 0; // a switch: a new streak (green_fair_check)
     }
     *errno_here() = to->saved_errno; // in the TLS loaded now: `to`'s
     if (to->sp == NULL) give_stack(s, to); // its first run
@@ -242,6 +241,12 @@ __attribute__((noinline)) static green_fiber *switch_in_full(green_sched *s, gre
 __attribute__((always_inline)) static inline green_fiber *switch_to(green_sched *s, green_fiber *to) {
     green_fiber *from = s->run.current;
     if (from == to) return from;
+    // A switch: a new streak (green_fair_check). Zeroed in the TLS loaded
+    // now, before anything else changes: a fiber thread with TLS of its own
+    // keeps 0 there while it is switched out (its signal handlers may run
+    // on it), and the TLS switched to, if another, is zeroed as it loads
+    // (green_note_loaded_tls).
+    green_tls_fair_calls = 0;
     void *tp = to->tp ? to->tp : s->tp.native;
     int exclusivity = green_exclusivity_mode;
     if (__builtin_expect(green_next_switch_hook != NULL || tp != s->tp.now || to->sp == NULL ||
@@ -262,7 +267,6 @@ __attribute__((always_inline)) static inline green_fiber *switch_to(green_sched 
     green_fiber *parkable = to != s->run.hub ? to : NULL;
     if (parkable) to->state = GREEN_FIBER_RUNNING;
     green_tls_parkable = parkable;
-    green_tls_fair_calls = 0; // a switch: a new streak (green_fair_check)
     TSAN_SWITCH(to);
     from = green_ctx_switch(&from->sp, to->sp, to);
     if (__builtin_expect(from->sched->run.dead != NULL, 0)) return release_dead_then_resume(from);
@@ -490,9 +494,14 @@ void green_fair_yield(void) {
     green_tls_fair_calls = 0;
     green_sched *s = green_tls_sched;
     if (!s || !green_tls_parkable) return; // not on a fiber that may park (a native thread, the hub)
+    // Only the fiber running now: a signal handler that runs on the hub in
+    // a switched-out fiber thread's TLS (green run) finds that thread's
+    // `parkable` there, and a handler in the middle of a switch the one
+    // switched from.
+    green_fiber *self = s->run.current;
+    if (green_tls_parkable != self || self == s->run.hub) return;
     // Ready again at the back of the queue, like green_yield, but a pending
     // cancellation or timeout stays pending for the call's next real park.
-    green_fiber *self = s->run.current;
     self->state = GREEN_FIBER_READY;
     s->run.budget = 0; // through the hub, so that timers and I/O are polled too
     push_ready(s, self);
