@@ -455,7 +455,7 @@ int green_wait_fd(int fd, int events, int64_t deadline, int flags, int *revents)
         s->run.current->wait_label = "fd";
         s->run.current->wait_fd = fd;
         s->run.current->wait_events = events;
-        r = green_park_until(deadline, flags);
+        r = deadline == GREEN_NO_DEADLINE ? green_park(flags) : green_park_until(deadline, flags); // (the common case without the call)
     } while (r == GREEN_WAKE_NORMAL && !fw->revents && !fw->closed);
     bool closed = fw->closed; // read before unwatch frees a kept watcher for others
     int got = fw->revents & (EV_READ | EV_WRITE);
