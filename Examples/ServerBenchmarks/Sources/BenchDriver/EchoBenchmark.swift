@@ -5,6 +5,8 @@ struct EchoMeasurement {
     let contender: String
     let size: Int
     let connections: Int
+    /// Which of the `--rounds` rounds it was taken in (from 0).
+    let round: Int
     let requestsPerSecond: Double
     let p99Microseconds: Double
     /// The server's user + system CPU time per echoed message.
@@ -31,7 +33,9 @@ struct EchoBenchmark {
     let options: Options
     let placement = Placement.pinned
 
-    /// Run every cell against every server; the best of `options.rounds` per pair.
+    /// Run every cell against every server, `options.rounds` times; every
+    /// round's measurement (the report keeps the best, and pairs each round's
+    /// Green with that round's C).
     func run() throws -> [EchoMeasurement] {
         var servers: [ServerProcess] = []
         defer { servers.forEach { $0.stop() } }
@@ -44,29 +48,26 @@ struct EchoBenchmark {
         }
         for server in servers { try server.waitUntilListening() }
 
-        var best: [String: EchoMeasurement] = [:]
+        var all: [EchoMeasurement] = []
         for size in options.sizes {
             for connections in options.connections {
                 for round in 0..<options.rounds {
                     for (server, contender) in rotated(Array(zip(servers, Self.contenders)), by: round) {
-                        let m = try measure(server, contender: contender.name, size: size, connections: connections)
-                        let key = "\(contender.name)/\(size)/\(connections)"
-                        if m.requestsPerSecond > best[key]?.requestsPerSecond ?? -1 { best[key] = m }
+                        let m = try measure(server, contender: contender.name, size: size, connections: connections,
+                                            round: round)
+                        all.append(m)
                         log("echo \(formatBytes(size)) × \(connections): \(contender.name) \(formatCount(m.requestsPerSecond)) req/s")
                     }
                 }
             }
         }
-        return options.sizes.flatMap { size in
-            options.connections.flatMap { conns in
-                Self.contenders.compactMap { best["\($0.name)/\(size)/\(conns)"] }
-            }
-        }
+        return all
     }
 
     /// One load-generator run against one server, with the server's CPU time
     /// over the run. Any error the load generator reports ends the benchmark.
-    private func measure(_ server: ServerProcess, contender: String, size: Int, connections: Int) throws -> EchoMeasurement {
+    private func measure(_ server: ServerProcess, contender: String, size: Int, connections: Int,
+                         round: Int) throws -> EchoMeasurement {
         let argv = [options.executable("echo-load"), String(server.port), String(connections), String(size),
                     String(options.echoSeconds), String(options.echoWarmup)]
         let cpuBefore = try server.cpuSeconds()
@@ -82,7 +83,8 @@ struct EchoBenchmark {
               f["errors"] == "0", f["sent_bytes"] == f["echoed_bytes"] else {
             throw BenchError("echo-load against \(contender) printed no valid result: \(result.output)\(result.errors)")
         }
-        return EchoMeasurement(contender: contender, size: size, connections: connections, requestsPerSecond: rps,
+        return EchoMeasurement(contender: contender, size: size, connections: connections, round: round,
+                               requestsPerSecond: rps,
                                p99Microseconds: p99, cpuMicrosecondsPerRequest: (cpuAfter - cpuBefore) * 1e6 / total)
     }
 }

@@ -27,3 +27,16 @@ func formatMicros(_ microseconds: Double) -> String { String(format: "%.1f µs",
 func formatBytes(_ bytes: Int) -> String {
     bytes % 1024 == 0 ? "\(bytes / 1024) KiB" : "\(bytes) B"
 }
+
+/// The middle value (the mean of the two middle ones for an even count).
+func median(_ values: [Double]) -> Double {
+    let v = values.sorted()
+    guard !v.isEmpty else { return .nan }
+    return v.count % 2 == 1 ? v[v.count / 2] : (v[v.count / 2 - 1] + v[v.count / 2]) / 2
+}
+
+/// The spread of some ratios as "0.91–1.07×".
+func formatRange(_ values: [Double]) -> String {
+    guard let lo = values.min(), let hi = values.max() else { return "" }
+    return String(format: "%.2f–%.2f×", lo, hi)
+}
