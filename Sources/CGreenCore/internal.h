@@ -134,36 +134,41 @@ enum {
 };
 
 struct green_fiber {
+    // Lines 0 and 1 (records are 64-byte aligned): all that a park, a wake
+    // and a switch touch, so that resuming one of many parked fibers misses
+    // the cache on two lines of its record, not on five.
     void *sp;                    ///< saved stack pointer while switched out; NULL until the first run of a fiber whose stack is only promised (FIBER_RECORD_APART)
     uintptr_t exclusivity[2];    ///< Swift's per-task access-set context
     int32_t owner_id;            ///< its id as a lock owner (green_fiber_owner_id), 0 until asked; at GREEN_FIBER_OWNER_ID_OFFSET
-    green_fiber *run_next;       ///< ready-queue link
-    green_fiber *wq_next, *wq_prev; ///< wait-queue links
-    green_waitq *waitq;          ///< the wait queue it is parked on, if any
-    green_sched *sched;
-    void *owner;                 ///< the Swift Fiber object (unretained)
-    void (*entry)(void *);
-    void *entry_arg;
-    green_timeout *timeouts;     ///< innermost active timeout scope
-    green_timeout *expired;      ///< the scope last reported by a park
-    green_waitq joiners;
-    green_stack stack;           ///< its stack; before a promised stack is taken, only `cls` (the class promised)
-    uint64_t id;
     int saved_errno;
+    green_fiber *run_next;       ///< ready-queue link
+    green_sched *sched;
+    void *tp;                    ///< its own thread pointer (a program's thread under `green run`), or NULL: the hub thread's
     uint8_t state;               ///< green_fiber_state
     uint8_t park_flags;
     uint8_t flags;               ///< FIBER_CANCEL_*
     int8_t wake_reason;
-    uint8_t pins;                ///< parks whose caller stops a watcher of this hub's loop after waking: not moved meanwhile
     uint32_t timeouts_fired;     ///< expired scopes not yet reported
-    green_fiber *all_next, *all_prev; ///< the hub's list of live fibers (for dumps)
-    const char *wait_label;      ///< what the current/next park waits for
-    int wait_fd, wait_events;
-    ev_tstamp parked_at;         ///< libev's time when it parked
-    void *tsan_fiber;            ///< ThreadSanitizer's record of this stack (sanitizer builds)
+    // line 1
+    uint8_t pins;                ///< parks whose caller stops a watcher of this hub's loop after waking: not moved meanwhile
     _Atomic uint8_t signalled;   ///< handlers ran for it: SIGNALLED_INTERRUPT and/or SIGNALLED_RESTART (scheduler.c)
     _Atomic uint8_t resume_pending; ///< run the hub's resume hook when it next runs (green_fiber_request_resume)
-    void *tp;                    ///< its own thread pointer (a program's thread under `green run`), or NULL: the hub thread's
+    int wait_fd, wait_events;
+    const char *wait_label;      ///< what the current/next park waits for
+    ev_tstamp parked_at;         ///< libev's time when it parked
+    green_fiber *wq_next, *wq_prev; ///< wait-queue links
+    green_waitq *waitq;          ///< the wait queue it is parked on, if any
+    green_timeout *timeouts;     ///< innermost active timeout scope
+    // The rest: a fiber's start and end, joins, dumps.
+    green_timeout *expired;      ///< the scope last reported by a park
+    void *owner;                 ///< the Swift Fiber object (unretained)
+    void (*entry)(void *);
+    void *entry_arg;
+    green_waitq joiners;
+    green_stack stack;           ///< its stack; before a promised stack is taken, only `cls` (the class promised)
+    uint64_t id;
+    green_fiber *all_next, *all_prev; ///< the hub's list of live fibers (for dumps)
+    void *tsan_fiber;            ///< ThreadSanitizer's record of this stack (sanitizer builds)
     void *top;                   ///< the highest address its frames may use (below a reserve: green_fiber_create_reserving)
     void (*keeper)(green_fiber *f); ///< owns the stack past the end (green_fiber_keep_stack), or NULL
     char name[48];
