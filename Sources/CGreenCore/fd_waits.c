@@ -59,7 +59,7 @@ static void fd_wait_cb(struct ev_loop *loop, ev_io *w, int revents) {
     green_fd_wait *fw = (green_fd_wait *)w;
     if (revents & EV_ERROR) { // libev could not register the fd (ENOSPC, ENOMEM): try again next wait
         green_sched *s = green_tls_sched;
-        if ((size_t)w->fd < s->fd_waits.cap) s->fd_waits.registered[w->fd] = 0;
+        if ((size_t)w->fd < s->fd_waits.cap) s->fd_waits.slots[w->fd].registered = 0;
     }
     if (!fw->fiber) { // a kept watcher nobody waits on (none is started at a poll: defensive)
         ev_io_stop(loop, w);
@@ -77,22 +77,10 @@ static void fd_wait_cb(struct ev_loop *loop, ev_io *w, int revents) {
 __attribute__((noinline)) static int fd_index_grow(green_sched *s, int fd) {
     size_t old = s->fd_waits.cap, cap = old ? old : 256;
     while (cap <= (size_t)fd) cap *= 2;
-    green_fd_wait **n = realloc(s->fd_waits.by_fd, cap * sizeof *n);
+    green_fd_slot *n = realloc(s->fd_waits.slots, cap * sizeof *n);
     if (!n) return -1;
-    s->fd_waits.by_fd = n;
     memset(n + old, 0, (cap - old) * sizeof *n);
-    uint64_t *g = realloc(s->fd_waits.registered, cap * sizeof *g);
-    if (!g) return -1; // by_fd grew, cap did not: the next call tries again
-    memset(g + old, 0, (cap - old) * sizeof *g);
-    s->fd_waits.registered = g;
-    uint32_t *slots = realloc(s->fd_waits.started_slot, cap * sizeof *slots);
-    if (!slots) return -1;
-    memset(slots + old, 0, (cap - old) * sizeof *slots);
-    s->fd_waits.started_slot = slots;
-    green_fd_wait **kept = realloc(s->fd_waits.kept, cap * sizeof *kept);
-    if (!kept) return -1;
-    memset(kept + old, 0, (cap - old) * sizeof *kept);
-    s->fd_waits.kept = kept;
+    s->fd_waits.slots = n;
     s->fd_waits.cap = cap;
     return 0;
 }
@@ -104,13 +92,16 @@ static inline int fd_index_reserve(green_sched *s, int fd) {
 /// The hub's kept watcher for fd if nobody else waits on the number (made
 /// on first use), else NULL: the caller then uses one on its own stack.
 static green_fd_wait *kept_watcher(green_sched *s, int fd) {
-    if (fd < 0 || fd_index_reserve(s, fd) != 0 || s->fd_waits.by_fd[fd]) return NULL;
-    green_fd_wait *k = s->fd_waits.kept[fd];
+    if (fd < 0 || fd_index_reserve(s, fd) != 0 || s->fd_waits.slots[fd].waiters) return NULL;
+    green_fd_wait *k = s->fd_waits.slots[fd].kept;
     if (!k) {
-        k = calloc(1, sizeof *k);
+        // 64-byte aligned: two cache lines, where calloc's 16 could make it three.
+        size_t size = (sizeof *k + 63) & ~(size_t)63;
+        k = aligned_alloc(64, size);
         if (!k) return NULL;
+        memset(k, 0, size);
         k->kept = true;
-        s->fd_waits.kept[fd] = k;
+        s->fd_waits.slots[fd].kept = k;
     }
     return k->fiber ? NULL : k; // a woken waiter that has not left yet still owns it
 }
@@ -118,17 +109,14 @@ static green_fd_wait *kept_watcher(green_sched *s, int fd) {
 /// Stop fd's kept watcher if nobody is attached (fd is closing: libev must
 /// forget the number before it names another file).
 static void stop_idle_kept(green_sched *s, int fd) {
-    green_fd_wait *k = (size_t)fd < s->fd_waits.cap ? s->fd_waits.kept[fd] : NULL;
+    green_fd_wait *k = (size_t)fd < s->fd_waits.cap ? s->fd_waits.slots[fd].kept : NULL;
     if (k && !k->fiber && ev_is_active(&k->io)) ev_io_stop(s->loop, &k->io);
 }
 
 void fd_waits_destroy(green_sched *s) {
-    for (size_t fd = 0; fd < s->fd_waits.cap; fd++) free(s->fd_waits.kept[fd]);
-    free(s->fd_waits.kept);
-    free(s->fd_waits.by_fd);
-    free(s->fd_waits.registered);
+    for (size_t fd = 0; fd < s->fd_waits.cap; fd++) free(s->fd_waits.slots[fd].kept);
+    free(s->fd_waits.slots);
     free(s->fd_waits.started);
-    free(s->fd_waits.started_slot);
 }
 
 /// The hub has no waiter on fd any more: closes on other hubs need not tell
@@ -141,7 +129,7 @@ static void no_waiters_left(green_sched *s, int fd) {
 
 static void fd_index_remove(green_sched *s, int fd, green_fd_wait *fw) {
     if (fw->prev) fw->prev->next = fw->next;
-    else if ((size_t)fd < s->fd_waits.cap && s->fd_waits.by_fd[fd] == fw) s->fd_waits.by_fd[fd] = fw->next;
+    else if ((size_t)fd < s->fd_waits.cap && s->fd_waits.slots[fd].waiters == fw) s->fd_waits.slots[fd].waiters = fw->next;
     if (fw->next) fw->next->prev = fw->prev;
     fw->next = fw->prev = NULL;
 }
@@ -160,7 +148,7 @@ __attribute__((noinline, cold)) static bool started_grow(green_fd_wait_table *t)
 /// Without room the fd is not checked: as before this check existed.
 __attribute__((always_inline)) static inline void note_started(green_sched *s, int fd, uint64_t word) {
     green_fd_wait_table *t = &s->fd_waits;
-    uint32_t slot = t->started_slot[fd];
+    uint32_t slot = t->slots[fd].started_slot;
     if (slot && slot <= t->started_count && t->started[slot - 1].fd == fd) {
         // One entry per number, with the newest word: the watchers that
         // started before it on this hub were woken by the close that moved
@@ -170,7 +158,7 @@ __attribute__((always_inline)) static inline void note_started(green_sched *s, i
     }
     if (__builtin_expect(t->started_count == t->started_cap, 0) && !started_grow(t)) return;
     t->started[t->started_count++] = (struct green_fd_started){fd, word};
-    t->started_slot[fd] = (uint32_t)t->started_count;
+    t->slots[fd].started_slot = (uint32_t)t->started_count;
 }
 
 /// fw waits for the current fiber now: indexed under fd, begun under `word`.
@@ -181,9 +169,9 @@ static void attach(green_sched *s, green_fd_wait *fw, int fd, uint64_t word, boo
     fw->revents = 0;
     fw->closed = false;
     fw->prev = NULL;
-    fw->next = s->fd_waits.by_fd[fd];
+    fw->next = s->fd_waits.slots[fd].waiters;
     if (fw->next) fw->next->prev = fw;
-    s->fd_waits.by_fd[fd] = fw;
+    s->fd_waits.slots[fd].waiters = fw;
 }
 
 /// Start watching fd for the current fiber: fw is indexed under fd and its
@@ -208,7 +196,7 @@ __attribute__((always_inline)) static inline int watch(green_sched *s, green_fd_
         }
         ev_io_stop(s->loop, &fw->io);
     }
-    if (known && s->fd_waits.registered[fd] == gen + 1) {
+    if (known && s->fd_waits.slots[fd].registered == gen + 1) {
         // The file this hub registered under fd last time: libev keeps the
         // kernel's registration (no epoll_ctl when the mask is unchanged).
         ev_init(&fw->io, fd_wait_cb);
@@ -216,7 +204,7 @@ __attribute__((always_inline)) static inline int watch(green_sched *s, green_fd_
         fw->io.events = events;
     } else {
         ev_io_init(&fw->io, fd_wait_cb, fd, events); // EV__IOFDSET: register anew
-        s->fd_waits.registered[fd] = known ? gen + 1 : 0;
+        s->fd_waits.slots[fd].registered = known ? gen + 1 : 0;
     }
     note_started(s, fd, gen);
     attach(s, fw, fd, gen, known);
@@ -240,11 +228,11 @@ static void unwatch(green_sched *s, green_fd_wait *fw) {
 
 /// Stop this hub's watchers on fd and wake their fibers: the fd is closing.
 static void wake_closed(green_sched *s, int fd) {
-    green_fd_wait *fw = s->fd_waits.by_fd[fd];
+    green_fd_wait *fw = s->fd_waits.slots[fd].waiters;
     stop_idle_kept(s, fd);
     no_waiters_left(s, fd);
     if (!fw) return;
-    s->fd_waits.by_fd[fd] = NULL;
+    s->fd_waits.slots[fd].waiters = NULL;
     while (fw) {
         green_fd_wait *next = fw->next;
         ev_io_stop(s->loop, &fw->io);
@@ -293,7 +281,7 @@ static void wake_stale(green_sched *s, int fd) {
     uint64_t now;
     bool trusted = fd_generation_get(fd, &now);
     uint64_t own = fd_generation_own_part(now);
-    for (green_fd_wait *fw = s->fd_waits.by_fd[fd], *next; fw; fw = next) {
+    for (green_fd_wait *fw = s->fd_waits.slots[fd].waiters, *next; fw; fw = next) {
         next = fw->next;
         if (fw->word == now || fw->closed) continue;
         if (!fw->began_in_close && fd_generation_own_part(fw->word) != own) {
@@ -310,12 +298,12 @@ static void wake_stale(green_sched *s, int fd) {
         ev_io_stop(s->loop, &fw->io);
         ev_io_set(&fw->io, fd, events); // EV__IOFDSET: libev registers the number anew
         ev_io_start(s->loop, &fw->io);
-        s->fd_waits.registered[fd] = trusted ? now + 1 : 0;
+        s->fd_waits.slots[fd].registered = trusted ? now + 1 : 0;
         note_started(s, fd, now); // checked before the next poll, as a new wait is
         fw->word = now;
         fw->began_in_close = !trusted;
     }
-    if (!s->fd_waits.by_fd[fd]) no_waiters_left(s, fd);
+    if (!s->fd_waits.slots[fd].waiters) no_waiters_left(s, fd);
 }
 
 // ---- writers to try again (green_fd_retry_writers) ----------------------------
@@ -342,20 +330,20 @@ static uint64_t retry_note(int fd, uint64_t word) {
 /// begun on the file fd names now, if that is an AF_UNIX socket (after an
 /// overflow of the notes).
 static void retry_writers_here(green_sched *s, int fd, uint64_t word, bool any_unix_file) {
-    if ((size_t)fd >= s->fd_waits.cap || !s->fd_waits.by_fd[fd]) return;
+    if ((size_t)fd >= s->fd_waits.cap || !s->fd_waits.slots[fd].waiters) return;
     if (any_unix_file) {
         int domain = 0;
         socklen_t len = sizeof domain;
         if (GREEN_SYSCALL(SYS_getsockopt, fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0 || domain != AF_UNIX) return;
         fd_generation_get(fd, &word);
     }
-    for (green_fd_wait *fw = s->fd_waits.by_fd[fd], *next; fw; fw = next) {
+    for (green_fd_wait *fw = s->fd_waits.slots[fd].waiters, *next; fw; fw = next) {
         next = fw->next;
         if (fw->closed || fw->began_in_close || !(fw->io.events & EV_WRITE)) continue;
         if (note_generation(fw->word) != note_generation(word)) continue; // another file's
         end_wait(s, fd, fw, false);
     }
-    if (!s->fd_waits.by_fd[fd]) no_waiters_left(s, fd);
+    if (!s->fd_waits.slots[fd].waiters) no_waiters_left(s, fd);
 }
 
 static void post_note(green_sched *s, void *note) { green_sched_post_retry_writers(s, *(uint64_t *)note); }
@@ -405,7 +393,7 @@ void fd_waits_after_fork(green_sched *s) {
     atomic_store(&s->inbox.closed_any, false);
     if (!s->share.bit) return;
     for (size_t fd = 0; fd < s->fd_waits.cap; fd++)
-        if (s->fd_waits.by_fd[fd]) fd_hubs_add((int)fd, s->share.bit);
+        if (s->fd_waits.slots[fd].waiters) fd_hubs_add((int)fd, s->share.bit);
 }
 
 void fd_waits_take_closed(green_sched *s) {
@@ -421,7 +409,7 @@ void fd_waits_take_closed(green_sched *s) {
     if (atomic_load_explicit(&s->inbox.closed_overflow, memory_order_relaxed) &&
         atomic_exchange(&s->inbox.closed_overflow, false)) {
         for (size_t fd = 0; fd < s->fd_waits.cap; fd++)
-            if (s->fd_waits.by_fd[fd]) wake_stale(s, (int)fd);
+            if (s->fd_waits.slots[fd].waiters) wake_stale(s, (int)fd);
     }
 }
 
@@ -504,7 +492,7 @@ void fd_waits_before_poll(green_sched *s) {
     t->idle = NULL;
     for (size_t i = 0; i < t->started_count; i++) {
         int fd = t->started[i].fd;
-        if (!t->by_fd[fd]) continue; // its waits are over
+        if (!t->slots[fd].waiters) continue; // its waits are over
         uint64_t now;
         bool trusted = fd_generation_get(fd, &now);
         if (trusted && now == t->started[i].word) continue; // no close since: the common case
@@ -565,7 +553,7 @@ void green_fd_closing_range(unsigned first, unsigned last) {
     if (!s || first >= s->fd_waits.cap) return;
     size_t end = last < s->fd_waits.cap ? (size_t)last + 1 : s->fd_waits.cap;
     for (size_t fd = first; fd < end; fd++)
-        if (s->fd_waits.by_fd[fd] || s->fd_waits.kept[fd]) wake_closed(s, (int)fd);
+        if (s->fd_waits.slots[fd].waiters || s->fd_waits.slots[fd].kept) wake_closed(s, (int)fd);
 }
 
 void green_fd_closed_range(unsigned first, unsigned last) {

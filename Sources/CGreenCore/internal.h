@@ -134,9 +134,11 @@ enum {
 };
 
 struct green_fiber {
-    // Lines 0 and 1 (records are 64-byte aligned): all that a park, a wake
-    // and a switch touch, so that resuming one of many parked fibers misses
-    // the cache on two lines of its record, not on five.
+    // Lines 0 and 1 (the records of spawned fibers are 64-byte aligned, on
+    // the heap or at a stack's top; a thread's root record is calloc's):
+    // all that a park, a wake and a switch touch, so that resuming one of
+    // many parked fibers misses the cache on two lines of its record, not
+    // on five.
     void *sp;                    ///< saved stack pointer while switched out; NULL until the first run of a fiber whose stack is only promised (FIBER_RECORD_APART)
     uintptr_t exclusivity[2];    ///< Swift's per-task access-set context
     int32_t owner_id;            ///< its id as a lock owner (green_fiber_owner_id), 0 until asked; at GREEN_FIBER_OWNER_ID_OFFSET
@@ -263,28 +265,35 @@ typedef struct green_call_state {
 } green_call_state;
 
 /// Fibers parked on each fd (fd_waits.c; the records live on their stacks).
+/// One fd number's entry (fd_waits.c): all that a wait on the number
+/// reads, side by side, so that a server's wait misses the cache once for
+/// its number rather than once per array (32 bytes: two to a line).
+typedef struct green_fd_slot {
+    green_fd_wait *waiters;      ///< the waits on it, newest first (the index green_fd_closing ends)
+    /// The hub's kept watcher for it, heap memory, NULL until a lone waiter
+    /// first waits on the number.
+    green_fd_wait *kept;
+    /// 1 + the word (fd_generations.c) under which this hub last registered
+    /// it with its epoll set; 0 = not to be trusted. While it is current, a
+    /// wait leaves the kernel's registration as it is.
+    uint64_t registered;
+    /// 1 + its entry in the table's `started` (valid while that entry names
+    /// it), so that a number has one entry, the newest word.
+    uint32_t started_slot;
+} green_fd_slot;
+
 typedef struct green_fd_wait_table {
-    green_fd_wait **by_fd;
-    /// Per number: the hub's kept watcher (fd_waits.c), heap memory, NULL
-    /// until a lone waiter first waits on the number.
-    green_fd_wait **kept;
+    green_fd_slot *slots;        ///< per number, `cap` of them
+    size_t cap;
     /// Kept watchers whose wait ended since the last poll, still started:
     /// stopped before the next one unless a wait attached again.
     green_fd_wait *idle;
-    /// Per number: 1 + the word (fd_generations.c) under which this hub
-    /// last registered it with its epoll set; 0 = not to be trusted. While
-    /// it is current, a wait leaves the kernel's registration as it is.
-    uint64_t *registered;
-    size_t cap;                  ///< entries in by_fd, kept and registered
     /// The fds whose watchers started since this hub last polled, with
     /// their word then: a close by another hub's thread meanwhile is caught
     /// before libev gives the kernel a number that is no longer open (it
     /// aborts on EBADF). fd_waits_before_poll checks and empties it.
     struct green_fd_started { int fd; uint64_t word; } *started;
     size_t started_count, started_cap;
-    /// Per number: 1 + its entry in `started` (valid while that entry
-    /// names it), so that a number has one entry, the newest word.
-    uint32_t *started_slot;
 } green_fd_wait_table;
 
 /// Before the hub polls: wake (GREEN_WAKE_FD_CLOSED) the waiters whose fd

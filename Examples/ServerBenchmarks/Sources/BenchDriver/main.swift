@@ -31,7 +31,7 @@ do {
         let echo = try section(
             "## Echo: requests/s, p99 and server CPU per request (\(Placement.pinned.description))\n",
             "\(formatCount(options.echoSeconds * 1000)) ms per cell after \(formatCount(options.echoWarmup * 1000)) ms of warm-up; "
-                + "best of \(options.rounds); every byte checked.\n",
+                + "best of \(options.rounds), and Green against C round by round; every byte checked.\n",
             runs: "echo", { try EchoBenchmark(options: options).run() }, report: Report.echo)
         verdicts += Report.echoVerdicts(echo)
     }
