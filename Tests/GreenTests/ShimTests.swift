@@ -14,6 +14,24 @@ final class ShimTests: XCTestCase {
         return (fds[0], fds[1])
     }
 
+    /// A connected pair of TCP sockets on loopback (made on a fiber: the shim's own).
+    func makeTCPPair() throws -> (Int32, Int32) {
+        let listener = try Socket.listen(host: "127.0.0.1", port: 0)
+        defer { listener.close() }
+        let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(listener.localPort).bigEndian
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let r = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(client, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        XCTAssertEqual(r, 0)
+        let server = accept(listener.fd, nil, nil)
+        XCTAssertGreaterThanOrEqual(server, 0)
+        return (server, client)
+    }
+
     func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Int {
         bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
     }
@@ -400,6 +418,50 @@ final class ShimTests: XCTestCase {
             }
         }
         XCTAssertEqual(try f.value, [5, 3, 2, 0])
+    }
+
+    func testBytesThatArriveWhileTheReaderIsBusyElsewhereEndItsNextWait() throws {
+        // After a short read of TCP the next read waits before it reads.
+        // Bytes that arrive while the reader is parked on something else
+        // must end that wait, though the hub polled them when nobody waited
+        // on the socket (an edge-triggered poller reports them once, and
+        // must keep them: this caught both ways such a poller can lose
+        // them), and so must the end of the stream that comes with the
+        // last bytes and is reported only with them.
+        let f = Green.spawn { () -> [Int] in
+            let (a, b) = try self.makeTCPPair()
+            defer { close(a); close(b) }
+            let readOne = Event(), busy = Event(), readTwo = Event()
+            let writer = Green.spawn {
+                _ = self.writeAll(b, [1])           // wakes the reader's first wait (its read said EAGAIN)
+                try readOne.wait()
+                _ = self.writeAll(b, [2, 3])        // while the reader waits on `busy`
+                try Green.yield()                   // alone: through the hub, which polls them
+                busy.set()
+                try readTwo.wait()
+                _ = self.writeAll(b, [4, 5, 6])     // bytes and end of stream together
+                shutdown(b, Int32(SHUT_WR))
+            }
+            return try Green.withTimeout(.seconds(10)) {
+                var sizes: [Int] = []
+                sizes.append(self.readSome(a).0)   // parks (nothing yet), then 1 byte of 65536: short
+                readOne.set()
+                try busy.wait()
+                sizes.append(self.readSome(a).0)   // waits first (short read before): must not miss 2 and 3
+                readTwo.set()
+                while true {                       // 3 bytes (maybe in parts), then end of stream at once
+                    let (n, _) = self.readSome(a)
+                    sizes.append(n)
+                    if n <= 0 { break }
+                }
+                try writer.join()
+                return sizes
+            }
+        }
+        let sizes = try f.value
+        XCTAssertEqual(Array(sizes.prefix(2)), [1, 2])
+        XCTAssertEqual(sizes.dropFirst(2).reduce(0, +), 3)
+        XCTAssertEqual(sizes.last, 0)
     }
 
     func testAfterAShortReadZeroLengthReadsAndTinyTimeoutsAnswerAsTheKernel() throws {
