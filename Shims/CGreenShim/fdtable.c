@@ -72,6 +72,7 @@ static void shim_fd_store(fd_info *e, fd_info v) {
     FD_STORE(e, read_drained, 0);
     FD_STORE(e, messages, v.messages);
     FD_STORE(e, access, v.access);
+    FD_STORE(e, tcp, v.tcp);
     FD_STORE(e, rcv_timeout, v.rcv_timeout);
     FD_STORE(e, snd_timeout, v.snd_timeout);
     FD_SET_KIND(e, v.kind);
@@ -146,7 +147,7 @@ void shim_fd_copy(int from, int to) {
     if (!a || !b) return;
     shim_fd_store(b, (fd_info){.kind = FD_KIND(a), .is_socket = FD_LOAD(a, is_socket),
                           .user_nonblock = FD_LOAD(a, user_nonblock), .messages = FD_LOAD(a, messages),
-                          .access = FD_LOAD(a, access),
+                          .access = FD_LOAD(a, access), .tcp = FD_LOAD(a, tcp),
                           .rcv_timeout = FD_LOAD(a, rcv_timeout), .snd_timeout = FD_LOAD(a, snd_timeout)});
 }
 

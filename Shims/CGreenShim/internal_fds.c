@@ -1,6 +1,7 @@
 // internal_fds.c — the core's own fds (libev's epoll fd and its wake-up
-// eventfd) stay out of the program's way. (close, dup and fcntl say EBADF
-// for them too: fd_lifecycle.c, fd_options.c.) Made at start-up, they would take
+// eventfd, the hub's edge-triggered set) stay out of the program's way.
+// (close, dup and fcntl say EBADF for them too: fd_lifecycle.c,
+// fd_options.c.) Made at start-up, they would take
 // the lowest free numbers, so the program's first open() would not return 3
 // (and with stdio closed, they would become fds 0 and 1). While the core
 // makes them (green_tls_making_internal_fds), each new one is moved near the
@@ -14,13 +15,14 @@
 
 /// Lowest number for an internal fd: just under the soft fd limit, or under
 /// 1024 (select()'s FD_SETSIZE) when the limit is higher; 0 when too small.
-/// The window holds two fds per hub: 288 numbers fit `green run`'s 64 hubs
-/// twice (a fork child's new hubs next to its parent's) and more.
+/// The window holds three fds per hub (libev's epoll set and eventfd, the
+/// edge set of edge_poller.c): 416 numbers fit `green run`'s 64 hubs twice
+/// (a fork child's new hubs next to its parent's) and more.
 static int internal_floor(void) {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
     rlim_t top = rl.rlim_cur < 1024 ? rl.rlim_cur : 1024;
-    if (top >= 512) return (int)top - 288;
+    if (top >= 512) return (int)top - 416;
     return top >= 64 ? (int)top - 32 : 0;
 }
 

@@ -9,6 +9,7 @@
 // as before and never parks.
 #include "io_modes.h"
 #include <limits.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -476,6 +477,31 @@ static inline fd_info *managed_stream(int fd, int reading) {
     return (reading ? FD_LOAD(e, rcv_timeout) : FD_LOAD(e, snd_timeout)) == 0 ? e : NULL;
 }
 
+/// Is a stream socket TCP? Asked of the kernel once per file. Only there
+/// does a short read say "the receive queue is empty" for certain (a Unix
+/// socket's read stops short at bytes that carried fds or other
+/// credentials), so that the wait after it may be an edge-triggered one.
+__attribute__((noinline, cold)) static uint8_t ask_tcp(fd_info *e, int fd) {
+    int domain = 0, protocol = 0;
+    socklen_t len = sizeof domain;
+    int saved = errno;
+    uint8_t tcp = 2;
+    if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 && (domain == AF_INET || domain == AF_INET6)) {
+        len = sizeof protocol;
+        if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &len) == 0 && protocol == IPPROTO_TCP) tcp = 1;
+    }
+    errno = saved;
+    FD_STORE(e, tcp, tcp);
+    return tcp;
+}
+
+/// The wait flags for a read's wait before it reads (the last one came back short).
+static inline int short_read_wait_flags(fd_info *e, int fd) {
+    uint8_t tcp = FD_LOAD(e, tcp);
+    if (__builtin_expect(!tcp, 0)) tcp = ask_tcp(e, fd);
+    return tcp == 1 ? GREEN_WAIT_SHORT_READ : 0;
+}
+
 /// Each call is recv or send with MSG_DONTWAIT (dontwait_for), whether the
 /// program called read/write or recv/send: the same on a socket. A number
 /// that no longer names a socket (closed behind the shim's back, reused by
@@ -483,7 +509,10 @@ static inline fd_info *managed_stream(int fd, int reading) {
 /// makes the program's own call.
 __attribute__((always_inline)) static inline ssize_t stream_read(fd_info *e, int fd, void *buf, size_t n, int recv_call, int flags) {
     int wait_errno = 0; // as in input(): the wait first met a signal
-    if (FD_LOAD(e, read_drained) && shim_wait_ready(fd, GREEN_READ, GREEN_NO_DEADLINE) != 0) {
+    // Each wait here follows a drain (EAGAIN; a short read of TCP) and a
+    // read follows each wait: the hub may keep the socket in its edge set.
+    if (FD_LOAD(e, read_drained) &&
+        shim_wait_ready_flags(fd, GREEN_READ, GREEN_NO_DEADLINE, short_read_wait_flags(e, fd)) != 0) {
         if (errno != EINTR) return -1;
         wait_errno = errno;
     }
@@ -499,7 +528,7 @@ __attribute__((always_inline)) static inline ssize_t stream_read(fd_info *e, int
             return r;
         }
         if (wait_errno) { errno = wait_errno; return -1; }
-        if (shim_wait_ready(fd, GREEN_READ, GREEN_NO_DEADLINE) != 0) return -1;
+        if (shim_wait_ready_flags(fd, GREEN_READ, GREEN_NO_DEADLINE, GREEN_WAIT_DRAINED) != 0) return -1;
     }
 }
 
@@ -518,7 +547,9 @@ __attribute__((always_inline)) static inline ssize_t stream_write(int fd, const 
             if (sent >= n) return (ssize_t)sent;
             continue;
         }
-        if (!would_block() || shim_wait_ready_after(fd, GREEN_WRITE, GREEN_NO_DEADLINE, sent) != 0 ||
+        // After EAGAIN, and a send follows the wait: the edge set may serve it.
+        if (!would_block() ||
+            shim_wait_ready_flags(fd, GREEN_WRITE, GREEN_NO_DEADLINE, GREEN_WAIT_DRAINED | (sent ? GREEN_PARK_NO_RESTART : 0)) != 0 ||
             stop_after_write_wait(fd, sent))
             return sent ? (ssize_t)sent : -1;
     }

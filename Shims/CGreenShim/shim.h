@@ -36,6 +36,7 @@ typedef struct fd_info {
     uint8_t read_drained;  ///< the last read came back short: the next one waits first
     uint8_t messages;      ///< a message socket (datagram, seqpacket, raw): a short read says nothing about what is queued
     uint8_t access;        ///< O_RDONLY/O_WRONLY/O_RDWR of a pipe or terminal: a call on the wrong end fails at once
+    uint8_t tcp;           ///< 0 not asked yet, 1 a TCP socket (a short read empties it: io.c), 2 not
     int64_t rcv_timeout;   ///< SO_RCVTIMEO in ns, 0 = none
     int64_t snd_timeout;   ///< SO_SNDTIMEO in ns, 0 = none
 } fd_info;

@@ -17,6 +17,11 @@
 // a number registered that another thread closed meanwhile (libev asserts
 // on EBADF). Any other waiter (a second one on the number, each fd of a
 // poll) has a watcher on its own stack, started and stopped with its wait.
+//
+// A caller that drained a socket and calls again once woken (the shim's
+// reads and writes of a connection: GREEN_WAIT_DRAINED, _SHORT_READ) waits
+// on the hub's edge-triggered set instead (edge_wait below, edge_poller.c):
+// no watcher at all, the fiber named in its number's slot.
 #include "internal.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -77,9 +82,12 @@ static void fd_wait_cb(struct ev_loop *loop, ev_io *w, int revents) {
 __attribute__((noinline)) static int fd_index_grow(green_sched *s, int fd) {
     size_t old = s->fd_waits.cap, cap = old ? old : 256;
     while (cap <= (size_t)fd) cap *= 2;
-    green_fd_slot *n = realloc(s->fd_waits.slots, cap * sizeof *n);
+    _Static_assert(sizeof(green_fd_slot) == 64, "an fd's slot is one cache line");
+    green_fd_slot *n = aligned_alloc(64, cap * sizeof *n); // rare: the thread cache's bypass does not matter
     if (!n) return -1;
+    if (old) memcpy(n, s->fd_waits.slots, old * sizeof *n);
     memset(n + old, 0, (cap - old) * sizeof *n);
+    free(s->fd_waits.slots);
     s->fd_waits.slots = n;
     s->fd_waits.cap = cap;
     return 0;
@@ -114,6 +122,7 @@ static void stop_idle_kept(green_sched *s, int fd) {
 }
 
 void fd_waits_destroy(green_sched *s) {
+    edge_poller_destroy(s);
     for (size_t fd = 0; fd < s->fd_waits.cap; fd++) free(s->fd_waits.slots[fd].kept);
     free(s->fd_waits.slots);
     free(s->fd_waits.started);
@@ -226,11 +235,30 @@ static void unwatch(green_sched *s, green_fd_wait *fw) {
     fw->fiber = NULL; // a kept watcher is free for the next lone waiter
 }
 
+/// End one wait on the edge set with `reason`. A fiber woken already (an
+/// edge, a signal) has not returned yet: a close still decides what its
+/// call says (EBADF), as a libev wait's `closed` does.
+static void end_edge_wait(green_fiber *f, int reason) {
+    if (f->state == GREEN_FIBER_PARKED) green_wake(f, reason);
+    else if (reason == GREEN_WAKE_FD_CLOSED) f->wake_reason = GREEN_WAKE_FD_CLOSED;
+}
+
+/// End fd's waits on the edge set with `reason`, taking them out of the
+/// slot: edge_wait then returns what its park returns.
+static void edge_waits_end(green_sched *s, int fd, int reason) {
+    green_fd_slot *slot = &s->fd_waits.slots[fd];
+    green_fiber *r = slot->edge_reader, *w = slot->edge_writer;
+    slot->edge_reader = slot->edge_writer = NULL;
+    if (r) end_edge_wait(r, reason);
+    if (w) end_edge_wait(w, reason);
+}
+
 /// Stop this hub's watchers on fd and wake their fibers: the fd is closing.
 static void wake_closed(green_sched *s, int fd) {
     green_fd_wait *fw = s->fd_waits.slots[fd].waiters;
     stop_idle_kept(s, fd);
     no_waiters_left(s, fd);
+    edge_waits_end(s, fd, GREEN_WAKE_FD_CLOSED);
     if (!fw) return;
     s->fd_waits.slots[fd].waiters = NULL;
     while (fw) {
@@ -281,6 +309,14 @@ static void wake_stale(green_sched *s, int fd) {
     uint64_t now;
     bool trusted = fd_generation_get(fd, &now);
     uint64_t own = fd_generation_own_part(now);
+    green_fd_slot *slot = &s->fd_waits.slots[fd];
+    if ((slot->edge_reader || slot->edge_writer) && slot->edge_word != now + 1) {
+        // Their file closed (EBADF), or a range close may have closed it:
+        // they call again and learn from the kernel, as their callers do
+        // after any wake (registered anew if the number names a new file).
+        bool closed = fd_generation_own_part(slot->edge_word - 1) != own;
+        edge_waits_end(s, fd, closed ? GREEN_WAKE_FD_CLOSED : GREEN_WAKE_NORMAL);
+    }
     for (green_fd_wait *fw = s->fd_waits.slots[fd].waiters, *next; fw; fw = next) {
         next = fw->next;
         if (fw->word == now || fw->closed) continue;
@@ -303,7 +339,7 @@ static void wake_stale(green_sched *s, int fd) {
         fw->word = now;
         fw->began_in_close = !trusted;
     }
-    if (!s->fd_waits.slots[fd].waiters) no_waiters_left(s, fd);
+    if (!fd_slot_has_waits(&s->fd_waits.slots[fd])) no_waiters_left(s, fd);
 }
 
 // ---- writers to try again (green_fd_retry_writers) ----------------------------
@@ -330,7 +366,7 @@ static uint64_t retry_note(int fd, uint64_t word) {
 /// begun on the file fd names now, if that is an AF_UNIX socket (after an
 /// overflow of the notes).
 static void retry_writers_here(green_sched *s, int fd, uint64_t word, bool any_unix_file) {
-    if ((size_t)fd >= s->fd_waits.cap || !s->fd_waits.slots[fd].waiters) return;
+    if ((size_t)fd >= s->fd_waits.cap || !fd_slot_has_waits(&s->fd_waits.slots[fd])) return;
     if (any_unix_file) {
         int domain = 0;
         socklen_t len = sizeof domain;
@@ -343,7 +379,12 @@ static void retry_writers_here(green_sched *s, int fd, uint64_t word, bool any_u
         if (note_generation(fw->word) != note_generation(word)) continue; // another file's
         end_wait(s, fd, fw, false);
     }
-    if (!s->fd_waits.slots[fd].waiters) no_waiters_left(s, fd);
+    green_fd_slot *slot = &s->fd_waits.slots[fd];
+    if (slot->edge_writer && note_generation(slot->edge_word - 1) == note_generation(word)) {
+        slot->edge_ready |= EDGE_WRITE; // taken by the wait's return: its call tries again
+        green_wake(slot->edge_writer, GREEN_WAKE_NORMAL);
+    }
+    if (!fd_slot_has_waits(slot)) no_waiters_left(s, fd);
 }
 
 static void post_note(green_sched *s, void *note) { green_sched_post_retry_writers(s, *(uint64_t *)note); }
@@ -391,9 +432,10 @@ void fd_waits_after_fork(green_sched *s) {
     for (int i = 0; i < GREEN_RETRY_SLOTS; i++) atomic_store(&s->inbox.retry_notes[i], 0);
     atomic_store(&s->inbox.retry_overflow, false);
     atomic_store(&s->inbox.closed_any, false);
+    s->fd_waits.edges.forked = true; // the hub lets go of the parent's set before its next poll
     if (!s->share.bit) return;
     for (size_t fd = 0; fd < s->fd_waits.cap; fd++)
-        if (s->fd_waits.slots[fd].waiters) fd_hubs_add((int)fd, s->share.bit);
+        if (fd_slot_has_waits(&s->fd_waits.slots[fd])) fd_hubs_add((int)fd, s->share.bit);
 }
 
 void fd_waits_take_closed(green_sched *s) {
@@ -409,7 +451,7 @@ void fd_waits_take_closed(green_sched *s) {
     if (atomic_load_explicit(&s->inbox.closed_overflow, memory_order_relaxed) &&
         atomic_exchange(&s->inbox.closed_overflow, false)) {
         for (size_t fd = 0; fd < s->fd_waits.cap; fd++)
-            if (s->fd_waits.slots[fd].waiters) wake_stale(s, (int)fd);
+            if (fd_slot_has_waits(&s->fd_waits.slots[fd])) wake_stale(s, (int)fd);
     }
 }
 
@@ -425,8 +467,81 @@ static void tell_waiting_hubs(int fd) {
     }
 }
 
+// ---- waits on the edge set (GREEN_WAIT_DRAINED, GREEN_WAIT_SHORT_READ) ------------
+//
+// The caller drained the socket, so the next edge (bytes arriving, room
+// freed) is what it waits for, and the socket stays registered in the hub's
+// edge set across waits: a wait names its fiber in the number's slot and
+// parks, with no watcher and no epoll_ctl. An edge sets the slot's ready
+// bit and wakes the fiber; the bit is taken only when a wait returns to a
+// caller that calls again, so that one which came while nobody waited, or
+// while the fiber was woken for something else, stays for the next wait
+// (which returns at once). Go's netpoller keeps its pollDesc the same way.
+
+/// green_wait_fd for a caller that drained fd; -1 (nothing done) where the
+/// edge set cannot serve it: libev's wait then does.
+__attribute__((always_inline)) static inline int edge_wait(green_sched *s, int fd, int events, int64_t deadline,
+                                                           int flags, int *revents) {
+    events &= EV_READ | EV_WRITE;
+    if (fd < 0 || (events != EV_READ && events != EV_WRITE) || fd_index_reserve(s, fd) != 0) return -1;
+    green_edge_poller *edges = &s->fd_waits.edges;
+    if (edges->forked) return -1; // the set is the parent's until the hub's next poll
+    green_fd_slot *slot = &s->fd_waits.slots[fd];
+    if (events == EV_READ ? slot->edge_reader : slot->edge_writer) return -1; // another fiber waits that way
+    if (s->share.bit) fd_hubs_add(fd, s->share.bit); // as in watch(): before the word is read
+    uint64_t gen;
+    if (!fd_generation_get(fd, &gen)) return -1; // a close under way: libev's wait, with its checks
+    if (slot->edge_word != gen + 1) { // not in the set for this file yet
+        if (edge_poller_register(s, fd, slot) != 0) {
+            slot->edge_word = 0;
+            return -1;
+        }
+        slot->edge_word = gen + 1;
+    } else {
+        // An edge not taken yet, or a lasting state: the caller calls again
+        // (and waits anew on EAGAIN). After a short read, urgent data says
+        // the read may have stopped at its mark: the caller reads first.
+        uint8_t state = slot->edge_ready;
+        int now = (state | state >> 2) & events;
+        if ((flags & GREEN_WAIT_SHORT_READ) && (state & EDGE_URGENT)) now = events;
+        if (now) {
+            slot->edge_ready = (uint8_t)(state & ~now);
+            if (revents) *revents = now;
+            return GREEN_WAKE_NORMAL;
+        }
+    }
+    note_started(s, fd, gen); // a close by a thread that tells no hub is caught before the poll
+    green_fiber *self = s->run.current;
+    if (events == EV_READ) slot->edge_reader = self;
+    else slot->edge_writer = self;
+    self->pins++; // named in this hub's slot until it returns
+    self->wait_label = "fd";
+    self->wait_fd = fd;
+    self->wait_events = events;
+    if (edges->waiting++ == 0) ev_ref(s->loop);
+    flags &= ~(GREEN_WAIT_DRAINED | GREEN_WAIT_SHORT_READ);
+    int r = deadline == GREEN_NO_DEADLINE ? green_park(flags) : green_park_until(deadline, flags);
+    if (--edges->waiting == 0) ev_unref(s->loop);
+    self->pins--;
+    slot = &s->fd_waits.slots[fd]; // (the table may have grown meanwhile)
+    green_fiber **named = events == EV_READ ? &slot->edge_reader : &slot->edge_writer;
+    if (*named != self) { // edge_waits_end took it out (a close: EBADF; another hub's: call again)
+        if (revents) *revents = 0;
+        return r;
+    }
+    *named = NULL;
+    if (r == GREEN_WAKE_NORMAL) slot->edge_ready &= (uint8_t)~events; // taken: the caller calls again now
+    if (revents) *revents = r == GREEN_WAKE_NORMAL ? events : 0;
+    return r;
+}
+
 int green_wait_fd(int fd, int events, int64_t deadline, int flags, int *revents) {
     green_sched *s = green_tls_sched;
+    if (flags & (GREEN_WAIT_DRAINED | GREEN_WAIT_SHORT_READ)) {
+        int r = edge_wait(s, fd, events, deadline, flags, revents);
+        if (r >= 0) return r;
+        flags &= ~(GREEN_WAIT_DRAINED | GREEN_WAIT_SHORT_READ);
+    }
     green_fd_wait own, *fw = kept_watcher(s, fd); // (watch() sets the other fields)
     if (!fw) {
         own.kept = false; // a watcher of its own, stopped when the wait ends
@@ -483,6 +598,7 @@ int green_wait_fds(const int *fds, const int *events, int n, int64_t deadline, i
 
 void fd_waits_before_poll(green_sched *s) {
     green_fd_wait_table *t = &s->fd_waits;
+    edge_poller_before_poll(s);
     // Kept watchers nobody attached to since their wait ended stop now.
     for (green_fd_wait *k = t->idle, *next; k; k = next) {
         next = k->idle_next;
@@ -492,7 +608,7 @@ void fd_waits_before_poll(green_sched *s) {
     t->idle = NULL;
     for (size_t i = 0; i < t->started_count; i++) {
         int fd = t->started[i].fd;
-        if (!t->slots[fd].waiters) continue; // its waits are over
+        if (!fd_slot_has_waits(&t->slots[fd])) continue; // its waits are over
         uint64_t now;
         bool trusted = fd_generation_get(fd, &now);
         if (trusted && now == t->started[i].word) continue; // no close since: the common case
@@ -553,7 +669,7 @@ void green_fd_closing_range(unsigned first, unsigned last) {
     if (!s || first >= s->fd_waits.cap) return;
     size_t end = last < s->fd_waits.cap ? (size_t)last + 1 : s->fd_waits.cap;
     for (size_t fd = first; fd < end; fd++)
-        if (s->fd_waits.slots[fd].waiters || s->fd_waits.slots[fd].kept) wake_closed(s, (int)fd);
+        if (fd_slot_has_waits(&s->fd_waits.slots[fd]) || s->fd_waits.slots[fd].kept) wake_closed(s, (int)fd);
 }
 
 void green_fd_closed_range(unsigned first, unsigned last) {

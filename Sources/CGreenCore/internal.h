@@ -264,10 +264,25 @@ typedef struct green_call_state {
     int allowed;                 ///< green_sched_allow_handoff was called
 } green_call_state;
 
+/// The hub's own edge-triggered epoll set (edge_poller.c), which libev
+/// watches as one fd: a socket stays registered there between waits, and
+/// its events wake fibers without a libev watcher per wait.
+typedef struct green_edge_poller {
+    int epfd;                    ///< -1 until the first wait that can use it
+    bool unusable;               ///< it could not be made: every wait goes through libev
+    /// The process forked since this hub last polled: the set is the
+    /// parent's too (one kernel object), not to be touched until the hub
+    /// lets go of it before its next poll (edge_poller_before_poll).
+    bool forked;
+    ev_io watcher;               ///< libev's watcher of epfd (unref'd: `waiting` holds the loop)
+    uint32_t next_tag;           ///< tags for registrations, so that a stale event is told apart
+    size_t waiting;              ///< waits parked on the set: while any, the loop holds one reference
+} green_edge_poller;
+
 /// Fibers parked on each fd (fd_waits.c; the records live on their stacks).
 /// One fd number's entry (fd_waits.c): all that a wait on the number
 /// reads, side by side, so that a server's wait misses the cache once for
-/// its number rather than once per array (32 bytes: two to a line).
+/// its number rather than once per array (64 bytes: one line, aligned).
 typedef struct green_fd_slot {
     green_fd_wait *waiters;      ///< the waits on it, newest first (the index green_fd_closing ends)
     /// The hub's kept watcher for it, heap memory, NULL until a lone waiter
@@ -280,7 +295,39 @@ typedef struct green_fd_slot {
     /// 1 + its entry in the table's `started` (valid while that entry names
     /// it), so that a number has one entry, the newest word.
     uint32_t started_slot;
+    /// Its tag in the hub's edge set (edge_poller.c), 0 = not registered
+    /// there: an event whose tag is not this is a stale one.
+    uint32_t edge_tag;
+    /// 1 + the word under which it was registered there (as `registered`).
+    uint64_t edge_word;
+    /// The fiber parked on it in the edge set for reading, for writing
+    /// (one each; NULL when none): set by the wait, cleared when it returns.
+    green_fiber *edge_reader, *edge_writer;
+    /// What the edge set said of it that no wait took yet (EDGE_*).
+    uint8_t edge_ready;
 } green_fd_slot;
+
+/// A number's edge state (green_fd_slot.edge_ready; edge_poller.c's events).
+enum {
+    /// An edge (bytes came, room freed) not taken yet: a wait that returns
+    /// to a caller that calls again takes it (fd_waits.c's edge_wait), and
+    /// only such a return, so that no edge is lost to a wait that ended
+    /// otherwise (a signal, a deadline).
+    EDGE_READ = GREEN_READ,
+    EDGE_WRITE = GREEN_WRITE,
+    /// Lasting states, for which every later wait on the file returns at
+    /// once: end of stream or an error (reads), a hang-up or an error
+    /// (writes), urgent data (a short read may have stopped at its mark
+    /// with bytes still queued: GREEN_WAIT_SHORT_READ).
+    EDGE_READ_CLOSED = EDGE_READ << 2,
+    EDGE_WRITE_CLOSED = EDGE_WRITE << 2,
+    EDGE_URGENT = 16,
+};
+
+/// Does any wait of this hub use the number (libev's or the edge set's)?
+static inline bool fd_slot_has_waits(const green_fd_slot *slot) {
+    return slot->waiters || slot->edge_reader || slot->edge_writer;
+}
 
 typedef struct green_fd_wait_table {
     green_fd_slot *slots;        ///< per number, `cap` of them
@@ -294,6 +341,7 @@ typedef struct green_fd_wait_table {
     /// aborts on EBADF). fd_waits_before_poll checks and empties it.
     struct green_fd_started { int fd; uint64_t word; } *started;
     size_t started_count, started_cap;
+    green_edge_poller edges;     ///< the sockets that stay registered between waits
 } green_fd_wait_table;
 
 /// Before the hub polls: wake (GREEN_WAKE_FD_CLOSED) the waiters whose fd
@@ -301,6 +349,20 @@ typedef struct green_fd_wait_table {
 void fd_waits_before_poll(green_sched *s);
 /// The hub's thread ends: free its fd-wait tables and kept watchers (after its loop).
 void fd_waits_destroy(green_sched *s);
+
+// edge_poller.c: the kernel's side of the edge set.
+
+/// Register fd in s's edge set (made on first use) under a new tag, kept
+/// in slot->edge_tag. 0, or -1 when it cannot be (libev's wait serves it).
+int edge_poller_register(green_sched *s, int fd, green_fd_slot *slot);
+/// Before the hub polls: in a fork child, let go of the parent's set and
+/// wake the waits parked on it (they call again and wait in a new one).
+void edge_poller_before_poll(green_sched *s);
+/// The hub's thread ends (after its loop is destroyed): close the set.
+void edge_poller_destroy(green_sched *s);
+/// Recount the waits parked on the set after fibers were abandoned
+/// (green_sched_keep_only_current): theirs never return.
+void edge_poller_forget_done(green_sched *s);
 
 // fd_generations.c: a word per fd number that changes when a close of it
 // begins and when it ends. get: false while a close is in progress or when

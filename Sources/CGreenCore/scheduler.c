@@ -1006,6 +1006,7 @@ void green_sched_keep_only_current(void) {
     self->all_next = self->all_prev = NULL;
     __atomic_store_n(&s->census.live, self == s->run.root ? 0 : 1, __ATOMIC_RELAXED);
     green_stack_forget_promises(&s->stacks); // their fibers never run here
+    edge_poller_forget_done(s);                 // nor return from their waits
 }
 
 // A fork child's first loop iteration. libev recreates its epoll fd and
@@ -1098,6 +1099,7 @@ __attribute__((noinline)) static green_sched *sched_make(void) {
     // ev_loop_new everywhere, never the default loop: the default loop reaps
     // every child process on SIGCHLD, which would break the program's own
     // waitpid/posix_spawn users.
+    s->fd_waits.edges.epfd = -1; // made by the first wait that can use it
     green_tls_making_internal_fds++;
     s->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
     if (s->loop) {

@@ -366,6 +366,19 @@ bool green_waitq_is_empty(const green_waitq *q);
 
 enum { GREEN_READ = 1, GREEN_WRITE = 2 }; ///< same values as EV_READ / EV_WRITE
 
+/// Wait flags (with the park flags) for green_wait_fd on a socket whose
+/// caller drained it and calls again once woken, whatever woke it. The hub
+/// may then serve the wait from its edge-triggered epoll set, where the
+/// socket stays registered between waits (fd_waits.c, edge_poller.c): a
+/// spurious wake-up is possible, a missed one is not.
+enum {
+    /// Its call said EAGAIN.
+    GREEN_WAIT_DRAINED = 0x40,
+    /// A read of a TCP stream came back short, which empties its receive
+    /// queue (unless it stopped at urgent data: the hub then returns at once).
+    GREEN_WAIT_SHORT_READ = 0x20,
+};
+
 /// Park until fd is readable/writable (events), the deadline passes, or an
 /// interruption. *revents receives the events that fired.
 int green_wait_fd(int fd, int events, int64_t deadline, int flags, int *revents);
