@@ -285,6 +285,18 @@ final class PreloadCompatibilityTests: XCTestCase {
         ], timeout: 150)
     }
 
+    /// A connection's blocking reads wait on the hub's own edge-triggered
+    /// epoll set, one kernel object that a fork child shares with its
+    /// parent: the child's hub must let go of it before it polls (else the
+    /// parent's hub takes the child's events, drops them as not its own, and
+    /// the child's read waits for ever), and the parent's waits go on in it.
+    func testForkChildsWaitsLeaveTheParentsEdgeSetAlone() throws {
+        try checkPreloadProgram("edge_fork", library: library, expect: [
+            "a fork child's reads, and then its parent's, see their bytes",
+            "edge_fork: all checks passed",
+        ])
+    }
+
     /// Timeouts too large to add to the clock overflowed into deadlines in
     /// the past, so select/ppoll/pselect returned at once; they mean "for ever".
     func testHugeTimeoutsWaitForTheEvent() throws {
