@@ -43,6 +43,10 @@ public final class StreamServer {
 
     /// Accept and serve on the calling fiber until `stop` (returns then).
     public func serve() throws {
+        // The hub first: an accept made before the thread has one would block
+        // the thread, and its connection would not be one of the shim's own
+        // non-blocking sockets (the short read and write paths, the edge set).
+        Hub.ensureParkable()
         while !stopping {
             try slots?.acquire()
             let conn: Socket
