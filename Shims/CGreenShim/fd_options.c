@@ -3,6 +3,8 @@
 // recorded and reported back while the shim keeps sockets non-blocking
 // underneath, and socket timeouts are recorded for the parked calls.
 #include "shim.h"
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <sys/ioctl.h>
@@ -91,6 +93,12 @@ GREEN_EXPORT int ioctl(int fd, unsigned long request, ...) {
 
 GREEN_EXPORT int setsockopt(int fd, int level, int name, const void *value, socklen_t len) {
     int r = REAL(setsockopt)(fd, level, name, value, len);
+    if (r == 0 && level == IPPROTO_TCP && name == TCP_ULP) {
+        // A protocol over TCP (kernel TLS) can end a read short with a
+        // record still queued: its short reads no longer say "empty" (io.c).
+        fd_info *e = shim_fd_find(fd);
+        if (e) FD_STORE(e, tcp, 2);
+    }
     if (r != 0 || level != SOL_SOCKET || !value) return r;
     int rcv = name == SO_RCVTIMEO_OLD || name == SO_RCVTIMEO_NEW;
     int snd = name == SO_SNDTIMEO_OLD || name == SO_SNDTIMEO_NEW;

@@ -10,6 +10,7 @@
 #include "io_modes.h"
 #include <limits.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -477,10 +478,12 @@ static inline fd_info *managed_stream(int fd, int reading) {
     return (reading ? FD_LOAD(e, rcv_timeout) : FD_LOAD(e, snd_timeout)) == 0 ? e : NULL;
 }
 
-/// Is a stream socket TCP? Asked of the kernel once per file. Only there
-/// does a short read say "the receive queue is empty" for certain (a Unix
-/// socket's read stops short at bytes that carried fds or other
-/// credentials), so that the wait after it may be an edge-triggered one.
+/// Is a stream socket plain TCP? Asked of the kernel once per file. Only
+/// there does a short read say "the receive queue is empty" for certain (a
+/// Unix socket's read stops short at bytes that carried fds or other
+/// credentials, kernel TLS's at a change of record type), so that the wait
+/// after it may be an edge-triggered one. (setsockopt of TCP_ULP later
+/// says "not plain" too: fd_options.c.)
 __attribute__((noinline, cold)) static uint8_t ask_tcp(fd_info *e, int fd) {
     int domain = 0, protocol = 0;
     socklen_t len = sizeof domain;
@@ -488,7 +491,11 @@ __attribute__((noinline, cold)) static uint8_t ask_tcp(fd_info *e, int fd) {
     uint8_t tcp = 2;
     if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 && (domain == AF_INET || domain == AF_INET6)) {
         len = sizeof protocol;
-        if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &len) == 0 && protocol == IPPROTO_TCP) tcp = 1;
+        char ulp[16] = "";
+        socklen_t ulp_len = sizeof ulp;
+        if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &len) == 0 && protocol == IPPROTO_TCP &&
+            getsockopt(fd, IPPROTO_TCP, TCP_ULP, ulp, &ulp_len) == 0 && ulp[0] == 0)
+            tcp = 1;
     }
     errno = saved;
     FD_STORE(e, tcp, tcp);

@@ -24,14 +24,16 @@
 
 enum { EVENTS_PER_CALL = 128 };
 
-/// EDGE_* for an epoll event mask: a hang-up or an error makes both calls
-/// return (as poll's POLLHUP and POLLERR do), and lasts.
+/// EDGE_* for an epoll event mask. An error makes both calls return once
+/// (the call takes it; an error queue's entry is read and gone). The end
+/// of the stream and a hang-up make them return, and last (fd_waits.c:
+/// until a call says EAGAIN again, as after connect(AF_UNSPEC) and anew).
 static int edge_state(uint32_t events) {
     int state = 0;
-    if (events & EPOLLIN) state |= EDGE_READ;
-    if (events & EPOLLOUT) state |= EDGE_WRITE;
-    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) state |= EDGE_READ | EDGE_READ_CLOSED;
-    if (events & (EPOLLHUP | EPOLLERR)) state |= EDGE_WRITE | EDGE_WRITE_CLOSED;
+    if (events & (EPOLLIN | EPOLLERR)) state |= EDGE_READ;
+    if (events & (EPOLLOUT | EPOLLERR)) state |= EDGE_WRITE;
+    if (events & (EPOLLRDHUP | EPOLLHUP)) state |= EDGE_READ | EDGE_READ_CLOSED;
+    if (events & EPOLLHUP) state |= EDGE_WRITE | EDGE_WRITE_CLOSED;
     if (events & EPOLLPRI) state |= EDGE_URGENT;
     return state;
 }
@@ -51,10 +53,17 @@ static inline void deliver(green_sched *s, uint64_t data, uint32_t events) {
     if ((state & EDGE_WRITE) && slot->edge_writer) green_wake(slot->edge_writer, GREEN_WAKE_NORMAL);
 }
 
+static void give_up_set(green_sched *s);
+
 /// libev says the set is readable: take every queued event.
 static void on_events(struct ev_loop *loop, ev_io *w, int revents) {
-    (void)loop; (void)w; (void)revents;
+    (void)loop; (void)w;
     green_sched *s = green_tls_sched;
+    if (__builtin_expect(revents & EV_ERROR, 0)) { // libev could not watch the set, and stopped the watcher
+        ev_ref(s->loop); // its stop took back a reference the unref'd watcher did not hold
+        give_up_set(s);
+        return;
+    }
     if (s->fd_waits.edges.forked) return; // the parent's events: edge_poller_before_poll lets go first
     struct epoll_event events[EVENTS_PER_CALL];
     for (;;) {
@@ -109,16 +118,10 @@ static void close_set(green_edge_poller *p) {
     p->epfd = -1;
 }
 
-void edge_poller_before_poll(green_sched *s) {
-    green_edge_poller *p = &s->fd_waits.edges;
-    if (__builtin_expect(!p->forked, 1)) return;
-    p->forked = false;
-    if (p->epfd < 0) return;
-    ev_ref(s->loop); // libev's rule for stopping an unref'd watcher
-    ev_io_stop(s->loop, &p->watcher);
-    close_set(p);
-    // Every registration was in the parent's set: the waits parked on them
-    // wake, call again, and wait in a new set.
+/// Forget every registration and wake the waits parked on the set: they
+/// call again, and wait anew (in a new set, or libev's). The set's fd is
+/// closed and its watcher stopped already.
+static void forget_registrations(green_sched *s) {
     for (size_t fd = 0; fd < s->fd_waits.cap; fd++) {
         green_fd_slot *slot = &s->fd_waits.slots[fd];
         slot->edge_tag = 0;
@@ -127,6 +130,26 @@ void edge_poller_before_poll(green_sched *s) {
         if (slot->edge_reader) green_wake(slot->edge_reader, GREEN_WAKE_NORMAL);
         if (slot->edge_writer) green_wake(slot->edge_writer, GREEN_WAKE_NORMAL);
     }
+}
+
+void edge_poller_before_poll(green_sched *s) {
+    green_edge_poller *p = &s->fd_waits.edges;
+    if (__builtin_expect(!p->forked, 1)) return;
+    p->forked = false;
+    if (p->epfd < 0) return;
+    ev_ref(s->loop); // libev's rule for stopping an unref'd watcher
+    ev_io_stop(s->loop, &p->watcher);
+    close_set(p);
+    forget_registrations(s); // every registration was in the parent's set
+}
+
+/// libev cannot watch the set (out of epoll watches or memory): this hub's
+/// waits go through libev from now on.
+static void give_up_set(green_sched *s) {
+    green_edge_poller *p = &s->fd_waits.edges;
+    close_set(p);
+    p->unusable = true;
+    forget_registrations(s);
 }
 
 void edge_poller_forget_done(green_sched *s) {

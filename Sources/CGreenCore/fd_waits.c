@@ -235,22 +235,15 @@ static void unwatch(green_sched *s, green_fd_wait *fw) {
     fw->fiber = NULL; // a kept watcher is free for the next lone waiter
 }
 
-/// End one wait on the edge set with `reason`. A fiber woken already (an
-/// edge, a signal) has not returned yet: a close still decides what its
-/// call says (EBADF), as a libev wait's `closed` does.
-static void end_edge_wait(green_fiber *f, int reason) {
-    if (f->state == GREEN_FIBER_PARKED) green_wake(f, reason);
-    else if (reason == GREEN_WAKE_FD_CLOSED) f->wake_reason = GREEN_WAKE_FD_CLOSED;
-}
-
-/// End fd's waits on the edge set with `reason`, taking them out of the
-/// slot: edge_wait then returns what its park returns.
+/// End fd's waits on the edge set, taking them out of the slot: each then
+/// says EBADF if its number's file closed since it began, else it returns
+/// as woken, and its caller calls again (edge_wait).
 static void edge_waits_end(green_sched *s, int fd, int reason) {
     green_fd_slot *slot = &s->fd_waits.slots[fd];
     green_fiber *r = slot->edge_reader, *w = slot->edge_writer;
     slot->edge_reader = slot->edge_writer = NULL;
-    if (r) end_edge_wait(r, reason);
-    if (w) end_edge_wait(w, reason);
+    if (r) green_wake(r, reason);
+    if (w) green_wake(w, reason);
 }
 
 /// Stop this hub's watchers on fd and wake their fibers: the fd is closing.
@@ -314,7 +307,8 @@ static void wake_stale(green_sched *s, int fd) {
         // Their file closed (EBADF), or a range close may have closed it:
         // they call again and learn from the kernel, as their callers do
         // after any wake (registered anew if the number names a new file).
-        bool closed = fd_generation_own_part(slot->edge_word - 1) != own;
+        // (edge_word 0: a fork child's hub let go of the set; still open.)
+        bool closed = slot->edge_word && fd_generation_own_part(slot->edge_word - 1) != own;
         edge_waits_end(s, fd, closed ? GREEN_WAKE_FD_CLOSED : GREEN_WAKE_NORMAL);
     }
     for (green_fd_wait *fw = s->fd_waits.slots[fd].waiters, *next; fw; fw = next) {
@@ -498,14 +492,22 @@ __attribute__((always_inline)) static inline int edge_wait(green_sched *s, int f
         }
         slot->edge_word = gen + 1;
     } else {
-        // An edge not taken yet, or a lasting state: the caller calls again
-        // (and waits anew on EAGAIN). After a short read, urgent data says
-        // the read may have stopped at its mark: the caller reads first.
+        // An edge not taken yet: the caller calls again (and waits anew on
+        // EAGAIN). A wait before a read (after a short one) also returns for
+        // a lasting state: the end of the stream, a hang-up, or urgent data
+        // (the read may have stopped at its mark). After EAGAIN those are
+        // over (a socket at its end reads 0, a hung-up one fails: neither
+        // says EAGAIN): the wait forgets them, so a socket connected anew
+        // (connect(AF_UNSPEC), then connect) waits again.
         uint8_t state = slot->edge_ready;
-        int now = (state | state >> 2) & events;
-        if ((flags & GREEN_WAIT_SHORT_READ) && (state & EDGE_URGENT)) now = events;
+        int now = state & events;
+        if (flags & GREEN_WAIT_SHORT_READ) {
+            if (state & (EDGE_READ_CLOSED | EDGE_URGENT)) now = events;
+        } else {
+            state &= (uint8_t)~(events << 2 | (events & EV_READ ? EDGE_URGENT : 0));
+        }
+        slot->edge_ready = (uint8_t)(state & ~now);
         if (now) {
-            slot->edge_ready = (uint8_t)(state & ~now);
             if (revents) *revents = now;
             return GREEN_WAKE_NORMAL;
         }
@@ -525,9 +527,14 @@ __attribute__((always_inline)) static inline int edge_wait(green_sched *s, int f
     self->pins--;
     slot = &s->fd_waits.slots[fd]; // (the table may have grown meanwhile)
     green_fiber **named = events == EV_READ ? &slot->edge_reader : &slot->edge_writer;
-    if (*named != self) { // edge_waits_end took it out (a close: EBADF; another hub's: call again)
+    if (*named != self) {
+        // edge_waits_end took it out: EBADF if its file closed since the wait
+        // began (whatever woke the fiber first, and whatever a signal
+        // handler's resume hook made of the wake's reason), else the wake's.
+        uint64_t now;
+        bool closed = !fd_generation_get(fd, &now) || fd_generation_own_part(now) != fd_generation_own_part(gen);
         if (revents) *revents = 0;
-        return r;
+        return closed ? GREEN_WAKE_FD_CLOSED : r;
     }
     *named = NULL;
     if (r == GREEN_WAKE_NORMAL) slot->edge_ready &= (uint8_t)~events; // taken: the caller calls again now

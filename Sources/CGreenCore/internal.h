@@ -315,10 +315,11 @@ enum {
     /// otherwise (a signal, a deadline).
     EDGE_READ = GREEN_READ,
     EDGE_WRITE = GREEN_WRITE,
-    /// Lasting states, for which every later wait on the file returns at
-    /// once: end of stream or an error (reads), a hang-up or an error
-    /// (writes), urgent data (a short read may have stopped at its mark
-    /// with bytes still queued: GREEN_WAIT_SHORT_READ).
+    /// Lasting states, for which a wait before a read (after a short one:
+    /// GREEN_WAIT_SHORT_READ) returns at once: the end of the stream or a
+    /// hang-up (reads; writes for a hang-up), urgent data (the short read
+    /// may have stopped at its mark with bytes still queued). A wait after
+    /// EAGAIN forgets its direction's: the kernel said they are over.
     EDGE_READ_CLOSED = EDGE_READ << 2,
     EDGE_WRITE_CLOSED = EDGE_WRITE << 2,
     EDGE_URGENT = 16,

@@ -297,6 +297,18 @@ final class PreloadCompatibilityTests: XCTestCase {
         ])
     }
 
+    /// The edge set keeps what it was told of a socket between waits: an
+    /// error-queue entry read and gone, and the end of a connection that a
+    /// `connect` made anew, must not leave the reader's wait returning at
+    /// once (it spun, and its hub's other threads never ran).
+    func testEdgeStatesThatAreOverLetTheReaderWait() throws {
+        try checkPreloadProgram("edge_states", library: library, expect: [
+            "a reader waits on through an error-queue entry read and gone",
+            "a reader waits on a socket connected anew after its end of stream",
+            "edge_states: all checks passed",
+        ])
+    }
+
     /// Timeouts too large to add to the clock overflowed into deadlines in
     /// the past, so select/ppoll/pselect returned at once; they mean "for ever".
     func testHugeTimeoutsWaitForTheEvent() throws {
