@@ -201,6 +201,35 @@ case "fork":
     // The parent's hub still works after the fork too.
     try Green.sleep(for: .milliseconds(1))
     print("child exit status: \((status >> 8) & 0xff), signalled: \(status & 0x7f); parent hooks: \(hooks)")
+case "fork-edge-wait":
+    // fork() while a fiber is parked on a TCP read in the hub's edge set:
+    // in the child (whose hub keeps its fibers) the wait goes on, in a set
+    // of the child's own, and gets the child's bytes; the parent's reader
+    // is cancelled first, so that only the child reads them.
+    let listener = try Socket.listen()
+    let client = try Socket.connect(host: "127.0.0.1", port: listener.localPort)
+    let server = try listener.accept()
+    let reader = Green.spawn { () -> Int in
+        var buf = [UInt8](repeating: 0, count: 64)
+        return buf.withUnsafeMutableBytes { read(server.fd, $0.baseAddress, 64) } // EAGAIN: waits in the edge set
+    }
+    try Green.sleep(for: .milliseconds(20)) // the reader is parked
+    let forker = Green.spawn { () -> Int32 in
+        let pid = fork()
+        if pid == 0 {
+            try Green.sleep(for: .milliseconds(50)) // the hub polls: it lets go of the parent's set, the reader waits anew
+            try client.writeAll([1, 2, 3])
+            let n = try? reader.value
+            _exit(n == 3 ? 0 : 1)
+        }
+        reader.cancel()
+        var status: Int32 = 0
+        while waitpid(pid, &status, WNOHANG) == 0 { try Green.sleep(for: .milliseconds(5)) }
+        return status
+    }
+    let status = try forker.value
+    let parentRead = (try? reader.value) ?? -2
+    print("child exit status: \((status >> 8) & 0xff), signalled: \(status & 0x7f); parent's reader: \(parentRead < 0 ? "cancelled" : "read \(parentRead)")")
 case "unlock-by-non-owner":
     // A fiber unlocking a lock another fiber holds: a programmer error.
     let lock = Lock()

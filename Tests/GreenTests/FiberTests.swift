@@ -342,6 +342,19 @@ final class FiberTests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("child exit status: 0, signalled: 0; parent hooks: [\"prepare\", \"parent\"]"), r.stdout + r.stderr)
     }
 
+    func testForkChildsFiberParkedInTheEdgeSetWaitsOnInItsOwn() throws {
+        if ProcessInfo.processInfo.environment["GREEN_SANITIZER"] == "thread" {
+            throw XCTSkip("fork is not supported under ThreadSanitizer") // as above
+        }
+        // A linked program's fork child keeps its hub's fibers: one parked on
+        // a TCP read in the hub's edge-triggered set (one kernel object with
+        // the parent's) is woken when the child's hub lets go of that set,
+        // reads again, waits in a set of the child's own, and gets its bytes.
+        let r = try runHelper(["fork-edge-wait"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("child exit status: 0, signalled: 0; parent's reader: cancelled"), r.stdout + r.stderr)
+    }
+
     func testHubABIIsInstalled() throws {
         _ = Hub.current
         let abi = try XCTUnwrap(green_hub_abi_get())
