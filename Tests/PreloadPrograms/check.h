@@ -73,6 +73,13 @@ static inline void rw_table_round(pthread_rwlock_t *rw, long table[16], int roun
     }
 }
 
+/* Read what comes (one read) and say whether it is exactly `want`. */
+static inline int read_is(int fd, const char *want) {
+    char buf[64];
+    ssize_t n = read(fd, buf, sizeof buf);
+    return n == (ssize_t)strlen(want) && memcmp(buf, want, (size_t)n) == 0;
+}
+
 /* Start of every program: unbuffered-enough stdout and a watchdog. */
 static inline void program_start(unsigned watchdog_seconds) {
     setvbuf(stdout, NULL, _IOLBF, 0);

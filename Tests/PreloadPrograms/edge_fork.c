@@ -46,13 +46,6 @@ static void *child_watchdog(void *unused) {
     _exit(7);
 }
 
-/* Read what comes (one read) and say whether it is `want`. */
-static int read_is(int fd, const char *want) {
-    char buf[64];
-    ssize_t n = read(fd, buf, sizeof buf);
-    return n == (ssize_t)strlen(want) && memcmp(buf, want, (size_t)n) == 0;
-}
-
 /* The reads, the forks and the children's reads, on a thread of their own:
  * green run makes it a fiber (the main thread may not be one). */
 static void *scenario(void *unused) {

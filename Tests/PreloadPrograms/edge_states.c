@@ -27,13 +27,6 @@ static int listener, server_end, client;
 static int reconnected[2]; /* a pipe: the reconnecter says "connected anew" */
 static struct sockaddr_in addr;
 
-/* Read what comes (one read) and say whether it is `want`. */
-static int read_is(int fd, const char *want) {
-    char buf[64];
-    ssize_t n = read(fd, buf, sizeof buf);
-    return n == (ssize_t)strlen(want) && memcmp(buf, want, (size_t)n) == 0;
-}
-
 static void *error_queue_writer(void *unused) {
     (void)unused;
     usleep(50000); /* the reader waits */
