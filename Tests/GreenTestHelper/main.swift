@@ -203,9 +203,11 @@ case "fork":
     print("child exit status: \((status >> 8) & 0xff), signalled: \(status & 0x7f); parent hooks: \(hooks)")
 case "fork-edge-wait":
     // fork() while a fiber is parked on a TCP read in the hub's edge set:
-    // in the child (whose hub keeps its fibers) the wait goes on, in a set
-    // of the child's own, and gets the child's bytes; the parent's reader
-    // is cancelled first, so that only the child reads them.
+    // in the child (whose hub keeps its fibers) the hub lets go of the set
+    // it shares with the parent and wakes the wait, which reads again and
+    // waits in a set of the child's own for the child's bytes; the parent's
+    // reader is cancelled first, so that only the child reads them.
+    try Green.sleep(for: .milliseconds(1)) // the hub first: sockets made before it are not the shim's own
     let listener = try Socket.listen()
     let client = try Socket.connect(host: "127.0.0.1", port: listener.localPort)
     let server = try listener.accept()
