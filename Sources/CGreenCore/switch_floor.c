@@ -109,3 +109,65 @@ int green_spawn_join_floor(long count) {
     }
     return 0;
 }
+
+// ---- spawn + join with nothing but a stack ----------------------------------
+//
+// The least a fiber with a stack of its own costs: a record from a free
+// list, a stack from a pool (the one freed last), a first frame made on it,
+// a switch in, the body, a switch back, and the stack and record returned.
+// No scheduler, no ready queue, no join queue, none of a thread's state
+// (errno, Swift's access set, census, cancellation): what Green's C core
+// adds to this is what makes its fiber a thread to the program.
+
+typedef struct bare_fiber {
+    void *sp;                ///< its context while the joiner runs
+    char *stack;             ///< its stack's top
+    void (*body)(void *);    ///< what it runs
+    void *joiner_sp;         ///< the joiner's context while it runs
+    struct bare_fiber *next; ///< on the free list
+} bare_fiber;
+
+enum { BARE_STACK_SIZE = 64 * 1024, BARE_POOL = 4 };
+
+typedef struct {
+    bare_fiber *free_records;
+    char *stacks[BARE_POOL]; ///< free stacks' tops, most recently freed last
+    int nstacks;
+} bare_pool;
+
+static void bare_main(void *arg) {
+    bare_fiber *f = arg;
+    f->body(NULL);
+    green_ctx_switch(&f->sp, f->joiner_sp, NULL); // done: never resumed
+}
+
+static inline bare_fiber *bare_spawn(bare_pool *p, void (*body)(void *)) {
+    bare_fiber *f = p->free_records;
+    p->free_records = f->next;
+    f->stack = p->stacks[--p->nstacks];
+    f->body = body;
+    f->sp = green_ctx_make(f->stack, bare_main, f);
+    return f;
+}
+
+static inline void bare_join(bare_pool *p, bare_fiber *f) {
+    green_ctx_switch(&f->joiner_sp, f->sp, NULL); // runs it to its end
+    p->stacks[p->nstacks++] = f->stack;
+    f->next = p->free_records;
+    p->free_records = f;
+}
+
+int green_spawn_join_bare_floor(long count) {
+    bare_pool p = {0};
+    bare_fiber records[BARE_POOL];
+    char *memory = malloc((size_t)BARE_POOL * BARE_STACK_SIZE);
+    if (!memory) return -1;
+    for (int i = 0; i < BARE_POOL; i++) {
+        records[i].next = p.free_records;
+        p.free_records = &records[i];
+        p.stacks[p.nstacks++] = memory + (size_t)(i + 1) * BARE_STACK_SIZE;
+    }
+    for (long i = 0; i < count; i++) bare_join(&p, bare_spawn(&p, empty_body));
+    free(memory);
+    return 0;
+}

@@ -46,11 +46,14 @@ enum SpawnJoin {
         // One unit alive at a time: the pooled stack stays hot in cache.
         let greenOne = try greenOneAtATime(fibers)
         let coreOne = coreOneAtATime(fibers)
+        let bareOne = bareOneAtATime(fibers)
         let objectOne = swiftObjectOneAtATime(fibers)
         let taskOne = tasksOneAtATime(tasks)
         t.add(["Green fibers, one at a time", grouped(greenOne.units), "warm", "", "", perOp(ns: greenOne.nsPerUnit), "baseline"])
         t.add(["  the C core alone, one at a time", grouped(coreOne.units), "warm", "", "", perOp(ns: coreOne.nsPerUnit),
                ratio("Core", coreOne.nsPerUnit, baseline: greenOne.nsPerUnit)])
+        t.add(["  a bare stackful fiber, one at a time", grouped(bareOne.units), "warm", "", "", perOp(ns: bareOne.nsPerUnit),
+               ratio("Bare", bareOne.nsPerUnit, baseline: greenOne.nsPerUnit)])
         t.add(["  a Swift object with a fiber's fields alone", grouped(objectOne.units), "warm", "", "", perOp(ns: objectOne.nsPerUnit),
                ratio("Object", objectOne.nsPerUnit, baseline: greenOne.nsPerUnit)])
         t.add(["Swift Tasks, one at a time", grouped(taskOne.units), "warm", "", "", perOp(ns: taskOne.nsPerUnit),
@@ -60,6 +63,8 @@ enum SpawnJoin {
                + "(the one freed last), so these trivial bodies share a few.")
         t.note("'the C core alone': green_fiber_spawn + green_fiber_join from C, an empty body, no Swift fiber "
                + "object, closure or reference counts: what Green.spawn + join costs below its Swift layer.")
+        t.note("'a bare stackful fiber': a record and a pooled stack, a first frame, a switch in and one back, "
+               + "and nothing of the scheduler or a thread's state: the floor under any spawn of a fiber with a stack.")
         t.note("'a Swift object with a fiber's fields alone': allocate an object laid out as Fiber<Void>, hand it "
                + "on retained once as spawn does, release it, free it: no stack, no switch. The C core's row and this "
                + "one add up to the floor of Green.spawn + join under a class handle.")
@@ -98,6 +103,14 @@ enum SpawnJoin {
         let clock = ContinuousClock()
         let t0 = clock.now
         guard green_spawn_join_floor(n) == 0 else { fatalError("green-bench: spawn failed") }
+        return Round(units: n, create: 0, join: seconds(clock.now - t0))
+    }
+
+    static func bareOneAtATime(_ n: Int) -> Round {
+        guard green_spawn_join_bare_floor(1_000) == 0 else { fatalError("green-bench: no memory for stacks") } // warm-up
+        let clock = ContinuousClock()
+        let t0 = clock.now
+        guard green_spawn_join_bare_floor(n) == 0 else { fatalError("green-bench: no memory for stacks") }
         return Round(units: n, create: 0, join: seconds(clock.now - t0))
     }
 

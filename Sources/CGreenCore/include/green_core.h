@@ -434,6 +434,11 @@ int green_switch_floor_without_fp(long round_trips);
 /// at a time with the C core alone, on the calling thread's hub (a fiber or
 /// its root context). 0, or -1 when a spawn failed.
 int green_spawn_join_floor(long count);
+/// For green-bench: `count` bare fibers spawned and joined one at a time:
+/// a pooled stack, a first frame, a switch in and one back, and nothing of
+/// the scheduler or a thread's state (the floor under any stackful spawn).
+/// 0, or -1 without memory for the stacks.
+int green_spawn_join_bare_floor(long count);
 /// Park until the monotonic deadline (never returns early). 0 when slept.
 int green_sleep_until(int64_t deadline, int flags);
 
