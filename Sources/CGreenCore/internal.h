@@ -107,14 +107,29 @@ void green_stack_free(green_stack_pool *p, const green_stack *st);
 /// has no class for (errno unchanged): allocate one now instead.
 int green_stack_promise(green_stack_pool *p, size_t size, unsigned *cls);
 /// At the fiber's first run: the promised stack, the most recently freed of
-/// its class (likely still in the cache).
-void green_stack_take_promised(green_stack_pool *p, unsigned cls, green_stack *out);
+/// its class (likely still in the cache). Inline, as the release below:
+/// every spawned fiber takes one and gives it back.
+static inline void green_stack_take_promised(green_stack_pool *p, unsigned cls, green_stack *out) {
+    green_stack_class *c = &p->cls[cls];
+    c->promised--;
+    *out = c->ndirty ? c->dirty[--c->ndirty] : c->clean[--c->nclean];
+}
 /// A fork child: the fibers the promises were for are gone.
 void green_stack_forget_promises(green_stack_pool *p);
 /// Free a stack on the thread owning `here`: into `here` if it is its home
 /// pool, else handed back to its home (a lock-free push, any thread): a fiber
 /// thread that a hub made for another (`green run --hubs`) dies there.
-void green_stack_release(green_stack_pool *here, const green_stack *st);
+void green_stack_release_slow(green_stack_pool *here, const green_stack *st);
+static inline void green_stack_release(green_stack_pool *here, const green_stack *st) {
+    if (st->home == here && st->cls != ~0u) { // a stack of this pool's: onto its class's free list
+        green_stack_class *c = &here->cls[st->cls];
+        if (c->ndirty < c->capdirty) {
+            c->dirty[c->ndirty++] = *st;
+            return;
+        }
+    }
+    green_stack_release_slow(here, st);
+}
 /// Unmap every slab and free the lists (no stack of the pool may be in use).
 void green_stack_pool_destroy(green_stack_pool *p);
 /// Give the pages of up to `budget` surplus free stacks back to the kernel.

@@ -151,7 +151,9 @@ static void take_returned(green_stack_pool *p) {
     }
 }
 
-void green_stack_release(green_stack_pool *here, const green_stack *st) {
+/// green_stack_release's own path (internal.h), for all but a stack of this
+/// pool's with room on its free list.
+void green_stack_release_slow(green_stack_pool *here, const green_stack *st) {
     green_stack_pool *home = st->home;
     if (home == here || !home) {
         green_stack_free(here, st);
@@ -242,12 +244,6 @@ int green_stack_promise(green_stack_pool *p, size_t size, unsigned *cls) {
     c->promised++;
     *cls = idx;
     return 0;
-}
-
-void green_stack_take_promised(green_stack_pool *p, unsigned cls, green_stack *out) {
-    green_stack_class *c = &p->cls[cls];
-    c->promised--;
-    take_free(c, out);
 }
 
 void green_stack_forget_promises(green_stack_pool *p) {
