@@ -114,6 +114,12 @@ static green_fiber *record_get(green_sched *s) {
     return record_alloc();
 }
 
+/// Only RECORDS_KEPT are kept: keeping every record (tried) cut 100,000
+/// fibers alive from 1,990 to 1,565 instructions each but ran 40% slower.
+/// A free list that long is a chain of dependent cache misses (each pop
+/// reads the next record's address from the last one), where malloc, once
+/// the records' frees have merged the heap's free chunks, hands the next
+/// round's records and Swift objects out in address order.
 static void record_put(green_sched *s, green_fiber *f) {
     if (s->records.count >= RECORDS_KEPT) {
         record_free(f);
