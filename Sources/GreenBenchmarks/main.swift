@@ -29,6 +29,12 @@ if args.first == "--profile-spawn-core" {
     print("\(r.nsPerUnit) ns per spawn+join")
     exit(0)
 }
+if args.first == "--profile-spawn-bare" {
+    // Hidden: a bare stackful fiber's spawn+join (the floor row), to run under callgrind.
+    let r = SpawnJoin.bareOneAtATime(2_000_000)
+    print("\(r.nsPerUnit) ns per spawn+join")
+    exit(0)
+}
 if args.first == "--profile-spawn-many" {
     // Hidden: 100,000 fibers alive (create all, then join all), 20 rounds, to run under perf.
     var total = 0.0
