@@ -146,6 +146,7 @@ enum {
     FIBER_CANCEL_REQUESTED = 1, ///< sticky: cancel() was called
     FIBER_CANCEL_PENDING = 2,   ///< not yet delivered by a park
     FIBER_RECORD_APART = 8,     ///< its record is heap memory, not on its stack (green_fiber_spawn's)
+    FIBER_REUSABLE = 16,        ///< spawned with the default stack size: done, it may wait for the next spawn (scheduler.c)
 };
 
 struct green_fiber {
@@ -457,6 +458,11 @@ void fd_waits_take_closed(green_sched *s);
 typedef struct green_record_cache {
     green_fiber *free;           ///< linked through run_next
     unsigned count;
+    /// Finished fibers parked in fiber_main with their stacks, each to run
+    /// the body of a later spawn (Go's free goroutines); linked through
+    /// run_next.
+    green_fiber *idle;
+    unsigned nidle;
 } green_record_cache;
 
 struct green_sched {

@@ -49,6 +49,7 @@ void __tsan_switch_to_fiber(void *fiber, unsigned flags);
 #define HOT_FREE_STACKS 256     // free stacks kept resident per size class
 #define TRIM_PER_IDLE 256       // stacks given back to the kernel per idle pass
 #define RECORDS_KEPT 1024       // finished fibers' heap records kept for reuse
+#define IDLE_FIBERS_KEPT 16     // finished fibers kept with their stacks for the next spawns
 
 __thread green_sched *green_tls_sched __attribute__((tls_model("initial-exec")));
 __thread green_fiber *green_tls_parkable __attribute__((tls_model("initial-exec")));
@@ -566,20 +567,55 @@ int green_sched_fiber_streak(green_sched *s, uint64_t *switches) {
 
 // ---- fibers ----------------------------------------------------------------------
 
+/// A finished fiber that may wait here, stack and all, for a later
+/// green_fiber_spawn (reuse_idle): one spawned with the default stack size
+/// on this hub, whose stack is this hub's, while fewer than
+/// IDLE_FIBERS_KEPT wait. Its next spawn then costs no stack promised,
+/// taken, made ready and released, no first entry and no dead fiber's
+/// release: a third of the C core's spawn + join.
+static bool wait_for_reuse(green_sched *s, green_fiber *f) {
+    if (!(f->flags & FIBER_REUSABLE) || f->keeper || f->tp || f->stack.home != &s->stacks ||
+        s->records.nidle >= IDLE_FIBERS_KEPT)
+        return false;
+    f->run_next = s->records.idle;
+    s->records.idle = f;
+    s->records.nidle++;
+    return true;
+}
+
 static void fiber_main(void *arg) {
     green_fiber *f = arg;
     green_sched *s = f->sched;
     after_switch(s);
-    errno = 0;
-    f->entry(f->entry_arg);
-    s = f->sched; // it may have moved to another hub meanwhile
-    // Done: wake joiners, hand the stack to whoever runs next, never return.
-    f->state = GREEN_FIBER_DONE;
-    green_waitq_wake_all(&f->joiners);
-    green_census_remove(s, f);
+    for (;;) {
+        errno = 0;
+        f->entry(f->entry_arg);
+        s = f->sched; // it may have moved to another hub meanwhile
+        // Done: wake joiners; then wait to run a later spawn's body, or
+        // hand the stack to whoever runs next and never return.
+        f->state = GREEN_FIBER_DONE;
+        green_waitq_wake_all(&f->joiners);
+        green_census_remove(s, f);
+        if (!wait_for_reuse(s, f)) break;
+        schedule_next(s); // back once reuse_idle gave it a new body and made it ready
+    }
     s->run.dead = f;
     schedule_next(s);
     __builtin_unreachable();
+}
+
+/// Release the finished fibers that wait for reuse: their stacks to the
+/// pool, their records to the cache (a hub's end).
+static void release_idle(green_sched *s) {
+    while (s->records.idle) {
+        green_fiber *f = s->records.idle;
+        s->records.idle = f->run_next;
+        s->records.nidle--;
+        TSAN_FIBER_DESTROY(f);
+        green_stack st = f->stack;
+        green_stack_release(&s->stacks, &st);
+        record_put(s, f);
+    }
 }
 
 /// A stack with the fiber's own record at its top, then `reserve` bytes
@@ -708,7 +744,7 @@ static green_fiber *create_apart(green_sched *s, size_t stack_size, void (*entry
         return NULL;
     }
     memset(f, 0, sizeof *f);
-    f->flags = FIBER_RECORD_APART;
+    f->flags = FIBER_RECORD_APART | (stack_size == GREEN_DEFAULT_STACK_SIZE ? FIBER_REUSABLE : 0);
     f->stack.cls = cls; // the class promised; sp stays NULL until the first run
     f->sched = s;
     f->entry = entry;
@@ -719,11 +755,36 @@ static green_fiber *create_apart(green_sched *s, size_t stack_size, void (*entry
     return f;
 }
 
+/// A fiber that waits for reuse in fiber_main (wait_for_reuse), made new:
+/// everything of the one that finished is forgotten but its stack, its
+/// saved context in fiber_main's loop and ThreadSanitizer's record of them.
+static green_fiber *reuse_idle(green_sched *s, void (*entry)(void *), void *arg) {
+    green_fiber *f = s->records.idle;
+    s->records.idle = f->run_next;
+    s->records.nidle--;
+    void *sp = f->sp, *top = f->top, *tsan_fiber = f->tsan_fiber;
+    green_stack stack = f->stack;
+    memset(f, 0, sizeof *f);
+    f->sp = sp;
+    f->top = top;
+    f->tsan_fiber = tsan_fiber;
+    f->stack = stack;
+    f->flags = FIBER_RECORD_APART | FIBER_REUSABLE;
+    f->sched = s;
+    f->entry = entry;
+    f->entry_arg = arg;
+    f->state = GREEN_FIBER_READY;
+    f->joiners.label = "join";
+    return f;
+}
+
 green_fiber *green_fiber_spawn(size_t stack_size, void (*entry)(void *), void *arg) {
     green_sched *s = green_sched_create();
     if (!s) return NULL;
     if (!stack_size) stack_size = GREEN_DEFAULT_STACK_SIZE;
-    green_fiber *f = stack_size <= GREEN_MAX_STACK_SIZE ? create_apart(s, stack_size, entry, arg) : NULL;
+    green_fiber *f = NULL;
+    if (stack_size == GREEN_DEFAULT_STACK_SIZE && s->records.idle) f = reuse_idle(s, entry, arg);
+    else if (stack_size <= GREEN_MAX_STACK_SIZE) f = create_apart(s, stack_size, entry, arg);
     // Else the usual way, and its errors (EINVAL, ENOMEM); errno is the
     // caller's business only when this returns NULL.
     if (!f) f = green_fiber_create_on(NULL, stack_size, entry, arg);
@@ -1074,6 +1135,7 @@ static void on_thread_exit(void *arg) {
     TSAN_FIBER_DESTROY(s->run.hub);
     green_stack hub_stack = s->run.hub->stack;   // not running: we are on the thread's own stack
     green_stack_free(&s->stacks, &hub_stack);
+    release_idle(s);
     green_stack_pool_destroy(&s->stacks);
     records_trim(s, 0, UINT_MAX);
     fd_waits_destroy(s);

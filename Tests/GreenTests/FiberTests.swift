@@ -218,6 +218,37 @@ final class FiberTests: XCTestCase {
         XCTAssertEqual(errno, 33)
     }
 
+    func testAFinishedFiberRunsTheNextSpawnAsANewFiber() throws {
+        // Spawned and joined one at a time, each fiber runs on the one the
+        // last finished on (its stack and record, waiting in the C core for
+        // reuse): nothing of the last one may show in the next.
+        let local = FiberLocal<Int>(default: -1)
+        var ids = Set<UInt64>(), stacks = Set<UInt>()
+        for i in 0..<50 {
+            let f = Green.spawn(name: "reused-\(i)") { () -> [String] in
+                let me = Fiber.current
+                var lo: UnsafeMutableRawPointer?, hi: UnsafeMutableRawPointer?
+                green_fiber_stack_bounds(green_fiber_current(), &lo, &hi)
+                stacks.insert(UInt(bitPattern: lo))
+                let seen = ["\(errno)", "\(me.isCancelled)", me.name, "\(local.value)"]
+                ids.insert(me.id)
+                errno = 77
+                local.value = i
+                if i % 2 == 0 { try Green.sleep(for: .seconds(60)) } // cancelled below
+                return seen
+            }
+            if i % 2 == 0 {
+                try Green.yield() // it runs and sleeps
+                f.cancel()
+                XCTAssertThrowsError(try f.value) { XCTAssertTrue($0 is CancellationError) }
+            } else {
+                XCTAssertEqual(try f.value, ["0", "false", "reused-\(i)", "-1"])
+            }
+        }
+        XCTAssertEqual(ids.count, 50) // a new id each time
+        XCTAssertLessThanOrEqual(stacks.count, 2) // ... on the stack the last one finished on
+    }
+
     func testFibersTakeTheirStacksWhenTheyFirstRun() throws {
         /// The lowest address of the running fiber's stack: which stack it runs on.
         func stackAddress() -> UInt {
@@ -228,10 +259,12 @@ final class FiberTests: XCTestCase {
         // 10,000 made before any runs: each takes the stack the one before
         // it just gave back, so they run on a few stacks (each on its own
         // before, 10,000 of them).
+        // (The first 16 to finish keep theirs, waiting for the next spawns:
+        // scheduler.c's IDLE_FIBERS_KEPT.)
         let quick = (0..<10_000).map { _ in Green.spawn { stackAddress() } }
         var stacks = Set<UInt>()
         for f in quick { stacks.insert(try f.value) }
-        XCTAssertLessThanOrEqual(stacks.count, 4)
+        XCTAssertLessThanOrEqual(stacks.count, 16 + 4)
 
         // Fibers that park keep the stack they took: 1,000 alive at once on
         // 1,000 stacks, each finding its locals as it left them.
