@@ -48,6 +48,11 @@ final class PreloadCompatibilityTests: XCTestCase {
     /// idle hub in a waiting thread's TLS (300 signals, 900 writes) once could
     /// take the hub itself for that thread and queue it as ready (seen with a
     /// print in the yield; the program showed no symptom of its own then).
+    /// Two such turns in one handler showed one: a thread that blocked with
+    /// 60 calls counted, and a handler of 80 writes run for it on the idle
+    /// hub, queued the hub twice, linked to itself, and the hub never slept
+    /// again until a thread was woken (a child watching /proc saw it running
+    /// for 3 s; verified on the code before the fix).
     func testCallsThatNeverParkStillLetOthersRun() throws {
         try checkPreloadProgram("fair_turns", library: library, expect: [
             "select always writable: the spinning thread let the timer thread stop it",
@@ -58,6 +63,7 @@ final class PreloadCompatibilityTests: XCTestCase {
             "semaphore post and trywait: the spinning thread let the timer thread stop it",
             "sigaction: the spinning thread let the timer thread stop it",
             "handlers while every thread waits: every run's writes arrived, both threads went on",
+            "a handler after a thread's streak: the hub slept again",
             "fair_turns: all checks passed",
         ])
     }

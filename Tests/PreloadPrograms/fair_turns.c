@@ -8,7 +8,7 @@
  * spins until another thread, woken by a timer, sets a flag. Last, the
  * calls of signal handlers that run while every thread waits (on fibers:
  * on the idle hub, in the waiting thread's TLS) count toward no turn that
- * could move the hub itself. */
+ * could move the hub itself, even after a streak the thread left there. */
 #include "check.h"
 #include <poll.h>
 #include <semaphore.h>
@@ -16,6 +16,7 @@
 #include <sys/epoll.h>
 #include <sys/select.h>
 #include <sys/socket.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/wait.h>
 
@@ -190,6 +191,126 @@ static void handlers_while_all_wait(void) {
            usr1_runs > 0 && bytes == 3L * usr1_runs ? "every run's writes arrived, both threads went on" : "FAILED");
 }
 
+// ---- a handler after a thread's streak ---------------------------------------
+
+enum { STREAK_CALLS = 60, HANDLER_CALLS = 80 };
+static int streak_pipe[2], streak_release[2], streak_verdict[2];
+
+static void write_80_from_handler(int sig) {
+    (void)sig;
+    for (int i = 0; i < HANDLER_CALLS; i++) {
+        char c = 'h';
+        if (write(streak_pipe[1], &c, 1) != 1) break;
+    }
+}
+
+/* Takes SIGUSR1; makes 60 calls that never park (60 of the 64 of a fair
+ * turn), then waits in read(). */
+static void *streak_then_wait(void *unused) {
+    (void)unused;
+    sigset_t usr1;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    pthread_sigmask(SIG_UNBLOCK, &usr1, NULL);
+    for (int i = 0; i < STREAK_CALLS; i++) {
+        char c = 's';
+        if (write(streak_pipe[1], &c, 1) != 1) break;
+    }
+    char c;
+    ssize_t n;
+    do n = read(streak_release[0], &c, 1);
+    while (n < 0 && errno == EINTR);
+    return (void *)(long)n;
+}
+
+/* Every thread of process `pid` waits in the kernel (none running or runnable). */
+static int all_asleep(pid_t pid) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    if (!d) return 0;
+    int seen = 0, running = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.') continue;
+        char stat[512];
+        snprintf(path, sizeof path, "/proc/%d/task/%.16s/stat", (int)pid, e->d_name);
+        int fd = open(path, O_RDONLY);
+        if (fd < 0) continue;
+        ssize_t n = read(fd, stat, sizeof stat - 1);
+        close(fd);
+        if (n <= 0) continue;
+        stat[n] = 0;
+        char *end = strrchr(stat, ')'); // "tid (name) S ..."
+        if (!end || end[1] != ' ' || !end[2]) continue;
+        seen++;
+        running += end[2] == 'R';
+    }
+    closedir(d);
+    return seen > 0 && running == 0;
+}
+
+static int read_bytes(int fd, long want) {
+    char buf[256];
+    for (long got = 0; got < want;) {
+        ssize_t n = read(fd, buf, (size_t)(want - got) < sizeof buf ? (size_t)(want - got) : sizeof buf);
+        if (n <= 0) return 0;
+        got += n;
+    }
+    return 1;
+}
+
+/* The count of a thread's calls that never parked is zeroed at a switch in
+ * the TLS the switch leaves, so a handler run for that thread on the idle
+ * hub (in its TLS) starts no fair turn from what the thread left there. It
+ * was zeroed in the TLS loaded instead: the thread below blocked with 60
+ * left, the handler's 80 calls made 64 twice, each a fair turn that queued
+ * the hub fiber itself (the one running), the second linked to itself, and
+ * the hub went round its loop, never sleeping, until a thread was woken.
+ * A child watches every thread of this process: asleep before it sends the
+ * signal (the handler runs on the idle hub), and asleep again after the
+ * handler's bytes came, before it lets the threads go on. */
+static void handler_after_streak(void) {
+    CHECK(pipe(streak_pipe) == 0 && pipe(streak_release) == 0 && pipe(streak_verdict) == 0);
+    CHECK(fcntl(streak_pipe[1], F_SETFL, O_NONBLOCK) == 0);
+    CHECK(set_handler(SIGUSR1, write_80_from_handler, SA_RESTART) == 0);
+    sigset_t usr1, old;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    CHECK(pthread_sigmask(SIG_BLOCK, &usr1, &old) == 0);
+    pthread_t waiter;
+    CHECK(pthread_create(&waiter, NULL, streak_then_wait, NULL) == 0);
+    pid_t parent = getpid();
+    pid_t child = fork();
+    if (child == 0) {
+        if (!read_bytes(streak_pipe[0], STREAK_CALLS)) _exit(2);
+        while (!all_asleep(parent)) usleep(200); // the thread waits in read(), the main thread below
+        kill(parent, SIGUSR1);
+        if (!read_bytes(streak_pipe[0], HANDLER_CALLS)) _exit(2);
+        int polls = 0;
+        while (!all_asleep(parent) && ++polls < 3000) usleep(1000); // 3 s: the hub spun
+        char verdict = polls < 3000 ? 'y' : 'n';
+        _exit(write(streak_verdict[1], &verdict, 1) == 1 ? 0 : 2);
+    }
+    CHECK(child > 0);
+    close(streak_verdict[1]); // the child's alone: no verdict is an end of file
+    char verdict = 0;
+    CHECK(read(streak_verdict[0], &verdict, 1) == 1);
+    char c = 'r';
+    CHECK(write(streak_release[1], &c, 1) == 1);
+    void *got = NULL;
+    CHECK(pthread_join(waiter, &got) == 0 && got == (void *)1L);
+    int status = 0;
+    CHECK(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK(verdict == 'y');
+    CHECK(pthread_sigmask(SIG_SETMASK, &old, NULL) == 0);
+    for (int fd = 0; fd < 2; fd++) {
+        close(streak_pipe[fd]);
+        close(streak_release[fd]);
+    }
+    close(streak_verdict[0]);
+    if (verdict == 'y') printf("a handler after a thread's streak: the hub slept again\n");
+}
+
 int main(void) {
     program_start(30);
     CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
@@ -203,5 +324,6 @@ int main(void) {
     run("semaphore post and trywait", spin_semaphore);
     run("sigaction", spin_sigaction);
     handlers_while_all_wait();
+    handler_after_streak();
     return program_end("fair_turns");
 }
