@@ -58,16 +58,16 @@ enum SpawnJoin {
                ratio("Object", objectOne.nsPerUnit, baseline: greenOne.nsPerUnit)])
         t.add(["Swift Tasks, one at a time", grouped(taskOne.units), "warm", "", "", perOp(ns: taskOne.nsPerUnit),
                ratio("Task", taskOne.nsPerUnit, baseline: greenOne.nsPerUnit)])
-        t.note("'one at a time' spawns a unit and joins it before the next (a reused, cache-hot stack); "
-               + "'create all, then join all' keeps 100,000 alive; a fiber takes its stack at its first run "
-               + "(the one freed last), so these trivial bodies share a few.")
+        t.note("'one at a time' spawns a unit and joins it before the next (a fiber runs each body on the fiber "
+               + "the last one ended on, its stack cache-hot); 'create all, then join all' keeps 100,000 alive; a "
+               + "fiber takes its stack at its first run (the one freed last), so these trivial bodies share a few.")
         t.note("'the C core alone': green_fiber_spawn + green_fiber_join from C, an empty body, no Swift fiber "
                + "object, closure or reference counts: what Green.spawn + join costs below its Swift layer.")
         t.note("'a bare stackful fiber': a record and a pooled stack, a first frame, a switch in and one back, "
                + "and nothing of the scheduler or a thread's state: the floor under any spawn of a fiber with a stack.")
         t.note("'a Swift object with a fiber's fields alone': allocate an object laid out as Fiber<Void>, hand it "
-               + "on retained once as spawn does, release it, free it: no stack, no switch. The C core's row and this "
-               + "one add up to the floor of Green.spawn + join under a class handle.")
+               + "on retained once as spawn does, release it, free it: no stack, no switch. The bare fiber's row and "
+               + "this one add up to the floor of Green.spawn + join under a class handle.")
         t.note("Fibers start running only when main joins, so their bodies run in the join phase; tasks and "
                + "threads start running on other CPUs during the create phase.")
         t.note("cold = first round in this process (earlier sections may already have warmed shared runtime state).")

@@ -134,7 +134,10 @@ void green_set_wait_label(const char *label);
 /// queue. `entry(arg)` runs on the fiber; when it returns the fiber is done.
 /// Returns NULL with errno set when no stack could be had. The stack is
 /// promised now and taken at the fiber's first run (the pool's most recently
-/// freed); its record is heap memory, kept for reuse when it is done.
+/// freed); its record is heap memory, kept for reuse when it is done. With
+/// the default stack size, a fiber that ended on this hub may run `entry`
+/// instead, on its stack (up to 16 wait for that): a fiber record must not
+/// be used after its fiber is done.
 green_fiber *green_fiber_spawn(size_t stack_size, void (*entry)(void *arg), void *arg);
 
 /// green_fiber_spawn in two steps, for a fiber that is to run on another
