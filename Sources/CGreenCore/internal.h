@@ -155,7 +155,7 @@ struct green_fiber {
     // all that a park, a wake and a switch touch, so that resuming one of
     // many parked fibers misses the cache on two lines of its record, not
     // on five.
-    void *sp;                    ///< saved stack pointer while switched out; NULL until the first run of a fiber whose stack is only promised (FIBER_RECORD_APART)
+    void *sp;                    ///< saved stack pointer while switched out; NULL until the first run of a fiber whose stack is only promised (FIBER_RECORD_APART), in fiber_main's loop for one a finished fiber runs (reuse_idle)
     uintptr_t exclusivity[2];    ///< Swift's per-task access-set context
     int32_t owner_id;            ///< its id as a lock owner (green_fiber_owner_id), 0 until asked; at GREEN_FIBER_OWNER_ID_OFFSET
     int saved_errno;

@@ -404,6 +404,8 @@ static void share_ready(green_sched *s) {
         // Not the one switching out now (a yield queues itself first): its
         // context is saved only by the switch.
         // Nor one that has not run yet and was promised a stack of this hub's pool.
+        // (One that a finished fiber runs, on that fiber's stack, may move:
+        // ending on another hub, it sends the stack home.)
         if (f != s->run.current && f != s->run.root && !f->pins && !f->timeouts && f->sp) break;
     }
     if (looked == 16) return; // the queue's first few cannot move: not worth a longer walk on each switch
@@ -528,6 +530,9 @@ void green_fair_yield(void) {
     // switched from.
     green_fiber *self = s->run.current;
     if (green_tls_parkable != self || self == s->run.hub) return;
+    // Nor a fiber whose body returned (a signal handler in its last steps,
+    // in fiber_main): it is on no queue but the idle one, or is dead.
+    if (self->state != GREEN_FIBER_RUNNING) return;
     // Ready again at the back of the queue, like green_yield, but a pending
     // cancellation or timeout stays pending for the call's next real park.
     self->state = GREEN_FIBER_READY;

@@ -221,31 +221,40 @@ final class FiberTests: XCTestCase {
     func testAFinishedFiberRunsTheNextSpawnAsANewFiber() throws {
         // Spawned and joined one at a time, each fiber runs on the one the
         // last finished on (its stack and record, waiting in the C core for
-        // reuse): nothing of the last one may show in the next.
+        // reuse): nothing of the last one may show in the next, in Swift or
+        // in its C record (name, lock-owner id, errno, cancellation).
         let local = FiberLocal<Int>(default: -1)
-        var ids = Set<UInt64>(), stacks = Set<UInt>()
+        var ids = Set<UInt64>(), ownerIDs = Set<Int32>(), stacks = Set<UInt>()
         for i in 0..<50 {
-            let f = Green.spawn(name: "reused-\(i)") { () -> [String] in
-                let me = Fiber.current
+            let named = i % 4 < 2
+            let f = Green.spawn(name: named ? "reused-\(i)" : "fiber") { () -> [String] in
+                let me = Fiber.current, core = green_fiber_current()
                 var lo: UnsafeMutableRawPointer?, hi: UnsafeMutableRawPointer?
-                green_fiber_stack_bounds(green_fiber_current(), &lo, &hi)
+                green_fiber_stack_bounds(core, &lo, &hi)
                 stacks.insert(UInt(bitPattern: lo))
-                let seen = ["\(errno)", "\(me.isCancelled)", me.name, "\(local.value)"]
+                let seen = ["\(errno)", "\(me.isCancelled)", me.name, String(cString: green_fiber_name(core)), "\(local.value)"]
                 ids.insert(me.id)
+                ownerIDs.insert(green_fiber_owner_id(core))
                 errno = 77
                 local.value = i
                 if i % 2 == 0 { try Green.sleep(for: .seconds(60)) } // cancelled below
                 return seen
+            }
+            if i > 0 { // the last one's fiber, stack and all: it has a stack before its first run
+                var lo: UnsafeMutableRawPointer?, hi: UnsafeMutableRawPointer?
+                green_fiber_stack_bounds(f.core, &lo, &hi)
+                XCTAssertNotNil(lo, "spawn \(i) did not run on a finished fiber")
             }
             if i % 2 == 0 {
                 try Green.yield() // it runs and sleeps
                 f.cancel()
                 XCTAssertThrowsError(try f.value) { XCTAssertTrue($0 is CancellationError) }
             } else {
-                XCTAssertEqual(try f.value, ["0", "false", "reused-\(i)", "-1"])
+                XCTAssertEqual(try f.value, ["0", "false", named ? "reused-\(i)" : "fiber", named ? "reused-\(i)" : "", "-1"])
             }
         }
         XCTAssertEqual(ids.count, 50) // a new id each time
+        XCTAssertEqual(ownerIDs.count, 50) // and a new owner for locks
         XCTAssertLessThanOrEqual(stacks.count, 2) // ... on the stack the last one finished on
     }
 
