@@ -135,18 +135,36 @@ static void write_from_handler(int sig) {
     usr1_runs++;
 }
 
-/* The one thread that takes SIGUSR1: waits in read() until released. */
-static void *wait_for_release(void *unused) {
-    (void)unused;
+/* SIGUSR1 runs `handler`, blocked in the calling thread (its mask before
+ * in *old) and unblocked in a new thread that runs fn: the one that takes it. */
+static pthread_t start_usr1_taker(void (*handler)(int), void *(*fn)(void *), sigset_t *old) {
+    CHECK(set_handler(SIGUSR1, handler, SA_RESTART) == 0);
+    sigset_t usr1;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    CHECK(pthread_sigmask(SIG_BLOCK, &usr1, old) == 0);
+    pthread_t taker;
+    CHECK(pthread_create(&taker, NULL, fn, NULL) == 0);
+    return taker;
+}
+
+/* In the taker: SIGUSR1 unblocked, wait in read() on fd until a byte comes. */
+static void *take_usr1_until_released(int fd) {
     sigset_t usr1;
     sigemptyset(&usr1);
     sigaddset(&usr1, SIGUSR1);
     pthread_sigmask(SIG_UNBLOCK, &usr1, NULL);
     char c;
     ssize_t n;
-    do n = read(release_pipe[0], &c, 1);
+    do n = read(fd, &c, 1);
     while (n < 0 && errno == EINTR);
     return (void *)(long)n;
+}
+
+/* The one thread that takes SIGUSR1: waits in read() until released. */
+static void *wait_for_release(void *unused) {
+    (void)unused;
+    return take_usr1_until_released(release_pipe[0]);
 }
 
 /* 300 signals from another process while both threads wait (the main
@@ -156,13 +174,8 @@ static void *wait_for_release(void *unused) {
 static void handlers_while_all_wait(void) {
     CHECK(pipe(handler_pipe) == 0 && pipe(release_pipe) == 0);
     CHECK(fcntl(handler_pipe[1], F_SETFL, O_NONBLOCK) == 0);
-    CHECK(set_handler(SIGUSR1, write_from_handler, SA_RESTART) == 0);
-    sigset_t usr1, old;
-    sigemptyset(&usr1);
-    sigaddset(&usr1, SIGUSR1);
-    CHECK(pthread_sigmask(SIG_BLOCK, &usr1, &old) == 0);
-    pthread_t reader;
-    CHECK(pthread_create(&reader, NULL, wait_for_release, NULL) == 0);
+    sigset_t old;
+    pthread_t reader = start_usr1_taker(write_from_handler, wait_for_release, &old);
     sleep_ms(20); // the reader waits
     pid_t child = fork();
     if (child == 0) {
@@ -208,19 +221,11 @@ static void write_80_from_handler(int sig) {
  * turn), then waits in read(). */
 static void *streak_then_wait(void *unused) {
     (void)unused;
-    sigset_t usr1;
-    sigemptyset(&usr1);
-    sigaddset(&usr1, SIGUSR1);
-    pthread_sigmask(SIG_UNBLOCK, &usr1, NULL);
     for (int i = 0; i < STREAK_CALLS; i++) {
         char c = 's';
         if (write(streak_pipe[1], &c, 1) != 1) break;
     }
-    char c;
-    ssize_t n;
-    do n = read(streak_release[0], &c, 1);
-    while (n < 0 && errno == EINTR);
-    return (void *)(long)n;
+    return take_usr1_until_released(streak_release[0]);
 }
 
 /* Every thread of process `pid` waits in the kernel (none running or runnable). */
@@ -272,13 +277,8 @@ static int read_bytes(int fd, long want) {
 static void handler_after_streak(void) {
     CHECK(pipe(streak_pipe) == 0 && pipe(streak_release) == 0 && pipe(streak_verdict) == 0);
     CHECK(fcntl(streak_pipe[1], F_SETFL, O_NONBLOCK) == 0);
-    CHECK(set_handler(SIGUSR1, write_80_from_handler, SA_RESTART) == 0);
-    sigset_t usr1, old;
-    sigemptyset(&usr1);
-    sigaddset(&usr1, SIGUSR1);
-    CHECK(pthread_sigmask(SIG_BLOCK, &usr1, &old) == 0);
-    pthread_t waiter;
-    CHECK(pthread_create(&waiter, NULL, streak_then_wait, NULL) == 0);
+    sigset_t old;
+    pthread_t waiter = start_usr1_taker(write_80_from_handler, streak_then_wait, &old);
     pid_t parent = getpid();
     pid_t child = fork();
     if (child == 0) {
