@@ -588,25 +588,34 @@ static bool wait_for_reuse(green_sched *s, green_fiber *f) {
     return true;
 }
 
-static void fiber_main(void *arg) {
-    green_fiber *f = arg;
-    green_sched *s = f->sched;
-    after_switch(s);
-    for (;;) {
-        errno = 0;
-        f->entry(f->entry_arg);
-        s = f->sched; // it may have moved to another hub meanwhile
-        // Done: wake joiners; then wait to run a later spawn's body, or
-        // hand the stack to whoever runs next and never return.
-        f->state = GREEN_FIBER_DONE;
-        green_waitq_wake_all(&f->joiners);
-        green_census_remove(s, f);
-        if (!wait_for_reuse(s, f)) break;
-        schedule_next(s); // back once reuse_idle gave it a new body and made it ready
+/// A fiber's body returned: wake its joiners; then wait to run a later
+/// spawn's body (returns once reuse_idle gave it one and it runs again), or
+/// hand the stack to whoever runs next and never return. Not inlined into
+/// fiber_main's loop: there a compiler may read the thread pointer once,
+/// before the body (aarch64 keeps TPIDR_EL0's value in a register), and a
+/// `green run` fiber thread may end its body on another OS thread.
+__attribute__((noinline)) static void fiber_finished(green_fiber *f) {
+    green_sched *s = f->sched; // it may have moved to another hub meanwhile
+    f->state = GREEN_FIBER_DONE;
+    green_waitq_wake_all(&f->joiners);
+    green_census_remove(s, f);
+    if (wait_for_reuse(s, f)) {
+        schedule_next(s);
+        return;
     }
     s->run.dead = f;
     schedule_next(s);
     __builtin_unreachable();
+}
+
+static void fiber_main(void *arg) {
+    green_fiber *f = arg;
+    after_switch(f->sched);
+    for (;;) {
+        errno = 0;
+        f->entry(f->entry_arg);
+        fiber_finished(f);
+    }
 }
 
 /// Release the finished fibers that wait for reuse: their stacks to the
